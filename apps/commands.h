@@ -1,0 +1,21 @@
+#pragma once
+// The tandem subcommands and what they share.
+#include <string>
+#include <vector>
+
+namespace tandem {
+
+/// `tandem generate`: local text generation. Returns the exit code.
+int run_generate(const std::vector<std::string>& args);
+/// `tandem models`: what is installed. Returns the exit code.
+int run_models(const std::vector<std::string>& args);
+
+/// Where installed models live: $TANDEM_MODELS_DIR, else models/ beside the build folder, else ./models.
+std::string models_dir();
+/// A model argument as a path: itself if it exists, else the file of that name in models_dir().
+std::string resolve_model_path(const std::string& name_or_path);
+
+/// The default target model file name.
+inline constexpr const char* kDefaultModel = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+
+}  // namespace tandem

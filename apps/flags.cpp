@@ -1,0 +1,111 @@
+#include "apps/flags.h"
+
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+namespace tandem {
+
+std::string env_name(const std::string& flag) {
+  std::string name = "TANDEM_";
+  for (char c : flag) name += c == '-' ? '_' : char(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+void Flags::add(const std::string& name, const std::string& default_value, const std::string& help) {
+  Flag f{default_value, default_value, help, false, false};
+  if (const char* env = std::getenv(env_name(name).c_str())) {
+    f.value = env;
+    f.given = true;
+  }
+  flags_[name] = f;
+  order_.push_back(name);
+}
+
+void Flags::add_switch(const std::string& name, const std::string& help) {
+  add(name, "false", help);
+  flags_[name].is_switch = true;
+}
+
+bool Flags::parse(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << help();
+      return false;
+    }
+    if (arg.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + arg + "'");
+    std::string name = arg.substr(2), value;
+    bool has_value = false;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    auto it = flags_.find(name);
+    if (it == flags_.end()) throw UsageError("unknown flag --" + name);
+    Flag& f = it->second;
+    if (f.is_switch) {
+      f.value = has_value ? value : "true";
+    } else if (has_value) {
+      f.value = value;
+    } else {
+      if (i + 1 >= args.size()) throw UsageError("flag --" + name + " needs a value");
+      f.value = args[++i];
+    }
+    f.given = true;
+  }
+  return true;
+}
+
+const Flags::Flag& Flags::flag(const std::string& name) const {
+  auto it = flags_.find(name);
+  if (it == flags_.end()) throw std::logic_error("flag --" + name + " was never declared");
+  return it->second;
+}
+
+const std::string& Flags::get(const std::string& name) const { return flag(name).value; }
+bool Flags::given(const std::string& name) const { return flag(name).given; }
+
+long long Flags::get_int(const std::string& name) const {
+  const std::string& v = get(name);
+  try {
+    size_t used = 0;
+    long long x = std::stoll(v, &used);
+    if (used == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--" + name + " expects an integer, got '" + v + "'");
+}
+
+double Flags::get_double(const std::string& name) const {
+  const std::string& v = get(name);
+  try {
+    size_t used = 0;
+    double x = std::stod(v, &used);
+    if (used == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--" + name + " expects a number, got '" + v + "'");
+}
+
+bool Flags::get_switch(const std::string& name) const {
+  const std::string& v = get(name);
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no" || v.empty()) return false;
+  throw UsageError("--" + name + " expects true or false, got '" + v + "'");
+}
+
+std::string Flags::help() const {
+  std::ostringstream out;
+  out << "usage: tandem " << command_ << " [flags]\n\n" << summary_ << "\n\nflags (environment variable, default):\n";
+  for (const auto& name : order_) {
+    const Flag& f = flags_.at(name);
+    out << "  --" << name << (f.is_switch ? "" : " VALUE") << "\n      " << f.help << " (" << env_name(name);
+    if (!f.is_switch) out << ", default: " << (f.default_value.empty() ? "none" : f.default_value);
+    out << ")\n";
+  }
+  return out.str();
+}
+
+}  // namespace tandem

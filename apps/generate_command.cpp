@@ -1,0 +1,107 @@
+// tandem generate: load a model, encode a prompt, stream the answer.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "apps/commands.h"
+#include "apps/flags.h"
+#include "model/chat_template.h"
+#include "model/model.h"
+#include "spec/generation.h"
+
+namespace tandem {
+namespace {
+
+Flags generate_flags() {
+  Flags f("generate", "Generates text after a prompt with a local model, streaming it to stdout.\n"
+                      "A one-line summary (tokens, tokens/s) goes to stderr; --json prints one JSON object instead.");
+  f.add("model", kDefaultModel, "GGUF file or llama2.c checkpoint (a bare name is looked up in the models folder)");
+  f.add("tokenizer", "", "llama2.c tokenizer.bin (default: tokenizer.bin beside the checkpoint)");
+  f.add("prompt", "", "the prompt text (required)");
+  f.add("max-tokens", "128", "most tokens to generate");
+  f.add("temperature", "0", "sampling temperature; 0 is greedy");
+  f.add("top-k", "0", "sample among the k most likely tokens; 0 for all");
+  f.add("top-p", "1", "sample within the smallest set of tokens whose probability reaches p");
+  f.add("seed", "0", "random seed; the same seed gives the same output");
+  f.add_switch("chat", "wrap the prompt in the model's chat template");
+  f.add("threads", "0", "CPU threads; 0 for one per core");
+  f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
+  f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
+  return f;
+}
+
+}  // namespace
+
+int run_generate(const std::vector<std::string>& args) {
+  Flags flags = generate_flags();
+  if (!flags.parse(args)) return 0;
+  if (flags.get("prompt").empty()) throw UsageError("--prompt is required");
+  GenerationOptions options;
+  options.max_tokens = int(flags.get_int("max-tokens"));
+  options.max_context = flags.get_int("max-context");
+  options.sampling.temperature = float(flags.get_double("temperature"));
+  options.sampling.top_k = int(flags.get_int("top-k"));
+  options.sampling.top_p = float(flags.get_double("top-p"));
+  options.sampling.seed = uint64_t(flags.get_int("seed"));
+  if (options.max_tokens < 0) throw UsageError("--max-tokens must be >= 0");
+  if (options.max_context < 2) throw UsageError("--max-context must be at least 2");
+  if (options.sampling.temperature < 0) throw UsageError("--temperature must be >= 0");
+  if (options.sampling.top_k < 0) throw UsageError("--top-k must be >= 0");
+  if (!(options.sampling.top_p > 0 && options.sampling.top_p <= 1)) throw UsageError("--top-p must be in (0, 1]");
+  const bool json = flags.get_switch("json");
+  const bool progress = isatty(STDERR_FILENO) && !json;
+
+  std::string path = resolve_model_path(flags.get("model"));
+  if (progress) std::cerr << "loading " << path << " ...\r" << std::flush;
+  auto model = Model::load(path, flags.get("tokenizer"));
+  if (progress) std::cerr << "\33[2K\r";
+  const Tokenizer& tok = model->tokenizer();
+  bool chat = flags.get_switch("chat");
+  std::string text = chat ? chat_prompt(tok, flags.get("prompt")) : flags.get("prompt");
+  std::vector<int32_t> prompt_ids = tok.encode(text, tok.add_bos(), chat);
+
+  Transformer transformer(*model, int(flags.get_int("threads")));
+  StreamDecoder decoder(tok);
+  std::string generated_text;
+  GenerationResult result = generate_autoregressive(transformer, prompt_ids, options, [&](int32_t id) {
+    std::string piece = decoder.push(id);
+    generated_text += piece;
+    if (!json) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+  });
+  std::string tail = decoder.flush();
+  generated_text += tail;
+
+  double prefill_tps = result.prefill_seconds > 0 ? double(prompt_ids.size()) / result.prefill_seconds : 0.0;
+  double decode_tps = result.decode_seconds > 0 ? double(result.ids.size()) / result.decode_seconds : 0.0;
+  if (json) {
+    nlohmann::json out = {
+        {"prompt_ids", result.prompt_ids},
+        {"ids", result.ids},
+        {"text", generated_text},
+        {"finish_reason", finish_reason_name(result.finish)},
+        {"stats",
+         {{"prompt_tokens", prompt_ids.size()},
+          {"generated_tokens", result.ids.size()},
+          {"prefill_seconds", result.prefill_seconds},
+          {"decode_seconds", result.decode_seconds},
+          {"prefill_tokens_per_second", prefill_tps},
+          {"decode_tokens_per_second", decode_tps},
+          {"threads", transformer.pool().size()}}}};
+    // Invalid UTF-8 in model output is replaced rather than aborting the dump.
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::fwrite(tail.data(), 1, tail.size(), stdout);
+    std::cout << std::endl;
+    std::fprintf(stderr, "prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | %s | %d threads\n",
+                 prompt_ids.size(), prefill_tps, result.ids.size(), decode_tps, finish_reason_name(result.finish),
+                 transformer.pool().size());
+  }
+  return 0;
+}
+
+}  // namespace tandem

@@ -1,0 +1,40 @@
+// tandem: speculative-decoding inference. One binary, one subcommand per job.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "apps/commands.h"
+#include "apps/flags.h"
+#include "model/mapped_file.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: tandem COMMAND [flags]\n\n"
+    "commands:\n"
+    "  generate   generate text from a prompt with a local model\n"
+    "  models     list the installed models\n\n"
+    "Run 'tandem COMMAND --help' for the flags of a command.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (command == "generate") return tandem::run_generate(args);
+    if (command == "models") return tandem::run_models(args);
+    std::cerr << "tandem: unknown command '" << command << "'\n" << kUsage;
+    return 2;
+  } catch (const tandem::UsageError& e) {
+    std::cerr << "tandem " << command << ": " << e.what() << " (see 'tandem " << command << " --help')\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "tandem " << command << ": " << e.what() << "\n";
+    return 1;
+  }
+}

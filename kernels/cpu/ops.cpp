@@ -1,0 +1,147 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/dequantize.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define TANDEM_AVX2 1
+#endif
+
+namespace tandem {
+namespace {
+
+#if TANDEM_AVX2
+inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+  return _mm_cvtss_f32(lo);
+}
+
+// Dot products of one weight row with T token rows. Each token gets the same
+// sequence of operations as a lone dot_f32 call, so results are bit-identical.
+template <int T>
+void dot_tile(const float* w, const float* const* x, int64_t n, float* out) {
+  __m256 acc[T][4];
+  for (int t = 0; t < T; ++t)
+    for (int j = 0; j < 4; ++j) acc[t][j] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    __m256 w0 = _mm256_loadu_ps(w + k), w1 = _mm256_loadu_ps(w + k + 8);
+    __m256 w2 = _mm256_loadu_ps(w + k + 16), w3 = _mm256_loadu_ps(w + k + 24);
+    for (int t = 0; t < T; ++t) {
+      acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + k), acc[t][0]);
+      acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[t] + k + 8), acc[t][1]);
+      acc[t][2] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x[t] + k + 16), acc[t][2]);
+      acc[t][3] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x[t] + k + 24), acc[t][3]);
+    }
+  }
+  for (; k + 8 <= n; k += 8) {
+    __m256 w0 = _mm256_loadu_ps(w + k);
+    for (int t = 0; t < T; ++t) acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + k), acc[t][0]);
+  }
+  for (int t = 0; t < T; ++t) {
+    __m256 s = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3]));
+    float sum = hsum(s);
+    for (int64_t i = k; i < n; ++i) sum += w[i] * x[t][i];
+    out[t] = sum;
+  }
+}
+#else
+template <int T>
+void dot_tile(const float* w, const float* const* x, int64_t n, float* out) {
+  for (int t = 0; t < T; ++t) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i) sum += w[i] * x[t][i];
+    out[t] = sum;
+  }
+}
+#endif
+
+}  // namespace
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float out;
+  dot_tile<1>(a, &b, n, &out);
+  return out;
+}
+
+void matrix_row(const WeightMatrix& w, int64_t r, float* out) {
+  dequantize_row(w.type, w.row(r), out, w.cols);
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  const int64_t rows = w.rows, cols = w.cols;
+  pool.parallel_for(rows, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> decoded;
+    if (w.type != DType::F32) decoded.resize(size_t(cols));
+    for (int64_t r = begin; r < end; ++r) {
+      const float* wr;
+      if (w.type == DType::F32) {
+        wr = static_cast<const float*>(w.row(r));
+      } else {
+        dequantize_row(w.type, w.row(r), decoded.data(), cols);
+        wr = decoded.data();
+      }
+      int64_t t = 0;
+      for (; t + 2 <= n_tokens; t += 2) {
+        const float* xs[2] = {x + t * cols, x + (t + 1) * cols};
+        float out[2];
+        dot_tile<2>(wr, xs, cols, out);
+        y[t * rows + r] = out[0];
+        y[(t + 1) * rows + r] = out[1];
+      }
+      if (t < n_tokens) {
+        const float* xs[1] = {x + t * cols};
+        dot_tile<1>(wr, xs, cols, &y[t * rows + r]);
+      }
+    }
+  });
+}
+
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {
+  float ss = 0.0f;
+  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  float scale = 1.0f / std::sqrt(ss / float(n) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = weight[i] * (scale * x[i]);
+}
+
+void rope(float* x, int n_heads, int head_dim, const float* cos, const float* sin, RopeStyle style) {
+  const int half = head_dim / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int i = 0; i < half; ++i) {
+      int a = style == RopeStyle::Interleaved ? 2 * i : i;
+      int b = style == RopeStyle::Interleaved ? 2 * i + 1 : i + half;
+      float v0 = v[a], v1 = v[b];
+      v[a] = v0 * cos[i] - v1 * sin[i];
+      v[b] = v0 * sin[i] + v1 * cos[i];
+    }
+  }
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+int64_t argmax(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+}  // namespace tandem

@@ -1,0 +1,9 @@
+// Build without CUDA: no devices.
+#include "kernels/device.h"
+
+namespace tandem {
+
+int cuda_device_count() { return 0; }
+bool built_with_cuda() { return false; }
+
+}  // namespace tandem

@@ -1,0 +1,64 @@
+#pragma once
+// The CPU compute ops the transformer needs. Every op computes each output row
+// with the same instruction sequence whatever the batch around it, so a
+// token's result never depends on which other tokens share the batch.
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/dtype.h"
+#include "kernels/thread_pool.h"
+
+namespace tandem {
+
+/// A row-major weight matrix in any supported type: rows × cols values, `row_bytes` apart.
+struct WeightMatrix {
+  DType type = DType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;       // output features
+  int64_t cols = 0;       // input features
+  size_t row_bytes = 0;   // stride between rows
+  /// Pointer to row r.
+  const void* row(int64_t r) const { return static_cast<const char*>(data) + size_t(r) * row_bytes; }
+  /// Bytes of the whole matrix.
+  size_t bytes() const { return size_t(rows) * row_bytes; }
+};
+
+/// Sum of a[i]*b[i] in a fixed order (8-lane partial sums, fixed final reduction).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+/// y[t][r] = sum_k w[r][k] * x[t][k] for n_tokens rows of x ([n_tokens][cols] → [n_tokens][rows]).
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+/// Decodes row r of w into `out` (cols floats).
+void matrix_row(const WeightMatrix& w, int64_t r, float* out);
+
+/// out = x / rms(x) * weight over n values.
+void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps);
+
+/// How rotary embedding pairs dimensions: (2i, 2i+1) or (i, i + d/2).
+enum class RopeStyle { Interleaved, Halves };
+
+/// Rotates each of n_heads vectors of head_dim by the angles whose cos/sin are given per pair.
+void rope(float* x, int n_heads, int head_dim, const float* cos, const float* sin, RopeStyle style);
+
+/// gate[i] = silu(gate[i]) * up[i].
+void swiglu(float* gate, const float* up, int64_t n);
+
+/// x[i] += y[i].
+void add_inplace(float* x, const float* y, int64_t n);
+
+/// Index of the largest value; ties go to the lowest index.
+int64_t argmax(const float* x, int64_t n);
+
+/// Attention of one query vector over keys/values at consecutive absolute positions
+/// [first_pos, first_pos + count). The key of position first_pos + i is the row
+/// slots[i] of `keys` (rows `row_stride` floats apart), likewise for values.
+/// Positions are grouped into segments of `segment` by absolute position; each
+/// segment gives a partial (max, sum, weighted values) computed in position
+/// order, and the partials merge in ascending order. `scratch` holds at least
+/// min(count, segment) + head_dim floats.
+void attend(const float* q, int head_dim, float scale, const float* keys, const float* values,
+            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment,
+            float* out, float* scratch);
+
+}  // namespace tandem

@@ -1,0 +1,42 @@
+#pragma once
+// A fixed set of worker threads that split a range of independent work items.
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tandem {
+
+/// Runs `fn(begin, end)` over contiguous slices of [0, n) on `threads` threads (the caller is one).
+/// Which thread computes an item never changes its result: items are independent.
+class ThreadPool {
+ public:
+  /// Starts threads - 1 workers; threads <= 0 means one per hardware core.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  /// Number of threads that share the work, the caller included.
+  int size() const { return int(workers_.size()) + 1; }
+
+  /// Splits [0, n) into one contiguous slice per thread and waits for all of them.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void worker_loop(int index);
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable start_;
+  std::condition_variable done_;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_size_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace tandem

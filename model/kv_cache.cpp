@@ -1,0 +1,69 @@
+#include "model/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace tandem {
+
+namespace {
+constexpr int64_t kGrowthRows = 256;  // storage grows in steps of this many positions
+}
+
+KvCache::KvCache(const ModelConfig& config, int64_t max_positions)
+    : kv_dim_(config.kv_dim()),
+      max_positions_(std::min<int64_t>(max_positions, config.context_length)),
+      keys_(size_t(config.n_layers)),
+      values_(size_t(config.n_layers)) {
+  if (max_positions_ <= 0) throw std::invalid_argument("KV cache needs at least one position");
+}
+
+void KvCache::grow(int64_t rows) {
+  if (rows <= capacity_) return;
+  int64_t target = std::min(max_positions_, (rows + kGrowthRows - 1) / kGrowthRows * kGrowthRows);
+  for (size_t l = 0; l < keys_.size(); ++l) {
+    keys_[l].resize(size_t(target * kv_dim_));
+    values_[l].resize(size_t(target * kv_dim_));
+  }
+  capacity_ = target;
+}
+
+void KvCache::begin_pending(int64_t n) {
+  if (length_ + n > max_positions_)
+    throw std::length_error("sequence of " + std::to_string(length_ + n) + " positions exceeds the KV cache limit of " +
+                            std::to_string(max_positions_));
+  grow(length_ + n);
+  pending_ = n;
+}
+
+void KvCache::truncate(int64_t n) {
+  if (n < 0 || n > length_) throw std::out_of_range("truncate to " + std::to_string(n) + " but the cache holds " + std::to_string(length_));
+  length_ = n;
+  pending_ = 0;
+}
+
+void KvCache::commit(const std::vector<int64_t>& path) {
+  for (size_t j = 0; j < path.size(); ++j) {
+    if (path[j] < 0 || path[j] >= pending_ || (j > 0 && path[j] <= path[j - 1]))
+      throw std::invalid_argument("commit path must be strictly ascending indices below " + std::to_string(pending_));
+  }
+  // Rows only move towards lower slots, so copying in order is safe.
+  for (size_t j = 0; j < path.size(); ++j) {
+    int64_t src = length_ + path[j], dst = length_ + int64_t(j);
+    if (src == dst) continue;
+    for (size_t l = 0; l < keys_.size(); ++l) {
+      std::memcpy(key(int(l), dst), key(int(l), src), size_t(kv_dim_) * 4);
+      std::memcpy(value(int(l), dst), value(int(l), src), size_t(kv_dim_) * 4);
+    }
+  }
+  length_ += int64_t(path.size());
+  pending_ = 0;
+}
+
+void KvCache::commit_all() {
+  length_ += pending_;
+  pending_ = 0;
+}
+
+}  // namespace tandem

@@ -1,0 +1,60 @@
+#pragma once
+// Per-sequence key/value cache with cheap, exact rollback.
+//
+// Rows [0, length) hold committed positions. A forward pass writes its tokens'
+// keys and values into the rows after them ("pending"); commit() then keeps one
+// chosen path of those rows as the next positions and drops the rest.
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+
+namespace tandem {
+
+/// Keys and values of one sequence, every layer.
+class KvCache {
+ public:
+  /// A cache for up to `max_positions` positions (capped at the model's context length).
+  KvCache(const ModelConfig& config, int64_t max_positions);
+
+  /// Committed positions.
+  int64_t length() const { return length_; }
+  /// Rows written after the committed ones by the last forward pass.
+  int64_t pending() const { return pending_; }
+  /// Most positions this cache may hold.
+  int64_t max_positions() const { return max_positions_; }
+
+  /// Drops committed positions from n on, and any pending rows. Requires n <= length().
+  void truncate(int64_t n);
+  /// Keeps pending rows `path` (indices among the pending rows, strictly ascending) as the next positions.
+  void commit(const std::vector<int64_t>& path);
+  /// Keeps every pending row (a chain, such as a prompt).
+  void commit_all();
+
+  /// Makes room for `n` pending rows after the committed ones; throws if that passes max_positions.
+  void begin_pending(int64_t n);
+  /// Key row of `layer` at row index `slot` ([kv_dim] floats).
+  float* key(int layer, int64_t slot) { return keys_[size_t(layer)].data() + slot * kv_dim_; }
+  /// Value row of `layer` at row index `slot`.
+  float* value(int layer, int64_t slot) { return values_[size_t(layer)].data() + slot * kv_dim_; }
+  /// Width of a row.
+  int64_t kv_dim() const { return kv_dim_; }
+
+  /// Bytes holding committed positions.
+  size_t bytes_used() const { return size_t(length_) * row_bytes_all_layers(); }
+  /// Bytes allocated.
+  size_t bytes_allocated() const { return size_t(capacity_) * row_bytes_all_layers(); }
+
+ private:
+  size_t row_bytes_all_layers() const { return size_t(kv_dim_) * 4 * 2 * keys_.size(); }
+  void grow(int64_t rows);
+
+  int64_t kv_dim_;
+  int64_t max_positions_;
+  int64_t capacity_ = 0;
+  int64_t length_ = 0;
+  int64_t pending_ = 0;
+  std::vector<std::vector<float>> keys_, values_;  // [layer][capacity * kv_dim]
+};
+
+}  // namespace tandem

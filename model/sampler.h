@@ -1,0 +1,21 @@
+#pragma once
+// Choosing the next token from logits: greedy, or temperature with top-k / top-p.
+#include <cstdint>
+
+namespace tandem {
+
+/// How to pick tokens. temperature <= 0 means greedy.
+struct SamplingParams {
+  float temperature = 0.0f;
+  int top_k = 0;        // 0: no limit
+  float top_p = 1.0f;   // 1: no nucleus cut
+  uint64_t seed = 0;
+};
+
+/// A uniform number in [0, 1) that depends only on (seed, position): reproducible, no shared state.
+double uniform_random(uint64_t seed, int64_t position);
+
+/// Picks a token from `n` logits for the token at `position`. Greedy ties go to the lowest id.
+int32_t sample_token(const float* logits, int32_t n, const SamplingParams& params, int64_t position);
+
+}  // namespace tandem

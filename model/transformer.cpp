@@ -1,0 +1,162 @@
+// The transformer forward, read top to bottom like llama2.c's run.c: embed,
+// then per layer attention and feed-forward with residuals, then the classifier.
+// Every per-token step (norms, matmul rows, rotary, attention) computes a token
+// the same way whatever else is in the batch, so logits are bit-stable.
+#include "model/transformer.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace tandem {
+
+Transformer::Transformer(const Model& model, int threads, int segment)
+    : model_(model), pool_(threads), segment_(segment) {
+  if (segment_ <= 0) throw std::invalid_argument("attention segment must be positive");
+}
+
+void Transformer::validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const {
+  const int32_t vocab = model_.config().vocab_size;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const BatchToken& t = batch[i];
+    auto bad = [&](const std::string& why) {
+      throw std::invalid_argument("batch token " + std::to_string(i) + ": " + why);
+    };
+    if (t.token < 0 || t.token >= vocab) bad("token id " + std::to_string(t.token) + " is outside the vocabulary of " + std::to_string(vocab));
+    if (t.seq < 0 || size_t(t.seq) >= caches.size() || !caches[size_t(t.seq)]) bad("sequence " + std::to_string(t.seq) + " has no cache");
+    const KvCache& cache = *caches[size_t(t.seq)];
+    if (t.parent < 0) {
+      if (t.pos != cache.length()) bad("a token without a parent must sit at the cache length " + std::to_string(cache.length()) + ", not position " + std::to_string(t.pos));
+    } else {
+      if (size_t(t.parent) >= i) bad("parent " + std::to_string(t.parent) + " must come earlier in the batch");
+      const BatchToken& p = batch[size_t(t.parent)];
+      if (p.seq != t.seq) bad("parent belongs to another sequence");
+      if (t.pos != p.pos + 1) bad("position " + std::to_string(t.pos) + " does not follow its parent's " + std::to_string(p.pos));
+    }
+  }
+}
+
+void Transformer::resize_buffers(int64_t n, int64_t n_logits) {
+  const ModelConfig& c = model_.config();
+  auto fit = [](std::vector<float>& v, int64_t size) {
+    if (int64_t(v.size()) < size) v.resize(size_t(size));
+  };
+  const int64_t q_dim = int64_t(c.n_heads) * c.head_dim;
+  fit(x_, n * c.dim);
+  fit(xb_, n * c.dim);
+  fit(q_, n * q_dim);
+  fit(k_, n * c.kv_dim());
+  fit(v_, n * c.kv_dim());
+  fit(att_, n * q_dim);
+  fit(out_, n * c.dim);
+  fit(gate_, n * c.hidden_dim);
+  fit(up_, n * c.hidden_dim);
+  fit(cos_, n * c.head_dim / 2);
+  fit(sin_, n * c.head_dim / 2);
+  fit(logits_, n_logits * c.vocab_size);
+}
+
+std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) {
+  validate(batch, caches);
+  const ModelConfig& c = model_.config();
+  const Weights& w = model_.weights();
+  const int64_t n = int64_t(batch.size());
+  const int64_t dim = c.dim, q_dim = int64_t(c.n_heads) * c.head_dim, kv_dim = c.kv_dim();
+  int64_t n_logits = 0;
+  for (const auto& t : batch) n_logits += t.logits;
+  resize_buffers(n, n_logits);
+
+  // Cache rows: each token writes the next pending row of its sequence, and reads
+  // the committed rows followed by its ancestors' rows.
+  std::vector<int64_t> pending(caches.size(), 0);
+  slot_.assign(size_t(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const BatchToken& t = batch[size_t(i)];
+    slot_[size_t(i)] = caches[size_t(t.seq)]->length() + pending[size_t(t.seq)]++;
+  }
+  for (size_t s = 0; s < caches.size(); ++s)
+    if (caches[s]) caches[s]->begin_pending(pending[s]);
+  rows_.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const BatchToken& t = batch[size_t(i)];
+    std::vector<int64_t>& rows = rows_[size_t(i)];
+    rows.resize(size_t(t.pos + 1));
+    int64_t committed = caches[size_t(t.seq)]->length();
+    for (int64_t p = 0; p < committed; ++p) rows[size_t(p)] = p;
+    for (int64_t j = i; j >= 0; j = batch[size_t(j)].parent) rows[size_t(batch[size_t(j)].pos)] = slot_[size_t(j)];
+  }
+
+  // Token embeddings and rotary angles.
+  for (int64_t i = 0; i < n; ++i) matrix_row(w.token_embedding, batch[size_t(i)].token, &x_[size_t(i * dim)]);
+  const int half = c.head_dim / 2;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int j = 0; j < half; ++j) {
+      double angle = double(batch[size_t(i)].pos) * std::pow(c.rope_theta, -2.0 * j / c.head_dim);
+      cos_[size_t(i * half + j)] = float(std::cos(angle));
+      sin_[size_t(i * half + j)] = float(std::sin(angle));
+    }
+  }
+
+  for (int layer = 0; layer < c.n_layers; ++layer) {
+    const LayerWeights& l = w.layers[size_t(layer)];
+
+    // Attention: q, k, v projections (+ bias), rotary, cache write, attention, output projection.
+    for (int64_t i = 0; i < n; ++i) rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.attn_norm.data(), dim, c.rms_eps);
+    matmul(l.wq, xb_.data(), n, q_.data(), pool_);
+    matmul(l.wk, xb_.data(), n, k_.data(), pool_);
+    matmul(l.wv, xb_.data(), n, v_.data(), pool_);
+    for (int64_t i = 0; i < n; ++i) {
+      if (!l.bq.empty()) add_inplace(&q_[size_t(i * q_dim)], l.bq.data(), q_dim);
+      if (!l.bk.empty()) add_inplace(&k_[size_t(i * kv_dim)], l.bk.data(), kv_dim);
+      if (!l.bv.empty()) add_inplace(&v_[size_t(i * kv_dim)], l.bv.data(), kv_dim);
+      rope(&q_[size_t(i * q_dim)], c.n_heads, c.head_dim, &cos_[size_t(i * half)], &sin_[size_t(i * half)], c.rope_style);
+      rope(&k_[size_t(i * kv_dim)], c.n_kv_heads, c.head_dim, &cos_[size_t(i * half)], &sin_[size_t(i * half)], c.rope_style);
+      KvCache& cache = *caches[size_t(batch[size_t(i)].seq)];
+      std::copy_n(&k_[size_t(i * kv_dim)], kv_dim, cache.key(layer, slot_[size_t(i)]));
+      std::copy_n(&v_[size_t(i * kv_dim)], kv_dim, cache.value(layer, slot_[size_t(i)]));
+    }
+    attention(layer, batch, caches);
+    matmul(l.wo, att_.data(), n, out_.data(), pool_);
+    add_inplace(x_.data(), out_.data(), n * dim);
+
+    // Feed-forward: SwiGLU.
+    for (int64_t i = 0; i < n; ++i) rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.ffn_norm.data(), dim, c.rms_eps);
+    matmul(l.w_gate, xb_.data(), n, gate_.data(), pool_);
+    matmul(l.w_up, xb_.data(), n, up_.data(), pool_);
+    swiglu(gate_.data(), up_.data(), n * c.hidden_dim);
+    matmul(l.w_down, gate_.data(), n, out_.data(), pool_);
+    add_inplace(x_.data(), out_.data(), n * dim);
+  }
+
+  // Final norm and classifier, only for the tokens that asked for logits.
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (batch[size_t(i)].logits) rmsnorm(&xb_[size_t(m++ * dim)], &x_[size_t(i * dim)], w.output_norm.data(), dim, c.rms_eps);
+  matmul(w.output, xb_.data(), n_logits, logits_.data(), pool_);
+  return {logits_.data(), size_t(n_logits * c.vocab_size)};
+}
+
+void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) {
+  const ModelConfig& c = model_.config();
+  const int64_t n = int64_t(batch.size());
+  const int heads = c.n_heads, hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  const int64_t q_dim = int64_t(heads) * hd, kv_dim = c.kv_dim();
+  const float scale = 1.0f / std::sqrt(float(hd));
+  pool_.parallel_for(n * heads, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scratch;
+    for (int64_t item = begin; item < end; ++item) {
+      int64_t i = item / heads;
+      int h = int(item % heads);
+      const BatchToken& t = batch[size_t(i)];
+      KvCache& cache = *caches[size_t(t.seq)];
+      const std::vector<int64_t>& rows = rows_[size_t(i)];
+      int64_t count = int64_t(rows.size());
+      scratch.resize(size_t(std::min<int64_t>(count, segment_) + hd));
+      int64_t offset = int64_t(h / group) * hd;
+      attend(&q_[size_t(i * q_dim + h * hd)], hd, scale, cache.key(layer, 0) + offset, cache.value(layer, 0) + offset,
+             kv_dim, rows.data(), 0, count, segment_, &att_[size_t(i * q_dim + h * hd)], scratch.data());
+    }
+  });
+}
+
+}  // namespace tandem

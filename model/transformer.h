@@ -1,0 +1,66 @@
+#pragma once
+// The forward pass of a Llama-family transformer over any batch of tokens.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kernels/thread_pool.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace tandem {
+
+/// Positions per attention segment (see DESIGN.md, "Attention in fixed segments").
+constexpr int kAttentionSegment = 1024;
+
+/// One token of a batch.
+struct BatchToken {
+  int32_t token;         // vocabulary id
+  int32_t seq;           // index into the caches passed to forward()
+  int64_t pos;           // absolute position in its sequence
+  int32_t parent;        // batch index of the previous token of its branch, or -1 right after the cache
+  bool logits = false;   // whether forward() returns this token's logits
+};
+
+/// Runs batches through a model. One instance per thread of use; buffers are reused across calls.
+class Transformer {
+ public:
+  /// `threads` CPU threads (<= 0: one per core); `segment` positions per attention segment.
+  Transformer(const Model& model, int threads, int segment = kAttentionSegment);
+
+  /// Computes the batch. A token attends to its sequence's committed cache and to
+  /// its ancestors in the batch (following `parent`). Writes every token's keys and
+  /// values as pending rows of its cache (commit or truncate afterwards) and returns
+  /// the logits of the tokens marked `logits`, in batch order: [n_marked][vocab].
+  /// Throws std::invalid_argument for a malformed batch, before touching any cache.
+  std::span<const float> forward(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
+
+  /// The model.
+  const Model& model() const { return model_; }
+  /// The worker threads.
+  ThreadPool& pool() { return pool_; }
+
+ private:
+  void validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const;
+  void resize_buffers(int64_t n, int64_t n_logits);
+  void attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
+
+  const Model& model_;
+  ThreadPool pool_;
+  int segment_;
+
+  // Activations for n tokens; sized for the largest batch seen.
+  std::vector<float> x_;       // [n][dim] residual stream
+  std::vector<float> xb_;      // [n][dim] normed input of a sublayer
+  std::vector<float> q_;       // [n][n_heads*head_dim]
+  std::vector<float> k_, v_;   // [n][kv_dim]
+  std::vector<float> att_;     // [n][n_heads*head_dim]
+  std::vector<float> out_;     // [n][dim] sublayer output
+  std::vector<float> gate_, up_;  // [n][hidden_dim]
+  std::vector<float> cos_, sin_;  // [n][head_dim/2] rotary angles per token
+  std::vector<float> logits_;  // [n_marked][vocab]
+  std::vector<int64_t> slot_;  // [n] cache row each token writes
+  std::vector<std::vector<int64_t>> rows_;  // [n] cache rows of positions 0..pos, in order
+};
+
+}  // namespace tandem

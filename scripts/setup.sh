@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs whatever is missing on a fresh Debian 12 machine (apt packages, the
+# Python virtual environment, the models) and builds tandem into build/.
+# Idempotent: a second run only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(build-essential cmake pkg-config git python3 python3-venv python3-pip
+              libgtest-dev libgmock-dev libbenchmark-dev libicu-dev nlohmann-json3-dev)
+
+missing_packages() {
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+
+missing=$(missing_packages)
+if [ -n "$missing" ]; then
+  echo "setup: installing apt packages:" $missing
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+# Python environment for the model installer and the reference checks.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if ! cmp -s scripts/requirements.txt .venv/.requirements.installed; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  cp scripts/requirements.txt .venv/.requirements.installed
+fi
+
+.venv/bin/python scripts/install_models.py
+
+BUILD_TYPE=${TANDEM_BUILD_TYPE:-Release}
+cmake -S . -B build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
+cmake --build build -j "$(nproc)"

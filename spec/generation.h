@@ -1,0 +1,43 @@
+#pragma once
+// Plain autoregressive generation: the baseline every speculative mode must match.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/sampler.h"
+#include "model/transformer.h"
+
+namespace tandem {
+
+/// Why generation ended.
+enum class FinishReason { Stop, Length };
+
+/// What one request produced and how long it took.
+struct GenerationResult {
+  std::vector<int32_t> prompt_ids;
+  std::vector<int32_t> ids;            // generated, stop token excluded
+  FinishReason finish = FinishReason::Length;
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+};
+
+/// Settings of one generation.
+struct GenerationOptions {
+  int max_tokens = 128;
+  SamplingParams sampling;
+  int64_t max_context = 4096;   // KV cache positions for this request
+  int prefill_chunk = 256;      // prompt tokens per forward pass
+};
+
+/// Generates after `prompt_ids`, one token per forward pass, calling `on_token` with each new id.
+/// Throws std::invalid_argument if the prompt is empty or does not fit in max_context.
+GenerationResult generate_autoregressive(Transformer& transformer, const std::vector<int32_t>& prompt_ids,
+                                         const GenerationOptions& options,
+                                         const std::function<void(int32_t)>& on_token = {});
+
+/// "stop" or "length".
+const char* finish_reason_name(FinishReason reason);
+
+}  // namespace tandem

@@ -8,11 +8,16 @@ namespace tandem {
 namespace {
 
 // The default system message a ChatML template writes when the conversation has
-// none: the first literal "<|im_start|>system\n...<|im_end|>" in the template.
+// none: the first literal "<|im_start|>system\n...<|im_end|>" in the template,
+// whose newline may be written as a real newline or as the escape "\n".
 std::string default_system_message(const std::string& tmpl) {
-  const std::string open = "<|im_start|>system\\n", close = "<|im_end|>";
+  const std::string open = "<|im_start|>system", close = "<|im_end|>";
   for (size_t at = tmpl.find(open); at != std::string::npos; at = tmpl.find(open, at + 1)) {
-    size_t begin = at + open.size(), end = tmpl.find(close, begin);
+    size_t begin = at + open.size();
+    if (tmpl.compare(begin, 1, "\n") == 0) begin += 1;
+    else if (tmpl.compare(begin, 2, "\\n") == 0) begin += 2;
+    else continue;
+    size_t end = tmpl.find(close, begin);
     if (end == std::string::npos) break;
     std::string text = tmpl.substr(begin, end - begin);
     if (text.find_first_of("'\"{}") == std::string::npos) return text;

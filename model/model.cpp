@@ -20,7 +20,7 @@ WeightMatrix matrix_from(const GgufTensor& t) {
 }
 
 std::vector<float> floats_from(const GgufTensor& t) {
-  std::vector<float> v(size_t(t.elements()));
+  std::vector<float> v(static_cast<size_t>(t.elements()));
   dequantize_row(t.type, t.data, v.data(), t.elements());
   return v;
 }

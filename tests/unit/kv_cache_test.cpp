@@ -1,0 +1,80 @@
+// KV cache: truncate to any length and commit one path of a tree, exactly.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "model/transformer.h"
+#include "test_helpers.h"
+
+namespace tandem {
+namespace {
+
+std::vector<float> next_logits(Transformer& tf, KvCache& cache, int32_t token) {
+  KvCache* caches[] = {&cache};
+  auto out = tf.forward({{token, 0, cache.length(), -1, true}}, caches);
+  cache.commit_all();
+  return {out.begin(), out.end()};
+}
+
+TEST(KvCache, CommitOnePathOfATree) {
+  auto model = Model::load(test::stories_model());
+  Transformer tf(*model, 1);
+  KvCache tree_cache(model->config(), 64), chain_cache(model->config(), 64);
+  KvCache* caches[] = {&tree_cache};
+  // Prompt [1, 50, 60], then a tree: 70 ─┬─ 80 ── 90
+  //                                      └─ 81
+  tf.forward({{1, 0, 0, -1, false}, {50, 0, 1, 0, false}, {60, 0, 2, 1, false}}, caches);
+  tree_cache.commit_all();
+  tf.forward({{70, 0, 3, -1, false}, {81, 0, 4, 0, false}, {80, 0, 4, 0, false}, {90, 0, 5, 2, false}}, caches);
+  EXPECT_EQ(tree_cache.pending(), 4);
+  tree_cache.commit({0, 2, 3});  // 70, 80, 90
+  EXPECT_EQ(tree_cache.length(), 6);
+  EXPECT_EQ(tree_cache.pending(), 0);
+
+  for (int32_t t : {1, 50, 60, 70, 80, 90}) next_logits(tf, chain_cache, t);
+  // Continuing after the committed path equals continuing after the plain chain.
+  auto a = next_logits(tf, tree_cache, 100);
+  auto b = next_logits(tf, chain_cache, 100);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
+}
+
+TEST(KvCache, TruncateThenRecomputeIsExact) {
+  auto model = Model::load(test::stories_model());
+  Transformer tf(*model, 1);
+  KvCache cache(model->config(), 64);
+  for (int32_t t : {1, 10, 20, 30}) next_logits(tf, cache, t);
+  auto first = next_logits(tf, cache, 40);
+  for (int32_t t : {41, 42, 43}) next_logits(tf, cache, t);
+  cache.truncate(4);
+  EXPECT_EQ(cache.length(), 4);
+  auto again = next_logits(tf, cache, 40);
+  EXPECT_EQ(std::memcmp(first.data(), again.data(), first.size() * 4), 0);
+}
+
+TEST(KvCache, RejectsBadCommitsAndTruncates) {
+  auto model = Model::load(test::stories_model());
+  KvCache cache(model->config(), 8);
+  cache.begin_pending(3);
+  EXPECT_THROW(cache.commit({1, 0}), std::invalid_argument);
+  EXPECT_THROW(cache.commit({3}), std::invalid_argument);
+  EXPECT_THROW(cache.truncate(1), std::out_of_range);
+  cache.commit({0, 1});
+  EXPECT_EQ(cache.length(), 2);
+  EXPECT_THROW(cache.begin_pending(7), std::length_error);
+}
+
+TEST(KvCache, MemoryIsBoundedAndReported) {
+  auto model = Model::load(test::stories_model());
+  const auto& c = model->config();
+  KvCache cache(c, 100000);
+  EXPECT_EQ(cache.max_positions(), c.context_length);  // capped by the model
+  EXPECT_EQ(cache.bytes_allocated(), 0u);
+  cache.begin_pending(10);
+  cache.commit_all();
+  const size_t per_position = size_t(c.kv_dim()) * 4 * 2 * size_t(c.n_layers);
+  EXPECT_EQ(cache.bytes_used(), 10 * per_position);
+  EXPECT_EQ(cache.bytes_allocated(), 256 * per_position);  // grows in steps of 256 positions
+}
+
+}  // namespace
+}  // namespace tandem

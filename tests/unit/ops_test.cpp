@@ -1,0 +1,82 @@
+// Kernel ops against straightforward double-precision references.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace tandem {
+namespace {
+
+std::vector<float> pattern(size_t n, uint32_t seed) {
+  std::vector<float> v(n);
+  for (auto& x : v) {
+    seed = seed * 1664525u + 1013904223u;
+    x = float(seed >> 8) / float(1 << 24) - 0.5f;
+  }
+  return v;
+}
+
+TEST(Ops, MatmulMatchesReferenceAndIsBatchIndependent) {
+  const int64_t rows = 37, cols = 200, tokens = 5;
+  auto w = pattern(size_t(rows * cols), 1), x = pattern(size_t(tokens * cols), 2);
+  WeightMatrix m{DType::F32, w.data(), rows, cols, size_t(cols) * 4};
+  ThreadPool pool(2);
+  std::vector<float> y(size_t(tokens * rows)), y1(static_cast<size_t>(rows));
+  matmul(m, x.data(), tokens, y.data(), pool);
+  for (int64_t t = 0; t < tokens; ++t) {
+    matmul(m, x.data() + t * cols, 1, y1.data(), pool);
+    EXPECT_EQ(std::memcmp(y1.data(), y.data() + t * rows, size_t(rows) * 4), 0) << "token " << t;
+    for (int64_t r = 0; r < rows; ++r) {
+      double ref = 0;
+      for (int64_t k = 0; k < cols; ++k) ref += double(w[size_t(r * cols + k)]) * x[size_t(t * cols + k)];
+      EXPECT_NEAR(y[size_t(t * rows + r)], ref, 1e-4);
+    }
+  }
+}
+
+TEST(Ops, SegmentedAttentionEqualsPlainSoftmax) {
+  const int hd = 16;
+  const int64_t n = 45;
+  auto q = pattern(hd, 3), keys = pattern(size_t(n * hd), 4), values = pattern(size_t(n * hd), 5);
+  std::vector<int64_t> slots(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) slots[size_t(i)] = i;
+  std::vector<double> scores(static_cast<size_t>(n)), want(hd, 0.0);
+  double mx = -1e30, sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (int d = 0; d < hd; ++d) s += double(q[size_t(d)]) * keys[size_t(i * hd + d)];
+    scores[size_t(i)] = s * 0.25;
+    mx = std::max(mx, scores[size_t(i)]);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    double p = std::exp(scores[size_t(i)] - mx);
+    sum += p;
+    for (int d = 0; d < hd; ++d) want[size_t(d)] += p * values[size_t(i * hd + d)];
+  }
+  for (int segment : {1, 4, 7, 1024}) {
+    std::vector<float> out(hd), scratch(size_t(std::min<int64_t>(n, segment) + hd));
+    attend(q.data(), hd, 0.25f, keys.data(), values.data(), hd, slots.data(), 0, n, segment, out.data(), scratch.data());
+    for (int d = 0; d < hd; ++d) EXPECT_NEAR(out[size_t(d)], want[size_t(d)] / sum, 1e-5) << "segment " << segment;
+  }
+}
+
+TEST(Ops, RopeRotatesPairs) {
+  std::vector<float> v = {1, 0, 0, 1};
+  float c[2] = {0.0f, 1.0f}, s[2] = {1.0f, 0.0f};
+  rope(v.data(), 1, 4, c, s, RopeStyle::Interleaved);  // pair (0,1) by 90°, pair (2,3) by 0°
+  EXPECT_EQ(v, (std::vector<float>{0, 1, 0, 1}));
+  std::vector<float> h = {1, 0, 0, 1};
+  rope(h.data(), 1, 4, c, s, RopeStyle::Halves);  // pairs (0,2) by 90°, (1,3) by 0°
+  EXPECT_EQ(h, (std::vector<float>{0, 0, 1, 1}));
+}
+
+TEST(Ops, ArgmaxTiesGoToFirst) {
+  std::vector<float> v = {1, 3, 2, 3};
+  EXPECT_EQ(argmax(v.data(), 4), 1);
+}
+
+}  // namespace
+}  // namespace tandem

@@ -1,0 +1,54 @@
+// Sampling: greedy ties, reproducible random numbers, top-k/top-p, and the
+// empirical distribution of temperature sampling.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "model/sampler.h"
+
+namespace tandem {
+namespace {
+
+TEST(Sampler, GreedyTiesGoToLowestId) {
+  std::vector<float> logits = {0.5f, 2.0f, 1.0f, 2.0f};
+  EXPECT_EQ(sample_token(logits.data(), 4, {}, 0), 1);
+}
+
+TEST(Sampler, SameSeedAndPositionSameNumber) {
+  EXPECT_EQ(uniform_random(7, 100), uniform_random(7, 100));
+  EXPECT_NE(uniform_random(7, 100), uniform_random(7, 101));
+  EXPECT_NE(uniform_random(7, 100), uniform_random(8, 100));
+}
+
+TEST(Sampler, TopKOneAndTinyTopPAreGreedy) {
+  std::vector<float> logits = {0.1f, 0.3f, 3.0f, 0.2f};
+  for (int64_t pos = 0; pos < 50; ++pos) {
+    EXPECT_EQ(sample_token(logits.data(), 4, {1.0f, 1, 1.0f, 3}, pos), 2);
+    EXPECT_EQ(sample_token(logits.data(), 4, {1.0f, 0, 0.01f, 3}, pos), 2);
+  }
+}
+
+TEST(Sampler, TopKNeverPicksOutsideTheTopK) {
+  std::vector<float> logits = {1.0f, 0.9f, 0.8f, 0.7f, 0.6f};
+  for (int64_t pos = 0; pos < 500; ++pos) EXPECT_LT(sample_token(logits.data(), 5, {1.0f, 2, 1.0f, 11}, pos), 2);
+}
+
+TEST(Sampler, FrequenciesFollowSoftmax) {
+  std::vector<float> logits = {1.0f, 0.0f, -1.0f, 0.5f};
+  const float temperature = 0.8f;
+  const int draws = 40000;
+  std::map<int32_t, int> counts;
+  for (int64_t pos = 0; pos < draws; ++pos) ++counts[sample_token(logits.data(), 4, {temperature, 0, 1.0f, 99}, pos)];
+  double z = 0;
+  for (float l : logits) z += std::exp(l / temperature);
+  double chi2 = 0;
+  for (int32_t i = 0; i < 4; ++i) {
+    double expected = draws * std::exp(logits[size_t(i)] / temperature) / z;
+    chi2 += (counts[i] - expected) * (counts[i] - expected) / expected;
+  }
+  EXPECT_LT(chi2, 16.27);  // chi-square, 3 degrees of freedom, p = 0.001
+}
+
+}  // namespace
+}  // namespace tandem

@@ -1,0 +1,46 @@
+#include "test_helpers.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace tandem::test {
+
+std::string stories_model() { return std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/model.bin"; }
+
+std::string installed_model(const std::string& name) {
+  const char* env = std::getenv("TANDEM_MODELS_DIR");
+  std::string path = std::string(env ? env : TANDEM_MODELS_DIR) + "/" + name;
+  if (!std::filesystem::exists(path)) ADD_FAILURE() << path << " is missing: run scripts/setup.sh to install the models";
+  return path;
+}
+
+std::string reference_file(const std::string& name) {
+  std::string path = std::string(TANDEM_REFERENCE_DIR) + "/" + name;
+  if (!std::filesystem::exists(path)) ADD_FAILURE() << path << " is missing: the reference_outputs test writes it";
+  return path;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::vector<float> values(size_t(in.tellg()) / 4);
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(values.data()), std::streamsize(values.size() * 4));
+  return values;
+}
+
+std::string temp_path(const std::string& stem) {
+  static int counter = 0;
+  return (std::filesystem::temp_directory_path() /
+          ("tandem-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + stem))
+      .string();
+}
+
+}  // namespace tandem::test

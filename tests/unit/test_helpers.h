@@ -1,0 +1,29 @@
+#pragma once
+// Paths and small utilities shared by the unit tests.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace tandem::test {
+
+/// ../shared/data/models/stories260K/model.bin
+std::string stories_model();
+/// An installed model file by name (fails the test when missing: run scripts/setup.sh).
+std::string installed_model(const std::string& name);
+/// A reference output file written by tests/reference (the reference_outputs test).
+std::string reference_file(const std::string& name);
+/// Parses a JSON file.
+nlohmann::json read_json(const std::string& path);
+/// Reads a whole file of float32 values.
+std::vector<float> read_floats(const std::string& path);
+/// A fresh temporary file path.
+std::string temp_path(const std::string& stem);
+
+/// The real byte-level models tandem runs.
+inline const std::vector<std::string> kRealModels = {
+    "smollm2-135m-instruct-q4_1.gguf",
+    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+};
+
+}  // namespace tandem::test

@@ -1,1 +1,152 @@
-int main() { return 0; }
+// Engine benchmark: memory bandwidth of this machine, then prefill and decode
+// speed of each model at each thread count, and decode as a fraction of the
+// bandwidth limit (weight bytes read per token / bandwidth).
+//
+//   build/tandem_bench [--threads 1,2] [--models a.gguf,b.gguf] [--json out.json]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/model.h"
+#include "model/transformer.h"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace tandem {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+// Sums a buffer with wide loads: reading is all it does, like a decode step over weights.
+float stream_sum(const float* data, size_t n) {
+#if defined(__AVX2__)
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_load_ps(data + i));
+    a1 = _mm256_add_ps(a1, _mm256_load_ps(data + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_load_ps(data + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_load_ps(data + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  float s = 0;
+  for (float v : out) s += v;
+  return s;
+#else
+  float s = 0;
+  for (size_t i = 0; i < n; ++i) s += data[i];
+  return s;
+#endif
+}
+
+// Read bandwidth in bytes/s with `threads` threads over a buffer far larger than the caches.
+double measure_bandwidth(int threads) {
+  const size_t n = size_t(1) << 28;  // 1 GiB of floats
+  float* data = static_cast<float*>(std::aligned_alloc(64, n * 4));
+  for (size_t i = 0; i < n; ++i) data[i] = 1.0f;
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::vector<std::thread> pool;
+    std::vector<float> sink(static_cast<size_t>(threads));
+    auto start = Clock::now();
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] { sink[size_t(t)] = stream_sum(data + n / size_t(threads) * size_t(t), n / size_t(threads)); });
+    for (auto& th : pool) th.join();
+    double s = seconds(start, Clock::now());
+    if (sink[0] < 0) std::puts("");  // keep the sums alive
+    best = std::max(best, double(n) * 4 / s);
+  }
+  std::free(data);
+  return best;
+}
+
+struct Speed {
+  double prefill_tps, decode_tps;
+};
+
+Speed measure_model(const Model& model, int threads, int prompt_tokens, int decode_tokens) {
+  Transformer tf(model, threads);
+  KvCache cache(model.config(), prompt_tokens + decode_tokens + 1);
+  KvCache* caches[] = {&cache};
+  std::vector<BatchToken> batch;
+  for (int i = 0; i < prompt_tokens; ++i) batch.push_back({(i * 131 + 7) % model.config().vocab_size, 0, i, i - 1, i == prompt_tokens - 1});
+  auto start = Clock::now();
+  tf.forward(batch, caches);
+  cache.commit_all();
+  double prefill = seconds(start, Clock::now());
+  start = Clock::now();
+  for (int i = 0; i < decode_tokens; ++i) {
+    tf.forward({{(i * 17 + 3) % model.config().vocab_size, 0, cache.length(), -1, true}}, caches);
+    cache.commit_all();
+  }
+  double decode = seconds(start, Clock::now());
+  return {prompt_tokens / prefill, decode_tokens / decode};
+}
+
+}  // namespace
+}  // namespace tandem
+
+int main(int argc, char** argv) {
+  using namespace tandem;
+  std::vector<std::string> models = {"smollm2-135m-instruct-q4_1.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+                                     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"};
+  std::vector<int> thread_counts = {1, 2};
+  std::string models_dir = "models", json_path;
+  int prompt_tokens = 128, decode_tokens = 32;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--models") models = split(value);
+    else if (flag == "--models-dir") models_dir = value;
+    else if (flag == "--threads") { thread_counts.clear(); for (auto& t : split(value)) thread_counts.push_back(std::stoi(t)); }
+    else if (flag == "--json") json_path = value;
+    else if (flag == "--prompt-tokens") prompt_tokens = std::stoi(value);
+    else if (flag == "--decode-tokens") decode_tokens = std::stoi(value);
+    else { std::fprintf(stderr, "unknown flag %s\n", flag.c_str()); return 2; }
+  }
+  nlohmann::json report = {{"prompt_tokens", prompt_tokens}, {"decode_tokens", decode_tokens}};
+  std::printf("memory read bandwidth:");
+  for (int t : thread_counts) {
+    double bw = measure_bandwidth(t);
+    report["bandwidth_gbs"][std::to_string(t)] = bw / 1e9;
+    std::printf("  %d thread(s) %.1f GB/s", t, bw / 1e9);
+  }
+  std::printf("\n\n| model | weights read/token | threads | prefill tok/s | decode tok/s | bandwidth limit tok/s | decode / limit |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
+  for (const auto& name : models) {
+    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    double mb = double(model->weights().bytes_per_token()) / 1e6;
+    for (int t : thread_counts) {
+      Speed s = measure_model(*model, t, prompt_tokens, decode_tokens);
+      double limit = report["bandwidth_gbs"][std::to_string(t)].get<double>() * 1e3 / mb;
+      std::printf("| %s | %.0f MB | %d | %.1f | %.2f | %.1f | %.0f%% |\n", model->config().name.c_str(), mb, t,
+                  s.prefill_tps, s.decode_tps, limit, 100 * s.decode_tps / limit);
+      std::fflush(stdout);
+      report["models"].push_back({{"model", name}, {"threads", t}, {"weight_mb_per_token", mb},
+                                  {"prefill_tps", s.prefill_tps}, {"decode_tps", s.decode_tps},
+                                  {"bandwidth_limit_tps", limit}, {"fraction_of_limit", s.decode_tps / limit}});
+    }
+  }
+  if (!json_path.empty()) std::ofstream(json_path) << report.dump(2) << "\n";
+  return 0;
+}

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <vector>
 
 #include "kernels/dequantize.h"
+#include "kernels/quantized_dot.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -76,7 +78,39 @@ void matrix_row(const WeightMatrix& w, int64_t r, float* out) {
   dequantize_row(w.type, w.row(r), out, w.cols);
 }
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+namespace {
+
+// Integer path: each token's activations are quantized once, then every row is
+// dotted with every token. Rows go in tiles so a tile stays in cache while the
+// tokens stream past it.
+void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  constexpr int64_t kRowTile = 16;
+  const int64_t rows = w.rows, cols = w.cols, blocks = cols / kActivationBlock;
+  thread_local std::vector<int16_t> xq;
+  thread_local std::vector<float> xs;
+  thread_local std::vector<int32_t> xsum;
+  xq.resize(size_t(n_tokens * cols));
+  xs.resize(size_t(n_tokens * blocks));
+  xsum.resize(size_t(n_tokens * blocks));
+  int16_t* q = xq.data();
+  float* scale = xs.data();
+  int32_t* sum = xsum.data();
+  pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t)
+      quantize_activations(x + t * cols, cols, q + t * cols, scale + t * blocks, sum + t * blocks);
+  });
+  pool.parallel_for((rows + kRowTile - 1) / kRowTile, [&](int64_t begin, int64_t end) {
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t r0 = tile * kRowTile, r1 = std::min(rows, r0 + kRowTile);
+      for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t r = r0; r < r1; ++r)
+          y[t * rows + r] = dot_quantized(w.type, w.row(r), q + t * cols, scale + t * blocks, sum + t * blocks, cols);
+    }
+  });
+}
+
+// Float path: decode each row once, then dot it with every token.
+void matmul_float(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   const int64_t rows = w.rows, cols = w.cols;
   pool.parallel_for(rows, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> decoded;
@@ -103,6 +137,14 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
       }
     }
   });
+}
+
+}  // namespace
+
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (n_tokens <= 0) return;
+  if (has_quantized_dot(w.type) && w.cols % kActivationBlock == 0) matmul_quantized(w, x, n_tokens, y, pool);
+  else matmul_float(w, x, n_tokens, y, pool);
 }
 
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {

@@ -5,7 +5,9 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/dequantize.h"
 #include "kernels/ops.h"
+#include "kernels/quantized_dot.h"
 
 namespace tandem {
 namespace {
@@ -76,6 +78,55 @@ TEST(Ops, RopeRotatesPairs) {
 TEST(Ops, ArgmaxTiesGoToFirst) {
   std::vector<float> v = {1, 3, 2, 3};
   EXPECT_EQ(argmax(v.data(), 4), 1);
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+// Random blocks of `type` with sane fp16 scales, n values.
+std::string random_row(DType type, int64_t n, uint32_t seed) {
+  DTypeInfo info = dtype_info(type);
+  std::string bytes(row_bytes(type, n), '\0');
+  for (auto& c : bytes) {
+    seed = seed * 1664525u + 1013904223u;
+    c = char(seed >> 24);
+  }
+  // Where each block keeps its fp16 scale (and min): overwrite with small finite values.
+  std::vector<size_t> halves = type == DType::Q6_K ? std::vector<size_t>{208}
+                               : (type == DType::Q4_1 || type == DType::Q4_K) ? std::vector<size_t>{0, 2}
+                                                                                : std::vector<size_t>{0};
+  for (size_t block = 0; block < bytes.size() / size_t(info.block_bytes); ++block)
+    for (size_t at : halves) {
+      uint16_t h = uint16_t(0x2000 + (block * 97 + at * 13) % 0x1000);  // about 0.008 to 0.06
+      std::memcpy(&bytes[block * size_t(info.block_bytes) + at], &h, 2);
+    }
+  return bytes;
+}
+
+TEST(QuantizedDot, MatchesDequantizedDoubleDot) {
+  const int64_t n = 512;
+  auto x = pattern(size_t(n), 9);
+  for (auto& v : x) v *= 4.0f;
+  std::vector<int16_t> q(static_cast<size_t>(n));
+  std::vector<float> scale(size_t(n / 32));
+  std::vector<int32_t> sum(size_t(n / 32));
+  quantize_activations(x.data(), n, q.data(), scale.data(), sum.data());
+  for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+    if (!has_quantized_dot(type)) GTEST_SKIP() << "no AVX2 in this build";
+    std::string row = random_row(type, n, uint32_t(type) * 31 + 1);
+    std::vector<float> w(static_cast<size_t>(n));
+    dequantize_row(type, row.data(), w.data(), n);
+    double want = 0, magnitude = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      want += double(w[size_t(i)]) * x[size_t(i)];
+      magnitude += std::fabs(double(w[size_t(i)]) * x[size_t(i)]);
+    }
+    float got = dot_quantized(type, row.data(), q.data(), scale.data(), sum.data(), n);
+    EXPECT_NEAR(got, want, 1e-4 * magnitude) << dtype_info(type).name;
+  }
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ Flags generate_flags() {
   f.add("seed", "0", "random seed; the same seed gives the same output");
   f.add_switch("chat", "wrap the prompt in the model's chat template");
   f.add("threads", "0", "CPU threads; 0 for one per core");
+  f.add("matmul", "int16", "quantized matmul: int16 (integer dot products, fast) or float (weights decoded to float, exact)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
   return f;
@@ -62,7 +63,10 @@ int run_generate(const std::vector<std::string>& args) {
   std::string text = chat ? chat_prompt(tok, flags.get("prompt")) : flags.get("prompt");
   std::vector<int32_t> prompt_ids = tok.encode(text, tok.add_bos(), chat);
 
-  Transformer transformer(*model, int(flags.get_int("threads")));
+  const std::string& matmul = flags.get("matmul");
+  if (matmul != "int16" && matmul != "float") throw UsageError("--matmul must be int16 or float, got '" + matmul + "'");
+  Transformer transformer(*model, int(flags.get_int("threads")), kAttentionSegment,
+                          matmul == "float" ? MatmulPath::Float : MatmulPath::Int16);
   StreamDecoder decoder(tok);
   std::string generated_text;
   GenerationResult result = generate_autoregressive(transformer, prompt_ids, options, [&](int32_t id) {

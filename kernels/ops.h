@@ -26,8 +26,14 @@ struct WeightMatrix {
 /// Sum of a[i]*b[i] in a fixed order (8-lane partial sums, fixed final reduction).
 float dot_f32(const float* a, const float* b, int64_t n);
 
+/// How matmul multiplies quantized weights: integer dot products against int16-quantized
+/// activations (fast; about 1e-4 relative error), or weights decoded to float (exact to float rounding).
+enum class MatmulPath { Int16, Float };
+
 /// y[t][r] = sum_k w[r][k] * x[t][k] for n_tokens rows of x ([n_tokens][cols] → [n_tokens][rows]).
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+/// Int16 falls back to Float for types without an integer kernel.
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            MatmulPath path = MatmulPath::Int16);
 
 /// Decodes row r of w into `out` (cols floats).
 void matrix_row(const WeightMatrix& w, int64_t r, float* out);
@@ -43,6 +49,9 @@ void rope(float* x, int n_heads, int head_dim, const float* cos, const float* si
 
 /// gate[i] = silu(gate[i]) * up[i].
 void swiglu(float* gate, const float* up, int64_t n);
+
+/// gate[i] = gelu(gate[i]) * up[i], GELU in its tanh approximation.
+void geglu(float* gate, const float* up, int64_t n);
 
 /// x[i] += y[i].
 void add_inplace(float* x, const float* y, int64_t n);

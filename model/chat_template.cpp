@@ -37,7 +37,8 @@ std::string chat_prompt(const Tokenizer& tokenizer, const std::string& user_mess
   }
   if (tmpl.find("<start_of_turn>") != std::string::npos)
     return "<start_of_turn>user\n" + user_message + "<end_of_turn>\n<start_of_turn>model\n";
-  throw std::runtime_error("this model has no chat template tandem understands (ChatML or Gemma turns)");
+  if (tmpl.empty()) throw std::runtime_error("this model has no chat template (a base model?): run it without --chat");
+  throw std::runtime_error("this model's chat template is neither ChatML nor Gemma turns, which is all tandem understands");
 }
 
 }  // namespace tandem

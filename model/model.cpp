@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -78,8 +79,14 @@ void Model::load_gguf(const GgufFile& gguf) {
   } else if (a == "qwen2") {
     c.arch = Architecture::Qwen2;
     c.rope_style = RopeStyle::Halves;
+  } else if (a == "gemma3") {
+    c.arch = Architecture::Gemma3;
+    c.rope_style = RopeStyle::Halves;
+    c.activation = Activation::GeluTanh;
+    c.global_layer_every = 6;     // llama.cpp and Hugging Face: five local layers, then one global
+    c.rope_theta_local = 10000.0;  // fixed for gemma3's local layers
   } else {
-    gguf.fail("architecture '" + a + "' is not supported (supported: llama, qwen2)");
+    gguf.fail("architecture '" + a + "' is not supported (supported: llama, qwen2, gemma3)");
   }
   c.name = gguf.get_string("general.name", path_);
   c.dim = positive(gguf, a + ".embedding_length", gguf.get_int(a + ".embedding_length"));
@@ -91,6 +98,10 @@ void Model::load_gguf(const GgufFile& gguf) {
   c.context_length = positive(gguf, a + ".context_length", gguf.get_int(a + ".context_length", 2048));
   c.rms_eps = float(gguf.get_float(a + ".attention.layer_norm_rms_epsilon", 1e-5));
   c.rope_theta = gguf.get_float(a + ".rope.freq_base", 10000.0);
+  c.sliding_window = int(gguf.get_int(a + ".attention.sliding_window", 0));
+  if (c.arch == Architecture::Gemma3) c.embedding_scale = std::sqrt(float(c.dim));
+  if (gguf.find(a + ".rope.scaling.factor") && gguf.get_float(a + ".rope.scaling.factor", 1.0) != 1.0)
+    gguf.fail("RoPE scaling is not supported");
   if (c.n_heads % c.n_kv_heads != 0) gguf.fail("head_count " + std::to_string(c.n_heads) + " is not a multiple of head_count_kv " + std::to_string(c.n_kv_heads));
   if (c.head_dim % 2 != 0) gguf.fail("head dimension " + std::to_string(c.head_dim) + " is odd");
   int64_t rope_dims = gguf.get_int(a + ".rope.dimension_count", c.head_dim);
@@ -122,6 +133,12 @@ void Model::load_gguf(const GgufFile& gguf) {
       l.bk = floats_from(gguf.require_tensor(p + "attn_k.bias", {kv_dim}));
       l.bv = floats_from(gguf.require_tensor(p + "attn_v.bias", {kv_dim}));
     }
+    if (c.arch == Architecture::Gemma3) {
+      l.q_norm = floats_from(gguf.require_tensor(p + "attn_q_norm.weight", {c.head_dim}));
+      l.k_norm = floats_from(gguf.require_tensor(p + "attn_k_norm.weight", {c.head_dim}));
+      l.post_attn_norm = floats_from(gguf.require_tensor(p + "post_attention_norm.weight", {dim}));
+      l.post_ffn_norm = floats_from(gguf.require_tensor(p + "post_ffw_norm.weight", {dim}));
+    }
     l.ffn_norm = floats_from(gguf.require_tensor(p + "ffn_norm.weight", {dim}));
     l.w_gate = matrix_from(gguf.require_tensor(p + "ffn_gate.weight", {dim, hidden}));
     l.w_up = matrix_from(gguf.require_tensor(p + "ffn_up.weight", {dim, hidden}));
@@ -140,7 +157,8 @@ void Model::summarize() {
   if (!config_.tied_embeddings) count(weights_.output);
   for (const auto& l : weights_.layers) {
     for (const WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) count(*w);
-    parameters_ += int64_t(l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size());
+    for (const auto* v : {&l.attn_norm, &l.ffn_norm, &l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm})
+      parameters_ += int64_t(v->size());
   }
   parameters_ += int64_t(weights_.output_norm.size());
   size_t best = 0;

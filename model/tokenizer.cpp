@@ -192,12 +192,14 @@ Tokenizer Tokenizer::from_llama2c(const std::string& path, int vocab_size) {
 void Tokenizer::build_indexes() {
   index_.reserve(tokens_.size());
   for (size_t i = 0; i < tokens_.size(); ++i) index_.emplace(tokens_[i], int32_t(i));
+  specials_by_byte_.assign(256, {});
   for (size_t i = 0; i < tokens_.size(); ++i)
     if ((types_[i] == TokenType::Control || types_[i] == TokenType::UserDefined) && !tokens_[i].empty())
-      special_ids_.push_back(int32_t(i));
+      specials_by_byte_[uint8_t(tokens_[i][0])].push_back(int32_t(i));
   // Longest first, so "<|im_start|>" wins over any shorter token it starts with.
-  std::stable_sort(special_ids_.begin(), special_ids_.end(),
-                   [&](int32_t a, int32_t b) { return tokens_[size_t(a)].size() > tokens_[size_t(b)].size(); });
+  for (auto& ids : specials_by_byte_)
+    std::stable_sort(ids.begin(), ids.end(),
+                     [&](int32_t a, int32_t b) { return tokens_[size_t(a)].size() > tokens_[size_t(b)].size(); });
   if (eos_id_ >= 0) stop_ids_.push_back(eos_id_);
   for (const char* end : {"<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|eot_id|>"}) {
     int32_t id = find(end);
@@ -222,16 +224,14 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
     if (kind_ == Kind::ByteLevelBpe) encode_byte_level(part, out);
     else encode_sentencepiece(part, out);
   };
-  if (!parse_special) {
-    encode_plain(text);
-    return out;
-  }
+  // Special tokens are matched whole in the raw text, longest first: user-defined
+  // ones always (as Hugging Face and llama.cpp do), control ones only when asked.
   size_t start = 0, i = 0;
   while (i < text.size()) {
     int32_t hit = -1;
-    for (int32_t id : special_ids_) {
+    for (int32_t id : specials_by_byte_[uint8_t(text[i])]) {
       const std::string& s = tokens_[size_t(id)];
-      if (text.compare(i, s.size(), s) == 0) {
+      if ((parse_special || types_[size_t(id)] == TokenType::UserDefined) && text.compare(i, s.size(), s) == 0) {
         hit = id;
         break;
       }

@@ -70,7 +70,8 @@ class Tokenizer {
   // Byte-level BPE: (left id, right id) -> (rank, merged id).
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;
   std::vector<int32_t> byte_token_;  // byte value -> token id of its single-byte symbol
-  std::vector<int32_t> special_ids_;  // control / user-defined tokens matched whole when parse_special
+  // Control / user-defined tokens matched whole in raw text, by first byte, longest first.
+  std::vector<std::vector<int32_t>> specials_by_byte_;
   std::vector<int32_t> stop_ids_;
   int32_t bos_id_ = -1, eos_id_ = -1, unk_id_ = -1;
   bool add_bos_ = false;

@@ -4,14 +4,15 @@
 // the same way whatever else is in the batch, so logits are bit-stable.
 #include "model/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
 namespace tandem {
 
-Transformer::Transformer(const Model& model, int threads, int segment)
-    : model_(model), pool_(threads), segment_(segment) {
+Transformer::Transformer(const Model& model, int threads, int segment, MatmulPath path)
+    : model_(model), pool_(threads), segment_(segment), path_(path) {
   if (segment_ <= 0) throw std::invalid_argument("attention segment must be positive");
 }
 
@@ -53,6 +54,10 @@ void Transformer::resize_buffers(int64_t n, int64_t n_logits) {
   fit(up_, n * c.hidden_dim);
   fit(cos_, n * c.head_dim / 2);
   fit(sin_, n * c.head_dim / 2);
+  if (c.sliding_window > 0) {
+    fit(cos_local_, n * c.head_dim / 2);
+    fit(sin_local_, n * c.head_dim / 2);
+  }
   fit(logits_, n_logits * c.vocab_size);
 }
 
@@ -87,44 +92,58 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
   }
 
   // Token embeddings and rotary angles.
-  for (int64_t i = 0; i < n; ++i) matrix_row(w.token_embedding, batch[size_t(i)].token, &x_[size_t(i * dim)]);
-  const int half = c.head_dim / 2;
   for (int64_t i = 0; i < n; ++i) {
-    for (int j = 0; j < half; ++j) {
-      double angle = double(batch[size_t(i)].pos) * std::pow(c.rope_theta, -2.0 * j / c.head_dim);
-      cos_[size_t(i * half + j)] = float(std::cos(angle));
-      sin_[size_t(i * half + j)] = float(std::sin(angle));
-    }
+    float* x = &x_[size_t(i * dim)];
+    matrix_row(w.token_embedding, batch[size_t(i)].token, x);
+    if (c.embedding_scale != 1.0f)
+      for (int64_t d = 0; d < dim; ++d) x[d] *= c.embedding_scale;
   }
+  const int half = c.head_dim / 2;
+  rotary_tables(batch, c.rope_theta, cos_, sin_);
+  if (c.sliding_window > 0) rotary_tables(batch, c.rope_theta_local, cos_local_, sin_local_);
 
   for (int layer = 0; layer < c.n_layers; ++layer) {
     const LayerWeights& l = w.layers[size_t(layer)];
 
     // Attention: q, k, v projections (+ bias), rotary, cache write, attention, output projection.
     for (int64_t i = 0; i < n; ++i) rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.attn_norm.data(), dim, c.rms_eps);
-    matmul(l.wq, xb_.data(), n, q_.data(), pool_);
-    matmul(l.wk, xb_.data(), n, k_.data(), pool_);
-    matmul(l.wv, xb_.data(), n, v_.data(), pool_);
+    matmul(l.wq, xb_.data(), n, q_.data(), pool_, path_);
+    matmul(l.wk, xb_.data(), n, k_.data(), pool_, path_);
+    matmul(l.wv, xb_.data(), n, v_.data(), pool_, path_);
+    const bool local = c.window(layer) > 0;
+    const float* cos = local ? cos_local_.data() : cos_.data();
+    const float* sin = local ? sin_local_.data() : sin_.data();
     for (int64_t i = 0; i < n; ++i) {
-      if (!l.bq.empty()) add_inplace(&q_[size_t(i * q_dim)], l.bq.data(), q_dim);
-      if (!l.bk.empty()) add_inplace(&k_[size_t(i * kv_dim)], l.bk.data(), kv_dim);
+      float* q = &q_[size_t(i * q_dim)];
+      float* k = &k_[size_t(i * kv_dim)];
+      if (!l.bq.empty()) add_inplace(q, l.bq.data(), q_dim);
+      if (!l.bk.empty()) add_inplace(k, l.bk.data(), kv_dim);
       if (!l.bv.empty()) add_inplace(&v_[size_t(i * kv_dim)], l.bv.data(), kv_dim);
-      rope(&q_[size_t(i * q_dim)], c.n_heads, c.head_dim, &cos_[size_t(i * half)], &sin_[size_t(i * half)], c.rope_style);
-      rope(&k_[size_t(i * kv_dim)], c.n_kv_heads, c.head_dim, &cos_[size_t(i * half)], &sin_[size_t(i * half)], c.rope_style);
+      if (!l.q_norm.empty()) {
+        for (int h = 0; h < c.n_heads; ++h) rmsnorm(q + h * c.head_dim, q + h * c.head_dim, l.q_norm.data(), c.head_dim, c.rms_eps);
+        for (int h = 0; h < c.n_kv_heads; ++h) rmsnorm(k + h * c.head_dim, k + h * c.head_dim, l.k_norm.data(), c.head_dim, c.rms_eps);
+      }
+      rope(q, c.n_heads, c.head_dim, cos + i * half, sin + i * half, c.rope_style);
+      rope(k, c.n_kv_heads, c.head_dim, cos + i * half, sin + i * half, c.rope_style);
       KvCache& cache = *caches[size_t(batch[size_t(i)].seq)];
-      std::copy_n(&k_[size_t(i * kv_dim)], kv_dim, cache.key(layer, slot_[size_t(i)]));
+      std::copy_n(k, kv_dim, cache.key(layer, slot_[size_t(i)]));
       std::copy_n(&v_[size_t(i * kv_dim)], kv_dim, cache.value(layer, slot_[size_t(i)]));
     }
     attention(layer, batch, caches);
-    matmul(l.wo, att_.data(), n, out_.data(), pool_);
+    matmul(l.wo, att_.data(), n, out_.data(), pool_, path_);
+    if (!l.post_attn_norm.empty())
+      for (int64_t i = 0; i < n; ++i) rmsnorm(&out_[size_t(i * dim)], &out_[size_t(i * dim)], l.post_attn_norm.data(), dim, c.rms_eps);
     add_inplace(x_.data(), out_.data(), n * dim);
 
-    // Feed-forward: SwiGLU.
+    // Feed-forward: gate activation (SiLU or GELU) times up, then down.
     for (int64_t i = 0; i < n; ++i) rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.ffn_norm.data(), dim, c.rms_eps);
-    matmul(l.w_gate, xb_.data(), n, gate_.data(), pool_);
-    matmul(l.w_up, xb_.data(), n, up_.data(), pool_);
-    swiglu(gate_.data(), up_.data(), n * c.hidden_dim);
-    matmul(l.w_down, gate_.data(), n, out_.data(), pool_);
+    matmul(l.w_gate, xb_.data(), n, gate_.data(), pool_, path_);
+    matmul(l.w_up, xb_.data(), n, up_.data(), pool_, path_);
+    if (c.activation == Activation::Silu) swiglu(gate_.data(), up_.data(), n * c.hidden_dim);
+    else geglu(gate_.data(), up_.data(), n * c.hidden_dim);
+    matmul(l.w_down, gate_.data(), n, out_.data(), pool_, path_);
+    if (!l.post_ffn_norm.empty())
+      for (int64_t i = 0; i < n; ++i) rmsnorm(&out_[size_t(i * dim)], &out_[size_t(i * dim)], l.post_ffn_norm.data(), dim, c.rms_eps);
     add_inplace(x_.data(), out_.data(), n * dim);
   }
 
@@ -132,8 +151,20 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
   int64_t m = 0;
   for (int64_t i = 0; i < n; ++i)
     if (batch[size_t(i)].logits) rmsnorm(&xb_[size_t(m++ * dim)], &x_[size_t(i * dim)], w.output_norm.data(), dim, c.rms_eps);
-  matmul(w.output, xb_.data(), n_logits, logits_.data(), pool_);
+  matmul(w.output, xb_.data(), n_logits, logits_.data(), pool_, path_);
   return {logits_.data(), size_t(n_logits * c.vocab_size)};
+}
+
+void Transformer::rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos,
+                                std::vector<float>& sin) {
+  const int hd = model_.config().head_dim, half = hd / 2;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    for (int j = 0; j < half; ++j) {
+      double angle = double(batch[i].pos) * std::pow(theta, -2.0 * j / hd);
+      cos[i * size_t(half) + size_t(j)] = float(std::cos(angle));
+      sin[i * size_t(half) + size_t(j)] = float(std::sin(angle));
+    }
+  }
 }
 
 void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) {
@@ -142,6 +173,7 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   const int heads = c.n_heads, hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
   const int64_t q_dim = int64_t(heads) * hd, kv_dim = c.kv_dim();
   const float scale = 1.0f / std::sqrt(float(hd));
+  const int64_t window = c.window(layer);
   pool_.parallel_for(n * heads, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     for (int64_t item = begin; item < end; ++item) {
@@ -150,11 +182,13 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
       const BatchToken& t = batch[size_t(i)];
       KvCache& cache = *caches[size_t(t.seq)];
       const std::vector<int64_t>& rows = rows_[size_t(i)];
-      int64_t count = int64_t(rows.size());
+      // A local layer sees only the latest `window` positions, itself included.
+      int64_t first = window > 0 ? std::max<int64_t>(0, t.pos + 1 - window) : 0;
+      int64_t count = int64_t(rows.size()) - first;
       scratch.resize(size_t(std::min<int64_t>(count, segment_) + hd));
       int64_t offset = int64_t(h / group) * hd;
       attend(&q_[size_t(i * q_dim + h * hd)], hd, scale, cache.key(layer, 0) + offset, cache.value(layer, 0) + offset,
-             kv_dim, rows.data(), 0, count, segment_, &att_[size_t(i * q_dim + h * hd)], scratch.data());
+             kv_dim, rows.data() + first, first, count, segment_, &att_[size_t(i * q_dim + h * hd)], scratch.data());
     }
   });
 }

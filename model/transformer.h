@@ -25,8 +25,9 @@ struct BatchToken {
 /// Runs batches through a model. One instance per thread of use; buffers are reused across calls.
 class Transformer {
  public:
-  /// `threads` CPU threads (<= 0: one per core); `segment` positions per attention segment.
-  Transformer(const Model& model, int threads, int segment = kAttentionSegment);
+  /// `threads` CPU threads (<= 0: one per core); `segment` positions per attention segment;
+  /// `path` how quantized weights are multiplied.
+  Transformer(const Model& model, int threads, int segment = kAttentionSegment, MatmulPath path = MatmulPath::Int16);
 
   /// Computes the batch. A token attends to its sequence's committed cache and to
   /// its ancestors in the batch (following `parent`). Writes every token's keys and
@@ -44,10 +45,12 @@ class Transformer {
   void validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const;
   void resize_buffers(int64_t n, int64_t n_logits);
   void attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
+  void rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos, std::vector<float>& sin);
 
   const Model& model_;
   ThreadPool pool_;
   int segment_;
+  MatmulPath path_;
 
   // Activations for n tokens; sized for the largest batch seen.
   std::vector<float> x_;       // [n][dim] residual stream
@@ -57,7 +60,8 @@ class Transformer {
   std::vector<float> att_;     // [n][n_heads*head_dim]
   std::vector<float> out_;     // [n][dim] sublayer output
   std::vector<float> gate_, up_;  // [n][hidden_dim]
-  std::vector<float> cos_, sin_;  // [n][head_dim/2] rotary angles per token
+  std::vector<float> cos_, sin_;  // [n][head_dim/2] rotary angles per token (global layers)
+  std::vector<float> cos_local_, sin_local_;  // the same with the local layers' RoPE base
   std::vector<float> logits_;  // [n_marked][vocab]
   std::vector<int64_t> slot_;  // [n] cache row each token writes
   std::vector<std::vector<int64_t>> rows_;  // [n] cache rows of positions 0..pos, in order

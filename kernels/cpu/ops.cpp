@@ -141,9 +141,10 @@ void matmul_float(const WeightMatrix& w, const float* x, int64_t n_tokens, float
 
 }  // namespace
 
-void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, MatmulPath path) {
   if (n_tokens <= 0) return;
-  if (has_quantized_dot(w.type) && w.cols % kActivationBlock == 0) matmul_quantized(w, x, n_tokens, y, pool);
+  if (path == MatmulPath::Int16 && has_quantized_dot(w.type) && w.cols % kActivationBlock == 0)
+    matmul_quantized(w, x, n_tokens, y, pool);
   else matmul_float(w, x, n_tokens, y, pool);
 }
 
@@ -172,6 +173,14 @@ void swiglu(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i];
     gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void geglu(float* gate, const float* up, int64_t n) {
+  const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    gate[i] = 0.5f * g * (1.0f + std::tanh(k * (g + 0.044715f * g * g * g))) * up[i];
   }
 }
 

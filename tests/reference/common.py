@@ -7,11 +7,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 MODELS_DIR = pathlib.Path(os.environ.get("TANDEM_MODELS_DIR", ROOT / "models"))
 SPEC_BENCH = ROOT.parent / "shared" / "data" / "prompts" / "spec_bench.jsonl"
 
-# The installed models that tandem runs (gemma3's architecture is not implemented yet).
-BYTE_LEVEL_MODELS = [
+# Every installed model: tandem runs them all.
+REAL_MODELS = [
     "smollm2-135m-instruct-q4_1.gguf",
     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    "gemma-3-270m-q4_k_m.gguf",
 ]
 
 

@@ -9,15 +9,14 @@ import pathlib
 import gguf
 import numpy as np
 
-from common import BYTE_LEVEL_MODELS, MODELS_DIR, up_to_date, write_json
+from common import REAL_MODELS, MODELS_DIR, up_to_date, write_json
 
-MODELS = BYTE_LEVEL_MODELS + ["gemma-3-270m-q4_k_m.gguf"]
 ROWS = [0, 1, 7]  # first rows plus one further in
 
 
 def main(out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in MODELS:
+    for name in REAL_MODELS:
         model = MODELS_DIR / name
         manifest, binary = out_dir / f"dequant-{name}.json", out_dir / f"dequant-{name}.bin"
         if up_to_date(manifest, model, pathlib.Path(__file__)):

@@ -1,7 +1,7 @@
 """Token ids of every Spec-Bench turn from Hugging Face `tokenizers`, built from each GGUF vocabulary.
 
 The tokenizer is assembled by transformers' own GGUF converter (vocabulary, merges,
-control tokens). transformers does not know the "smollm" pre-tokenizer, so for it
+control and user-defined tokens; for Gemma, merges in vocabulary order). transformers does not know the "smollm" pre-tokenizer, so for it
 we set the split that SmolLM2's tokenizer.json declares: every digit alone, then the
 GPT-2 byte-level regex.
 """
@@ -12,7 +12,7 @@ import gguf
 from tokenizers import pre_tokenizers
 from transformers.integrations.gguf.gguf_tokenizer_mapping import convert_gguf_tokenizer
 
-from common import BYTE_LEVEL_MODELS, MODELS_DIR, spec_bench_texts, up_to_date, write_json
+from common import REAL_MODELS, MODELS_DIR, spec_bench_texts, up_to_date, write_json
 
 FIELDS = {
     "tokenizer.ggml.model": "tokenizer_type",
@@ -41,7 +41,7 @@ def reference_tokenizer(path):
 def main(out_dir):
     out_dir.mkdir(parents=True, exist_ok=True)
     texts = spec_bench_texts()
-    for name in BYTE_LEVEL_MODELS:
+    for name in REAL_MODELS:
         model = MODELS_DIR / name
         out = out_dir / f"tokens-{name}.json"
         if up_to_date(out, model, pathlib.Path(__file__)):

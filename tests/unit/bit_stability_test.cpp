@@ -108,7 +108,8 @@ TEST_P(BitStability, TreeBatchWithTwoSequencesMatchesChains) {
 INSTANTIATE_TEST_SUITE_P(Models, BitStability,
                          ::testing::Values(Case{"", 4}, Case{"", kAttentionSegment},
                                            Case{"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 8},
-                                           Case{"smollm2-135m-instruct-q4_1.gguf", kAttentionSegment}),
+                                           Case{"smollm2-135m-instruct-q4_1.gguf", kAttentionSegment},
+                                           Case{"gemma-3-270m-q4_k_m.gguf", 8}),
                          [](const auto& info) { return std::to_string(info.index); });
 
 TEST(BitStabilityErrors, MalformedBatchesAreRejected) {

@@ -42,8 +42,7 @@ TEST_P(DequantizeParity, RowsMatchGgufPackage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RealModels, DequantizeParity,
-                         ::testing::Values("smollm2-135m-instruct-q4_1.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-                                           "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "gemma-3-270m-q4_k_m.gguf"),
+                         ::testing::ValuesIn(test::kRealModels),
                          [](const auto& info) { return std::to_string(info.index); });
 
 TEST(Dequantize, HalfPrecisionEdgeCases) {

@@ -110,13 +110,14 @@ class GgufBuilder {
 struct TinyModelOptions {
   std::string skip_tensor;          // leave this tensor out
   std::string misshape_tensor;      // give this tensor a wrong shape
+  std::string architecture = "llama";
 };
 
 /// A complete, valid tiny llama-architecture model with a 256-token byte-level vocabulary.
 inline GgufBuilder tiny_llama(const TinyModelOptions& options = {}) {
   const int64_t dim = 32, hidden = 64, vocab = 256, heads = 4, kv_heads = 2, head_dim = dim / heads;
   GgufBuilder b;
-  b.kv_string("general.architecture", "llama");
+  b.kv_string("general.architecture", options.architecture);
   b.kv_string("general.name", "tiny");
   b.kv_u32("llama.embedding_length", dim);
   b.kv_u32("llama.feed_forward_length", hidden);

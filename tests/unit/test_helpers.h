@@ -19,8 +19,9 @@ std::vector<float> read_floats(const std::string& path);
 /// A fresh temporary file path.
 std::string temp_path(const std::string& stem);
 
-/// The real byte-level models tandem runs.
+/// Every installed real model.
 inline const std::vector<std::string> kRealModels = {
+    "gemma-3-270m-q4_k_m.gguf",
     "smollm2-135m-instruct-q4_1.gguf",
     "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",

@@ -95,6 +95,7 @@ int run_generate(const std::vector<std::string>& args) {
           {"decode_seconds", result.decode_seconds},
           {"prefill_tokens_per_second", prefill_tps},
           {"decode_tokens_per_second", decode_tps},
+          {"kv_cache_bytes", result.kv_cache_bytes},
           {"threads", transformer.pool().size()}}}};
     // Invalid UTF-8 in model output is replaced rather than aborting the dump.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";

@@ -18,10 +18,11 @@ constexpr int kActivationBlock = 32;
 /// Whether `type` has an integer dot product on this build (AVX2); otherwise use the float path.
 bool has_quantized_dot(DType type);
 
-/// Quantizes n values (n a multiple of 32): q[n] int16, scale[n/32], sum[n/32] = sum of q in each block.
-void quantize_activations(const float* x, int64_t n, int16_t* q, float* scale, int32_t* sum);
+/// Quantizes n values (n a multiple of 32): q[n] int16, scale[n/32], and sum[n/32] = scale
+/// times the sum of q in each block (what formats with a per-block minimum need).
+void quantize_activations(const float* x, int64_t n, int16_t* q, float* scale, float* sum);
 
 /// Dot product of one weight row of `type` (n values) with quantized activations.
-float dot_quantized(DType type, const void* row, const int16_t* q, const float* scale, const int32_t* sum, int64_t n);
+float dot_quantized(DType type, const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n);
 
 }  // namespace tandem

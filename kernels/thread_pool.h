@@ -1,5 +1,6 @@
 #pragma once
 // A fixed set of worker threads that split a range of independent work items.
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -11,6 +12,8 @@ namespace tandem {
 
 /// Runs `fn(begin, end)` over contiguous slices of [0, n) on `threads` threads (the caller is one).
 /// Which thread computes an item never changes its result: items are independent.
+/// A forward pass issues hundreds of short jobs back to back, so idle workers spin
+/// briefly for the next one before they sleep.
 class ThreadPool {
  public:
   /// Starts threads - 1 workers; threads <= 0 means one per hardware core.
@@ -27,16 +30,16 @@ class ThreadPool {
 
  private:
   void worker_loop(int index);
+  void run_slice(int index);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable start_;
-  std::condition_variable done_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;  // published by generation_
   int64_t job_size_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stopping_ = false;
+  std::atomic<uint64_t> generation_{0};  // bumped once per job
+  std::atomic<int> pending_{0};          // workers still on the current job
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace tandem

@@ -60,6 +60,7 @@ GenerationResult generate_autoregressive(Transformer& transformer, const std::ve
     logits.assign(out.begin(), out.end());
   }
   result.decode_seconds = seconds_since(start);
+  result.kv_cache_bytes = cache.bytes_allocated();
   return result;
 }
 

@@ -21,6 +21,7 @@ struct GenerationResult {
   FinishReason finish = FinishReason::Length;
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;
+  size_t kv_cache_bytes = 0;           // KV cache allocated for this request at the end
 };
 
 /// Settings of one generation.

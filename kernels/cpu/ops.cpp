@@ -88,13 +88,13 @@ void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, f
   const int64_t rows = w.rows, cols = w.cols, blocks = cols / kActivationBlock;
   thread_local std::vector<int16_t> xq;
   thread_local std::vector<float> xs;
-  thread_local std::vector<int32_t> xsum;
+  thread_local std::vector<float> xsum;
   xq.resize(size_t(n_tokens * cols));
   xs.resize(size_t(n_tokens * blocks));
   xsum.resize(size_t(n_tokens * blocks));
   int16_t* q = xq.data();
   float* scale = xs.data();
-  int32_t* sum = xsum.data();
+  float* sum = xsum.data();
   pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t)
       quantize_activations(x + t * cols, cols, q + t * cols, scale + t * blocks, sum + t * blocks);

@@ -14,7 +14,7 @@
 
 namespace tandem {
 
-void quantize_activations(const float* x, int64_t n, int16_t* q, float* scale, int32_t* sum) {
+void quantize_activations(const float* x, int64_t n, int16_t* q, float* scale, float* sum) {
   for (int64_t b = 0; b < n / kActivationBlock; ++b) {
     const float* xb = x + b * kActivationBlock;
     float amax = 0.0f;
@@ -28,7 +28,7 @@ void quantize_activations(const float* x, int64_t n, int16_t* q, float* scale, i
       s += v;
     }
     scale[b] = d;
-    sum[b] = s;
+    sum[b] = d * float(s);
   }
 }
 
@@ -51,7 +51,14 @@ inline __m256i madd16(__m128i w8_signed, const int16_t* x) {
 
 // 32 signed int8 weights (as one 256-bit vector) against 32 activations.
 inline __m256i madd32(__m256i w8, const int16_t* x) {
-  return _mm256_add_epi32(madd16(_mm256_castsi256_si128(w8), x), madd16(_mm256_extracti128_si256(w8, 1), x + 16));
+  __m256i lo = madd16(_mm256_castsi256_si128(w8), x);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  // Multiply-add straight into the first half's sums.
+  return _mm256_dpwssd_epi32(lo, _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16)));
+#else
+  return _mm256_add_epi32(lo, madd16(_mm256_extracti128_si256(w8, 1), x + 16));
+#endif
 }
 
 inline __m256 scaled(__m256i products, float s, __m256 acc) {
@@ -103,13 +110,13 @@ float dot_q4_0(const void* row, const int16_t* q, const float* scale, int64_t n)
   return hsum(acc);
 }
 
-float dot_q4_1(const void* row, const int16_t* q, const float* scale, const int32_t* sum, int64_t n) {
+float dot_q4_1(const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n) {
   const auto* b = static_cast<const BlockQ4_1*>(row);
   __m256 acc = _mm256_setzero_ps();
   float mins = 0.0f;  // sum of m * x over the row
   for (int64_t i = 0; i < n / 32; ++i) {
     acc = scaled(madd32(nibbles(b[i].qs), q + i * 32), half(b[i].d) * scale[i], acc);
-    mins += half(b[i].m) * scale[i] * float(sum[i]);
+    mins += half(b[i].m) * sum[i];
   }
   return hsum(acc) + mins;
 }
@@ -125,48 +132,63 @@ float dot_q5_0(const void* row, const int16_t* q, const float* scale, int64_t n)
   return hsum(acc);
 }
 
-inline void scale_min_k4(int j, const uint8_t* s, uint8_t& sc, uint8_t& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4);
-    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
+// The eight 6-bit scales and mins of a Q4_K super-block, unpacked from 12 bytes
+// four at a time: scales 0-3 and mins 0-3 are the low 6 bits of bytes 0-3 and
+// 4-7; scales and mins 4-7 take 4 bits from bytes 8-11 and their top 2 bits
+// from the top of bytes 0-3 (scales) or 4-7 (mins).
+inline void unpack_scales_k4(const uint8_t* packed, uint8_t scales[8], uint8_t mins[8]) {
+  uint32_t w[3];
+  std::memcpy(w, packed, 12);
+  const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
+  uint32_t sc[2] = {w[0] & low6, (w[2] & low4) | (((w[0] >> 6) & top2) << 4)};
+  uint32_t mn[2] = {w[1] & low6, ((w[2] >> 4) & low4) | (((w[1] >> 6) & top2) << 4)};
+  std::memcpy(scales, sc, 8);
+  std::memcpy(mins, mn, 8);
 }
 
-float dot_q4_k(const void* row, const int16_t* q, const float* scale, const int32_t* sum, int64_t n) {
+inline __m256 bytes_to_floats(const uint8_t v[8]) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v))));
+}
+
+float dot_q4_k(const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n) {
   const auto* b = static_cast<const BlockQ4_K*>(row);
   const __m256i mask = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0.0f;
+  __m256 acc = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+  alignas(32) float factor[8];
   for (int64_t i = 0; i < n / 256; ++i) {
-    float d = half(b[i].d), dmin = half(b[i].dmin);
+    uint8_t sc[8], m[8];
+    unpack_scales_k4(b[i].scales, sc, m);
+    // Sub-block j covers activation block 8i + j: its factor is d * scale_j * x_scale, its
+    // minimum contributes dmin * min_j * (x_scale * sum of x).
+    __m256 x_scale = _mm256_loadu_ps(scale + 8 * i), x_sum = _mm256_loadu_ps(sum + 8 * i);
+    mins = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(half(b[i].dmin)), bytes_to_floats(m)), x_sum, mins);
+    _mm256_store_ps(factor, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half(b[i].d)), bytes_to_floats(sc)), x_scale));
     for (int j = 0; j < 4; ++j) {
       __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 32 * j));
-      __m256i lo = _mm256_and_si256(bytes, mask), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
-      int64_t blk = i * 8 + 2 * j;  // activation block of the low nibbles; blk + 1 for the high ones
-      uint8_t sc, m;
-      scale_min_k4(2 * j, b[i].scales, sc, m);
-      acc = scaled(madd32(lo, q + blk * 32), d * float(sc) * scale[blk], acc);
-      mins += dmin * float(m) * scale[blk] * float(sum[blk]);
-      scale_min_k4(2 * j + 1, b[i].scales, sc, m);
-      acc = scaled(madd32(hi, q + (blk + 1) * 32), d * float(sc) * scale[blk + 1], acc);
-      mins += dmin * float(m) * scale[blk + 1] * float(sum[blk + 1]);
+      const int16_t* x = q + (i * 8 + 2 * j) * 32;
+      acc = scaled(madd32(_mm256_and_si256(bytes, mask), x), factor[2 * j], acc);
+      acc = scaled(madd32(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask), x + 32), factor[2 * j + 1], acc);
     }
   }
-  return hsum(acc) - mins;
+  return hsum(acc) - hsum(mins);
 }
 
 float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n) {
   const auto* b = static_cast<const BlockQ6_K*>(row);
   const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
+  const __m256i pairs_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), pairs_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
   __m256 acc = _mm256_setzero_ps();
+  alignas(32) float factor[16];
   for (int64_t i = 0; i < n / 256; ++i) {
-    float d = half(b[i].d);
+    // Group k of 16 values has factor d * scale_k * x_scale of activation block 8i + k/2.
+    __m256 d = _mm256_set1_ps(half(b[i].d));
+    __m256 x_scale = _mm256_loadu_ps(scale + 8 * i);
+    __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].scales));
+    __m256 sc_lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), sc_hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)));
+    _mm256_store_ps(factor, _mm256_mul_ps(_mm256_mul_ps(d, sc_lo), _mm256_permutevar8x32_ps(x_scale, pairs_lo)));
+    _mm256_store_ps(factor + 8, _mm256_mul_ps(_mm256_mul_ps(d, sc_hi), _mm256_permutevar8x32_ps(x_scale, pairs_hi)));
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = b[i].ql + 64 * h;
-      const int8_t* sc = b[i].scales + 8 * h;
       __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
       __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
       __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qh + 32 * h));
@@ -179,11 +201,11 @@ float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n)
       };
       for (int g = 0; g < 4; ++g) {
         __m256i w = _mm256_sub_epi8(groups[g], bias);
-        int64_t blk = i * 8 + h * 4 + g;
-        const int16_t* x = q + blk * 32;
+        const int16_t* x = q + (i * 8 + h * 4 + g) * 32;
+        const float* f = factor + h * 8 + 2 * g;
         // Each half of the group (16 values) has its own scale.
-        acc = scaled(madd16(_mm256_castsi256_si128(w), x), d * float(sc[2 * g]) * scale[blk], acc);
-        acc = scaled(madd16(_mm256_extracti128_si256(w, 1), x + 16), d * float(sc[2 * g + 1]) * scale[blk], acc);
+        acc = scaled(madd16(_mm256_castsi256_si128(w), x), f[0], acc);
+        acc = scaled(madd16(_mm256_extracti128_si256(w, 1), x + 16), f[1], acc);
       }
     }
   }
@@ -201,7 +223,7 @@ bool has_quantized_dot(DType type) {
   }
 }
 
-float dot_quantized(DType type, const void* row, const int16_t* q, const float* scale, const int32_t* sum, int64_t n) {
+float dot_quantized(DType type, const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n) {
   switch (type) {
     case DType::Q4_0: return dot_q4_0(row, q, scale, n);
     case DType::Q4_1: return dot_q4_1(row, q, scale, sum, n);
@@ -216,7 +238,7 @@ float dot_quantized(DType type, const void* row, const int16_t* q, const float* 
 #else  // no AVX2: every type takes the float path
 
 bool has_quantized_dot(DType) { return false; }
-float dot_quantized(DType, const void*, const int16_t*, const float*, const int32_t*, int64_t) { return 0.0f; }
+float dot_quantized(DType, const void*, const int16_t*, const float*, const float*, int64_t) { return 0.0f; }
 
 #endif
 

@@ -1,12 +1,16 @@
 #include "kernels/thread_pool.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define TANDEM_PAUSE() _mm_pause()
+#else
+#define TANDEM_PAUSE() std::this_thread::yield()
+#endif
+
 namespace tandem {
 namespace {
 
-// Slice `index` of `parts` equal shares of [0, n).
-inline std::pair<int64_t, int64_t> slice(int64_t n, int parts, int index) {
-  return {n * index / parts, n * (index + 1) / parts};
-}
+constexpr int kSpinsBeforeSleep = 4000;  // roughly 100 µs of pause instructions
 
 }  // namespace
 
@@ -25,46 +29,46 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
+void ThreadPool::run_slice(int index) {
+  int64_t begin = job_size_ * index / size(), end = job_size_ * (index + 1) / size();
+  if (begin < end) (*job_)(begin, end);
+}
+
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (workers_.empty() || n == 1) {
     fn(0, n);
     return;
   }
+  job_ = &fn;
+  job_size_ = n;
+  pending_.store(int(workers_.size()), std::memory_order_relaxed);
   {
+    // Under the mutex, so a worker about to sleep either sees the new job or gets the notification.
     std::lock_guard lock(mutex_);
-    job_ = &fn;
-    job_size_ = n;
-    pending_ = int(workers_.size());
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_.notify_all();
-  auto [begin, end] = slice(n, size(), 0);
-  if (begin < end) fn(begin, end);
-  std::unique_lock lock(mutex_);
-  done_.wait(lock, [this] { return pending_ == 0; });
-  job_ = nullptr;
+  run_slice(0);
+  while (pending_.load(std::memory_order_acquire) != 0) TANDEM_PAUSE();
 }
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t)>* job;
-    int64_t n;
-    {
-      std::unique_lock lock(mutex_);
-      start_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      job = job_;
-      n = job_size_;
+    int spins = 0;
+    while (generation_.load(std::memory_order_acquire) == seen && !stopping_) {
+      if (++spins < kSpinsBeforeSleep) {
+        TANDEM_PAUSE();
+      } else {
+        std::unique_lock lock(mutex_);
+        start_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || stopping_; });
+      }
     }
-    auto [begin, end] = slice(n, size(), index);
-    if (begin < end) (*job)(begin, end);
-    {
-      std::lock_guard lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
-    }
+    if (stopping_) return;
+    seen = generation_.load(std::memory_order_acquire);
+    run_slice(index);
+    pending_.fetch_sub(1, std::memory_order_release);
   }
 }
 

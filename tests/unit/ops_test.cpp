@@ -112,7 +112,7 @@ TEST(QuantizedDot, MatchesDequantizedDoubleDot) {
   for (auto& v : x) v *= 4.0f;
   std::vector<int16_t> q(static_cast<size_t>(n));
   std::vector<float> scale(size_t(n / 32));
-  std::vector<int32_t> sum(size_t(n / 32));
+  std::vector<float> sum(size_t(n / 32));
   quantize_activations(x.data(), n, q.data(), scale.data(), sum.data());
   for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
     if (!has_quantized_dot(type)) GTEST_SKIP() << "no AVX2 in this build";

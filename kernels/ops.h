@@ -26,8 +26,8 @@ struct WeightMatrix {
 /// Sum of a[i]*b[i] in a fixed order (8-lane partial sums, fixed final reduction).
 float dot_f32(const float* a, const float* b, int64_t n);
 
-/// How matmul multiplies quantized weights: integer dot products against int16-quantized
-/// activations (fast; about 1e-4 relative error), or weights decoded to float (exact to float rounding).
+/// How matmul multiplies quantized weights: integer dot products against activations held
+/// as two int16 terms (fast, about 31 bits of precision), or weights decoded to float.
 enum class MatmulPath { Int16, Float };
 
 /// y[t][r] = sum_k w[r][k] * x[t][k] for n_tokens rows of x ([n_tokens][cols] → [n_tokens][rows]).

@@ -89,7 +89,7 @@ void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, f
   thread_local std::vector<int16_t> xq;
   thread_local std::vector<float> xs;
   thread_local std::vector<float> xsum;
-  xq.resize(size_t(n_tokens * cols));
+  xq.resize(size_t(2 * n_tokens * cols));  // two int16 terms per value
   xs.resize(size_t(n_tokens * blocks));
   xsum.resize(size_t(n_tokens * blocks));
   int16_t* q = xq.data();
@@ -97,14 +97,14 @@ void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, f
   float* sum = xsum.data();
   pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t)
-      quantize_activations(x + t * cols, cols, q + t * cols, scale + t * blocks, sum + t * blocks);
+      quantize_activations(x + t * cols, cols, q + 2 * t * cols, scale + t * blocks, sum + t * blocks);
   });
   pool.parallel_for((rows + kRowTile - 1) / kRowTile, [&](int64_t begin, int64_t end) {
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t r0 = tile * kRowTile, r1 = std::min(rows, r0 + kRowTile);
       for (int64_t t = 0; t < n_tokens; ++t)
         for (int64_t r = r0; r < r1; ++r)
-          y[t * rows + r] = dot_quantized(w.type, w.row(r), q + t * cols, scale + t * blocks, sum + t * blocks, cols);
+          y[t * rows + r] = dot_quantized(w.type, w.row(r), q + 2 * t * cols, scale + t * blocks, sum + t * blocks, cols);
     }
   });
 }

@@ -17,18 +17,23 @@ namespace tandem {
 void quantize_activations(const float* x, int64_t n, int16_t* q, float* scale, float* sum) {
   for (int64_t b = 0; b < n / kActivationBlock; ++b) {
     const float* xb = x + b * kActivationBlock;
-    float amax = 0.0f;
-    for (int i = 0; i < kActivationBlock; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    int16_t* hi = q + 2 * b * kActivationBlock;
+    int16_t* lo = hi + kActivationBlock;
+    float amax = 0.0f, total = 0.0f;
+    for (int i = 0; i < kActivationBlock; ++i) {
+      amax = std::fmax(amax, std::fabs(xb[i]));
+      total += xb[i];
+    }
     float d = amax / 32767.0f;
     float inv = d > 0.0f ? 1.0f / d : 0.0f;
-    int32_t s = 0;
     for (int i = 0; i < kActivationBlock; ++i) {
-      int16_t v = int16_t(std::nearbyint(xb[i] * inv));
-      q[b * kActivationBlock + i] = v;
-      s += v;
+      float v = xb[i] * inv;
+      float h = std::nearbyint(v);
+      hi[i] = int16_t(h);
+      lo[i] = int16_t(std::nearbyint((v - h) * 32768.0f));  // |v - h| <= 0.5, so |lo| <= 16384
     }
     scale[b] = d;
-    sum[b] = d * float(s);
+    sum[b] = total;
   }
 }
 
@@ -44,26 +49,45 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// Sum of 16 int16 weight × activation products, as 8 int32 lanes.
-inline __m256i madd16(__m128i w8_signed, const int16_t* x) {
-  return _mm256_madd_epi16(_mm256_cvtepi8_epi16(w8_signed), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-}
+// Products of one block's weights with its activations: exact int32 sums for the
+// high and the low terms, as 8 lanes each.
+struct Products {
+  __m256i hi, lo;
+};
 
-// 32 signed int8 weights (as one 256-bit vector) against 32 activations.
-inline __m256i madd32(__m256i w8, const int16_t* x) {
-  __m256i lo = madd16(_mm256_castsi256_si128(w8), x);
+inline __m256i load16(const int16_t* x) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)); }
+
+inline __m256i madd_add(__m256i acc, __m256i w16, __m256i x16) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  // Multiply-add straight into the first half's sums.
-  return _mm256_dpwssd_epi32(lo, _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1)),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16)));
+  return _mm256_dpwssd_epi32(acc, w16, x16);
 #else
-  return _mm256_add_epi32(lo, madd16(_mm256_extracti128_si256(w8, 1), x + 16));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(w16, x16));
 #endif
 }
 
-inline __m256 scaled(__m256i products, float s, __m256 acc) {
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(products), _mm256_set1_ps(s), acc);
+// 16 signed int8 weights against values `offset`..offset+15 of a quantized block `x`.
+inline Products madd16(__m128i w8, const int16_t* x, int offset) {
+  __m256i w16 = _mm256_cvtepi8_epi16(w8);
+  return {_mm256_madd_epi16(w16, load16(x + offset)), _mm256_madd_epi16(w16, load16(x + kActivationBlock + offset))};
 }
+
+// 32 signed int8 weights (one 256-bit vector) against a whole quantized block.
+inline Products madd32(__m256i w8, const int16_t* x) {
+  Products p = madd16(_mm256_castsi256_si128(w8), x, 0);
+  __m256i w16 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1));
+  return {madd_add(p.hi, w16, load16(x + 16)), madd_add(p.lo, w16, load16(x + kActivationBlock + 16))};
+}
+
+// Running float sums of the high and low products.
+struct Accumulator {
+  __m256 hi = _mm256_setzero_ps(), lo = _mm256_setzero_ps();
+  void add(const Products& p, float factor) {
+    __m256 f = _mm256_set1_ps(factor);
+    hi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p.hi), f, hi);
+    lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p.lo), f, lo);
+  }
+  float total() const { return hsum(hi) + hsum(lo) * (1.0f / 32768.0f); }
+};
 
 // Low nibbles of 16 bytes followed by their high nibbles: 32 values 0..15.
 inline __m256i nibbles(const uint8_t* p) {
@@ -92,44 +116,44 @@ struct BlockQ6_K { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t 
 
 float dot_q8_0(const void* row, const int16_t* q, const float* scale, int64_t n) {
   const auto* b = static_cast<const BlockQ8_0*>(row);
-  __m256 acc = _mm256_setzero_ps();
+  Accumulator acc;
   for (int64_t i = 0; i < n / 32; ++i) {
     __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
-    acc = scaled(madd32(w, q + i * 32), half(b[i].d) * scale[i], acc);
+    acc.add(madd32(w, q + i * 64), half(b[i].d) * scale[i]);
   }
-  return hsum(acc);
+  return acc.total();
 }
 
 float dot_q4_0(const void* row, const int16_t* q, const float* scale, int64_t n) {
   const auto* b = static_cast<const BlockQ4_0*>(row);
-  __m256 acc = _mm256_setzero_ps();
+  Accumulator acc;
   for (int64_t i = 0; i < n / 32; ++i) {
     __m256i w = _mm256_sub_epi8(nibbles(b[i].qs), _mm256_set1_epi8(8));
-    acc = scaled(madd32(w, q + i * 32), half(b[i].d) * scale[i], acc);
+    acc.add(madd32(w, q + i * 64), half(b[i].d) * scale[i]);
   }
-  return hsum(acc);
+  return acc.total();
 }
 
 float dot_q4_1(const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n) {
   const auto* b = static_cast<const BlockQ4_1*>(row);
-  __m256 acc = _mm256_setzero_ps();
+  Accumulator acc;
   float mins = 0.0f;  // sum of m * x over the row
   for (int64_t i = 0; i < n / 32; ++i) {
-    acc = scaled(madd32(nibbles(b[i].qs), q + i * 32), half(b[i].d) * scale[i], acc);
+    acc.add(madd32(nibbles(b[i].qs), q + i * 64), half(b[i].d) * scale[i]);
     mins += half(b[i].m) * sum[i];
   }
-  return hsum(acc) + mins;
+  return acc.total() + mins;
 }
 
 float dot_q5_0(const void* row, const int16_t* q, const float* scale, int64_t n) {
   const auto* b = static_cast<const BlockQ5_0*>(row);
-  __m256 acc = _mm256_setzero_ps();
+  Accumulator acc;
   for (int64_t i = 0; i < n / 32; ++i) {
     __m256i w = _mm256_or_si256(nibbles(b[i].qs), fifth_bits(b[i].qh));
     w = _mm256_sub_epi8(w, _mm256_set1_epi8(16));
-    acc = scaled(madd32(w, q + i * 32), half(b[i].d) * scale[i], acc);
+    acc.add(madd32(w, q + i * 64), half(b[i].d) * scale[i]);
   }
-  return hsum(acc);
+  return acc.total();
 }
 
 // The eight 6-bit scales and mins of a Q4_K super-block, unpacked from 12 bytes
@@ -153,31 +177,32 @@ inline __m256 bytes_to_floats(const uint8_t v[8]) {
 float dot_q4_k(const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n) {
   const auto* b = static_cast<const BlockQ4_K*>(row);
   const __m256i mask = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+  Accumulator acc;
+  __m256 mins = _mm256_setzero_ps();
   alignas(32) float factor[8];
   for (int64_t i = 0; i < n / 256; ++i) {
     uint8_t sc[8], m[8];
     unpack_scales_k4(b[i].scales, sc, m);
     // Sub-block j covers activation block 8i + j: its factor is d * scale_j * x_scale, its
-    // minimum contributes dmin * min_j * (x_scale * sum of x).
+    // minimum contributes dmin * min_j * (sum of x).
     __m256 x_scale = _mm256_loadu_ps(scale + 8 * i), x_sum = _mm256_loadu_ps(sum + 8 * i);
     mins = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(half(b[i].dmin)), bytes_to_floats(m)), x_sum, mins);
     _mm256_store_ps(factor, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half(b[i].d)), bytes_to_floats(sc)), x_scale));
     for (int j = 0; j < 4; ++j) {
       __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 32 * j));
-      const int16_t* x = q + (i * 8 + 2 * j) * 32;
-      acc = scaled(madd32(_mm256_and_si256(bytes, mask), x), factor[2 * j], acc);
-      acc = scaled(madd32(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask), x + 32), factor[2 * j + 1], acc);
+      const int16_t* x = q + (i * 8 + 2 * j) * 64;
+      acc.add(madd32(_mm256_and_si256(bytes, mask), x), factor[2 * j]);
+      acc.add(madd32(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask), x + 64), factor[2 * j + 1]);
     }
   }
-  return hsum(acc) - hsum(mins);
+  return acc.total() - hsum(mins);
 }
 
 float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n) {
   const auto* b = static_cast<const BlockQ6_K*>(row);
   const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
   const __m256i pairs_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), pairs_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
-  __m256 acc = _mm256_setzero_ps();
+  Accumulator acc;
   alignas(32) float factor[16];
   for (int64_t i = 0; i < n / 256; ++i) {
     // Group k of 16 values has factor d * scale_k * x_scale of activation block 8i + k/2.
@@ -201,15 +226,15 @@ float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n)
       };
       for (int g = 0; g < 4; ++g) {
         __m256i w = _mm256_sub_epi8(groups[g], bias);
-        const int16_t* x = q + (i * 8 + h * 4 + g) * 32;
+        const int16_t* x = q + (i * 8 + h * 4 + g) * 64;
         const float* f = factor + h * 8 + 2 * g;
         // Each half of the group (16 values) has its own scale.
-        acc = scaled(madd16(_mm256_castsi256_si128(w), x), f[0], acc);
-        acc = scaled(madd16(_mm256_extracti128_si256(w, 1), x + 16), f[1], acc);
+        acc.add(madd16(_mm256_castsi256_si128(w), x, 0), f[0]);
+        acc.add(madd16(_mm256_extracti128_si256(w, 1), x, 16), f[1]);
       }
     }
   }
-  return hsum(acc);
+  return acc.total();
 }
 
 }  // namespace

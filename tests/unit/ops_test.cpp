@@ -110,7 +110,7 @@ TEST(QuantizedDot, MatchesDequantizedDoubleDot) {
   const int64_t n = 512;
   auto x = pattern(size_t(n), 9);
   for (auto& v : x) v *= 4.0f;
-  std::vector<int16_t> q(static_cast<size_t>(n));
+  std::vector<int16_t> q(static_cast<size_t>(2 * n));
   std::vector<float> scale(size_t(n / 32));
   std::vector<float> sum(size_t(n / 32));
   quantize_activations(x.data(), n, q.data(), scale.data(), sum.data());

@@ -73,8 +73,7 @@ long long Flags::get_int(const std::string& name) const {
     size_t used = 0;
     long long x = std::stoll(v, &used);
     if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   throw UsageError("--" + name + " expects an integer, got '" + v + "'");
 }
 
@@ -84,8 +83,7 @@ double Flags::get_double(const std::string& name) const {
     size_t used = 0;
     double x = std::stod(v, &used);
     if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   throw UsageError("--" + name + " expects a number, got '" + v + "'");
 }
 

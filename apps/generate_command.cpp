@@ -15,8 +15,9 @@ namespace tandem {
 namespace {
 
 Flags generate_flags() {
-  Flags f("generate", "Generates text after a prompt with a local model, streaming it to stdout.\n"
-                      "A one-line summary (tokens, tokens/s) goes to stderr; --json prints one JSON object instead.");
+  Flags f("generate",
+          "Generates text after a prompt with a local model, streaming it to stdout.\n"
+          "A one-line summary (tokens, tokens/s) goes to stderr; --json prints one JSON object instead.");
   f.add("model", kDefaultModel, "GGUF file or llama2.c checkpoint (a bare name is looked up in the models folder)");
   f.add("tokenizer", "", "llama2.c tokenizer.bin (default: tokenizer.bin beside the checkpoint)");
   f.add("prompt", "", "the prompt text (required)");
@@ -27,7 +28,8 @@ Flags generate_flags() {
   f.add("seed", "0", "random seed; the same seed gives the same output");
   f.add_switch("chat", "wrap the prompt in the model's chat template");
   f.add("threads", "0", "CPU threads; 0 for one per core");
-  f.add("matmul", "int16", "quantized matmul: int16 (integer dot products, fast) or float (weights decoded to float, exact)");
+  f.add("matmul", "int16",
+        "quantized matmul: int16 (integer dot products, fast) or float (weights decoded to float, exact)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
   return f;
@@ -83,20 +85,19 @@ int run_generate(const std::vector<std::string>& args) {
   double prefill_tps = result.prefill_seconds > 0 ? double(prompt_ids.size()) / result.prefill_seconds : 0.0;
   double decode_tps = result.decode_seconds > 0 ? double(result.ids.size()) / result.decode_seconds : 0.0;
   if (json) {
-    nlohmann::json out = {
-        {"prompt_ids", result.prompt_ids},
-        {"ids", result.ids},
-        {"text", generated_text},
-        {"finish_reason", finish_reason_name(result.finish)},
-        {"stats",
-         {{"prompt_tokens", prompt_ids.size()},
-          {"generated_tokens", result.ids.size()},
-          {"prefill_seconds", result.prefill_seconds},
-          {"decode_seconds", result.decode_seconds},
-          {"prefill_tokens_per_second", prefill_tps},
-          {"decode_tokens_per_second", decode_tps},
-          {"kv_cache_bytes", result.kv_cache_bytes},
-          {"threads", transformer.pool().size()}}}};
+    nlohmann::json out = {{"prompt_ids", result.prompt_ids},
+                          {"ids", result.ids},
+                          {"text", generated_text},
+                          {"finish_reason", finish_reason_name(result.finish)},
+                          {"stats",
+                           {{"prompt_tokens", prompt_ids.size()},
+                            {"generated_tokens", result.ids.size()},
+                            {"prefill_seconds", result.prefill_seconds},
+                            {"decode_seconds", result.decode_seconds},
+                            {"prefill_tokens_per_second", prefill_tps},
+                            {"decode_tokens_per_second", decode_tps},
+                            {"kv_cache_bytes", result.kv_cache_bytes},
+                            {"threads", transformer.pool().size()}}}};
     // Invalid UTF-8 in model output is replaced rather than aborting the dump.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {

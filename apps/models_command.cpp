@@ -27,9 +27,10 @@ int run_models(const std::vector<std::string>& args) {
     try {
       auto m = Model::load(path.string());
       const auto& c = m->config();
-      std::printf("%-44s %-9s %8.1fM %-6s %-9s %s\n", c.name.c_str(), c.architecture.c_str(), double(m->parameters()) / 1e6,
-                  m->quantization().c_str(),
-                  m->tokenizer().kind() == Tokenizer::Kind::ByteLevelBpe ? "bpe-bytes" : "spm-bpe", path.string().c_str());
+      std::printf("%-44s %-9s %8.1fM %-6s %-9s %s\n", c.name.c_str(), c.architecture.c_str(),
+                  double(m->parameters()) / 1e6, m->quantization().c_str(),
+                  m->tokenizer().kind() == Tokenizer::Kind::ByteLevelBpe ? "bpe-bytes" : "spm-bpe",
+                  path.string().c_str());
     } catch (const std::exception& e) {
       std::printf("%-44s unusable: %s\n", path.filename().string().c_str(), e.what());
     }

@@ -2,7 +2,7 @@
 // speed of each model at each thread count, and decode as a fraction of the
 // bandwidth limit (weight bytes read per token / bandwidth).
 //
-//   build/tandem_bench [--threads 1,2] [--models a.gguf,b.gguf] [--json out.json]
+//   build/tandem_bench [--threads 1,2] [--models a.gguf,b.gguf] [--matmul int16,float] [--json out.json]
 #include <unistd.h>
 
 #include <chrono>
@@ -71,7 +71,8 @@ double measure_bandwidth(int threads) {
     std::vector<float> sink(static_cast<size_t>(threads));
     auto start = Clock::now();
     for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] { sink[size_t(t)] = stream_sum(data + n / size_t(threads) * size_t(t), n / size_t(threads)); });
+      pool.emplace_back(
+          [&, t] { sink[size_t(t)] = stream_sum(data + n / size_t(threads) * size_t(t), n / size_t(threads)); });
     for (auto& th : pool) th.join();
     double s = seconds(start, Clock::now());
     if (sink[0] < 0) std::puts("");  // keep the sums alive
@@ -85,12 +86,13 @@ struct Speed {
   double prefill_tps, decode_tps;
 };
 
-Speed measure_model(const Model& model, int threads, int prompt_tokens, int decode_tokens) {
-  Transformer tf(model, threads);
+Speed measure_model(const Model& model, int threads, MatmulPath path, int prompt_tokens, int decode_tokens) {
+  Transformer tf(model, threads, kAttentionSegment, path);
   KvCache cache(model.config(), prompt_tokens + decode_tokens + 1);
   KvCache* caches[] = {&cache};
   std::vector<BatchToken> batch;
-  for (int i = 0; i < prompt_tokens; ++i) batch.push_back({(i * 131 + 7) % model.config().vocab_size, 0, i, i - 1, i == prompt_tokens - 1});
+  for (int i = 0; i < prompt_tokens; ++i)
+    batch.push_back({(i * 131 + 7) % model.config().vocab_size, 0, i, i - 1, i == prompt_tokens - 1});
   auto start = Clock::now();
   tf.forward(batch, caches);
   cache.commit_all();
@@ -112,18 +114,36 @@ int main(int argc, char** argv) {
   std::vector<std::string> models = {"smollm2-135m-instruct-q4_1.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
                                      "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"};
   std::vector<int> thread_counts = {1, 2};
+  std::vector<std::string> paths = {"int16"};
   std::string models_dir = "models", json_path;
   int prompt_tokens = 128, decode_tokens = 32;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--models") models = split(value);
-    else if (flag == "--models-dir") models_dir = value;
-    else if (flag == "--threads") { thread_counts.clear(); for (auto& t : split(value)) thread_counts.push_back(std::stoi(t)); }
-    else if (flag == "--json") json_path = value;
-    else if (flag == "--prompt-tokens") prompt_tokens = std::stoi(value);
-    else if (flag == "--decode-tokens") decode_tokens = std::stoi(value);
-    else { std::fprintf(stderr, "unknown flag %s\n", flag.c_str()); return 2; }
+    if (flag == "--models")
+      models = split(value);
+    else if (flag == "--models-dir")
+      models_dir = value;
+    else if (flag == "--threads") {
+      thread_counts.clear();
+      for (auto& t : split(value)) thread_counts.push_back(std::stoi(t));
+    } else if (flag == "--json")
+      json_path = value;
+    else if (flag == "--matmul")
+      paths = split(value);
+    else if (flag == "--prompt-tokens")
+      prompt_tokens = std::stoi(value);
+    else if (flag == "--decode-tokens")
+      decode_tokens = std::stoi(value);
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
   }
+  for (const auto& path : paths)
+    if (path != "int16" && path != "float") {
+      std::fprintf(stderr, "--matmul takes int16 and/or float, not %s\n", path.c_str());
+      return 2;
+    }
   nlohmann::json report = {{"prompt_tokens", prompt_tokens}, {"decode_tokens", decode_tokens}};
   std::printf("memory read bandwidth:");
   for (int t : thread_counts) {
@@ -131,21 +151,30 @@ int main(int argc, char** argv) {
     report["bandwidth_gbs"][std::to_string(t)] = bw / 1e9;
     std::printf("  %d thread(s) %.1f GB/s", t, bw / 1e9);
   }
-  std::printf("\n\n| model | weights read/token | threads | prefill tok/s | decode tok/s | bandwidth limit tok/s | decode / limit |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n\n| model | weights read/token | matmul | threads | prefill tok/s | decode tok/s | bandwidth limit tok/s | "
+      "decode / limit |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const auto& name : models) {
     auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
     double mb = double(model->weights().bytes_per_token()) / 1e6;
-    for (int t : thread_counts) {
-      Speed s = measure_model(*model, t, prompt_tokens, decode_tokens);
-      double limit = report["bandwidth_gbs"][std::to_string(t)].get<double>() * 1e3 / mb;
-      std::printf("| %s | %.0f MB | %d | %.1f | %.2f | %.1f | %.0f%% |\n", model->config().name.c_str(), mb, t,
-                  s.prefill_tps, s.decode_tps, limit, 100 * s.decode_tps / limit);
-      std::fflush(stdout);
-      report["models"].push_back({{"model", name}, {"threads", t}, {"weight_mb_per_token", mb},
-                                  {"prefill_tps", s.prefill_tps}, {"decode_tps", s.decode_tps},
-                                  {"bandwidth_limit_tps", limit}, {"fraction_of_limit", s.decode_tps / limit}});
-    }
+    for (const auto& path : paths)
+      for (int t : thread_counts) {
+        Speed s = measure_model(*model, t, path == "float" ? MatmulPath::Float : MatmulPath::Int16, prompt_tokens,
+                                decode_tokens);
+        double limit = report["bandwidth_gbs"][std::to_string(t)].get<double>() * 1e3 / mb;
+        std::printf("| %s | %.0f MB | %s | %d | %.1f | %.2f | %.1f | %.0f%% |\n", model->config().name.c_str(), mb,
+                    path.c_str(), t, s.prefill_tps, s.decode_tps, limit, 100 * s.decode_tps / limit);
+        std::fflush(stdout);
+        report["models"].push_back({{"model", name},
+                                    {"matmul", path},
+                                    {"threads", t},
+                                    {"weight_mb_per_token", mb},
+                                    {"prefill_tps", s.prefill_tps},
+                                    {"decode_tps", s.decode_tps},
+                                    {"bandwidth_limit_tps", limit},
+                                    {"fraction_of_limit", s.decode_tps / limit}});
+      }
   }
   if (!json_path.empty()) std::ofstream(json_path) << report.dump(2) << "\n";
   return 0;

@@ -14,9 +14,9 @@ namespace tandem {
 struct WeightMatrix {
   DType type = DType::F32;
   const void* data = nullptr;
-  int64_t rows = 0;       // output features
-  int64_t cols = 0;       // input features
-  size_t row_bytes = 0;   // stride between rows
+  int64_t rows = 0;      // output features
+  int64_t cols = 0;      // input features
+  size_t row_bytes = 0;  // stride between rows
   /// Pointer to row r.
   const void* row(int64_t r) const { return static_cast<const char*>(data) + size_t(r) * row_bytes; }
   /// Bytes of the whole matrix.
@@ -66,8 +66,7 @@ int64_t argmax(const float* x, int64_t n);
 /// segment gives a partial (max, sum, weighted values) computed in position
 /// order, and the partials merge in ascending order. `scratch` holds at least
 /// min(count, segment) + head_dim floats.
-void attend(const float* q, int head_dim, float scale, const float* keys, const float* values,
-            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment,
-            float* out, float* scratch);
+void attend(const float* q, int head_dim, float scale, const float* keys, const float* values, int64_t row_stride,
+            const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out, float* scratch);
 
 }  // namespace tandem

@@ -17,10 +17,18 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 // Smallest encoded size of one value of `type`, used to reject absurd counts early.
 uint64_t min_encoded_size(GgufType type) {
   switch (type) {
-    case GgufType::U8: case GgufType::I8: case GgufType::Bool: return 1;
-    case GgufType::U16: case GgufType::I16: return 2;
-    case GgufType::U32: case GgufType::I32: case GgufType::F32: return 4;
-    case GgufType::U64: case GgufType::I64: case GgufType::F64: case GgufType::String: return 8;
+    case GgufType::U8:
+    case GgufType::I8:
+    case GgufType::Bool: return 1;
+    case GgufType::U16:
+    case GgufType::I16: return 2;
+    case GgufType::U32:
+    case GgufType::I32:
+    case GgufType::F32: return 4;
+    case GgufType::U64:
+    case GgufType::I64:
+    case GgufType::F64:
+    case GgufType::String: return 8;
     case GgufType::Array: return 12;
   }
   return 1;
@@ -29,7 +37,7 @@ uint64_t min_encoded_size(GgufType type) {
 }  // namespace
 
 std::string_view gguf_type_name(GgufType type) {
-  static constexpr std::string_view names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32",
+  static constexpr std::string_view names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                                "bool", "string", "array", "u64", "i64", "f64"};
   return uint32_t(type) < std::size(names) ? names[uint32_t(type)] : "unknown";
 }
@@ -78,17 +86,20 @@ GgufValue GgufFile::read_value(ByteReader& in, GgufType type, int depth) {
       array.elem = elem;
       if (elem == GgufType::String) {
         array.strings.reserve(count);
-        for (uint64_t i = 0; i < count; ++i) array.strings.push_back(std::get<std::string_view>(read_value(in, elem, 1).value));
+        for (uint64_t i = 0; i < count; ++i)
+          array.strings.push_back(std::get<std::string_view>(read_value(in, elem, 1).value));
       } else if (elem == GgufType::Array) {
         in.fail("nested arrays are not supported");
       } else {
         array.numbers.reserve(count);
         for (uint64_t i = 0; i < count; ++i) {
           GgufValue v = read_value(in, elem, 1);
-          std::visit([&](auto&& x) {
-            using T = std::decay_t<decltype(x)>;
-            if constexpr (std::is_arithmetic_v<T>) array.numbers.push_back(double(x));
-          }, v.value);
+          std::visit(
+              [&](auto&& x) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::is_arithmetic_v<T>) array.numbers.push_back(double(x));
+              },
+              v.value);
         }
       }
       return {type, std::move(array)};
@@ -101,22 +112,26 @@ void GgufFile::parse() {
   ByteReader in(file_->data(), file_->size(), path());
   if (file_->size() < 4 || in.read<uint32_t>("magic") != kMagic) fail("not a GGUF file (bad magic)");
   version_ = in.read<uint32_t>("version");
-  if (version_ != 2 && version_ != 3) fail("unsupported GGUF version " + std::to_string(version_) + " (expected 2 or 3)");
+  if (version_ != 2 && version_ != 3)
+    fail("unsupported GGUF version " + std::to_string(version_) + " (expected 2 or 3)");
   uint64_t n_tensors = in.read<uint64_t>("tensor count");
   uint64_t n_kv = in.read<uint64_t>("metadata count");
   if (n_kv > in.remaining() / 12) fail("metadata count " + std::to_string(n_kv) + " is larger than the file can hold");
-  if (n_tensors > in.remaining() / 24) fail("tensor count " + std::to_string(n_tensors) + " is larger than the file can hold");
+  if (n_tensors > in.remaining() / 24)
+    fail("tensor count " + std::to_string(n_tensors) + " is larger than the file can hold");
 
   for (uint64_t i = 0; i < n_kv; ++i) {
     uint64_t key_len = in.read<uint64_t>("metadata key length");
     std::string key(in.bytes(key_len, "metadata key"));
     uint32_t raw_type = in.read<uint32_t>("metadata value type");
-    if (raw_type > uint32_t(GgufType::F64)) fail("metadata " + key + ": unknown value type " + std::to_string(raw_type));
+    if (raw_type > uint32_t(GgufType::F64))
+      fail("metadata " + key + ": unknown value type " + std::to_string(raw_type));
     GgufValue value = read_value(in, GgufType(raw_type), 0);
     if (!metadata_.emplace(key, std::move(value)).second) fail("metadata key " + key + " appears twice");
   }
   alignment_ = uint64_t(get_int("general.alignment", 32));
-  if (alignment_ == 0 || (alignment_ & (alignment_ - 1)) != 0) fail("general.alignment " + std::to_string(alignment_) + " is not a power of two");
+  if (alignment_ == 0 || (alignment_ & (alignment_ - 1)) != 0)
+    fail("general.alignment " + std::to_string(alignment_) + " is not a power of two");
 
   tensors_.reserve(n_tensors);
   for (uint64_t i = 0; i < n_tensors; ++i) {
@@ -124,7 +139,8 @@ void GgufFile::parse() {
     uint64_t name_len = in.read<uint64_t>("tensor name length");
     t.name = std::string(in.bytes(name_len, "tensor name"));
     uint32_t n_dims = in.read<uint32_t>("tensor dimension count");
-    if (n_dims == 0 || n_dims > kMaxDims) fail("tensor " + t.name + " has " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
+    if (n_dims == 0 || n_dims > kMaxDims)
+      fail("tensor " + t.name + " has " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
     int64_t elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       uint64_t ne = in.read<uint64_t>("tensor dimension");
@@ -141,7 +157,9 @@ void GgufFile::parse() {
       fail("tensor " + t.name + " row length " + std::to_string(t.shape[0]) + " is not a multiple of the " +
            std::string(info->name) + " block size " + std::to_string(info->block_elems));
     t.offset = in.read<uint64_t>("tensor offset");
-    if (t.offset % alignment_ != 0) fail("tensor " + t.name + " offset " + std::to_string(t.offset) + " is not aligned to " + std::to_string(alignment_));
+    if (t.offset % alignment_ != 0)
+      fail("tensor " + t.name + " offset " + std::to_string(t.offset) + " is not aligned to " +
+           std::to_string(alignment_));
     t.bytes = size_t(elements / info->block_elems) * size_t(info->block_bytes);
     if (!tensor_index_.emplace(t.name, tensors_.size()).second) fail("tensor " + t.name + " appears twice");
     tensors_.push_back(std::move(t));
@@ -165,7 +183,8 @@ const GgufValue* GgufFile::find(std::string_view key) const {
 std::string GgufFile::get_string(std::string_view key) const {
   const GgufValue* v = find(key);
   if (!v) fail("missing metadata " + std::string(key));
-  if (v->type != GgufType::String) fail("metadata " + std::string(key) + " is " + std::string(gguf_type_name(v->type)) + ", expected string");
+  if (v->type != GgufType::String)
+    fail("metadata " + std::string(key) + " is " + std::string(gguf_type_name(v->type)) + ", expected string");
   return std::string(std::get<std::string_view>(v->value));
 }
 
@@ -217,7 +236,8 @@ const GgufTensor* GgufFile::find_tensor(std::string_view name) const {
 const GgufTensor& GgufFile::require_tensor(std::string_view name, const std::vector<int64_t>& shape) const {
   const GgufTensor* t = find_tensor(name);
   if (!t) fail("missing tensor " + std::string(name));
-  if (t->shape != shape) fail("tensor " + std::string(name) + " has shape " + shape_string(t->shape) + ", expected " + shape_string(shape));
+  if (t->shape != shape)
+    fail("tensor " + std::string(name) + " has shape " + shape_string(t->shape) + ", expected " + shape_string(shape));
   return *t;
 }
 

@@ -35,8 +35,8 @@ struct GgufTensor {
   std::string name;
   DType type;
   std::vector<int64_t> shape;
-  uint64_t offset;      // from the start of the data section
-  const void* data;     // into the mapping
+  uint64_t offset;   // from the start of the data section
+  const void* data;  // into the mapping
   size_t bytes;
   /// Number of values.
   int64_t elements() const;

@@ -38,7 +38,8 @@ void KvCache::begin_pending(int64_t n) {
 }
 
 void KvCache::truncate(int64_t n) {
-  if (n < 0 || n > length_) throw std::out_of_range("truncate to " + std::to_string(n) + " but the cache holds " + std::to_string(length_));
+  if (n < 0 || n > length_)
+    throw std::out_of_range("truncate to " + std::to_string(n) + " but the cache holds " + std::to_string(length_));
   length_ = n;
   pending_ = 0;
 }

@@ -16,7 +16,9 @@ void Model::load_llama2c(const std::string& tokenizer_path) {
   const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
   for (int i = 0; i < 7; ++i) {
     int32_t v = i == 5 ? (h[i] < 0 ? -h[i] : h[i]) : h[i];
-    if (v <= 0 || v > (1 << 24)) in.fail("not a GGUF file, and as a llama2.c checkpoint its header " + std::string(names[i]) + " = " + std::to_string(h[i]) + " is not plausible");
+    if (v <= 0 || v > (1 << 24))
+      in.fail("not a GGUF file, and as a llama2.c checkpoint its header " + std::string(names[i]) + " = " +
+              std::to_string(h[i]) + " is not plausible");
   }
   ModelConfig& c = config_;
   c.architecture = "llama2.c";
@@ -35,7 +37,8 @@ void Model::load_llama2c(const std::string& tokenizer_path) {
   c.rope_theta = 10000.0;
   c.rope_style = RopeStyle::Interleaved;
   if (c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0 || c.head_dim % 2 != 0)
-    in.fail("inconsistent head counts: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) + ", kv heads " + std::to_string(c.n_kv_heads));
+    in.fail("inconsistent head counts: dim " + std::to_string(c.dim) + ", heads " + std::to_string(c.n_heads) +
+            ", kv heads " + std::to_string(c.n_kv_heads));
 
   const int64_t dim = c.dim, hidden = c.hidden_dim, layers = c.n_layers, kv_dim = c.kv_dim();
   auto take = [&](int64_t count, const char* what) {
@@ -74,9 +77,8 @@ void Model::load_llama2c(const std::string& tokenizer_path) {
   weights_.output = c.tied_embeddings ? weights_.token_embedding
                                       : matrix(take(int64_t(c.vocab_size) * dim, "classifier"), c.vocab_size, dim);
 
-  std::string tok = tokenizer_path.empty()
-                        ? (std::filesystem::path(path_).parent_path() / "tokenizer.bin").string()
-                        : tokenizer_path;
+  std::string tok =
+      tokenizer_path.empty() ? (std::filesystem::path(path_).parent_path() / "tokenizer.bin").string() : tokenizer_path;
   tokenizer_ = Tokenizer::from_llama2c(tok, c.vocab_size);
   storage_ = file;
 }

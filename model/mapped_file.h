@@ -47,7 +47,8 @@ class ByteReader {
   size_t remaining() const { return size_ - offset_; }
   /// Moves to an absolute offset within the data.
   void seek(size_t offset) {
-    if (offset > size_) fail("offset " + std::to_string(offset) + " is past the end of the file (" + std::to_string(size_) + " bytes)");
+    if (offset > size_)
+      fail("offset " + std::to_string(offset) + " is past the end of the file (" + std::to_string(size_) + " bytes)");
     offset_ = offset;
   }
 

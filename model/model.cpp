@@ -27,7 +27,8 @@ std::vector<float> floats_from(const GgufTensor& t) {
 }
 
 int positive(const GgufFile& gguf, const std::string& key, int64_t value) {
-  if (value <= 0 || value > (1 << 24)) gguf.fail("metadata " + key + " = " + std::to_string(value) + " is not a plausible size");
+  if (value <= 0 || value > (1 << 24))
+    gguf.fail("metadata " + key + " = " + std::to_string(value) + " is not a plausible size");
   return int(value);
 }
 
@@ -38,7 +39,8 @@ Model::~Model() = default;
 size_t Weights::bytes() const {
   size_t total = token_embedding.bytes();
   for (const auto& l : layers)
-    total += l.wq.bytes() + l.wk.bytes() + l.wv.bytes() + l.wo.bytes() + l.w_gate.bytes() + l.w_up.bytes() + l.w_down.bytes();
+    total += l.wq.bytes() + l.wk.bytes() + l.wv.bytes() + l.wo.bytes() + l.w_gate.bytes() + l.w_up.bytes() +
+             l.w_down.bytes();
   if (output.data != token_embedding.data) total += output.bytes();
   return total;
 }
@@ -46,7 +48,8 @@ size_t Weights::bytes() const {
 size_t Weights::bytes_per_token() const {
   size_t total = token_embedding.row_bytes + output.bytes();
   for (const auto& l : layers)
-    total += l.wq.bytes() + l.wk.bytes() + l.wv.bytes() + l.wo.bytes() + l.w_gate.bytes() + l.w_up.bytes() + l.w_down.bytes();
+    total += l.wq.bytes() + l.wk.bytes() + l.wv.bytes() + l.wo.bytes() + l.w_gate.bytes() + l.w_up.bytes() +
+             l.w_down.bytes();
   return total;
 }
 
@@ -83,7 +86,7 @@ void Model::load_gguf(const GgufFile& gguf) {
     c.arch = Architecture::Gemma3;
     c.rope_style = RopeStyle::Halves;
     c.activation = Activation::GeluTanh;
-    c.global_layer_every = 6;     // llama.cpp and Hugging Face: five local layers, then one global
+    c.global_layer_every = 6;      // llama.cpp and Hugging Face: five local layers, then one global
     c.rope_theta_local = 10000.0;  // fixed for gemma3's local layers
   } else {
     gguf.fail("architecture '" + a + "' is not supported (supported: llama, qwen2, gemma3)");
@@ -93,8 +96,10 @@ void Model::load_gguf(const GgufFile& gguf) {
   c.hidden_dim = positive(gguf, a + ".feed_forward_length", gguf.get_int(a + ".feed_forward_length"));
   c.n_layers = positive(gguf, a + ".block_count", gguf.get_int(a + ".block_count"));
   c.n_heads = positive(gguf, a + ".attention.head_count", gguf.get_int(a + ".attention.head_count"));
-  c.n_kv_heads = positive(gguf, a + ".attention.head_count_kv", gguf.get_int(a + ".attention.head_count_kv", c.n_heads));
-  c.head_dim = positive(gguf, a + ".attention.key_length", gguf.get_int(a + ".attention.key_length", c.dim / c.n_heads));
+  c.n_kv_heads =
+      positive(gguf, a + ".attention.head_count_kv", gguf.get_int(a + ".attention.head_count_kv", c.n_heads));
+  c.head_dim =
+      positive(gguf, a + ".attention.key_length", gguf.get_int(a + ".attention.key_length", c.dim / c.n_heads));
   c.context_length = positive(gguf, a + ".context_length", gguf.get_int(a + ".context_length", 2048));
   c.rms_eps = float(gguf.get_float(a + ".attention.layer_norm_rms_epsilon", 1e-5));
   c.rope_theta = gguf.get_float(a + ".rope.freq_base", 10000.0);
@@ -102,10 +107,14 @@ void Model::load_gguf(const GgufFile& gguf) {
   if (c.arch == Architecture::Gemma3) c.embedding_scale = std::sqrt(float(c.dim));
   if (gguf.find(a + ".rope.scaling.factor") && gguf.get_float(a + ".rope.scaling.factor", 1.0) != 1.0)
     gguf.fail("RoPE scaling is not supported");
-  if (c.n_heads % c.n_kv_heads != 0) gguf.fail("head_count " + std::to_string(c.n_heads) + " is not a multiple of head_count_kv " + std::to_string(c.n_kv_heads));
+  if (c.n_heads % c.n_kv_heads != 0)
+    gguf.fail("head_count " + std::to_string(c.n_heads) + " is not a multiple of head_count_kv " +
+              std::to_string(c.n_kv_heads));
   if (c.head_dim % 2 != 0) gguf.fail("head dimension " + std::to_string(c.head_dim) + " is odd");
   int64_t rope_dims = gguf.get_int(a + ".rope.dimension_count", c.head_dim);
-  if (rope_dims != c.head_dim) gguf.fail("partial rotary embedding (" + std::to_string(rope_dims) + " of " + std::to_string(c.head_dim) + " dims) is not supported");
+  if (rope_dims != c.head_dim)
+    gguf.fail("partial rotary embedding (" + std::to_string(rope_dims) + " of " + std::to_string(c.head_dim) +
+              " dims) is not supported");
 
   tokenizer_ = Tokenizer::from_gguf(gguf);
   c.vocab_size = tokenizer_.vocab_size();
@@ -157,7 +166,8 @@ void Model::summarize() {
   if (!config_.tied_embeddings) count(weights_.output);
   for (const auto& l : weights_.layers) {
     for (const WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) count(*w);
-    for (const auto* v : {&l.attn_norm, &l.ffn_norm, &l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm})
+    for (const auto* v :
+         {&l.attn_norm, &l.ffn_norm, &l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm})
       parameters_ += int64_t(v->size());
   }
   parameters_ += int64_t(weights_.output_norm.size());

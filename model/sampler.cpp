@@ -38,7 +38,8 @@ int32_t sample_token(const float* logits, int32_t n, const SamplingParams& param
   // Softmax with temperature, in double, over the candidates.
   std::vector<double> probs(static_cast<size_t>(k));
   double max_logit = logits[order[0]], total = 0.0;
-  for (int32_t i = 0; i < k; ++i) total += probs[size_t(i)] = std::exp((double(logits[order[size_t(i)]]) - max_logit) / params.temperature);
+  for (int32_t i = 0; i < k; ++i)
+    total += probs[size_t(i)] = std::exp((double(logits[order[size_t(i)]]) - max_logit) / params.temperature);
   for (double& p : probs) p /= total;
 
   // Nucleus: the smallest prefix whose mass reaches top_p.

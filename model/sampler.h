@@ -7,8 +7,8 @@ namespace tandem {
 /// How to pick tokens. temperature <= 0 means greedy.
 struct SamplingParams {
   float temperature = 0.0f;
-  int top_k = 0;        // 0: no limit
-  float top_p = 1.0f;   // 1: no nucleus cut
+  int top_k = 0;       // 0: no limit
+  float top_p = 1.0f;  // 1: no nucleus cut
   uint64_t seed = 0;
 };
 

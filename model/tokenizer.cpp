@@ -46,7 +46,10 @@ int parse_byte_token(std::string_view text) {
   if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
   int value = 0;
   for (char c : text.substr(3, 2)) {
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                   : -1;
     if (d < 0) return -1;
     value = value * 16 + d;
   }
@@ -65,7 +68,11 @@ void merge_best_first(std::vector<Symbol>& symbols, Priority priority, Merge mer
     prev[size_t(i)] = i - 1;
     next[size_t(i)] = i + 1 < n ? i + 1 : -1;
   }
-  struct Candidate { double key; int left; uint32_t left_version, right_version; };
+  struct Candidate {
+    double key;
+    int left;
+    uint32_t left_version, right_version;
+  };
   auto worse = [](const Candidate& a, const Candidate& b) { return a.key != b.key ? a.key > b.key : a.left > b.left; };
   std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse)> heap(worse);
   auto consider = [&](int left) {
@@ -114,19 +121,24 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& gguf) {
   t.types_.assign(t.tokens_.size(), TokenType::Normal);
   if (gguf.find("tokenizer.ggml.token_type")) {
     const auto& types = gguf.get_array("tokenizer.ggml.token_type").numbers;
-    if (types.size() != t.tokens_.size()) gguf.fail("tokenizer.ggml.token_type has " + std::to_string(types.size()) + " entries for " + std::to_string(t.tokens_.size()) + " tokens");
+    if (types.size() != t.tokens_.size())
+      gguf.fail("tokenizer.ggml.token_type has " + std::to_string(types.size()) + " entries for " +
+                std::to_string(t.tokens_.size()) + " tokens");
     for (size_t i = 0; i < types.size(); ++i) t.types_[i] = TokenType(int32_t(types[i]));
   }
   if (gguf.find("tokenizer.ggml.scores")) {
     const auto& scores = gguf.get_array("tokenizer.ggml.scores").numbers;
-    if (scores.size() != t.tokens_.size()) gguf.fail("tokenizer.ggml.scores has " + std::to_string(scores.size()) + " entries for " + std::to_string(t.tokens_.size()) + " tokens");
+    if (scores.size() != t.tokens_.size())
+      gguf.fail("tokenizer.ggml.scores has " + std::to_string(scores.size()) + " entries for " +
+                std::to_string(t.tokens_.size()) + " tokens");
     t.scores_.assign(scores.begin(), scores.end());
   } else if (t.kind_ == Kind::SentencePieceBpe) {
     gguf.fail("a llama (SentencePiece) vocabulary needs tokenizer.ggml.scores");
   }
   auto id_or_none = [&](const char* key) {
     int64_t id = gguf.get_int(key, -1);
-    if (id >= int64_t(t.tokens_.size())) gguf.fail(std::string(key) + " " + std::to_string(id) + " is outside the vocabulary");
+    if (id >= int64_t(t.tokens_.size()))
+      gguf.fail(std::string(key) + " " + std::to_string(id) + " is outside the vocabulary");
     return int32_t(id);
   };
   t.bos_id_ = id_or_none("tokenizer.ggml.bos_token_id");
@@ -146,7 +158,8 @@ Tokenizer Tokenizer::from_gguf(const GgufFile& gguf) {
     for (size_t rank = 0; rank < merges.size(); ++rank) {
       std::string_view m = merges[rank];
       size_t space = m.find(' ');
-      if (space == std::string_view::npos) gguf.fail("merge " + std::to_string(rank) + " '" + std::string(m) + "' has no space");
+      if (space == std::string_view::npos)
+        gguf.fail("merge " + std::to_string(rank) + " '" + std::string(m) + "' has no space");
       int32_t a = t.find(m.substr(0, space)), b = t.find(m.substr(space + 1));
       int32_t merged = t.find(std::string(m.substr(0, space)) + std::string(m.substr(space + 1)));
       if (a < 0 || b < 0 || merged < 0) continue;  // a merge whose result is not a token can never apply
@@ -173,7 +186,9 @@ Tokenizer Tokenizer::from_llama2c(const std::string& path, int vocab_size) {
   for (int i = 0; i < vocab_size; ++i) {
     t.scores_.push_back(in.read<float>("token score"));
     int32_t len = in.read<int32_t>("token length");
-    if (len < 0 || len > max_len) in.fail("token " + std::to_string(i) + " has length " + std::to_string(len) + " (max " + std::to_string(max_len) + ")");
+    if (len < 0 || len > max_len)
+      in.fail("token " + std::to_string(i) + " has length " + std::to_string(len) + " (max " + std::to_string(max_len) +
+              ")");
     t.tokens_.emplace_back(in.bytes(uint64_t(len), "token bytes"));
   }
   t.types_.assign(t.tokens_.size(), TokenType::Normal);
@@ -221,8 +236,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
   if (add_bos && bos_id_ >= 0) out.push_back(bos_id_);
   auto encode_plain = [&](std::string_view part) {
     if (part.empty()) return;
-    if (kind_ == Kind::ByteLevelBpe) encode_byte_level(part, out);
-    else encode_sentencepiece(part, out);
+    if (kind_ == Kind::ByteLevelBpe)
+      encode_byte_level(part, out);
+    else
+      encode_sentencepiece(part, out);
   };
   // Special tokens are matched whole in the raw text, longest first: user-defined
   // ones always (as Hugging Face and llama.cpp do), control ones only when asked.
@@ -282,8 +299,10 @@ void Tokenizer::encode_sentencepiece(std::string_view text, std::vector<int32_t>
   if (!llama2c_) {  // SentencePiece writes spaces as U+2581
     std::string replaced;
     for (char c : normalized) {
-      if (c == ' ') replaced += kSpmSpace;
-      else replaced += c;
+      if (c == ' ')
+        replaced += kSpmSpace;
+      else
+        replaced += c;
     }
     normalized = std::move(replaced);
   }
@@ -305,14 +324,17 @@ void Tokenizer::encode_sentencepiece(std::string_view text, std::vector<int32_t>
       continue;
     }
     for (unsigned char c : s) {  // byte fallback
-      int32_t byte_id = llama2c_ ? 3 + c : find(std::string("<0x") + "0123456789ABCDEF"[c >> 4] + "0123456789ABCDEF"[c & 15] + ">");
+      int32_t byte_id =
+          llama2c_ ? 3 + c : find(std::string("<0x") + "0123456789ABCDEF"[c >> 4] + "0123456789ABCDEF"[c & 15] + ">");
       out.push_back(byte_id >= 0 && byte_id < vocab_size() ? byte_id : unk_id_);
     }
   }
 }
 
 std::string Tokenizer::token_bytes(int32_t id) const {
-  if (id < 0 || id >= vocab_size()) throw std::out_of_range("token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(vocab_size()));
+  if (id < 0 || id >= vocab_size())
+    throw std::out_of_range("token id " + std::to_string(id) + " is outside the vocabulary of " +
+                            std::to_string(vocab_size()));
   const std::string& text = tokens_[size_t(id)];
   TokenType type = types_[size_t(id)];
   if (type == TokenType::Control) return "";
@@ -322,8 +344,10 @@ std::string Tokenizer::token_bytes(int32_t id) const {
     const auto& table = codepoint_to_byte();
     for (const Utf8Char& ch : utf8_chars(text)) {
       auto it = table.find(ch.cp);
-      if (it != table.end()) bytes += char(it->second);
-      else bytes += text.substr(ch.offset, ch.length);
+      if (it != table.end())
+        bytes += char(it->second);
+      else
+        bytes += text.substr(ch.offset, ch.length);
     }
     return bytes;
   }

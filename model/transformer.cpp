@@ -23,16 +23,21 @@ void Transformer::validate(const std::vector<BatchToken>& batch, std::span<KvCac
     auto bad = [&](const std::string& why) {
       throw std::invalid_argument("batch token " + std::to_string(i) + ": " + why);
     };
-    if (t.token < 0 || t.token >= vocab) bad("token id " + std::to_string(t.token) + " is outside the vocabulary of " + std::to_string(vocab));
-    if (t.seq < 0 || size_t(t.seq) >= caches.size() || !caches[size_t(t.seq)]) bad("sequence " + std::to_string(t.seq) + " has no cache");
+    if (t.token < 0 || t.token >= vocab)
+      bad("token id " + std::to_string(t.token) + " is outside the vocabulary of " + std::to_string(vocab));
+    if (t.seq < 0 || size_t(t.seq) >= caches.size() || !caches[size_t(t.seq)])
+      bad("sequence " + std::to_string(t.seq) + " has no cache");
     const KvCache& cache = *caches[size_t(t.seq)];
     if (t.parent < 0) {
-      if (t.pos != cache.length()) bad("a token without a parent must sit at the cache length " + std::to_string(cache.length()) + ", not position " + std::to_string(t.pos));
+      if (t.pos != cache.length())
+        bad("a token without a parent must sit at the cache length " + std::to_string(cache.length()) +
+            ", not position " + std::to_string(t.pos));
     } else {
       if (size_t(t.parent) >= i) bad("parent " + std::to_string(t.parent) + " must come earlier in the batch");
       const BatchToken& p = batch[size_t(t.parent)];
       if (p.seq != t.seq) bad("parent belongs to another sequence");
-      if (t.pos != p.pos + 1) bad("position " + std::to_string(t.pos) + " does not follow its parent's " + std::to_string(p.pos));
+      if (t.pos != p.pos + 1)
+        bad("position " + std::to_string(t.pos) + " does not follow its parent's " + std::to_string(p.pos));
     }
   }
 }
@@ -106,7 +111,8 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
     const LayerWeights& l = w.layers[size_t(layer)];
 
     // Attention: q, k, v projections (+ bias), rotary, cache write, attention, output projection.
-    for (int64_t i = 0; i < n; ++i) rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.attn_norm.data(), dim, c.rms_eps);
+    for (int64_t i = 0; i < n; ++i)
+      rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.attn_norm.data(), dim, c.rms_eps);
     matmul(l.wq, xb_.data(), n, q_.data(), pool_, path_);
     matmul(l.wk, xb_.data(), n, k_.data(), pool_, path_);
     matmul(l.wv, xb_.data(), n, v_.data(), pool_, path_);
@@ -120,8 +126,10 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
       if (!l.bk.empty()) add_inplace(k, l.bk.data(), kv_dim);
       if (!l.bv.empty()) add_inplace(&v_[size_t(i * kv_dim)], l.bv.data(), kv_dim);
       if (!l.q_norm.empty()) {
-        for (int h = 0; h < c.n_heads; ++h) rmsnorm(q + h * c.head_dim, q + h * c.head_dim, l.q_norm.data(), c.head_dim, c.rms_eps);
-        for (int h = 0; h < c.n_kv_heads; ++h) rmsnorm(k + h * c.head_dim, k + h * c.head_dim, l.k_norm.data(), c.head_dim, c.rms_eps);
+        for (int h = 0; h < c.n_heads; ++h)
+          rmsnorm(q + h * c.head_dim, q + h * c.head_dim, l.q_norm.data(), c.head_dim, c.rms_eps);
+        for (int h = 0; h < c.n_kv_heads; ++h)
+          rmsnorm(k + h * c.head_dim, k + h * c.head_dim, l.k_norm.data(), c.head_dim, c.rms_eps);
       }
       rope(q, c.n_heads, c.head_dim, cos + i * half, sin + i * half, c.rope_style);
       rope(k, c.n_kv_heads, c.head_dim, cos + i * half, sin + i * half, c.rope_style);
@@ -132,25 +140,31 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
     attention(layer, batch, caches);
     matmul(l.wo, att_.data(), n, out_.data(), pool_, path_);
     if (!l.post_attn_norm.empty())
-      for (int64_t i = 0; i < n; ++i) rmsnorm(&out_[size_t(i * dim)], &out_[size_t(i * dim)], l.post_attn_norm.data(), dim, c.rms_eps);
+      for (int64_t i = 0; i < n; ++i)
+        rmsnorm(&out_[size_t(i * dim)], &out_[size_t(i * dim)], l.post_attn_norm.data(), dim, c.rms_eps);
     add_inplace(x_.data(), out_.data(), n * dim);
 
     // Feed-forward: gate activation (SiLU or GELU) times up, then down.
-    for (int64_t i = 0; i < n; ++i) rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.ffn_norm.data(), dim, c.rms_eps);
+    for (int64_t i = 0; i < n; ++i)
+      rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.ffn_norm.data(), dim, c.rms_eps);
     matmul(l.w_gate, xb_.data(), n, gate_.data(), pool_, path_);
     matmul(l.w_up, xb_.data(), n, up_.data(), pool_, path_);
-    if (c.activation == Activation::Silu) swiglu(gate_.data(), up_.data(), n * c.hidden_dim);
-    else geglu(gate_.data(), up_.data(), n * c.hidden_dim);
+    if (c.activation == Activation::Silu)
+      swiglu(gate_.data(), up_.data(), n * c.hidden_dim);
+    else
+      geglu(gate_.data(), up_.data(), n * c.hidden_dim);
     matmul(l.w_down, gate_.data(), n, out_.data(), pool_, path_);
     if (!l.post_ffn_norm.empty())
-      for (int64_t i = 0; i < n; ++i) rmsnorm(&out_[size_t(i * dim)], &out_[size_t(i * dim)], l.post_ffn_norm.data(), dim, c.rms_eps);
+      for (int64_t i = 0; i < n; ++i)
+        rmsnorm(&out_[size_t(i * dim)], &out_[size_t(i * dim)], l.post_ffn_norm.data(), dim, c.rms_eps);
     add_inplace(x_.data(), out_.data(), n * dim);
   }
 
   // Final norm and classifier, only for the tokens that asked for logits.
   int64_t m = 0;
   for (int64_t i = 0; i < n; ++i)
-    if (batch[size_t(i)].logits) rmsnorm(&xb_[size_t(m++ * dim)], &x_[size_t(i * dim)], w.output_norm.data(), dim, c.rms_eps);
+    if (batch[size_t(i)].logits)
+      rmsnorm(&xb_[size_t(m++ * dim)], &x_[size_t(i * dim)], w.output_norm.data(), dim, c.rms_eps);
   matmul(w.output, xb_.data(), n_logits, logits_.data(), pool_, path_);
   return {logits_.data(), size_t(n_logits * c.vocab_size)};
 }

@@ -15,11 +15,11 @@ constexpr int kAttentionSegment = 1024;
 
 /// One token of a batch.
 struct BatchToken {
-  int32_t token;         // vocabulary id
-  int32_t seq;           // index into the caches passed to forward()
-  int64_t pos;           // absolute position in its sequence
-  int32_t parent;        // batch index of the previous token of its branch, or -1 right after the cache
-  bool logits = false;   // whether forward() returns this token's logits
+  int32_t token;        // vocabulary id
+  int32_t seq;          // index into the caches passed to forward()
+  int64_t pos;          // absolute position in its sequence
+  int32_t parent;       // batch index of the previous token of its branch, or -1 right after the cache
+  bool logits = false;  // whether forward() returns this token's logits
 };
 
 /// Runs batches through a model. One instance per thread of use; buffers are reused across calls.
@@ -45,7 +45,8 @@ class Transformer {
   void validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const;
   void resize_buffers(int64_t n, int64_t n_logits);
   void attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
-  void rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos, std::vector<float>& sin);
+  void rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos,
+                     std::vector<float>& sin);
 
   const Model& model_;
   ThreadPool pool_;
@@ -53,18 +54,18 @@ class Transformer {
   MatmulPath path_;
 
   // Activations for n tokens; sized for the largest batch seen.
-  std::vector<float> x_;       // [n][dim] residual stream
-  std::vector<float> xb_;      // [n][dim] normed input of a sublayer
-  std::vector<float> q_;       // [n][n_heads*head_dim]
-  std::vector<float> k_, v_;   // [n][kv_dim]
-  std::vector<float> att_;     // [n][n_heads*head_dim]
-  std::vector<float> out_;     // [n][dim] sublayer output
-  std::vector<float> gate_, up_;  // [n][hidden_dim]
-  std::vector<float> cos_, sin_;  // [n][head_dim/2] rotary angles per token (global layers)
+  std::vector<float> x_;                      // [n][dim] residual stream
+  std::vector<float> xb_;                     // [n][dim] normed input of a sublayer
+  std::vector<float> q_;                      // [n][n_heads*head_dim]
+  std::vector<float> k_, v_;                  // [n][kv_dim]
+  std::vector<float> att_;                    // [n][n_heads*head_dim]
+  std::vector<float> out_;                    // [n][dim] sublayer output
+  std::vector<float> gate_, up_;              // [n][hidden_dim]
+  std::vector<float> cos_, sin_;              // [n][head_dim/2] rotary angles per token (global layers)
   std::vector<float> cos_local_, sin_local_;  // the same with the local layers' RoPE base
-  std::vector<float> logits_;  // [n_marked][vocab]
-  std::vector<int64_t> slot_;  // [n] cache row each token writes
-  std::vector<std::vector<int64_t>> rows_;  // [n] cache rows of positions 0..pos, in order
+  std::vector<float> logits_;                 // [n_marked][vocab]
+  std::vector<int64_t> slot_;                 // [n] cache row each token writes
+  std::vector<std::vector<int64_t>> rows_;    // [n] cache rows of positions 0..pos, in order
 };
 
 }  // namespace tandem

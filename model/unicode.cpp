@@ -26,7 +26,8 @@ std::vector<Utf8Char> utf8_chars(std::string_view text) {
       cp = (cp << 6) | (s[i + k] & 0x3f);
     }
     // Reject overlong forms, surrogates and values past U+10FFFF.
-    if (valid && ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))))
+    if (valid &&
+        ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))))
       valid = false;
     if (!valid) {
       chars.push_back({0xfffd, uint32_t(i), 1});

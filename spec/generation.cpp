@@ -21,8 +21,9 @@ GenerationResult generate_autoregressive(Transformer& transformer, const std::ve
   if (prompt_ids.empty()) throw std::invalid_argument("the prompt has no tokens");
   KvCache cache(model.config(), options.max_context);
   if (int64_t(prompt_ids.size()) >= cache.max_positions())
-    throw std::invalid_argument("prompt of " + std::to_string(prompt_ids.size()) + " tokens does not fit in the context of " +
-                                std::to_string(cache.max_positions()) + " positions");
+    throw std::invalid_argument("prompt of " + std::to_string(prompt_ids.size()) +
+                                " tokens does not fit in the context of " + std::to_string(cache.max_positions()) +
+                                " positions");
   GenerationResult result;
   result.prompt_ids = prompt_ids;
   KvCache* caches[] = {&cache};

@@ -17,19 +17,19 @@ enum class FinishReason { Stop, Length };
 /// What one request produced and how long it took.
 struct GenerationResult {
   std::vector<int32_t> prompt_ids;
-  std::vector<int32_t> ids;            // generated, stop token excluded
+  std::vector<int32_t> ids;  // generated, stop token excluded
   FinishReason finish = FinishReason::Length;
   double prefill_seconds = 0.0;
   double decode_seconds = 0.0;
-  size_t kv_cache_bytes = 0;           // KV cache allocated for this request at the end
+  size_t kv_cache_bytes = 0;  // KV cache allocated for this request at the end
 };
 
 /// Settings of one generation.
 struct GenerationOptions {
   int max_tokens = 128;
   SamplingParams sampling;
-  int64_t max_context = 4096;   // KV cache positions for this request
-  int prefill_chunk = 256;      // prompt tokens per forward pass
+  int64_t max_context = 4096;  // KV cache positions for this request
+  int prefill_chunk = 256;     // prompt tokens per forward pass
 };
 
 /// Generates after `prompt_ids`, one token per forward pass, calling `on_token` with each new id.

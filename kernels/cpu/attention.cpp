@@ -9,9 +9,8 @@
 
 namespace tandem {
 
-void attend(const float* q, int head_dim, float scale, const float* keys, const float* values,
-            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment,
-            float* out, float* scratch) {
+void attend(const float* q, int head_dim, float scale, const float* keys, const float* values, int64_t row_stride,
+            const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out, float* scratch) {
   float* scores = scratch;  // one segment's scores, then the segment's weighted values
   float* partial = scratch + std::min<int64_t>(count, segment);
   float run_max = -std::numeric_limits<float>::infinity();

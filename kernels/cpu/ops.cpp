@@ -1,8 +1,8 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <algorithm>
 #include <vector>
 
 #include "kernels/dequantize.h"
@@ -74,9 +74,7 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return out;
 }
 
-void matrix_row(const WeightMatrix& w, int64_t r, float* out) {
-  dequantize_row(w.type, w.row(r), out, w.cols);
-}
+void matrix_row(const WeightMatrix& w, int64_t r, float* out) { dequantize_row(w.type, w.row(r), out, w.cols); }
 
 namespace {
 
@@ -104,7 +102,8 @@ void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, f
       const int64_t r0 = tile * kRowTile, r1 = std::min(rows, r0 + kRowTile);
       for (int64_t t = 0; t < n_tokens; ++t)
         for (int64_t r = r0; r < r1; ++r)
-          y[t * rows + r] = dot_quantized(w.type, w.row(r), q + 2 * t * cols, scale + t * blocks, sum + t * blocks, cols);
+          y[t * rows + r] =
+              dot_quantized(w.type, w.row(r), q + 2 * t * cols, scale + t * blocks, sum + t * blocks, cols);
     }
   });
 }
@@ -145,7 +144,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, T
   if (n_tokens <= 0) return;
   if (path == MatmulPath::Int16 && has_quantized_dot(w.type) && w.cols % kActivationBlock == 0)
     matmul_quantized(w, x, n_tokens, y, pool);
-  else matmul_float(w, x, n_tokens, y, pool);
+  else
+    matmul_float(w, x, n_tokens, y, pool);
 }
 
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {

@@ -107,12 +107,34 @@ inline __m256i fifth_bits(const uint8_t qh[4]) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
 }
 
-struct BlockQ4_0 { uint16_t d; uint8_t qs[16]; };
-struct BlockQ4_1 { uint16_t d, m; uint8_t qs[16]; };
-struct BlockQ5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; };
-struct BlockQ8_0 { uint16_t d; int8_t qs[32]; };
-struct BlockQ4_K { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; };
-struct BlockQ6_K { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; };
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[16];
+};
+struct BlockQ4_1 {
+  uint16_t d, m;
+  uint8_t qs[16];
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];
+  uint8_t qs[16];
+};
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[32];
+};
+struct BlockQ4_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qs[128];
+};
+struct BlockQ6_K {
+  uint8_t ql[128];
+  uint8_t qh[64];
+  int8_t scales[16];
+  uint16_t d;
+};
 
 float dot_q8_0(const void* row, const int16_t* q, const float* scale, int64_t n) {
   const auto* b = static_cast<const BlockQ8_0*>(row);
@@ -201,7 +223,8 @@ float dot_q4_k(const void* row, const int16_t* q, const float* scale, const floa
 float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n) {
   const auto* b = static_cast<const BlockQ6_K*>(row);
   const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
-  const __m256i pairs_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), pairs_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+  const __m256i pairs_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3),
+                pairs_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
   Accumulator acc;
   alignas(32) float factor[16];
   for (int64_t i = 0; i < n / 256; ++i) {
@@ -209,7 +232,8 @@ float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n)
     __m256 d = _mm256_set1_ps(half(b[i].d));
     __m256 x_scale = _mm256_loadu_ps(scale + 8 * i);
     __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].scales));
-    __m256 sc_lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)), sc_hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)));
+    __m256 sc_lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)),
+           sc_hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)));
     _mm256_store_ps(factor, _mm256_mul_ps(_mm256_mul_ps(d, sc_lo), _mm256_permutevar8x32_ps(x_scale, pairs_lo)));
     _mm256_store_ps(factor + 8, _mm256_mul_ps(_mm256_mul_ps(d, sc_hi), _mm256_permutevar8x32_ps(x_scale, pairs_hi)));
     for (int h = 0; h < 2; ++h) {
@@ -222,7 +246,8 @@ float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n)
           _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
           _mm256_or_si256(_mm256_and_si256(ql1, low4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4), _mm256_and_si256(qh, bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
       };
       for (int g = 0; g < 4; ++g) {
         __m256i w = _mm256_sub_epi8(groups[g], bias);
@@ -241,10 +266,13 @@ float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n)
 
 bool has_quantized_dot(DType type) {
   switch (type) {
-    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q8_0: case DType::Q4_K: case DType::Q6_K:
-      return true;
-    default:
-      return false;
+    case DType::Q4_0:
+    case DType::Q4_1:
+    case DType::Q5_0:
+    case DType::Q8_0:
+    case DType::Q4_K:
+    case DType::Q6_K: return true;
+    default: return false;
   }
 }
 

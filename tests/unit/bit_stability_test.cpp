@@ -24,7 +24,8 @@ std::vector<Logits> chain_logits(Transformer& tf, const std::vector<int32_t>& id
       batch.push_back({ids[i], 0, int64_t(i), i == begin ? -1 : int32_t(i - begin - 1), true});
     auto logits = tf.forward(batch, caches);
     cache.commit_all();
-    for (size_t j = 0; j < batch.size(); ++j) out.emplace_back(logits.begin() + int64_t(j) * vocab, logits.begin() + int64_t(j + 1) * vocab);
+    for (size_t j = 0; j < batch.size(); ++j)
+      out.emplace_back(logits.begin() + int64_t(j) * vocab, logits.begin() + int64_t(j + 1) * vocab);
   }
   return out;
 }
@@ -38,11 +39,15 @@ struct Case {
   std::string model;  // empty: stories260K
   int segment;
 };
-void PrintTo(const Case& c, std::ostream* os) { *os << (c.model.empty() ? "stories260K" : c.model) << "/segment" << c.segment; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << (c.model.empty() ? "stories260K" : c.model) << "/segment" << c.segment;
+}
 
 class BitStability : public ::testing::TestWithParam<Case> {
  protected:
-  std::string path() const { return GetParam().model.empty() ? test::stories_model() : test::installed_model(GetParam().model); }
+  std::string path() const {
+    return GetParam().model.empty() ? test::stories_model() : test::installed_model(GetParam().model);
+  }
 };
 
 TEST_P(BitStability, PrefillChunksAndSingleTokensAgree) {
@@ -82,13 +87,14 @@ TEST_P(BitStability, TreeBatchWithTwoSequencesMatchesChains) {
   // interleaved with a chain of three tokens for sequence B (indices 6, 7, 8).
   const int64_t a0 = int64_t(prefix_a.size()), b0 = int64_t(prefix_b.size());
   std::vector<BatchToken> batch = {
-      {tok(20), 0, a0, -1, true},     {tok(21), 0, a0 + 1, 0, true}, {tok(22), 0, a0 + 1, 0, true},
-      {tok(23), 0, a0 + 2, 1, true},  {tok(24), 0, a0 + 2, 2, true}, {tok(25), 0, a0 + 2, 2, true},
-      {tok(30), 1, b0, -1, true},     {tok(31), 1, b0 + 1, 6, true}, {tok(32), 1, b0 + 2, 7, true},
+      {tok(20), 0, a0, -1, true},    {tok(21), 0, a0 + 1, 0, true}, {tok(22), 0, a0 + 1, 0, true},
+      {tok(23), 0, a0 + 2, 1, true}, {tok(24), 0, a0 + 2, 2, true}, {tok(25), 0, a0 + 2, 2, true},
+      {tok(30), 1, b0, -1, true},    {tok(31), 1, b0 + 1, 6, true}, {tok(32), 1, b0 + 2, 7, true},
   };
   auto tree = tf.forward(batch, caches);
   std::vector<Logits> tree_logits;
-  for (size_t j = 0; j < batch.size(); ++j) tree_logits.emplace_back(tree.begin() + int64_t(j) * vocab, tree.begin() + int64_t(j + 1) * vocab);
+  for (size_t j = 0; j < batch.size(); ++j)
+    tree_logits.emplace_back(tree.begin() + int64_t(j) * vocab, tree.begin() + int64_t(j + 1) * vocab);
 
   // Each node equals the same tokens run as a plain chain.
   auto path_of = [&](size_t j) {
@@ -121,8 +127,10 @@ TEST(BitStabilityErrors, MalformedBatchesAreRejected) {
   EXPECT_THROW(tf.forward(Batch{{9999, 0, 0, -1, true}}, caches), std::invalid_argument);  // unknown token
   EXPECT_THROW(tf.forward(Batch{{5, 1, 0, -1, true}}, caches), std::invalid_argument);     // no such sequence
   EXPECT_THROW(tf.forward(Batch{{5, 0, 3, -1, true}}, caches), std::invalid_argument);     // gap after the cache
-  EXPECT_THROW(tf.forward(Batch{{5, 0, 0, -1, true}, {6, 0, 2, 0, true}}, caches), std::invalid_argument);  // skips a position
-  EXPECT_THROW(tf.forward(Batch{{5, 0, 0, 1, true}, {6, 0, 1, -1, true}}, caches), std::invalid_argument);  // parent after child
+  EXPECT_THROW(tf.forward(Batch{{5, 0, 0, -1, true}, {6, 0, 2, 0, true}}, caches),
+               std::invalid_argument);  // skips a position
+  EXPECT_THROW(tf.forward(Batch{{5, 0, 0, 1, true}, {6, 0, 1, -1, true}}, caches),
+               std::invalid_argument);  // parent after child
   EXPECT_EQ(cache.length(), 0);
   Batch too_long;
   for (int i = 0; i < 17; ++i) too_long.push_back({5, 0, i, i - 1, false});

@@ -1,9 +1,10 @@
 // Dequantization of real tensors of the real models matches the `gguf` package.
+#include "kernels/dequantize.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "kernels/dequantize.h"
 #include "model/gguf_file.h"
 #include "test_helpers.h"
 
@@ -33,7 +34,8 @@ TEST_P(DequantizeParity, RowsMatchGgufPackage) {
         // Same formula in float32; allow one rounding step of difference in the order of operations.
         float tolerance = 1e-6f * std::max(1.0f, std::fabs(expected[at]));
         if (std::fabs(row[size_t(c)] - expected[at]) > tolerance && ++mismatches <= 3)
-          ADD_FAILURE() << name << " " << t->name << " row " << r << " col " << c << ": " << row[size_t(c)] << " vs " << expected[at];
+          ADD_FAILURE() << name << " " << t->name << " row " << r << " col " << c << ": " << row[size_t(c)] << " vs "
+                        << expected[at];
       }
       EXPECT_EQ(mismatches, 0) << t->name << " row " << r;
     }
@@ -41,8 +43,7 @@ TEST_P(DequantizeParity, RowsMatchGgufPackage) {
   EXPECT_EQ(at, expected.size());
 }
 
-INSTANTIATE_TEST_SUITE_P(RealModels, DequantizeParity,
-                         ::testing::ValuesIn(test::kRealModels),
+INSTANTIATE_TEST_SUITE_P(RealModels, DequantizeParity, ::testing::ValuesIn(test::kRealModels),
                          [](const auto& info) { return std::to_string(info.index); });
 
 TEST(Dequantize, HalfPrecisionEdgeCases) {

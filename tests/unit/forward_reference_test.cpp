@@ -57,7 +57,8 @@ TEST_P(ForwardParity, LogitsCloseToNumpyReference) {
         max_abs = std::max(max_abs, std::fabs(want));
         max_diff = std::max(max_diff, std::fabs(logits[t * size_t(vocab) + size_t(v)] - want));
       }
-      EXPECT_LE(max_diff, tolerance * max_abs) << name << " position " << positions[t] << " (max |logit| " << max_abs << ")";
+      EXPECT_LE(max_diff, tolerance * max_abs)
+          << name << " position " << positions[t] << " (max |logit| " << max_abs << ")";
       worst = std::max(worst, max_diff / max_abs);
     }
     at += positions.size() * size_t(vocab);

@@ -13,10 +13,26 @@ namespace tandem::test {
 /// Builds a GGUF v3 file in memory, one metadata entry or tensor at a time.
 class GgufBuilder {
  public:
-  void kv_string(const std::string& key, const std::string& v) { key_type(key, 8); str(v); ++kv_count_; }
-  void kv_u32(const std::string& key, uint32_t v) { key_type(key, 4); pod(v); ++kv_count_; }
-  void kv_f32(const std::string& key, float v) { key_type(key, 6); pod(v); ++kv_count_; }
-  void kv_bool(const std::string& key, bool v) { key_type(key, 7); pod(uint8_t(v)); ++kv_count_; }
+  void kv_string(const std::string& key, const std::string& v) {
+    key_type(key, 8);
+    str(v);
+    ++kv_count_;
+  }
+  void kv_u32(const std::string& key, uint32_t v) {
+    key_type(key, 4);
+    pod(v);
+    ++kv_count_;
+  }
+  void kv_f32(const std::string& key, float v) {
+    key_type(key, 6);
+    pod(v);
+    ++kv_count_;
+  }
+  void kv_bool(const std::string& key, bool v) {
+    key_type(key, 7);
+    pod(uint8_t(v));
+    ++kv_count_;
+  }
   void kv_strings(const std::string& key, const std::vector<std::string>& v) {
     key_type(key, 9);
     pod(uint32_t(8));
@@ -32,7 +48,10 @@ class GgufBuilder {
     ++kv_count_;
   }
   /// Appends raw metadata bytes (for broken entries); counts as one entry.
-  void kv_raw(const std::string& bytes) { meta_ += bytes; ++kv_count_; }
+  void kv_raw(const std::string& bytes) {
+    meta_ += bytes;
+    ++kv_count_;
+  }
 
   /// Adds an F32 tensor (shape in GGML order) filled with a deterministic pattern.
   void tensor_f32(const std::string& name, const std::vector<int64_t>& shape, float scale = 0.02f) {
@@ -95,11 +114,21 @@ class GgufBuilder {
     int64_t offset_override;
   };
   template <typename T>
-  static void append(std::string& out, T v) { out.append(reinterpret_cast<const char*>(&v), sizeof(T)); }
+  static void append(std::string& out, T v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof(T));
+  }
   template <typename T>
-  void pod(T v) { append(meta_, v); }
-  void str(const std::string& s) { pod(uint64_t(s.size())); meta_ += s; }
-  void key_type(const std::string& key, uint32_t type) { str(key); pod(type); }
+  void pod(T v) {
+    append(meta_, v);
+  }
+  void str(const std::string& s) {
+    pod(uint64_t(s.size()));
+    meta_ += s;
+  }
+  void key_type(const std::string& key, uint32_t type) {
+    str(key);
+    pod(type);
+  }
 
   std::string meta_;
   uint64_t kv_count_ = 0;
@@ -108,8 +137,8 @@ class GgufBuilder {
 
 /// Options for a tiny generated llama model.
 struct TinyModelOptions {
-  std::string skip_tensor;          // leave this tensor out
-  std::string misshape_tensor;      // give this tensor a wrong shape
+  std::string skip_tensor;      // leave this tensor out
+  std::string misshape_tensor;  // give this tensor a wrong shape
   std::string architecture = "llama";
 };
 
@@ -136,8 +165,12 @@ inline GgufBuilder tiny_llama(const TinyModelOptions& options = {}) {
     bool direct = (byte >= '!' && byte <= '~') || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae);
     int cp = direct ? byte : next++;
     std::string s;
-    if (cp < 0x80) s += char(cp);
-    else { s += char(0xc0 | (cp >> 6)); s += char(0x80 | (cp & 0x3f)); }
+    if (cp < 0x80)
+      s += char(cp);
+    else {
+      s += char(0xc0 | (cp >> 6));
+      s += char(0x80 | (cp & 0x3f));
+    }
     tokens.push_back(s);
     types.push_back(1);
   }

@@ -143,24 +143,27 @@ TEST(GgufMalformed, DuplicateKey) {
 }
 
 TEST(GgufMalformed, MissingTensor) {
-  std::string path = test::tiny_llama({.skip_tensor = "blk.1.ffn_up.weight", .misshape_tensor = "", .architecture = "llama"}).write(test::temp_path("missing.gguf"));
+  std::string path =
+      test::tiny_llama({.skip_tensor = "blk.1.ffn_up.weight", .misshape_tensor = "", .architecture = "llama"})
+          .write(test::temp_path("missing.gguf"));
   expect_format_error(path, "missing tensor blk.1.ffn_up.weight");
 }
 
 TEST(GgufMalformed, InconsistentShape) {
-  std::string path = test::tiny_llama({.skip_tensor = "", .misshape_tensor = "blk.0.attn_k.weight", .architecture = "llama"}).write(test::temp_path("shape.gguf"));
+  std::string path =
+      test::tiny_llama({.skip_tensor = "", .misshape_tensor = "blk.0.attn_k.weight", .architecture = "llama"})
+          .write(test::temp_path("shape.gguf"));
   expect_format_error(path, "tensor blk.0.attn_k.weight has shape [64, 16], expected [32, 16]");
 }
 
 TEST(GgufMalformed, UnsupportedArchitectureNamesIt) {
   test::TinyModelOptions options;
   options.architecture = "mamba";
-  expect_format_error(test::tiny_llama(options).write(test::temp_path("arch.gguf")), "architecture 'mamba' is not supported");
+  expect_format_error(test::tiny_llama(options).write(test::temp_path("arch.gguf")),
+                      "architecture 'mamba' is not supported");
 }
 
-TEST(GgufMalformed, MissingFile) {
-  expect_format_error("/nonexistent/dir/model.gguf", "cannot open");
-}
+TEST(GgufMalformed, MissingFile) { expect_format_error("/nonexistent/dir/model.gguf", "cannot open"); }
 
 TEST(GgufFile, ReadsRealModelMetadata) {
   GgufFile f(test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));

@@ -45,7 +45,8 @@ TEST(Llama2c, TruncatedCheckpointNamesTheArray) {
     Model::load(path, std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/tokenizer.bin");
     FAIL() << "no error";
   } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find(path + ": token_embedding needs 131072 bytes at offset 28"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path + ": token_embedding needs 131072 bytes at offset 28"), std::string::npos)
+        << e.what();
   }
 }
 

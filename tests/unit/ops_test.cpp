@@ -1,4 +1,6 @@
 // Kernel ops against straightforward double-precision references.
+#include "kernels/ops.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,7 +8,6 @@
 #include <vector>
 
 #include "kernels/dequantize.h"
-#include "kernels/ops.h"
 #include "kernels/quantized_dot.h"
 
 namespace tandem {
@@ -60,7 +61,8 @@ TEST(Ops, SegmentedAttentionEqualsPlainSoftmax) {
   }
   for (int segment : {1, 4, 7, 1024}) {
     std::vector<float> out(hd), scratch(size_t(std::min<int64_t>(n, segment) + hd));
-    attend(q.data(), hd, 0.25f, keys.data(), values.data(), hd, slots.data(), 0, n, segment, out.data(), scratch.data());
+    attend(q.data(), hd, 0.25f, keys.data(), values.data(), hd, slots.data(), 0, n, segment, out.data(),
+           scratch.data());
     for (int d = 0; d < hd; ++d) EXPECT_NEAR(out[size_t(d)], want[size_t(d)] / sum, 1e-5) << "segment " << segment;
   }
 }
@@ -95,9 +97,9 @@ std::string random_row(DType type, int64_t n, uint32_t seed) {
     c = char(seed >> 24);
   }
   // Where each block keeps its fp16 scale (and min): overwrite with small finite values.
-  std::vector<size_t> halves = type == DType::Q6_K ? std::vector<size_t>{208}
+  std::vector<size_t> halves = type == DType::Q6_K                            ? std::vector<size_t>{208}
                                : (type == DType::Q4_1 || type == DType::Q4_K) ? std::vector<size_t>{0, 2}
-                                                                                : std::vector<size_t>{0};
+                                                                              : std::vector<size_t>{0};
   for (size_t block = 0; block < bytes.size() / size_t(info.block_bytes); ++block)
     for (size_t at : halves) {
       uint16_t h = uint16_t(0x2000 + (block * 97 + at * 13) % 0x1000);  // about 0.008 to 0.06

@@ -1,11 +1,11 @@
 // Sampling: greedy ties, reproducible random numbers, top-k/top-p, and the
 // empirical distribution of temperature sampling.
+#include "model/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
-
-#include "model/sampler.h"
 
 namespace tandem {
 namespace {

@@ -13,7 +13,8 @@ std::string stories_model() { return std::string(TANDEM_SHARED_DIR) + "/data/mod
 std::string installed_model(const std::string& name) {
   const char* env = std::getenv("TANDEM_MODELS_DIR");
   std::string path = std::string(env ? env : TANDEM_MODELS_DIR) + "/" + name;
-  if (!std::filesystem::exists(path)) ADD_FAILURE() << path << " is missing: run scripts/setup.sh to install the models";
+  if (!std::filesystem::exists(path))
+    ADD_FAILURE() << path << " is missing: run scripts/setup.sh to install the models";
   return path;
 }
 

@@ -24,11 +24,10 @@ TEST_P(TokenizerParity, SpecBenchIdsMatchHuggingFace) {
   for (size_t i = 0; i < texts.size(); ++i) {
     auto ours = tok.encode(texts[i].get<std::string>(), false);
     auto theirs = ids[i].get<std::vector<int32_t>>();
-    if (ours != theirs && ++mismatches <= 3) ADD_FAILURE() << name << " text " << i << ": " << texts[i].get<std::string>().substr(0, 80);
+    if (ours != theirs && ++mismatches <= 3)
+      ADD_FAILURE() << name << " text " << i << ": " << texts[i].get<std::string>().substr(0, 80);
     // Decoding gives the text back, byte for byte.
-    if (mismatches == 0) {
-      EXPECT_EQ(tok.decode(ours), texts[i].get<std::string>()) << i;
-    }
+    if (mismatches == 0) { EXPECT_EQ(tok.decode(ours), texts[i].get<std::string>()) << i; }
   }
   EXPECT_EQ(mismatches, 0);
 }
@@ -40,7 +39,8 @@ TEST(Tokenizer, Llama2cPromptsMatchRunC) {
   auto model = Model::load(test::stories_model());
   auto reference = test::read_json(std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/greedy_llama2c.json");
   for (const auto& r : reference)
-    EXPECT_EQ(model->tokenizer().encode(r["prompt"].get<std::string>(), true), r["prompt_ids"].get<std::vector<int32_t>>());
+    EXPECT_EQ(model->tokenizer().encode(r["prompt"].get<std::string>(), true),
+              r["prompt_ids"].get<std::vector<int32_t>>());
 }
 
 TEST(Tokenizer, SpecialTokensOnlyWhenAsked) {

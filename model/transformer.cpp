@@ -84,8 +84,9 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
     const BatchToken& t = batch[size_t(i)];
     slot_[size_t(i)] = caches[size_t(t.seq)]->length() + pending[size_t(t.seq)]++;
   }
+  // Only the sequences in this batch get new pending rows; the others keep theirs.
   for (size_t s = 0; s < caches.size(); ++s)
-    if (caches[s]) caches[s]->begin_pending(pending[s]);
+    if (pending[s] > 0) caches[s]->begin_pending(pending[s]);
   rows_.resize(size_t(n));
   for (int64_t i = 0; i < n; ++i) {
     const BatchToken& t = batch[size_t(i)];

@@ -38,6 +38,18 @@ TEST(KvCache, CommitOnePathOfATree) {
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
 }
 
+TEST(KvCache, ABatchLeavesOtherSequencesPendingRowsAlone) {
+  auto model = Model::load(test::stories_model());
+  Transformer tf(*model, 1);
+  KvCache a(model->config(), 64), b(model->config(), 64);
+  KvCache* caches[] = {&a, &b};
+  tf.forward({{1, 0, 0, -1, false}, {1, 1, 0, -1, false}, {5, 1, 1, 1, false}}, caches);
+  tf.forward({{7, 0, 0, -1, false}}, caches);  // only sequence 0
+  EXPECT_EQ(b.pending(), 2);
+  b.commit_all();
+  EXPECT_EQ(b.length(), 2);
+}
+
 TEST(KvCache, TruncateThenRecomputeIsExact) {
   auto model = Model::load(test::stories_model());
   Transformer tf(*model, 1);

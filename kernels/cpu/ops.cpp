@@ -79,17 +79,22 @@ void matrix_row(const WeightMatrix& w, int64_t r, float* out) { dequantize_row(w
 namespace {
 
 // Integer path: each token's activations are quantized once, then every row is
-// dotted with every token. Rows go in tiles so a tile stays in cache while the
-// tokens stream past it.
+// dotted with the tokens, up to kMaxTokensPerDot at a time so each weight block
+// is widened once for several tokens. Rows go in tiles so a tile stays in cache
+// while the tokens stream past it.
 void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   constexpr int64_t kRowTile = 16;
   const int64_t rows = w.rows, cols = w.cols, blocks = cols / kActivationBlock;
   thread_local std::vector<int16_t> xq;
-  thread_local std::vector<float> xs;
-  thread_local std::vector<float> xsum;
+  thread_local std::vector<float> xs, xsum;
+  thread_local std::vector<QuantizedActivations> tokens;
   xq.resize(size_t(2 * n_tokens * cols));  // two int16 terms per value
   xs.resize(size_t(n_tokens * blocks));
   xsum.resize(size_t(n_tokens * blocks));
+  tokens.resize(size_t(n_tokens));
+  for (int64_t t = 0; t < n_tokens; ++t)
+    tokens[size_t(t)] = {xq.data() + 2 * t * cols, xs.data() + t * blocks, xsum.data() + t * blocks};
+  // Plain pointers: inside the lambdas, a thread_local name would mean the worker's own copy.
   int16_t* q = xq.data();
   float* scale = xs.data();
   float* sum = xsum.data();
@@ -97,13 +102,18 @@ void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, f
     for (int64_t t = begin; t < end; ++t)
       quantize_activations(x + t * cols, cols, q + 2 * t * cols, scale + t * blocks, sum + t * blocks);
   });
+  const QuantizedActivations* token = tokens.data();
   pool.parallel_for((rows + kRowTile - 1) / kRowTile, [&](int64_t begin, int64_t end) {
+    float out[kMaxTokensPerDot];
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t r0 = tile * kRowTile, r1 = std::min(rows, r0 + kRowTile);
-      for (int64_t t = 0; t < n_tokens; ++t)
-        for (int64_t r = r0; r < r1; ++r)
-          y[t * rows + r] =
-              dot_quantized(w.type, w.row(r), q + 2 * t * cols, scale + t * blocks, sum + t * blocks, cols);
+      for (int64_t t = 0; t < n_tokens; t += kMaxTokensPerDot) {
+        const int count = int(std::min<int64_t>(kMaxTokensPerDot, n_tokens - t));
+        for (int64_t r = r0; r < r1; ++r) {
+          dot_quantized(w.type, w.row(r), token + t, count, cols, out);
+          for (int k = 0; k < count; ++k) y[(t + k) * rows + r] = out[k];
+        }
+      }
     }
   });
 }

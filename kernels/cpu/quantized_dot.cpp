@@ -1,7 +1,9 @@
-// AVX2 integer dot products per GGML block format. Each block's weights are
-// widened to int16 and multiplied with the activations by _mm256_madd_epi16
-// (exact int32 sums); the block's float scales are applied once per 16 or 32
-// values. Block layouts as in dequantize.cpp.
+// AVX2 integer dot products per GGML block format. Each weight block is widened
+// to int16 once and multiplied with every token's activations by
+// _mm256_madd_epi16 (exact int32 sums); the block's float scales are applied
+// once per 16 or 32 values. Block layouts as in dequantize.cpp. Each kernel is
+// a template over the number of tokens T; every token sees the same sequence
+// of operations whatever T is.
 #include "kernels/quantized_dot.h"
 
 #include <cmath>
@@ -49,12 +51,6 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// Products of one block's weights with its activations: exact int32 sums for the
-// high and the low terms, as 8 lanes each.
-struct Products {
-  __m256i hi, lo;
-};
-
 inline __m256i load16(const int16_t* x) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)); }
 
 inline __m256i madd_add(__m256i acc, __m256i w16, __m256i x16) {
@@ -65,20 +61,31 @@ inline __m256i madd_add(__m256i acc, __m256i w16, __m256i x16) {
 #endif
 }
 
-// 16 signed int8 weights against values `offset`..offset+15 of a quantized block `x`.
-inline Products madd16(__m128i w8, const int16_t* x, int offset) {
-  __m256i w16 = _mm256_cvtepi8_epi16(w8);
+// Exact int32 sums (8 lanes) of weights times the high and the low activation terms.
+struct Products {
+  __m256i hi, lo;
+};
+
+// 16 widened weights against values offset..offset+15 of the quantized block at x.
+inline Products madd16(__m256i w16, const int16_t* x, int offset) {
   return {_mm256_madd_epi16(w16, load16(x + offset)), _mm256_madd_epi16(w16, load16(x + kActivationBlock + offset))};
 }
 
-// 32 signed int8 weights (one 256-bit vector) against a whole quantized block.
-inline Products madd32(__m256i w8, const int16_t* x) {
-  Products p = madd16(_mm256_castsi256_si128(w8), x, 0);
-  __m256i w16 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1));
-  return {madd_add(p.hi, w16, load16(x + 16)), madd_add(p.lo, w16, load16(x + kActivationBlock + 16))};
+// 32 signed int8 weights, widened once.
+struct Widened {
+  __m256i first, second;  // values 0-15 and 16-31 as int16
+};
+inline Widened widen(__m256i w8) {
+  return {_mm256_cvtepi8_epi16(_mm256_castsi256_si128(w8)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w8, 1))};
 }
 
-// Running float sums of the high and low products.
+// A widened block of 32 weights against a whole quantized block.
+inline Products madd32(const Widened& w, const int16_t* x) {
+  Products p = madd16(w.first, x, 0);
+  return {madd_add(p.hi, w.second, load16(x + 16)), madd_add(p.lo, w.second, load16(x + kActivationBlock + 16))};
+}
+
+// Running float sums of the high and low products of one token.
 struct Accumulator {
   __m256 hi = _mm256_setzero_ps(), lo = _mm256_setzero_ps();
   void add(const Products& p, float factor) {
@@ -88,6 +95,11 @@ struct Accumulator {
   }
   float total() const { return hsum(hi) + hsum(lo) * (1.0f / 32768.0f); }
 };
+
+// Activation block `block` of a token.
+inline const int16_t* block_of(const QuantizedActivations& x, int64_t block) {
+  return x.q + block * 2 * kActivationBlock;
+}
 
 // Low nibbles of 16 bytes followed by their high nibbles: 32 values 0..15.
 inline __m256i nibbles(const uint8_t* p) {
@@ -136,46 +148,53 @@ struct BlockQ6_K {
   uint16_t d;
 };
 
-float dot_q8_0(const void* row, const int16_t* q, const float* scale, int64_t n) {
-  const auto* b = static_cast<const BlockQ8_0*>(row);
-  Accumulator acc;
+// The simple 32-value formats: `weights(block)` gives the block's signed int8 values,
+// `minimum(block)` its additive minimum (0 for the symmetric formats).
+template <int T, typename Block, typename Weights, typename Minimum>
+void dot_simple(const void* row, const QuantizedActivations* x, int64_t n, float* out, Weights weights,
+                Minimum minimum) {
+  const auto* b = static_cast<const Block*>(row);
+  Accumulator acc[T];
+  float mins[T] = {};
   for (int64_t i = 0; i < n / 32; ++i) {
-    __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs));
-    acc.add(madd32(w, q + i * 64), half(b[i].d) * scale[i]);
+    Widened w = widen(weights(b[i]));
+    float d = half(b[i].d), m = minimum(b[i]);
+    for (int t = 0; t < T; ++t) {
+      acc[t].add(madd32(w, block_of(x[t], i)), d * x[t].scale[i]);
+      mins[t] += m * x[t].sum[i];
+    }
   }
-  return acc.total();
+  for (int t = 0; t < T; ++t) out[t] = acc[t].total() + mins[t];
 }
 
-float dot_q4_0(const void* row, const int16_t* q, const float* scale, int64_t n) {
-  const auto* b = static_cast<const BlockQ4_0*>(row);
-  Accumulator acc;
-  for (int64_t i = 0; i < n / 32; ++i) {
-    __m256i w = _mm256_sub_epi8(nibbles(b[i].qs), _mm256_set1_epi8(8));
-    acc.add(madd32(w, q + i * 64), half(b[i].d) * scale[i]);
-  }
-  return acc.total();
+template <int T>
+void dot_q8_0(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
+  dot_simple<T, BlockQ8_0>(
+      row, x, n, out, [](const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); },
+      [](const BlockQ8_0&) { return 0.0f; });
 }
 
-float dot_q4_1(const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n) {
-  const auto* b = static_cast<const BlockQ4_1*>(row);
-  Accumulator acc;
-  float mins = 0.0f;  // sum of m * x over the row
-  for (int64_t i = 0; i < n / 32; ++i) {
-    acc.add(madd32(nibbles(b[i].qs), q + i * 64), half(b[i].d) * scale[i]);
-    mins += half(b[i].m) * sum[i];
-  }
-  return acc.total() + mins;
+template <int T>
+void dot_q4_0(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
+  dot_simple<T, BlockQ4_0>(
+      row, x, n, out, [](const BlockQ4_0& b) { return _mm256_sub_epi8(nibbles(b.qs), _mm256_set1_epi8(8)); },
+      [](const BlockQ4_0&) { return 0.0f; });
 }
 
-float dot_q5_0(const void* row, const int16_t* q, const float* scale, int64_t n) {
-  const auto* b = static_cast<const BlockQ5_0*>(row);
-  Accumulator acc;
-  for (int64_t i = 0; i < n / 32; ++i) {
-    __m256i w = _mm256_or_si256(nibbles(b[i].qs), fifth_bits(b[i].qh));
-    w = _mm256_sub_epi8(w, _mm256_set1_epi8(16));
-    acc.add(madd32(w, q + i * 64), half(b[i].d) * scale[i]);
-  }
-  return acc.total();
+template <int T>
+void dot_q4_1(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
+  dot_simple<T, BlockQ4_1>(
+      row, x, n, out, [](const BlockQ4_1& b) { return nibbles(b.qs); }, [](const BlockQ4_1& b) { return half(b.m); });
+}
+
+template <int T>
+void dot_q5_0(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
+  dot_simple<T, BlockQ5_0>(
+      row, x, n, out,
+      [](const BlockQ5_0& b) {
+        return _mm256_sub_epi8(_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16));
+      },
+      [](const BlockQ5_0&) { return 0.0f; });
 }
 
 // The eight 6-bit scales and mins of a Q4_K super-block, unpacked from 12 bytes
@@ -196,46 +215,57 @@ inline __m256 bytes_to_floats(const uint8_t v[8]) {
   return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v))));
 }
 
-float dot_q4_k(const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n) {
+template <int T>
+void dot_q4_k(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
   const auto* b = static_cast<const BlockQ4_K*>(row);
   const __m256i mask = _mm256_set1_epi8(0x0f);
-  Accumulator acc;
-  __m256 mins = _mm256_setzero_ps();
-  alignas(32) float factor[8];
+  Accumulator acc[T];
+  __m256 mins[T];
+  for (int t = 0; t < T; ++t) mins[t] = _mm256_setzero_ps();
+  alignas(32) float factor[T][8];
   for (int64_t i = 0; i < n / 256; ++i) {
     uint8_t sc[8], m[8];
     unpack_scales_k4(b[i].scales, sc, m);
-    // Sub-block j covers activation block 8i + j: its factor is d * scale_j * x_scale, its
-    // minimum contributes dmin * min_j * (sum of x).
-    __m256 x_scale = _mm256_loadu_ps(scale + 8 * i), x_sum = _mm256_loadu_ps(sum + 8 * i);
-    mins = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(half(b[i].dmin)), bytes_to_floats(m)), x_sum, mins);
-    _mm256_store_ps(factor, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(half(b[i].d)), bytes_to_floats(sc)), x_scale));
+    // Sub-block j covers activation block 8i + j: its factor is d * scale_j * x_scale,
+    // its minimum contributes dmin * min_j * (sum of x).
+    __m256 d_sc = _mm256_mul_ps(_mm256_set1_ps(half(b[i].d)), bytes_to_floats(sc));
+    __m256 dmin_m = _mm256_mul_ps(_mm256_set1_ps(half(b[i].dmin)), bytes_to_floats(m));
+    for (int t = 0; t < T; ++t) {
+      mins[t] = _mm256_fmadd_ps(dmin_m, _mm256_loadu_ps(x[t].sum + 8 * i), mins[t]);
+      _mm256_store_ps(factor[t], _mm256_mul_ps(d_sc, _mm256_loadu_ps(x[t].scale + 8 * i)));
+    }
     for (int j = 0; j < 4; ++j) {
       __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 32 * j));
-      const int16_t* x = q + (i * 8 + 2 * j) * 64;
-      acc.add(madd32(_mm256_and_si256(bytes, mask), x), factor[2 * j]);
-      acc.add(madd32(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask), x + 64), factor[2 * j + 1]);
+      Widened low = widen(_mm256_and_si256(bytes, mask));
+      Widened high = widen(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask));
+      for (int t = 0; t < T; ++t) {
+        acc[t].add(madd32(low, block_of(x[t], i * 8 + 2 * j)), factor[t][2 * j]);
+        acc[t].add(madd32(high, block_of(x[t], i * 8 + 2 * j + 1)), factor[t][2 * j + 1]);
+      }
     }
   }
-  return acc.total() - hsum(mins);
+  for (int t = 0; t < T; ++t) out[t] = acc[t].total() - hsum(mins[t]);
 }
 
-float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n) {
+template <int T>
+void dot_q6_k(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
   const auto* b = static_cast<const BlockQ6_K*>(row);
   const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
-  const __m256i pairs_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3),
-                pairs_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
-  Accumulator acc;
-  alignas(32) float factor[16];
+  const __m256i pairs_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  const __m256i pairs_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+  Accumulator acc[T];
+  alignas(32) float factor[T][16];
   for (int64_t i = 0; i < n / 256; ++i) {
     // Group k of 16 values has factor d * scale_k * x_scale of activation block 8i + k/2.
     __m256 d = _mm256_set1_ps(half(b[i].d));
-    __m256 x_scale = _mm256_loadu_ps(scale + 8 * i);
     __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].scales));
-    __m256 sc_lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)),
-           sc_hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)));
-    _mm256_store_ps(factor, _mm256_mul_ps(_mm256_mul_ps(d, sc_lo), _mm256_permutevar8x32_ps(x_scale, pairs_lo)));
-    _mm256_store_ps(factor + 8, _mm256_mul_ps(_mm256_mul_ps(d, sc_hi), _mm256_permutevar8x32_ps(x_scale, pairs_hi)));
+    __m256 d_sc_lo = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)));
+    __m256 d_sc_hi = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8))));
+    for (int t = 0; t < T; ++t) {
+      __m256 x_scale = _mm256_loadu_ps(x[t].scale + 8 * i);
+      _mm256_store_ps(factor[t], _mm256_mul_ps(d_sc_lo, _mm256_permutevar8x32_ps(x_scale, pairs_lo)));
+      _mm256_store_ps(factor[t] + 8, _mm256_mul_ps(d_sc_hi, _mm256_permutevar8x32_ps(x_scale, pairs_hi)));
+    }
     for (int h = 0; h < 2; ++h) {
       const uint8_t* ql = b[i].ql + 64 * h;
       __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
@@ -250,48 +280,52 @@ float dot_q6_k(const void* row, const int16_t* q, const float* scale, int64_t n)
                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
       };
       for (int g = 0; g < 4; ++g) {
-        __m256i w = _mm256_sub_epi8(groups[g], bias);
-        const int16_t* x = q + (i * 8 + h * 4 + g) * 64;
-        const float* f = factor + h * 8 + 2 * g;
-        // Each half of the group (16 values) has its own scale.
-        acc.add(madd16(_mm256_castsi256_si128(w), x, 0), f[0]);
-        acc.add(madd16(_mm256_extracti128_si256(w, 1), x, 16), f[1]);
+        Widened w = widen(_mm256_sub_epi8(groups[g], bias));
+        const int64_t blk = i * 8 + h * 4 + g;
+        const int k = h * 8 + 2 * g;  // scale of the group's first 16 values; k + 1 for the rest
+        for (int t = 0; t < T; ++t) {
+          acc[t].add(madd16(w.first, block_of(x[t], blk), 0), factor[t][k]);
+          acc[t].add(madd16(w.second, block_of(x[t], blk), 16), factor[t][k + 1]);
+        }
       }
     }
   }
-  return acc.total();
+  for (int t = 0; t < T; ++t) out[t] = acc[t].total();
+}
+
+using DotKernel = void (*)(const void*, const QuantizedActivations*, int64_t, float*);
+
+// The kernel of `type` for T tokens, or nullptr when the type has none.
+template <int T>
+DotKernel kernel_for(DType type) {
+  switch (type) {
+    case DType::Q4_0: return dot_q4_0<T>;
+    case DType::Q4_1: return dot_q4_1<T>;
+    case DType::Q5_0: return dot_q5_0<T>;
+    case DType::Q8_0: return dot_q8_0<T>;
+    case DType::Q4_K: return dot_q4_k<T>;
+    case DType::Q6_K: return dot_q6_k<T>;
+    default: return nullptr;
+  }
 }
 
 }  // namespace
 
-bool has_quantized_dot(DType type) {
-  switch (type) {
-    case DType::Q4_0:
-    case DType::Q4_1:
-    case DType::Q5_0:
-    case DType::Q8_0:
-    case DType::Q4_K:
-    case DType::Q6_K: return true;
-    default: return false;
-  }
-}
+bool has_quantized_dot(DType type) { return kernel_for<1>(type) != nullptr; }
 
-float dot_quantized(DType type, const void* row, const int16_t* q, const float* scale, const float* sum, int64_t n) {
-  switch (type) {
-    case DType::Q4_0: return dot_q4_0(row, q, scale, n);
-    case DType::Q4_1: return dot_q4_1(row, q, scale, sum, n);
-    case DType::Q5_0: return dot_q5_0(row, q, scale, n);
-    case DType::Q8_0: return dot_q8_0(row, q, scale, n);
-    case DType::Q4_K: return dot_q4_k(row, q, scale, sum, n);
-    case DType::Q6_K: return dot_q6_k(row, q, scale, n);
-    default: return 0.0f;  // callers check has_quantized_dot first
-  }
+void dot_quantized(DType type, const void* row, const QuantizedActivations* tokens, int count, int64_t n, float* out) {
+  static_assert(kMaxTokensPerDot == 4);
+  DotKernel kernel = count == 4   ? kernel_for<4>(type)
+                     : count == 3 ? kernel_for<3>(type)
+                     : count == 2 ? kernel_for<2>(type)
+                                  : kernel_for<1>(type);
+  kernel(row, tokens, n, out);
 }
 
 #else  // no AVX2: every type takes the float path
 
 bool has_quantized_dot(DType) { return false; }
-float dot_quantized(DType, const void*, const int16_t*, const float*, const float*, int64_t) { return 0.0f; }
+void dot_quantized(DType, const void*, const QuantizedActivations*, int, int64_t, float*) {}
 
 #endif
 

@@ -126,8 +126,15 @@ TEST(QuantizedDot, MatchesDequantizedDoubleDot) {
       want += double(w[size_t(i)]) * x[size_t(i)];
       magnitude += std::fabs(double(w[size_t(i)]) * x[size_t(i)]);
     }
-    float got = dot_quantized(type, row.data(), q.data(), scale.data(), sum.data(), n);
+    QuantizedActivations token{q.data(), scale.data(), sum.data()};
+    float got;
+    dot_quantized(type, row.data(), &token, 1, n, &got);
     EXPECT_NEAR(got, want, 1e-4 * magnitude) << dtype_info(type).name;
+    // Several tokens in one call: each result bit-identical to its lone call.
+    QuantizedActivations four[4] = {token, token, token, token};
+    float outs[4];
+    dot_quantized(type, row.data(), four, 4, n, outs);
+    for (float v : outs) EXPECT_EQ(std::memcmp(&v, &got, 4), 0) << dtype_info(type).name;
   }
 }
 

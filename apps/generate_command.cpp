@@ -9,7 +9,9 @@
 #include "apps/flags.h"
 #include "model/chat_template.h"
 #include "model/model.h"
+#include "spec/drafter.h"
 #include "spec/generation.h"
+#include "spec/speculative.h"
 
 namespace tandem {
 namespace {
@@ -28,6 +30,11 @@ Flags generate_flags() {
   f.add("seed", "0", "random seed; the same seed gives the same output");
   f.add_switch("chat", "wrap the prompt in the model's chat template");
   f.add("threads", "0", "CPU threads; 0 for one per core");
+  f.add("mode", "ar", "ar (plain), chain (a draft model drafts a chain) or lookup (prompt lookup, no draft model)");
+  f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "draft model for --mode chain (same vocabulary as --model)");
+  f.add("draft-tokens", "5", "tokens drafted per verifier pass");
+  f.add("ngram", "3", "longest n-gram prompt lookup matches");
   f.add("matmul", "int16",
         "quantized matmul: int16 (integer dot products, fast) or float (weights decoded to float, exact)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
@@ -56,9 +63,9 @@ int run_generate(const std::vector<std::string>& args) {
   const bool json = flags.get_switch("json");
   const bool progress = isatty(STDERR_FILENO) && !json;
 
-  std::string path = resolve_model_path(flags.get("model"));
-  if (progress) std::cerr << "loading " << path << " ...\r" << std::flush;
-  auto model = Model::load(path, flags.get("tokenizer"));
+  std::string model_path = resolve_model_path(flags.get("model"));
+  if (progress) std::cerr << "loading " << model_path << " ...\r" << std::flush;
+  auto model = Model::load(model_path, flags.get("tokenizer"));
   if (progress) std::cerr << "\33[2K\r";
   const Tokenizer& tok = model->tokenizer();
   bool chat = flags.get_switch("chat");
@@ -67,18 +74,43 @@ int run_generate(const std::vector<std::string>& args) {
 
   const std::string& matmul = flags.get("matmul");
   if (matmul != "int16" && matmul != "float") throw UsageError("--matmul must be int16 or float, got '" + matmul + "'");
-  Transformer transformer(*model, int(flags.get_int("threads")), kAttentionSegment,
-                          matmul == "float" ? MatmulPath::Float : MatmulPath::Int16);
+  const int threads = int(flags.get_int("threads"));
+  const MatmulPath matmul_path = matmul == "float" ? MatmulPath::Float : MatmulPath::Int16;
+  Transformer transformer(*model, threads, kAttentionSegment, matmul_path);
   StreamDecoder decoder(tok);
   std::string generated_text;
-  GenerationResult result = generate_autoregressive(transformer, prompt_ids, options, [&](int32_t id) {
+  auto on_token = [&](int32_t id) {
     std::string piece = decoder.push(id);
     generated_text += piece;
     if (!json) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
     }
-  });
+  };
+
+  const std::string& mode = flags.get("mode");
+  const int draft_tokens = int(flags.get_int("draft-tokens"));
+  if (draft_tokens < 1) throw UsageError("--draft-tokens must be at least 1");
+  GenerationResult result;
+  SpeculationStats spec;
+  if (mode == "ar") {
+    result = generate_autoregressive(transformer, prompt_ids, options, on_token);
+  } else if (mode == "lookup") {
+    PromptLookupDrafter drafter(int(flags.get_int("ngram")), draft_tokens);
+    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token);
+  } else if (mode == "chain") {
+    auto draft_model = Model::load(resolve_model_path(flags.get("draft-model")));
+    if (!draft_model->tokenizer().same_vocabulary(tok))
+      throw std::runtime_error(draft_model->path() + ": its vocabulary differs from " + model->path() +
+                               "'s, so it cannot draft for it");
+    Transformer draft_transformer(*draft_model, threads, kAttentionSegment, matmul_path);
+    ChainDrafter drafter(draft_transformer, draft_tokens, options.max_context);
+    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token);
+  } else if (mode == "tree" || mode == "pearl" || mode == "recycle") {
+    throw UsageError("--mode " + mode + " is not implemented yet (ar, chain and lookup are)");
+  } else {
+    throw UsageError("--mode must be ar, chain or lookup, got '" + mode + "'");
+  }
   std::string tail = decoder.flush();
   generated_text += tail;
 
@@ -98,6 +130,15 @@ int run_generate(const std::vector<std::string>& args) {
                             {"decode_tokens_per_second", decode_tps},
                             {"kv_cache_bytes", result.kv_cache_bytes},
                             {"threads", transformer.pool().size()}}}};
+    if (mode != "ar")
+      out["stats"]["speculation"] = {{"mode", mode},
+                                     {"verifier_passes", spec.passes},
+                                     {"drafted_tokens", spec.drafted},
+                                     {"accepted_tokens", spec.accepted},
+                                     {"tokens_per_pass", spec.tokens_per_pass()},
+                                     {"acceptance_rate", spec.acceptance_rate()},
+                                     {"draft_seconds", spec.draft_seconds},
+                                     {"verify_seconds", spec.verify_seconds}};
     // Invalid UTF-8 in model output is replaced rather than aborting the dump.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
@@ -106,6 +147,10 @@ int run_generate(const std::vector<std::string>& args) {
     std::fprintf(stderr, "prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | %s | %d threads\n",
                  prompt_ids.size(), prefill_tps, result.ids.size(), decode_tps, finish_reason_name(result.finish),
                  transformer.pool().size());
+    if (mode != "ar")
+      std::fprintf(stderr, "%s: %lld verifier passes, %.2f tokens per pass, %.0f%% of %lld drafted tokens accepted\n",
+                   mode.c_str(), (long long)spec.passes, spec.tokens_per_pass(), 100 * spec.acceptance_rate(),
+                   (long long)spec.drafted);
   }
   return 0;
 }

@@ -52,6 +52,8 @@ class Tokenizer {
   bool is_stop(int32_t id) const;
   /// Encoding algorithm.
   Kind kind() const { return kind_; }
+  /// Whether `other` has exactly the same tokens, so ids mean the same text in both.
+  bool same_vocabulary(const Tokenizer& other) const { return tokens_ == other.tokens_ && types_ == other.types_; }
   /// Chat template source text from the model file (may be empty).
   const std::string& chat_template() const { return chat_template_; }
 

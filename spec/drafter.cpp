@@ -1,0 +1,77 @@
+#include "spec/drafter.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/ops.h"
+
+namespace tandem {
+namespace {
+
+// Probability of the argmax token under softmax(logits).
+float top_probability(const float* logits, int32_t n, int32_t top) {
+  double total = 0.0;
+  for (int32_t i = 0; i < n; ++i) total += std::exp(double(logits[i]) - double(logits[top]));
+  return float(1.0 / total);
+}
+
+}  // namespace
+
+ChainDrafter::ChainDrafter(Transformer& draft_model, int length, int64_t max_context)
+    : model_(draft_model), length_(length), cache_(draft_model.model().config(), max_context) {}
+
+void ChainDrafter::sync(const std::vector<int32_t>& context) {
+  // Keep the longest shared prefix, but always recompute the last token for its logits.
+  size_t keep = 0;
+  while (keep < cached_.size() && keep < context.size() && cached_[keep] == context[keep]) ++keep;
+  keep = std::min(keep, context.size() - 1);
+  cache_.truncate(int64_t(keep));
+  cached_.resize(keep);
+  KvCache* caches[] = {&cache_};
+  std::vector<BatchToken> batch;
+  for (size_t i = keep; i < context.size(); ++i)
+    batch.push_back({context[i], 0, int64_t(i), i == keep ? -1 : int32_t(i - keep - 1), i + 1 == context.size()});
+  auto out = model_.forward(batch, caches);
+  cache_.commit_all();
+  cached_.insert(cached_.end(), context.begin() + int64_t(keep), context.end());
+  logits_.assign(out.begin(), out.end());
+}
+
+TokenTree ChainDrafter::draft(const std::vector<int32_t>& context) {
+  TokenTree tree;
+  // Room for the drafts in this cache (the target checks its own).
+  int length = int(std::min<int64_t>(length_, cache_.max_positions() - int64_t(context.size())));
+  if (context.empty() || length <= 0) return tree;
+  sync(context);
+  const int32_t vocab = model_.model().config().vocab_size;
+  KvCache* caches[] = {&cache_};
+  int32_t parent = -1;
+  for (int i = 0; i < length; ++i) {
+    int32_t token = int32_t(argmax(logits_.data(), vocab));
+    parent = tree.add(token, parent, top_probability(logits_.data(), vocab, token));
+    if (i + 1 == length) break;  // the last draft's own logits are never needed
+    auto out = model_.forward({{token, 0, cache_.length(), -1, true}}, caches);
+    cache_.commit_all();
+    cached_.push_back(token);
+    logits_.assign(out.begin(), out.end());
+  }
+  return tree;
+}
+
+TokenTree PromptLookupDrafter::draft(const std::vector<int32_t>& context) {
+  TokenTree tree;
+  const int64_t size = int64_t(context.size());
+  for (int64_t n = std::min<int64_t>(max_ngram_, size - 1); n >= 1; --n) {
+    // Latest earlier occurrence of the last n tokens that has something after it.
+    for (int64_t start = size - n - 1; start >= 0; --start) {
+      if (!std::equal(context.begin() + start, context.begin() + start + n, context.end() - n)) continue;
+      int32_t parent = -1;
+      for (int64_t j = start + n; j < std::min(size, start + n + length_); ++j)
+        parent = tree.add(context[size_t(j)], parent, 1.0f);
+      return tree;
+    }
+  }
+  return tree;
+}
+
+}  // namespace tandem

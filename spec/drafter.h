@@ -1,0 +1,51 @@
+#pragma once
+// Drafters propose trees of tokens that may continue a context. One interface,
+// chosen per request; the verifier decides what is kept.
+#include <cstdint>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "model/transformer.h"
+#include "spec/token_tree.h"
+
+namespace tandem {
+
+/// Proposes continuations of a context.
+class Drafter {
+ public:
+  virtual ~Drafter() = default;
+  /// A tree continuing `context` (every token so far, prompt and output); may be empty.
+  virtual TokenTree draft(const std::vector<int32_t>& context) = 0;
+};
+
+/// A draft model proposing a chain of its greedy choices. It keeps its own KV cache
+/// and, on each call, rolls it back to the longest prefix it shares with the context.
+class ChainDrafter : public Drafter {
+ public:
+  /// `draft_model` drafts `length` tokens per call; its cache holds up to max_context positions.
+  ChainDrafter(Transformer& draft_model, int length, int64_t max_context);
+  TokenTree draft(const std::vector<int32_t>& context) override;
+
+ private:
+  void sync(const std::vector<int32_t>& context);  // cache = context; logits_ = after its last token
+
+  Transformer& model_;
+  int length_;
+  KvCache cache_;
+  std::vector<int32_t> cached_;  // tokens whose keys/values the cache holds
+  std::vector<float> logits_;
+};
+
+/// Prompt lookup: when the context's last n tokens (n from max_ngram down to 1) appeared
+/// before, propose the tokens that followed their latest earlier occurrence. No model.
+class PromptLookupDrafter : public Drafter {
+ public:
+  PromptLookupDrafter(int max_ngram, int length) : max_ngram_(max_ngram), length_(length) {}
+  TokenTree draft(const std::vector<int32_t>& context) override;
+
+ private:
+  int max_ngram_;
+  int length_;
+};
+
+}  // namespace tandem

@@ -1,0 +1,92 @@
+#include "spec/speculative.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "spec/verify.h"
+
+namespace tandem {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+}  // namespace
+
+GenerationResult generate_speculative(Transformer& target, Drafter& drafter, const std::vector<int32_t>& prompt_ids,
+                                      const GenerationOptions& options, SpeculationStats& stats,
+                                      const std::function<void(int32_t)>& on_token) {
+  if (options.sampling.temperature > 0.0f)
+    throw std::invalid_argument("speculative modes decode greedily for now; use --mode ar to sample");
+  const Model& model = target.model();
+  const int32_t vocab = model.config().vocab_size;
+  if (prompt_ids.empty()) throw std::invalid_argument("the prompt has no tokens");
+  KvCache cache(model.config(), options.max_context);
+  if (int64_t(prompt_ids.size()) >= cache.max_positions())
+    throw std::invalid_argument("prompt of " + std::to_string(prompt_ids.size()) +
+                                " tokens does not fit in the context of " + std::to_string(cache.max_positions()) +
+                                " positions");
+  GenerationResult result;
+  result.prompt_ids = prompt_ids;
+  KvCache* caches[] = {&cache};
+
+  // Prefill all but the last prompt token; the last one opens the first verify batch,
+  // as each pass's bonus token opens the next.
+  auto start = Clock::now();
+  const int64_t n_prefill = int64_t(prompt_ids.size()) - 1;
+  std::vector<BatchToken> batch;
+  for (int64_t begin = 0; begin < n_prefill; begin += options.prefill_chunk) {
+    int64_t end = std::min<int64_t>(n_prefill, begin + options.prefill_chunk);
+    batch.clear();
+    for (int64_t i = begin; i < end; ++i)
+      batch.push_back({prompt_ids[size_t(i)], 0, i, i == begin ? -1 : int32_t(i - begin - 1), false});
+    target.forward(batch, caches);
+    cache.commit_all();
+  }
+  result.prefill_seconds = seconds_since(start);
+
+  start = Clock::now();
+  std::vector<int32_t> context = prompt_ids;
+  int32_t pending = prompt_ids.back();
+  while (int64_t(result.ids.size()) < options.max_tokens && cache.length() + 1 < cache.max_positions()) {
+    auto draft_start = Clock::now();
+    TokenTree tree = drafter.draft(context);
+    if (cache.length() + 1 + tree.depth() >= cache.max_positions()) tree = TokenTree();  // no room: one token
+    stats.draft_seconds += seconds_since(draft_start);
+
+    auto verify_start = Clock::now();
+    batch.assign(1, BatchToken{pending, 0, cache.length(), -1, true});
+    tree.append_to(batch, 0, cache.length() + 1, 0);
+    auto logits = target.forward(batch, caches);
+    Verdict verdict = verify_greedy(tree, logits.data(), logits.data() + vocab, vocab);
+    std::vector<int64_t> keep = {0};
+    for (int32_t node : verdict.accepted) keep.push_back(1 + node);
+    cache.commit(keep);
+    stats.verify_seconds += seconds_since(verify_start);
+    ++stats.passes;
+    stats.drafted += tree.size();
+    stats.accepted += int64_t(verdict.accepted.size());
+
+    std::vector<int32_t> produced;
+    for (int32_t node : verdict.accepted) produced.push_back(tree[node].token);
+    produced.push_back(verdict.bonus);
+    for (int32_t token : produced) {
+      if (model.tokenizer().is_stop(token)) {
+        result.finish = FinishReason::Stop;
+        result.decode_seconds = seconds_since(start);
+        result.kv_cache_bytes = cache.bytes_allocated();
+        return result;
+      }
+      result.ids.push_back(token);
+      context.push_back(token);
+      if (on_token) on_token(token);
+      if (int64_t(result.ids.size()) == options.max_tokens) break;
+    }
+    pending = verdict.bonus;
+  }
+  result.decode_seconds = seconds_since(start);
+  result.kv_cache_bytes = cache.bytes_allocated();
+  return result;
+}
+
+}  // namespace tandem

@@ -1,0 +1,30 @@
+#pragma once
+// Speculative generation in one thread: draft a tree, verify it with one target
+// forward pass, keep the longest branch the target agrees with plus its own next
+// token. With greedy decoding the output is exactly generate_autoregressive's.
+#include <functional>
+
+#include "spec/drafter.h"
+#include "spec/generation.h"
+
+namespace tandem {
+
+/// How speculation went for one request.
+struct SpeculationStats {
+  int64_t passes = 0;    // target forward passes after the prompt
+  int64_t drafted = 0;   // draft tokens proposed
+  int64_t accepted = 0;  // draft tokens the target kept
+  double draft_seconds = 0.0, verify_seconds = 0.0;
+  /// Tokens produced per target pass (accepted drafts plus the target's own token).
+  double tokens_per_pass() const { return passes ? double(accepted + passes) / double(passes) : 0.0; }
+  /// Share of drafted tokens that were accepted.
+  double acceptance_rate() const { return drafted ? double(accepted) / double(drafted) : 0.0; }
+};
+
+/// Generates after `prompt_ids` with `drafter` proposing and `target` verifying.
+/// Greedy only for now: a sampling temperature throws std::invalid_argument.
+GenerationResult generate_speculative(Transformer& target, Drafter& drafter, const std::vector<int32_t>& prompt_ids,
+                                      const GenerationOptions& options, SpeculationStats& stats,
+                                      const std::function<void(int32_t)>& on_token = {});
+
+}  // namespace tandem

@@ -1,0 +1,49 @@
+#include "spec/token_tree.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace tandem {
+
+int32_t TokenTree::add(int32_t token, int32_t parent, float draft_prob) {
+  if (parent < -1 || parent >= size())
+    throw std::invalid_argument("tree parent " + std::to_string(parent) + " does not exist");
+  int32_t depth = parent < 0 ? 1 : nodes_[size_t(parent)].depth + 1;
+  nodes_.push_back({token, parent, depth, draft_prob});
+  return size() - 1;
+}
+
+std::vector<int32_t> TokenTree::children(int32_t node) const {
+  std::vector<int32_t> out;
+  for (int32_t i = 0; i < size(); ++i)
+    if (nodes_[size_t(i)].parent == node) out.push_back(i);
+  return out;
+}
+
+std::vector<int32_t> TokenTree::path_to(int32_t node) const {
+  std::vector<int32_t> path;
+  for (int32_t i = node; i >= 0; i = nodes_.at(size_t(i)).parent) path.push_back(i);
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
+std::vector<int32_t> TokenTree::tokens_to(int32_t node) const {
+  std::vector<int32_t> tokens;
+  for (int32_t i : path_to(node)) tokens.push_back(nodes_[size_t(i)].token);
+  return tokens;
+}
+
+int32_t TokenTree::depth() const {
+  int32_t d = 0;
+  for (const auto& n : nodes_) d = std::max(d, n.depth);
+  return d;
+}
+
+void TokenTree::append_to(std::vector<BatchToken>& batch, int32_t seq, int64_t first_pos, int32_t root) const {
+  const int32_t offset = int32_t(batch.size());
+  for (const TreeNode& n : nodes_)
+    batch.push_back({n.token, seq, first_pos + n.depth - 1, n.parent < 0 ? root : offset + n.parent, true});
+}
+
+}  // namespace tandem

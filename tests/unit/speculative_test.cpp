@@ -1,0 +1,207 @@
+// Speculation core: token tree layout, greedy verification, drafters, and greedy
+// output identical to plain autoregressive decoding in every mode.
+#include "spec/speculative.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "model/gguf_file.h"
+#include "spec/verify.h"
+#include "test_helpers.h"
+
+namespace tandem {
+namespace {
+
+TEST(TokenTree, LayoutForTheForwardPass) {
+  TokenTree tree;                      // a ─┬─ b ── d
+  int32_t a = tree.add(10, -1, 0.9f);  //  └─ c
+  int32_t b = tree.add(11, a, 0.5f);
+  int32_t c = tree.add(12, a, 0.3f);
+  int32_t d = tree.add(13, b, 0.2f);
+  EXPECT_EQ(tree.depth(), 3);
+  EXPECT_EQ(tree.children(-1), std::vector<int32_t>{a});
+  EXPECT_EQ(tree.children(a), (std::vector<int32_t>{b, c}));
+  EXPECT_EQ(tree.path_to(d), (std::vector<int32_t>{a, b, d}));
+  EXPECT_EQ(tree.tokens_to(c), (std::vector<int32_t>{10, 12}));
+  std::vector<BatchToken> batch = {{7, 0, 20, -1, true}};  // the pending context token
+  tree.append_to(batch, 0, 21, 0);
+  ASSERT_EQ(batch.size(), 5u);
+  EXPECT_EQ(batch[1].pos, 21);
+  EXPECT_EQ(batch[1].parent, 0);
+  EXPECT_EQ(batch[3].pos, 22);
+  EXPECT_EQ(batch[3].parent, 1);
+  EXPECT_EQ(batch[4].pos, 23);
+  EXPECT_EQ(batch[4].parent, 2);
+  EXPECT_THROW(tree.add(1, 9, 1.0f), std::invalid_argument);
+}
+
+// Logits that put their maximum on `token`.
+std::vector<float> peaked(int32_t vocab, int32_t token) {
+  std::vector<float> l(size_t(vocab), 0.0f);
+  l[size_t(token)] = 5.0f;
+  return l;
+}
+
+TEST(VerifyGreedy, AcceptsTheLongestMatchingBranchPlusBonus) {
+  const int32_t vocab = 20;
+  TokenTree tree;
+  int32_t a = tree.add(3, -1, 1), b = tree.add(4, a, 1), c = tree.add(5, a, 1), d = tree.add(6, c, 1);
+  (void)b;
+  std::vector<float> root = peaked(vocab, 3), nodes;
+  for (int32_t want : {5, 9, 6, 8}) {  // after a: 5 (so c, not b); b: unused; after c: 6 (d); after d: 8
+    auto l = peaked(vocab, want);
+    nodes.insert(nodes.end(), l.begin(), l.end());
+  }
+  // Row order is node order: a, b, c, d; b's row is never read.
+  Verdict v = verify_greedy(tree, root.data(), nodes.data(), vocab);
+  EXPECT_EQ(v.accepted, (std::vector<int32_t>{a, c, d}));
+  EXPECT_EQ(v.bonus, 8);
+}
+
+TEST(VerifyGreedy, RejectAtTheFirstToken) {
+  const int32_t vocab = 8;
+  TokenTree tree;
+  tree.add(1, -1, 1);
+  auto root = peaked(vocab, 2), node = peaked(vocab, 0);
+  Verdict v = verify_greedy(tree, root.data(), node.data(), vocab);
+  EXPECT_TRUE(v.accepted.empty());
+  EXPECT_EQ(v.bonus, 2);
+}
+
+TEST(PromptLookup, CopiesWhatFollowedTheLatestMatch) {
+  PromptLookupDrafter drafter(3, 4);
+  // ... 5 6 7 8 9 ... 5 6 7 -> propose 8 9 1 2
+  TokenTree t = drafter.draft({5, 6, 7, 8, 9, 1, 2, 3, 5, 6, 7});
+  EXPECT_EQ(t.tokens_to(t.size() - 1), (std::vector<int32_t>{8, 9, 1, 2}));
+  // Latest occurrence wins: "4" was followed by 1 then later by 2.
+  TokenTree u = drafter.draft({4, 1, 0, 4, 2, 0, 4});
+  EXPECT_EQ(u.tokens_to(0), std::vector<int32_t>{2});
+  EXPECT_TRUE(drafter.draft({1, 2, 3}).empty());  // nothing repeats
+}
+
+// A copy of stories260K with layer 0's attention norm changed, so it drafts
+// differently from the original in some places.
+std::string perturbed_stories() {
+  std::string path = test::temp_path("stories-perturbed.bin");
+  std::ifstream in(test::stories_model(), std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  const size_t rms_att = 28 + 4 * size_t(512 * 64);
+  for (int i = 0; i < 64; ++i) {
+    float v;
+    std::memcpy(&v, &data[rms_att + 4 * size_t(i)], 4);
+    v *= 1.0f + 0.5f * std::sin(float(i));
+    std::memcpy(&data[rms_att + 4 * size_t(i)], &v, 4);
+  }
+  std::ofstream(path, std::ios::binary) << data;
+  std::filesystem::copy_file(std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/tokenizer.bin",
+                             std::filesystem::path(path).parent_path() / "tokenizer.bin",
+                             std::filesystem::copy_options::overwrite_existing);
+  return path;
+}
+
+struct Outcome {
+  std::vector<int32_t> ids;
+  SpeculationStats stats;
+};
+
+Outcome run_chain(Transformer& target, Transformer& draft, const std::vector<int32_t>& prompt, int max_tokens,
+                  int length) {
+  GenerationOptions options;
+  options.max_tokens = max_tokens;
+  ChainDrafter drafter(draft, length, options.max_context);
+  Outcome o;
+  o.ids = generate_speculative(target, drafter, prompt, options, o.stats).ids;
+  return o;
+}
+
+std::vector<int32_t> run_ar(Transformer& target, const std::vector<int32_t>& prompt, int max_tokens) {
+  GenerationOptions options;
+  options.max_tokens = max_tokens;
+  return generate_autoregressive(target, prompt, options).ids;
+}
+
+TEST(SpeculativeGreedy, StoriesDraftingForItselfAcceptsEverything) {
+  auto model = Model::load(test::stories_model());
+  Transformer target(*model, 1), draft(*model, 1);
+  auto prompt = model->tokenizer().encode("Once upon a time", true);
+  auto ar = run_ar(target, prompt, 100);
+  Outcome o = run_chain(target, draft, prompt, 100, 4);
+  EXPECT_EQ(o.ids, ar);
+  EXPECT_EQ(o.stats.accepted, o.stats.drafted);
+  EXPECT_GT(o.stats.tokens_per_pass(), 4.0);
+}
+
+TEST(SpeculativeGreedy, StoriesWithAPerturbedDrafterMatchesAutoregressive) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(perturbed_stories());
+  Transformer target(*model, 1), draft(*drafter_model, 1);
+  for (const char* text : {"Once upon a time", "Lily and Tom went to the park", "The little dog"}) {
+    auto prompt = model->tokenizer().encode(text, true);
+    auto ar = run_ar(target, prompt, 100);
+    for (int length : {1, 3, 6}) {
+      Outcome o = run_chain(target, draft, prompt, 100, length);
+      EXPECT_EQ(o.ids, ar) << text << " length " << length;
+      // Partial acceptance: the rollback paths are exercised.
+      EXPECT_GT(o.stats.acceptance_rate(), 0.0) << text;
+      EXPECT_LT(o.stats.acceptance_rate(), 1.0) << text;
+    }
+  }
+}
+
+TEST(SpeculativeGreedy, PromptLookupMatchesAutoregressive) {
+  auto model = Model::load(test::stories_model());
+  Transformer target(*model, 1);
+  auto prompt = model->tokenizer().encode("Lily and Tom went to the park", true);
+  auto ar = run_ar(target, prompt, 120);
+  GenerationOptions options;
+  options.max_tokens = 120;
+  PromptLookupDrafter drafter(3, 5);
+  SpeculationStats stats;
+  EXPECT_EQ(generate_speculative(target, drafter, prompt, options, stats).ids, ar);
+  EXPECT_GT(stats.accepted, 0);  // stories repeat themselves, so lookup hits
+}
+
+TEST(SpeculativeGreedy, QwenHalfBillionDraftingForOneAndAHalfBillion) {
+  auto target_model = Model::load(test::installed_model("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"));
+  auto draft_model = Model::load(test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
+  ASSERT_TRUE(draft_model->tokenizer().same_vocabulary(target_model->tokenizer()));
+  Transformer target(*target_model, 2), draft(*draft_model, 2);
+  auto reference = test::read_json(test::reference_file("tokens-qwen2.5-coder-1.5b-instruct-q4_k_m.gguf.json"));
+  // Three short Spec-Bench turns from different parts of the set (long prompts make the test slow).
+  std::vector<size_t> picks;
+  for (size_t start : {size_t(0), size_t(200), size_t(400)})
+    for (size_t i = start; i < reference["ids"].size(); ++i)
+      if (reference["ids"][i].size() <= 40) {
+        picks.push_back(i);
+        break;
+      }
+  ASSERT_EQ(picks.size(), 3u);
+  for (size_t i : picks) {
+    auto prompt = reference["ids"][i].get<std::vector<int32_t>>();
+    auto ar = run_ar(target, prompt, 24);
+    Outcome o = run_chain(target, draft, prompt, 24, 4);
+    EXPECT_EQ(o.ids, ar) << "prompt " << i;
+    GenerationOptions options;
+    options.max_tokens = 24;
+    PromptLookupDrafter lookup(3, 4);
+    SpeculationStats stats;
+    EXPECT_EQ(generate_speculative(target, lookup, prompt, options, stats).ids, ar) << "prompt " << i;
+  }
+}
+
+TEST(SpeculativeGreedy, SamplingIsRefusedForNow) {
+  auto model = Model::load(test::stories_model());
+  Transformer target(*model, 1);
+  PromptLookupDrafter drafter(3, 4);
+  GenerationOptions options;
+  options.sampling.temperature = 0.8f;
+  SpeculationStats stats;
+  EXPECT_THROW(generate_speculative(target, drafter, {1, 5}, options, stats), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace tandem

@@ -106,6 +106,26 @@ Speed measure_model(const Model& model, int threads, MatmulPath path, int prompt
   return {prompt_tokens / prefill, decode_tokens / decode};
 }
 
+// Seconds of one forward pass over a chain of k tokens after a 64-token context, best of three.
+double batch_seconds(Transformer& tf, int k) {
+  const ModelConfig& c = tf.model().config();
+  double best = 1e9;
+  for (int rep = 0; rep < 3; ++rep) {
+    KvCache cache(c, 64 + k);
+    KvCache* caches[] = {&cache};
+    std::vector<BatchToken> batch;
+    for (int i = 0; i < 64; ++i) batch.push_back({(i * 131 + 7) % c.vocab_size, 0, i, i - 1, false});
+    tf.forward(batch, caches);
+    cache.commit_all();
+    batch.clear();
+    for (int i = 0; i < k; ++i) batch.push_back({(i * 71 + 5) % c.vocab_size, 0, 64 + i, i - 1, true});
+    auto start = Clock::now();
+    tf.forward(batch, caches);
+    best = std::min(best, seconds(start, Clock::now()));
+  }
+  return best;
+}
+
 }  // namespace
 }  // namespace tandem
 
@@ -175,6 +195,25 @@ int main(int argc, char** argv) {
                                     {"bandwidth_limit_tps", limit},
                                     {"fraction_of_limit", s.decode_tps / limit}});
       }
+  }
+  // What a verifier pass over k tokens costs, in single-token decode steps.
+  std::printf(
+      "\n| model | threads | forward of k tokens / forward of 1: k=2 | 4 | 8 | 16 |\n|---|---|---|---|---|---|\n");
+  for (const auto& name : models) {
+    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    for (int t : thread_counts) {
+      Transformer tf(*model, t);
+      double one = batch_seconds(tf, 1);
+      std::printf("| %s | %d |", model->config().name.c_str(), t);
+      for (int k : {2, 4, 8, 16}) {
+        double ratio = batch_seconds(tf, k) / one;
+        std::printf(" %.2f |", ratio);
+        report["batch_cost"].push_back(
+            {{"model", name}, {"threads", t}, {"tokens", k}, {"cost_in_decode_steps", ratio}});
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+    }
   }
   if (!json_path.empty()) std::ofstream(json_path) << report.dump(2) << "\n";
   return 0;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <vector>
 
 #include "kernels/ops.h"
 
@@ -19,14 +18,13 @@ uint64_t splitmix64(uint64_t x) {
 
 }  // namespace
 
-double uniform_random(uint64_t seed, int64_t position) {
-  uint64_t bits = splitmix64(splitmix64(seed) ^ uint64_t(position));
+double uniform_random(uint64_t seed, int64_t stream) {
+  uint64_t bits = splitmix64(splitmix64(seed) ^ uint64_t(stream));
   return double(bits >> 11) * 0x1.0p-53;
 }
 
-int32_t sample_token(const float* logits, int32_t n, const SamplingParams& params, int64_t position) {
-  if (params.temperature <= 0.0f) return int32_t(argmax(logits, n));
-
+std::vector<std::pair<int32_t, double>> sampling_distribution(const float* logits, int32_t n,
+                                                              const SamplingParams& params) {
   // Candidates by falling logit (ties: lower id first), cut to top-k.
   std::vector<int32_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
@@ -36,31 +34,39 @@ int32_t sample_token(const float* logits, int32_t n, const SamplingParams& param
   order.resize(size_t(k));
 
   // Softmax with temperature, in double, over the candidates.
-  std::vector<double> probs(static_cast<size_t>(k));
+  std::vector<std::pair<int32_t, double>> dist(static_cast<size_t>(k));
   double max_logit = logits[order[0]], total = 0.0;
-  for (int32_t i = 0; i < k; ++i)
-    total += probs[size_t(i)] = std::exp((double(logits[order[size_t(i)]]) - max_logit) / params.temperature);
-  for (double& p : probs) p /= total;
+  for (int32_t i = 0; i < k; ++i) {
+    double p = std::exp((double(logits[order[size_t(i)]]) - max_logit) / params.temperature);
+    dist[size_t(i)] = {order[size_t(i)], p};
+    total += p;
+  }
+  for (auto& [id, p] : dist) p /= total;
 
-  // Nucleus: the smallest prefix whose mass reaches top_p.
-  int32_t keep = k;
+  // Nucleus: the smallest prefix whose mass reaches top_p, renormalized.
   if (params.top_p < 1.0f) {
     double mass = 0.0;
-    for (int32_t i = 0; i < k; ++i) {
-      mass += probs[size_t(i)];
+    for (size_t i = 0; i < dist.size(); ++i) {
+      mass += dist[i].second;
       if (mass >= params.top_p) {
-        keep = i + 1;
+        dist.resize(i + 1);
         break;
       }
     }
+    for (auto& [id, p] : dist) p /= mass;
   }
-  double kept_mass = std::accumulate(probs.begin(), probs.begin() + keep, 0.0);
-  double r = uniform_random(params.seed, position) * kept_mass;
-  for (int32_t i = 0; i < keep; ++i) {
-    r -= probs[size_t(i)];
-    if (r < 0.0) return order[size_t(i)];
+  return dist;
+}
+
+int32_t sample_token(const float* logits, int32_t n, const SamplingParams& params, int64_t position) {
+  if (params.temperature <= 0.0f) return int32_t(argmax(logits, n));
+  auto dist = sampling_distribution(logits, n, params);
+  double r = uniform_random(params.seed, position);
+  for (const auto& [id, p] : dist) {
+    r -= p;
+    if (r < 0.0) return id;
   }
-  return order[size_t(keep - 1)];
+  return dist.back().first;
 }
 
 }  // namespace tandem

@@ -1,6 +1,8 @@
 #pragma once
 // Choosing the next token from logits: greedy, or temperature with top-k / top-p.
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace tandem {
 
@@ -12,8 +14,14 @@ struct SamplingParams {
   uint64_t seed = 0;
 };
 
-/// A uniform number in [0, 1) that depends only on (seed, position): reproducible, no shared state.
-double uniform_random(uint64_t seed, int64_t position);
+/// A uniform number in [0, 1) that depends only on (seed, stream): reproducible, no shared state.
+/// Plain sampling uses the token's position as the stream.
+double uniform_random(uint64_t seed, int64_t stream);
+
+/// The distribution sampling draws from (temperature > 0): (token, probability) pairs by
+/// falling probability (ties: lower id first), cut to top-k and top-p, summing to 1.
+std::vector<std::pair<int32_t, double>> sampling_distribution(const float* logits, int32_t n,
+                                                              const SamplingParams& params);
 
 /// Picks a token from `n` logits for the token at `position`. Greedy ties go to the lowest id.
 int32_t sample_token(const float* logits, int32_t n, const SamplingParams& params, int64_t position);

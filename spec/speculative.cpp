@@ -16,8 +16,6 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 GenerationResult generate_speculative(Transformer& target, Drafter& drafter, const std::vector<int32_t>& prompt_ids,
                                       const GenerationOptions& options, SpeculationStats& stats,
                                       const std::function<void(int32_t)>& on_token) {
-  if (options.sampling.temperature > 0.0f)
-    throw std::invalid_argument("speculative modes decode greedily for now; use --mode ar to sample");
   const Model& model = target.model();
   const int32_t vocab = model.config().vocab_size;
   if (prompt_ids.empty()) throw std::invalid_argument("the prompt has no tokens");
@@ -58,7 +56,10 @@ GenerationResult generate_speculative(Transformer& target, Drafter& drafter, con
     batch.assign(1, BatchToken{pending, 0, cache.length(), -1, true});
     tree.append_to(batch, 0, cache.length() + 1, 0);
     auto logits = target.forward(batch, caches);
-    Verdict verdict = verify_greedy(tree, logits.data(), logits.data() + vocab, vocab);
+    const bool greedy = options.sampling.temperature <= 0.0f;
+    Verdict verdict = greedy ? verify_greedy(tree, logits.data(), logits.data() + vocab, vocab)
+                             : verify_sampling(tree, logits.data(), logits.data() + vocab, vocab, options.sampling,
+                                               cache.length() + 1);
     std::vector<int64_t> keep = {0};
     for (int32_t node : verdict.accepted) keep.push_back(1 + node);
     cache.commit(keep);

@@ -1,7 +1,7 @@
 #pragma once
 // Speculative generation in one thread: draft a tree, verify it with one target
 // forward pass, keep the longest branch the target agrees with plus its own next
-// token. With greedy decoding the output is exactly generate_autoregressive's.
+// token (greedy), or runs lossless speculative sampling over the tree.
 #include <functional>
 
 #include "spec/drafter.h"
@@ -21,8 +21,9 @@ struct SpeculationStats {
   double acceptance_rate() const { return drafted ? double(accepted) / double(drafted) : 0.0; }
 };
 
-/// Generates after `prompt_ids` with `drafter` proposing and `target` verifying.
-/// Greedy only for now: a sampling temperature throws std::invalid_argument.
+/// Generates after `prompt_ids` with `drafter` proposing and `target` verifying: greedily
+/// (temperature 0, output identical to generate_autoregressive) or by lossless speculative
+/// sampling (output distributed as the target's, though not the same sample as plain sampling).
 GenerationResult generate_speculative(Transformer& target, Drafter& drafter, const std::vector<int32_t>& prompt_ids,
                                       const GenerationOptions& options, SpeculationStats& stats,
                                       const std::function<void(int32_t)>& on_token = {});

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/sampler.h"
 #include "spec/token_tree.h"
 
 namespace tandem {
@@ -18,5 +19,16 @@ struct Verdict {
 /// ([tree.size()][vocab]) its logits after node i. The longest matching branch is
 /// accepted, plus one bonus token, so the output equals plain greedy decoding.
 Verdict verify_greedy(const TokenTree& tree, const float* root_logits, const float* node_logits, int32_t vocab);
+
+/// Lossless speculative sampling over a tree. At each node the children are tried in
+/// order, each as a point-mass proposal: child x is accepted with probability p(x) under
+/// the current target distribution p (sampling_distribution of the node's logits); a
+/// rejected x is removed from p and p renormalised. When no child is accepted the bonus
+/// token is drawn from what is left. Each step is a rejection sampler whose output is
+/// distributed exactly as p, whatever the drafter proposed, so the whole output follows
+/// the target's distribution. Random numbers come from (params.seed, position, attempt);
+/// the token chosen after the context sits at absolute position `first_pos`.
+Verdict verify_sampling(const TokenTree& tree, const float* root_logits, const float* node_logits, int32_t vocab,
+                        const SamplingParams& params, int64_t first_pos);
 
 }  // namespace tandem

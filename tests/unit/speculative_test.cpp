@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "model/gguf_file.h"
 #include "spec/verify.h"
@@ -193,15 +195,136 @@ TEST(SpeculativeGreedy, QwenHalfBillionDraftingForOneAndAHalfBillion) {
   }
 }
 
-TEST(SpeculativeGreedy, SamplingIsRefusedForNow) {
-  auto model = Model::load(test::stories_model());
-  Transformer target(*model, 1);
-  PromptLookupDrafter drafter(3, 4);
-  GenerationOptions options;
-  options.sampling.temperature = 0.8f;
-  SpeculationStats stats;
-  EXPECT_THROW(generate_speculative(target, drafter, {1, 5}, options, stats), std::invalid_argument);
+// Exact probability of every outcome of `steps` sampled tokens after `context`
+// (an outcome ends early at a stop token), from the target's own distributions.
+void enumerate_outcomes(Transformer& tf, const std::vector<int32_t>& context, std::vector<int32_t> outcome, int steps,
+                        double prob, const SamplingParams& params, std::map<std::vector<int32_t>, double>& out) {
+  if (steps == 0) {
+    out[outcome] += prob;
+    return;
+  }
+  const ModelConfig& c = tf.model().config();
+  KvCache cache(c, 64);
+  KvCache* caches[] = {&cache};
+  std::vector<BatchToken> batch;
+  for (size_t i = 0; i < context.size(); ++i)
+    batch.push_back({context[i], 0, int64_t(i), int32_t(i) - 1, i + 1 == context.size()});
+  auto logits = tf.forward(batch, caches);
+  for (const auto& [id, p] : sampling_distribution(logits.data(), c.vocab_size, params)) {
+    std::vector<int32_t> longer = outcome;
+    if (tf.model().tokenizer().is_stop(id)) {
+      out[longer] += prob * p;
+      continue;
+    }
+    longer.push_back(id);
+    std::vector<int32_t> next = context;
+    next.push_back(id);
+    enumerate_outcomes(tf, next, longer, steps - 1, prob * p, params, out);
+  }
 }
+
+// Chi-square statistic of observed counts against exact probabilities, pooling outcomes
+// expected fewer than 5 times; also returns the degrees of freedom.
+double chi_square(const std::map<std::vector<int32_t>, int>& observed,
+                  const std::map<std::vector<int32_t>, double>& exact, int draws, int& dof) {
+  double chi2 = 0.0, pooled_expected = 0.0, pooled_observed = 0.0;
+  int bins = 0;
+  for (const auto& [outcome, p] : exact) {
+    double expected = p * draws;
+    auto it = observed.find(outcome);
+    double seen = it == observed.end() ? 0.0 : it->second;
+    if (expected < 5.0) {
+      pooled_expected += expected;
+      pooled_observed += seen;
+      continue;
+    }
+    chi2 += (seen - expected) * (seen - expected) / expected;
+    ++bins;
+  }
+  for (const auto& [outcome, n] : observed)
+    if (!exact.count(outcome)) pooled_observed += n;  // impossible outcomes count against the sampler
+  if (pooled_expected > 0.0) {
+    chi2 += (pooled_observed - pooled_expected) * (pooled_observed - pooled_expected) / pooled_expected;
+    ++bins;
+  }
+  dof = bins - 1;
+  return chi2;
+}
+
+// Upper 0.1% point of the chi-square distribution (Wilson-Hilferty approximation).
+double chi_square_critical(int dof) {
+  const double z = 3.09, k = dof;
+  return k * std::pow(1.0 - 2.0 / (9.0 * k) + z * std::sqrt(2.0 / (9.0 * k)), 3.0);
+}
+
+// Proposes a fan-out tree from a draft model's ranking after the context: its top three
+// tokens, each followed by its top two (a crude tree, but any proposal must be lossless).
+class FanOutDrafter : public Drafter {
+ public:
+  explicit FanOutDrafter(Transformer& model) : model_(model) {}
+  TokenTree draft(const std::vector<int32_t>& context) override {
+    const ModelConfig& c = model_.model().config();
+    KvCache cache(c, 64);
+    KvCache* caches[] = {&cache};
+    std::vector<BatchToken> batch;
+    for (size_t i = 0; i < context.size(); ++i)
+      batch.push_back({context[i], 0, int64_t(i), int32_t(i) - 1, i + 1 == context.size()});
+    auto logits = model_.forward(batch, caches);
+    auto ranked = sampling_distribution(logits.data(), c.vocab_size, {1.0f, 3, 1.0f, 0});
+    TokenTree tree;
+    for (const auto& [first, p] : ranked) {
+      int32_t node = tree.add(first, -1, float(p));
+      for (size_t k = 0; k < 2; ++k) tree.add(ranked[k].first, node, float(ranked[k].second));
+    }
+    return tree;
+  }
+
+ private:
+  Transformer& model_;
+};
+
+enum class DraftShape { Chain, FanOut };
+
+class SpeculativeSampling : public ::testing::TestWithParam<DraftShape> {};
+
+TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(perturbed_stories());
+  Transformer target(*model, 1), draft(*drafter_model, 1);
+  auto prompt = model->tokenizer().encode("Once upon a time", true);
+  SamplingParams params{1.0f, 4, 1.0f, 0};
+  const int steps = 3, draws = 4000;
+
+  std::map<std::vector<int32_t>, double> exact;
+  enumerate_outcomes(target, prompt, {}, steps, 1.0, params, exact);
+  double total = 0.0;
+  for (const auto& [o, p] : exact) total += p;
+  ASSERT_NEAR(total, 1.0, 1e-9);
+
+  std::map<std::vector<int32_t>, int> speculative;
+  SpeculationStats stats;
+  for (int seed = 0; seed < draws; ++seed) {
+    GenerationOptions options;
+    options.max_tokens = steps;
+    options.sampling = params;
+    options.sampling.seed = uint64_t(seed);
+    ChainDrafter chain(draft, 3, 64);
+    FanOutDrafter fan_out(draft);
+    Drafter& drafter = GetParam() == DraftShape::Chain ? static_cast<Drafter&>(chain) : fan_out;
+    ++speculative[generate_speculative(target, drafter, prompt, options, stats).ids];
+  }
+  int dof = 0;
+  double chi2 = chi_square(speculative, exact, draws, dof);
+  EXPECT_LT(chi2, chi_square_critical(dof)) << dof << " degrees of freedom";
+  // Drafts were both accepted and rejected, so both branches of the sampler ran.
+  EXPECT_GT(stats.accepted, 0);
+  EXPECT_LT(stats.accepted, stats.drafted);
+  std::printf("speculative sampling: chi-square %.1f with %d degrees of freedom (0.1%% critical value %.1f)\n", chi2,
+              dof, chi_square_critical(dof));
+}
+
+INSTANTIATE_TEST_SUITE_P(Drafts, SpeculativeSampling, ::testing::Values(DraftShape::Chain, DraftShape::FanOut),
+                         [](const auto& info) { return info.param == DraftShape::Chain ? "Chain" : "FanOut"; });
 
 }  // namespace
 }  // namespace tandem

@@ -30,11 +30,13 @@ Flags generate_flags() {
   f.add("seed", "0", "random seed; the same seed gives the same output");
   f.add_switch("chat", "wrap the prompt in the model's chat template");
   f.add("threads", "0", "CPU threads; 0 for one per core");
-  f.add("mode", "ar", "ar (plain), chain (a draft model drafts a chain) or lookup (prompt lookup, no draft model)");
+  f.add("mode", "ar",
+        "ar (plain), chain (a draft model drafts a chain), lookup (prompt lookup) or recycle (token recycling)");
   f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         "draft model for --mode chain (same vocabulary as --model)");
   f.add("draft-tokens", "5", "tokens drafted per verifier pass");
   f.add("ngram", "3", "longest n-gram prompt lookup matches");
+  f.add("tree-width", "2", "first-level candidates of a recycle tree (each a chain of --draft-tokens)");
   f.add("matmul", "int16",
         "quantized matmul: int16 (integer dot products, fast) or float (weights decoded to float, exact)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
@@ -98,6 +100,9 @@ int run_generate(const std::vector<std::string>& args) {
   } else if (mode == "lookup") {
     PromptLookupDrafter drafter(int(flags.get_int("ngram")), draft_tokens);
     result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token);
+  } else if (mode == "recycle") {
+    RecyclingDrafter drafter(int(flags.get_int("tree-width")), draft_tokens);
+    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token);
   } else if (mode == "chain") {
     auto draft_model = Model::load(resolve_model_path(flags.get("draft-model")));
     if (!draft_model->tokenizer().same_vocabulary(tok))
@@ -106,10 +111,10 @@ int run_generate(const std::vector<std::string>& args) {
     Transformer draft_transformer(*draft_model, threads, kAttentionSegment, matmul_path);
     ChainDrafter drafter(draft_transformer, draft_tokens, options.max_context);
     result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token);
-  } else if (mode == "tree" || mode == "pearl" || mode == "recycle") {
-    throw UsageError("--mode " + mode + " is not implemented yet (ar, chain and lookup are)");
+  } else if (mode == "tree" || mode == "pearl") {
+    throw UsageError("--mode " + mode + " is not implemented yet (ar, chain, lookup and recycle are)");
   } else {
-    throw UsageError("--mode must be ar, chain or lookup, got '" + mode + "'");
+    throw UsageError("--mode must be ar, chain, lookup or recycle, got '" + mode + "'");
   }
   std::string tail = decoder.flush();
   generated_text += tail;

@@ -75,3 +75,43 @@ TokenTree PromptLookupDrafter::draft(const std::vector<int32_t>& context) {
 }
 
 }  // namespace tandem
+
+namespace tandem {
+
+void RecyclingDrafter::observe(const std::vector<int32_t>& tokens, const float* logits, int32_t vocab) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const float* row = logits + i * size_t(vocab);
+    std::array<int32_t, kCandidates> best;
+    best.fill(-1);
+    // Top kCandidates by logit (ties: lower id), by insertion into a short sorted list.
+    for (int32_t id = 0; id < vocab; ++id) {
+      int slot = kCandidates;
+      while (slot > 0 && (best[size_t(slot - 1)] < 0 || row[id] > row[best[size_t(slot - 1)]])) --slot;
+      if (slot == kCandidates) continue;
+      for (int k = kCandidates - 1; k > slot; --k) best[size_t(k)] = best[size_t(k - 1)];
+      best[size_t(slot)] = id;
+    }
+    next_[tokens[i]] = best;
+  }
+}
+
+TokenTree RecyclingDrafter::draft(const std::vector<int32_t>& context) {
+  TokenTree tree;
+  if (context.empty()) return tree;
+  auto first = next_.find(context.back());
+  if (first == next_.end()) return tree;
+  for (int w = 0; w < width_; ++w) {
+    int32_t token = first->second[size_t(w)];
+    if (token < 0) break;
+    int32_t node = tree.add(token, -1, 1.0f);
+    for (int d = 1; d < depth_; ++d) {
+      auto it = next_.find(token);
+      if (it == next_.end() || it->second[0] < 0) break;
+      token = it->second[0];
+      node = tree.add(token, node, 1.0f);
+    }
+  }
+  return tree;
+}
+
+}  // namespace tandem

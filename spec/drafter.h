@@ -1,7 +1,10 @@
 #pragma once
 // Drafters propose trees of tokens that may continue a context. One interface,
 // chosen per request; the verifier decides what is kept.
+#include <algorithm>
+#include <array>
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "model/kv_cache.h"
@@ -16,6 +19,9 @@ class Drafter {
   virtual ~Drafter() = default;
   /// A tree continuing `context` (every token so far, prompt and output); may be empty.
   virtual TokenTree draft(const std::vector<int32_t>& context) = 0;
+  /// After each verifier pass: the tokens it ran and the target's logits after each
+  /// ([tokens.size()][vocab]). Drafters that learn from the target override this.
+  virtual void observe(const std::vector<int32_t>& /*tokens*/, const float* /*logits*/, int32_t /*vocab*/) {}
 };
 
 /// A draft model proposing a chain of its greedy choices. It keeps its own KV cache
@@ -46,6 +52,24 @@ class PromptLookupDrafter : public Drafter {
  private:
   int max_ngram_;
   int length_;
+};
+
+/// Token recycling: remembers, for each token the target has run, the target's top
+/// candidates for the token after it (an adjacency list, kept only for tokens seen), and
+/// drafts by following it from the last context token: `width` first-level candidates,
+/// each continued by its own best candidate down to `depth` levels.
+class RecyclingDrafter : public Drafter {
+ public:
+  static constexpr int kCandidates = 4;  // remembered successors per token
+  RecyclingDrafter(int width, int depth) : width_(std::min(width, kCandidates)), depth_(depth) {}
+  TokenTree draft(const std::vector<int32_t>& context) override;
+  void observe(const std::vector<int32_t>& tokens, const float* logits, int32_t vocab) override;
+  /// Bytes of remembered candidates.
+  size_t state_bytes() const { return next_.size() * sizeof(std::array<int32_t, kCandidates>); }
+
+ private:
+  int width_, depth_;
+  std::unordered_map<int32_t, std::array<int32_t, kCandidates>> next_;
 };
 
 }  // namespace tandem

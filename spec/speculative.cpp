@@ -60,6 +60,9 @@ GenerationResult generate_speculative(Transformer& target, Drafter& drafter, con
     Verdict verdict = greedy ? verify_greedy(tree, logits.data(), logits.data() + vocab, vocab)
                              : verify_sampling(tree, logits.data(), logits.data() + vocab, vocab, options.sampling,
                                                cache.length() + 1);
+    std::vector<int32_t> ran;
+    for (const BatchToken& t : batch) ran.push_back(t.token);
+    drafter.observe(ran, logits.data(), vocab);
     std::vector<int64_t> keep = {0};
     for (int32_t node : verdict.accepted) keep.push_back(1 + node);
     cache.commit(keep);

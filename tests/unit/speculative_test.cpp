@@ -167,6 +167,38 @@ TEST(SpeculativeGreedy, PromptLookupMatchesAutoregressive) {
   EXPECT_GT(stats.accepted, 0);  // stories repeat themselves, so lookup hits
 }
 
+TEST(TokenRecycling, DraftsFromTheTargetsRememberedCandidates) {
+  RecyclingDrafter drafter(2, 3);
+  const int32_t vocab = 6;
+  // After token 1 the target favoured 4 then 2; after 4 it favoured 5; after 5, 0.
+  std::vector<float> logits = {0, 0, 2, 0, 3, 1,   // row after 1
+                               0, 0, 0, 0, 0, 9,   // row after 4
+                               7, 0, 0, 0, 0, 0};  // row after 5
+  drafter.observe({1, 4, 5}, logits.data(), vocab);
+  TokenTree tree = drafter.draft({3, 1});
+  ASSERT_EQ(tree.children(-1).size(), 2u);
+  EXPECT_EQ(tree.tokens_to(tree.children(-1)[0]), std::vector<int32_t>{4});
+  EXPECT_EQ(tree.tokens_to(2), (std::vector<int32_t>{4, 5, 0}));             // 4, then 5, then 0
+  EXPECT_EQ(tree.tokens_to(tree.children(-1)[1]), std::vector<int32_t>{2});  // nothing known after 2
+  EXPECT_TRUE(drafter.draft({3, 2}).empty());                                // nothing known after 2
+  EXPECT_LT(drafter.state_bytes(), 2u << 20);
+}
+
+TEST(SpeculativeGreedy, TokenRecyclingMatchesAutoregressive) {
+  auto model = Model::load(test::stories_model());
+  Transformer target(*model, 1);
+  for (const char* text : {"Once upon a time", "The little dog"}) {
+    auto prompt = model->tokenizer().encode(text, true);
+    auto ar = run_ar(target, prompt, 120);
+    GenerationOptions options;
+    options.max_tokens = 120;
+    RecyclingDrafter drafter(2, 4);
+    SpeculationStats stats;
+    EXPECT_EQ(generate_speculative(target, drafter, prompt, options, stats).ids, ar) << text;
+    EXPECT_GT(stats.accepted, 0) << text;
+  }
+}
+
 TEST(SpeculativeGreedy, QwenHalfBillionDraftingForOneAndAHalfBillion) {
   auto target_model = Model::load(test::installed_model("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"));
   auto draft_model = Model::load(test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
@@ -192,6 +224,8 @@ TEST(SpeculativeGreedy, QwenHalfBillionDraftingForOneAndAHalfBillion) {
     PromptLookupDrafter lookup(3, 4);
     SpeculationStats stats;
     EXPECT_EQ(generate_speculative(target, lookup, prompt, options, stats).ids, ar) << "prompt " << i;
+    RecyclingDrafter recycle(2, 3);
+    EXPECT_EQ(generate_speculative(target, recycle, prompt, options, stats).ids, ar) << "prompt " << i;
   }
 }
 

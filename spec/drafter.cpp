@@ -4,9 +4,12 @@
 #include <cmath>
 
 #include "kernels/ops.h"
+#include "spec/generation.h"
 
 namespace tandem {
 namespace {
+
+constexpr int kChunk = 256;  // context tokens per forward pass when the drafter catches up
 
 // Probability of the argmax token under softmax(logits).
 float top_probability(const float* logits, int32_t n, int32_t top) {
@@ -27,12 +30,7 @@ void ChainDrafter::sync(const std::vector<int32_t>& context) {
   keep = std::min(keep, context.size() - 1);
   cache_.truncate(int64_t(keep));
   cached_.resize(keep);
-  KvCache* caches[] = {&cache_};
-  std::vector<BatchToken> batch;
-  for (size_t i = keep; i < context.size(); ++i)
-    batch.push_back({context[i], 0, int64_t(i), i == keep ? -1 : int32_t(i - keep - 1), i + 1 == context.size()});
-  auto out = model_.forward(batch, caches);
-  cache_.commit_all();
+  logits_ = feed_chain(model_, cache_, context, int64_t(keep), int64_t(context.size()), kChunk, true);
   cached_.insert(cached_.end(), context.begin() + int64_t(keep), context.end());
   logits_.assign(out.begin(), out.end());
 }

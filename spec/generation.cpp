@@ -1,5 +1,6 @@
 #include "spec/generation.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace tandem {
@@ -13,35 +14,47 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 const char* finish_reason_name(FinishReason reason) { return reason == FinishReason::Stop ? "stop" : "length"; }
 
+void check_prompt_fits(const std::vector<int32_t>& prompt_ids, const KvCache& cache) {
+  if (prompt_ids.empty()) throw std::invalid_argument("the prompt has no tokens");
+  if (int64_t(prompt_ids.size()) >= cache.max_positions())
+    throw std::invalid_argument("prompt of " + std::to_string(prompt_ids.size()) +
+                                " tokens does not fit in the context of " + std::to_string(cache.max_positions()) +
+                                " positions");
+}
+
+std::vector<float> feed_chain(Transformer& transformer, KvCache& cache, const std::vector<int32_t>& ids, int64_t begin,
+                              int64_t end, int chunk, bool want_logits) {
+  KvCache* caches[] = {&cache};
+  std::vector<BatchToken> batch;
+  std::vector<float> logits;
+  for (int64_t from = begin; from < end; from += chunk) {
+    int64_t to = std::min<int64_t>(end, from + chunk);
+    batch.clear();
+    for (int64_t i = from; i < to; ++i)
+      batch.push_back({ids[size_t(i)], 0, i, i == from ? -1 : int32_t(i - from - 1), want_logits && i == end - 1});
+    auto out = transformer.forward(batch, caches);
+    cache.commit_all();
+    if (to == end && want_logits) logits.assign(out.begin(), out.end());
+  }
+  return logits;
+}
+
 GenerationResult generate_autoregressive(Transformer& transformer, const std::vector<int32_t>& prompt_ids,
                                          const GenerationOptions& options,
                                          const std::function<void(int32_t)>& on_token) {
   const Model& model = transformer.model();
   const int32_t vocab = model.config().vocab_size;
-  if (prompt_ids.empty()) throw std::invalid_argument("the prompt has no tokens");
   KvCache cache(model.config(), options.max_context);
-  if (int64_t(prompt_ids.size()) >= cache.max_positions())
-    throw std::invalid_argument("prompt of " + std::to_string(prompt_ids.size()) +
-                                " tokens does not fit in the context of " + std::to_string(cache.max_positions()) +
-                                " positions");
+  check_prompt_fits(prompt_ids, cache);
   GenerationResult result;
   result.prompt_ids = prompt_ids;
   KvCache* caches[] = {&cache};
 
   // Prefill in chunks; only the prompt's last token needs logits.
   auto start = std::chrono::steady_clock::now();
+  std::vector<float> logits =
+      feed_chain(transformer, cache, prompt_ids, 0, int64_t(prompt_ids.size()), options.prefill_chunk, true);
   std::vector<BatchToken> batch;
-  std::vector<float> logits;
-  const int64_t n_prompt = int64_t(prompt_ids.size());
-  for (int64_t begin = 0; begin < n_prompt; begin += options.prefill_chunk) {
-    int64_t end = std::min<int64_t>(n_prompt, begin + options.prefill_chunk);
-    batch.clear();
-    for (int64_t i = begin; i < end; ++i)
-      batch.push_back({prompt_ids[size_t(i)], 0, i, i == begin ? -1 : int32_t(i - begin - 1), i == n_prompt - 1});
-    auto out = transformer.forward(batch, caches);
-    cache.commit_all();
-    if (end == n_prompt) logits.assign(out.begin(), out.end());
-  }
   result.prefill_seconds = seconds_since(start);
 
   start = std::chrono::steady_clock::now();

@@ -32,6 +32,15 @@ struct GenerationOptions {
   int prefill_chunk = 256;     // prompt tokens per forward pass
 };
 
+/// Throws std::invalid_argument if the prompt is empty or leaves no room in `cache` for output.
+void check_prompt_fits(const std::vector<int32_t>& prompt_ids, const KvCache& cache);
+
+/// Runs tokens [begin, end) of `ids` as a chain into `cache` (which must hold exactly the
+/// first `begin`), `chunk` tokens per forward pass, and commits them. Returns the logits
+/// after token end - 1 when `want_logits`, else nothing.
+std::vector<float> feed_chain(Transformer& transformer, KvCache& cache, const std::vector<int32_t>& ids, int64_t begin,
+                              int64_t end, int chunk, bool want_logits);
+
 /// Generates after `prompt_ids`, one token per forward pass, calling `on_token` with each new id.
 /// Throws std::invalid_argument if the prompt is empty or does not fit in max_context.
 GenerationResult generate_autoregressive(Transformer& transformer, const std::vector<int32_t>& prompt_ids,

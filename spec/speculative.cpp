@@ -18,12 +18,8 @@ GenerationResult generate_speculative(Transformer& target, Drafter& drafter, con
                                       const std::function<void(int32_t)>& on_token) {
   const Model& model = target.model();
   const int32_t vocab = model.config().vocab_size;
-  if (prompt_ids.empty()) throw std::invalid_argument("the prompt has no tokens");
   KvCache cache(model.config(), options.max_context);
-  if (int64_t(prompt_ids.size()) >= cache.max_positions())
-    throw std::invalid_argument("prompt of " + std::to_string(prompt_ids.size()) +
-                                " tokens does not fit in the context of " + std::to_string(cache.max_positions()) +
-                                " positions");
+  check_prompt_fits(prompt_ids, cache);
   GenerationResult result;
   result.prompt_ids = prompt_ids;
   KvCache* caches[] = {&cache};
@@ -31,16 +27,8 @@ GenerationResult generate_speculative(Transformer& target, Drafter& drafter, con
   // Prefill all but the last prompt token; the last one opens the first verify batch,
   // as each pass's bonus token opens the next.
   auto start = Clock::now();
-  const int64_t n_prefill = int64_t(prompt_ids.size()) - 1;
+  feed_chain(target, cache, prompt_ids, 0, int64_t(prompt_ids.size()) - 1, options.prefill_chunk, false);
   std::vector<BatchToken> batch;
-  for (int64_t begin = 0; begin < n_prefill; begin += options.prefill_chunk) {
-    int64_t end = std::min<int64_t>(n_prefill, begin + options.prefill_chunk);
-    batch.clear();
-    for (int64_t i = begin; i < end; ++i)
-      batch.push_back({prompt_ids[size_t(i)], 0, i, i == begin ? -1 : int32_t(i - begin - 1), false});
-    target.forward(batch, caches);
-    cache.commit_all();
-  }
   result.prefill_seconds = seconds_since(start);
 
   start = Clock::now();

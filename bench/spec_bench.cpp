@@ -1,0 +1,207 @@
+// Spec-Bench: every speculative mode against plain autoregressive decoding on the
+// same prompts in the same run, per category: speedup, tokens per verifier pass,
+// acceptance, and a check that greedy output is identical to AR's.
+//
+//   build/tandem_spec_bench --limit 2 --modes ar,chain,lookup,recycle --json out.json --markdown out.md
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "model/chat_template.h"
+#include "model/model.h"
+#include "spec/drafter.h"
+#include "spec/speculative.h"
+
+namespace tandem {
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+struct Prompt {
+  std::string id, category, text;
+};
+
+// The first turn of up to `limit` prompts per category (0: all), in file order.
+std::vector<Prompt> load_prompts(const std::string& path, int limit) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open");
+  std::vector<Prompt> prompts;
+  std::map<std::string, int> taken;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line);
+    std::string category = j["category"];
+    if (limit > 0 && taken[category] >= limit) continue;
+    ++taken[category];
+    prompts.push_back({j["question_id"].dump(), category, j["turns"][0]});
+  }
+  return prompts;
+}
+
+struct Run {
+  GenerationResult result;
+  SpeculationStats stats;
+};
+
+struct Totals {
+  double seconds = 0, ar_seconds = 0;
+  int64_t tokens = 0, passes = 0, accepted = 0, drafted = 0, mismatches = 0, prompts = 0;
+};
+
+}  // namespace
+}  // namespace tandem
+
+int main(int argc, char** argv) {
+  using namespace tandem;
+  std::string target_path = "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+  std::string draft_path = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
+  std::string prompts_path = "../shared/data/prompts/spec_bench.jsonl", json_path, markdown_path;
+  std::vector<std::string> modes = {"ar", "chain", "lookup", "recycle"};
+  int limit = 2, max_tokens = 64, threads = 0, draft_tokens = 4;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--target")
+      target_path = value;
+    else if (flag == "--draft")
+      draft_path = value;
+    else if (flag == "--prompts")
+      prompts_path = value;
+    else if (flag == "--modes")
+      modes = split(value);
+    else if (flag == "--limit")
+      limit = std::stoi(value);
+    else if (flag == "--max-tokens")
+      max_tokens = std::stoi(value);
+    else if (flag == "--threads")
+      threads = std::stoi(value);
+    else if (flag == "--draft-tokens")
+      draft_tokens = std::stoi(value);
+    else if (flag == "--json")
+      json_path = value;
+    else if (flag == "--markdown")
+      markdown_path = value;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  if (modes.empty() || modes[0] != "ar") modes.insert(modes.begin(), "ar");  // the baseline runs first
+  try {
+    auto target = Model::load(target_path);
+    std::unique_ptr<Model> draft;
+    Transformer target_tf(*target, threads);
+    std::unique_ptr<Transformer> draft_tf;
+    auto prompts = load_prompts(prompts_path, limit);
+    const bool progress = isatty(STDERR_FILENO);
+    GenerationOptions options;
+    options.max_tokens = max_tokens;
+
+    nlohmann::json records = nlohmann::json::array();
+    std::map<std::string, std::map<std::string, Totals>> totals;  // mode -> category (and "all")
+    for (size_t p = 0; p < prompts.size(); ++p) {
+      const Prompt& prompt = prompts[p];
+      auto ids = target->tokenizer().encode(chat_prompt(target->tokenizer(), prompt.text), false, true);
+      std::vector<int32_t> ar_ids;
+      double ar_seconds = 0;
+      for (const auto& mode : modes) {
+        if (progress)
+          std::fprintf(stderr, "\r[%zu/%zu] %-14s %-8s", p + 1, prompts.size(), prompt.category.c_str(), mode.c_str());
+        Run run;
+        if (mode == "ar") {
+          run.result = generate_autoregressive(target_tf, ids, options);
+        } else if (mode == "chain") {
+          if (!draft) {
+            draft = Model::load(draft_path);
+            draft_tf = std::make_unique<Transformer>(*draft, threads);
+          }
+          ChainDrafter drafter(*draft_tf, draft_tokens, options.max_context);
+          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats);
+        } else if (mode == "lookup") {
+          PromptLookupDrafter drafter(3, draft_tokens);
+          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats);
+        } else if (mode == "recycle") {
+          RecyclingDrafter drafter(2, draft_tokens);
+          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats);
+        } else {
+          throw std::runtime_error("unknown mode " + mode);
+        }
+        double seconds = run.result.decode_seconds;
+        if (mode == "ar") {
+          ar_ids = run.result.ids;
+          ar_seconds = seconds;
+        }
+        bool same = run.result.ids == ar_ids;
+        for (const std::string& key : {prompt.category, std::string("all")}) {
+          Totals& t = totals[mode][key];
+          t.seconds += seconds;
+          t.ar_seconds += ar_seconds;
+          t.tokens += int64_t(run.result.ids.size());
+          t.passes += run.stats.passes;
+          t.accepted += run.stats.accepted;
+          t.drafted += run.stats.drafted;
+          t.mismatches += !same;
+          t.prompts += 1;
+        }
+        records.push_back({{"question_id", prompt.id},
+                           {"category", prompt.category},
+                           {"mode", mode},
+                           {"prompt_tokens", ids.size()},
+                           {"generated_tokens", run.result.ids.size()},
+                           {"decode_seconds", seconds},
+                           {"ar_decode_seconds", ar_seconds},
+                           {"tokens_per_pass", run.stats.tokens_per_pass()},
+                           {"acceptance_rate", run.stats.acceptance_rate()},
+                           {"same_as_ar", same}});
+      }
+    }
+    if (progress) std::fprintf(stderr, "\n");
+
+    // Summary: speedup is AR's decode time over the mode's, on the same prompts in this run.
+    std::ostringstream md;
+    md << "Target " << target->config().name << ", drafter (chain) " << (draft ? draft->config().name : "-") << ", "
+       << prompts.size() << " Spec-Bench prompts (" << (limit > 0 ? std::to_string(limit) + " per category" : "all")
+       << "), " << max_tokens << " tokens each, greedy, " << target_tf.pool().size() << " threads.\n\n";
+    md << "| mode | category | speedup vs AR | tokens/pass | acceptance | output identical to AR "
+          "|\n|---|---|---|---|---|---|\n";
+    nlohmann::json summary;
+    for (const auto& mode : modes) {
+      for (const auto& [category, t] : totals[mode]) {
+        double speedup = t.seconds > 0 ? t.ar_seconds / t.seconds : 0;
+        double per_pass = t.passes ? double(t.accepted + t.passes) / double(t.passes) : 1.0;
+        double acceptance = t.drafted ? double(t.accepted) / double(t.drafted) : 0.0;
+        summary[mode][category] = {
+            {"speedup", speedup},         {"tokens_per_pass", per_pass}, {"acceptance_rate", acceptance},
+            {"mismatches", t.mismatches}, {"prompts", t.prompts},        {"tokens", t.tokens}};
+        char row[256];
+        std::snprintf(row, sizeof row, "| %s | %s | %.2fx | %.2f | %.0f%% | %lld/%lld |\n", mode.c_str(),
+                      category.c_str(), speedup, per_pass, 100 * acceptance, (long long)(t.prompts - t.mismatches),
+                      (long long)t.prompts);
+        md << row;
+      }
+    }
+    std::printf("%s", md.str().c_str());
+    if (!markdown_path.empty()) std::ofstream(markdown_path) << md.str();
+    if (!json_path.empty())
+      std::ofstream(json_path) << nlohmann::json{{"target", target_path},    {"draft", draft_path},
+                                                 {"max_tokens", max_tokens}, {"limit_per_category", limit},
+                                                 {"summary", summary},       {"runs", records}}
+                                      .dump(2)
+                               << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tandem_spec_bench: %s\n", e.what());
+    return 1;
+  }
+}

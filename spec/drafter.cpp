@@ -32,7 +32,6 @@ void ChainDrafter::sync(const std::vector<int32_t>& context) {
   cached_.resize(keep);
   logits_ = feed_chain(model_, cache_, context, int64_t(keep), int64_t(context.size()), kChunk, true);
   cached_.insert(cached_.end(), context.begin() + int64_t(keep), context.end());
-  logits_.assign(out.begin(), out.end());
 }
 
 TokenTree ChainDrafter::draft(const std::vector<int32_t>& context) {

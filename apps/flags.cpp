@@ -96,7 +96,7 @@ bool Flags::get_switch(const std::string& name) const {
 
 std::string Flags::help() const {
   std::ostringstream out;
-  out << "usage: tandem " << command_ << " [flags]\n\n" << summary_ << "\n\nflags (environment variable, default):\n";
+  out << "usage: " << command_ << " [flags]\n\n" << summary_ << "\n\nflags (environment variable, default):\n";
   for (const auto& name : order_) {
     const Flag& f = flags_.at(name);
     out << "  --" << name << (f.is_switch ? "" : " VALUE") << "\n      " << f.help << " (" << env_name(name);

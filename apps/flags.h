@@ -17,6 +17,7 @@ class UsageError : public std::runtime_error {
 /// The flags of one command.
 class Flags {
  public:
+  /// `command` as the user types it, e.g. "tandem generate" or "tandem_bench".
   Flags(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
 
   /// Declares a flag that takes a value.

@@ -17,7 +17,7 @@ namespace tandem {
 namespace {
 
 Flags generate_flags() {
-  Flags f("generate",
+  Flags f("tandem generate",
           "Generates text after a prompt with a local model, streaming it to stdout.\n"
           "A one-line summary (tokens, tokens/s) goes to stderr; --json prints one JSON object instead.");
   f.add("model", kDefaultModel, "GGUF file or llama2.c checkpoint (a bare name is looked up in the models folder)");

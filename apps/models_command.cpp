@@ -10,7 +10,7 @@
 namespace tandem {
 
 int run_models(const std::vector<std::string>& args) {
-  Flags flags("models", "Lists the installed models: architecture, parameters, quantization, tokenizer, path.");
+  Flags flags("tandem models", "Lists the installed models: architecture, parameters, quantization, tokenizer, path.");
   flags.add("dir", models_dir(), "folder to list");
   if (!flags.parse(args)) return 0;
   std::filesystem::path dir = flags.get("dir");

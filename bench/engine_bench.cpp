@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "apps/flags.h"
 #include "model/model.h"
 #include "model/transformer.h"
 
@@ -131,34 +132,30 @@ double batch_seconds(Transformer& tf, int k) {
 
 int main(int argc, char** argv) {
   using namespace tandem;
-  std::vector<std::string> models = {"smollm2-135m-instruct-q4_1.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-                                     "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"};
-  std::vector<int> thread_counts = {1, 2};
-  std::vector<std::string> paths = {"int16"};
-  std::string models_dir = "models", json_path;
-  int prompt_tokens = 128, decode_tokens = 32;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--models")
-      models = split(value);
-    else if (flag == "--models-dir")
-      models_dir = value;
-    else if (flag == "--threads") {
-      thread_counts.clear();
-      for (auto& t : split(value)) thread_counts.push_back(std::stoi(t));
-    } else if (flag == "--json")
-      json_path = value;
-    else if (flag == "--matmul")
-      paths = split(value);
-    else if (flag == "--prompt-tokens")
-      prompt_tokens = std::stoi(value);
-    else if (flag == "--decode-tokens")
-      decode_tokens = std::stoi(value);
-    else {
-      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
-      return 2;
-    }
+  Flags flags("tandem_bench",
+              "Engine benchmark: memory bandwidth, then prefill and decode tokens/s per model, thread count\n"
+              "and matmul path, and the cost of k-token forward passes.");
+  flags.add(
+      "models",
+      "smollm2-135m-instruct-q4_1.gguf,qwen2.5-coder-0.5b-instruct-q4_k_m.gguf,qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+      "comma-separated model files (bare names are looked up in --models-dir)");
+  flags.add("models-dir", "models", "folder of installed models");
+  flags.add("threads", "1,2", "comma-separated thread counts");
+  flags.add("matmul", "int16", "comma-separated matmul paths: int16, float");
+  flags.add("prompt-tokens", "128", "prompt length for the prefill measurement");
+  flags.add("decode-tokens", "32", "tokens for the decode measurement");
+  flags.add("json", "", "also write the figures to this JSON file");
+  try {
+    if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "tandem_bench: %s\n", e.what());
+    return 2;
   }
+  std::vector<std::string> models = split(flags.get("models")), paths = split(flags.get("matmul"));
+  std::vector<int> thread_counts;
+  for (auto& t : split(flags.get("threads"))) thread_counts.push_back(std::stoi(t));
+  const std::string models_dir = flags.get("models-dir"), json_path = flags.get("json");
+  const int prompt_tokens = int(flags.get_int("prompt-tokens")), decode_tokens = int(flags.get_int("decode-tokens"));
   for (const auto& path : paths)
     if (path != "int16" && path != "float") {
       std::fprintf(stderr, "--matmul takes int16 and/or float, not %s\n", path.c_str());

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/flags.h"
 #include "model/chat_template.h"
 #include "model/model.h"
 #include "spec/drafter.h"
@@ -65,38 +66,31 @@ struct Totals {
 
 int main(int argc, char** argv) {
   using namespace tandem;
-  std::string target_path = "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
-  std::string draft_path = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
-  std::string prompts_path = "../shared/data/prompts/spec_bench.jsonl", json_path, markdown_path;
-  std::vector<std::string> modes = {"ar", "chain", "lookup", "recycle"};
-  int limit = 2, max_tokens = 64, threads = 0, draft_tokens = 4;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--target")
-      target_path = value;
-    else if (flag == "--draft")
-      draft_path = value;
-    else if (flag == "--prompts")
-      prompts_path = value;
-    else if (flag == "--modes")
-      modes = split(value);
-    else if (flag == "--limit")
-      limit = std::stoi(value);
-    else if (flag == "--max-tokens")
-      max_tokens = std::stoi(value);
-    else if (flag == "--threads")
-      threads = std::stoi(value);
-    else if (flag == "--draft-tokens")
-      draft_tokens = std::stoi(value);
-    else if (flag == "--json")
-      json_path = value;
-    else if (flag == "--markdown")
-      markdown_path = value;
-    else {
-      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
-      return 2;
-    }
+  Flags flags("tandem_spec_bench",
+              "Spec-Bench: each speculative mode against autoregressive decoding on the same prompts in\n"
+              "the same run, per category; checks that greedy output equals AR's.");
+  flags.add("target", "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "target model");
+  flags.add("draft", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "draft model for the chain mode");
+  flags.add("prompts", "../shared/data/prompts/spec_bench.jsonl", "Spec-Bench prompt file");
+  flags.add("modes", "ar,chain,lookup,recycle", "comma-separated modes (ar always runs first)");
+  flags.add("limit", "2", "prompts per category (first turns, in file order); 0 for all 480");
+  flags.add("max-tokens", "64", "tokens generated per prompt");
+  flags.add("threads", "0", "CPU threads; 0 for one per core");
+  flags.add("draft-tokens", "4", "draft tokens per pass (per branch for recycle)");
+  flags.add("json", "", "write every run and the summary to this JSON file");
+  flags.add("markdown", "", "write the summary table to this markdown file");
+  try {
+    if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "tandem_spec_bench: %s\n", e.what());
+    return 2;
   }
+  const std::string target_path = flags.get("target"), draft_path = flags.get("draft");
+  const std::string prompts_path = flags.get("prompts"), json_path = flags.get("json");
+  const std::string markdown_path = flags.get("markdown");
+  std::vector<std::string> modes = split(flags.get("modes"));
+  const int limit = int(flags.get_int("limit")), max_tokens = int(flags.get_int("max-tokens"));
+  const int threads = int(flags.get_int("threads")), draft_tokens = int(flags.get_int("draft-tokens"));
   if (modes.empty() || modes[0] != "ar") modes.insert(modes.begin(), "ar");  // the baseline runs first
   try {
     auto target = Model::load(target_path);

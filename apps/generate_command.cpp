@@ -34,7 +34,8 @@ Flags generate_flags() {
         "ar (plain), chain (a draft model drafts a chain), lookup (prompt lookup) or recycle (token recycling)");
   f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         "draft model for --mode chain (same vocabulary as --model)");
-  f.add("draft-tokens", "5", "tokens drafted per verifier pass");
+  f.add("draft-tokens", "5", "most tokens drafted per verifier pass (per branch for recycle)");
+  f.add("adaptive", "true", "choose each pass's draft depth from acceptance and cost (true/false)");
   f.add("ngram", "3", "longest n-gram prompt lookup matches");
   f.add("tree-width", "2", "first-level candidates of a recycle tree (each a chain of --draft-tokens)");
   f.add("matmul", "int16",
@@ -93,16 +94,19 @@ int run_generate(const std::vector<std::string>& args) {
   const std::string& mode = flags.get("mode");
   const int draft_tokens = int(flags.get_int("draft-tokens"));
   if (draft_tokens < 1) throw UsageError("--draft-tokens must be at least 1");
+  const bool adaptive = flags.get_switch("adaptive");
   GenerationResult result;
   SpeculationStats spec;
   if (mode == "ar") {
     result = generate_autoregressive(transformer, prompt_ids, options, on_token);
   } else if (mode == "lookup") {
     PromptLookupDrafter drafter(int(flags.get_int("ngram")), draft_tokens);
-    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token);
+    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token,
+                                  speculation_defaults(*model, nullptr, draft_tokens, adaptive));
   } else if (mode == "recycle") {
     RecyclingDrafter drafter(int(flags.get_int("tree-width")), draft_tokens);
-    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token);
+    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token,
+                                  speculation_defaults(*model, nullptr, draft_tokens, adaptive));
   } else if (mode == "chain") {
     auto draft_model = Model::load(resolve_model_path(flags.get("draft-model")));
     if (!draft_model->tokenizer().same_vocabulary(tok))
@@ -110,7 +114,8 @@ int run_generate(const std::vector<std::string>& args) {
                                "'s, so it cannot draft for it");
     Transformer draft_transformer(*draft_model, threads, kAttentionSegment, matmul_path);
     ChainDrafter drafter(draft_transformer, draft_tokens, options.max_context);
-    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token);
+    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token,
+                                  speculation_defaults(*model, draft_model.get(), draft_tokens, adaptive));
   } else if (mode == "tree" || mode == "pearl") {
     throw UsageError("--mode " + mode + " is not implemented yet (ar, chain, lookup and recycle are)");
   } else {

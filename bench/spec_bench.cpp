@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   flags.add("limit", "2", "prompts per category (first turns, in file order); 0 for all 480");
   flags.add("max-tokens", "64", "tokens generated per prompt");
   flags.add("threads", "0", "CPU threads; 0 for one per core");
-  flags.add("draft-tokens", "4", "draft tokens per pass (per branch for recycle)");
+  flags.add("draft-tokens", "4", "most draft tokens per pass (per branch for recycle)");
+  flags.add("adaptive", "true", "adaptive draft depth, as tandem generate does by default (true/false)");
   flags.add("json", "", "write every run and the summary to this JSON file");
   flags.add("markdown", "", "write the summary table to this markdown file");
   try {
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> modes = split(flags.get("modes"));
   const int limit = int(flags.get_int("limit")), max_tokens = int(flags.get_int("max-tokens"));
   const int threads = int(flags.get_int("threads")), draft_tokens = int(flags.get_int("draft-tokens"));
+  const bool adaptive = flags.get_switch("adaptive");
   if (modes.empty() || modes[0] != "ar") modes.insert(modes.begin(), "ar");  // the baseline runs first
   try {
     auto target = Model::load(target_path);
@@ -121,13 +123,16 @@ int main(int argc, char** argv) {
             draft_tf = std::make_unique<Transformer>(*draft, threads);
           }
           ChainDrafter drafter(*draft_tf, draft_tokens, options.max_context);
-          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats);
+          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats, {},
+                                            speculation_defaults(*target, draft.get(), draft_tokens, adaptive));
         } else if (mode == "lookup") {
           PromptLookupDrafter drafter(3, draft_tokens);
-          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats);
+          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats, {},
+                                            speculation_defaults(*target, nullptr, draft_tokens, adaptive));
         } else if (mode == "recycle") {
           RecyclingDrafter drafter(2, draft_tokens);
-          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats);
+          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats, {},
+                                            speculation_defaults(*target, nullptr, draft_tokens, adaptive));
         } else {
           throw std::runtime_error("unknown mode " + mode);
         }
@@ -166,7 +171,8 @@ int main(int argc, char** argv) {
     std::ostringstream md;
     md << "Target " << target->config().name << ", drafter (chain) " << (draft ? draft->config().name : "-") << ", "
        << prompts.size() << " Spec-Bench prompts (" << (limit > 0 ? std::to_string(limit) + " per category" : "all")
-       << "), " << max_tokens << " tokens each, greedy, " << target_tf.pool().size() << " threads.\n\n";
+       << "), " << max_tokens << " tokens each, greedy, " << target_tf.pool().size() << " threads, "
+       << (adaptive ? "adaptive" : "fixed") << " draft depth (at most " << draft_tokens << ").\n\n";
     md << "| mode | category | speedup vs AR | tokens/pass | acceptance | output identical to AR "
           "|\n|---|---|---|---|---|---|\n";
     nlohmann::json summary;

@@ -34,10 +34,10 @@ void ChainDrafter::sync(const std::vector<int32_t>& context) {
   cached_.insert(cached_.end(), context.begin() + int64_t(keep), context.end());
 }
 
-TokenTree ChainDrafter::draft(const std::vector<int32_t>& context) {
+TokenTree ChainDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   TokenTree tree;
   // Room for the drafts in this cache (the target checks its own).
-  int length = int(std::min<int64_t>(length_, cache_.max_positions() - int64_t(context.size())));
+  int length = int(std::min<int64_t>(std::min(length_, max_depth), cache_.max_positions() - int64_t(context.size())));
   if (context.empty() || length <= 0) return tree;
   sync(context);
   const int32_t vocab = model_.model().config().vocab_size;
@@ -55,15 +55,15 @@ TokenTree ChainDrafter::draft(const std::vector<int32_t>& context) {
   return tree;
 }
 
-TokenTree PromptLookupDrafter::draft(const std::vector<int32_t>& context) {
+TokenTree PromptLookupDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   TokenTree tree;
-  const int64_t size = int64_t(context.size());
+  const int64_t size = int64_t(context.size()), length = std::min(length_, max_depth);
   for (int64_t n = std::min<int64_t>(max_ngram_, size - 1); n >= 1; --n) {
     // Latest earlier occurrence of the last n tokens that has something after it.
     for (int64_t start = size - n - 1; start >= 0; --start) {
       if (!std::equal(context.begin() + start, context.begin() + start + n, context.end() - n)) continue;
       int32_t parent = -1;
-      for (int64_t j = start + n; j < std::min(size, start + n + length_); ++j)
+      for (int64_t j = start + n; j < std::min(size, start + n + length); ++j)
         parent = tree.add(context[size_t(j)], parent, 1.0f);
       return tree;
     }
@@ -92,16 +92,17 @@ void RecyclingDrafter::observe(const std::vector<int32_t>& tokens, const float* 
   }
 }
 
-TokenTree RecyclingDrafter::draft(const std::vector<int32_t>& context) {
+TokenTree RecyclingDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   TokenTree tree;
-  if (context.empty()) return tree;
+  const int depth = std::min(depth_, max_depth);
+  if (context.empty() || depth <= 0) return tree;
   auto first = next_.find(context.back());
   if (first == next_.end()) return tree;
   for (int w = 0; w < width_; ++w) {
     int32_t token = first->second[size_t(w)];
     if (token < 0) break;
     int32_t node = tree.add(token, -1, 1.0f);
-    for (int d = 1; d < depth_; ++d) {
+    for (int d = 1; d < depth; ++d) {
       auto it = next_.find(token);
       if (it == next_.end() || it->second[0] < 0) break;
       token = it->second[0];

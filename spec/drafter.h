@@ -17,8 +17,9 @@ namespace tandem {
 class Drafter {
  public:
   virtual ~Drafter() = default;
-  /// A tree continuing `context` (every token so far, prompt and output); may be empty.
-  virtual TokenTree draft(const std::vector<int32_t>& context) = 0;
+  /// A tree continuing `context` (every token so far, prompt and output), at most
+  /// `max_depth` levels deep; may be empty.
+  virtual TokenTree draft(const std::vector<int32_t>& context, int max_depth) = 0;
   /// After each verifier pass: the tokens it ran and the target's logits after each
   /// ([tokens.size()][vocab]). Drafters that learn from the target override this.
   virtual void observe(const std::vector<int32_t>& /*tokens*/, const float* /*logits*/, int32_t /*vocab*/) {}
@@ -30,7 +31,7 @@ class ChainDrafter : public Drafter {
  public:
   /// `draft_model` drafts `length` tokens per call; its cache holds up to max_context positions.
   ChainDrafter(Transformer& draft_model, int length, int64_t max_context);
-  TokenTree draft(const std::vector<int32_t>& context) override;
+  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
 
  private:
   void sync(const std::vector<int32_t>& context);  // cache = context; logits_ = after its last token
@@ -47,7 +48,7 @@ class ChainDrafter : public Drafter {
 class PromptLookupDrafter : public Drafter {
  public:
   PromptLookupDrafter(int max_ngram, int length) : max_ngram_(max_ngram), length_(length) {}
-  TokenTree draft(const std::vector<int32_t>& context) override;
+  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
 
  private:
   int max_ngram_;
@@ -62,7 +63,7 @@ class RecyclingDrafter : public Drafter {
  public:
   static constexpr int kCandidates = 4;  // remembered successors per token
   RecyclingDrafter(int width, int depth) : width_(std::min(width, kCandidates)), depth_(depth) {}
-  TokenTree draft(const std::vector<int32_t>& context) override;
+  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
   void observe(const std::vector<int32_t>& tokens, const float* logits, int32_t vocab) override;
   /// Bytes of remembered candidates.
   size_t state_bytes() const { return next_.size() * sizeof(std::array<int32_t, kCandidates>); }

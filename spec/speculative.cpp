@@ -3,6 +3,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "spec/draft_length.h"
 #include "spec/verify.h"
 
 namespace tandem {
@@ -13,9 +14,19 @@ double seconds_since(Clock::time_point start) { return std::chrono::duration<dou
 
 }  // namespace
 
+SpeculationOptions speculation_defaults(const Model& target, const Model* draft_model, int max_depth, bool adaptive) {
+  SpeculationOptions o;
+  o.max_depth = max_depth;
+  o.adaptive = adaptive;
+  if (draft_model)
+    o.draft_cost = double(draft_model->weights().bytes_per_token()) / double(target.weights().bytes_per_token());
+  return o;
+}
+
 GenerationResult generate_speculative(Transformer& target, Drafter& drafter, const std::vector<int32_t>& prompt_ids,
                                       const GenerationOptions& options, SpeculationStats& stats,
-                                      const std::function<void(int32_t)>& on_token) {
+                                      const std::function<void(int32_t)>& on_token,
+                                      const SpeculationOptions& speculation) {
   const Model& model = target.model();
   const int32_t vocab = model.config().vocab_size;
   KvCache cache(model.config(), options.max_context);
@@ -34,9 +45,10 @@ GenerationResult generate_speculative(Transformer& target, Drafter& drafter, con
   start = Clock::now();
   std::vector<int32_t> context = prompt_ids;
   int32_t pending = prompt_ids.back();
+  DraftLength depth(speculation.max_depth, speculation.verify_cost, speculation.draft_cost);
   while (int64_t(result.ids.size()) < options.max_tokens && cache.length() + 1 < cache.max_positions()) {
     auto draft_start = Clock::now();
-    TokenTree tree = drafter.draft(context);
+    TokenTree tree = drafter.draft(context, speculation.adaptive ? depth.next() : speculation.max_depth);
     if (cache.length() + 1 + tree.depth() >= cache.max_positions()) tree = TokenTree();  // no room: one token
     stats.draft_seconds += seconds_since(draft_start);
 
@@ -58,6 +70,7 @@ GenerationResult generate_speculative(Transformer& target, Drafter& drafter, con
     ++stats.passes;
     stats.drafted += tree.size();
     stats.accepted += int64_t(verdict.accepted.size());
+    depth.update(tree.depth(), int(verdict.accepted.size()));
 
     std::vector<int32_t> produced;
     for (int32_t node : verdict.accepted) produced.push_back(tree[node].token);

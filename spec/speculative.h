@@ -21,11 +21,25 @@ struct SpeculationStats {
   double acceptance_rate() const { return drafted ? double(accepted) / double(drafted) : 0.0; }
 };
 
+/// How deep to draft.
+struct SpeculationOptions {
+  int max_depth = 8;          // never deeper than this (drafters also keep their own limits)
+  bool adaptive = false;      // choose each pass's depth with DraftLength
+  double verify_cost = 0.55;  // adaptive: extra verifier work per drafted token, in target decode steps
+  double draft_cost = 0.0;    // adaptive: drafting work per drafted token, in target decode steps
+};
+
+/// Speculation settings for a drafter on a target: adaptive depth with the verify cost
+/// measured by tandem_bench on this CPU and, for a draft model, its cost taken as the
+/// ratio of weight bytes each model reads per token (`draft_model` null: free drafting).
+SpeculationOptions speculation_defaults(const Model& target, const Model* draft_model, int max_depth, bool adaptive);
+
 /// Generates after `prompt_ids` with `drafter` proposing and `target` verifying: greedily
 /// (temperature 0, output identical to generate_autoregressive) or by lossless speculative
 /// sampling (output distributed as the target's, though not the same sample as plain sampling).
 GenerationResult generate_speculative(Transformer& target, Drafter& drafter, const std::vector<int32_t>& prompt_ids,
                                       const GenerationOptions& options, SpeculationStats& stats,
-                                      const std::function<void(int32_t)>& on_token = {});
+                                      const std::function<void(int32_t)>& on_token = {},
+                                      const SpeculationOptions& speculation = {});
 
 }  // namespace tandem

@@ -77,12 +77,12 @@ TEST(VerifyGreedy, RejectAtTheFirstToken) {
 TEST(PromptLookup, CopiesWhatFollowedTheLatestMatch) {
   PromptLookupDrafter drafter(3, 4);
   // ... 5 6 7 8 9 ... 5 6 7 -> propose 8 9 1 2
-  TokenTree t = drafter.draft({5, 6, 7, 8, 9, 1, 2, 3, 5, 6, 7});
+  TokenTree t = drafter.draft({5, 6, 7, 8, 9, 1, 2, 3, 5, 6, 7}, 8);
   EXPECT_EQ(t.tokens_to(t.size() - 1), (std::vector<int32_t>{8, 9, 1, 2}));
   // Latest occurrence wins: "4" was followed by 1 then later by 2.
-  TokenTree u = drafter.draft({4, 1, 0, 4, 2, 0, 4});
+  TokenTree u = drafter.draft({4, 1, 0, 4, 2, 0, 4}, 8);
   EXPECT_EQ(u.tokens_to(0), std::vector<int32_t>{2});
-  EXPECT_TRUE(drafter.draft({1, 2, 3}).empty());  // nothing repeats
+  EXPECT_TRUE(drafter.draft({1, 2, 3}, 8).empty());  // nothing repeats
 }
 
 // A copy of stories260K with layer 0's attention norm changed, so it drafts
@@ -154,6 +154,25 @@ TEST(SpeculativeGreedy, StoriesWithAPerturbedDrafterMatchesAutoregressive) {
   }
 }
 
+TEST(SpeculativeGreedy, AdaptiveDepthMatchesAutoregressive) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(perturbed_stories());
+  Transformer target(*model, 1), draft(*drafter_model, 1);
+  auto prompt = model->tokenizer().encode("The little dog", true);
+  auto ar = run_ar(target, prompt, 100);
+  GenerationOptions options;
+  options.max_tokens = 100;
+  for (double draft_cost : {0.0, 2.0}) {  // cheap drafts: deep; dear drafts: mostly none
+    ChainDrafter drafter(draft, 6, options.max_context);
+    SpeculationStats stats;
+    SpeculationOptions speculation{6, true, 0.3, draft_cost};
+    EXPECT_EQ(generate_speculative(target, drafter, prompt, options, stats, {}, speculation).ids, ar);
+    if (draft_cost > 1.0) {
+      EXPECT_LT(stats.drafted, stats.passes);  // most passes drafted nothing
+    }
+  }
+}
+
 TEST(SpeculativeGreedy, PromptLookupMatchesAutoregressive) {
   auto model = Model::load(test::stories_model());
   Transformer target(*model, 1);
@@ -175,12 +194,12 @@ TEST(TokenRecycling, DraftsFromTheTargetsRememberedCandidates) {
                                0, 0, 0, 0, 0, 9,   // row after 4
                                7, 0, 0, 0, 0, 0};  // row after 5
   drafter.observe({1, 4, 5}, logits.data(), vocab);
-  TokenTree tree = drafter.draft({3, 1});
+  TokenTree tree = drafter.draft({3, 1}, 8);
   ASSERT_EQ(tree.children(-1).size(), 2u);
   EXPECT_EQ(tree.tokens_to(tree.children(-1)[0]), std::vector<int32_t>{4});
   EXPECT_EQ(tree.tokens_to(2), (std::vector<int32_t>{4, 5, 0}));             // 4, then 5, then 0
   EXPECT_EQ(tree.tokens_to(tree.children(-1)[1]), std::vector<int32_t>{2});  // nothing known after 2
-  EXPECT_TRUE(drafter.draft({3, 2}).empty());                                // nothing known after 2
+  EXPECT_TRUE(drafter.draft({3, 2}, 8).empty());                             // nothing known after 2
   EXPECT_LT(drafter.state_bytes(), 2u << 20);
 }
 
@@ -296,7 +315,7 @@ double chi_square_critical(int dof) {
 class FanOutDrafter : public Drafter {
  public:
   explicit FanOutDrafter(Transformer& model) : model_(model) {}
-  TokenTree draft(const std::vector<int32_t>& context) override {
+  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override {
     const ModelConfig& c = model_.model().config();
     KvCache cache(c, 64);
     KvCache* caches[] = {&cache};
@@ -307,8 +326,9 @@ class FanOutDrafter : public Drafter {
     auto ranked = sampling_distribution(logits.data(), c.vocab_size, {1.0f, 3, 1.0f, 0});
     TokenTree tree;
     for (const auto& [first, p] : ranked) {
+      if (max_depth < 1) break;
       int32_t node = tree.add(first, -1, float(p));
-      for (size_t k = 0; k < 2; ++k) tree.add(ranked[k].first, node, float(ranked[k].second));
+      for (size_t k = 0; k < 2 && max_depth >= 2; ++k) tree.add(ranked[k].first, node, float(ranked[k].second));
     }
     return tree;
   }

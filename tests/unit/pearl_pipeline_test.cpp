@@ -1,0 +1,113 @@
+// The PEARL state machine on scripted drafter and verifier events.
+#include "spec/pearl_pipeline.h"
+
+#include <gtest/gtest.h>
+
+namespace tandem {
+namespace {
+
+using Tokens = std::vector<int32_t>;
+
+// Feeds drafts in the current epoch.
+void draft(PearlPipeline& p, const Tokens& tokens) {
+  for (int32_t t : tokens) ASSERT_TRUE(p.on_draft(p.epoch(), t));
+}
+
+TEST(PearlPipeline, RejectAtTheFirstTokenRollsTheDrafterBack) {
+  PearlPipeline p({1, 2, 3}, 4, 8);
+  draft(p, {10, 11, 12, 13});
+  auto request = p.next_verify();
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->start, 2);
+  EXPECT_EQ(request->pending, 3);
+  EXPECT_EQ(request->drafts, (Tokens{10, 11, 12, 13}));
+  uint64_t before = p.epoch();
+  p.on_verdict({0, 20});
+  EXPECT_EQ(p.output(), Tokens{20});
+  EXPECT_EQ(p.epoch(), before + 1);
+  EXPECT_EQ(p.drafter_context(), (Tokens{1, 2, 3, 20}));
+  EXPECT_EQ(p.window(), 1);
+}
+
+TEST(PearlPipeline, AcceptEverythingKeepsTheDraftsMadeMeanwhile) {
+  PearlPipeline p({1}, 3, 8);
+  draft(p, {10, 11, 12});
+  auto request = p.next_verify();
+  ASSERT_EQ(request->drafts.size(), 3u);
+  draft(p, {13, 14});  // post-verify: the drafter keeps going, betting on full acceptance
+  uint64_t before = p.epoch();
+  p.on_verdict({3, 13});  // the target's bonus is the drafter's next token: the bet holds
+  EXPECT_EQ(p.output(), (Tokens{10, 11, 12, 13}));
+  EXPECT_EQ(p.epoch(), before);
+  EXPECT_EQ(p.drafter_context(), (Tokens{1, 10, 11, 12, 13, 14}));
+  EXPECT_EQ(p.window(), 4);  // grows after a full acceptance
+  auto next = p.next_verify();
+  EXPECT_EQ(next->pending, 13);
+  EXPECT_EQ(next->drafts, Tokens{14});
+}
+
+TEST(PearlPipeline, AcceptEverythingButABonusOffTheBetRollsBack) {
+  PearlPipeline p({1}, 2, 8);
+  draft(p, {10, 11});
+  p.next_verify();
+  draft(p, {12, 13});
+  uint64_t before = p.epoch();
+  p.on_verdict({2, 99});  // all accepted, but the target continues with 99, not 12
+  EXPECT_EQ(p.output(), (Tokens{10, 11, 99}));
+  EXPECT_EQ(p.epoch(), before + 1);
+  EXPECT_EQ(p.drafter_context(), (Tokens{1, 10, 11, 99}));
+}
+
+TEST(PearlPipeline, RejectAtTheLastToken) {
+  PearlPipeline p({1}, 4, 8);
+  draft(p, {10, 11, 12, 13});
+  p.next_verify();
+  p.on_verdict({3, 50});
+  EXPECT_EQ(p.output(), (Tokens{10, 11, 12, 50}));
+  EXPECT_EQ(p.drafter_context(), (Tokens{1, 10, 11, 12, 50}));
+  EXPECT_EQ(p.window(), 4);
+}
+
+TEST(PearlPipeline, VerdictAfterTheDrafterRanFarAhead) {
+  PearlPipeline p({1}, 2, 8);
+  draft(p, {10, 11});
+  p.next_verify();  // sends 10, 11
+  draft(p, {12, 13, 14, 15, 16, 17});
+  EXPECT_EQ(p.queued_drafts(), 6);
+  p.on_verdict({2, 12});
+  EXPECT_EQ(p.output(), (Tokens{10, 11, 12}));
+  auto next = p.next_verify();  // window grew to 3: 13, 14, 15 after pending 12
+  EXPECT_EQ(next->pending, 12);
+  EXPECT_EQ(next->drafts, (Tokens{13, 14, 15}));
+  // This time the target disagrees at 14: everything drafted after it is dropped,
+  // and drafts still arriving from the old epoch are ignored.
+  uint64_t old_epoch = p.epoch();
+  p.on_verdict({1, 70});
+  EXPECT_FALSE(p.on_draft(old_epoch, 18));
+  EXPECT_EQ(p.output(), (Tokens{10, 11, 12, 13, 70}));
+  EXPECT_EQ(p.drafter_context(), (Tokens{1, 10, 11, 12, 13, 70}));
+  EXPECT_EQ(p.queued_drafts(), 0);
+}
+
+TEST(PearlPipeline, PreVerifyNeverLetsTheVerifierWait) {
+  PearlPipeline p({1, 2}, 4, 8);
+  auto first = p.next_verify();  // no drafts yet: verify the pending token alone
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->drafts.empty());
+  EXPECT_FALSE(p.next_verify());  // one request at a time
+  draft(p, {30});                 // arrives while the verifier is busy
+  p.on_verdict({0, 30});          // the target chose 30 itself: the drafter's guess stays valid
+  EXPECT_EQ(p.output(), Tokens{30});
+  EXPECT_THROW(p.on_verdict({0, 1}), std::logic_error);  // no request in flight
+}
+
+TEST(PearlPipeline, RejectsImpossibleVerdicts) {
+  PearlPipeline p({1}, 2, 4);
+  draft(p, {5, 6});
+  p.next_verify();
+  EXPECT_THROW(p.on_verdict({3, 7}), std::invalid_argument);
+  EXPECT_THROW(PearlPipeline({}, 2, 4), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace tandem

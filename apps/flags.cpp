@@ -94,6 +94,14 @@ bool Flags::get_switch(const std::string& name) const {
   throw UsageError("--" + name + " expects true or false, got '" + v + "'");
 }
 
+std::vector<std::string> Flags::get_list(const std::string& name) const {
+  std::vector<std::string> items;
+  std::stringstream in(get(name));
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
 std::string Flags::help() const {
   std::ostringstream out;
   out << "usage: " << command_ << " [flags]\n\n" << summary_ << "\n\nflags (environment variable, default):\n";

@@ -34,6 +34,8 @@ class Flags {
   long long get_int(const std::string& name) const;
   double get_double(const std::string& name) const;
   bool get_switch(const std::string& name) const;
+  /// The value as a comma-separated list (empty items dropped).
+  std::vector<std::string> get_list(const std::string& name) const;
   /// Whether the flag was set on the command line or in the environment.
   bool given(const std::string& name) const;
 

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,14 +28,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 // Sums a buffer with wide loads: reading is all it does, like a decode step over weights.
 float stream_sum(const float* data, size_t n) {
@@ -151,9 +142,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tandem_bench: %s\n", e.what());
     return 2;
   }
-  std::vector<std::string> models = split(flags.get("models")), paths = split(flags.get("matmul"));
+  std::vector<std::string> models = flags.get_list("models"), paths = flags.get_list("matmul");
   std::vector<int> thread_counts;
-  for (auto& t : split(flags.get("threads"))) thread_counts.push_back(std::stoi(t));
+  for (auto& t : flags.get_list("threads")) thread_counts.push_back(std::stoi(t));
   const std::string models_dir = flags.get("models-dir"), json_path = flags.get("json");
   const int prompt_tokens = int(flags.get_int("prompt-tokens")), decode_tokens = int(flags.get_int("decode-tokens"));
   for (const auto& path : paths)

@@ -22,14 +22,6 @@
 namespace tandem {
 namespace {
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 struct Prompt {
   std::string id, category, text;
 };
@@ -89,7 +81,7 @@ int main(int argc, char** argv) {
   const std::string target_path = flags.get("target"), draft_path = flags.get("draft");
   const std::string prompts_path = flags.get("prompts"), json_path = flags.get("json");
   const std::string markdown_path = flags.get("markdown");
-  std::vector<std::string> modes = split(flags.get("modes"));
+  std::vector<std::string> modes = flags.get_list("modes");
   const int limit = int(flags.get_int("limit")), max_tokens = int(flags.get_int("max-tokens"));
   const int threads = int(flags.get_int("threads")), draft_tokens = int(flags.get_int("draft-tokens"));
   const bool adaptive = flags.get_switch("adaptive");

@@ -256,14 +256,9 @@ void enumerate_outcomes(Transformer& tf, const std::vector<int32_t>& context, st
     out[outcome] += prob;
     return;
   }
-  const ModelConfig& c = tf.model().config();
-  KvCache cache(c, 64);
-  KvCache* caches[] = {&cache};
-  std::vector<BatchToken> batch;
-  for (size_t i = 0; i < context.size(); ++i)
-    batch.push_back({context[i], 0, int64_t(i), int32_t(i) - 1, i + 1 == context.size()});
-  auto logits = tf.forward(batch, caches);
-  for (const auto& [id, p] : sampling_distribution(logits.data(), c.vocab_size, params)) {
+  KvCache cache(tf.model().config(), 64);
+  auto logits = feed_chain(tf, cache, context, 0, int64_t(context.size()), 256, true);
+  for (const auto& [id, p] : sampling_distribution(logits.data(), tf.model().config().vocab_size, params)) {
     std::vector<int32_t> longer = outcome;
     if (tf.model().tokenizer().is_stop(id)) {
       out[longer] += prob * p;
@@ -316,14 +311,9 @@ class FanOutDrafter : public Drafter {
  public:
   explicit FanOutDrafter(Transformer& model) : model_(model) {}
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override {
-    const ModelConfig& c = model_.model().config();
-    KvCache cache(c, 64);
-    KvCache* caches[] = {&cache};
-    std::vector<BatchToken> batch;
-    for (size_t i = 0; i < context.size(); ++i)
-      batch.push_back({context[i], 0, int64_t(i), int32_t(i) - 1, i + 1 == context.size()});
-    auto logits = model_.forward(batch, caches);
-    auto ranked = sampling_distribution(logits.data(), c.vocab_size, {1.0f, 3, 1.0f, 0});
+    KvCache cache(model_.model().config(), 64);
+    auto logits = feed_chain(model_, cache, context, 0, int64_t(context.size()), 256, true);
+    auto ranked = sampling_distribution(logits.data(), model_.model().config().vocab_size, {1.0f, 3, 1.0f, 0});
     TokenTree tree;
     for (const auto& [first, p] : ranked) {
       if (max_depth < 1) break;

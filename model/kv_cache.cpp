@@ -29,12 +29,25 @@ void KvCache::grow(int64_t rows) {
   capacity_ = target;
 }
 
+void KvCache::reserve_pending(int64_t total) {
+  if (length_ + total > max_positions_)
+    throw std::length_error("sequence of " + std::to_string(length_ + total) +
+                            " positions exceeds the KV cache limit of " + std::to_string(max_positions_));
+  grow(length_ + total);
+  pending_ = total;
+  pending_links_.resize(size_t(total));
+}
+
 void KvCache::begin_pending(int64_t n) {
-  if (length_ + n > max_positions_)
-    throw std::length_error("sequence of " + std::to_string(length_ + n) + " positions exceeds the KV cache limit of " +
-                            std::to_string(max_positions_));
-  grow(length_ + n);
-  pending_ = n;
+  pending_links_.clear();
+  reserve_pending(n);
+}
+
+void KvCache::append_pending(int64_t n) { reserve_pending(pending_ + n); }
+
+void KvCache::link_pending(int64_t row, int64_t parent, int64_t pos) {
+  if (row < 0 || row >= pending_ || parent >= row) throw std::out_of_range("pending row link out of order");
+  pending_links_[size_t(row)] = {parent, pos};
 }
 
 void KvCache::truncate(int64_t n) {
@@ -42,6 +55,7 @@ void KvCache::truncate(int64_t n) {
     throw std::out_of_range("truncate to " + std::to_string(n) + " but the cache holds " + std::to_string(length_));
   length_ = n;
   pending_ = 0;
+  pending_links_.clear();
 }
 
 void KvCache::commit(const std::vector<int64_t>& path) {
@@ -60,11 +74,13 @@ void KvCache::commit(const std::vector<int64_t>& path) {
   }
   length_ += int64_t(path.size());
   pending_ = 0;
+  pending_links_.clear();
 }
 
 void KvCache::commit_all() {
   length_ += pending_;
   pending_ = 0;
+  pending_links_.clear();
 }
 
 }  // namespace tandem

@@ -3,7 +3,9 @@
 //
 // Rows [0, length) hold committed positions. A forward pass writes its tokens'
 // keys and values into the rows after them ("pending"); commit() then keeps one
-// chosen path of those rows as the next positions and drops the rest.
+// chosen path of those rows as the next positions and drops the rest. A later
+// forward may grow a tree of pending rows further (a drafter expanding its
+// best nodes one level per pass), so each pending row remembers its parent row.
 #include <cstdint>
 #include <vector>
 
@@ -31,8 +33,18 @@ class KvCache {
   /// Keeps every pending row (a chain, such as a prompt).
   void commit_all();
 
-  /// Makes room for `n` pending rows after the committed ones; throws if that passes max_positions.
+  /// Drops the pending rows and makes room for `n` new ones after the committed rows;
+  /// throws if that passes max_positions.
   void begin_pending(int64_t n);
+  /// Makes room for `n` more pending rows after the existing ones.
+  void append_pending(int64_t n);
+  /// Records that pending row `row` holds position `pos` and continues pending row
+  /// `parent` (-1: the committed rows).
+  void link_pending(int64_t row, int64_t parent, int64_t pos);
+  /// Parent of pending row `row` (-1: the committed rows).
+  int64_t pending_parent(int64_t row) const { return pending_links_.at(size_t(row)).parent; }
+  /// Position held by pending row `row`.
+  int64_t pending_position(int64_t row) const { return pending_links_.at(size_t(row)).pos; }
   /// Key row of `layer` at row index `slot` ([kv_dim] floats).
   float* key(int layer, int64_t slot) { return keys_[size_t(layer)].data() + slot * kv_dim_; }
   /// Value row of `layer` at row index `slot`.
@@ -48,12 +60,19 @@ class KvCache {
  private:
   size_t row_bytes_all_layers() const { return size_t(kv_dim_) * 4 * 2 * keys_.size(); }
   void grow(int64_t rows);
+  void reserve_pending(int64_t total);
+
+  struct PendingLink {
+    int64_t parent = -1;  // pending row this one continues, -1: the committed rows
+    int64_t pos = -1;     // absolute position
+  };
 
   int64_t kv_dim_;
   int64_t max_positions_;
   int64_t capacity_ = 0;
   int64_t length_ = 0;
   int64_t pending_ = 0;
+  std::vector<PendingLink> pending_links_;          // [pending_]
   std::vector<std::vector<float>> keys_, values_;  // [layer][capacity * kv_dim]
 };
 

@@ -28,7 +28,14 @@ void Transformer::validate(const std::vector<BatchToken>& batch, std::span<KvCac
     if (t.seq < 0 || size_t(t.seq) >= caches.size() || !caches[size_t(t.seq)])
       bad("sequence " + std::to_string(t.seq) + " has no cache");
     const KvCache& cache = *caches[size_t(t.seq)];
-    if (t.parent < 0) {
+    if (t.parent < 0 && t.parent_row >= 0) {
+      if (t.parent_row >= cache.pending())
+        bad("parent row " + std::to_string(t.parent_row) + " is not one of the " + std::to_string(cache.pending()) +
+            " pending rows");
+      if (t.pos != cache.pending_position(t.parent_row) + 1)
+        bad("position " + std::to_string(t.pos) + " does not follow its parent row's " +
+            std::to_string(cache.pending_position(t.parent_row)));
+    } else if (t.parent < 0) {
       if (t.pos != cache.length())
         bad("a token without a parent must sit at the cache length " + std::to_string(cache.length()) +
             ", not position " + std::to_string(t.pos));
@@ -77,25 +84,41 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
   resize_buffers(n, n_logits);
 
   // Cache rows: each token writes the next pending row of its sequence, and reads
-  // the committed rows followed by its ancestors' rows.
-  std::vector<int64_t> pending(caches.size(), 0);
+  // the committed rows followed by its ancestors' rows. A sequence whose tokens
+  // continue earlier pending rows keeps them and appends; the others start afresh.
+  std::vector<int64_t> added(caches.size(), 0), kept(caches.size(), 0);
+  for (const BatchToken& t : batch)
+    if (t.parent < 0 && t.parent_row >= 0) kept[size_t(t.seq)] = caches[size_t(t.seq)]->pending();
   slot_.assign(size_t(n), 0);
   for (int64_t i = 0; i < n; ++i) {
     const BatchToken& t = batch[size_t(i)];
-    slot_[size_t(i)] = caches[size_t(t.seq)]->length() + pending[size_t(t.seq)]++;
+    slot_[size_t(i)] = kept[size_t(t.seq)] + added[size_t(t.seq)]++;  // index among pending rows
   }
   // Only the sequences in this batch get new pending rows; the others keep theirs.
-  for (size_t s = 0; s < caches.size(); ++s)
-    if (pending[s] > 0) caches[s]->begin_pending(pending[s]);
+  for (size_t s = 0; s < caches.size(); ++s) {
+    if (added[s] == 0) continue;
+    if (kept[s] > 0)
+      caches[s]->append_pending(added[s]);
+    else
+      caches[s]->begin_pending(added[s]);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const BatchToken& t = batch[size_t(i)];
+    int64_t parent = t.parent >= 0 ? slot_[size_t(t.parent)] : t.parent_row;
+    caches[size_t(t.seq)]->link_pending(slot_[size_t(i)], parent, t.pos);
+  }
   rows_.resize(size_t(n));
   for (int64_t i = 0; i < n; ++i) {
     const BatchToken& t = batch[size_t(i)];
+    const KvCache& cache = *caches[size_t(t.seq)];
     std::vector<int64_t>& rows = rows_[size_t(i)];
     rows.resize(size_t(t.pos + 1));
-    int64_t committed = caches[size_t(t.seq)]->length();
+    const int64_t committed = cache.length();
     for (int64_t p = 0; p < committed; ++p) rows[size_t(p)] = p;
-    for (int64_t j = i; j >= 0; j = batch[size_t(j)].parent) rows[size_t(batch[size_t(j)].pos)] = slot_[size_t(j)];
+    for (int64_t r = slot_[size_t(i)]; r >= 0; r = cache.pending_parent(r))
+      rows[size_t(cache.pending_position(r))] = committed + r;
   }
+  for (int64_t i = 0; i < n; ++i) slot_[size_t(i)] += caches[size_t(batch[size_t(i)].seq)]->length();
 
   // Token embeddings and rotary angles.
   for (int64_t i = 0; i < n; ++i) {

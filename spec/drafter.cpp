@@ -1,56 +1,27 @@
 #include "spec/drafter.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "kernels/ops.h"
-#include "spec/generation.h"
 
 namespace tandem {
-namespace {
-
-constexpr int kChunk = 256;  // context tokens per forward pass when the drafter catches up
-
-// Probability of the argmax token under softmax(logits).
-float top_probability(const float* logits, int32_t n, int32_t top) {
-  double total = 0.0;
-  for (int32_t i = 0; i < n; ++i) total += std::exp(double(logits[i]) - double(logits[top]));
-  return float(1.0 / total);
-}
-
-}  // namespace
 
 ChainDrafter::ChainDrafter(Transformer& draft_model, int length, int64_t max_context)
-    : model_(draft_model), length_(length), cache_(draft_model.model().config(), max_context) {}
-
-void ChainDrafter::sync(const std::vector<int32_t>& context) {
-  // Keep the longest shared prefix, but always recompute the last token for its logits.
-  size_t keep = 0;
-  while (keep < cached_.size() && keep < context.size() && cached_[keep] == context[keep]) ++keep;
-  keep = std::min(keep, context.size() - 1);
-  cache_.truncate(int64_t(keep));
-  cached_.resize(keep);
-  logits_ = feed_chain(model_, cache_, context, int64_t(keep), int64_t(context.size()), kChunk, true);
-  cached_.insert(cached_.end(), context.begin() + int64_t(keep), context.end());
-}
+    : cache_(draft_model, max_context), length_(length) {}
 
 TokenTree ChainDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   TokenTree tree;
   // Room for the drafts in this cache (the target checks its own).
-  int length = int(std::min<int64_t>(std::min(length_, max_depth), cache_.max_positions() - int64_t(context.size())));
+  int length = int(std::min<int64_t>(std::min(length_, max_depth), cache_.cache().max_positions() - int64_t(context.size())));
   if (context.empty() || length <= 0) return tree;
-  sync(context);
-  const int32_t vocab = model_.model().config().vocab_size;
-  KvCache* caches[] = {&cache_};
+  const std::vector<float>* logits = &cache_.sync(context);
+  const int32_t vocab = cache_.vocab();
   int32_t parent = -1;
   for (int i = 0; i < length; ++i) {
-    int32_t token = int32_t(argmax(logits_.data(), vocab));
-    parent = tree.add(token, parent, top_probability(logits_.data(), vocab, token));
+    int32_t token = int32_t(argmax(logits->data(), vocab));
+    parent = tree.add(token, parent, softmax_probability(logits->data(), vocab, token));
     if (i + 1 == length) break;  // the last draft's own logits are never needed
-    auto out = model_.forward({{token, 0, cache_.length(), -1, true}}, caches);
-    cache_.commit_all();
-    cached_.push_back(token);
-    logits_.assign(out.begin(), out.end());
+    logits = &cache_.append(token);
   }
   return tree;
 }

@@ -7,8 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "model/kv_cache.h"
 #include "model/transformer.h"
+#include "spec/draft_model_cache.h"
 #include "spec/token_tree.h"
 
 namespace tandem {
@@ -26,7 +26,7 @@ class Drafter {
 };
 
 /// A draft model proposing a chain of its greedy choices. It keeps its own KV cache
-/// and, on each call, rolls it back to the longest prefix it shares with the context.
+/// in step with the context (DraftModelCache), so each call pays only for new tokens.
 class ChainDrafter : public Drafter {
  public:
   /// `draft_model` drafts `length` tokens per call; its cache holds up to max_context positions.
@@ -34,13 +34,8 @@ class ChainDrafter : public Drafter {
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
 
  private:
-  void sync(const std::vector<int32_t>& context);  // cache = context; logits_ = after its last token
-
-  Transformer& model_;
+  DraftModelCache cache_;
   int length_;
-  KvCache cache_;
-  std::vector<int32_t> cached_;  // tokens whose keys/values the cache holds
-  std::vector<float> logits_;
 };
 
 /// Prompt lookup: when the context's last n tokens (n from max_ngram down to 1) appeared

@@ -38,6 +38,50 @@ TEST(KvCache, CommitOnePathOfATree) {
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0);
 }
 
+TEST(KvCache, ATreeGrownOverSeveralPassesEqualsOneBatch) {
+  auto model = Model::load(test::stories_model());
+  Transformer tf(*model, 1);
+  KvCache one(model->config(), 64), grown(model->config(), 64);
+  for (KvCache* c : {&one, &grown}) {
+    KvCache* caches[] = {c};
+    tf.forward({{1, 0, 0, -1, false}, {50, 0, 1, 0, false}}, caches);
+    c->commit_all();
+  }
+  // Tree 70 ─┬─ 80 ── 90, in one batch, then one level per pass.
+  //          └─ 81
+  KvCache* one_caches[] = {&one};
+  auto all = tf.forward({{70, 0, 2, -1, true}, {80, 0, 3, 0, true}, {81, 0, 3, 0, true}, {90, 0, 4, 1, true}},
+                        one_caches);
+  std::vector<float> expected(all.begin(), all.end());
+  KvCache* grown_caches[] = {&grown};
+  const size_t vocab = size_t(model->config().vocab_size);
+  std::vector<float> got;
+  auto level1 = tf.forward({{70, 0, 2, -1, true}}, grown_caches);
+  got.insert(got.end(), level1.begin(), level1.end());
+  BatchToken a{80, 0, 3, -1, true, 0}, b{81, 0, 3, -1, true, 0};
+  auto level2 = tf.forward({a, b}, grown_caches);
+  got.insert(got.end(), level2.begin(), level2.end());
+  BatchToken c{90, 0, 4, -1, true, 1};  // row 1 holds 80
+  auto level3 = tf.forward({c}, grown_caches);
+  got.insert(got.end(), level3.begin(), level3.end());
+  ASSERT_EQ(got.size(), 4 * vocab);
+  EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * 4), 0);
+  EXPECT_EQ(grown.pending(), 4);
+
+  // Committing 70, 80, 90 (rows 0, 1, 3) continues exactly like the one-batch cache.
+  one.commit({0, 1, 3});
+  grown.commit({0, 1, 3});
+  auto x = next_logits(tf, one, 7);
+  auto y = next_logits(tf, grown, 7);
+  EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * 4), 0);
+
+  // A parent row that does not exist, or a position that does not follow it, is refused.
+  tf.forward({{70, 0, 6, -1, false}}, grown_caches);
+  EXPECT_THROW(tf.forward({{80, 0, 7, -1, false, 3}}, grown_caches), std::invalid_argument);
+  EXPECT_THROW(tf.forward({{80, 0, 8, -1, false, 0}}, grown_caches), std::invalid_argument);
+  EXPECT_EQ(grown.pending(), 1);
+}
+
 TEST(KvCache, ABatchLeavesOtherSequencesPendingRowsAlone) {
   auto model = Model::load(test::stories_model());
   Transformer tf(*model, 1);

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "model/gguf_file.h"
+#include "spec/tree_drafter.h"
 #include "spec/verify.h"
 #include "test_helpers.h"
 
@@ -85,26 +86,6 @@ TEST(PromptLookup, CopiesWhatFollowedTheLatestMatch) {
   EXPECT_TRUE(drafter.draft({1, 2, 3}, 8).empty());  // nothing repeats
 }
 
-// A copy of stories260K with layer 0's attention norm changed, so it drafts
-// differently from the original in some places.
-std::string perturbed_stories() {
-  std::string path = test::temp_path("stories-perturbed.bin");
-  std::ifstream in(test::stories_model(), std::ios::binary);
-  std::string data((std::istreambuf_iterator<char>(in)), {});
-  const size_t rms_att = 28 + 4 * size_t(512 * 64);
-  for (int i = 0; i < 64; ++i) {
-    float v;
-    std::memcpy(&v, &data[rms_att + 4 * size_t(i)], 4);
-    v *= 1.0f + 0.5f * std::sin(float(i));
-    std::memcpy(&data[rms_att + 4 * size_t(i)], &v, 4);
-  }
-  std::ofstream(path, std::ios::binary) << data;
-  std::filesystem::copy_file(std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/tokenizer.bin",
-                             std::filesystem::path(path).parent_path() / "tokenizer.bin",
-                             std::filesystem::copy_options::overwrite_existing);
-  return path;
-}
-
 struct Outcome {
   std::vector<int32_t> ids;
   SpeculationStats stats;
@@ -139,7 +120,7 @@ TEST(SpeculativeGreedy, StoriesDraftingForItselfAcceptsEverything) {
 
 TEST(SpeculativeGreedy, StoriesWithAPerturbedDrafterMatchesAutoregressive) {
   auto model = Model::load(test::stories_model());
-  auto drafter_model = Model::load(perturbed_stories());
+  auto drafter_model = Model::load(test::perturbed_stories());
   Transformer target(*model, 1), draft(*drafter_model, 1);
   for (const char* text : {"Once upon a time", "Lily and Tom went to the park", "The little dog"}) {
     auto prompt = model->tokenizer().encode(text, true);
@@ -156,7 +137,7 @@ TEST(SpeculativeGreedy, StoriesWithAPerturbedDrafterMatchesAutoregressive) {
 
 TEST(SpeculativeGreedy, AdaptiveDepthMatchesAutoregressive) {
   auto model = Model::load(test::stories_model());
-  auto drafter_model = Model::load(perturbed_stories());
+  auto drafter_model = Model::load(test::perturbed_stories());
   Transformer target(*model, 1), draft(*drafter_model, 1);
   auto prompt = model->tokenizer().encode("The little dog", true);
   auto ar = run_ar(target, prompt, 100);
@@ -327,13 +308,13 @@ class FanOutDrafter : public Drafter {
   Transformer& model_;
 };
 
-enum class DraftShape { Chain, FanOut };
+enum class DraftShape { Chain, FanOut, DynamicTree };
 
 class SpeculativeSampling : public ::testing::TestWithParam<DraftShape> {};
 
 TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
   auto model = Model::load(test::stories_model());
-  auto drafter_model = Model::load(perturbed_stories());
+  auto drafter_model = Model::load(test::perturbed_stories());
   Transformer target(*model, 1), draft(*drafter_model, 1);
   auto prompt = model->tokenizer().encode("Once upon a time", true);
   SamplingParams params{1.0f, 4, 1.0f, 0};
@@ -354,7 +335,10 @@ TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
     options.sampling.seed = uint64_t(seed);
     ChainDrafter chain(draft, 3, 64);
     FanOutDrafter fan_out(draft);
-    Drafter& drafter = GetParam() == DraftShape::Chain ? static_cast<Drafter&>(chain) : fan_out;
+    TreeDrafter tree(draft, {6, 2, 2}, 3, 64);
+    Drafter& drafter = GetParam() == DraftShape::Chain    ? static_cast<Drafter&>(chain)
+                       : GetParam() == DraftShape::FanOut ? static_cast<Drafter&>(fan_out)
+                                                          : tree;
     ++speculative[generate_speculative(target, drafter, prompt, options, stats).ids];
   }
   int dof = 0;
@@ -367,8 +351,20 @@ TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
               dof, chi_square_critical(dof));
 }
 
-INSTANTIATE_TEST_SUITE_P(Drafts, SpeculativeSampling, ::testing::Values(DraftShape::Chain, DraftShape::FanOut),
-                         [](const auto& info) { return info.param == DraftShape::Chain ? "Chain" : "FanOut"; });
+std::string shape_name(const ::testing::TestParamInfo<DraftShape>& info) {
+  switch (info.param) {
+    case DraftShape::Chain:
+      return "Chain";
+    case DraftShape::FanOut:
+      return "FanOut";
+    case DraftShape::DynamicTree:
+      return "DynamicTree";
+  }
+  return "Unknown";
+}
+
+INSTANTIATE_TEST_SUITE_P(Drafts, SpeculativeSampling,
+                         ::testing::Values(DraftShape::Chain, DraftShape::FanOut, DraftShape::DynamicTree), shape_name);
 
 }  // namespace
 }  // namespace tandem

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -42,6 +44,26 @@ std::string temp_path(const std::string& stem) {
   return (std::filesystem::temp_directory_path() /
           ("tandem-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + stem))
       .string();
+}
+
+// A copy of stories260K with layer 0's attention norm changed, so it drafts
+// differently from the original in some places.
+std::string perturbed_stories() {
+  std::string path = temp_path("stories-perturbed.bin");
+  std::ifstream in(stories_model(), std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  const size_t rms_att = 28 + 4 * size_t(512 * 64);
+  for (int i = 0; i < 64; ++i) {
+    float v;
+    std::memcpy(&v, &data[rms_att + 4 * size_t(i)], 4);
+    v *= 1.0f + 0.5f * std::sin(float(i));
+    std::memcpy(&data[rms_att + 4 * size_t(i)], &v, 4);
+  }
+  std::ofstream(path, std::ios::binary) << data;
+  std::filesystem::copy_file(std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/tokenizer.bin",
+                             std::filesystem::path(path).parent_path() / "tokenizer.bin",
+                             std::filesystem::copy_options::overwrite_existing);
+  return path;
 }
 
 }  // namespace tandem::test

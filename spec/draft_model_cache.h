@@ -1,0 +1,47 @@
+#pragma once
+// A draft model's KV cache kept in step with a request's context between calls.
+#include <cstdint>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "model/transformer.h"
+
+namespace tandem {
+
+/// Holds a draft model's cache of some context and the logits after its last token.
+/// Each sync() keeps the longest prefix shared with the new context and computes the
+/// rest, so a drafter pays only for tokens it has not seen.
+class DraftModelCache {
+ public:
+  /// A cache of `draft_model` for up to `max_context` positions.
+  DraftModelCache(Transformer& draft_model, int64_t max_context);
+
+  /// Brings the cache to `context` (not empty) and returns the logits after its last token ([vocab]).
+  const std::vector<float>& sync(const std::vector<int32_t>& context);
+  /// Appends `token` (a choice made from the current logits) and returns the logits after it.
+  const std::vector<float>& append(int32_t token);
+
+  /// Commits pending tree rows `rows` (ascending, one path) holding `tokens` after the
+  /// synced context: a later sync() to a context that continues along them reuses them.
+  void commit_pending(const std::vector<int64_t>& rows, const std::vector<int32_t>& tokens);
+  /// Tokens the cache holds.
+  const std::vector<int32_t>& cached() const { return cached_; }
+  /// The draft model.
+  Transformer& model() { return model_; }
+  /// The cache; callers may run tree batches into its pending rows between syncs.
+  KvCache& cache() { return cache_; }
+  /// Vocabulary size of the draft model.
+  int32_t vocab() const { return model_.model().config().vocab_size; }
+
+ private:
+  Transformer& model_;
+  KvCache cache_;
+  std::vector<int32_t> cached_;  // tokens whose keys and values the cache holds (committed)
+  std::vector<float> logits_;    // after cached_.back(), when logits_valid_
+  bool logits_valid_ = false;
+};
+
+/// Probability of `token` under softmax(logits[0, n)).
+float softmax_probability(const float* logits, int32_t n, int32_t token);
+
+}  // namespace tandem

@@ -1,0 +1,56 @@
+#pragma once
+// Dynamic draft trees from a draft model (the idea of EAGLE-2, DySpec, Sequoia):
+// grow the tree where the draft model is most confident, within a node budget.
+#include <cstdint>
+#include <vector>
+
+#include "spec/draft_model_cache.h"
+#include "spec/drafter.h"
+
+namespace tandem {
+
+/// Shape limits of a dynamic tree.
+struct TreeShape {
+  int budget = 10;    // most nodes sent to the verifier
+  int branching = 3;  // children proposed under each expanded node (the draft model's top choices)
+  int width = 2;      // nodes expanded per level: those with the highest path probability
+};
+
+/// Drafts a tree level by level. The score of a node is its path probability under
+/// the draft model (the product of the draft probabilities from the first level
+/// down). Each level expands the `width` best-scoring nodes of the previous one
+/// with one draft-model pass over just those nodes (their ancestors' keys and
+/// values stay as pending cache rows), and the tree sent is the `budget`
+/// best-scoring nodes overall, which always include each node's parent.
+class TreeDrafter : public Drafter {
+ public:
+  /// `max_depth` levels at most; the draft cache holds up to `max_context` positions.
+  TreeDrafter(Transformer& draft_model, TreeShape shape, int max_depth, int64_t max_context);
+  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
+
+ private:
+  struct Candidate {
+    int32_t token;
+    int32_t parent;  // candidate index, -1 on the first level
+    int32_t depth;
+    float prob;      // draft probability given the parent's path
+    double score;    // path probability
+    int64_t row;     // pending cache row once expanded, else -1
+  };
+  // Adds the `branching` most likely children of `parent` under `logits`.
+  void add_children(const float* logits, int32_t parent);
+  // Keeps the draft cache rows of the previous tree that `context` went on to accept.
+  void reuse_accepted_rows(const std::vector<int32_t>& context);
+  // Expands the best of `level` (candidate indices); returns the next level.
+  std::vector<int32_t> expand(const std::vector<int32_t>& level, int64_t first_pos);
+
+  DraftModelCache cache_;
+  TreeShape shape_;
+  int max_depth_;
+  std::vector<Candidate> candidates_;
+};
+
+/// The `k` largest entries of logits[0, n) (ties: lower index first), largest first.
+std::vector<int32_t> top_k(const float* logits, int32_t n, int k);
+
+}  // namespace tandem

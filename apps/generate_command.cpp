@@ -3,15 +3,14 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
 #include "apps/flags.h"
 #include "model/chat_template.h"
 #include "model/model.h"
-#include "spec/drafter.h"
-#include "spec/generation.h"
-#include "spec/speculative.h"
+#include "runner/speculation_mode.h"
 
 namespace tandem {
 namespace {
@@ -31,13 +30,18 @@ Flags generate_flags() {
   f.add_switch("chat", "wrap the prompt in the model's chat template");
   f.add("threads", "0", "CPU threads; 0 for one per core");
   f.add("mode", "ar",
-        "ar (plain), chain (a draft model drafts a chain), lookup (prompt lookup) or recycle (token recycling)");
+        "ar (plain), chain (a draft model drafts a chain), tree (a draft model drafts a dynamic tree), pearl "
+        "(drafter and verifier on their own threads at once), lookup (prompt lookup) or recycle (token recycling)");
   f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        "draft model for --mode chain (same vocabulary as --model)");
-  f.add("draft-tokens", "5", "most tokens drafted per verifier pass (per branch for recycle)");
+        "draft model for --mode chain, tree and pearl (same vocabulary as --model)");
+  f.add("draft-tokens", "5", "most tokens drafted per verifier pass (tree: depth; recycle: per branch; pearl: window)");
   f.add("adaptive", "true", "choose each pass's draft depth from acceptance and cost (true/false)");
   f.add("ngram", "3", "longest n-gram prompt lookup matches");
-  f.add("tree-width", "2", "first-level candidates of a recycle tree (each a chain of --draft-tokens)");
+  f.add("tree-budget", "10", "tree: most nodes per verifier pass");
+  f.add("tree-branching", "3", "tree: children proposed under each expanded node");
+  f.add("tree-width", "2", "tree: nodes expanded per level; recycle: first-level candidates");
+  f.add("pre-verify", "1", "pearl: drafts the verifier waits for before a pass (0: never wait)");
+  f.add("draft-threads", "0", "pearl: threads for the drafter, the rest verify (0: a quarter of --threads, at least 1)");
   f.add("matmul", "int16",
         "quantized matmul: int16 (integer dot products, fast) or float (weights decoded to float, exact)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
@@ -79,7 +83,6 @@ int run_generate(const std::vector<std::string>& args) {
   if (matmul != "int16" && matmul != "float") throw UsageError("--matmul must be int16 or float, got '" + matmul + "'");
   const int threads = int(flags.get_int("threads"));
   const MatmulPath matmul_path = matmul == "float" ? MatmulPath::Float : MatmulPath::Int16;
-  Transformer transformer(*model, threads, kAttentionSegment, matmul_path);
   StreamDecoder decoder(tok);
   std::string generated_text;
   auto on_token = [&](int32_t id) {
@@ -91,36 +94,44 @@ int run_generate(const std::vector<std::string>& args) {
     }
   };
 
-  const std::string& mode = flags.get("mode");
-  const int draft_tokens = int(flags.get_int("draft-tokens"));
-  if (draft_tokens < 1) throw UsageError("--draft-tokens must be at least 1");
-  const bool adaptive = flags.get_switch("adaptive");
-  GenerationResult result;
-  SpeculationStats spec;
-  if (mode == "ar") {
-    result = generate_autoregressive(transformer, prompt_ids, options, on_token);
-  } else if (mode == "lookup") {
-    PromptLookupDrafter drafter(int(flags.get_int("ngram")), draft_tokens);
-    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token,
-                                  speculation_defaults(*model, nullptr, draft_tokens, adaptive));
-  } else if (mode == "recycle") {
-    RecyclingDrafter drafter(int(flags.get_int("tree-width")), draft_tokens);
-    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token,
-                                  speculation_defaults(*model, nullptr, draft_tokens, adaptive));
-  } else if (mode == "chain") {
-    auto draft_model = Model::load(resolve_model_path(flags.get("draft-model")));
+  ModeSettings settings;
+  settings.mode = flags.get("mode");
+  settings.draft_tokens = int(flags.get_int("draft-tokens"));
+  settings.adaptive = flags.get_switch("adaptive");
+  settings.ngram = int(flags.get_int("ngram"));
+  settings.recycle_width = settings.tree.width = int(flags.get_int("tree-width"));
+  settings.tree.budget = int(flags.get_int("tree-budget"));
+  settings.tree.branching = int(flags.get_int("tree-branching"));
+  settings.pearl.pre_verify = int(flags.get_int("pre-verify"));
+  try {
+    check_mode_settings(settings);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  const std::string& mode = settings.mode;
+
+  std::unique_ptr<Model> draft_model;
+  std::unique_ptr<Transformer> draft_transformer;
+  int target_threads = threads;
+  if (needs_draft_model(mode)) {
+    draft_model = Model::load(resolve_model_path(flags.get("draft-model")));
     if (!draft_model->tokenizer().same_vocabulary(tok))
       throw std::runtime_error(draft_model->path() + ": its vocabulary differs from " + model->path() +
                                "'s, so it cannot draft for it");
-    Transformer draft_transformer(*draft_model, threads, kAttentionSegment, matmul_path);
-    ChainDrafter drafter(draft_transformer, draft_tokens, options.max_context);
-    result = generate_speculative(transformer, drafter, prompt_ids, options, spec, on_token,
-                                  speculation_defaults(*model, draft_model.get(), draft_tokens, adaptive));
-  } else if (mode == "tree" || mode == "pearl") {
-    throw UsageError("--mode " + mode + " is not implemented yet (ar, chain, lookup and recycle are)");
-  } else {
-    throw UsageError("--mode must be ar, chain, lookup or recycle, got '" + mode + "'");
+    int draft_threads = threads;
+    if (mode == "pearl") {
+      const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));
+      draft_threads = split.drafter;
+      target_threads = split.verifier;
+      settings.pearl.drafter_cpus = split.drafter_cpus;
+      settings.pearl.verifier_cpus = split.verifier_cpus;
+    }
+    draft_transformer = std::make_unique<Transformer>(*draft_model, draft_threads, kAttentionSegment, matmul_path);
   }
+  Transformer transformer(*model, target_threads, kAttentionSegment, matmul_path);
+  SpeculationStats spec;
+  GenerationResult result =
+      generate_in_mode(settings, transformer, draft_transformer.get(), prompt_ids, options, spec, on_token);
   std::string tail = decoder.flush();
   generated_text += tail;
 
@@ -149,6 +160,11 @@ int run_generate(const std::vector<std::string>& args) {
                                      {"acceptance_rate", spec.acceptance_rate()},
                                      {"draft_seconds", spec.draft_seconds},
                                      {"verify_seconds", spec.verify_seconds}};
+    if (mode == "pearl") {
+      out["stats"]["speculation"]["drafter_idle_seconds"] = spec.drafter_idle_seconds;
+      out["stats"]["speculation"]["verifier_idle_seconds"] = spec.verifier_idle_seconds;
+      out["stats"]["speculation"]["draft_threads"] = draft_transformer->pool().size();
+    }
     // Invalid UTF-8 in model output is replaced rather than aborting the dump.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
@@ -161,6 +177,10 @@ int run_generate(const std::vector<std::string>& args) {
       std::fprintf(stderr, "%s: %lld verifier passes, %.2f tokens per pass, %.0f%% of %lld drafted tokens accepted\n",
                    mode.c_str(), (long long)spec.passes, spec.tokens_per_pass(), 100 * spec.acceptance_rate(),
                    (long long)spec.drafted);
+    if (mode == "pearl")
+      std::fprintf(stderr, "pearl: drafter idle %.2f s, verifier idle %.2f s (drafter %d threads, verifier %d)\n",
+                   spec.drafter_idle_seconds, spec.verifier_idle_seconds, draft_transformer->pool().size(),
+                   transformer.pool().size());
   }
   return 0;
 }

@@ -25,6 +25,10 @@ class ThreadPool {
   /// Number of threads that share the work, the caller included.
   int size() const { return int(workers_.size()) + 1; }
 
+  /// Pins the calling thread (which must be the one that calls parallel_for) to cpus[0]
+  /// and worker i to cpus[i % cpus.size()]. Returns false if the system refused.
+  bool pin(const std::vector<int>& cpus);
+
   /// Splits [0, n) into one contiguous slice per thread and waits for all of them.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 

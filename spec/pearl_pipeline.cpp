@@ -5,8 +5,11 @@
 
 namespace tandem {
 
-PearlPipeline::PearlPipeline(const std::vector<int32_t>& prompt, int window, int max_window)
-    : context_(prompt), window_(std::clamp(window, 1, std::max(1, max_window))), max_window_(std::max(1, max_window)) {
+PearlPipeline::PearlPipeline(const std::vector<int32_t>& prompt, int window, int max_window, double verify_cost)
+    : context_(prompt),
+      window_(std::clamp(window, 1, std::max(1, max_window))),
+      max_window_(std::max(1, max_window)),
+      depth_(max_window_, verify_cost, 0.0) {
   if (prompt.empty()) throw std::invalid_argument("PEARL needs a prompt");
 }
 
@@ -62,11 +65,9 @@ void PearlPipeline::on_verdict(const VerifyResult& result) {
     ++epoch_;  // the drafter restarts from drafter_context(); its in-flight drafts are stale
   }
 
-  // Adapt the window: grow after a fully accepted pass, shrink to what was accepted otherwise.
-  if (result.accepted == sent && sent == window_)
-    window_ = std::min(window_ + 1, max_window_);
-  else if (result.accepted < sent)
-    window_ = std::max(1, result.accepted + 1);
+  // Adapt the window to the acceptance seen; the verifier always gets at least one draft to try.
+  depth_.update(sent, result.accepted);
+  window_ = std::clamp(depth_.next(), 1, max_window_);
 }
 
 }  // namespace tandem

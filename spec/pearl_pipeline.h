@@ -17,6 +17,8 @@
 #include <optional>
 #include <vector>
 
+#include "spec/draft_length.h"
+
 namespace tandem {
 
 /// Tokens the verifier checks in one pass: `pending` (already decided, not yet in its
@@ -36,8 +38,11 @@ struct VerifyResult {
 /// One request's PEARL state.
 class PearlPipeline {
  public:
-  /// `window`: most drafts per verify request (adapts between 1 and max_window).
-  PearlPipeline(const std::vector<int32_t>& prompt, int window, int max_window);
+  /// `window`: drafts per verify request at first; afterwards the window is the depth
+  /// DraftLength finds most productive (between 1 and max_window) from the acceptance
+  /// seen so far, with `verify_cost` what each extra token adds to a verifier pass
+  /// (drafting costs the verifier nothing: it happens on the other side).
+  PearlPipeline(const std::vector<int32_t>& prompt, int window, int max_window, double verify_cost = 0.55);
 
   /// The drafter's epoch; a draft must carry the epoch it was drafted in.
   uint64_t epoch() const { return epoch_; }
@@ -71,6 +76,7 @@ class PearlPipeline {
   int in_flight_ = 0;  // drafts_[0, in_flight_) are under verification
   bool in_flight_pending_ = false;
   int window_, max_window_;
+  DraftLength depth_;
 };
 
 }  // namespace tandem

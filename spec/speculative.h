@@ -15,6 +15,7 @@ struct SpeculationStats {
   int64_t drafted = 0;   // draft tokens proposed
   int64_t accepted = 0;  // draft tokens the target kept
   double draft_seconds = 0.0, verify_seconds = 0.0;
+  double drafter_idle_seconds = 0.0, verifier_idle_seconds = 0.0;  // PEARL: time each side waited for the other
   /// Tokens produced per target pass (accepted drafts plus the target's own token).
   double tokens_per_pass() const { return passes ? double(accepted + passes) / double(passes) : 0.0; }
   /// Share of drafted tokens that were accepted.

@@ -1,5 +1,8 @@
 #include "kernels/thread_pool.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define TANDEM_PAUSE() _mm_pause()
@@ -27,6 +30,23 @@ ThreadPool::~ThreadPool() {
   }
   start_.notify_all();
   for (auto& t : workers_) t.join();
+}
+
+namespace {
+bool pin_thread(pthread_t thread, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return pthread_setaffinity_np(thread, sizeof set, &set) == 0;
+}
+}  // namespace
+
+bool ThreadPool::pin(const std::vector<int>& cpus) {
+  if (cpus.empty()) return false;
+  bool ok = pin_thread(pthread_self(), cpus[0]);
+  for (size_t i = 0; i < workers_.size(); ++i)
+    ok = pin_thread(workers_[i].native_handle(), cpus[(i + 1) % cpus.size()]) && ok;
+  return ok;
 }
 
 void ThreadPool::run_slice(int index) {

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "model/gguf_file.h"
+#include "runner/speculation_mode.h"
 #include "spec/tree_drafter.h"
 #include "spec/verify.h"
 #include "test_helpers.h"
@@ -217,15 +218,16 @@ TEST(SpeculativeGreedy, QwenHalfBillionDraftingForOneAndAHalfBillion) {
   for (size_t i : picks) {
     auto prompt = reference["ids"][i].get<std::vector<int32_t>>();
     auto ar = run_ar(target, prompt, 24);
-    Outcome o = run_chain(target, draft, prompt, 24, 4);
-    EXPECT_EQ(o.ids, ar) << "prompt " << i;
     GenerationOptions options;
     options.max_tokens = 24;
-    PromptLookupDrafter lookup(3, 4);
-    SpeculationStats stats;
-    EXPECT_EQ(generate_speculative(target, lookup, prompt, options, stats).ids, ar) << "prompt " << i;
-    RecyclingDrafter recycle(2, 3);
-    EXPECT_EQ(generate_speculative(target, recycle, prompt, options, stats).ids, ar) << "prompt " << i;
+    for (const std::string& mode : mode_names()) {
+      ModeSettings settings;
+      settings.mode = mode;
+      settings.draft_tokens = 4;
+      SpeculationStats stats;
+      EXPECT_EQ(generate_in_mode(settings, target, &draft, prompt, options, stats).ids, ar)
+          << "prompt " << i << " mode " << mode;
+    }
   }
 }
 

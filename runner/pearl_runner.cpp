@@ -1,0 +1,192 @@
+#include "runner/pearl_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <sched.h>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "kernels/ops.h"
+#include "spec/draft_model_cache.h"
+#include "spec/pearl_pipeline.h"
+#include "spec/verify.h"
+
+namespace tandem {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// What the two threads share; every field is guarded by `mutex`.
+struct Shared {
+  Shared(const std::vector<int32_t>& prompt, int window) : pipeline(prompt, window, window) {}
+  std::mutex mutex;
+  std::condition_variable changed;  // a draft, a verdict, or the end
+  PearlPipeline pipeline;
+  bool finished = false;         // the verifier is done; the drafter stops
+  bool drafter_stopped = false;  // the drafter can draft no further (context full or an error)
+};
+
+// The drafter thread: keeps a window of drafts, plus one for the verifier's bonus
+// token, queued beyond those under verification (post-verify), always continuing
+// the pipeline's current branch.
+void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const std::vector<int>& cpus,
+                  SpeculationStats& stats) {
+  if (!cpus.empty()) draft.pool().pin(cpus);
+  DraftModelCache cache(draft, max_context);
+  const int32_t vocab = cache.vocab();
+  try {
+    for (;;) {
+      uint64_t epoch;
+      std::vector<int32_t> context;
+      {
+        std::unique_lock lock(shared.mutex);
+        auto idle_start = Clock::now();
+        shared.changed.wait(lock, [&] {
+          return shared.finished || shared.pipeline.queued_drafts() <= shared.pipeline.window();
+        });
+        stats.drafter_idle_seconds += seconds_since(idle_start);
+        if (shared.finished) return;
+        epoch = shared.pipeline.epoch();
+        context = shared.pipeline.drafter_context();
+      }
+      if (int64_t(context.size()) >= max_context) break;  // no room for another draft
+      auto busy_start = Clock::now();
+      int32_t token = int32_t(argmax(cache.sync(context).data(), vocab));
+      std::lock_guard lock(shared.mutex);
+      stats.draft_seconds += seconds_since(busy_start);
+      shared.pipeline.on_draft(epoch, token);  // ignored when a verdict changed the branch meanwhile
+      shared.changed.notify_all();
+    }
+  } catch (const std::exception&) {
+    // A failed drafter only costs speed: the verifier carries on alone, still lossless.
+  }
+  std::lock_guard lock(shared.mutex);
+  shared.drafter_stopped = true;
+  shared.changed.notify_all();
+}
+
+}  // namespace
+
+ThreadSplit split_threads(int threads, int drafter_threads) {
+  std::vector<int> cores;  // the cores this process may run on
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &allowed)) cores.push_back(c);
+  if (threads <= 0) threads = std::max(1, int(cores.size()));
+  ThreadSplit split;
+  split.drafter = drafter_threads > 0 ? drafter_threads : std::max(1, threads / 4);
+  split.verifier = std::max(1, threads - split.drafter);
+  if (size_t(split.drafter + split.verifier) <= cores.size()) {
+    split.verifier_cpus.assign(cores.begin(), cores.begin() + split.verifier);
+    split.drafter_cpus.assign(cores.begin() + split.verifier, cores.begin() + split.verifier + split.drafter);
+  }
+  return split;
+}
+
+GenerationResult generate_pearl(Transformer& target, Transformer& draft, const std::vector<int32_t>& prompt_ids,
+                                const GenerationOptions& options, SpeculationStats& stats,
+                                const std::function<void(int32_t)>& on_token, const PearlOptions& pearl) {
+  const Model& model = target.model();
+  const int32_t vocab = model.config().vocab_size;
+  KvCache cache(model.config(), options.max_context);
+  check_prompt_fits(prompt_ids, cache);
+  if (!pearl.verifier_cpus.empty()) target.pool().pin(pearl.verifier_cpus);
+  GenerationResult result;
+  result.prompt_ids = prompt_ids;
+  KvCache* caches[] = {&cache};
+
+  // The drafter prefills its own cache on its first draft while the verifier prefills here.
+  Shared shared(prompt_ids, std::max(1, pearl.max_window));
+  auto start = Clock::now();
+  std::thread drafter(drafter_loop, std::ref(shared), std::ref(draft), options.max_context, pearl.drafter_cpus,
+                      std::ref(stats));
+  feed_chain(target, cache, prompt_ids, 0, int64_t(prompt_ids.size()) - 1, options.prefill_chunk, false);
+  result.prefill_seconds = seconds_since(start);
+
+  start = Clock::now();
+  std::vector<BatchToken> batch;
+  auto finish = [&](FinishReason reason) {
+    result.finish = reason;
+    std::lock_guard lock(shared.mutex);
+    shared.finished = true;
+    shared.changed.notify_all();
+  };
+  if (options.max_tokens <= 0) finish(FinishReason::Length);
+  try {
+    while (!shared.finished) {
+      VerifyRequest request;
+      {
+        std::unique_lock lock(shared.mutex);
+        auto idle_start = Clock::now();
+        // Pre-verify: start as soon as the first draft(s) exist; the drafter keeps going.
+        shared.changed.wait(lock, [&] {
+          return shared.drafter_stopped ||
+                 shared.pipeline.queued_drafts() >= std::min(pearl.pre_verify, shared.pipeline.window());
+        });
+        stats.verifier_idle_seconds += seconds_since(idle_start);
+        request = *shared.pipeline.next_verify();
+      }
+      // Room in the cache for the pending token and its drafts.
+      const int64_t room = cache.max_positions() - cache.length() - 1;
+      if (room < 0) {
+        finish(FinishReason::Length);
+        break;
+      }
+      if (int64_t(request.drafts.size()) > room) request.drafts.resize(size_t(room));
+
+      auto verify_start = Clock::now();
+      TokenTree chain;
+      int32_t parent = -1;
+      for (int32_t token : request.drafts) parent = chain.add(token, parent, 1.0f);
+      batch.assign(1, BatchToken{request.pending, 0, cache.length(), -1, true});
+      chain.append_to(batch, 0, cache.length() + 1, 0);
+      auto logits = target.forward(batch, caches);
+      Verdict verdict = options.sampling.temperature <= 0.0f
+                            ? verify_greedy(chain, logits.data(), logits.data() + vocab, vocab)
+                            : verify_sampling(chain, logits.data(), logits.data() + vocab, vocab, options.sampling,
+                                              cache.length() + 1);
+      std::vector<int64_t> keep = {0};
+      for (int32_t node : verdict.accepted) keep.push_back(1 + node);
+      cache.commit(keep);
+      stats.verify_seconds += seconds_since(verify_start);
+      ++stats.passes;
+      stats.drafted += chain.size();
+      stats.accepted += int64_t(verdict.accepted.size());
+      {
+        std::lock_guard lock(shared.mutex);
+        shared.pipeline.on_verdict({int(verdict.accepted.size()), verdict.bonus});
+        shared.changed.notify_all();
+      }
+
+      std::vector<int32_t> produced = request.drafts;
+      produced.resize(verdict.accepted.size());
+      produced.push_back(verdict.bonus);
+      for (int32_t token : produced) {
+        if (model.tokenizer().is_stop(token)) {
+          finish(FinishReason::Stop);
+          break;
+        }
+        result.ids.push_back(token);
+        if (on_token) on_token(token);
+        if (int64_t(result.ids.size()) == options.max_tokens) {
+          finish(FinishReason::Length);
+          break;
+        }
+      }
+      if (!shared.finished && cache.length() + 1 >= cache.max_positions()) finish(FinishReason::Length);
+    }
+  } catch (...) {
+    finish(FinishReason::Length);
+    drafter.join();
+    throw;
+  }
+  drafter.join();
+  result.decode_seconds = seconds_since(start);
+  result.kv_cache_bytes = cache.bytes_allocated();
+  return result;
+}
+
+}  // namespace tandem

@@ -1,0 +1,37 @@
+#pragma once
+// One place that turns a mode name and its knobs into a generation call, shared by
+// `tandem generate` and the benchmarks.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runner/pearl_runner.h"
+#include "spec/speculative.h"
+#include "spec/tree_drafter.h"
+
+namespace tandem {
+
+/// A generation mode and its knobs.
+struct ModeSettings {
+  std::string mode = "ar";  // ar, chain, tree, pearl, lookup or recycle
+  int draft_tokens = 5;     // most drafted tokens per pass (tree: depth; recycle: per branch; pearl: window)
+  bool adaptive = true;     // chain, lookup, recycle: choose each pass's depth from acceptance and cost
+  int ngram = 3;            // lookup: longest n-gram matched
+  int recycle_width = 2;    // recycle: first-level candidates
+  TreeShape tree;           // tree: budget, branching, width
+  PearlOptions pearl;       // pearl: window (set from draft_tokens), pre-verify, pinning
+};
+
+/// The modes, in the order the help lists them.
+const std::vector<std::string>& mode_names();
+/// Whether `mode` needs a draft model.
+bool needs_draft_model(const std::string& mode);
+/// Throws std::invalid_argument naming the problem if `settings` cannot run.
+void check_mode_settings(const ModeSettings& settings);
+
+/// Generates one request in settings.mode. `draft` must be given for the draft-model modes.
+GenerationResult generate_in_mode(const ModeSettings& settings, Transformer& target, Transformer* draft,
+                                  const std::vector<int32_t>& prompt_ids, const GenerationOptions& options,
+                                  SpeculationStats& stats, const std::function<void(int32_t)>& on_token = {});
+
+}  // namespace tandem

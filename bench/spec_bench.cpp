@@ -2,7 +2,7 @@
 // same prompts in the same run, per category: speedup, tokens per verifier pass,
 // acceptance, and a check that greedy output is identical to AR's.
 //
-//   build/tandem_spec_bench --limit 2 --modes ar,chain,lookup,recycle --json out.json --markdown out.md
+//   build/tandem_spec_bench --limit 2 --modes ar,chain,tree,pearl,lookup,recycle --json out.json --markdown out.md
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,8 +16,7 @@
 #include "apps/flags.h"
 #include "model/chat_template.h"
 #include "model/model.h"
-#include "spec/drafter.h"
-#include "spec/speculative.h"
+#include "runner/speculation_mode.h"
 
 namespace tandem {
 namespace {
@@ -51,6 +50,7 @@ struct Run {
 struct Totals {
   double seconds = 0, ar_seconds = 0;
   int64_t tokens = 0, passes = 0, accepted = 0, drafted = 0, mismatches = 0, prompts = 0;
+  double drafter_idle = 0, verifier_idle = 0;  // pearl
 };
 
 }  // namespace
@@ -62,9 +62,9 @@ int main(int argc, char** argv) {
               "Spec-Bench: each speculative mode against autoregressive decoding on the same prompts in\n"
               "the same run, per category; checks that greedy output equals AR's.");
   flags.add("target", "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "target model");
-  flags.add("draft", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "draft model for the chain mode");
+  flags.add("draft", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "draft model for chain, tree and pearl");
   flags.add("prompts", "../shared/data/prompts/spec_bench.jsonl", "Spec-Bench prompt file");
-  flags.add("modes", "ar,chain,lookup,recycle", "comma-separated modes (ar always runs first)");
+  flags.add("modes", "ar,chain,tree,pearl,lookup,recycle", "comma-separated modes (ar always runs first)");
   flags.add("limit", "2", "prompts per category (first turns, in file order); 0 for all 480");
   flags.add("max-tokens", "64", "tokens generated per prompt");
   flags.add("threads", "0", "CPU threads; 0 for one per core");
@@ -95,6 +95,13 @@ int main(int argc, char** argv) {
     const bool progress = isatty(STDERR_FILENO);
     GenerationOptions options;
     options.max_tokens = max_tokens;
+    ModeSettings settings;
+    settings.draft_tokens = draft_tokens;
+    settings.adaptive = adaptive;
+    const ThreadSplit split = split_threads(threads, 0);
+    settings.pearl.drafter_cpus = split.drafter_cpus;
+    settings.pearl.verifier_cpus = split.verifier_cpus;
+    std::unique_ptr<Transformer> pearl_target_tf, pearl_draft_tf;
 
     nlohmann::json records = nlohmann::json::array();
     std::map<std::string, std::map<std::string, Totals>> totals;  // mode -> category (and "all")
@@ -107,27 +114,25 @@ int main(int argc, char** argv) {
         if (progress)
           std::fprintf(stderr, "\r[%zu/%zu] %-14s %-8s", p + 1, prompts.size(), prompt.category.c_str(), mode.c_str());
         Run run;
-        if (mode == "ar") {
-          run.result = generate_autoregressive(target_tf, ids, options);
-        } else if (mode == "chain") {
-          if (!draft) {
-            draft = Model::load(draft_path);
-            draft_tf = std::make_unique<Transformer>(*draft, threads);
+        settings.mode = mode;
+        Transformer* verifier = &target_tf;
+        Transformer* drafter = nullptr;
+        if (needs_draft_model(mode)) {
+          if (!draft) draft = Model::load(draft_path);
+          if (mode == "pearl") {
+            // PEARL splits the cores: its own transformers with their own thread pools.
+            if (!pearl_target_tf) {
+              pearl_target_tf = std::make_unique<Transformer>(*target, split.verifier);
+              pearl_draft_tf = std::make_unique<Transformer>(*draft, split.drafter);
+            }
+            verifier = pearl_target_tf.get();
+            drafter = pearl_draft_tf.get();
+          } else {
+            if (!draft_tf) draft_tf = std::make_unique<Transformer>(*draft, threads);
+            drafter = draft_tf.get();
           }
-          ChainDrafter drafter(*draft_tf, draft_tokens, options.max_context);
-          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats, {},
-                                            speculation_defaults(*target, draft.get(), draft_tokens, adaptive));
-        } else if (mode == "lookup") {
-          PromptLookupDrafter drafter(3, draft_tokens);
-          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats, {},
-                                            speculation_defaults(*target, nullptr, draft_tokens, adaptive));
-        } else if (mode == "recycle") {
-          RecyclingDrafter drafter(2, draft_tokens);
-          run.result = generate_speculative(target_tf, drafter, ids, options, run.stats, {},
-                                            speculation_defaults(*target, nullptr, draft_tokens, adaptive));
-        } else {
-          throw std::runtime_error("unknown mode " + mode);
         }
+        run.result = generate_in_mode(settings, *verifier, drafter, ids, options, run.stats);
         double seconds = run.result.decode_seconds;
         if (mode == "ar") {
           ar_ids = run.result.ids;
@@ -143,6 +148,8 @@ int main(int argc, char** argv) {
           t.accepted += run.stats.accepted;
           t.drafted += run.stats.drafted;
           t.mismatches += !same;
+          t.drafter_idle += run.stats.drafter_idle_seconds;
+          t.verifier_idle += run.stats.verifier_idle_seconds;
           t.prompts += 1;
         }
         records.push_back({{"question_id", prompt.id},
@@ -154,6 +161,8 @@ int main(int argc, char** argv) {
                            {"ar_decode_seconds", ar_seconds},
                            {"tokens_per_pass", run.stats.tokens_per_pass()},
                            {"acceptance_rate", run.stats.acceptance_rate()},
+                           {"drafter_idle_seconds", run.stats.drafter_idle_seconds},
+                           {"verifier_idle_seconds", run.stats.verifier_idle_seconds},
                            {"same_as_ar", same}});
       }
     }
@@ -163,10 +172,11 @@ int main(int argc, char** argv) {
     std::ostringstream md;
     md << "Target " << target->config().name << ", drafter (chain) " << (draft ? draft->config().name : "-") << ", "
        << prompts.size() << " Spec-Bench prompts (" << (limit > 0 ? std::to_string(limit) + " per category" : "all")
-       << "), " << max_tokens << " tokens each, greedy, " << target_tf.pool().size() << " threads, "
-       << (adaptive ? "adaptive" : "fixed") << " draft depth (at most " << draft_tokens << ").\n\n";
-    md << "| mode | category | speedup vs AR | tokens/pass | acceptance | output identical to AR "
-          "|\n|---|---|---|---|---|---|\n";
+       << "), " << max_tokens << " tokens each, greedy, " << target_tf.pool().size() << " threads (pearl: drafter "
+       << split.drafter << ", verifier " << split.verifier << "), " << (adaptive ? "adaptive" : "fixed")
+       << " draft depth (at most " << draft_tokens << "; tree budget " << settings.tree.budget << ").\n\n";
+    md << "| mode | category | speedup vs AR | tokens/pass | acceptance | idle drafter/verifier | output identical to AR "
+          "|\n|---|---|---|---|---|---|---|\n";
     nlohmann::json summary;
     for (const auto& mode : modes) {
       for (const auto& [category, t] : totals[mode]) {
@@ -175,11 +185,17 @@ int main(int argc, char** argv) {
         double acceptance = t.drafted ? double(t.accepted) / double(t.drafted) : 0.0;
         summary[mode][category] = {
             {"speedup", speedup},         {"tokens_per_pass", per_pass}, {"acceptance_rate", acceptance},
-            {"mismatches", t.mismatches}, {"prompts", t.prompts},        {"tokens", t.tokens}};
-        char row[256];
-        std::snprintf(row, sizeof row, "| %s | %s | %.2fx | %.2f | %.0f%% | %lld/%lld |\n", mode.c_str(),
-                      category.c_str(), speedup, per_pass, 100 * acceptance, (long long)(t.prompts - t.mismatches),
-                      (long long)t.prompts);
+            {"mismatches", t.mismatches}, {"prompts", t.prompts},        {"tokens", t.tokens},
+            {"drafter_idle_share", t.seconds > 0 ? t.drafter_idle / t.seconds : 0.0},
+            {"verifier_idle_share", t.seconds > 0 ? t.verifier_idle / t.seconds : 0.0}};
+        char idle[64] = "-";
+        if (mode == "pearl")
+          std::snprintf(idle, sizeof idle, "%.0f%% / %.0f%%", 100 * t.drafter_idle / t.seconds,
+                        100 * t.verifier_idle / t.seconds);
+        char row[320];
+        std::snprintf(row, sizeof row, "| %s | %s | %.2fx | %.2f | %.0f%% | %s | %lld/%lld |\n", mode.c_str(),
+                      category.c_str(), speedup, per_pass, 100 * acceptance, idle,
+                      (long long)(t.prompts - t.mismatches), (long long)t.prompts);
         md << row;
       }
     }

@@ -93,6 +93,9 @@ GenerationResult generate_pearl(Transformer& target, Transformer& draft, const s
   const int32_t vocab = model.config().vocab_size;
   KvCache cache(model.config(), options.max_context);
   check_prompt_fits(prompt_ids, cache);
+  // Pinning moves the calling thread too; it gets its old cores back at the end.
+  cpu_set_t caller_cpus;
+  const bool restore = !pearl.verifier_cpus.empty() && sched_getaffinity(0, sizeof caller_cpus, &caller_cpus) == 0;
   if (!pearl.verifier_cpus.empty()) target.pool().pin(pearl.verifier_cpus);
   GenerationResult result;
   result.prompt_ids = prompt_ids;
@@ -181,9 +184,11 @@ GenerationResult generate_pearl(Transformer& target, Transformer& draft, const s
   } catch (...) {
     finish(FinishReason::Length);
     drafter.join();
+    if (restore) sched_setaffinity(0, sizeof caller_cpus, &caller_cpus);
     throw;
   }
   drafter.join();
+  if (restore) sched_setaffinity(0, sizeof caller_cpus, &caller_cpus);
   result.decode_seconds = seconds_since(start);
   result.kv_cache_bytes = cache.bytes_allocated();
   return result;

@@ -1,0 +1,72 @@
+#include "spec/tree_wire.h"
+
+#include <stdexcept>
+
+namespace tandem {
+namespace {
+
+[[noreturn]] void bad(const std::string& what) { throw std::invalid_argument(what); }
+
+}  // namespace
+
+wire::TokenTree tree_to_wire(const TokenTree& tree, uint64_t request_id, int64_t first_position, uint64_t epoch) {
+  wire::TokenTree m;
+  m.set_request_id(request_id);
+  m.set_first_position(first_position);
+  m.set_epoch(epoch);
+  for (int32_t i = 0; i < tree.size(); ++i) {
+    m.add_tokens(tree[i].token);
+    m.add_parents(tree[i].parent);
+    m.add_draft_probs(tree[i].draft_prob);
+  }
+  return m;
+}
+
+TokenTree tree_from_wire(const wire::TokenTree& m, int32_t vocab) {
+  const int n = m.tokens_size();
+  if (n > kMaxWireTreeNodes)
+    bad("token tree of " + std::to_string(n) + " nodes exceeds the limit of " + std::to_string(kMaxWireTreeNodes));
+  if (m.parents_size() != n || m.draft_probs_size() != n)
+    bad("token tree arrays differ in length: " + std::to_string(n) + " tokens, " + std::to_string(m.parents_size()) +
+        " parents, " + std::to_string(m.draft_probs_size()) + " probabilities");
+  if (m.first_position() < 0) bad("token tree starts at negative position " + std::to_string(m.first_position()));
+  TokenTree tree;
+  for (int i = 0; i < n; ++i) {
+    const int32_t token = m.tokens(i), parent = m.parents(i);
+    const float prob = m.draft_probs(i);
+    const std::string node = "token tree node " + std::to_string(i);
+    if (token < 0 || token >= vocab)
+      bad(node + ": token id " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(vocab));
+    if (parent < -1 || parent >= i) bad(node + ": parent " + std::to_string(parent) + " is not an earlier node");
+    if (!(prob >= 0.0f && prob <= 1.0f)) bad(node + ": draft probability " + std::to_string(prob) + " is not in [0, 1]");
+    tree.add(token, parent, prob);
+  }
+  return tree;
+}
+
+wire::Verdict verdict_to_wire(const Verdict& verdict, uint64_t request_id, uint64_t epoch) {
+  wire::Verdict m;
+  m.set_request_id(request_id);
+  m.set_epoch(epoch);
+  for (int32_t node : verdict.accepted) m.add_accepted_nodes(node);
+  m.set_bonus(verdict.bonus);
+  return m;
+}
+
+Verdict verdict_from_wire(const wire::Verdict& m, const TokenTree& tree, int32_t vocab) {
+  Verdict verdict;
+  int32_t parent = -1;
+  for (int i = 0; i < m.accepted_nodes_size(); ++i) {
+    const int32_t node = m.accepted_nodes(i);
+    if (node < 0 || node >= tree.size() || tree[node].parent != parent)
+      bad("verdict: accepted node " + std::to_string(node) + " does not continue the accepted path");
+    verdict.accepted.push_back(node);
+    parent = node;
+  }
+  if (m.bonus() < 0 || m.bonus() >= vocab)
+    bad("verdict: bonus token " + std::to_string(m.bonus()) + " is outside the vocabulary of " + std::to_string(vocab));
+  verdict.bonus = m.bonus();
+  return verdict;
+}
+
+}  // namespace tandem

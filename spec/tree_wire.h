@@ -1,0 +1,30 @@
+#pragma once
+// Token trees and verdicts to and from their wire messages (proto/speculation.proto).
+// Decoding checks everything a peer could get wrong, so a bad message is a clear
+// error here and never reaches a forward pass.
+#include <cstdint>
+#include <string>
+
+#include "proto/speculation.pb.h"
+#include "spec/token_tree.h"
+#include "spec/verify.h"
+
+namespace tandem {
+
+/// Most nodes a tree from the network may have.
+constexpr int kMaxWireTreeNodes = 4096;
+
+/// `tree` as a message for request `request_id`, its first level at `first_position`.
+wire::TokenTree tree_to_wire(const TokenTree& tree, uint64_t request_id, int64_t first_position, uint64_t epoch);
+/// The tree in `message`; throws std::invalid_argument naming the problem if the arrays
+/// differ in length, a parent is not an earlier node, a token is outside [0, vocab), a
+/// probability is outside [0, 1], or there are more than kMaxWireTreeNodes nodes.
+TokenTree tree_from_wire(const wire::TokenTree& message, int32_t vocab);
+
+/// `verdict` as a message.
+wire::Verdict verdict_to_wire(const Verdict& verdict, uint64_t request_id, uint64_t epoch);
+/// The verdict in `message` on `tree`; throws std::invalid_argument unless the accepted
+/// nodes form a path from the first level down and the bonus is inside [0, vocab).
+Verdict verdict_from_wire(const wire::Verdict& message, const TokenTree& tree, int32_t vocab);
+
+}  // namespace tandem

@@ -1,0 +1,101 @@
+// Token trees and verdicts over the wire: exact round trips, and every malformed
+// message refused with a clear error.
+#include "spec/tree_wire.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+namespace tandem {
+namespace {
+
+// 5 ─┬─ 6 ── 8
+//    └─ 7
+TokenTree sample_tree() {
+  TokenTree t;
+  int32_t a = t.add(5, -1, 0.5f);
+  int32_t b = t.add(6, a, 0.25f);
+  t.add(7, a, 0.125f);
+  t.add(8, b, 1.0f);
+  return t;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TreeWire, RoundTripsThroughBytes) {
+  TokenTree tree = sample_tree();
+  std::string bytes = tree_to_wire(tree, 42, 17, 3).SerializeAsString();
+  wire::TokenTree parsed;
+  ASSERT_TRUE(parsed.ParseFromString(bytes));
+  EXPECT_EQ(parsed.request_id(), 42u);
+  EXPECT_EQ(parsed.first_position(), 17);
+  EXPECT_EQ(parsed.epoch(), 3u);
+  TokenTree back = tree_from_wire(parsed, 100);
+  ASSERT_EQ(back.size(), tree.size());
+  for (int32_t i = 0; i < tree.size(); ++i) {
+    EXPECT_EQ(back[i].token, tree[i].token);
+    EXPECT_EQ(back[i].parent, tree[i].parent);
+    EXPECT_EQ(back[i].depth, tree[i].depth);
+    EXPECT_EQ(back[i].draft_prob, tree[i].draft_prob);
+  }
+  EXPECT_LT(bytes.size(), 64u);  // packed arrays: a handful of bytes per node
+
+  Verdict verdict{{0, 1, 3}, 9};
+  wire::Verdict vm;
+  ASSERT_TRUE(vm.ParseFromString(verdict_to_wire(verdict, 42, 3).SerializeAsString()));
+  Verdict v = verdict_from_wire(vm, tree, 100);
+  EXPECT_EQ(v.accepted, verdict.accepted);
+  EXPECT_EQ(v.bonus, 9);
+}
+
+TEST(TreeWire, RefusesMalformedTrees) {
+  auto with = [](const std::function<void(wire::TokenTree&)>& change) {
+    wire::TokenTree m = tree_to_wire(sample_tree(), 1, 0, 0);
+    change(m);
+    return error_of([&] { tree_from_wire(m, 100); });
+  };
+  EXPECT_EQ(with([](wire::TokenTree&) {}), "");
+  EXPECT_EQ(with([](wire::TokenTree& m) { m.add_tokens(3); }),
+            "token tree arrays differ in length: 5 tokens, 4 parents, 4 probabilities");
+  EXPECT_EQ(with([](wire::TokenTree& m) { m.set_parents(1, 2); }), "token tree node 1: parent 2 is not an earlier node");
+  EXPECT_EQ(with([](wire::TokenTree& m) { m.set_parents(0, -5); }),
+            "token tree node 0: parent -5 is not an earlier node");
+  EXPECT_EQ(with([](wire::TokenTree& m) { m.set_tokens(2, 100); }),
+            "token tree node 2: token id 100 is outside the vocabulary of 100");
+  EXPECT_NE(with([](wire::TokenTree& m) { m.set_draft_probs(3, std::nanf("")); }).find("is not in [0, 1]"),
+            std::string::npos);
+  EXPECT_EQ(with([](wire::TokenTree& m) { m.set_first_position(-1); }), "token tree starts at negative position -1");
+  EXPECT_EQ(with([](wire::TokenTree& m) {
+              for (int i = 0; i < kMaxWireTreeNodes; ++i) {
+                m.add_tokens(1);
+                m.add_parents(-1);
+                m.add_draft_probs(0.5f);
+              }
+            }),
+            "token tree of 4100 nodes exceeds the limit of 4096");
+  wire::TokenTree garbage;
+  EXPECT_FALSE(garbage.ParseFromString(std::string("\xff\xff\xff\xff\x0f", 5)));
+}
+
+TEST(TreeWire, RefusesVerdictsOffTheTree) {
+  TokenTree tree = sample_tree();
+  auto verdict = [&](std::vector<int32_t> nodes, int32_t bonus) {
+    return error_of([&] { verdict_from_wire(verdict_to_wire({nodes, bonus}, 1, 0), tree, 100); });
+  };
+  EXPECT_EQ(verdict({0, 2}, 4), "");
+  EXPECT_EQ(verdict({1}, 4), "verdict: accepted node 1 does not continue the accepted path");
+  EXPECT_EQ(verdict({0, 1, 2}, 4), "verdict: accepted node 2 does not continue the accepted path");
+  EXPECT_EQ(verdict({0, 9}, 4), "verdict: accepted node 9 does not continue the accepted path");
+  EXPECT_EQ(verdict({}, -1), "verdict: bonus token -1 is outside the vocabulary of 100");
+}
+
+}  // namespace
+}  // namespace tandem

@@ -41,9 +41,11 @@ Flags generate_flags() {
   f.add("tree-branching", "3", "tree: children proposed under each expanded node");
   f.add("tree-width", "2", "tree: nodes expanded per level; recycle: first-level candidates");
   f.add("pre-verify", "1", "pearl: drafts the verifier waits for before a pass (0: never wait)");
-  f.add("draft-threads", "0", "pearl: threads for the drafter, the rest verify (0: a quarter of --threads, at least 1)");
+  f.add("draft-threads", "0",
+        "pearl: threads for the drafter, the rest verify (0: a quarter of --threads, at least 1)");
   f.add("matmul", "int16",
-        "quantized matmul: int16 (integer dot products, fast) or float (weights decoded to float, exact)");
+        "quantized matmul: int16 (integer dot products, activations to ~31 bits), int16-fast (~15 bits, half the "
+        "multiplies) or float (weights decoded to float)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
   return f;
@@ -79,10 +81,11 @@ int run_generate(const std::vector<std::string>& args) {
   std::string text = chat ? chat_prompt(tok, flags.get("prompt")) : flags.get("prompt");
   std::vector<int32_t> prompt_ids = tok.encode(text, tok.add_bos(), chat);
 
-  const std::string& matmul = flags.get("matmul");
-  if (matmul != "int16" && matmul != "float") throw UsageError("--matmul must be int16 or float, got '" + matmul + "'");
+  MatmulPath matmul_path;
+  try {
+    matmul_path = matmul_path_named(flags.get("matmul"));
+  } catch (const std::invalid_argument& e) { throw UsageError(std::string("--matmul: ") + e.what()); }
   const int threads = int(flags.get_int("threads"));
-  const MatmulPath matmul_path = matmul == "float" ? MatmulPath::Float : MatmulPath::Int16;
   StreamDecoder decoder(tok);
   std::string generated_text;
   auto on_token = [&](int32_t id) {
@@ -105,9 +108,7 @@ int run_generate(const std::vector<std::string>& args) {
   settings.pearl.pre_verify = int(flags.get_int("pre-verify"));
   try {
     check_mode_settings(settings);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
+  } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
   const std::string& mode = settings.mode;
 
   std::unique_ptr<Model> draft_model;

@@ -2,7 +2,7 @@
 // speed of each model at each thread count, and decode as a fraction of the
 // bandwidth limit (weight bytes read per token / bandwidth).
 //
-//   build/tandem_bench [--threads 1,2] [--models a.gguf,b.gguf] [--matmul int16,float] [--json out.json]
+//   build/tandem_bench [--threads 1,2] [--models a.gguf,b.gguf] [--matmul int16,int16-fast,float] [--json out.json]
 #include <unistd.h>
 
 #include <chrono>
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
       "comma-separated model files (bare names are looked up in --models-dir)");
   flags.add("models-dir", "models", "folder of installed models");
   flags.add("threads", "1,2", "comma-separated thread counts");
-  flags.add("matmul", "int16", "comma-separated matmul paths: int16, float");
+  flags.add("matmul", "int16", "comma-separated matmul paths: int16, int16-fast, float");
   flags.add("prompt-tokens", "128", "prompt length for the prefill measurement");
   flags.add("decode-tokens", "32", "tokens for the decode measurement");
   flags.add("json", "", "also write the figures to this JSON file");
@@ -147,9 +147,10 @@ int main(int argc, char** argv) {
   for (auto& t : flags.get_list("threads")) thread_counts.push_back(std::stoi(t));
   const std::string models_dir = flags.get("models-dir"), json_path = flags.get("json");
   const int prompt_tokens = int(flags.get_int("prompt-tokens")), decode_tokens = int(flags.get_int("decode-tokens"));
-  for (const auto& path : paths)
-    if (path != "int16" && path != "float") {
-      std::fprintf(stderr, "--matmul takes int16 and/or float, not %s\n", path.c_str());
+  for (const auto& path : paths) try {
+      matmul_path_named(path);
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "tandem_bench: --matmul: %s\n", e.what());
       return 2;
     }
   nlohmann::json report = {{"prompt_tokens", prompt_tokens}, {"decode_tokens", decode_tokens}};
@@ -168,8 +169,7 @@ int main(int argc, char** argv) {
     double mb = double(model->weights().bytes_per_token()) / 1e6;
     for (const auto& path : paths)
       for (int t : thread_counts) {
-        Speed s = measure_model(*model, t, path == "float" ? MatmulPath::Float : MatmulPath::Int16, prompt_tokens,
-                                decode_tokens);
+        Speed s = measure_model(*model, t, matmul_path_named(path), prompt_tokens, decode_tokens);
         double limit = report["bandwidth_gbs"][std::to_string(t)].get<double>() * 1e3 / mb;
         std::printf("| %s | %.0f MB | %s | %d | %.1f | %.2f | %.1f | %.0f%% |\n", model->config().name.c_str(), mb,
                     path.c_str(), t, s.prefill_tps, s.decode_tps, limit, 100 * s.decode_tps / limit);
@@ -186,22 +186,24 @@ int main(int argc, char** argv) {
   }
   // What a verifier pass over k tokens costs, in single-token decode steps.
   std::printf(
-      "\n| model | threads | forward of k tokens / forward of 1: k=2 | 4 | 8 | 16 |\n|---|---|---|---|---|---|\n");
+      "\n| model | matmul | threads | forward of k tokens / forward of 1: k=2 | 4 | 8 | 16 |\n"
+      "|---|---|---|---|---|---|---|\n");
   for (const auto& name : models) {
     auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
-    for (int t : thread_counts) {
-      Transformer tf(*model, t);
-      double one = batch_seconds(tf, 1);
-      std::printf("| %s | %d |", model->config().name.c_str(), t);
-      for (int k : {2, 4, 8, 16}) {
-        double ratio = batch_seconds(tf, k) / one;
-        std::printf(" %.2f |", ratio);
-        report["batch_cost"].push_back(
-            {{"model", name}, {"threads", t}, {"tokens", k}, {"cost_in_decode_steps", ratio}});
+    for (const auto& path : paths)
+      for (int t : thread_counts) {
+        Transformer tf(*model, t, kAttentionSegment, matmul_path_named(path));
+        double one = batch_seconds(tf, 1);
+        std::printf("| %s | %s | %d |", model->config().name.c_str(), path.c_str(), t);
+        for (int k : {2, 4, 8, 16}) {
+          double ratio = batch_seconds(tf, k) / one;
+          std::printf(" %.2f |", ratio);
+          report["batch_cost"].push_back(
+              {{"model", name}, {"matmul", path}, {"threads", t}, {"tokens", k}, {"cost_in_decode_steps", ratio}});
+        }
+        std::printf("\n");
+        std::fflush(stdout);
       }
-      std::printf("\n");
-      std::fflush(stdout);
-    }
   }
   if (!json_path.empty()) std::ofstream(json_path) << report.dump(2) << "\n";
   return 0;

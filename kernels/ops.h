@@ -4,6 +4,7 @@
 // token's result never depends on which other tokens share the batch.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "kernels/dtype.h"
 #include "kernels/thread_pool.h"
@@ -27,11 +28,17 @@ struct WeightMatrix {
 float dot_f32(const float* a, const float* b, int64_t n);
 
 /// How matmul multiplies quantized weights: integer dot products against activations held
-/// as two int16 terms (fast, about 31 bits of precision), or weights decoded to float.
-enum class MatmulPath { Int16, Float };
+/// as two int16 terms (about 31 bits of precision) or one (Int16Fast: about 15 bits, half
+/// the multiplies), or weights decoded to float.
+enum class MatmulPath { Int16, Int16Fast, Float };
+
+/// The path named `name` (int16, int16-fast or float); throws std::invalid_argument otherwise.
+MatmulPath matmul_path_named(const std::string& name);
+/// The name of `path`.
+const char* matmul_path_name(MatmulPath path);
 
 /// y[t][r] = sum_k w[r][k] * x[t][k] for n_tokens rows of x ([n_tokens][cols] → [n_tokens][rows]).
-/// Int16 falls back to Float for types without an integer kernel.
+/// The integer paths fall back to Float for types without an integer kernel.
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulPath path = MatmulPath::Int16);
 

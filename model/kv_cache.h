@@ -72,7 +72,7 @@ class KvCache {
   int64_t capacity_ = 0;
   int64_t length_ = 0;
   int64_t pending_ = 0;
-  std::vector<PendingLink> pending_links_;          // [pending_]
+  std::vector<PendingLink> pending_links_;         // [pending_]
   std::vector<std::vector<float>> keys_, values_;  // [layer][capacity * kv_dim]
 };
 

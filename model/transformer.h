@@ -15,11 +15,11 @@ constexpr int kAttentionSegment = 1024;
 
 /// One token of a batch.
 struct BatchToken {
-  int32_t token;        // vocabulary id
-  int32_t seq;          // index into the caches passed to forward()
-  int64_t pos;          // absolute position in its sequence
-  int32_t parent;       // batch index of the previous token of its branch, or -1 right after the cache
-  bool logits = false;  // whether forward() returns this token's logits
+  int32_t token;            // vocabulary id
+  int32_t seq;              // index into the caches passed to forward()
+  int64_t pos;              // absolute position in its sequence
+  int32_t parent;           // batch index of the previous token of its branch, or -1 right after the cache
+  bool logits = false;      // whether forward() returns this token's logits
   int64_t parent_row = -1;  // with parent -1: the pending cache row (left by an earlier forward) this
                             // token continues; -1: the committed rows. Using it keeps that
                             // sequence's pending rows and appends the batch's rows after them.

@@ -1,8 +1,9 @@
 #include "runner/pearl_runner.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
-#include <sched.h>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -43,9 +44,8 @@ void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const
       {
         std::unique_lock lock(shared.mutex);
         auto idle_start = Clock::now();
-        shared.changed.wait(lock, [&] {
-          return shared.finished || shared.pipeline.queued_drafts() <= shared.pipeline.window();
-        });
+        shared.changed.wait(
+            lock, [&] { return shared.finished || shared.pipeline.queued_drafts() <= shared.pipeline.window(); });
         stats.drafter_idle_seconds += seconds_since(idle_start);
         if (shared.finished) return;
         epoch = shared.pipeline.epoch();

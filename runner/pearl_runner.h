@@ -24,7 +24,7 @@ struct PearlOptions {
 
 /// How PEARL shares the cores between its two sides.
 struct ThreadSplit {
-  int drafter = 1, verifier = 1;              // threads for each side
+  int drafter = 1, verifier = 1;                 // threads for each side
   std::vector<int> drafter_cpus, verifier_cpus;  // cores to pin them to (empty: too few cores to pin)
 };
 

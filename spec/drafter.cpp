@@ -12,7 +12,8 @@ ChainDrafter::ChainDrafter(Transformer& draft_model, int length, int64_t max_con
 TokenTree ChainDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   TokenTree tree;
   // Room for the drafts in this cache (the target checks its own).
-  int length = int(std::min<int64_t>(std::min(length_, max_depth), cache_.cache().max_positions() - int64_t(context.size())));
+  int length =
+      int(std::min<int64_t>(std::min(length_, max_depth), cache_.cache().max_positions() - int64_t(context.size())));
   if (context.empty() || length <= 0) return tree;
   const std::vector<float>* logits = &cache_.sync(context);
   const int32_t vocab = cache_.vocab();

@@ -11,8 +11,8 @@ std::vector<int32_t> top_k(const float* logits, int32_t n, int k) {
   best.reserve(size_t(k) + 1);
   for (int32_t id = 0; id < n; ++id) {
     if (int(best.size()) == k && logits[id] <= logits[best.back()]) continue;
-    auto at = std::upper_bound(best.begin(), best.end(), id,
-                               [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    auto at =
+        std::upper_bound(best.begin(), best.end(), id, [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
     best.insert(at, id);
     if (int(best.size()) > k) best.pop_back();
   }

@@ -33,9 +33,9 @@ class TreeDrafter : public Drafter {
     int32_t token;
     int32_t parent;  // candidate index, -1 on the first level
     int32_t depth;
-    float prob;      // draft probability given the parent's path
-    double score;    // path probability
-    int64_t row;     // pending cache row once expanded, else -1
+    float prob;    // draft probability given the parent's path
+    double score;  // path probability
+    int64_t row;   // pending cache row once expanded, else -1
   };
   // Adds the `branching` most likely children of `parent` under `logits`.
   void add_children(const float* logits, int32_t parent);

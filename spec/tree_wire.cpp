@@ -38,7 +38,8 @@ TokenTree tree_from_wire(const wire::TokenTree& m, int32_t vocab) {
     if (token < 0 || token >= vocab)
       bad(node + ": token id " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(vocab));
     if (parent < -1 || parent >= i) bad(node + ": parent " + std::to_string(parent) + " is not an earlier node");
-    if (!(prob >= 0.0f && prob <= 1.0f)) bad(node + ": draft probability " + std::to_string(prob) + " is not in [0, 1]");
+    if (!(prob >= 0.0f && prob <= 1.0f))
+      bad(node + ": draft probability " + std::to_string(prob) + " is not in [0, 1]");
     tree.add(token, parent, prob);
   }
   return tree;

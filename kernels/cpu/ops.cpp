@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/dequantize.h"
@@ -82,7 +83,8 @@ namespace {
 // dotted with the tokens, up to kMaxTokensPerDot at a time so each weight block
 // is widened once for several tokens. Rows go in tiles so a tile stays in cache
 // while the tokens stream past it.
-void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+                      bool precise) {
   constexpr int64_t kRowTile = 16;
   const int64_t rows = w.rows, cols = w.cols, blocks = cols / kActivationBlock;
   thread_local std::vector<int16_t> xq;
@@ -110,7 +112,7 @@ void matmul_quantized(const WeightMatrix& w, const float* x, int64_t n_tokens, f
       for (int64_t t = 0; t < n_tokens; t += kMaxTokensPerDot) {
         const int count = int(std::min<int64_t>(kMaxTokensPerDot, n_tokens - t));
         for (int64_t r = r0; r < r1; ++r) {
-          dot_quantized(w.type, w.row(r), token + t, count, cols, out);
+          dot_quantized(w.type, w.row(r), token + t, count, cols, out, precise);
           for (int k = 0; k < count; ++k) y[(t + k) * rows + r] = out[k];
         }
       }
@@ -152,10 +154,26 @@ void matmul_float(const WeightMatrix& w, const float* x, int64_t n_tokens, float
 
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, MatmulPath path) {
   if (n_tokens <= 0) return;
-  if (path == MatmulPath::Int16 && has_quantized_dot(w.type) && w.cols % kActivationBlock == 0)
-    matmul_quantized(w, x, n_tokens, y, pool);
+  if (path != MatmulPath::Float && has_quantized_dot(w.type) && w.cols % kActivationBlock == 0)
+    matmul_quantized(w, x, n_tokens, y, pool, path == MatmulPath::Int16);
   else
     matmul_float(w, x, n_tokens, y, pool);
+}
+
+MatmulPath matmul_path_named(const std::string& name) {
+  if (name == "int16") return MatmulPath::Int16;
+  if (name == "int16-fast") return MatmulPath::Int16Fast;
+  if (name == "float") return MatmulPath::Float;
+  throw std::invalid_argument("matmul path must be int16, int16-fast or float, got '" + name + "'");
+}
+
+const char* matmul_path_name(MatmulPath path) {
+  switch (path) {
+    case MatmulPath::Int16: return "int16";
+    case MatmulPath::Int16Fast: return "int16-fast";
+    case MatmulPath::Float: return "float";
+  }
+  return "?";
 }
 
 void rmsnorm(float* out, const float* x, const float* weight, int64_t n, float eps) {

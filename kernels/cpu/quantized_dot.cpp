@@ -3,7 +3,7 @@
 // _mm256_madd_epi16 (exact int32 sums); the block's float scales are applied
 // once per 16 or 32 values. Block layouts as in dequantize.cpp. Each kernel is
 // a template over the number of tokens T; every token sees the same sequence
-// of operations whatever T is.
+// of operations whatever T is. P (precise) adds the low activation terms.
 #include "kernels/quantized_dot.h"
 
 #include <cmath>
@@ -61,14 +61,19 @@ inline __m256i madd_add(__m256i acc, __m256i w16, __m256i x16) {
 #endif
 }
 
-// Exact int32 sums (8 lanes) of weights times the high and the low activation terms.
+// Exact int32 sums (8 lanes) of weights times the high and the low activation terms
+// (the low ones only when Precise: the fast path uses the high terms alone).
 struct Products {
   __m256i hi, lo;
 };
 
 // 16 widened weights against values offset..offset+15 of the quantized block at x.
+template <bool Precise>
 inline Products madd16(__m256i w16, const int16_t* x, int offset) {
-  return {_mm256_madd_epi16(w16, load16(x + offset)), _mm256_madd_epi16(w16, load16(x + kActivationBlock + offset))};
+  if constexpr (Precise)
+    return {_mm256_madd_epi16(w16, load16(x + offset)), _mm256_madd_epi16(w16, load16(x + kActivationBlock + offset))};
+  else
+    return {_mm256_madd_epi16(w16, load16(x + offset)), __m256i{}};
 }
 
 // 32 signed int8 weights, widened once.
@@ -80,20 +85,30 @@ inline Widened widen(__m256i w8) {
 }
 
 // A widened block of 32 weights against a whole quantized block.
+template <bool Precise>
 inline Products madd32(const Widened& w, const int16_t* x) {
-  Products p = madd16(w.first, x, 0);
-  return {madd_add(p.hi, w.second, load16(x + 16)), madd_add(p.lo, w.second, load16(x + kActivationBlock + 16))};
+  Products p = madd16<Precise>(w.first, x, 0);
+  if constexpr (Precise)
+    return {madd_add(p.hi, w.second, load16(x + 16)), madd_add(p.lo, w.second, load16(x + kActivationBlock + 16))};
+  else
+    return {madd_add(p.hi, w.second, load16(x + 16)), __m256i{}};
 }
 
 // Running float sums of the high and low products of one token.
+template <bool Precise>
 struct Accumulator {
   __m256 hi = _mm256_setzero_ps(), lo = _mm256_setzero_ps();
   void add(const Products& p, float factor) {
     __m256 f = _mm256_set1_ps(factor);
     hi = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p.hi), f, hi);
-    lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p.lo), f, lo);
+    if constexpr (Precise) lo = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p.lo), f, lo);
   }
-  float total() const { return hsum(hi) + hsum(lo) * (1.0f / 32768.0f); }
+  float total() const {
+    if constexpr (Precise)
+      return hsum(hi) + hsum(lo) * (1.0f / 32768.0f);
+    else
+      return hsum(hi);
+  }
 };
 
 // Activation block `block` of a token.
@@ -150,46 +165,46 @@ struct BlockQ6_K {
 
 // The simple 32-value formats: `weights(block)` gives the block's signed int8 values,
 // `minimum(block)` its additive minimum (0 for the symmetric formats).
-template <int T, typename Block, typename Weights, typename Minimum>
+template <int T, bool P, typename Block, typename Weights, typename Minimum>
 void dot_simple(const void* row, const QuantizedActivations* x, int64_t n, float* out, Weights weights,
                 Minimum minimum) {
   const auto* b = static_cast<const Block*>(row);
-  Accumulator acc[T];
+  Accumulator<P> acc[T];
   float mins[T] = {};
   for (int64_t i = 0; i < n / 32; ++i) {
     Widened w = widen(weights(b[i]));
     float d = half(b[i].d), m = minimum(b[i]);
     for (int t = 0; t < T; ++t) {
-      acc[t].add(madd32(w, block_of(x[t], i)), d * x[t].scale[i]);
+      acc[t].add(madd32<P>(w, block_of(x[t], i)), d * x[t].scale[i]);
       mins[t] += m * x[t].sum[i];
     }
   }
   for (int t = 0; t < T; ++t) out[t] = acc[t].total() + mins[t];
 }
 
-template <int T>
+template <int T, bool P>
 void dot_q8_0(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
-  dot_simple<T, BlockQ8_0>(
+  dot_simple<T, P, BlockQ8_0>(
       row, x, n, out, [](const BlockQ8_0& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); },
       [](const BlockQ8_0&) { return 0.0f; });
 }
 
-template <int T>
+template <int T, bool P>
 void dot_q4_0(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
-  dot_simple<T, BlockQ4_0>(
+  dot_simple<T, P, BlockQ4_0>(
       row, x, n, out, [](const BlockQ4_0& b) { return _mm256_sub_epi8(nibbles(b.qs), _mm256_set1_epi8(8)); },
       [](const BlockQ4_0&) { return 0.0f; });
 }
 
-template <int T>
+template <int T, bool P>
 void dot_q4_1(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
-  dot_simple<T, BlockQ4_1>(
+  dot_simple<T, P, BlockQ4_1>(
       row, x, n, out, [](const BlockQ4_1& b) { return nibbles(b.qs); }, [](const BlockQ4_1& b) { return half(b.m); });
 }
 
-template <int T>
+template <int T, bool P>
 void dot_q5_0(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
-  dot_simple<T, BlockQ5_0>(
+  dot_simple<T, P, BlockQ5_0>(
       row, x, n, out,
       [](const BlockQ5_0& b) {
         return _mm256_sub_epi8(_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), _mm256_set1_epi8(16));
@@ -215,11 +230,11 @@ inline __m256 bytes_to_floats(const uint8_t v[8]) {
   return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v))));
 }
 
-template <int T>
+template <int T, bool P>
 void dot_q4_k(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
   const auto* b = static_cast<const BlockQ4_K*>(row);
   const __m256i mask = _mm256_set1_epi8(0x0f);
-  Accumulator acc[T];
+  Accumulator<P> acc[T];
   __m256 mins[T];
   for (int t = 0; t < T; ++t) mins[t] = _mm256_setzero_ps();
   alignas(32) float factor[T][8];
@@ -239,21 +254,21 @@ void dot_q4_k(const void* row, const QuantizedActivations* x, int64_t n, float* 
       Widened low = widen(_mm256_and_si256(bytes, mask));
       Widened high = widen(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask));
       for (int t = 0; t < T; ++t) {
-        acc[t].add(madd32(low, block_of(x[t], i * 8 + 2 * j)), factor[t][2 * j]);
-        acc[t].add(madd32(high, block_of(x[t], i * 8 + 2 * j + 1)), factor[t][2 * j + 1]);
+        acc[t].add(madd32<P>(low, block_of(x[t], i * 8 + 2 * j)), factor[t][2 * j]);
+        acc[t].add(madd32<P>(high, block_of(x[t], i * 8 + 2 * j + 1)), factor[t][2 * j + 1]);
       }
     }
   }
   for (int t = 0; t < T; ++t) out[t] = acc[t].total() - hsum(mins[t]);
 }
 
-template <int T>
+template <int T, bool P>
 void dot_q6_k(const void* row, const QuantizedActivations* x, int64_t n, float* out) {
   const auto* b = static_cast<const BlockQ6_K*>(row);
   const __m256i low4 = _mm256_set1_epi8(0x0f), bits45 = _mm256_set1_epi8(0x30), bias = _mm256_set1_epi8(32);
   const __m256i pairs_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
   const __m256i pairs_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
-  Accumulator acc[T];
+  Accumulator<P> acc[T];
   alignas(32) float factor[T][16];
   for (int64_t i = 0; i < n / 256; ++i) {
     // Group k of 16 values has factor d * scale_k * x_scale of activation block 8i + k/2.
@@ -284,8 +299,8 @@ void dot_q6_k(const void* row, const QuantizedActivations* x, int64_t n, float* 
         const int64_t blk = i * 8 + h * 4 + g;
         const int k = h * 8 + 2 * g;  // scale of the group's first 16 values; k + 1 for the rest
         for (int t = 0; t < T; ++t) {
-          acc[t].add(madd16(w.first, block_of(x[t], blk), 0), factor[t][k]);
-          acc[t].add(madd16(w.second, block_of(x[t], blk), 16), factor[t][k + 1]);
+          acc[t].add(madd16<P>(w.first, block_of(x[t], blk), 0), factor[t][k]);
+          acc[t].add(madd16<P>(w.second, block_of(x[t], blk), 16), factor[t][k + 1]);
         }
       }
     }
@@ -296,36 +311,42 @@ void dot_q6_k(const void* row, const QuantizedActivations* x, int64_t n, float* 
 using DotKernel = void (*)(const void*, const QuantizedActivations*, int64_t, float*);
 
 // The kernel of `type` for T tokens, or nullptr when the type has none.
-template <int T>
+template <int T, bool P>
 DotKernel kernel_for(DType type) {
   switch (type) {
-    case DType::Q4_0: return dot_q4_0<T>;
-    case DType::Q4_1: return dot_q4_1<T>;
-    case DType::Q5_0: return dot_q5_0<T>;
-    case DType::Q8_0: return dot_q8_0<T>;
-    case DType::Q4_K: return dot_q4_k<T>;
-    case DType::Q6_K: return dot_q6_k<T>;
+    case DType::Q4_0: return dot_q4_0<T, P>;
+    case DType::Q4_1: return dot_q4_1<T, P>;
+    case DType::Q5_0: return dot_q5_0<T, P>;
+    case DType::Q8_0: return dot_q8_0<T, P>;
+    case DType::Q4_K: return dot_q4_k<T, P>;
+    case DType::Q6_K: return dot_q6_k<T, P>;
     default: return nullptr;
   }
 }
 
+template <bool P>
+DotKernel kernel_for_count(DType type, int count) {
+  static_assert(kMaxTokensPerDot == 4);
+  return count == 4   ? kernel_for<4, P>(type)
+         : count == 3 ? kernel_for<3, P>(type)
+         : count == 2 ? kernel_for<2, P>(type)
+                      : kernel_for<1, P>(type);
+}
+
 }  // namespace
 
-bool has_quantized_dot(DType type) { return kernel_for<1>(type) != nullptr; }
+bool has_quantized_dot(DType type) { return kernel_for<1, true>(type) != nullptr; }
 
-void dot_quantized(DType type, const void* row, const QuantizedActivations* tokens, int count, int64_t n, float* out) {
-  static_assert(kMaxTokensPerDot == 4);
-  DotKernel kernel = count == 4   ? kernel_for<4>(type)
-                     : count == 3 ? kernel_for<3>(type)
-                     : count == 2 ? kernel_for<2>(type)
-                                  : kernel_for<1>(type);
+void dot_quantized(DType type, const void* row, const QuantizedActivations* tokens, int count, int64_t n, float* out,
+                   bool precise) {
+  DotKernel kernel = precise ? kernel_for_count<true>(type, count) : kernel_for_count<false>(type, count);
   kernel(row, tokens, n, out);
 }
 
 #else  // no AVX2: every type takes the float path
 
 bool has_quantized_dot(DType) { return false; }
-void dot_quantized(DType, const void*, const QuantizedActivations*, int, int64_t, float*) {}
+void dot_quantized(DType, const void*, const QuantizedActivations*, int, int64_t, float*, bool) {}
 
 #endif
 

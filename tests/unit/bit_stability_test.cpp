@@ -38,9 +38,10 @@ void expect_bit_identical(const Logits& a, const Logits& b, const std::string& w
 struct Case {
   std::string model;  // empty: stories260K
   int segment;
+  MatmulPath path = MatmulPath::Int16;
 };
 void PrintTo(const Case& c, std::ostream* os) {
-  *os << (c.model.empty() ? "stories260K" : c.model) << "/segment" << c.segment;
+  *os << (c.model.empty() ? "stories260K" : c.model) << "/segment" << c.segment << "/" << matmul_path_name(c.path);
 }
 
 class BitStability : public ::testing::TestWithParam<Case> {
@@ -52,7 +53,7 @@ class BitStability : public ::testing::TestWithParam<Case> {
 
 TEST_P(BitStability, PrefillChunksAndSingleTokensAgree) {
   auto model = Model::load(path());
-  Transformer tf(*model, 2, GetParam().segment);
+  Transformer tf(*model, 2, GetParam().segment, GetParam().path);
   std::vector<int32_t> ids;
   for (int i = 0; i < 23; ++i) ids.push_back((i * 37 + 11) % model->config().vocab_size);
   auto whole = chain_logits(tf, ids, ids.size());
@@ -67,7 +68,7 @@ TEST_P(BitStability, PrefillChunksAndSingleTokensAgree) {
 TEST_P(BitStability, TreeBatchWithTwoSequencesMatchesChains) {
   auto model = Model::load(path());
   const int32_t vocab = model->config().vocab_size;
-  Transformer tf(*model, 2, GetParam().segment);
+  Transformer tf(*model, 2, GetParam().segment, GetParam().path);
   auto tok = [&](int i) { return int32_t((i * 53 + 7) % vocab); };
   std::vector<int32_t> prefix_a, prefix_b;
   for (int i = 0; i < 9; ++i) prefix_a.push_back(tok(i));
@@ -115,7 +116,9 @@ INSTANTIATE_TEST_SUITE_P(Models, BitStability,
                          ::testing::Values(Case{"", 4}, Case{"", kAttentionSegment},
                                            Case{"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 8},
                                            Case{"smollm2-135m-instruct-q4_1.gguf", kAttentionSegment},
-                                           Case{"gemma-3-270m-q4_k_m.gguf", 8}),
+                                           Case{"gemma-3-270m-q4_k_m.gguf", 8},
+                                           Case{"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 8, MatmulPath::Int16Fast},
+                                           Case{"smollm2-135m-instruct-q4_1.gguf", 8, MatmulPath::Float}),
                          [](const auto& info) { return std::to_string(info.index); });
 
 TEST(BitStabilityErrors, MalformedBatchesAreRejected) {

@@ -50,8 +50,8 @@ TEST(KvCache, ATreeGrownOverSeveralPassesEqualsOneBatch) {
   // Tree 70 ─┬─ 80 ── 90, in one batch, then one level per pass.
   //          └─ 81
   KvCache* one_caches[] = {&one};
-  auto all = tf.forward({{70, 0, 2, -1, true}, {80, 0, 3, 0, true}, {81, 0, 3, 0, true}, {90, 0, 4, 1, true}},
-                        one_caches);
+  auto all =
+      tf.forward({{70, 0, 2, -1, true}, {80, 0, 3, 0, true}, {81, 0, 3, 0, true}, {90, 0, 4, 1, true}}, one_caches);
   std::vector<float> expected(all.begin(), all.end());
   KvCache* grown_caches[] = {&grown};
   const size_t vocab = size_t(model->config().vocab_size);

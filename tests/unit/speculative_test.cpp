@@ -355,12 +355,9 @@ TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
 
 std::string shape_name(const ::testing::TestParamInfo<DraftShape>& info) {
   switch (info.param) {
-    case DraftShape::Chain:
-      return "Chain";
-    case DraftShape::FanOut:
-      return "FanOut";
-    case DraftShape::DynamicTree:
-      return "DynamicTree";
+    case DraftShape::Chain: return "Chain";
+    case DraftShape::FanOut: return "FanOut";
+    case DraftShape::DynamicTree: return "DynamicTree";
   }
   return "Unknown";
 }

@@ -49,9 +49,7 @@ TEST(TreeDrafter, GrowsWhereTheDraftModelIsConfident) {
     EXPECT_FLOAT_EQ(tree[i].draft_prob, softmax_probability(logits.data(), model->config().vocab_size, tree[i].token))
         << "node " << i;
     EXPECT_LT(tree[i].parent, i);
-    if (tree[i].parent >= 0) {
-      EXPECT_EQ(tree[i].depth, tree[tree[i].parent].depth + 1);
-    }
+    if (tree[i].parent >= 0) { EXPECT_EQ(tree[i].depth, tree[tree[i].parent].depth + 1); }
   }
   EXPECT_EQ(drafter.draft(context, 1).depth(), 1);  // the caller's depth limit holds
 }

@@ -24,9 +24,7 @@ TokenTree sample_tree() {
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
+  } catch (const std::invalid_argument& e) { return e.what(); }
   return "";
 }
 
@@ -65,7 +63,8 @@ TEST(TreeWire, RefusesMalformedTrees) {
   EXPECT_EQ(with([](wire::TokenTree&) {}), "");
   EXPECT_EQ(with([](wire::TokenTree& m) { m.add_tokens(3); }),
             "token tree arrays differ in length: 5 tokens, 4 parents, 4 probabilities");
-  EXPECT_EQ(with([](wire::TokenTree& m) { m.set_parents(1, 2); }), "token tree node 1: parent 2 is not an earlier node");
+  EXPECT_EQ(with([](wire::TokenTree& m) { m.set_parents(1, 2); }),
+            "token tree node 1: parent 2 is not an earlier node");
   EXPECT_EQ(with([](wire::TokenTree& m) { m.set_parents(0, -5); }),
             "token tree node 0: parent -5 is not an earlier node");
   EXPECT_EQ(with([](wire::TokenTree& m) { m.set_tokens(2, 100); }),

@@ -11,6 +11,7 @@
 #include "kernels/ops.h"
 #include "spec/draft_model_cache.h"
 #include "spec/pearl_pipeline.h"
+#include "spec/tree_drafter.h"
 #include "spec/verify.h"
 
 namespace tandem {
@@ -32,9 +33,9 @@ struct Shared {
 // The drafter thread: keeps a window of drafts, plus one for the verifier's bonus
 // token, queued beyond those under verification (post-verify), always continuing
 // the pipeline's current branch.
-void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const std::vector<int>& cpus,
+void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const PearlOptions& options,
                   SpeculationStats& stats) {
-  if (!cpus.empty()) draft.pool().pin(cpus);
+  if (!options.drafter_cpus.empty()) draft.pool().pin(options.drafter_cpus);
   DraftModelCache cache(draft, max_context);
   const int32_t vocab = cache.vocab();
   try {
@@ -53,10 +54,14 @@ void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const
       }
       if (int64_t(context.size()) >= max_context) break;  // no room for another draft
       auto busy_start = Clock::now();
-      int32_t token = int32_t(argmax(cache.sync(context).data(), vocab));
+      const std::vector<float>& logits = cache.sync(context);
+      int32_t token = int32_t(argmax(logits.data(), vocab)), alternative = -1;
+      if (options.tree && softmax_probability(logits.data(), vocab, token) < options.branch_below)
+        alternative = top_k(logits.data(), vocab, 2).back();
       std::lock_guard lock(shared.mutex);
       stats.draft_seconds += seconds_since(busy_start);
-      shared.pipeline.on_draft(epoch, token);  // ignored when a verdict changed the branch meanwhile
+      // Ignored when a verdict changed the branch meanwhile.
+      shared.pipeline.on_draft(epoch, token, alternative);
       shared.changed.notify_all();
     }
   } catch (const std::exception&) {
@@ -104,7 +109,7 @@ GenerationResult generate_pearl(Transformer& target, Transformer& draft, const s
   // The drafter prefills its own cache on its first draft while the verifier prefills here.
   Shared shared(prompt_ids, std::max(1, pearl.max_window));
   auto start = Clock::now();
-  std::thread drafter(drafter_loop, std::ref(shared), std::ref(draft), options.max_context, pearl.drafter_cpus,
+  std::thread drafter(drafter_loop, std::ref(shared), std::ref(draft), options.max_context, std::cref(pearl),
                       std::ref(stats));
   feed_chain(target, cache, prompt_ids, 0, int64_t(prompt_ids.size()) - 1, options.prefill_chunk, false);
   result.prefill_seconds = seconds_since(start);
@@ -138,34 +143,36 @@ GenerationResult generate_pearl(Transformer& target, Transformer& draft, const s
         finish(FinishReason::Length);
         break;
       }
-      if (int64_t(request.drafts.size()) > room) request.drafts.resize(size_t(room));
+      if (int64_t(request.drafts.size()) > room) {
+        request.drafts.resize(size_t(room));
+        request.alternatives.resize(size_t(room));
+      }
 
       auto verify_start = Clock::now();
-      TokenTree chain;
-      int32_t parent = -1;
-      for (int32_t token : request.drafts) parent = chain.add(token, parent, 1.0f);
+      PearlTree tree(request);
       batch.assign(1, BatchToken{request.pending, 0, cache.length(), -1, true});
-      chain.append_to(batch, 0, cache.length() + 1, 0);
+      tree.tree().append_to(batch, 0, cache.length() + 1, 0);
       auto logits = target.forward(batch, caches);
       Verdict verdict = options.sampling.temperature <= 0.0f
-                            ? verify_greedy(chain, logits.data(), logits.data() + vocab, vocab)
-                            : verify_sampling(chain, logits.data(), logits.data() + vocab, vocab, options.sampling,
-                                              cache.length() + 1);
+                            ? verify_greedy(tree.tree(), logits.data(), logits.data() + vocab, vocab)
+                            : verify_sampling(tree.tree(), logits.data(), logits.data() + vocab, vocab,
+                                              options.sampling, cache.length() + 1);
       std::vector<int64_t> keep = {0};
       for (int32_t node : verdict.accepted) keep.push_back(1 + node);
       cache.commit(keep);
       stats.verify_seconds += seconds_since(verify_start);
       ++stats.passes;
-      stats.drafted += chain.size();
+      stats.drafted += tree.tree().size();
       stats.accepted += int64_t(verdict.accepted.size());
+      const VerifyResult outcome = tree.result(verdict.accepted, verdict.bonus);
       {
         std::lock_guard lock(shared.mutex);
-        shared.pipeline.on_verdict({int(verdict.accepted.size()), verdict.bonus});
+        shared.pipeline.on_verdict(outcome);
         shared.changed.notify_all();
       }
 
-      std::vector<int32_t> produced = request.drafts;
-      produced.resize(verdict.accepted.size());
+      std::vector<int32_t> produced;
+      for (int32_t node : verdict.accepted) produced.push_back(tree.tree()[node].token);
       produced.push_back(verdict.bonus);
       for (int32_t token : produced) {
         if (model.tokenizer().is_stop(token)) {

@@ -19,6 +19,8 @@ namespace tandem {
 struct PearlOptions {
   int max_window = 5;  // most drafts per verifier pass; the pipeline adapts between 1 and this
   int pre_verify = 1;  // drafts the verifier waits for before a pass (0: never wait, verify what is there)
+  bool tree = false;   // tree drafting: a draft the drafter is unsure of gets its runner-up as a sibling
+  float branch_below = 0.8f;  // tree: add the runner-up when the draft's probability is below this
   std::vector<int> drafter_cpus, verifier_cpus;  // pin each side's threads to these cores (empty: no pinning)
 };
 
@@ -34,7 +36,8 @@ struct ThreadSplit {
 /// the drafter the next ones.
 ThreadSplit split_threads(int threads, int drafter_threads);
 
-/// Generates after `prompt_ids` with `draft` drafting greedy chains on one thread and
+/// Generates after `prompt_ids` with `draft` drafting greedy chains (or, with
+/// PearlOptions::tree, chains with runner-up siblings where it is unsure) on one thread and
 /// `target` verifying on the calling thread, at the same time. Greedy output is identical
 /// to generate_autoregressive; with sampling it follows the target's distribution. If the
 /// drafter fails, the verifier finishes alone (still lossless). `stats` gets the usual

@@ -18,21 +18,43 @@
 #include <vector>
 
 #include "spec/draft_length.h"
+#include "spec/token_tree.h"
 
 namespace tandem {
 
 /// Tokens the verifier checks in one pass: `pending` (already decided, not yet in its
-/// cache) followed by the drafts; the first draft sits at position start + 1.
+/// cache) followed by the drafts; the first draft sits at position start + 1. With tree
+/// drafting, alternatives[i] (-1: none) is the drafter's runner-up for drafts[i]'s
+/// position, a sibling the verifier checks too: the drafts then form a tree.
 struct VerifyRequest {
   int64_t start;  // position of `pending`
   int32_t pending;
   std::vector<int32_t> drafts;
+  std::vector<int32_t> alternatives;  // [drafts.size()]
 };
 
-/// The verifier's answer: how many of the request's drafts it accepted, and its own next token.
+/// The verifier's answer: how many of the request's drafts it accepted, then the
+/// alternative it took instead of the next draft (-1: none), and its own next token.
 struct VerifyResult {
   int accepted;
   int32_t bonus;
+  int32_t alternative = -1;
+};
+
+/// The request's drafts (and alternatives) as a token tree: the drafts a chain, each
+/// alternative a sibling of its draft. Also gives, for a verdict's accepted node path,
+/// the VerifyResult the pipeline expects.
+class PearlTree {
+ public:
+  explicit PearlTree(const VerifyRequest& request);
+  /// The tree to verify.
+  const TokenTree& tree() const { return tree_; }
+  /// The result for `accepted` (node indices from the first level down) and `bonus`.
+  VerifyResult result(const std::vector<int32_t>& accepted, int32_t bonus) const;
+
+ private:
+  TokenTree tree_;
+  std::vector<bool> is_alternative_;  // [tree size]
 };
 
 /// One request's PEARL state.
@@ -48,8 +70,9 @@ class PearlPipeline {
   uint64_t epoch() const { return epoch_; }
   /// Tokens the drafter should be continuing in this epoch (committed + pending + drafts so far).
   std::vector<int32_t> drafter_context() const;
-  /// The drafter produced its next token. Returns false (and ignores it) if it is stale.
-  bool on_draft(uint64_t epoch, int32_t token);
+  /// The drafter produced its next token (and, drafting trees, its runner-up, else -1).
+  /// Returns false (and ignores it) if it is stale.
+  bool on_draft(uint64_t epoch, int32_t token, int32_t alternative = -1);
 
   /// What the verifier should check now, if it is idle: the pending token plus up to
   /// `window` drafts that are not under verification. With no draft yet it still
@@ -71,7 +94,8 @@ class PearlPipeline {
  private:
   std::vector<int32_t> context_;  // prompt + output: everything decided, pending included
   std::vector<int32_t> output_;
-  std::vector<int32_t> drafts_;  // the drafter's chain after context_ (this epoch)
+  std::vector<int32_t> drafts_;        // the drafter's chain after context_ (this epoch)
+  std::vector<int32_t> alternatives_;  // [drafts_.size()] runner-up per draft, -1: none
   uint64_t epoch_ = 0;
   int in_flight_ = 0;  // drafts_[0, in_flight_) are under verification
   bool in_flight_pending_ = false;

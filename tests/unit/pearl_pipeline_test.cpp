@@ -118,6 +118,33 @@ TEST(PearlPipeline, PreVerifyNeverLetsTheVerifierWait) {
   EXPECT_THROW(p.on_verdict({0, 1}), std::logic_error);  // no request in flight
 }
 
+TEST(PearlPipeline, TakingAnAlternativeRollsBackPastIt) {
+  PearlPipeline p({1}, 3, 8);
+  ASSERT_TRUE(p.on_draft(p.epoch(), 10, -1));
+  ASSERT_TRUE(p.on_draft(p.epoch(), 11, 21));  // unsure: 21 is the runner-up
+  ASSERT_TRUE(p.on_draft(p.epoch(), 12, -1));
+  auto request = p.next_verify();
+  EXPECT_EQ(request->alternatives, (Tokens{-1, 21, -1}));
+  // The tree: 10 ── 11 ── 12, with 21 beside 11.
+  PearlTree tree(*request);
+  ASSERT_EQ(tree.tree().size(), 4);
+  EXPECT_EQ(tree.tree()[2].token, 21);
+  EXPECT_EQ(tree.tree()[2].parent, 0);
+  VerifyResult result = tree.result({0, 2}, 40);  // the target took 10, then 21, then says 40
+  EXPECT_EQ(result.accepted, 1);
+  EXPECT_EQ(result.alternative, 21);
+  uint64_t before = p.epoch();
+  p.on_verdict(result);
+  EXPECT_EQ(p.output(), (Tokens{10, 21, 40}));
+  EXPECT_EQ(p.epoch(), before + 1);
+  EXPECT_EQ(p.drafter_context(), (Tokens{1, 10, 21, 40}));
+  EXPECT_EQ(p.queued_drafts(), 0);
+  // An alternative past the drafts sent is impossible.
+  ASSERT_TRUE(p.on_draft(p.epoch(), 50, 51));
+  p.next_verify();
+  EXPECT_THROW(p.on_verdict({1, 7, 51}), std::invalid_argument);
+}
+
 TEST(PearlPipeline, RejectsImpossibleVerdicts) {
   PearlPipeline p({1}, 2, 4);
   draft(p, {5, 6});

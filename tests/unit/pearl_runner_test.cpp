@@ -30,7 +30,7 @@ TEST(Pearl, DraftingForItselfAcceptsEverythingAndMatchesAutoregressive) {
   Transformer target(*model, 1), draft(*model, 1);
   auto prompt = model->tokenizer().encode("Once upon a time", true);
   SpeculationStats stats;
-  auto result = pearl(target, draft, prompt, 120, {4, 1, {}, {}}, stats);
+  auto result = pearl(target, draft, prompt, 120, {4, 1, false, 0.8f, {}, {}}, stats);
   EXPECT_EQ(result.ids, autoregressive(target, prompt, 120));
   EXPECT_EQ(stats.accepted, stats.drafted);
   EXPECT_GT(stats.tokens_per_pass(), 1.5);
@@ -47,7 +47,7 @@ TEST(Pearl, PartialAcceptanceMatchesAutoregressiveForEveryWindowAndPreVerify) {
     auto expected = autoregressive(target, prompt, 100);
     for (int window : {1, 3, 6})
       for (int pre_verify : {0, 1, 2}) {
-        auto result = pearl(target, draft, prompt, 100, {window, pre_verify, {}, {}}, total);
+        auto result = pearl(target, draft, prompt, 100, {window, pre_verify, false, 0.8f, {}, {}}, total);
         EXPECT_EQ(result.ids, expected) << text << " window " << window << " pre-verify " << pre_verify;
         EXPECT_EQ(result.finish, FinishReason::Length);
       }
@@ -56,6 +56,27 @@ TEST(Pearl, PartialAcceptanceMatchesAutoregressiveForEveryWindowAndPreVerify) {
   // acceptance and rollback happened.
   EXPECT_GT(total.accepted, 0);
   EXPECT_LT(total.accepted, total.drafted);
+}
+
+TEST(Pearl, TreeDraftingMatchesAutoregressiveAndTakesAlternatives) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(test::perturbed_stories());
+  Transformer target(*model, 1), draft(*drafter_model, 1);
+  SpeculationStats chain_total, tree_total;
+  for (const char* text : {"Lily and Tom went to the park", "The little dog", "Once upon a time"}) {
+    auto prompt = model->tokenizer().encode(text, true);
+    auto expected = autoregressive(target, prompt, 100);
+    for (bool tree : {false, true}) {
+      SpeculationStats& total = tree ? tree_total : chain_total;
+      auto result = pearl(target, draft, prompt, 100, {4, 1, tree, 0.9f, {}, {}}, total);
+      EXPECT_EQ(result.ids, expected) << text << (tree ? " tree" : " chain");
+    }
+  }
+  // Siblings were drafted, so the trees hold more nodes per pass than the chains.
+  EXPECT_GT(double(tree_total.drafted) / double(tree_total.passes),
+            double(chain_total.drafted) / double(chain_total.passes));
+  std::printf("pearl tokens per pass: tree %.2f, chain %.2f\n", tree_total.tokens_per_pass(),
+              chain_total.tokens_per_pass());
 }
 
 TEST(Pearl, StopsAtAStopTokenAndAtZeroTokens) {
@@ -93,7 +114,7 @@ TEST(Pearl, ALostDrafterLeavesTheVerifierToFinishAlone) {
   Transformer target(*model, 1), draft(*drafter_model, 1);
   auto prompt = model->tokenizer().encode("Lily and Tom went to the park", true);
   SpeculationStats stats;
-  auto result = pearl(target, draft, prompt, 120, {3, 1, {}, {}}, stats);
+  auto result = pearl(target, draft, prompt, 120, {3, 1, false, 0.8f, {}, {}}, stats);
   EXPECT_EQ(result.ids, autoregressive(target, prompt, 120));
   EXPECT_GT(stats.passes, 120 - 48);  // the last stretch went one token per pass
 }

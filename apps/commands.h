@@ -5,8 +5,14 @@
 
 namespace tandem {
 
+class Flags;
+
 /// `tandem generate`: local text generation. Returns the exit code.
 int run_generate(const std::vector<std::string>& args);
+/// `tandem serve`: serve clients over ZeroMQ. Returns the exit code.
+int run_serve(const std::vector<std::string>& args);
+/// `tandem generate --server`: generation on a running server. Returns the exit code.
+int run_remote_generate(const Flags& flags);
 /// `tandem models`: what is installed. Returns the exit code.
 int run_models(const std::vector<std::string>& args);
 

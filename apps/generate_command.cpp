@@ -52,6 +52,9 @@ Flags generate_flags() {
         "multiplies) or float (weights decoded to float)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
+  f.add("server", "", "generate on a running tandem serve at this ZeroMQ endpoint instead of locally");
+  f.add("timeout-ms", "600000", "--server: give up when the server is silent this long");
+  f.add("deadline-ms", "0", "--server: the server ends the request after this long (0: no deadline)");
   return f;
 }
 
@@ -61,6 +64,7 @@ int run_generate(const std::vector<std::string>& args) {
   Flags flags = generate_flags();
   if (!flags.parse(args)) return 0;
   if (flags.get("prompt").empty()) throw UsageError("--prompt is required");
+  if (!flags.get("server").empty()) return run_remote_generate(flags);
   GenerationOptions options;
   options.max_tokens = int(flags.get_int("max-tokens"));
   options.max_context = flags.get_int("max-context");

@@ -17,9 +17,9 @@ namespace tandem {
 
 /// PEARL knobs.
 struct PearlOptions {
-  int max_window = 5;  // most drafts per verifier pass; the pipeline adapts between 1 and this
-  int pre_verify = 1;  // drafts the verifier waits for before a pass (0: never wait, verify what is there)
-  bool tree = false;   // tree drafting: a draft the drafter is unsure of gets its runner-up as a sibling
+  int max_window = 5;         // most drafts per verifier pass; the pipeline adapts between 1 and this
+  int pre_verify = 1;         // drafts the verifier waits for before a pass (0: never wait, verify what is there)
+  bool tree = false;          // tree drafting: a draft the drafter is unsure of gets its runner-up as a sibling
   float branch_below = 0.8f;  // tree: add the runner-up when the draft's probability is below this
   std::vector<int> drafter_cpus, verifier_cpus;  // pin each side's threads to these cores (empty: no pinning)
 };

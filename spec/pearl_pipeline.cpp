@@ -49,7 +49,8 @@ void PearlPipeline::on_verdict(const VerifyResult& result) {
   in_flight_pending_ = false;
 
   const bool took_alternative = result.alternative >= 0;
-  if (took_alternative && result.accepted >= sent) throw std::invalid_argument("verdict takes an alternative past the drafts");
+  if (took_alternative && result.accepted >= sent)
+    throw std::invalid_argument("verdict takes an alternative past the drafts");
 
   // Accepted drafts (and the alternative taken) and the bonus token are decided; the
   // bonus becomes the new pending token.
@@ -62,7 +63,8 @@ void PearlPipeline::on_verdict(const VerifyResult& result) {
   // Post-verify bet: drafts beyond the accepted ones stay valid only if everything sent
   // was accepted and the drafter's next token is the bonus the target chose.
   const size_t used = size_t(result.accepted);
-  bool bet_holds = !took_alternative && result.accepted == sent && drafts_.size() > used && drafts_[used] == result.bonus;
+  bool bet_holds =
+      !took_alternative && result.accepted == sent && drafts_.size() > used && drafts_[used] == result.bonus;
   if (bet_holds) {
     // +1: the bonus is now decided.
     drafts_.erase(drafts_.begin(), drafts_.begin() + int64_t(used) + 1);

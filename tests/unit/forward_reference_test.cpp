@@ -68,8 +68,8 @@ TEST_P(ForwardParity, LogitsCloseToNumpyReference) {
   }
   EXPECT_EQ(at, expected.size());
   RecordProperty("worst_relative_difference", std::to_string(worst));
-  std::printf("%s %s: worst |difference| / max |logit| = %.2e\n", name.c_str(),
-              matmul_path_name(GetParam().path), worst);
+  std::printf("%s %s: worst |difference| / max |logit| = %.2e\n", name.c_str(), matmul_path_name(GetParam().path),
+              worst);
 }
 
 INSTANTIATE_TEST_SUITE_P(RealModels, ForwardParity, ::testing::ValuesIn(cases()),

@@ -1,0 +1,95 @@
+// tandem generate --server: the same request, answered by a running `tandem serve`.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "apps/commands.h"
+#include "apps/flags.h"
+#include "proto/client.pb.h"
+
+namespace tandem {
+
+int run_remote_generate(const Flags& flags) {
+  wire::ClientMessage message;
+  wire::SubmitRequest* r = message.mutable_submit();
+  r->set_request_id("cli-" + std::to_string(::getpid()));
+  r->set_text(flags.get("prompt"));
+  r->set_chat(flags.get_switch("chat"));
+  r->set_max_tokens(int32_t(flags.get_int("max-tokens")));
+  r->mutable_sampling()->set_temperature(float(flags.get_double("temperature")));
+  r->mutable_sampling()->set_top_k(int32_t(flags.get_int("top-k")));
+  r->mutable_sampling()->set_top_p(float(flags.get_double("top-p")));
+  r->mutable_sampling()->set_seed(uint64_t(flags.get_int("seed")));
+  if (flags.given("mode")) r->set_mode(flags.get("mode"));
+  r->set_stream(true);
+  r->set_deadline_ms(uint32_t(flags.get_int("deadline-ms")));
+  const bool json = flags.get_switch("json");
+
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.connect(flags.get("server"));
+  socket.send(zmq::buffer(message.SerializeAsString()), zmq::send_flags::none);
+
+  const auto timeout = std::chrono::milliseconds(flags.get_int("timeout-ms"));
+  for (;;) {
+    zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) == 0)
+      throw std::runtime_error("no reply from " + flags.get("server") + " within " + std::to_string(timeout.count()) +
+                               " ms");
+    zmq::message_t frame;
+    (void)socket.recv(frame, zmq::recv_flags::none);
+    wire::ServerMessage reply;
+    if (!reply.ParseFromArray(frame.data(), int(frame.size())))
+      throw std::runtime_error(flags.get("server") + " sent a frame that is not a ServerMessage");
+    if (reply.has_chunk()) {
+      if (!json) {
+        std::fwrite(reply.chunk().text().data(), 1, reply.chunk().text().size(), stdout);
+        std::fflush(stdout);
+      }
+    } else if (reply.has_error()) {
+      throw std::runtime_error("server: " + wire::ErrorCode_Name(reply.error().code()) + ": " +
+                               reply.error().message());
+    } else if (reply.has_final()) {
+      const wire::FinalResult& f = reply.final();
+      const wire::Statistics& s = f.stats();
+      if (json) {
+        nlohmann::json out = {{"ids", std::vector<int32_t>(f.ids().begin(), f.ids().end())},
+                              {"text", f.text()},
+                              {"finish_reason", f.finish_reason()},
+                              {"stats",
+                               {{"prompt_tokens", s.prompt_tokens()},
+                                {"generated_tokens", s.generated_tokens()},
+                                {"queue_seconds", s.queue_seconds()},
+                                {"prefill_seconds", s.prefill_seconds()},
+                                {"decode_seconds", s.decode_seconds()},
+                                {"speculation",
+                                 {{"mode", s.mode()},
+                                  {"verifier_passes", s.verifier_passes()},
+                                  {"drafted_tokens", s.drafted_tokens()},
+                                  {"accepted_tokens", s.accepted_tokens()},
+                                  {"tokens_per_pass", s.tokens_per_pass()},
+                                  {"acceptance_rate", s.acceptance_rate()},
+                                  {"drafter_idle_seconds", s.drafter_idle_seconds()},
+                                  {"verifier_idle_seconds", s.verifier_idle_seconds()}}}}}};
+        std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      } else {
+        std::cout << std::endl;
+        std::fprintf(stderr,
+                     "server %s | mode %s | prompt %d tokens | generated %d tokens, %.1f tok/s | %s | %.2f tokens "
+                     "per pass, %.0f%% of %lld drafts accepted\n",
+                     flags.get("server").c_str(), s.mode().c_str(), s.prompt_tokens(), s.generated_tokens(),
+                     s.decode_seconds() > 0 ? s.generated_tokens() / s.decode_seconds() : 0.0,
+                     f.finish_reason().c_str(), s.tokens_per_pass(), 100 * s.acceptance_rate(),
+                     (long long)s.drafted_tokens());
+      }
+      return 0;
+    }
+  }
+}
+
+}  // namespace tandem

@@ -1,0 +1,128 @@
+// tandem serve: load the models once and answer clients over ZeroMQ.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "apps/commands.h"
+#include "apps/flags.h"
+#include "server/request_worker.h"
+#include "server/zmq_frontend.h"
+
+namespace tandem {
+namespace {
+
+volatile std::sig_atomic_t stop_signal = 0;
+void on_signal(int signal) { stop_signal = signal; }
+
+Flags serve_flags() {
+  Flags f("tandem serve",
+          "Loads the target and draft models once and serves generation requests from ZeroMQ clients\n"
+          "(tandem generate --server, clients/python) until SIGINT or SIGTERM.");
+  f.add("listen", "tcp://127.0.0.1:5555", "ZeroMQ endpoint to bind (port 0: any free port)");
+  f.add("endpoint-file", "", "write the bound endpoint to this file once listening");
+  f.add("model", kDefaultModel, "target model");
+  f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "draft model (same vocabulary); 'none' for none");
+  f.add("mode", "ar",
+        "mode for requests that name none: ar, chain, tree, pearl, lookup, recycle (on CPUs where a pass over k "
+        "tokens costs about k decode steps, ar is fastest; see README)");
+  f.add("draft-tokens", "5", "most drafted tokens per verifier pass");
+  f.add("threads", "0", "CPU threads; 0 for one per core");
+  f.add("draft-threads", "0", "pearl: threads for the drafter (0: a quarter, at least 1)");
+  f.add("max-tokens", "256", "tokens generated when a request asks for 0");
+  f.add("max-tokens-limit", "4096", "most tokens a request may ask for");
+  f.add("max-context", "4096", "KV cache positions per request");
+  f.add("queue-limit", "64", "requests waiting or running; beyond it clients get OVERLOADED");
+  return f;
+}
+
+}  // namespace
+
+int run_serve(const std::vector<std::string>& args) {
+  Flags flags = serve_flags();
+  if (!flags.parse(args)) return 0;
+  ServingOptions options;
+  options.defaults.mode = flags.get("mode");
+  options.defaults.draft_tokens = int(flags.get_int("draft-tokens"));
+  options.default_max_tokens = int(flags.get_int("max-tokens"));
+  options.max_tokens_limit = int(flags.get_int("max-tokens-limit"));
+  options.max_context = flags.get_int("max-context");
+  options.queue_limit = size_t(std::max<int64_t>(1, flags.get_int("queue-limit")));
+  try {
+    check_mode_settings(options.defaults);
+  } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
+
+  auto target = Model::load(resolve_model_path(flags.get("model")));
+  std::unique_ptr<Model> draft;
+  if (flags.get("draft-model") != "none") {
+    draft = Model::load(resolve_model_path(flags.get("draft-model")));
+    if (!draft->tokenizer().same_vocabulary(target->tokenizer()))
+      throw std::runtime_error(draft->path() + ": its vocabulary differs from " + target->path() + "'s");
+  } else if (needs_draft_model(options.defaults.mode)) {
+    throw UsageError("--mode " + options.defaults.mode + " needs a draft model");
+  }
+  const int threads = int(flags.get_int("threads"));
+  const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));
+  options.defaults.pearl.drafter_cpus = split.drafter_cpus;
+  options.defaults.pearl.verifier_cpus = split.verifier_cpus;
+  Transformer target_tf(*target, threads);
+  std::unique_ptr<Transformer> draft_tf, pearl_target_tf, pearl_draft_tf;
+  ServingModels models{&target_tf, nullptr, nullptr, nullptr};
+  if (draft) {
+    draft_tf = std::make_unique<Transformer>(*draft, threads);
+    pearl_target_tf = std::make_unique<Transformer>(*target, split.verifier);
+    pearl_draft_tf = std::make_unique<Transformer>(*draft, split.drafter);
+    models = {&target_tf, draft_tf.get(), pearl_target_tf.get(), pearl_draft_tf.get()};
+  }
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  // The worker replies through the frontend and the frontend hands messages to the
+  // worker; `wiring` lets either be torn down while the other still runs.
+  std::recursive_mutex wiring;
+  RequestWorker* worker_ptr = nullptr;
+  ZmqFrontend* frontend_ptr = nullptr;
+  auto worker =
+      std::make_unique<RequestWorker>(models, options, [&](const std::string& client, const wire::ServerMessage& m) {
+        std::lock_guard lock(wiring);
+        if (frontend_ptr) frontend_ptr->reply(client, m);
+      });
+  auto frontend =
+      std::make_unique<ZmqFrontend>(flags.get("listen"), [&](const std::string& client, const wire::ClientMessage& m) {
+        std::lock_guard lock(wiring);
+        if (!worker_ptr) return;
+        if (m.has_submit())
+          worker_ptr->submit(client, m.submit());
+        else
+          worker_ptr->cancel(client, m.cancel().request_id());
+      });
+  {
+    std::lock_guard lock(wiring);
+    worker_ptr = worker.get();
+    frontend_ptr = frontend.get();
+  }
+
+  std::cout << "tandem serve: target " << target->config().name << " (" << target->path() << "), draft "
+            << (draft ? draft->config().name : std::string("none")) << "\n"
+            << "  roles: scheduler, drafter and verifier in this process; default mode " << options.defaults.mode
+            << ", " << target_tf.pool().size() << " threads\n"
+            << "  zeromq clients: " << frontend->endpoint() << std::endl;
+  if (!flags.get("endpoint-file").empty()) std::ofstream(flags.get("endpoint-file")) << frontend->endpoint() << "\n";
+  while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::cout << "tandem serve: stopping (signal " << int(stop_signal) << ")" << std::endl;
+  {
+    std::lock_guard lock(wiring);
+    worker_ptr = nullptr;  // no more submissions
+  }
+  worker.reset();  // cancels what is left; the CANCELLED replies still go out
+  {
+    std::lock_guard lock(wiring);
+    frontend_ptr = nullptr;
+  }
+  frontend.reset();
+  return 0;
+}
+
+}  // namespace tandem

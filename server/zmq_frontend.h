@@ -1,0 +1,51 @@
+#pragma once
+// The client-facing ZeroMQ socket: a ROUTER that reads ClientMessage frames from
+// DEALER clients and sends ServerMessage frames back to whichever client asked.
+//
+//   client DEALER ──[ClientMessage]──▶ ROUTER ──handler(client, message)──▶ worker
+//   client DEALER ◀─[ServerMessage]─── ROUTER ◀── inproc PULL ◀── reply() from any thread
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "proto/client.pb.h"
+
+namespace tandem {
+
+/// Largest client frame read; a larger one gets a MALFORMED error reply.
+constexpr size_t kMaxClientFrameBytes = 1 << 20;
+
+/// Serves one ROUTER endpoint on its own thread.
+class ZmqFrontend {
+ public:
+  /// Called on the frontend thread with each well-formed message and its client's routing id.
+  using Handler = std::function<void(const std::string& client, const wire::ClientMessage& message)>;
+
+  /// Binds `endpoint` (such as tcp://127.0.0.1:5555; port 0 picks a free one) and starts serving.
+  ZmqFrontend(const std::string& endpoint, Handler handler);
+  ~ZmqFrontend();
+  ZmqFrontend(const ZmqFrontend&) = delete;
+  ZmqFrontend& operator=(const ZmqFrontend&) = delete;
+
+  /// The address clients connect to (the actual port when 0 was asked for).
+  const std::string& endpoint() const { return endpoint_; }
+  /// Queues `message` for `client`; safe from any thread.
+  void reply(const std::string& client, const wire::ServerMessage& message);
+
+ private:
+  void serve();
+  void handle_frame(zmq::socket_t& router, const std::string& client, const zmq::message_t& payload);
+
+  zmq::context_t context_;
+  zmq::socket_t router_, outbox_pull_, outbox_push_;
+  std::mutex push_mutex_;
+  Handler handler_;
+  std::string endpoint_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace tandem

@@ -1,0 +1,223 @@
+// `tandem serve` as a real process on 127.0.0.1, driven through a real ZeroMQ socket:
+// answers equal local generation, concurrent clients each get exactly one answer,
+// and bad frames, bad requests, cancels, deadlines and overload each get their error
+// while the server keeps serving.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+#include <zmq.hpp>
+
+#include "model/transformer.h"
+#include "proto/client.pb.h"
+#include "spec/generation.h"
+#include "test_helpers.h"
+
+extern char** environ;
+
+namespace tandem {
+namespace {
+
+// A `tandem serve` child process on stories260K, stopped with SIGTERM at the end.
+class Server {
+ public:
+  explicit Server(const std::vector<std::string>& extra) {
+    endpoint_file_ = test::temp_path("endpoint");
+    std::vector<std::string> args = {TANDEM_BINARY,   "serve", "--model",         test::stories_model(),
+                                     "--draft-model", "none",  "--listen",        "tcp://127.0.0.1:0",
+                                     "--threads",     "1",     "--endpoint-file", endpoint_file_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, TANDEM_BINARY, nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    for (int i = 0; i < 200 && endpoint_.empty(); ++i) {  // up to 20 s to load and bind
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ifstream in(endpoint_file_);
+      std::getline(in, endpoint_);
+    }
+  }
+  ~Server() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+  }
+  const std::string& endpoint() const { return endpoint_; }
+  /// Stops the server and returns its exit status.
+  int stop() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string endpoint_file_, endpoint_;
+};
+
+// One client connection.
+class Client {
+ public:
+  Client(zmq::context_t& context, const std::string& endpoint) : socket_(context, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect(endpoint);
+  }
+  void send_bytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
+  void send(const wire::ClientMessage& m) { send_bytes(m.SerializeAsString()); }
+  // The next message, or one with nothing set after 60 s of silence.
+  wire::ServerMessage receive() {
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    wire::ServerMessage m;
+    if (zmq::poll(&item, 1, std::chrono::milliseconds(60000)) == 0) return m;
+    zmq::message_t frame;
+    (void)socket_.recv(frame, zmq::recv_flags::none);
+    EXPECT_TRUE(m.ParseFromArray(frame.data(), int(frame.size())));
+    return m;
+  }
+  // Messages up to and including the final one or an error.
+  std::vector<wire::ServerMessage> until_end() {
+    std::vector<wire::ServerMessage> all;
+    for (;;) {
+      all.push_back(receive());
+      if (!all.back().has_chunk()) return all;
+    }
+  }
+
+ private:
+  zmq::socket_t socket_;
+};
+
+wire::ClientMessage submit(const std::string& id, const std::string& text, int max_tokens, bool stream = false) {
+  wire::ClientMessage m;
+  m.mutable_submit()->set_request_id(id);
+  m.mutable_submit()->set_text(text);
+  m.mutable_submit()->set_max_tokens(max_tokens);
+  m.mutable_submit()->set_stream(stream);
+  return m;
+}
+
+std::vector<int32_t> local_greedy(const std::string& text, int max_tokens) {
+  auto model = Model::load(test::stories_model());
+  Transformer tf(*model, 1);
+  GenerationOptions options;
+  options.max_tokens = max_tokens;
+  return generate_autoregressive(tf, model->tokenizer().encode(text, true), options).ids;
+}
+
+TEST(Serve, AnswersEqualLocalGenerationAndStream) {
+  Server server({});
+  ASSERT_FALSE(server.endpoint().empty()) << "the server did not start";
+  zmq::context_t context(1);
+  Client client(context, server.endpoint());
+  client.send(submit("a", "Once upon a time", 60, true));
+  auto messages = client.until_end();
+  ASSERT_TRUE(messages.back().has_final()) << messages.back().DebugString();
+  const auto& final = messages.back().final();
+  std::vector<int32_t> ids(final.ids().begin(), final.ids().end());
+  EXPECT_EQ(ids, local_greedy("Once upon a time", 60));
+  EXPECT_EQ(final.request_id(), "a");
+  EXPECT_EQ(messages.size(), ids.size() + 1);  // one chunk per token, then the final message
+  std::string streamed;
+  for (size_t i = 0; i + 1 < messages.size(); ++i) streamed += messages[i].chunk().text();
+  EXPECT_EQ(streamed, final.text());
+  EXPECT_EQ(final.stats().generated_tokens(), 60);
+  EXPECT_EQ(server.stop(), 0);
+}
+
+std::string request_name(size_t i) {
+  std::string name = "r";
+  name += std::to_string(i);  // (not "r" + ...: GCC 12 warns falsely about that inlined concatenation)
+  return name;
+}
+
+TEST(Serve, ConcurrentClientsEachGetExactlyOneCorrectAnswer) {
+  Server server({});
+  ASSERT_FALSE(server.endpoint().empty());
+  zmq::context_t context(1);
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom",  "Tim had a red ball",
+                                            "The sun was hot",  "A big cat",      "Sara liked to", "One day, a bird"};
+  std::vector<std::unique_ptr<Client>> clients;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    clients.push_back(std::make_unique<Client>(context, server.endpoint()));
+    clients.back()->send(submit(request_name(i), prompts[i], 24 + int(i)));
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    wire::ServerMessage m = clients[i]->receive();
+    ASSERT_TRUE(m.has_final()) << prompts[i] << ": " << m.DebugString();
+    EXPECT_EQ(m.final().request_id(), request_name(i));
+    EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()),
+              local_greedy(prompts[i], 24 + int(i)));
+  }
+}
+
+TEST(Serve, BadFramesAndRequestsGetErrorsAndTheServerCarriesOn) {
+  Server server({"--queue-limit", "2", "--max-tokens-limit", "300"});
+  ASSERT_FALSE(server.endpoint().empty());
+  zmq::context_t context(1);
+  Client client(context, server.endpoint());
+  auto error_of = [&](const wire::ServerMessage& m) {
+    return m.has_error() ? wire::ErrorCode_Name(m.error().code()) + ": " + m.error().message() : m.DebugString();
+  };
+
+  client.send_bytes(std::string("\xff\xff\xff\xff garbage", 12));
+  EXPECT_EQ(error_of(client.receive()), "MALFORMED: frame is not a tandem ClientMessage");
+  client.send_bytes(std::string(2 << 20, 'x'));
+  EXPECT_EQ(error_of(client.receive()), "MALFORMED: frame of 2097152 bytes exceeds the limit of 1048576");
+
+  wire::ClientMessage bad_ids = submit("ids", "", 5);
+  bad_ids.mutable_submit()->mutable_ids()->add_ids(1);
+  bad_ids.mutable_submit()->mutable_ids()->add_ids(99999);
+  client.send(bad_ids);
+  EXPECT_EQ(error_of(client.receive()), "INVALID_ARGUMENT: token id 99999 is outside the vocabulary of 512");
+  client.send(submit("big", "Once", 100000));
+  EXPECT_EQ(error_of(client.receive()), "INVALID_ARGUMENT: max_tokens must be between 0 and 300");
+  wire::ClientMessage bad_mode = submit("mode", "Once", 5);
+  bad_mode.mutable_submit()->set_mode("warp");
+  client.send(bad_mode);
+  EXPECT_NE(error_of(client.receive()).find("INVALID_ARGUMENT: mode must be ar, chain"), std::string::npos);
+  wire::ClientMessage late = submit("late", "Once upon a time", 300);
+  late.mutable_submit()->set_deadline_ms(1);
+  client.send(late);
+  EXPECT_EQ(error_of(client.receive()).rfind("DEADLINE_EXCEEDED", 0), 0u);
+
+  // Two long requests fill the queue; a third is OVERLOADED; cancelling the first ends it.
+  client.send(submit("long1", "Once upon a time", 300, true));
+  client.send(submit("long2", "The little dog", 300));
+  client.send(submit("long3", "Lily", 300));
+  wire::ClientMessage cancel;
+  cancel.mutable_cancel()->set_request_id("long1");
+  bool overloaded = false, cancelled = false, second_done = false;
+  for (int i = 0; i < 2000 && !(overloaded && cancelled && second_done); ++i) {
+    wire::ServerMessage m = client.receive();
+    ASSERT_NE(m.kind_case(), wire::ServerMessage::KIND_NOT_SET) << "the server went silent";
+    if (m.has_chunk() && !cancelled) client.send(cancel);
+    if (m.has_error() && m.error().request_id() == "long3") overloaded = m.error().code() == wire::OVERLOADED;
+    if (m.has_error() && m.error().request_id() == "long1") cancelled = m.error().code() == wire::CANCELLED;
+    if (m.has_final()) {
+      EXPECT_EQ(m.final().request_id(), "long2");
+      second_done = true;
+    }
+  }
+  EXPECT_TRUE(overloaded);
+  EXPECT_TRUE(cancelled);
+  EXPECT_TRUE(second_done);
+
+  // Still serving.
+  client.send(submit("after", "Once upon a time", 10));
+  wire::ServerMessage m = client.receive();
+  ASSERT_TRUE(m.has_final()) << error_of(m);
+  EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), local_greedy("Once upon a time", 10));
+}
+
+}  // namespace
+}  // namespace tandem

@@ -1,0 +1,103 @@
+"""A Python client for `tandem serve`: protobuf messages over a ZeroMQ DEALER socket.
+
+    from tandem_client import Client
+    with Client("tcp://127.0.0.1:5555") as client:
+        for piece in client.stream("Once upon a time", max_tokens=40):
+            print(piece, end="", flush=True)
+        result = client.generate("Write a haiku", chat=True, mode="chain")
+        print(result.text, result.stats.tokens_per_pass)
+
+client_pb2 is generated from proto/client.proto by the build (cmake target python_client).
+"""
+import itertools
+import os
+
+import zmq
+
+from . import client_pb2
+
+__all__ = ["Client", "ServerError", "client_pb2"]
+
+
+class ServerError(RuntimeError):
+    """The server ended a request with an error (code: a client_pb2.ErrorCode name)."""
+
+    def __init__(self, code, message, request_id):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.request_id = code, message, request_id
+
+
+class Client:
+    """One connection to a tandem server. Not thread-safe: use one Client per thread."""
+
+    _ids = itertools.count()
+
+    def __init__(self, endpoint, timeout_ms=600_000):
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(endpoint)
+        self._timeout_ms = timeout_ms
+
+    def close(self):
+        self._socket.close()
+        self._context.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def submit(self, prompt=None, ids=None, max_tokens=0, temperature=0.0, top_k=0, top_p=1.0, seed=0,
+               chat=False, mode="", stream=False, deadline_ms=0, request_id=None):
+        """Sends a request and returns its id; read the replies with messages(request_id)."""
+        message = client_pb2.ClientMessage()
+        r = message.submit
+        r.request_id = request_id or f"py-{os.getpid()}-{next(self._ids)}"
+        if ids is not None:
+            r.ids.ids.extend(ids)
+        else:
+            r.text = prompt
+        r.chat, r.max_tokens, r.mode, r.stream, r.deadline_ms = chat, max_tokens, mode, stream, deadline_ms
+        r.sampling.temperature, r.sampling.top_k, r.sampling.top_p, r.sampling.seed = temperature, top_k, top_p, seed
+        self._socket.send(message.SerializeToString())
+        return r.request_id
+
+    def cancel(self, request_id):
+        message = client_pb2.ClientMessage()
+        message.cancel.request_id = request_id
+        self._socket.send(message.SerializeToString())
+
+    def messages(self, request_id):
+        """Yields the request's ServerMessages up to its final one; raises ServerError on an error."""
+        while True:
+            if not self._socket.poll(self._timeout_ms):
+                raise TimeoutError(f"no reply within {self._timeout_ms} ms")
+            reply = client_pb2.ServerMessage.FromString(self._socket.recv())
+            kind = reply.WhichOneof("kind")
+            if kind == "error":
+                if reply.error.request_id in ("", request_id):
+                    raise ServerError(client_pb2.ErrorCode.Name(reply.error.code), reply.error.message,
+                                      reply.error.request_id)
+                continue
+            if getattr(reply, kind).request_id != request_id:
+                continue  # a reply to an earlier, abandoned request
+            yield reply
+            if kind == "final":
+                return
+
+    def generate(self, prompt=None, **settings):
+        """Generates and returns the FinalResult (ids, text, finish_reason, stats)."""
+        request_id = self.submit(prompt, **settings)
+        for reply in self.messages(request_id):
+            if reply.WhichOneof("kind") == "final":
+                return reply.final
+        raise RuntimeError("the stream ended without a final message")
+
+    def stream(self, prompt=None, **settings):
+        """Generates, yielding text pieces as the server decides tokens."""
+        request_id = self.submit(prompt, stream=True, **settings)
+        for reply in self.messages(request_id):
+            if reply.WhichOneof("kind") == "chunk":
+                yield reply.chunk.text

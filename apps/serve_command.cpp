@@ -8,6 +8,7 @@
 
 #include "apps/commands.h"
 #include "apps/flags.h"
+#include "server/http_gateway.h"
 #include "server/request_worker.h"
 #include "server/zmq_frontend.h"
 
@@ -22,7 +23,10 @@ Flags serve_flags() {
           "Loads the target and draft models once and serves generation requests from ZeroMQ clients\n"
           "(tandem generate --server, clients/python) until SIGINT or SIGTERM.");
   f.add("listen", "tcp://127.0.0.1:5555", "ZeroMQ endpoint to bind (port 0: any free port)");
-  f.add("endpoint-file", "", "write the bound endpoint to this file once listening");
+  f.add("http", "127.0.0.1:8000",
+        "HOST:PORT of the OpenAI-compatible HTTP endpoint (port 0: any free one; '' for none)");
+  f.add("endpoint-file", "",
+        "once listening, write the ZeroMQ endpoint and the HTTP address to this file, a line each");
   f.add("model", kDefaultModel, "target model");
   f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "draft model (same vocabulary); 'none' for none");
   f.add("mode", "ar",
@@ -79,15 +83,20 @@ int run_serve(const std::vector<std::string>& args) {
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  // The worker replies through the frontend and the frontend hands messages to the
-  // worker; `wiring` lets either be torn down while the other still runs.
+  // The worker replies through the frontend or the HTTP gateway, which hand requests to
+  // the worker; `wiring` lets each be torn down while the others still run.
   std::recursive_mutex wiring;
   RequestWorker* worker_ptr = nullptr;
   ZmqFrontend* frontend_ptr = nullptr;
+  HttpGateway* gateway_ptr = nullptr;
   auto worker =
       std::make_unique<RequestWorker>(models, options, [&](const std::string& client, const wire::ServerMessage& m) {
         std::lock_guard lock(wiring);
-        if (frontend_ptr) frontend_ptr->reply(client, m);
+        if (HttpGateway::owns(client)) {
+          if (gateway_ptr) gateway_ptr->deliver(client, m);
+        } else if (frontend_ptr) {
+          frontend_ptr->reply(client, m);
+        }
       });
   auto frontend =
       std::make_unique<ZmqFrontend>(flags.get("listen"), [&](const std::string& client, const wire::ClientMessage& m) {
@@ -98,27 +107,43 @@ int run_serve(const std::vector<std::string>& args) {
         else
           worker_ptr->cancel(client, m.cancel().request_id());
       });
+  std::unique_ptr<HttpGateway> gateway;
+  std::string http_address = "none";
+  if (const std::string& http = flags.get("http"); !http.empty()) {
+    const size_t colon = http.rfind(':');
+    if (colon == std::string::npos) throw UsageError("--http must be HOST:PORT, got '" + http + "'");
+    gateway = std::make_unique<HttpGateway>(http.substr(0, colon), std::stoi(http.substr(colon + 1)), *worker, *target);
+    http_address = "http://" + http.substr(0, colon) + ":" + std::to_string(gateway->port());
+  }
   {
     std::lock_guard lock(wiring);
     worker_ptr = worker.get();
     frontend_ptr = frontend.get();
+    gateway_ptr = gateway.get();
   }
 
   std::cout << "tandem serve: target " << target->config().name << " (" << target->path() << "), draft "
             << (draft ? draft->config().name : std::string("none")) << "\n"
             << "  roles: scheduler, drafter and verifier in this process; default mode " << options.defaults.mode
             << ", " << target_tf.pool().size() << " threads\n"
-            << "  zeromq clients: " << frontend->endpoint() << std::endl;
-  if (!flags.get("endpoint-file").empty()) std::ofstream(flags.get("endpoint-file")) << frontend->endpoint() << "\n";
+            << "  zeromq clients: " << frontend->endpoint() << "\n"
+            << "  http (OpenAI-compatible): " << http_address << "/v1/completions, /v1/chat/completions, /v1/models"
+            << std::endl;
+  if (!flags.get("endpoint-file").empty())
+    std::ofstream(flags.get("endpoint-file")) << frontend->endpoint() << "\n" << http_address << "\n";
   while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::cout << "tandem serve: stopping (signal " << int(stop_signal) << ")" << std::endl;
+  // Stop taking requests, end the ones left (each client hears CANCELLED), then close the endpoints.
   {
     std::lock_guard lock(wiring);
-    worker_ptr = nullptr;  // no more submissions
+    worker_ptr = nullptr;
   }
-  worker.reset();  // cancels what is left; the CANCELLED replies still go out
+  if (gateway) gateway->refuse_new();
+  worker.reset();
+  gateway.reset();
   {
     std::lock_guard lock(wiring);
+    gateway_ptr = nullptr;
     frontend_ptr = nullptr;
   }
   frontend.reset();

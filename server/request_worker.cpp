@@ -26,7 +26,12 @@ std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& t
         throw std::invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary of " +
                                     std::to_string(tok.vocab_size()));
   } else {
-    const std::string text = r.chat() ? chat_prompt(tok, r.text()) : r.text();
+    std::string text = r.text();
+    if (r.chat()) try {
+        text = chat_prompt(tok, r.text());
+      } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(e.what());  // a base model: the request asked for what it cannot have
+      }
     ids = tok.encode(text, tok.add_bos(), r.chat());
   }
   if (ids.empty()) throw std::invalid_argument("the prompt is empty");

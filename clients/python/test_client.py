@@ -1,5 +1,6 @@
-"""The Python client against a real `tandem serve` process (stories260K):
-greedy output equals `tandem generate`, streaming, errors and cancel.
+"""The Python client and the OpenAI-compatible HTTP endpoint (through urllib, a real
+HTTP client) against a real `tandem serve` process (stories260K): greedy output equals
+`tandem generate`, streaming, errors and cancel.
 
     test_client.py BUILD_DIR SHARED_DIR
 """
@@ -9,9 +10,43 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tandem_client import Client, ServerError  # noqa: E402
+
+
+def post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    return urllib.request.urlopen(request, timeout=60)
+
+
+def check_http(http, local):
+    models = json.load(urllib.request.urlopen(http + "/v1/models", timeout=60))
+    assert models["data"][0]["id"] == "stories260K", models
+    body = {"prompt": "Once upon a time", "max_tokens": 50, "temperature": 0}
+    answer = json.load(post(http + "/v1/completions", body))
+    assert answer["choices"][0]["text"] == local["text"], answer
+    assert answer["choices"][0]["finish_reason"] == "length"
+    assert answer["usage"]["completion_tokens"] == 50, answer["usage"]
+    # Streaming: server-sent events, one per token, then [DONE].
+    pieces, done = [], False
+    for line in post(http + "/v1/completions", dict(body, stream=True)):
+        line = line.decode().strip()
+        if line == "data: [DONE]":
+            done = True
+        elif line.startswith("data: "):
+            pieces.append(json.loads(line[6:])["choices"][0]["text"])
+    assert done and "".join(pieces) == local["text"], pieces
+    for bad, status in (({"prompt": 5}, 400), ({"messages": [{"role": "user", "content": "hi"}]}, 400)):
+        url = http + ("/v1/chat/completions" if "messages" in bad else "/v1/completions")
+        try:
+            post(url, bad)
+            raise AssertionError(f"{bad} was accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == status, (bad, e.code)
+            assert "error" in json.load(e), bad
 
 
 def main():
@@ -21,13 +56,14 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         endpoint_file = os.path.join(tmp, "endpoint")
         server = subprocess.Popen([tandem, "serve", "--model", model, "--draft-model", "none", "--threads", "1",
-                                   "--listen", "tcp://127.0.0.1:0", "--endpoint-file", endpoint_file])
+                                   "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
+                                   "--endpoint-file", endpoint_file])
         try:
             for _ in range(200):
-                if os.path.exists(endpoint_file) and open(endpoint_file).read().strip():
+                if os.path.exists(endpoint_file) and len(open(endpoint_file).read().split()) == 2:
                     break
                 time.sleep(0.1)
-            endpoint = open(endpoint_file).read().strip()
+            endpoint, http = open(endpoint_file).read().split()
             local = json.loads(subprocess.check_output(
                 [tandem, "generate", "--model", model, "--prompt", "Once upon a time", "--max-tokens", "50",
                  "--threads", "1", "--json"]))
@@ -53,7 +89,8 @@ def main():
                     raise AssertionError("the cancelled request finished")
                 except ServerError as e:
                     assert e.code == "CANCELLED", e
-            print("python client: all checks passed")
+            check_http(http, local)
+            print("python client and HTTP endpoint: all checks passed")
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -1,0 +1,239 @@
+#include "server/http_gateway.h"
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+namespace tandem {
+namespace {
+
+using nlohmann::json;
+constexpr const char* kClientPrefix = "http:";
+constexpr auto kWaitSlice = std::chrono::milliseconds(200);  // how often a waiting handler checks its client
+
+std::atomic<uint64_t> next_id{1};
+
+int http_status(wire::ErrorCode code) {
+  switch (code) {
+    case wire::INVALID_ARGUMENT:
+    case wire::MALFORMED: return 400;
+    case wire::OVERLOADED: return 429;
+    case wire::DEADLINE_EXCEEDED: return 504;
+    case wire::CANCELLED: return 499;
+    default: return 500;
+  }
+}
+
+json error_body(const std::string& message, const std::string& type) {
+  return {{"error", {{"message", message}, {"type", type}}}};
+}
+
+// The SubmitRequest for an OpenAI-style body; throws std::invalid_argument naming a bad field.
+wire::SubmitRequest to_submit(const json& body, bool chat) {
+  wire::SubmitRequest r;
+  if (chat) {
+    if (!body.contains("messages") || !body["messages"].is_array())
+      throw std::invalid_argument("'messages' must be an array");
+    const json& messages = body["messages"];
+    if (messages.size() != 1 || messages[0].value("role", "") != "user" || !messages[0]["content"].is_string())
+      throw std::invalid_argument("only a single user message with string content is supported for now");
+    r.set_text(messages[0]["content"].get<std::string>());
+    r.set_chat(true);
+  } else {
+    if (!body.contains("prompt") || !body["prompt"].is_string())
+      throw std::invalid_argument("'prompt' must be a string");
+    r.set_text(body["prompt"].get<std::string>());
+  }
+  // OpenAI's defaults: 16 tokens for completions, temperature 1, top_p 1.
+  r.set_max_tokens(body.value("max_tokens", chat ? 0 : 16));
+  r.mutable_sampling()->set_temperature(body.value("temperature", 1.0f));
+  r.mutable_sampling()->set_top_p(body.value("top_p", 1.0f));
+  r.mutable_sampling()->set_top_k(body.value("top_k", 0));
+  r.mutable_sampling()->set_seed(body.value("seed", uint64_t(0)));
+  r.set_mode(body.value("mode", std::string()));  // tandem's extension
+  r.set_stream(body.value("stream", false));
+  return r;
+}
+
+json usage(const wire::Statistics& s) {
+  return {{"prompt_tokens", s.prompt_tokens()},
+          {"completion_tokens", s.generated_tokens()},
+          {"total_tokens", s.prompt_tokens() + s.generated_tokens()}};
+}
+
+json speculation(const wire::Statistics& s) {
+  return {{"mode", s.mode()},
+          {"verifier_passes", s.verifier_passes()},
+          {"tokens_per_pass", s.tokens_per_pass()},
+          {"acceptance_rate", s.acceptance_rate()},
+          {"decode_seconds", s.decode_seconds()}};
+}
+
+}  // namespace
+
+HttpGateway::HttpGateway(const std::string& host, int port, RequestWorker& worker, const Model& model)
+    : worker_(worker), model_(model), http_(std::make_unique<httplib::Server>()) {
+  routes();
+  port_ = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
+  if (port_ < 0) throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+HttpGateway::~HttpGateway() {
+  http_->stop();
+  thread_.join();
+}
+
+void HttpGateway::refuse_new() {
+  std::lock_guard lock(submit_mutex_);
+  closing_ = true;
+}
+
+bool HttpGateway::owns(const std::string& client) { return client.rfind(kClientPrefix, 0) == 0; }
+
+void HttpGateway::deliver(const std::string& client, const wire::ServerMessage& message) {
+  std::shared_ptr<Mailbox> box;
+  {
+    std::lock_guard lock(mailboxes_mutex_);
+    auto it = mailboxes_.find(client);
+    if (it == mailboxes_.end()) return;  // the HTTP client has gone
+    box = it->second;
+  }
+  std::lock_guard lock(box->mutex);
+  box->messages.push_back(message);
+  box->ready.notify_all();
+}
+
+std::shared_ptr<HttpGateway::Mailbox> HttpGateway::open_mailbox(const std::string& client) {
+  std::lock_guard lock(mailboxes_mutex_);
+  return mailboxes_[client] = std::make_shared<Mailbox>();
+}
+
+void HttpGateway::close_mailbox(const std::string& client) {
+  std::lock_guard lock(mailboxes_mutex_);
+  mailboxes_.erase(client);
+}
+
+void HttpGateway::routes() {
+  const std::string name = model_.config().name;
+  http_->Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status":"ok"})", "application/json");
+  });
+  http_->Get("/v1/models", [name](const httplib::Request&, httplib::Response& res) {
+    json body = {{"object", "list"}, {"data", {{{"id", name}, {"object", "model"}, {"owned_by", "tandem"}}}}};
+    res.set_content(body.dump(), "application/json");
+  });
+
+  auto handle = [this, name](const httplib::Request& req, httplib::Response& res, bool chat) {
+    wire::SubmitRequest submit;
+    try {
+      submit = to_submit(json::parse(req.body), chat);
+    } catch (const std::exception& e) {
+      res.status = 400;
+      res.set_content(error_body(e.what(), "invalid_request_error").dump(), "application/json");
+      return;
+    }
+    const std::string client = kClientPrefix + std::to_string(next_id++);
+    const std::string id = (chat ? "chatcmpl-" : "cmpl-") + client.substr(5);
+    submit.set_request_id(id);
+    auto box = open_mailbox(client);
+    {
+      std::lock_guard lock(submit_mutex_);
+      if (closing_) {
+        close_mailbox(client);
+        res.status = 503;
+        res.set_content(error_body("the server is shutting down", "unavailable").dump(), "application/json");
+        return;
+      }
+      worker_.submit(client, submit);
+    }
+    const long created = long(std::time(nullptr));
+    const std::string object = chat ? "chat.completion" : "text_completion";
+    // The next reply, or nothing if `alive` says the client left while waiting.
+    auto next = [box](const std::function<bool()>& alive) -> std::optional<wire::ServerMessage> {
+      std::unique_lock lock(box->mutex);
+      while (box->messages.empty())
+        if (!box->ready.wait_for(lock, kWaitSlice, [&] { return !box->messages.empty(); }) && !alive())
+          return std::nullopt;
+      wire::ServerMessage m = box->messages.front();
+      box->messages.pop_front();
+      return m;
+    };
+    auto choice = [chat](const std::string& text, const json& finish, bool delta) {
+      json c = {{"index", 0}, {"finish_reason", finish}};
+      if (!chat)
+        c["text"] = text;
+      else if (delta)
+        c["delta"] = {{"content", text}};
+      else
+        c["message"] = {{"role", "assistant"}, {"content", text}};
+      return c;
+    };
+
+    if (!submit.stream()) {
+      auto m = next([&] { return true; });
+      close_mailbox(client);
+      if (m->has_error()) {
+        res.status = http_status(m->error().code());
+        res.set_content(error_body(m->error().message(), wire::ErrorCode_Name(m->error().code())).dump(),
+                        "application/json");
+        return;
+      }
+      const wire::FinalResult& f = m->final();
+      json body = {{"id", id},
+                   {"object", object},
+                   {"created", created},
+                   {"model", name},
+                   {"choices", {choice(f.text(), f.finish_reason(), false)}},
+                   {"usage", usage(f.stats())},
+                   {"tandem", speculation(f.stats())}};
+      res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+      return;
+    }
+
+    // Streaming: one server-sent event per token, then the finish reason, then [DONE].
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, next, choice, client, id, created, object, name](size_t, httplib::DataSink& sink) {
+          auto m = next([&] { return sink.is_writable(); });
+          if (!m) {  // the client disconnected: stop its request and free its cache
+            worker_.cancel(client, id);
+            return false;
+          }
+          json event = {{"id", id},
+                        {"object", object + (object == "chat.completion" ? ".chunk" : "")},
+                        {"created", created},
+                        {"model", name}};
+          bool end = false;
+          if (m->has_chunk()) {
+            event["choices"] = {choice(m->chunk().text(), nullptr, true)};
+          } else if (m->has_final()) {
+            event["choices"] = {choice("", m->final().finish_reason(), true)};
+            event["usage"] = usage(m->final().stats());
+            event["tandem"] = speculation(m->final().stats());
+            end = true;
+          } else {
+            event = error_body(m->error().message(), wire::ErrorCode_Name(m->error().code()));
+            end = true;
+          }
+          std::string data = "data: " + event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+          if (end) data += "data: [DONE]\n\n";
+          if (!sink.write(data.data(), data.size())) {
+            worker_.cancel(client, id);
+            return false;
+          }
+          if (end) sink.done();
+          return true;
+        },
+        [this, client](bool) { close_mailbox(client); });
+  };
+  http_->Post("/v1/completions",
+              [handle](const httplib::Request& req, httplib::Response& res) { handle(req, res, false); });
+  http_->Post("/v1/chat/completions",
+              [handle](const httplib::Request& req, httplib::Response& res) { handle(req, res, true); });
+}
+
+}  // namespace tandem

@@ -1,0 +1,60 @@
+#pragma once
+// An OpenAI-compatible HTTP endpoint: /v1/completions and /v1/chat/completions
+// (streaming as server-sent events), /v1/models and /health. Each HTTP request
+// becomes a worker request whose replies come back through deliver().
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "server/request_worker.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace tandem {
+
+/// Serves HTTP on its own threads, handing requests to a RequestWorker.
+class HttpGateway {
+ public:
+  /// Binds host:port (port 0: any free port) for `worker`, which runs `model`.
+  HttpGateway(const std::string& host, int port, RequestWorker& worker, const Model& model);
+  ~HttpGateway();
+  HttpGateway(const HttpGateway&) = delete;
+  HttpGateway& operator=(const HttpGateway&) = delete;
+
+  /// The port it listens on.
+  int port() const { return port_; }
+  /// Whether a worker client id belongs to this gateway.
+  static bool owns(const std::string& client);
+  /// New HTTP requests get 503 from now on; requests already submitted still get their replies.
+  void refuse_new();
+  /// A worker reply for one of this gateway's clients.
+  void deliver(const std::string& client, const wire::ServerMessage& message);
+
+ private:
+  struct Mailbox {
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<wire::ServerMessage> messages;
+  };
+  void routes();
+  std::shared_ptr<Mailbox> open_mailbox(const std::string& client);
+  void close_mailbox(const std::string& client);
+
+  RequestWorker& worker_;
+  const Model& model_;
+  std::unique_ptr<httplib::Server> http_;
+  int port_ = 0;
+  std::mutex submit_mutex_;  // guards closing_ and each hand-over to the worker
+  bool closing_ = false;
+  std::mutex mailboxes_mutex_;
+  std::map<std::string, std::shared_ptr<Mailbox>> mailboxes_;
+  std::thread thread_;
+};
+
+}  // namespace tandem

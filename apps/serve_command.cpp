@@ -39,6 +39,7 @@ Flags serve_flags() {
   f.add("max-tokens-limit", "4096", "most tokens a request may ask for");
   f.add("max-context", "4096", "KV cache positions per request");
   f.add("queue-limit", "64", "requests waiting or running; beyond it clients get OVERLOADED");
+  f.add("max-batch", "8", "requests decoded together, their trees verified in one forward pass");
   return f;
 }
 
@@ -54,6 +55,7 @@ int run_serve(const std::vector<std::string>& args) {
   options.max_tokens_limit = int(flags.get_int("max-tokens-limit"));
   options.max_context = flags.get_int("max-context");
   options.queue_limit = size_t(std::max<int64_t>(1, flags.get_int("queue-limit")));
+  options.max_batch = int(std::max<int64_t>(1, flags.get_int("max-batch")));
   try {
     check_mode_settings(options.defaults);
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
@@ -127,7 +129,8 @@ int run_serve(const std::vector<std::string>& args) {
             << "  roles: scheduler, drafter and verifier in this process; default mode " << options.defaults.mode
             << ", " << target_tf.pool().size() << " threads\n"
             << "  zeromq clients: " << frontend->endpoint() << "\n"
-            << "  http (OpenAI-compatible): " << http_address << "/v1/completions, /v1/chat/completions, /v1/models"
+            << "  http (OpenAI-compatible): "
+            << (gateway ? http_address + "/v1/completions, /v1/chat/completions, /v1/models" : std::string("none"))
             << std::endl;
   if (!flags.get("endpoint-file").empty())
     std::ofstream(flags.get("endpoint-file")) << frontend->endpoint() << "\n" << http_address << "\n";

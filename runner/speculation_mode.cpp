@@ -24,41 +24,41 @@ void check_mode_settings(const ModeSettings& s) {
   if (s.pearl.pre_verify < 0) throw std::invalid_argument("pre-verify must be >= 0");
 }
 
+std::unique_ptr<Drafter> make_drafter(const ModeSettings& s, Transformer* draft, int64_t max_context) {
+  if (needs_draft_model(s.mode) && !draft) throw std::invalid_argument("--mode " + s.mode + " needs a draft model");
+  if (s.mode == "chain") return std::make_unique<ChainDrafter>(*draft, s.draft_tokens, max_context);
+  if (s.mode == "tree") return std::make_unique<TreeDrafter>(*draft, s.tree, s.draft_tokens, max_context);
+  if (s.mode == "lookup") return std::make_unique<PromptLookupDrafter>(s.ngram, s.draft_tokens);
+  if (s.mode == "recycle") return std::make_unique<RecyclingDrafter>(s.recycle_width, s.draft_tokens);
+  return nullptr;
+}
+
+SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, const Model* draft_model) {
+  const bool uses_model = s.mode == "chain" || s.mode == "tree";
+  SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, s.draft_tokens, s.adaptive);
+  if (s.mode == "tree") {
+    // A level of the tree holds about budget / depth nodes, each verified, and each
+    // level's expansion is a draft pass over `width` nodes.
+    o.verify_cost *= std::max(1.0, double(s.tree.budget) / s.draft_tokens);
+    o.draft_cost *= double(s.tree.width);
+  }
+  return o;
+}
+
 GenerationResult generate_in_mode(const ModeSettings& s, Transformer& target, Transformer* draft,
                                   const std::vector<int32_t>& prompt_ids, const GenerationOptions& options,
                                   SpeculationStats& stats, const std::function<void(int32_t)>& on_token) {
   check_mode_settings(s);
   if (needs_draft_model(s.mode) && !draft) throw std::invalid_argument("--mode " + s.mode + " needs a draft model");
-  const Model* draft_model = draft ? &draft->model() : nullptr;
   if (s.mode == "ar") return generate_autoregressive(target, prompt_ids, options, on_token);
   if (s.mode == "pearl") {
     PearlOptions pearl = s.pearl;
     pearl.max_window = s.draft_tokens;
     return generate_pearl(target, *draft, prompt_ids, options, stats, on_token, pearl);
   }
-  if (s.mode == "chain") {
-    ChainDrafter drafter(*draft, s.draft_tokens, options.max_context);
-    return generate_speculative(target, drafter, prompt_ids, options, stats, on_token,
-                                speculation_defaults(target.model(), draft_model, s.draft_tokens, s.adaptive));
-  }
-  if (s.mode == "tree") {
-    // Depth adapts like a chain's would; the budget caps the nodes per pass.
-    // A level of the tree holds about budget / depth nodes, each verified, and each
-    // level's expansion is a draft pass over `width` nodes.
-    TreeDrafter drafter(*draft, s.tree, s.draft_tokens, options.max_context);
-    SpeculationOptions o = speculation_defaults(target.model(), draft_model, s.draft_tokens, s.adaptive);
-    o.verify_cost *= std::max(1.0, double(s.tree.budget) / s.draft_tokens);
-    o.draft_cost *= double(s.tree.width);
-    return generate_speculative(target, drafter, prompt_ids, options, stats, on_token, o);
-  }
-  if (s.mode == "lookup") {
-    PromptLookupDrafter drafter(s.ngram, s.draft_tokens);
-    return generate_speculative(target, drafter, prompt_ids, options, stats, on_token,
-                                speculation_defaults(target.model(), nullptr, s.draft_tokens, s.adaptive));
-  }
-  RecyclingDrafter drafter(s.recycle_width, s.draft_tokens);
-  return generate_speculative(target, drafter, prompt_ids, options, stats, on_token,
-                              speculation_defaults(target.model(), nullptr, s.draft_tokens, s.adaptive));
+  std::unique_ptr<Drafter> drafter = make_drafter(s, draft, options.max_context);
+  return generate_speculative(target, *drafter, prompt_ids, options, stats, on_token,
+                              mode_speculation(s, target.model(), draft ? &draft->model() : nullptr));
 }
 
 }  // namespace tandem

@@ -2,6 +2,7 @@
 // One place that turns a mode name and its knobs into a generation call, shared by
 // `tandem generate` and the benchmarks.
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,12 @@ const std::vector<std::string>& mode_names();
 bool needs_draft_model(const std::string& mode);
 /// Throws std::invalid_argument naming the problem if `settings` cannot run.
 void check_mode_settings(const ModeSettings& settings);
+
+/// The drafter of a batched mode (chain, tree, lookup, recycle; null for ar), drafting with
+/// `draft` where the mode needs a model. PEARL has no Drafter: generate_pearl drafts itself.
+std::unique_ptr<Drafter> make_drafter(const ModeSettings& settings, Transformer* draft, int64_t max_context);
+/// Depth and cost settings for the mode's speculation on `target`.
+SpeculationOptions mode_speculation(const ModeSettings& settings, const Model& target, const Model* draft_model);
 
 /// Generates one request in settings.mode. `draft` must be given for the draft-model modes.
 GenerationResult generate_in_mode(const ModeSettings& settings, Transformer& target, Transformer* draft,

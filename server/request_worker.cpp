@@ -1,41 +1,29 @@
 #include "server/request_worker.h"
 
-#include "model/chat_template.h"
-
 namespace tandem {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_between(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
+
+wire::ServerMessage error_message(const RequestTicket& ticket, int code, const std::string& message) {
+  wire::ServerMessage m;
+  m.mutable_error()->set_request_id(ticket.request.request_id());
+  m.mutable_error()->set_code(wire::ErrorCode(code));
+  m.mutable_error()->set_message(message);
+  return m;
 }
 
-// Thrown from the token callback to stop a request that was cancelled or ran out of time.
-struct Aborted {
-  wire::ErrorCode code;
-  std::string message;
-};
-
-// The request's prompt as token ids; throws std::invalid_argument for a bad one.
-std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& tok) {
-  std::vector<int32_t> ids;
-  if (r.has_ids()) {
-    ids.assign(r.ids().ids().begin(), r.ids().ids().end());
-    for (int32_t id : ids)
-      if (id < 0 || id >= tok.vocab_size())
-        throw std::invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary of " +
-                                    std::to_string(tok.vocab_size()));
-  } else {
-    std::string text = r.text();
-    if (r.chat()) try {
-        text = chat_prompt(tok, r.text());
-      } catch (const std::runtime_error& e) {
-        throw std::invalid_argument(e.what());  // a base model: the request asked for what it cannot have
-      }
-    ids = tok.encode(text, tok.add_bos(), r.chat());
-  }
-  if (ids.empty()) throw std::invalid_argument("the prompt is empty");
-  return ids;
+// Runs `f`; any failure becomes the error message that ends the request.
+template <typename F>
+std::optional<wire::ServerMessage> failure_of(const RequestTicket& ticket, F&& f) {
+  try {
+    f();
+    return std::nullopt;
+  } catch (const RequestAborted& a) {
+    return error_message(ticket, a.code, a.message);
+  } catch (const std::invalid_argument& e) {
+    return error_message(ticket, wire::INVALID_ARGUMENT, e.what());
+  } catch (const std::exception& e) { return error_message(ticket, wire::INTERNAL, e.what()); }
 }
 
 }  // namespace
@@ -47,7 +35,7 @@ RequestWorker::~RequestWorker() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    for (auto& [key, job] : live_) job->cancelled = true;
+    for (auto& [key, ticket] : live_) ticket->cancelled = true;
   }
   wake_.notify_all();
   thread_.join();
@@ -58,35 +46,31 @@ size_t RequestWorker::live_requests() const {
   return live_.size();
 }
 
-void RequestWorker::reply_error(const Job& job, int code, const std::string& message) {
-  wire::ServerMessage m;
-  m.mutable_error()->set_request_id(job.request.request_id());
-  m.mutable_error()->set_code(wire::ErrorCode(code));
-  m.mutable_error()->set_message(message);
-  sink_(job.client, m);
+void RequestWorker::reply_error(const RequestTicket& ticket, int code, const std::string& message) {
+  sink_(ticket.client, error_message(ticket, code, message));
 }
 
 void RequestWorker::submit(const std::string& client, const wire::SubmitRequest& request) {
-  auto job = std::make_shared<Job>();
-  job->client = client;
-  job->request = request;
-  job->received = Clock::now();
-  job->deadline = request.deadline_ms() > 0 ? job->received + std::chrono::milliseconds(request.deadline_ms())
-                                            : Clock::time_point::max();
+  auto ticket = std::make_shared<RequestTicket>();
+  ticket->client = client;
+  ticket->request = request;
+  ticket->received = Clock::now();
+  ticket->deadline = request.deadline_ms() > 0 ? ticket->received + std::chrono::milliseconds(request.deadline_ms())
+                                               : Clock::time_point::max();
   {
     std::lock_guard lock(mutex_);
     auto key = std::make_pair(client, request.request_id());
     if (live_.count(key)) {
-      reply_error(*job, wire::INVALID_ARGUMENT, "request id '" + request.request_id() + "' is already in use");
+      reply_error(*ticket, wire::INVALID_ARGUMENT, "request id '" + request.request_id() + "' is already in use");
       return;
     }
     if (live_.size() >= options_.queue_limit) {
-      reply_error(*job, wire::OVERLOADED,
+      reply_error(*ticket, wire::OVERLOADED,
                   "the server holds its limit of " + std::to_string(options_.queue_limit) + " requests");
       return;
     }
-    live_[key] = job;
-    queue_.push_back(job);
+    live_[key] = ticket;
+    queue_.push_back(ticket);
   }
   wake_.notify_all();
 }
@@ -97,106 +81,96 @@ void RequestWorker::cancel(const std::string& client, const std::string& request
   if (it != live_.end()) it->second->cancelled = true;
 }
 
-void RequestWorker::loop() {
-  for (;;) {
-    std::shared_ptr<Job> job;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) {
-        // Every request ends exactly once: the waiting ones hear why.
-        for (auto& waiting : queue_) reply_error(*waiting, wire::CANCELLED, "the server is shutting down");
-        queue_.clear();
-        live_.clear();
-        return;
-      }
-      job = queue_.front();
-      queue_.pop_front();
-    }
-    try {
-      run(*job);
-    } catch (const Aborted& a) { reply_error(*job, a.code, a.message); } catch (const std::invalid_argument& e) {
-      reply_error(*job, wire::INVALID_ARGUMENT, e.what());
-    } catch (const std::exception& e) { reply_error(*job, wire::INTERNAL, e.what()); }
-    std::lock_guard lock(mutex_);
-    live_.erase({job->client, job->request.request_id()});
-  }
+void RequestWorker::end(const RequestTicket& ticket, const wire::ServerMessage& last) {
+  sink_(ticket.client, last);
+  std::lock_guard lock(mutex_);
+  live_.erase({ticket.client, ticket.request.request_id()});
 }
 
-void RequestWorker::run(Job& job) {
-  const wire::SubmitRequest& r = job.request;
-  auto check_alive = [&] {
-    if (job.cancelled) throw Aborted{wire::CANCELLED, "cancelled"};
-    if (Clock::now() > job.deadline)
-      throw Aborted{wire::DEADLINE_EXCEEDED, "deadline of " + std::to_string(r.deadline_ms()) + " ms passed"};
-  };
-  check_alive();
-  const auto started = Clock::now();
-  const Model& model = models_.target->model();
-  const Tokenizer& tok = model.tokenizer();
-
-  ModeSettings settings = options_.defaults;
-  if (!r.mode().empty()) settings.mode = r.mode();
-  check_mode_settings(settings);
-  GenerationOptions options;
-  options.max_context = options_.max_context;
-  options.max_tokens = r.max_tokens() > 0 ? r.max_tokens() : options_.default_max_tokens;
-  if (r.max_tokens() < 0 || options.max_tokens > options_.max_tokens_limit)
-    throw std::invalid_argument("max_tokens must be between 0 and " + std::to_string(options_.max_tokens_limit));
-  const wire::Sampling& s = r.sampling();
-  if (!(s.temperature() >= 0.0f) || s.top_k() < 0 || !(s.top_p() >= 0.0f && s.top_p() <= 1.0f))
-    throw std::invalid_argument("sampling needs temperature >= 0, top_k >= 0 and top_p in [0, 1]");
-  options.sampling = {s.temperature(), s.top_k(), s.top_p() > 0.0f ? s.top_p() : 1.0f, s.seed()};
-  std::vector<int32_t> ids = prompt_ids(r, tok);
-
-  Transformer* target = models_.target;
-  Transformer* draft = models_.draft;
-  if (settings.mode == "pearl") {
-    target = models_.pearl_target;
-    draft = models_.pearl_draft;
+void RequestWorker::loop() {
+  std::vector<std::unique_ptr<ActiveRequest>> active;
+  while (admit(active)) step(active);
+  // Every request ends exactly once: the running and the waiting ones hear why.
+  for (auto& a : active) end(a->ticket(), error_message(a->ticket(), wire::CANCELLED, "the server is shutting down"));
+  std::deque<std::shared_ptr<RequestTicket>> waiting;
+  {
+    std::lock_guard lock(mutex_);
+    waiting.swap(queue_);
   }
-  if (needs_draft_model(settings.mode) && !draft)
-    throw std::invalid_argument("mode " + settings.mode + " needs a draft model, and this server has none");
+  for (auto& t : waiting) end(*t, error_message(*t, wire::CANCELLED, "the server is shutting down"));
+}
 
-  StreamDecoder decoder(tok);
-  std::string text;
-  wire::ServerMessage chunk;
-  chunk.mutable_chunk()->set_request_id(r.request_id());
-  auto on_token = [&](int32_t id) {
-    check_alive();
-    std::string piece = decoder.push(id);
-    text += piece;
-    if (!r.stream()) return;
-    chunk.mutable_chunk()->clear_ids();
-    chunk.mutable_chunk()->add_ids(id);
-    chunk.mutable_chunk()->set_text(piece);
-    sink_(job.client, chunk);
-  };
-  SpeculationStats spec;
-  GenerationResult result = generate_in_mode(settings, *target, draft, ids, options, spec, on_token);
-  text += decoder.flush();
+bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
+  while (int(active.size()) < options_.max_batch) {
+    std::shared_ptr<RequestTicket> ticket;
+    {
+      std::unique_lock lock(mutex_);
+      // Wait only when there is nothing to decode.
+      if (active.empty()) wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return false;
+      if (queue_.empty()) return true;
+      ticket = queue_.front();
+      queue_.pop_front();
+    }
+    std::unique_ptr<ActiveRequest> request;
+    auto failed = failure_of(*ticket, [&] {
+      check_alive(*ticket);
+      request = std::make_unique<ActiveRequest>(ticket, models_, options_, sink_);
+      if (request->batched()) {
+        request->run().prefill(*models_.target);
+      } else {
+        request->run_alone();  // PEARL: the whole request now, on its own threads
+      }
+    });
+    if (failed)
+      end(*ticket, *failed);
+    else if (!request->batched() || request->run().finished())
+      end(*ticket, request->final_message());
+    else
+      active.push_back(std::move(request));
+  }
+  std::lock_guard lock(mutex_);
+  return !stopping_;
+}
 
-  wire::ServerMessage m;
-  wire::FinalResult* f = m.mutable_final();
-  f->set_request_id(r.request_id());
-  for (int32_t id : result.ids) f->add_ids(id);
-  f->set_text(text);
-  f->set_finish_reason(finish_reason_name(result.finish));
-  wire::Statistics* st = f->mutable_stats();
-  st->set_prompt_tokens(int32_t(ids.size()));
-  st->set_generated_tokens(int32_t(result.ids.size()));
-  st->set_queue_seconds(seconds_between(job.received, started));
-  st->set_prefill_seconds(result.prefill_seconds);
-  st->set_decode_seconds(result.decode_seconds);
-  st->set_verifier_passes(spec.passes);
-  st->set_drafted_tokens(spec.drafted);
-  st->set_accepted_tokens(spec.accepted);
-  st->set_tokens_per_pass(spec.tokens_per_pass());
-  st->set_acceptance_rate(spec.acceptance_rate());
-  st->set_drafter_idle_seconds(spec.drafter_idle_seconds);
-  st->set_verifier_idle_seconds(spec.verifier_idle_seconds);
-  st->set_mode(settings.mode);
-  sink_(job.client, m);
+void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
+  // Draft: each request appends its pending token and tree as its own sequence.
+  std::vector<BatchToken> batch;
+  std::vector<KvCache*> caches;
+  std::vector<size_t> first_row;
+  for (size_t i = 0; i < active.size();) {
+    const size_t before = batch.size();
+    auto failed = failure_of(active[i]->ticket(), [&] {
+      check_alive(active[i]->ticket());
+      active[i]->run().add_pass(batch, int32_t(caches.size()));
+    });
+    if (failed) {
+      batch.resize(before);
+      end(active[i]->ticket(), *failed);
+      active.erase(active.begin() + int64_t(i));
+      continue;
+    }
+    first_row.push_back(before);
+    caches.push_back(&active[i]->run().cache());
+    ++i;
+  }
+  if (active.empty()) return;
+
+  // Verify everyone's tree in one forward; every token asked for logits, so rows follow the batch.
+  auto logits = models_.target->forward(batch, caches);
+  const size_t vocab = size_t(models_.target->model().config().vocab_size);
+  std::vector<std::unique_ptr<ActiveRequest>> still;
+  for (size_t i = 0; i < active.size(); ++i) {
+    ActiveRequest& a = *active[i];
+    auto failed = failure_of(a.ticket(), [&] { a.run().finish_pass(logits.data() + first_row[i] * vocab); });
+    if (failed)
+      end(a.ticket(), *failed);
+    else if (a.run().finished())
+      end(a.ticket(), a.final_message());
+    else
+      still.push_back(std::move(active[i]));
+  }
+  active.swap(still);
 }
 
 }  // namespace tandem

@@ -1,0 +1,120 @@
+#include "server/active_request.h"
+
+#include "model/chat_template.h"
+
+namespace tandem {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The request's prompt as token ids; throws std::invalid_argument for a bad one.
+std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& tok) {
+  std::vector<int32_t> ids;
+  if (r.has_ids()) {
+    ids.assign(r.ids().ids().begin(), r.ids().ids().end());
+    for (int32_t id : ids)
+      if (id < 0 || id >= tok.vocab_size())
+        throw std::invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary of " +
+                                    std::to_string(tok.vocab_size()));
+  } else {
+    std::string text = r.text();
+    if (r.chat()) try {
+        text = chat_prompt(tok, r.text());
+      } catch (const std::runtime_error& e) {
+        throw std::invalid_argument(e.what());  // a base model: the request asked for what it cannot have
+      }
+    ids = tok.encode(text, tok.add_bos(), r.chat());
+  }
+  if (ids.empty()) throw std::invalid_argument("the prompt is empty");
+  return ids;
+}
+
+}  // namespace
+
+void check_alive(const RequestTicket& t) {
+  if (t.cancelled) throw RequestAborted{wire::CANCELLED, "cancelled"};
+  if (Clock::now() > t.deadline)
+    throw RequestAborted{wire::DEADLINE_EXCEEDED,
+                         "deadline of " + std::to_string(t.request.deadline_ms()) + " ms passed"};
+}
+
+ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const ServingModels& models,
+                             const ServingOptions& serving, ReplySink sink)
+    : ticket_(std::move(ticket)),
+      models_(models),
+      sink_(std::move(sink)),
+      settings_(serving.defaults),
+      decoder_(models.target->model().tokenizer()),
+      started_(Clock::now()) {
+  const wire::SubmitRequest& r = ticket_->request;
+  if (!r.mode().empty()) settings_.mode = r.mode();
+  check_mode_settings(settings_);
+  options_.max_context = serving.max_context;
+  options_.max_tokens = r.max_tokens() > 0 ? r.max_tokens() : serving.default_max_tokens;
+  if (r.max_tokens() < 0 || options_.max_tokens > serving.max_tokens_limit)
+    throw std::invalid_argument("max_tokens must be between 0 and " + std::to_string(serving.max_tokens_limit));
+  const wire::Sampling& s = r.sampling();
+  if (!(s.temperature() >= 0.0f) || s.top_k() < 0 || !(s.top_p() >= 0.0f && s.top_p() <= 1.0f))
+    throw std::invalid_argument("sampling needs temperature >= 0, top_k >= 0 and top_p in [0, 1]");
+  options_.sampling = {s.temperature(), s.top_k(), s.top_p() > 0.0f ? s.top_p() : 1.0f, s.seed()};
+  const Model& target = models.target->model();
+  prompt_ids_ = prompt_ids(r, target.tokenizer());
+  if (needs_draft_model(settings_.mode) && !models.draft)
+    throw std::invalid_argument("mode " + settings_.mode + " needs a draft model, and this server has none");
+  if (!batched()) return;
+
+  // The same drafter and depth settings as generate_in_mode, one drafter per request.
+  drafter_ = make_drafter(settings_, models.draft, options_.max_context);
+  run_ = std::make_unique<SpeculativeRun>(
+      target, drafter_.get(), prompt_ids_, options_,
+      mode_speculation(settings_, target, models.draft ? &models.draft->model() : nullptr),
+      [this](int32_t id) { on_token(id); });
+}
+
+void ActiveRequest::on_token(int32_t id) {
+  check_alive(*ticket_);
+  std::string piece = decoder_.push(id);
+  text_ += piece;
+  if (!ticket_->request.stream()) return;
+  wire::ServerMessage chunk;
+  chunk.mutable_chunk()->set_request_id(ticket_->request.request_id());
+  chunk.mutable_chunk()->add_ids(id);
+  chunk.mutable_chunk()->set_text(piece);
+  sink_(ticket_->client, chunk);
+}
+
+void ActiveRequest::run_alone() {
+  alone_result_ = generate_in_mode(settings_, *models_.pearl_target, models_.pearl_draft, prompt_ids_, options_,
+                                   alone_stats_, [this](int32_t id) { on_token(id); });
+}
+
+wire::ServerMessage ActiveRequest::final_message() const {
+  const GenerationResult result = run_ ? run_->result() : alone_result_;
+  const SpeculationStats& spec = run_ ? run_->stats() : alone_stats_;
+  std::string text = text_;
+  StreamDecoder tail = decoder_;
+  text += tail.flush();
+  wire::ServerMessage m;
+  wire::FinalResult* f = m.mutable_final();
+  f->set_request_id(ticket_->request.request_id());
+  for (int32_t id : result.ids) f->add_ids(id);
+  f->set_text(text);
+  f->set_finish_reason(finish_reason_name(result.finish));
+  wire::Statistics* st = f->mutable_stats();
+  st->set_prompt_tokens(int32_t(prompt_ids_.size()));
+  st->set_generated_tokens(int32_t(result.ids.size()));
+  st->set_queue_seconds(std::chrono::duration<double>(started_ - ticket_->received).count());
+  st->set_prefill_seconds(result.prefill_seconds);
+  st->set_decode_seconds(result.decode_seconds);
+  st->set_verifier_passes(spec.passes);
+  st->set_drafted_tokens(spec.drafted);
+  st->set_accepted_tokens(spec.accepted);
+  st->set_tokens_per_pass(spec.tokens_per_pass());
+  st->set_acceptance_rate(spec.acceptance_rate());
+  st->set_drafter_idle_seconds(spec.drafter_idle_seconds);
+  st->set_verifier_idle_seconds(spec.verifier_idle_seconds);
+  st->set_mode(settings_.mode);
+  return m;
+}
+
+}  // namespace tandem

@@ -1,0 +1,91 @@
+#pragma once
+// One client request inside the worker: its ticket (who asked, deadline, cancel
+// flag), then, once admitted, its parsed settings, drafter and decoding state.
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "proto/client.pb.h"
+#include "runner/speculation_mode.h"
+#include "spec/speculative_run.h"
+
+namespace tandem {
+
+/// The models a server runs. Draft and PEARL transformers may be null when no draft model is loaded.
+struct ServingModels {
+  Transformer* target = nullptr;        // all threads
+  Transformer* draft = nullptr;         // all threads, for chain and tree
+  Transformer* pearl_target = nullptr;  // the verifier's share of the cores
+  Transformer* pearl_draft = nullptr;   // the drafter's share
+};
+
+/// Serving limits and defaults.
+struct ServingOptions {
+  ModeSettings defaults;         // mode and knobs when a request names none
+  int default_max_tokens = 256;  // when a request asks for 0
+  int max_tokens_limit = 4096;   // most a request may ask for
+  int64_t max_context = 4096;    // KV positions per request
+  size_t queue_limit = 64;       // requests waiting or running; beyond it: OVERLOADED
+  int max_batch = 8;             // requests decoded together in one target forward per pass
+};
+
+/// Where replies go: the client's routing id and the message.
+using ReplySink = std::function<void(const std::string& client, const wire::ServerMessage& message)>;
+
+/// A request as received.
+struct RequestTicket {
+  std::string client;
+  wire::SubmitRequest request;
+  std::chrono::steady_clock::time_point received, deadline;  // deadline: max() when none
+  std::atomic<bool> cancelled{false};
+};
+
+/// Thrown to end a request early (cancelled, past its deadline).
+struct RequestAborted {
+  wire::ErrorCode code;
+  std::string message;
+};
+
+/// Throws RequestAborted if the ticket was cancelled or its deadline has passed.
+void check_alive(const RequestTicket& ticket);
+
+/// An admitted request.
+class ActiveRequest {
+ public:
+  /// Parses and validates the ticket's request (std::invalid_argument names a bad field)
+  /// and prepares its drafter; streamed chunks go to `sink`.
+  ActiveRequest(std::shared_ptr<RequestTicket> ticket, const ServingModels& models, const ServingOptions& options,
+                ReplySink sink);
+
+  /// The ticket.
+  RequestTicket& ticket() { return *ticket_; }
+  /// Whether it decodes pass by pass with others (PEARL runs alone on its own threads).
+  bool batched() const { return settings_.mode != "pearl"; }
+  /// Its pass-by-pass state (batched requests).
+  SpeculativeRun& run() { return *run_; }
+  /// Runs a PEARL request to the end.
+  void run_alone();
+  /// The final message, once finished.
+  wire::ServerMessage final_message() const;
+
+ private:
+  void on_token(int32_t id);
+
+  std::shared_ptr<RequestTicket> ticket_;
+  const ServingModels& models_;
+  ReplySink sink_;
+  ModeSettings settings_;
+  GenerationOptions options_;
+  std::vector<int32_t> prompt_ids_;
+  std::unique_ptr<Drafter> drafter_;
+  std::unique_ptr<SpeculativeRun> run_;
+  GenerationResult alone_result_;  // PEARL's result
+  SpeculationStats alone_stats_;
+  StreamDecoder decoder_;
+  std::string text_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace tandem

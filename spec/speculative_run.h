@@ -1,0 +1,62 @@
+#pragma once
+// One request's speculative decoding, advanced one verifier pass at a time, so that
+// a caller can put several requests' passes into a single target forward
+// (continuous batching) or run one request alone (generate_speculative).
+//
+//   prefill ─▶ [ add_pass ─▶ (caller runs the forward) ─▶ finish_pass ]* ─▶ finished
+#include <functional>
+#include <memory>
+
+#include "spec/draft_length.h"
+#include "spec/drafter.h"
+#include "spec/generation.h"
+#include "spec/speculative.h"
+
+namespace tandem {
+
+/// A request being decoded: its cache, its drafter (none: one token per pass) and what it produced.
+class SpeculativeRun {
+ public:
+  /// `drafter` may be null (plain decoding); `on_token` sees each new token and may throw to abort.
+  SpeculativeRun(const Model& target, Drafter* drafter, std::vector<int32_t> prompt_ids, GenerationOptions options,
+                 SpeculationOptions speculation, std::function<void(int32_t)> on_token = {});
+
+  /// Runs the prompt, all but its last token, into the cache (the last one opens the first pass).
+  void prefill(Transformer& target);
+  /// Whether the request has ended (stop token, token limit or context limit).
+  bool finished() const { return finished_; }
+  /// Drafts and appends this pass's tokens to `batch` as sequence `seq`: the pending token,
+  /// then the tree. All of them ask for logits.
+  void add_pass(std::vector<BatchToken>& batch, int32_t seq);
+  /// Tokens add_pass appended.
+  int32_t pass_tokens() const { return 1 + tree_.size(); }
+  /// After the forward: `logits` are this pass's rows ([pass_tokens()][vocab]). Verifies,
+  /// commits the cache, emits the new tokens.
+  void finish_pass(const float* logits);
+
+  /// The request's cache.
+  KvCache& cache() { return cache_; }
+  /// What it produced so far (decode_seconds counts from the end of prefill).
+  GenerationResult result() const;
+  /// Drafting and verification figures.
+  const SpeculationStats& stats() const { return stats_; }
+
+ private:
+  const Model& model_;
+  Drafter* drafter_;
+  GenerationOptions options_;
+  SpeculationOptions speculation_;
+  std::function<void(int32_t)> on_token_;
+  KvCache cache_;
+  GenerationResult result_;
+  SpeculationStats stats_;
+  DraftLength depth_;
+  std::vector<int32_t> context_;   // prompt and output
+  int32_t pending_ = -1;           // decided, not yet in the cache
+  TokenTree tree_;                 // this pass's drafts
+  std::vector<int32_t> pass_ids_;  // tokens of this pass, for Drafter::observe
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point decode_start_, verify_start_;
+};
+
+}  // namespace tandem

@@ -1,0 +1,108 @@
+"""Serving throughput: a real `tandem serve` process, N concurrent clients (Python
+client, one thread each) sending Spec-Bench first turns, total generated tokens per
+second for each N, measured in the same run with the same prompts.
+
+    .venv/bin/python bench/serve_bench.py --clients 1,4,16 --requests 16 --max-tokens 48 \
+        --json bench/results/serve_bench.json
+
+Prompts are taken round-robin across Spec-Bench categories (a stratified subset).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+from tandem_client import Client  # noqa: E402
+
+
+def stratified_prompts(path, count):
+    by_category = {}
+    for line in open(path):
+        if line.strip():
+            item = json.loads(line)
+            by_category.setdefault(item["category"], []).append(item["turns"][0])
+    prompts, round_ = [], 0
+    while len(prompts) < count:
+        for category in sorted(by_category):
+            if round_ < len(by_category[category]) and len(prompts) < count:
+                prompts.append(by_category[category][round_])
+        round_ += 1
+    return prompts
+
+
+def run_load(endpoint, prompts, clients, max_tokens, mode):
+    """Sends every prompt once, spread over `clients` concurrent connections."""
+    results, lock, next_index = [], threading.Lock(), [0]
+
+    def worker():
+        with Client(endpoint, timeout_ms=1_800_000) as client:
+            while True:
+                with lock:
+                    if next_index[0] >= len(prompts):
+                        return
+                    prompt = prompts[next_index[0]]
+                    next_index[0] += 1
+                start = time.monotonic()
+                final = client.generate(prompt, chat=True, max_tokens=max_tokens, mode=mode)
+                with lock:
+                    results.append((final.stats.generated_tokens, time.monotonic() - start))
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.monotonic() - start
+    tokens = sum(r[0] for r in results)
+    return {"clients": clients, "requests": len(results), "tokens": tokens, "seconds": wall,
+            "tokens_per_second": tokens / wall, "mean_latency_seconds": sum(r[1] for r in results) / len(results)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tandem", default=os.path.join(ROOT, "build", "tandem"))
+    p.add_argument("--prompts", default=os.path.join(ROOT, "..", "shared", "data", "prompts", "spec_bench.jsonl"))
+    p.add_argument("--clients", default="1,4,16", help="comma-separated numbers of concurrent clients")
+    p.add_argument("--requests", type=int, default=16, help="prompts sent at each concurrency")
+    p.add_argument("--max-tokens", type=int, default=48)
+    p.add_argument("--mode", default="ar", help="mode of every request")
+    p.add_argument("--max-batch", type=int, default=16)
+    p.add_argument("--json", default="")
+    args = p.parse_args()
+
+    prompts = stratified_prompts(args.prompts, args.requests)
+    with tempfile.TemporaryDirectory() as tmp:
+        endpoint_file = os.path.join(tmp, "endpoint")
+        server = subprocess.Popen([args.tandem, "serve", "--listen", "tcp://127.0.0.1:0", "--http", "",
+                                   "--endpoint-file", endpoint_file, "--max-batch", str(args.max_batch),
+                                   "--queue-limit", "256"], stdout=subprocess.DEVNULL)
+        try:
+            while not (os.path.exists(endpoint_file) and open(endpoint_file).read().strip()):
+                if server.poll() is not None:
+                    sys.exit("tandem serve exited early")
+                time.sleep(0.2)
+            endpoint = open(endpoint_file).read().split()[0]
+            rows = []
+            for clients in [int(c) for c in args.clients.split(",")]:
+                row = run_load(endpoint, prompts, clients, args.max_tokens, args.mode)
+                rows.append(row)
+                print(f"{clients:3d} clients: {row['tokens_per_second']:6.1f} tok/s total, "
+                      f"mean latency {row['mean_latency_seconds']:.1f} s ({row['requests']} requests, "
+                      f"{row['tokens']} tokens)", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    if args.json:
+        json.dump({"mode": args.mode, "max_tokens": args.max_tokens, "max_batch": args.max_batch, "runs": rows},
+                  open(args.json, "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -51,7 +51,8 @@ def run_load(endpoint, prompts, clients, max_tokens, mode):
                 start = time.monotonic()
                 final = client.generate(prompt, chat=True, max_tokens=max_tokens, mode=mode)
                 with lock:
-                    results.append((final.stats.generated_tokens, time.monotonic() - start))
+                    results.append((final.stats.generated_tokens, time.monotonic() - start,
+                                    final.stats.prompt_tokens))
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     start = time.monotonic()
@@ -60,9 +61,10 @@ def run_load(endpoint, prompts, clients, max_tokens, mode):
     for t in threads:
         t.join()
     wall = time.monotonic() - start
-    tokens = sum(r[0] for r in results)
-    return {"clients": clients, "requests": len(results), "tokens": tokens, "seconds": wall,
-            "tokens_per_second": tokens / wall, "mean_latency_seconds": sum(r[1] for r in results) / len(results)}
+    tokens, prompt_tokens = sum(r[0] for r in results), sum(r[2] for r in results)
+    return {"clients": clients, "requests": len(results), "tokens": tokens, "prompt_tokens": prompt_tokens,
+            "seconds": wall, "tokens_per_second": tokens / wall, "prompt_tokens_per_second": prompt_tokens / wall,
+            "mean_latency_seconds": sum(r[1] for r in results) / len(results)}
 
 
 def main():
@@ -93,9 +95,10 @@ def main():
             for clients in [int(c) for c in args.clients.split(",")]:
                 row = run_load(endpoint, prompts, clients, args.max_tokens, args.mode)
                 rows.append(row)
-                print(f"{clients:3d} clients: {row['tokens_per_second']:6.1f} tok/s total, "
-                      f"mean latency {row['mean_latency_seconds']:.1f} s ({row['requests']} requests, "
-                      f"{row['tokens']} tokens)", flush=True)
+                print(f"{clients:3d} clients: {row['tokens_per_second']:6.1f} generated tok/s total "
+                      f"(+{row['prompt_tokens_per_second']:.1f} prompt tok/s), mean latency "
+                      f"{row['mean_latency_seconds']:.1f} s ({row['requests']} requests, {row['tokens']} tokens)",
+                      flush=True)
         finally:
             server.terminate()
             server.wait(timeout=60)

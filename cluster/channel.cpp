@@ -1,0 +1,109 @@
+#include "cluster/channel.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <zmq.hpp>
+
+namespace tandem {
+namespace {
+
+// A queue of frames from one end to the other.
+struct Pipe {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<std::string> frames;
+  bool closed = false;
+};
+
+class InProcessChannel : public Channel {
+ public:
+  InProcessChannel(std::shared_ptr<Pipe> out, std::shared_ptr<Pipe> in) : out_(std::move(out)), in_(std::move(in)) {}
+  ~InProcessChannel() override {
+    for (auto& pipe : {out_, in_}) {
+      std::lock_guard lock(pipe->mutex);
+      pipe->closed = true;
+      pipe->ready.notify_all();
+    }
+  }
+  bool send(std::string_view frame) override {
+    std::lock_guard lock(out_->mutex);
+    if (out_->closed) return false;
+    out_->frames.emplace_back(frame);
+    out_->ready.notify_all();
+    return true;
+  }
+  std::optional<std::string> receive(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(in_->mutex);
+    in_->ready.wait_for(lock, timeout, [&] { return !in_->frames.empty() || in_->closed; });
+    if (in_->frames.empty()) return std::nullopt;
+    std::string frame = std::move(in_->frames.front());
+    in_->frames.pop_front();
+    return frame;
+  }
+  const char* kind() const override { return "in-process"; }
+
+ private:
+  std::shared_ptr<Pipe> out_, in_;
+};
+
+// DEALER to DEALER: asynchronous both ways, and the connecting side reconnects.
+class ZmqChannel : public Channel {
+ public:
+  ZmqChannel() : context_(1), socket_(context_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::sndhwm, 10000);
+  }
+  zmq::socket_t& socket() { return socket_; }
+  bool send(std::string_view frame) override {
+    return bool(socket_.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait));
+  }
+  std::optional<std::string> receive(std::chrono::milliseconds timeout) override {
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+    zmq::message_t frame;
+    if (!socket_.recv(frame, zmq::recv_flags::dontwait)) return std::nullopt;
+    return frame.to_string();
+  }
+  const char* kind() const override { return "zeromq"; }
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+};
+
+}  // namespace
+
+std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> in_process_channel_pair() {
+  auto a_to_b = std::make_shared<Pipe>(), b_to_a = std::make_shared<Pipe>();
+  return {std::make_unique<InProcessChannel>(a_to_b, b_to_a), std::make_unique<InProcessChannel>(b_to_a, a_to_b)};
+}
+
+std::unique_ptr<Channel> zmq_channel_listen(const std::string& endpoint, std::string* bound) {
+  auto channel = std::make_unique<ZmqChannel>();
+  channel->socket().bind(endpoint);
+  if (bound) *bound = channel->socket().get(zmq::sockopt::last_endpoint);
+  return channel;
+}
+
+std::unique_ptr<Channel> zmq_channel_connect(const std::string& endpoint) {
+  auto channel = std::make_unique<ZmqChannel>();
+  channel->socket().connect(endpoint);
+  return channel;
+}
+
+bool send_message(Channel& channel, const google::protobuf::MessageLite& message) {
+  return channel.send(message.SerializeAsString());
+}
+
+bool receive_message(Channel& channel, google::protobuf::MessageLite& message, std::chrono::milliseconds timeout) {
+  std::optional<std::string> frame = channel.receive(timeout);
+  if (!frame) return false;
+  if (!message.ParseFromString(*frame))
+    throw std::invalid_argument("a " + std::string(channel.kind()) + " frame of " + std::to_string(frame->size()) +
+                                " bytes is not a " + message.GetTypeName());
+  return true;
+}
+
+}  // namespace tandem

@@ -1,0 +1,43 @@
+#pragma once
+// Data channels: how token trees and verdicts travel between two actors. One
+// interface whatever carries the bytes (in-process queue, ZeroMQ between processes,
+// NCCL later), so an actor never knows which it has.
+#include <google/protobuf/message_lite.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace tandem {
+
+/// One end of a two-way link to a single peer, carrying whole frames in order.
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  /// Sends one frame; false if it cannot go (the other end is closed).
+  virtual bool send(std::string_view frame) = 0;
+  /// The next frame, waiting up to `timeout`; nothing on timeout or when the other end closed.
+  virtual std::optional<std::string> receive(std::chrono::milliseconds timeout) = 0;
+  /// The kind of transport, for logs ("in-process", "zeromq").
+  virtual const char* kind() const = 0;
+};
+
+/// Two connected in-process ends: what one sends, the other receives.
+std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> in_process_channel_pair();
+
+/// A ZeroMQ end that binds `endpoint` (tcp://HOST:PORT, port 0 for any) and talks to
+/// whichever peer connects; `bound` receives the actual endpoint.
+std::unique_ptr<Channel> zmq_channel_listen(const std::string& endpoint, std::string* bound = nullptr);
+/// A ZeroMQ end that connects to a listening one (and reconnects if it restarts).
+std::unique_ptr<Channel> zmq_channel_connect(const std::string& endpoint);
+
+/// Sends a protobuf message as one frame.
+bool send_message(Channel& channel, const google::protobuf::MessageLite& message);
+/// Receives one frame into `message`: false on timeout or closure; throws
+/// std::invalid_argument if the frame is not such a message.
+bool receive_message(Channel& channel, google::protobuf::MessageLite& message, std::chrono::milliseconds timeout);
+
+}  // namespace tandem

@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
 
     // Summary: speedup is AR's decode time over the mode's, on the same prompts in this run.
     std::ostringstream md;
-    md << "Target " << target->config().name << ", drafter (chain) " << (draft ? draft->config().name : "-") << ", "
+    md << "Target " << target->config().name << ", drafter " << (draft ? draft->config().name : "-") << ", "
        << prompts.size() << " Spec-Bench prompts (" << (limit > 0 ? std::to_string(limit) + " per category" : "all")
        << "), " << max_tokens << " tokens each, greedy, " << target_tf.pool().size() << " threads (pearl: drafter "
        << split.drafter << ", verifier " << split.verifier << "), " << (adaptive ? "adaptive" : "fixed")

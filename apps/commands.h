@@ -9,6 +9,8 @@ class Flags;
 
 /// `tandem generate`: local text generation. Returns the exit code.
 int run_generate(const std::vector<std::string>& args);
+/// `tandem node`: one role of a multi-process cluster. Returns the exit code.
+int run_node(const std::vector<std::string>& args);
 /// `tandem serve`: serve clients over ZeroMQ. Returns the exit code.
 int run_serve(const std::vector<std::string>& args);
 /// `tandem generate --server`: generation on a running server. Returns the exit code.

@@ -12,7 +12,8 @@ namespace {
 const char* kUsage =
     "usage: tandem COMMAND [flags]\n\n"
     "commands:\n"
-    "  serve      load the models once and serve ZeroMQ clients\n"
+    "  serve      load the models once and serve ZeroMQ and HTTP clients\n"
+    "  node       one role of a multi-process cluster (today: drafter)\n"
     "  generate   generate text from a prompt, locally or on a server (--server)\n"
     "  models     list the installed models\n\n"
     "Run 'tandem COMMAND --help' for the flags of a command.\n";
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     if (command == "generate") return tandem::run_generate(args);
     if (command == "models") return tandem::run_models(args);
     if (command == "serve") return tandem::run_serve(args);
+    if (command == "node") return tandem::run_node(args);
     std::cerr << "tandem: unknown command '" << command << "'\n" << kUsage;
     return 2;
   } catch (const tandem::UsageError& e) {

@@ -33,6 +33,10 @@ Flags serve_flags() {
         "mode for requests that name none: ar, chain, tree, pearl, lookup, recycle (on CPUs where a pass over k "
         "tokens costs about k decode steps, ar is fastest; see README)");
   f.add("draft-tokens", "5", "most drafted tokens per verifier pass");
+  f.add("remote-drafter", "",
+        "ZeroMQ endpoint of a `tandem node --role drafter`: chain and tree requests draft there (use with "
+        "--draft-model none)");
+  f.add("drafter-timeout-ms", "30000", "a remote drafter silent this long is dropped; requests go on without it");
   f.add("threads", "0", "CPU threads; 0 for one per core");
   f.add("draft-threads", "0", "pearl: threads for the drafter (0: a quarter, at least 1)");
   f.add("max-tokens", "256", "tokens generated when a request asks for 0");
@@ -66,7 +70,7 @@ int run_serve(const std::vector<std::string>& args) {
     draft = Model::load(resolve_model_path(flags.get("draft-model")));
     if (!draft->tokenizer().same_vocabulary(target->tokenizer()))
       throw std::runtime_error(draft->path() + ": its vocabulary differs from " + target->path() + "'s");
-  } else if (needs_draft_model(options.defaults.mode)) {
+  } else if (needs_draft_model(options.defaults.mode) && flags.get("remote-drafter").empty()) {
     throw UsageError("--mode " + options.defaults.mode + " needs a draft model");
   }
   const int threads = int(flags.get_int("threads"));
@@ -81,6 +85,14 @@ int run_serve(const std::vector<std::string>& args) {
     pearl_target_tf = std::make_unique<Transformer>(*target, split.verifier);
     pearl_draft_tf = std::make_unique<Transformer>(*draft, split.drafter);
     models = {&target_tf, draft_tf.get(), pearl_target_tf.get(), pearl_draft_tf.get()};
+  }
+
+  RemoteDrafterLink remote;
+  if (!flags.get("remote-drafter").empty()) {
+    remote.channel = zmq_channel_connect(flags.get("remote-drafter"));
+    remote.timeout = std::chrono::milliseconds(flags.get_int("drafter-timeout-ms"));
+    remote.vocab = target->config().vocab_size;
+    models.remote_drafter = &remote;
   }
 
   std::signal(SIGINT, on_signal);

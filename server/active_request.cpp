@@ -59,12 +59,17 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   options_.sampling = {s.temperature(), s.top_k(), s.top_p() > 0.0f ? s.top_p() : 1.0f, s.seed()};
   const Model& target = models.target->model();
   prompt_ids_ = prompt_ids(r, target.tokenizer());
-  if (needs_draft_model(settings_.mode) && !models.draft)
+  const bool remote = models.remote_drafter && (settings_.mode == "chain" || settings_.mode == "tree");
+  if (needs_draft_model(settings_.mode) && !models.draft && !remote)
     throw std::invalid_argument("mode " + settings_.mode + " needs a draft model, and this server has none");
   if (!batched()) return;
 
   // The same drafter and depth settings as generate_in_mode, one drafter per request.
-  drafter_ = make_drafter(settings_, models.draft, options_.max_context);
+  static std::atomic<uint64_t> next_remote_id{1};
+  if (remote)
+    drafter_ = std::make_unique<RemoteDrafter>(*models.remote_drafter, next_remote_id++);
+  else
+    drafter_ = make_drafter(settings_, models.draft, options_.max_context);
   run_ = std::make_unique<SpeculativeRun>(
       target, drafter_.get(), prompt_ids_, options_,
       mode_speculation(settings_, target, models.draft ? &models.draft->model() : nullptr),

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "proto/client.pb.h"
+#include "runner/remote_drafter.h"
 #include "runner/speculation_mode.h"
 #include "spec/speculative_run.h"
 
@@ -15,10 +16,11 @@ namespace tandem {
 
 /// The models a server runs. Draft and PEARL transformers may be null when no draft model is loaded.
 struct ServingModels {
-  Transformer* target = nullptr;        // all threads
-  Transformer* draft = nullptr;         // all threads, for chain and tree
-  Transformer* pearl_target = nullptr;  // the verifier's share of the cores
-  Transformer* pearl_draft = nullptr;   // the drafter's share
+  Transformer* target = nullptr;                // all threads
+  Transformer* draft = nullptr;                 // all threads, for chain and tree
+  Transformer* pearl_target = nullptr;          // the verifier's share of the cores
+  Transformer* pearl_draft = nullptr;           // the drafter's share
+  RemoteDrafterLink* remote_drafter = nullptr;  // a drafter process for chain and tree, instead of `draft`
 };
 
 /// Serving limits and defaults.

@@ -24,36 +24,37 @@ extern char** environ;
 namespace tandem {
 namespace {
 
-// A `tandem serve` child process (stories260K unless told), stopped with SIGTERM at the end.
+// A tandem child process (`tandem serve` on stories260K unless told), stopped with
+// SIGTERM at the end; it writes its endpoint to a file, read back as endpoint().
 class Server {
  public:
-  explicit Server(const std::vector<std::string>& extra, const std::string& model = test::stories_model()) {
+  explicit Server(const std::vector<std::string>& extra, const std::string& model = test::stories_model())
+      : Server(std::vector<std::string>{"serve", "--model", model, "--draft-model", "none", "--listen",
+                                        "tcp://127.0.0.1:0", "--http", "", "--threads", "1"},
+               extra) {}
+  Server(std::vector<std::string> command, const std::vector<std::string>& extra) {
     endpoint_file_ = test::temp_path("endpoint");
-    std::vector<std::string> args = {TANDEM_BINARY, "serve",    "--model",           model,         "--draft-model",
-                                     "none",        "--listen", "tcp://127.0.0.1:0", "--http",      "",
-                                     "--threads",   "1",        "--endpoint-file",   endpoint_file_};
+    std::vector<std::string> args = {TANDEM_BINARY};
+    args.insert(args.end(), command.begin(), command.end());
     args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {"--endpoint-file", endpoint_file_});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     if (posix_spawn(&pid_, TANDEM_BINARY, nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    for (int i = 0; i < 200 && endpoint_.empty(); ++i) {  // up to 20 s to load and bind
+    for (int i = 0; i < 300 && endpoint_.empty() && pid_ > 0; ++i) {  // up to 30 s to load and bind
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       std::ifstream in(endpoint_file_);
       std::getline(in, endpoint_);
     }
   }
   ~Server() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
+    if (pid_ > 0) stop();
   }
   const std::string& endpoint() const { return endpoint_; }
-  /// Stops the server and returns its exit status.
-  int stop() {
-    kill(pid_, SIGTERM);
+  /// Stops the process (SIGTERM, or `signal`) and returns its exit status.
+  int stop(int signal = SIGTERM) {
+    kill(pid_, signal);
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;
@@ -253,6 +254,59 @@ TEST(Serve, OverloadAndCancelOfARunningRequest) {
   EXPECT_TRUE(overloaded);
   EXPECT_TRUE(cancelled);
   EXPECT_TRUE(second_done);
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+std::vector<int32_t> local_greedy_with(const std::string& model_path, const std::string& text, int max_tokens) {
+  auto model = Model::load(model_path);
+  Transformer tf(*model, 1);
+  GenerationOptions options;
+  options.max_tokens = max_tokens;
+  return generate_autoregressive(tf, model->tokenizer().encode(text, model->tokenizer().add_bos()), options).ids;
+}
+
+TEST(Cluster, ARemoteDrafterProcessDraftsAndItsDeathLeavesTheVerifierAlone) {
+  const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
+  Server drafter(std::vector<std::string>{"node", "--role", "drafter", "--draft-model", model, "--listen",
+                                          "tcp://127.0.0.1:0", "--threads", "1", "--draft-tokens", "4"},
+                 std::vector<std::string>{});
+  ASSERT_FALSE(drafter.endpoint().empty()) << "the drafter node did not start";
+  Server server({"--remote-drafter", drafter.endpoint(), "--drafter-timeout-ms", "1000", "--mode", "chain"}, model);
+  ASSERT_FALSE(server.endpoint().empty());
+  zmq::context_t context(1);
+  Client client(context, server.endpoint());
+  const std::string prompt = "def fibonacci(n):";
+  const auto expected = local_greedy_with(model, prompt, 60);
+
+  // Drafts come from the other process: the same model drafting for itself, all accepted.
+  client.send(submit("first", prompt, 60));
+  wire::ServerMessage m = client.receive();
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+  EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected);
+  EXPECT_GT(m.final().stats().accepted_tokens(), 0);
+
+  // kill -9 of the drafter mid-stream: the request finishes on the verifier alone, same output.
+  client.send(submit("second", prompt, 60, true));
+  std::vector<int32_t> ids;
+  for (;;) {
+    m = client.receive();
+    ASSERT_TRUE(m.has_chunk() || m.has_final()) << m.DebugString();
+    if (m.has_final()) break;
+    ids.push_back(m.chunk().ids(0));
+    if (ids.size() == 5) drafter.stop(SIGKILL);
+  }
+  EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected);
+  EXPECT_EQ(ids, expected);
+  // And the server goes on serving without a drafter.
+  client.send(submit("third", prompt, 20));
+  m = client.receive();
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+  EXPECT_EQ(m.final().stats().drafted_tokens(), 0);
 }
 
 }  // namespace

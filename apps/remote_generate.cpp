@@ -27,6 +27,8 @@ int run_remote_generate(const Flags& flags) {
   if (flags.given("mode")) r->set_mode(flags.get("mode"));
   r->set_stream(true);
   r->set_deadline_ms(uint32_t(flags.get_int("deadline-ms")));
+  constexpr auto kHeartbeat = std::chrono::milliseconds(1000);  // so the server can tell if we vanish
+  r->set_heartbeat_ms(uint32_t(kHeartbeat.count()));
   const bool json = flags.get_switch("json");
 
   zmq::context_t context(1);
@@ -36,11 +38,20 @@ int run_remote_generate(const Flags& flags) {
   socket.send(zmq::buffer(message.SerializeAsString()), zmq::send_flags::none);
 
   const auto timeout = std::chrono::milliseconds(flags.get_int("timeout-ms"));
+  wire::ClientMessage heartbeat;
+  heartbeat.mutable_heartbeat();
+  const std::string heartbeat_bytes = heartbeat.SerializeAsString();
+  auto last_reply = std::chrono::steady_clock::now();
   for (;;) {
     zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, timeout) == 0)
-      throw std::runtime_error("no reply from " + flags.get("server") + " within " + std::to_string(timeout.count()) +
-                               " ms");
+    if (zmq::poll(&item, 1, kHeartbeat) == 0) {
+      if (std::chrono::steady_clock::now() - last_reply > timeout)
+        throw std::runtime_error("no reply from " + flags.get("server") + " within " + std::to_string(timeout.count()) +
+                                 " ms");
+      socket.send(zmq::buffer(heartbeat_bytes), zmq::send_flags::none);
+      continue;
+    }
+    last_reply = std::chrono::steady_clock::now();
     zmq::message_t frame;
     (void)socket.recv(frame, zmq::recv_flags::none);
     wire::ServerMessage reply;

@@ -116,9 +116,10 @@ int run_serve(const std::vector<std::string>& args) {
       std::make_unique<ZmqFrontend>(flags.get("listen"), [&](const std::string& client, const wire::ClientMessage& m) {
         std::lock_guard lock(wiring);
         if (!worker_ptr) return;
+        worker_ptr->heard_from(client);
         if (m.has_submit())
           worker_ptr->submit(client, m.submit());
-        else
+        else if (m.has_cancel())
           worker_ptr->cancel(client, m.cancel().request_id());
       });
   std::unique_ptr<HttpGateway> gateway;

@@ -31,8 +31,15 @@ std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& t
 
 }  // namespace
 
+int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
 void check_alive(const RequestTicket& t) {
   if (t.cancelled) throw RequestAborted{wire::CANCELLED, "cancelled"};
+  const int64_t heartbeat = t.request.heartbeat_ms();
+  if (heartbeat > 0 && steady_now_ms() - t.last_heard_ms > 3 * heartbeat)
+    throw RequestAborted{wire::CANCELLED, "the client went silent for " + std::to_string(3 * heartbeat) + " ms"};
   if (Clock::now() > t.deadline)
     throw RequestAborted{wire::DEADLINE_EXCEEDED,
                          "deadline of " + std::to_string(t.request.deadline_ms()) + " ms passed"};

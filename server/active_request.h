@@ -42,6 +42,7 @@ struct RequestTicket {
   wire::SubmitRequest request;
   std::chrono::steady_clock::time_point received, deadline;  // deadline: max() when none
   std::atomic<bool> cancelled{false};
+  std::atomic<int64_t> last_heard_ms{0};  // steady-clock time of the client's latest message
 };
 
 /// Thrown to end a request early (cancelled, past its deadline).
@@ -50,7 +51,10 @@ struct RequestAborted {
   std::string message;
 };
 
-/// Throws RequestAborted if the ticket was cancelled or its deadline has passed.
+/// Milliseconds on the steady clock.
+int64_t steady_now_ms();
+/// Throws RequestAborted if the ticket was cancelled, its deadline has passed, or its
+/// client has missed three heartbeats.
 void check_alive(const RequestTicket& ticket);
 
 /// An admitted request.

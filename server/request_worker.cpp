@@ -55,6 +55,7 @@ void RequestWorker::submit(const std::string& client, const wire::SubmitRequest&
   ticket->client = client;
   ticket->request = request;
   ticket->received = Clock::now();
+  ticket->last_heard_ms = steady_now_ms();
   ticket->deadline = request.deadline_ms() > 0 ? ticket->received + std::chrono::milliseconds(request.deadline_ms())
                                                : Clock::time_point::max();
   {
@@ -73,6 +74,13 @@ void RequestWorker::submit(const std::string& client, const wire::SubmitRequest&
     queue_.push_back(ticket);
   }
   wake_.notify_all();
+}
+
+void RequestWorker::heard_from(const std::string& client) {
+  const int64_t now = steady_now_ms();
+  std::lock_guard lock(mutex_);
+  for (auto it = live_.lower_bound({client, ""}); it != live_.end() && it->first.first == client; ++it)
+    it->second->last_heard_ms = now;
 }
 
 void RequestWorker::cancel(const std::string& client, const std::string& request_id) {

@@ -33,6 +33,8 @@ class RequestWorker {
   void submit(const std::string& client, const wire::SubmitRequest& request);
   /// Cancels the client's request: it ends with CANCELLED (a no-op if it already ended).
   void cancel(const std::string& client, const std::string& request_id);
+  /// Any message from `client` shows it is still there (see SubmitRequest.heartbeat_ms).
+  void heard_from(const std::string& client);
   /// Requests waiting or running.
   size_t live_requests() const;
 

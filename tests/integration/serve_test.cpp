@@ -224,6 +224,27 @@ TEST(Serve, EveryModeBatchedTogetherMatchesAutoregressive) {
   }
 }
 
+TEST(Serve, AClientThatVanishesHasItsRequestCancelled) {
+  // One request at a time on the real 0.5B, so a long request would hold the server for seconds.
+  Server server({"--queue-limit", "1", "--max-batch", "1"},
+                test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
+  ASSERT_FALSE(server.endpoint().empty());
+  zmq::context_t context(1);
+  {
+    Client vanishing(context, server.endpoint());
+    wire::ClientMessage m = submit("long", "Write a long story about a dragon.", 300, true);
+    m.mutable_submit()->set_heartbeat_ms(200);  // promises a message every 200 ms, then sends none
+    vanishing.send(m);
+    ASSERT_TRUE(vanishing.receive().has_chunk());  // it is running
+  }                                                // the client's socket closes
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // The vanished client's request no longer counts against the queue limit of 1.
+  Client next(context, server.endpoint());
+  next.send(submit("next", "Hello", 4));
+  wire::ServerMessage m = next.receive();
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+}
+
 TEST(Serve, OverloadAndCancelOfARunningRequest) {
   // A real 0.5B model, so that a request runs for seconds while the test acts on it.
   Server server({"--queue-limit", "2", "--max-batch", "1"},

@@ -11,6 +11,7 @@ client_pb2 is generated from proto/client.proto by the build (cmake target pytho
 """
 import itertools
 import os
+import time
 
 import zmq
 
@@ -38,6 +39,7 @@ class Client:
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.connect(endpoint)
         self._timeout_ms = timeout_ms
+        self._heartbeat_ms = 1000
 
     def close(self):
         self._socket.close()
@@ -50,7 +52,7 @@ class Client:
         self.close()
 
     def submit(self, prompt=None, ids=None, max_tokens=0, temperature=0.0, top_k=0, top_p=1.0, seed=0,
-               chat=False, mode="", stream=False, deadline_ms=0, request_id=None):
+               chat=False, mode="", stream=False, deadline_ms=0, request_id=None, heartbeat_ms=1000):
         """Sends a request and returns its id; read the replies with messages(request_id)."""
         message = client_pb2.ClientMessage()
         r = message.submit
@@ -60,6 +62,10 @@ class Client:
         else:
             r.text = prompt
         r.chat, r.max_tokens, r.mode, r.stream, r.deadline_ms = chat, max_tokens, mode, stream, deadline_ms
+        # The server cancels the request if this client stays silent for three intervals;
+        # messages() sends the heartbeats while it waits.
+        r.heartbeat_ms = heartbeat_ms
+        self._heartbeat_ms = heartbeat_ms or 1000
         r.sampling.temperature, r.sampling.top_k, r.sampling.top_p, r.sampling.seed = temperature, top_k, top_p, seed
         self._socket.send(message.SerializeToString())
         return r.request_id
@@ -71,9 +77,16 @@ class Client:
 
     def messages(self, request_id):
         """Yields the request's ServerMessages up to its final one; raises ServerError on an error."""
+        heartbeat = client_pb2.ClientMessage()
+        heartbeat.heartbeat.SetInParent()
+        silent_since = time.monotonic()
         while True:
-            if not self._socket.poll(self._timeout_ms):
-                raise TimeoutError(f"no reply within {self._timeout_ms} ms")
+            if not self._socket.poll(self._heartbeat_ms):
+                if (time.monotonic() - silent_since) * 1000 > self._timeout_ms:
+                    raise TimeoutError(f"no reply within {self._timeout_ms} ms")
+                self._socket.send(heartbeat.SerializeToString())
+                continue
+            silent_since = time.monotonic()
             reply = client_pb2.ServerMessage.FromString(self._socket.recv())
             kind = reply.WhichOneof("kind")
             if kind == "error":

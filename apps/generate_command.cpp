@@ -53,7 +53,8 @@ Flags generate_flags() {
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
   f.add("server", "", "generate on a running tandem serve at this ZeroMQ endpoint instead of locally");
-  f.add("timeout-ms", "600000", "--server: give up when the server is silent this long");
+  f.add("timeout-ms", "5000",
+        "--server: give up when the server is silent this long (it sends a heartbeat each second)");
   f.add("deadline-ms", "0", "--server: the server ends the request after this long (0: no deadline)");
   return f;
 }

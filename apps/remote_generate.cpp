@@ -41,14 +41,17 @@ int run_remote_generate(const Flags& flags) {
   wire::ClientMessage heartbeat;
   heartbeat.mutable_heartbeat();
   const std::string heartbeat_bytes = heartbeat.SerializeAsString();
-  auto last_reply = std::chrono::steady_clock::now();
+  auto last_reply = std::chrono::steady_clock::now(), last_sent = last_reply;
   for (;;) {
+    if (std::chrono::steady_clock::now() - last_sent >= kHeartbeat) {
+      socket.send(zmq::buffer(heartbeat_bytes), zmq::send_flags::none);
+      last_sent = std::chrono::steady_clock::now();
+    }
     zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, kHeartbeat) == 0) {
       if (std::chrono::steady_clock::now() - last_reply > timeout)
-        throw std::runtime_error("no reply from " + flags.get("server") + " within " + std::to_string(timeout.count()) +
-                                 " ms");
-      socket.send(zmq::buffer(heartbeat_bytes), zmq::send_flags::none);
+        throw std::runtime_error(flags.get("server") + " has been silent for " + std::to_string(timeout.count()) +
+                                 " ms: it is gone or unreachable");
       continue;
     }
     last_reply = std::chrono::steady_clock::now();
@@ -57,6 +60,7 @@ int run_remote_generate(const Flags& flags) {
     wire::ServerMessage reply;
     if (!reply.ParseFromArray(frame.data(), int(frame.size())))
       throw std::runtime_error(flags.get("server") + " sent a frame that is not a ServerMessage");
+    if (reply.has_heartbeat()) continue;  // the server is alive; the answer is still coming
     if (reply.has_chunk()) {
       if (!json) {
         std::fwrite(reply.chunk().text().data(), 1, reply.chunk().text().size(), stdout);

@@ -147,7 +147,18 @@ int run_serve(const std::vector<std::string>& args) {
             << std::endl;
   if (!flags.get("endpoint-file").empty())
     std::ofstream(flags.get("endpoint-file")) << frontend->endpoint() << "\n" << http_address << "\n";
-  while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Every second, each ZeroMQ client with a request hears that the server is alive, so a
+  // client can tell a slow answer from a dead server.
+  wire::ServerMessage heartbeat;
+  heartbeat.mutable_heartbeat();
+  for (int tick = 1; !stop_signal; ++tick) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (tick % 10) continue;
+    std::lock_guard lock(wiring);
+    if (!worker_ptr || !frontend_ptr) continue;
+    for (const std::string& client : worker_ptr->live_clients())
+      if (!HttpGateway::owns(client)) frontend_ptr->reply(client, heartbeat);
+  }
   std::cout << "tandem serve: stopping (signal " << int(stop_signal) << ")" << std::endl;
   // Stop taking requests, end the ones left (each client hears CANCELLED), then close the endpoints.
   {

@@ -41,6 +41,14 @@ RequestWorker::~RequestWorker() {
   thread_.join();
 }
 
+std::vector<std::string> RequestWorker::live_clients() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> clients;
+  for (const auto& [key, ticket] : live_)
+    if (clients.empty() || clients.back() != key.first) clients.push_back(key.first);
+  return clients;
+}
+
 size_t RequestWorker::live_requests() const {
   std::lock_guard lock(mutex_);
   return live_.size();

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "server/active_request.h"
 
@@ -35,6 +36,8 @@ class RequestWorker {
   void cancel(const std::string& client, const std::string& request_id);
   /// Any message from `client` shows it is still there (see SubmitRequest.heartbeat_ms).
   void heard_from(const std::string& client);
+  /// Clients with a request waiting or running.
+  std::vector<std::string> live_clients() const;
   /// Requests waiting or running.
   size_t live_requests() const;
 

@@ -49,6 +49,36 @@ def check_http(http, local):
             assert "error" in json.load(e), bad
 
 
+def check_dead_server(tandem, endpoint_file):
+    """A server killed mid-request: the client fails fast with a clear error instead of hanging."""
+    model = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "models",
+                         "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+    server = subprocess.Popen([tandem, "serve", "--model", model, "--draft-model", "none", "--threads", "1",
+                               "--listen", "tcp://127.0.0.1:0", "--http", "", "--endpoint-file", endpoint_file],
+                              stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            if os.path.exists(endpoint_file) and open(endpoint_file).read().strip():
+                break
+            time.sleep(0.1)
+        with Client(open(endpoint_file).read().split()[0], timeout_ms=3000) as client:
+            request_id = client.submit("Write a long story about a dragon.", max_tokens=300, stream=True)
+            replies = client.messages(request_id)
+            next(replies)
+            server.kill()  # kill -9 mid-stream
+            start = time.monotonic()
+            try:
+                for _ in replies:
+                    pass
+                raise AssertionError("the stream went on after the server died")
+            except TimeoutError as e:
+                assert "silent" in str(e), e
+            assert time.monotonic() - start < 10, "the client hung"
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
 def main():
     build, shared = sys.argv[1], sys.argv[2]
     tandem = os.path.join(build, "tandem")
@@ -90,6 +120,7 @@ def main():
                 except ServerError as e:
                     assert e.code == "CANCELLED", e
             check_http(http, local)
+            check_dead_server(tandem, os.path.join(tmp, "endpoint2"))
             print("python client and HTTP endpoint: all checks passed")
         finally:
             server.terminate()

@@ -76,15 +76,21 @@ class Client {
   void send_bytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
   void send(const wire::ClientMessage& m) { send_bytes(m.SerializeAsString()); }
   // The next message, or one with nothing set after 60 s of silence.
+  // (The server's once-a-second heartbeats are skipped.)
   wire::ServerMessage receive() {
-    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    wire::ServerMessage m;
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(60000)) == 0) return m;
-    zmq::message_t frame;
-    (void)socket_.recv(frame, zmq::recv_flags::none);
-    EXPECT_TRUE(m.ParseFromArray(frame.data(), int(frame.size())));
-    return m;
+    for (;;) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      wire::ServerMessage m;
+      if (zmq::poll(&item, 1, std::chrono::milliseconds(60000)) == 0) return m;
+      zmq::message_t frame;
+      (void)socket_.recv(frame, zmq::recv_flags::none);
+      EXPECT_TRUE(m.ParseFromArray(frame.data(), int(frame.size())));
+      if (!m.has_heartbeat()) return m;
+      ++heartbeats_;
+    }
   }
+  // Server heartbeats seen so far.
+  int heartbeats() const { return heartbeats_; }
   // Messages up to and including the final one or an error.
   std::vector<wire::ServerMessage> until_end() {
     std::vector<wire::ServerMessage> all;
@@ -96,6 +102,7 @@ class Client {
 
  private:
   zmq::socket_t socket_;
+  int heartbeats_ = 0;
 };
 
 wire::ClientMessage submit(const std::string& id, const std::string& text, int max_tokens, bool stream = false) {

@@ -33,7 +33,9 @@ class Client:
 
     _ids = itertools.count()
 
-    def __init__(self, endpoint, timeout_ms=600_000):
+    def __init__(self, endpoint, timeout_ms=5_000):
+        """timeout_ms: server silence after which a request fails with TimeoutError (a live
+        server sends a heartbeat every second while it has a request of ours)."""
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
@@ -79,16 +81,20 @@ class Client:
         """Yields the request's ServerMessages up to its final one; raises ServerError on an error."""
         heartbeat = client_pb2.ClientMessage()
         heartbeat.heartbeat.SetInParent()
-        silent_since = time.monotonic()
+        silent_since = last_sent = time.monotonic()
         while True:
+            if (time.monotonic() - last_sent) * 1000 >= self._heartbeat_ms:
+                self._socket.send(heartbeat.SerializeToString())
+                last_sent = time.monotonic()
             if not self._socket.poll(self._heartbeat_ms):
                 if (time.monotonic() - silent_since) * 1000 > self._timeout_ms:
-                    raise TimeoutError(f"no reply within {self._timeout_ms} ms")
-                self._socket.send(heartbeat.SerializeToString())
+                    raise TimeoutError(f"the server has been silent for {self._timeout_ms} ms: it is gone")
                 continue
             silent_since = time.monotonic()
             reply = client_pb2.ServerMessage.FromString(self._socket.recv())
             kind = reply.WhichOneof("kind")
+            if kind == "heartbeat":
+                continue
             if kind == "error":
                 if reply.error.request_id in ("", request_id):
                     raise ServerError(client_pb2.ErrorCode.Name(reply.error.code), reply.error.message,

@@ -44,6 +44,7 @@ Flags serve_flags() {
   f.add("max-context", "4096", "KV cache positions per request");
   f.add("queue-limit", "64", "requests waiting or running; beyond it clients get OVERLOADED");
   f.add("max-batch", "8", "requests decoded together, their trees verified in one forward pass");
+  f.add("prefill-chunk", "128", "most prompt tokens of joining requests per pass (chunked prefill)");
   return f;
 }
 
@@ -60,6 +61,7 @@ int run_serve(const std::vector<std::string>& args) {
   options.max_context = flags.get_int("max-context");
   options.queue_limit = size_t(std::max<int64_t>(1, flags.get_int("queue-limit")));
   options.max_batch = int(std::max<int64_t>(1, flags.get_int("max-batch")));
+  options.prefill_chunk = std::max<int64_t>(1, flags.get_int("prefill-chunk"));
   try {
     check_mode_settings(options.defaults);
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }

@@ -31,6 +31,7 @@ struct ServingOptions {
   int64_t max_context = 4096;    // KV positions per request
   size_t queue_limit = 64;       // requests waiting or running; beyond it: OVERLOADED
   int max_batch = 8;             // requests decoded together in one target forward per pass
+  int64_t prefill_chunk = 128;   // most prompt tokens of joining requests per pass
 };
 
 /// Where replies go: the client's routing id and the message.

@@ -132,11 +132,7 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
     auto failed = failure_of(*ticket, [&] {
       check_alive(*ticket);
       request = std::make_unique<ActiveRequest>(ticket, models_, options_, sink_);
-      if (request->batched()) {
-        request->run().prefill(*models_.target);
-      } else {
-        request->run_alone();  // PEARL: the whole request now, on its own threads
-      }
+      if (!request->batched()) request->run_alone();  // PEARL: the whole request now, on its own threads
     });
     if (failed)
       end(*ticket, *failed);
@@ -150,15 +146,26 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
 }
 
 void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
-  // Draft: each request appends its pending token and tree as its own sequence.
+  // Each request appends its part as its own sequence: a chunk of its prompt while it
+  // is prefilling (within a per-pass budget, so decoding requests are not held up
+  // long), else its pending token and drafted tree.
   std::vector<BatchToken> batch;
   std::vector<KvCache*> caches;
-  std::vector<size_t> first_row;
+  std::vector<int64_t> first_row;  // of each request's logits, -1 for a prefill chunk
+  int64_t logit_rows = 0, prefill_budget = options_.prefill_chunk;
   for (size_t i = 0; i < active.size();) {
+    SpeculativeRun& run = active[i]->run();
     const size_t before = batch.size();
+    int64_t row = -1;
     auto failed = failure_of(active[i]->ticket(), [&] {
       check_alive(active[i]->ticket());
-      active[i]->run().add_pass(batch, int32_t(caches.size()));
+      if (run.prefilling()) {
+        prefill_budget -= run.add_prefill_chunk(batch, int32_t(caches.size()), std::max<int64_t>(prefill_budget, 0));
+      } else {
+        run.add_pass(batch, int32_t(caches.size()));
+        row = logit_rows;
+        logit_rows += run.pass_tokens();  // every token of a pass asks for logits
+      }
     });
     if (failed) {
       batch.resize(before);
@@ -166,19 +173,24 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       active.erase(active.begin() + int64_t(i));
       continue;
     }
-    first_row.push_back(before);
-    caches.push_back(&active[i]->run().cache());
+    first_row.push_back(row);
+    caches.push_back(&run.cache());
     ++i;
   }
   if (active.empty()) return;
 
-  // Verify everyone's tree in one forward; every token asked for logits, so rows follow the batch.
-  auto logits = models_.target->forward(batch, caches);
+  // Everyone's part in one forward.
+  auto logits = batch.empty() ? std::span<const float>() : models_.target->forward(batch, caches);
   const size_t vocab = size_t(models_.target->model().config().vocab_size);
   std::vector<std::unique_ptr<ActiveRequest>> still;
   for (size_t i = 0; i < active.size(); ++i) {
     ActiveRequest& a = *active[i];
-    auto failed = failure_of(a.ticket(), [&] { a.run().finish_pass(logits.data() + first_row[i] * vocab); });
+    auto failed = failure_of(a.ticket(), [&] {
+      if (first_row[i] < 0)
+        a.run().finish_prefill_chunk();
+      else
+        a.run().finish_pass(logits.data() + size_t(first_row[i]) * vocab);
+    });
     if (failed)
       end(a.ticket(), *failed);
     else if (a.run().finished())

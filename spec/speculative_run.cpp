@@ -25,13 +25,35 @@ SpeculativeRun::SpeculativeRun(const Model& target, Drafter* drafter, std::vecto
   result_.prompt_ids = context_;
   pending_ = context_.back();
   finished_ = options_.max_tokens <= 0;
+  decode_start_ = Clock::now();
 }
 
 void SpeculativeRun::prefill(Transformer& target) {
   auto start = Clock::now();
   feed_chain(target, cache_, context_, 0, int64_t(context_.size()) - 1, options_.prefill_chunk, false);
+  prefilled_ = int64_t(context_.size()) - 1;
   result_.prefill_seconds = seconds_since(start);
   decode_start_ = Clock::now();
+}
+
+int64_t SpeculativeRun::add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens) {
+  if (prefilled_ == 0) decode_start_ = Clock::now();  // the request's first pass: its clock starts
+  chunk_ = std::min<int64_t>(max_tokens, int64_t(result_.prompt_ids.size()) - 1 - prefilled_);
+  for (int64_t i = 0; i < chunk_; ++i)
+    batch.push_back(
+        {context_[size_t(prefilled_ + i)], seq, prefilled_ + i, i == 0 ? -1 : int32_t(batch.size()) - 1, false});
+  return chunk_;
+}
+
+void SpeculativeRun::finish_prefill_chunk() {
+  cache_.commit_all();
+  prefilled_ += chunk_;
+  chunk_ = 0;
+  if (!prefilling()) {
+    // Prefill time is from the first chunk until the prompt is in; decode starts now.
+    result_.prefill_seconds = seconds_since(decode_start_);
+    decode_start_ = Clock::now();
+  }
 }
 
 void SpeculativeRun::add_pass(std::vector<BatchToken>& batch, int32_t seq) {

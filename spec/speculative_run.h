@@ -23,6 +23,13 @@ class SpeculativeRun {
 
   /// Runs the prompt, all but its last token, into the cache (the last one opens the first pass).
   void prefill(Transformer& target);
+  /// Whether prompt tokens are still waiting to be run (when prefilling chunk by chunk).
+  bool prefilling() const { return prefilled_ + 1 < int64_t(result_.prompt_ids.size()); }
+  /// Appends up to `max_tokens` of the prompt not yet run to `batch` as sequence `seq`
+  /// (no logits), so a prompt can share passes with other requests' decoding. Returns how many.
+  int64_t add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens);
+  /// After the forward of a prefill chunk: keeps its keys and values.
+  void finish_prefill_chunk();
   /// Whether the request has ended (stop token, token limit or context limit).
   bool finished() const { return finished_; }
   /// Drafts and appends this pass's tokens to `batch` as sequence `seq`: the pending token,
@@ -56,6 +63,8 @@ class SpeculativeRun {
   TokenTree tree_;                 // this pass's drafts
   std::vector<int32_t> pass_ids_;  // tokens of this pass, for Drafter::observe
   bool finished_ = false;
+  int64_t prefilled_ = 0;  // prompt tokens in the cache
+  int64_t chunk_ = 0;      // prompt tokens in the current prefill chunk
   std::chrono::steady_clock::time_point decode_start_, verify_start_;
 };
 

@@ -149,7 +149,8 @@ std::string request_name(size_t i) {
 }
 
 TEST(Serve, ConcurrentClientsEachGetExactlyOneCorrectAnswer) {
-  Server server({});
+  // Prompts of 5 to 8 tokens go in 3-token chunks, sharing passes with others' decoding.
+  Server server({"--prefill-chunk", "3"});
   ASSERT_FALSE(server.endpoint().empty());
   zmq::context_t context(1);
   const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom",  "Tim had a red ball",
@@ -208,7 +209,7 @@ TEST(Serve, BadFramesAndRequestsGetErrorsAndTheServerCarriesOn) {
 TEST(Serve, EveryModeBatchedTogetherMatchesAutoregressive) {
   // A perturbed copy of the model drafts, so drafts are partly rejected; all requests
   // decode in the same passes, their trees side by side in one forward.
-  Server server({"--draft-model", test::perturbed_stories(), "--max-batch", "8"});
+  Server server({"--draft-model", test::perturbed_stories(), "--max-batch", "8", "--prefill-chunk", "2"});
   ASSERT_FALSE(server.endpoint().empty());
   zmq::context_t context(1);
   const std::vector<std::string> modes = {"ar", "chain", "tree", "lookup", "recycle", "pearl", "chain", "tree"};

@@ -75,13 +75,13 @@ class Client {
   }
   void send_bytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
   void send(const wire::ClientMessage& m) { send_bytes(m.SerializeAsString()); }
-  // The next message, or one with nothing set after 60 s of silence.
+  // The next message, or one with nothing set after `timeout` of silence.
   // (The server's once-a-second heartbeats are skipped.)
-  wire::ServerMessage receive() {
+  wire::ServerMessage receive(std::chrono::milliseconds timeout = std::chrono::milliseconds(60000)) {
     for (;;) {
       zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
       wire::ServerMessage m;
-      if (zmq::poll(&item, 1, std::chrono::milliseconds(60000)) == 0) return m;
+      if (zmq::poll(&item, 1, timeout) == 0) return m;
       zmq::message_t frame;
       (void)socket_.recv(frame, zmq::recv_flags::none);
       EXPECT_TRUE(m.ParseFromArray(frame.data(), int(frame.size())));
@@ -148,25 +148,52 @@ std::string request_name(size_t i) {
   return name;
 }
 
-TEST(Serve, ConcurrentClientsEachGetExactlyOneCorrectAnswer) {
-  // Prompts of 5 to 8 tokens go in 3-token chunks, sharing passes with others' decoding.
-  Server server({"--prefill-chunk", "3"});
+// Plain decoding of `text` on stories260K with `sampling`, as `tandem generate` would.
+std::vector<int32_t> local_generate(const std::string& text, int max_tokens, SamplingParams sampling) {
+  auto model = Model::load(test::stories_model());
+  Transformer tf(*model, 1);
+  GenerationOptions options;
+  options.max_tokens = max_tokens;
+  options.sampling = sampling;
+  return generate_autoregressive(tf, model->tokenizer().encode(text, true), options).ids;
+}
+
+TEST(Serve, ThirtyTwoConcurrentClientsEachGetExactlyOneCorrectAnswer) {
+  // Prompts of 5 to 8 tokens go in 3-token chunks, sharing passes with others' decoding;
+  // 16 requests at a time, greedy and sampled, different lengths.
+  Server server({"--prefill-chunk", "3", "--max-batch", "16"});
   ASSERT_FALSE(server.endpoint().empty());
   zmq::context_t context(1);
   const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom",  "Tim had a red ball",
                                             "The sun was hot",  "A big cat",      "Sara liked to", "One day, a bird"};
+  const int kClients = 32;
+  auto settings_of = [&](int i) {
+    SamplingParams sampling;
+    if (i % 2) sampling = {0.8f, 40, 0.95f, uint64_t(i)};  // odd clients sample, each with its own seed
+    return sampling;
+  };
   std::vector<std::unique_ptr<Client>> clients;
-  for (size_t i = 0; i < prompts.size(); ++i) {
+  for (int i = 0; i < kClients; ++i) {
     clients.push_back(std::make_unique<Client>(context, server.endpoint()));
-    clients.back()->send(submit(request_name(i), prompts[i], 24 + int(i)));
+    wire::ClientMessage m = submit(request_name(size_t(i)), prompts[size_t(i) % prompts.size()], 16 + i);
+    SamplingParams sampling = settings_of(i);
+    m.mutable_submit()->mutable_sampling()->set_temperature(sampling.temperature);
+    m.mutable_submit()->mutable_sampling()->set_top_k(sampling.top_k);
+    m.mutable_submit()->mutable_sampling()->set_top_p(sampling.top_p);
+    m.mutable_submit()->mutable_sampling()->set_seed(sampling.seed);
+    clients.back()->send(m);
   }
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    wire::ServerMessage m = clients[i]->receive();
-    ASSERT_TRUE(m.has_final()) << prompts[i] << ": " << m.DebugString();
-    EXPECT_EQ(m.final().request_id(), request_name(i));
+  for (int i = 0; i < kClients; ++i) {
+    wire::ServerMessage m = clients[size_t(i)]->receive();
+    ASSERT_TRUE(m.has_final()) << i << ": " << m.DebugString();
+    EXPECT_EQ(m.final().request_id(), request_name(size_t(i)));
     EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()),
-              local_greedy(prompts[i], 24 + int(i)));
+              local_generate(prompts[size_t(i) % prompts.size()], 16 + i, settings_of(i)))
+        << "client " << i;
   }
+  // Exactly one answer each: nothing more arrives.
+  for (auto& client : clients)
+    EXPECT_EQ(client->receive(std::chrono::milliseconds(100)).kind_case(), wire::ServerMessage::KIND_NOT_SET);
 }
 
 TEST(Serve, BadFramesAndRequestsGetErrorsAndTheServerCarriesOn) {

@@ -28,21 +28,51 @@ std::string default_system_message(const std::string& tmpl) {
   return "";
 }
 
+// Checks the conversation's shape: [system] (user assistant)* user.
+void check_turns(const std::vector<ChatMessage>& messages) {
+  if (messages.empty()) throw std::invalid_argument("a conversation needs at least one user message");
+  size_t first = messages[0].role == "system" ? 1 : 0;
+  if (first == messages.size()) throw std::invalid_argument("a conversation needs a user message after the system one");
+  for (size_t i = first; i < messages.size(); ++i) {
+    const std::string want = (i - first) % 2 == 0 ? "user" : "assistant";
+    if (messages[i].role != want)
+      throw std::invalid_argument("message " + std::to_string(i) + " has role '" + messages[i].role + "' where '" +
+                                  want + "' belongs (turns go [system] user assistant user ...)");
+  }
+  if (messages.back().role != "user") throw std::invalid_argument("the last message must be the user's");
+}
+
 }  // namespace
 
-std::string chat_prompt(const Tokenizer& tokenizer, const std::string& user_message) {
+std::string chat_conversation(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages) {
   const std::string& tmpl = tokenizer.chat_template();
-  if (tmpl.find("<|im_start|>") != std::string::npos) {
-    std::string system = default_system_message(tmpl);
-    std::string prompt;
-    if (!system.empty()) prompt += "<|im_start|>system\n" + system + "<|im_end|>\n";
-    return prompt + "<|im_start|>user\n" + user_message + "<|im_end|>\n<|im_start|>assistant\n";
-  }
-  if (tmpl.find("<start_of_turn>") != std::string::npos)
-    return "<start_of_turn>user\n" + user_message + "<end_of_turn>\n<start_of_turn>model\n";
+  const bool chatml = tmpl.find("<|im_start|>") != std::string::npos;
+  const bool gemma = !chatml && tmpl.find("<start_of_turn>") != std::string::npos;
   if (tmpl.empty()) throw std::runtime_error("this model has no chat template (a base model?): run it without --chat");
-  throw std::runtime_error(
-      "this model's chat template is neither ChatML nor Gemma turns, which is all tandem understands");
+  if (!chatml && !gemma)
+    throw std::runtime_error(
+        "this model's chat template is neither ChatML nor Gemma turns, which is all tandem understands");
+  check_turns(messages);
+  const bool has_system = messages[0].role == "system";
+  std::string prompt;
+  if (chatml) {
+    std::string system = has_system ? messages[0].content : default_system_message(tmpl);
+    if (has_system || !system.empty()) prompt += "<|im_start|>system\n" + system + "<|im_end|>\n";
+    for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i)
+      prompt += "<|im_start|>" + messages[i].role + "\n" + messages[i].content + "<|im_end|>\n";
+    return prompt + "<|im_start|>assistant\n";
+  }
+  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i) {
+    const bool user = messages[i].role == "user";
+    std::string content = messages[i].content;
+    if (has_system && i == 1) content = messages[0].content + "\n\n" + content;
+    prompt += std::string("<start_of_turn>") + (user ? "user" : "model") + "\n" + content + "<end_of_turn>\n";
+  }
+  return prompt + "<start_of_turn>model\n";
+}
+
+std::string chat_prompt(const Tokenizer& tokenizer, const std::string& user_message) {
+  return chat_conversation(tokenizer, {{"user", user_message}});
 }
 
 }  // namespace tandem

@@ -18,12 +18,15 @@ std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& t
                                     std::to_string(tok.vocab_size()));
   } else {
     std::string text = r.text();
-    if (r.chat()) try {
-        text = chat_prompt(tok, r.text());
+    const bool chat = r.chat() || r.messages_size() > 0;
+    if (chat) try {
+        std::vector<ChatMessage> turns;
+        for (const wire::ChatTurn& t : r.messages()) turns.push_back({t.role(), t.content()});
+        text = turns.empty() ? chat_prompt(tok, r.text()) : chat_conversation(tok, turns);
       } catch (const std::runtime_error& e) {
         throw std::invalid_argument(e.what());  // a base model: the request asked for what it cannot have
       }
-    ids = tok.encode(text, tok.add_bos(), r.chat());
+    ids = tok.encode(text, tok.add_bos(), chat);
   }
   if (ids.empty()) throw std::invalid_argument("the prompt is empty");
   return ids;

@@ -36,10 +36,14 @@ wire::SubmitRequest to_submit(const json& body, bool chat) {
   if (chat) {
     if (!body.contains("messages") || !body["messages"].is_array())
       throw std::invalid_argument("'messages' must be an array");
-    const json& messages = body["messages"];
-    if (messages.size() != 1 || messages[0].value("role", "") != "user" || !messages[0]["content"].is_string())
-      throw std::invalid_argument("only a single user message with string content is supported for now");
-    r.set_text(messages[0]["content"].get<std::string>());
+    for (const json& message : body["messages"]) {
+      if (!message.is_object() || !message.value("role", json()).is_string() ||
+          !message.value("content", json()).is_string())
+        throw std::invalid_argument("each message needs a string 'role' and a string 'content'");
+      wire::ChatTurn* turn = r.add_messages();
+      turn->set_role(message["role"].get<std::string>());
+      turn->set_content(message["content"].get<std::string>());
+    }
     r.set_chat(true);
   } else {
     if (!body.contains("prompt") || !body["prompt"].is_string())

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tandem_client import Client, ServerError  # noqa: E402
+from tandem_client import Client, ServerError, client_pb2  # noqa: E402
 
 
 def post(url, body):
@@ -61,7 +61,15 @@ def check_dead_server(tandem, endpoint_file):
             if os.path.exists(endpoint_file) and open(endpoint_file).read().strip():
                 break
             time.sleep(0.1)
-        with Client(open(endpoint_file).read().split()[0], timeout_ms=3000) as client:
+        endpoint = open(endpoint_file).read().split()[0]
+        with Client(endpoint, timeout_ms=3000) as client:
+            # A conversation: system, user, assistant, user (the chat template of a real instruct model).
+            conversation = [client_pb2.ChatTurn(role=r, content=c) for r, c in
+                            (("system", "Answer with one word."), ("user", "Capital of France?"),
+                             ("assistant", "Paris."), ("user", "And of Italy?"))]
+            result = client.generate(messages=conversation, max_tokens=8, chat=True)
+            assert result.finish_reason in ("stop", "length") and result.stats.prompt_tokens > 20, result
+        with Client(endpoint, timeout_ms=3000) as client:
             request_id = client.submit("Write a long story about a dragon.", max_tokens=300, stream=True)
             replies = client.messages(request_id)
             next(replies)

@@ -67,6 +67,28 @@ TEST(Tokenizer, ChatPromptUsesTheModelsTemplate) {
             "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
 }
 
+TEST(Tokenizer, ChatConversationsFollowTheTemplate) {
+  auto qwen = Tokenizer::from_gguf(GgufFile(test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")));
+  EXPECT_EQ(
+      chat_conversation(qwen, {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}}),
+      "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+      "<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(chat_conversation(qwen, {{"user", "Hi"}}), chat_prompt(qwen, "Hi"));  // the default system message
+  auto error_of = [&](const std::vector<ChatMessage>& turns) {
+    try {
+      chat_conversation(qwen, turns);
+    } catch (const std::invalid_argument& e) { return std::string(e.what()); }
+    return std::string();
+  };
+  EXPECT_EQ(error_of({}), "a conversation needs at least one user message");
+  EXPECT_EQ(error_of({{"system", "x"}}), "a conversation needs a user message after the system one");
+  EXPECT_EQ(error_of({{"user", "a"}, {"user", "b"}}),
+            "message 1 has role 'user' where 'assistant' belongs (turns go [system] user assistant user ...)");
+  EXPECT_EQ(error_of({{"user", "a"}, {"assistant", "b"}}), "the last message must be the user's");
+  EXPECT_EQ(error_of({{"tool", "a"}}),
+            "message 0 has role 'tool' where 'user' belongs (turns go [system] user assistant user ...)");
+}
+
 TEST(Tokenizer, StreamingHoldsBackIncompleteUtf8) {
   Tokenizer tok = Tokenizer::from_gguf(GgufFile(test::installed_model("smollm2-135m-instruct-q4_1.gguf")));
   const std::string text = "caf\xc3\xa9 \xe0\xbd\x80\xf0\x9d\x84\x9e\xe1\x88\xb4!";  // café ཀ𝄞ሴ!

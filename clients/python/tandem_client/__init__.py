@@ -53,7 +53,7 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def submit(self, prompt=None, ids=None, max_tokens=0, temperature=0.0, top_k=0, top_p=1.0, seed=0,
+    def submit(self, prompt=None, ids=None, messages=None, max_tokens=0, temperature=0.0, top_k=0, top_p=1.0, seed=0,
                chat=False, mode="", stream=False, deadline_ms=0, request_id=None, heartbeat_ms=1000):
         """Sends a request and returns its id; read the replies with messages(request_id)."""
         message = client_pb2.ClientMessage()
@@ -61,6 +61,8 @@ class Client:
         r.request_id = request_id or f"py-{os.getpid()}-{next(self._ids)}"
         if ids is not None:
             r.ids.ids.extend(ids)
+        elif messages is not None:
+            r.messages.extend(messages)  # client_pb2.ChatTurn(role=..., content=...)
         else:
             r.text = prompt
         r.chat, r.max_tokens, r.mode, r.stream, r.deadline_ms = chat, max_tokens, mode, stream, deadline_ms

@@ -1,6 +1,7 @@
 #include "apps/flags.h"
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -10,6 +11,38 @@ std::string env_name(const std::string& flag) {
   std::string name = "TANDEM_";
   for (char c : flag) name += c == '-' ? '_' : char(std::toupper(static_cast<unsigned char>(c)));
   return name;
+}
+
+Flags::Flags(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {
+  add("config", "", "file of 'name = value' lines setting these flags (# starts a comment)");
+}
+
+void Flags::read_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("cannot read the config file " + path);
+  auto trim = [](std::string s) {
+    const char* space = " \t\r";
+    s.erase(0, s.find_first_not_of(space));
+    s.erase(s.find_last_not_of(space) + 1);
+    return s;
+  };
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    const std::string where = path + ":" + std::to_string(number) + ": ";
+    line = trim(line.substr(0, line.find('#')));
+    if (line.empty()) continue;
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) throw UsageError(where + "expected 'name = value', got '" + line + "'");
+    const std::string name = trim(line.substr(0, eq));
+    std::string value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    auto it = flags_.find(name);
+    if (it == flags_.end() || name == "config") throw UsageError(where + "unknown setting '" + name + "'");
+    if (it->second.given) continue;  // the environment already set it
+    it->second.value = value;
+    it->second.given = true;
+  }
 }
 
 void Flags::add(const std::string& name, const std::string& default_value, const std::string& help) {
@@ -28,6 +61,13 @@ void Flags::add_switch(const std::string& name, const std::string& help) {
 }
 
 bool Flags::parse(const std::vector<std::string>& args) {
+  // The config file first, so that the command line (below) overrides it.
+  std::string config = flags_.at("config").value;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config" && i + 1 < args.size()) config = args[i + 1];
+    if (args[i].rfind("--config=", 0) == 0) config = args[i].substr(9);
+  }
+  if (!config.empty()) read_config(config);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {

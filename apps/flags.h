@@ -17,8 +17,10 @@ class UsageError : public std::runtime_error {
 /// The flags of one command.
 class Flags {
  public:
-  /// `command` as the user types it, e.g. "tandem generate" or "tandem_bench".
-  Flags(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
+  /// `command` as the user types it, e.g. "tandem generate" or "tandem_bench". Every
+  /// command has --config: a file of `name = value` lines (# comments) that sets flags;
+  /// TANDEM_* environment variables override it, and the command line overrides both.
+  Flags(std::string command, std::string summary);
 
   /// Declares a flag that takes a value.
   void add(const std::string& name, const std::string& default_value, const std::string& help);
@@ -48,6 +50,7 @@ class Flags {
     bool is_switch = false, given = false;
   };
   const Flag& flag(const std::string& name) const;
+  void read_config(const std::string& path);
 
   std::string command_, summary_;
   std::map<std::string, Flag> flags_;

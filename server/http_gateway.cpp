@@ -122,8 +122,10 @@ void HttpGateway::close_mailbox(const std::string& client) {
 
 void HttpGateway::routes() {
   const std::string name = model_.config().name;
-  http_->Get("/health", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(R"({"status":"ok"})", "application/json");
+  http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    json body = {
+        {"status", "ok"}, {"live_requests", worker_.live_requests()}, {"kv_cache_bytes", worker_.kv_cache_bytes()}};
+    res.set_content(body.dump(), "application/json");
   });
   http_->Get("/v1/models", [name](const httplib::Request&, httplib::Response& res) {
     json body = {{"object", "list"}, {"data", {{{"id", name}, {"object", "model"}, {"owned_by", "tandem"}}}}};

@@ -105,7 +105,13 @@ void RequestWorker::end(const RequestTicket& ticket, const wire::ServerMessage& 
 
 void RequestWorker::loop() {
   std::vector<std::unique_ptr<ActiveRequest>> active;
-  while (admit(active)) step(active);
+  while (admit(active)) {
+    step(active);
+    int64_t bytes = 0;
+    for (auto& a : active) bytes += int64_t(a->run().cache().bytes_allocated());
+    kv_cache_bytes_ = bytes;
+  }
+  kv_cache_bytes_ = 0;
   // Every request ends exactly once: the running and the waiting ones hear why.
   for (auto& a : active) end(a->ticket(), error_message(a->ticket(), wire::CANCELLED, "the server is shutting down"));
   std::deque<std::shared_ptr<RequestTicket>> waiting;

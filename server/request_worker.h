@@ -7,6 +7,7 @@
 //
 //   submit ─▶ queue ─▶ admit (parse, prefill) ─▶ [ add_pass … forward … finish_pass ]* ─▶ final
 //                 └─▶ OVERLOADED              └─▶ INVALID_ARGUMENT     └─▶ CANCELLED / DEADLINE_EXCEEDED
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -40,6 +41,8 @@ class RequestWorker {
   std::vector<std::string> live_clients() const;
   /// Requests waiting or running.
   size_t live_requests() const;
+  /// Bytes of target KV cache held by the requests being decoded (0 when none are).
+  int64_t kv_cache_bytes() const { return kv_cache_bytes_; }
 
  private:
   void loop();
@@ -58,6 +61,7 @@ class RequestWorker {
   std::deque<std::shared_ptr<RequestTicket>> queue_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
+  std::atomic<int64_t> kv_cache_bytes_{0};
   std::thread thread_;
 };
 

@@ -3,6 +3,7 @@
 // and bad frames, bad requests, cancels, deadlines and overload each get their error
 // while the server keeps serving.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <zmq.hpp>
 
@@ -46,12 +48,15 @@ class Server {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       std::ifstream in(endpoint_file_);
       std::getline(in, endpoint_);
+      std::getline(in, http_);  // serve: the HTTP address ("none" without --http)
     }
   }
   ~Server() {
     if (pid_ > 0) stop();
   }
   const std::string& endpoint() const { return endpoint_; }
+  /// serve's HTTP address, like http://127.0.0.1:PORT.
+  const std::string& http() const { return http_; }
   /// Stops the process (SIGTERM, or `signal`) and returns its exit status.
   int stop(int signal = SIGTERM) {
     kill(pid_, signal);
@@ -63,8 +68,23 @@ class Server {
 
  private:
   pid_t pid_ = -1;
-  std::string endpoint_file_, endpoint_;
+  std::string endpoint_file_, endpoint_, http_;
 };
+
+// Polls the server's /health until its live requests and KV cache bytes are back to
+// zero (they drop just after the last reply goes out); returns the last answer.
+nlohmann::json health_once_idle(const std::string& http) {
+  httplib::Client client(http);
+  nlohmann::json health;
+  for (int i = 0; i < 50; ++i) {
+    auto res = client.Get("/health");
+    if (!res || res->status != 200) return nlohmann::json{{"error", "no answer from " + http + "/health"}};
+    health = nlohmann::json::parse(res->body);
+    if (health["live_requests"] == 0 && health["kv_cache_bytes"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return health;
+}
 
 // One client connection.
 class Client {
@@ -261,7 +281,7 @@ TEST(Serve, EveryModeBatchedTogetherMatchesAutoregressive) {
 
 TEST(Serve, AClientThatVanishesHasItsRequestCancelled) {
   // One request at a time on the real 0.5B, so a long request would hold the server for seconds.
-  Server server({"--queue-limit", "1", "--max-batch", "1"},
+  Server server({"--queue-limit", "1", "--max-batch", "1", "--http", "127.0.0.1:0"},
                 test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
   ASSERT_FALSE(server.endpoint().empty());
   zmq::context_t context(1);
@@ -270,19 +290,28 @@ TEST(Serve, AClientThatVanishesHasItsRequestCancelled) {
     wire::ClientMessage m = submit("long", "Write a long story about a dragon.", 300, true);
     m.mutable_submit()->set_heartbeat_ms(200);  // promises a message every 200 ms, then sends none
     vanishing.send(m);
-    ASSERT_TRUE(vanishing.receive().has_chunk());  // it is running
-  }                                                // the client's socket closes
+    ASSERT_TRUE(vanishing.receive().has_chunk());  // it is running, holding a KV cache
+    auto res = httplib::Client(server.http()).Get("/health");
+    ASSERT_TRUE(res);
+    nlohmann::json busy = nlohmann::json::parse(res->body);
+    EXPECT_EQ(busy["live_requests"], 1) << busy.dump();
+    EXPECT_GT(busy["kv_cache_bytes"].get<int64_t>(), 0) << busy.dump();
+  }  // the client's socket closes
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   // The vanished client's request no longer counts against the queue limit of 1.
   Client next(context, server.endpoint());
   next.send(submit("next", "Hello", 4));
   wire::ServerMessage m = next.receive();
   ASSERT_TRUE(m.has_final()) << m.DebugString();
+  // Nothing leaks: no live request and no KV cache once everything has ended.
+  nlohmann::json health = health_once_idle(server.http());
+  EXPECT_EQ(health["live_requests"], 0) << health.dump();
+  EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
 }
 
 TEST(Serve, OverloadAndCancelOfARunningRequest) {
   // A real 0.5B model, so that a request runs for seconds while the test acts on it.
-  Server server({"--queue-limit", "2", "--max-batch", "1"},
+  Server server({"--queue-limit", "2", "--max-batch", "1", "--http", "127.0.0.1:0"},
                 test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
   ASSERT_FALSE(server.endpoint().empty());
   zmq::context_t context(1);
@@ -310,6 +339,9 @@ TEST(Serve, OverloadAndCancelOfARunningRequest) {
   EXPECT_TRUE(overloaded);
   EXPECT_TRUE(cancelled);
   EXPECT_TRUE(second_done);
+  nlohmann::json health = health_once_idle(server.http());
+  EXPECT_EQ(health["live_requests"], 0) << health.dump();
+  EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
 }
 
 }  // namespace

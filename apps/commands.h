@@ -1,7 +1,10 @@
 #pragma once
 // The tandem subcommands and what they share.
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "model/model.h"
 
 namespace tandem {
 
@@ -22,6 +25,9 @@ int run_models(const std::vector<std::string>& args);
 std::string models_dir();
 /// A model argument as a path: itself if it exists, else the file of that name in models_dir().
 std::string resolve_model_path(const std::string& name_or_path);
+
+/// Loads a draft model (name or path) for `target`; throws unless their vocabularies are identical.
+std::unique_ptr<Model> load_draft_model(const std::string& name_or_path, const Model& target);
 
 /// The default target model file name.
 inline constexpr const char* kDefaultModel = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";

@@ -129,10 +129,7 @@ int run_generate(const std::vector<std::string>& args) {
   std::unique_ptr<Transformer> draft_transformer;
   int target_threads = threads;
   if (needs_draft_model(mode)) {
-    draft_model = Model::load(resolve_model_path(flags.get("draft-model")));
-    if (!draft_model->tokenizer().same_vocabulary(tok))
-      throw std::runtime_error(draft_model->path() + ": its vocabulary differs from " + model->path() +
-                               "'s, so it cannot draft for it");
+    draft_model = load_draft_model(flags.get("draft-model"), *model);
     int draft_threads = threads;
     if (mode == "pearl") {
       const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));

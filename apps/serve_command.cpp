@@ -69,9 +69,7 @@ int run_serve(const std::vector<std::string>& args) {
   auto target = Model::load(resolve_model_path(flags.get("model")));
   std::unique_ptr<Model> draft;
   if (flags.get("draft-model") != "none") {
-    draft = Model::load(resolve_model_path(flags.get("draft-model")));
-    if (!draft->tokenizer().same_vocabulary(target->tokenizer()))
-      throw std::runtime_error(draft->path() + ": its vocabulary differs from " + target->path() + "'s");
+    draft = load_draft_model(flags.get("draft-model"), *target);
   } else if (needs_draft_model(options.defaults.mode) && flags.get("remote-drafter").empty()) {
     throw UsageError("--mode " + options.defaults.mode + " needs a draft model");
   }

@@ -134,13 +134,19 @@ wire::ClientMessage submit(const std::string& id, const std::string& text, int m
   return m;
 }
 
-std::vector<int32_t> local_greedy(const std::string& text, int max_tokens) {
-  auto model = Model::load(test::stories_model());
+// Plain decoding of `text` with `sampling` (default greedy) on `model_path` (default
+// stories260K), as `tandem generate` would.
+std::vector<int32_t> local_generate(const std::string& text, int max_tokens, SamplingParams sampling = {},
+                                    const std::string& model_path = test::stories_model()) {
+  auto model = Model::load(model_path);
   Transformer tf(*model, 1);
   GenerationOptions options;
   options.max_tokens = max_tokens;
-  return generate_autoregressive(tf, model->tokenizer().encode(text, true), options).ids;
+  options.sampling = sampling;
+  return generate_autoregressive(tf, model->tokenizer().encode(text, model->tokenizer().add_bos()), options).ids;
 }
+
+std::vector<int32_t> local_greedy(const std::string& text, int max_tokens) { return local_generate(text, max_tokens); }
 
 TEST(Serve, AnswersEqualLocalGenerationAndStream) {
   Server server({});
@@ -166,16 +172,6 @@ std::string request_name(size_t i) {
   std::string name = "r";
   name += std::to_string(i);  // (not "r" + ...: GCC 12 warns falsely about that inlined concatenation)
   return name;
-}
-
-// Plain decoding of `text` on stories260K with `sampling`, as `tandem generate` would.
-std::vector<int32_t> local_generate(const std::string& text, int max_tokens, SamplingParams sampling) {
-  auto model = Model::load(test::stories_model());
-  Transformer tf(*model, 1);
-  GenerationOptions options;
-  options.max_tokens = max_tokens;
-  options.sampling = sampling;
-  return generate_autoregressive(tf, model->tokenizer().encode(text, true), options).ids;
 }
 
 TEST(Serve, ThirtyTwoConcurrentClientsEachGetExactlyOneCorrectAnswer) {
@@ -350,14 +346,6 @@ TEST(Serve, OverloadAndCancelOfARunningRequest) {
 namespace tandem {
 namespace {
 
-std::vector<int32_t> local_greedy_with(const std::string& model_path, const std::string& text, int max_tokens) {
-  auto model = Model::load(model_path);
-  Transformer tf(*model, 1);
-  GenerationOptions options;
-  options.max_tokens = max_tokens;
-  return generate_autoregressive(tf, model->tokenizer().encode(text, model->tokenizer().add_bos()), options).ids;
-}
-
 TEST(Cluster, ARemoteDrafterProcessDraftsAndItsDeathLeavesTheVerifierAlone) {
   const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
   Server drafter(std::vector<std::string>{"node", "--role", "drafter", "--draft-model", model, "--listen",
@@ -369,7 +357,7 @@ TEST(Cluster, ARemoteDrafterProcessDraftsAndItsDeathLeavesTheVerifierAlone) {
   zmq::context_t context(1);
   Client client(context, server.endpoint());
   const std::string prompt = "def fibonacci(n):";
-  const auto expected = local_greedy_with(model, prompt, 60);
+  const auto expected = local_generate(prompt, 60, {}, model);
 
   // Drafts come from the other process: the same model drafting for itself, all accepted.
   client.send(submit("first", prompt, 60));

@@ -1,57 +1,169 @@
-// tandem node: one role of a multi-process cluster. Today: the drafter role, which
-// serves token trees to a verifier (`tandem serve --remote-drafter`) over ZeroMQ.
+// tandem node: one role of a multi-process cluster.
+//   scheduler: the client endpoints (ZeroMQ, HTTP) and the scheduler actor, published
+//              on --control for the other nodes to join;
+//   verifier:  the target model and request worker; joins --scheduler;
+//   drafter:   a draft model serving token trees over a ZeroMQ data channel to the
+//              verifier the scheduler pairs it with; joins --scheduler.
+// Verifiers and drafters reconnect when the scheduler restarts.
 #include <atomic>
 #include <csignal>
-#include <fstream>
 #include <iostream>
+#include <thread>
+#include <unistd.h>
 
+#include "actors/node_agent.h"
+#include "actors/scheduler_gateway.h"
+#include "apps/client_endpoints.h"
 #include "apps/commands.h"
-#include "apps/flags.h"
+#include "apps/verifier_host.h"
+#include "cluster/control_plane.h"
 #include "runner/remote_drafter.h"
 
 namespace tandem {
 namespace {
 
-std::atomic<bool> stop_requested{false};
-void on_signal(int) { stop_requested = true; }
+volatile std::sig_atomic_t stop_signal = 0;
+void on_signal(int signal) { stop_signal = signal; }
+
+Flags node_flags() {
+  Flags f("tandem node",
+          "Runs one role of a multi-process cluster until SIGINT or SIGTERM: scheduler (client endpoints, admits\n"
+          "requests, tracks the nodes), verifier (target model) or drafter (draft model). Verifiers and drafters\n"
+          "join the scheduler at --scheduler; the scheduler pairs each verifier with a free drafter.");
+  f.add("role", "", "scheduler, verifier or drafter");
+  f.add("name", "", "verifier, drafter: this node's name in the cluster (default: role-host-pid)");
+  f.add("scheduler", "127.0.0.1:5700", "verifier, drafter: HOST:PORT of the scheduler's control endpoint");
+  f.add("control", "127.0.0.1:5700", "scheduler: HOST:PORT where nodes join (port 0: any free port)");
+  f.add("listen", "tcp://127.0.0.1:5555",
+        "scheduler: ZeroMQ endpoint for clients; drafter: ZeroMQ data endpoint for its verifier (port 0: any)");
+  f.add("http", "127.0.0.1:8000", "scheduler: HOST:PORT of the OpenAI-compatible HTTP endpoint ('' for none)");
+  f.add("endpoint-file", "",
+        "write the bound addresses to this file once listening (scheduler: ZeroMQ, HTTP, control; drafter: data; "
+        "verifier: its name, once its model is loaded)");
+  f.add("node-timeout-ms", "3000", "scheduler: a node silent this long is dropped");
+  f.add("heartbeat-ms", "500", "verifier, drafter: how often to tell the scheduler this node is alive");
+  f.add("drafter-mode", "chain", "drafter: chain or tree");
+  add_verifier_flags(f, "none");
+  return f;
+}
+
+std::string default_name(const std::string& role) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return role + "-" + host + "-" + std::to_string(getpid());
+}
+
+// Joins the scheduler with `join` until a stop signal, joining again whenever the scheduler is lost.
+template <typename Join>
+void stay_joined(caf::actor_system& system, const std::string& address, Join join) {
+  while (!stop_signal) {
+    caf::actor scheduler;
+    try {
+      scheduler = connect_actor(system, address);
+    } catch (const std::runtime_error& e) {
+      std::cerr << "tandem node: " << e.what() << "; retrying" << std::endl;
+      for (int i = 0; i < 10 && !stop_signal; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    auto lost = std::make_shared<std::atomic<bool>>(false);
+    join(scheduler, lost);
+    while (!stop_signal && !*lost) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+int run_scheduler(const Flags& flags) {
+  ControlPlane control;
+  ClientEndpoints endpoints;
+  auto view = std::make_shared<SchedulerView>();
+  caf::actor scheduler = spawn_scheduler(control.system, {endpoints.sink(), view, flags.get_int("node-timeout-ms")});
+  SchedulerGateway gateway(scheduler, view);
+  const std::string control_address = publish_actor(control.system, scheduler, flags.get("control"));
+  // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name.
+  auto model = Model::load(resolve_model_path(flags.get("model")));
+  try {
+    endpoints.open(gateway, *model, flags.get("listen"), flags.get("http"));
+  } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
+  std::cout << "tandem node: scheduler for " << model->config().name << "\n"
+            << "  nodes join at: " << control_address << "\n"
+            << "  zeromq clients: " << endpoints.zmq_endpoint() << "\n"
+            << "  http (OpenAI-compatible): " << endpoints.http_address() << std::endl;
+  write_endpoint_file(flags.get("endpoint-file"), {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
+  endpoints.serve_until(stop_signal);
+  std::cout << "tandem node: scheduler stopping" << std::endl;
+  endpoints.stop_admitting();
+  stop_scheduler(control.system, scheduler);
+  endpoints.close();
+  return 0;
+}
+
+int run_verifier(const Flags& flags, const std::string& name) {
+  ControlPlane control;
+  VerifierHost verifier(flags, control.system, name);
+  std::cout << "tandem node: verifier '" << name << "': " << verifier.describe() << "; joining "
+            << flags.get("scheduler") << std::endl;
+  write_endpoint_file(flags.get("endpoint-file"), {name});
+  stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
+    verifier.join(scheduler, lost, flags.get_int("heartbeat-ms"));
+  });
+  std::cout << "tandem node: verifier stopping" << std::endl;
+  verifier.stop();
+  return 0;
+}
+
+int run_drafter(const Flags& flags, const std::string& name) {
+  ModeSettings settings;
+  settings.mode = flags.get("drafter-mode");
+  settings.draft_tokens = int(flags.get_int("draft-tokens"));
+  if (settings.mode != "chain" && settings.mode != "tree") throw UsageError("--drafter-mode must be chain or tree");
+  const std::string model_name = flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+                                                                    : flags.get("draft-model");
+  auto model = Model::load(resolve_model_path(model_name));
+  Transformer draft(*model, int(flags.get_int("threads")));
+  std::string endpoint;
+  auto channel = zmq_channel_listen(flags.get("listen"), &endpoint);
+  std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << settings.mode
+            << "), data on " << endpoint << std::endl;
+  write_endpoint_file(flags.get("endpoint-file"), {endpoint});
+
+  DrafterService service(draft, settings, flags.get_int("max-context"));
+  std::atomic<bool> stop{false};
+  std::thread serving([&] { service.serve(*channel, stop); });
+  if (!flags.get("scheduler").empty()) {
+    ControlPlane control;
+    caf::actor agent;
+    stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
+      if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+      NodeAgentSettings s{"drafter", name, endpoint};
+      s.work = nullptr;
+      s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
+      s.heartbeat_ms = flags.get_int("heartbeat-ms");
+      s.scheduler_lost = lost;
+      agent = spawn_node_agent(control.system, scheduler, std::move(s));
+    });
+    if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+  } else {
+    while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stop = true;
+  serving.join();
+  std::cout << "tandem node: drafter stopping" << std::endl;
+  return 0;
+}
 
 }  // namespace
 
 int run_node(const std::vector<std::string>& args) {
-  Flags f("tandem node",
-          "Runs one role of a multi-process cluster until SIGINT or SIGTERM. Roles: drafter (serves token trees\n"
-          "to a verifier over ZeroMQ). The scheduler and verifier roles run inside `tandem serve` for now.");
-  f.add("role", "", "drafter");
-  f.add("listen", "tcp://127.0.0.1:5601", "drafter: ZeroMQ endpoint the verifier connects to (port 0: any)");
-  f.add("endpoint-file", "", "write the bound endpoint to this file once listening");
-  f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "drafter: the draft model");
-  f.add("mode", "chain", "drafter: chain or tree");
-  f.add("draft-tokens", "5", "drafter: most tokens per chain (tree: depth)");
-  f.add("threads", "0", "CPU threads; 0 for one per core");
-  f.add("max-context", "4096", "KV positions per request");
-  if (!f.parse(args)) return 0;
-  const std::string role = f.get("role");
-  if (role != "drafter")
-    throw UsageError(role.empty() ? "--role is required (drafter)"
-                                  : "role '" + role + "' is not available as a separate process yet (drafter is)");
-  ModeSettings settings;
-  settings.mode = f.get("mode");
-  settings.draft_tokens = int(f.get_int("draft-tokens"));
-  if (settings.mode != "chain" && settings.mode != "tree") throw UsageError("--mode must be chain or tree");
-
-  auto model = Model::load(resolve_model_path(f.get("draft-model")));
-  Transformer draft(*model, int(f.get_int("threads")));
-  std::string endpoint;
-  auto channel = zmq_channel_listen(f.get("listen"), &endpoint);
+  Flags flags = node_flags();
+  if (!flags.parse(args)) return 0;
+  const std::string role = flags.get("role");
+  const std::string name = flags.get("name").empty() ? default_name(role) : flags.get("name");
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  std::cout << "tandem node: drafter " << model->config().name << " (" << settings.mode << "), listening on "
-            << endpoint << std::endl;
-  if (!f.get("endpoint-file").empty()) std::ofstream(f.get("endpoint-file")) << endpoint << "\n";
-  DrafterService service(draft, settings, f.get_int("max-context"));
-  service.serve(*channel, stop_requested);
-  std::cout << "tandem node: drafter stopping" << std::endl;
-  return 0;
+  if (role == "scheduler") return run_scheduler(flags);
+  if (role == "verifier") return run_verifier(flags, name);
+  if (role == "drafter") return run_drafter(flags, name);
+  throw UsageError(role.empty() ? "--role is required: scheduler, verifier or drafter"
+                                : "unknown role '" + role + "': scheduler, verifier or drafter");
 }
 
 }  // namespace tandem

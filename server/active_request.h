@@ -10,6 +10,7 @@
 #include "proto/client.pb.h"
 #include "runner/remote_drafter.h"
 #include "runner/speculation_mode.h"
+#include "server/request_backend.h"
 #include "spec/speculative_run.h"
 
 namespace tandem {
@@ -32,10 +33,9 @@ struct ServingOptions {
   size_t queue_limit = 64;       // requests waiting or running; beyond it: OVERLOADED
   int max_batch = 8;             // requests decoded together in one target forward per pass
   int64_t prefill_chunk = 128;   // most prompt tokens of joining requests per pass
+  std::chrono::milliseconds drafter_timeout{30000};  // a remote drafter silent this long is dropped
 };
 
-/// Where replies go: the client's routing id and the message.
-using ReplySink = std::function<void(const std::string& client, const wire::ServerMessage& message)>;
 
 /// A request as received.
 struct RequestTicket {

@@ -77,7 +77,7 @@ json speculation(const wire::Statistics& s) {
 
 }  // namespace
 
-HttpGateway::HttpGateway(const std::string& host, int port, RequestWorker& worker, const Model& model)
+HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model)
     : worker_(worker), model_(model), http_(std::make_unique<httplib::Server>()) {
   routes();
   port_ = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
@@ -123,8 +123,11 @@ void HttpGateway::close_mailbox(const std::string& client) {
 void HttpGateway::routes() {
   const std::string name = model_.config().name;
   http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    json body = {
-        {"status", "ok"}, {"live_requests", worker_.live_requests()}, {"kv_cache_bytes", worker_.kv_cache_bytes()}};
+    json body = {{"status", "ok"},
+                 {"live_requests", worker_.live_requests()},
+                 {"kv_cache_bytes", worker_.kv_cache_bytes()},
+                 {"verifiers", worker_.verifiers()},
+                 {"drafters", worker_.drafters()}};
     res.set_content(body.dump(), "application/json");
   });
   http_->Get("/v1/models", [name](const httplib::Request&, httplib::Response& res) {

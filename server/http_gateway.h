@@ -10,7 +10,8 @@
 #include <string>
 #include <thread>
 
-#include "server/request_worker.h"
+#include "model/model.h"
+#include "server/request_backend.h"
 
 namespace httplib {
 class Server;
@@ -18,11 +19,11 @@ class Server;
 
 namespace tandem {
 
-/// Serves HTTP on its own threads, handing requests to a RequestWorker.
+/// Serves HTTP on its own threads, handing requests to a RequestBackend.
 class HttpGateway {
  public:
-  /// Binds host:port (port 0: any free port) for `worker`, which runs `model`.
-  HttpGateway(const std::string& host, int port, RequestWorker& worker, const Model& model);
+  /// Binds host:port (port 0: any free port) for `worker`, which runs `model` (its tokenizer and name are used here).
+  HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model);
   ~HttpGateway();
   HttpGateway(const HttpGateway&) = delete;
   HttpGateway& operator=(const HttpGateway&) = delete;
@@ -46,7 +47,7 @@ class HttpGateway {
   std::shared_ptr<Mailbox> open_mailbox(const std::string& client);
   void close_mailbox(const std::string& client);
 
-  RequestWorker& worker_;
+  RequestBackend& worker_;
   const Model& model_;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;

@@ -97,6 +97,29 @@ void RequestWorker::cancel(const std::string& client, const std::string& request
   if (it != live_.end()) it->second->cancelled = true;
 }
 
+void RequestWorker::use_remote_drafter(const std::string& endpoint) {
+  std::lock_guard lock(mutex_);
+  drafter_change_ = endpoint;
+}
+
+void RequestWorker::switch_remote_drafter() {
+  std::optional<std::string> endpoint;
+  {
+    std::lock_guard lock(mutex_);
+    endpoint.swap(drafter_change_);
+  }
+  if (!endpoint) return;
+  auto link = std::make_unique<RemoteDrafterLink>();
+  link->timeout = options_.drafter_timeout;
+  link->vocab = models_.target->model().config().vocab_size;
+  if (endpoint->empty())
+    link->lost = true;  // no drafter: chain and tree requests decode alone, still lossless
+  else
+    link->channel = zmq_channel_connect(*endpoint);
+  models_.remote_drafter = link.get();
+  drafter_links_.push_back(std::move(link));
+}
+
 void RequestWorker::end(const RequestTicket& ticket, const wire::ServerMessage& last) {
   sink_(ticket.client, last);
   std::lock_guard lock(mutex_);
@@ -136,6 +159,7 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
     }
     std::unique_ptr<ActiveRequest> request;
     auto failed = failure_of(*ticket, [&] {
+      switch_remote_drafter();
       check_alive(*ticket);
       request = std::make_unique<ActiveRequest>(ticket, models_, options_, sink_);
       if (!request->batched()) request->run_alone();  // PEARL: the whole request now, on its own threads

@@ -13,16 +13,18 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "server/active_request.h"
+#include "server/request_backend.h"
 
 namespace tandem {
 
 /// One worker thread serving every request.
-class RequestWorker {
+class RequestWorker : public RequestBackend {
  public:
   using Sink = ReplySink;
 
@@ -32,17 +34,15 @@ class RequestWorker {
   RequestWorker& operator=(const RequestWorker&) = delete;
 
   /// Admits a request or answers at once (OVERLOADED, INVALID_ARGUMENT for a duplicate id).
-  void submit(const std::string& client, const wire::SubmitRequest& request);
-  /// Cancels the client's request: it ends with CANCELLED (a no-op if it already ended).
-  void cancel(const std::string& client, const std::string& request_id);
-  /// Any message from `client` shows it is still there (see SubmitRequest.heartbeat_ms).
-  void heard_from(const std::string& client);
-  /// Clients with a request waiting or running.
-  std::vector<std::string> live_clients() const;
-  /// Requests waiting or running.
-  size_t live_requests() const;
-  /// Bytes of target KV cache held by the requests being decoded (0 when none are).
-  int64_t kv_cache_bytes() const { return kv_cache_bytes_; }
+  void submit(const std::string& client, const wire::SubmitRequest& request) override;
+  void cancel(const std::string& client, const std::string& request_id) override;
+  void heard_from(const std::string& client) override;
+  std::vector<std::string> live_clients() const override;
+  size_t live_requests() const override;
+  int64_t kv_cache_bytes() const override { return kv_cache_bytes_; }
+  /// From the next admitted request on, chain and tree requests draft on the drafter process
+  /// at `endpoint` ('' for none: they decode alone). Earlier requests keep their drafter.
+  void use_remote_drafter(const std::string& endpoint);
 
  private:
   void loop();
@@ -52,6 +52,8 @@ class RequestWorker {
   void step(std::vector<std::unique_ptr<ActiveRequest>>& active);
   void end(const RequestTicket& ticket, const wire::ServerMessage& last);
   void reply_error(const RequestTicket& ticket, int code, const std::string& message);
+  // Connects the drafter asked for by use_remote_drafter, if any (worker thread).
+  void switch_remote_drafter();
 
   ServingModels models_;
   ServingOptions options_;
@@ -62,6 +64,8 @@ class RequestWorker {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
   std::atomic<int64_t> kv_cache_bytes_{0};
+  std::optional<std::string> drafter_change_;                     // guarded by mutex_
+  std::vector<std::unique_ptr<RemoteDrafterLink>> drafter_links_;  // kept while requests may use them
   std::thread thread_;
 };
 

@@ -2,151 +2,18 @@
 // answers equal local generation, concurrent clients each get exactly one answer,
 // and bad frames, bad requests, cancels, deadlines and overload each get their error
 // while the server keeps serving.
-#include <gtest/gtest.h>
-#include <httplib.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <thread>
-#include <zmq.hpp>
-
-#include "model/transformer.h"
-#include "proto/client.pb.h"
-#include "spec/generation.h"
-#include "test_helpers.h"
-
-extern char** environ;
+#include "process_helpers.h"
 
 namespace tandem {
 namespace {
 
-// A tandem child process (`tandem serve` on stories260K unless told), stopped with
-// SIGTERM at the end; it writes its endpoint to a file, read back as endpoint().
-class Server {
- public:
-  explicit Server(const std::vector<std::string>& extra, const std::string& model = test::stories_model())
-      : Server(std::vector<std::string>{"serve", "--model", model, "--draft-model", "none", "--listen",
-                                        "tcp://127.0.0.1:0", "--http", "", "--threads", "1"},
-               extra) {}
-  Server(std::vector<std::string> command, const std::vector<std::string>& extra) {
-    endpoint_file_ = test::temp_path("endpoint");
-    std::vector<std::string> args = {TANDEM_BINARY};
-    args.insert(args.end(), command.begin(), command.end());
-    args.insert(args.end(), extra.begin(), extra.end());
-    args.insert(args.end(), {"--endpoint-file", endpoint_file_});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, TANDEM_BINARY, nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    for (int i = 0; i < 300 && endpoint_.empty() && pid_ > 0; ++i) {  // up to 30 s to load and bind
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      std::ifstream in(endpoint_file_);
-      std::getline(in, endpoint_);
-      std::getline(in, http_);  // serve: the HTTP address ("none" without --http)
-    }
-  }
-  ~Server() {
-    if (pid_ > 0) stop();
-  }
-  const std::string& endpoint() const { return endpoint_; }
-  /// serve's HTTP address, like http://127.0.0.1:PORT.
-  const std::string& http() const { return http_; }
-  /// Stops the process (SIGTERM, or `signal`) and returns its exit status.
-  int stop(int signal = SIGTERM) {
-    kill(pid_, signal);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::string endpoint_file_, endpoint_, http_;
-};
-
-// Polls the server's /health until its live requests and KV cache bytes are back to
-// zero (they drop just after the last reply goes out); returns the last answer.
-nlohmann::json health_once_idle(const std::string& http) {
-  httplib::Client client(http);
-  nlohmann::json health;
-  for (int i = 0; i < 50; ++i) {
-    auto res = client.Get("/health");
-    if (!res || res->status != 200) return nlohmann::json{{"error", "no answer from " + http + "/health"}};
-    health = nlohmann::json::parse(res->body);
-    if (health["live_requests"] == 0 && health["kv_cache_bytes"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return health;
-}
-
-// One client connection.
-class Client {
- public:
-  Client(zmq::context_t& context, const std::string& endpoint) : socket_(context, zmq::socket_type::dealer) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.connect(endpoint);
-  }
-  void send_bytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
-  void send(const wire::ClientMessage& m) { send_bytes(m.SerializeAsString()); }
-  // The next message, or one with nothing set after `timeout` of silence.
-  // (The server's once-a-second heartbeats are skipped.)
-  wire::ServerMessage receive(std::chrono::milliseconds timeout = std::chrono::milliseconds(60000)) {
-    for (;;) {
-      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-      wire::ServerMessage m;
-      if (zmq::poll(&item, 1, timeout) == 0) return m;
-      zmq::message_t frame;
-      (void)socket_.recv(frame, zmq::recv_flags::none);
-      EXPECT_TRUE(m.ParseFromArray(frame.data(), int(frame.size())));
-      if (!m.has_heartbeat()) return m;
-      ++heartbeats_;
-    }
-  }
-  // Server heartbeats seen so far.
-  int heartbeats() const { return heartbeats_; }
-  // Messages up to and including the final one or an error.
-  std::vector<wire::ServerMessage> until_end() {
-    std::vector<wire::ServerMessage> all;
-    for (;;) {
-      all.push_back(receive());
-      if (!all.back().has_chunk()) return all;
-    }
-  }
-
- private:
-  zmq::socket_t socket_;
-  int heartbeats_ = 0;
-};
-
-wire::ClientMessage submit(const std::string& id, const std::string& text, int max_tokens, bool stream = false) {
-  wire::ClientMessage m;
-  m.mutable_submit()->set_request_id(id);
-  m.mutable_submit()->set_text(text);
-  m.mutable_submit()->set_max_tokens(max_tokens);
-  m.mutable_submit()->set_stream(stream);
-  return m;
-}
-
-// Plain decoding of `text` with `sampling` (default greedy) on `model_path` (default
-// stories260K), as `tandem generate` would.
-std::vector<int32_t> local_generate(const std::string& text, int max_tokens, SamplingParams sampling = {},
-                                    const std::string& model_path = test::stories_model()) {
-  auto model = Model::load(model_path);
-  Transformer tf(*model, 1);
-  GenerationOptions options;
-  options.max_tokens = max_tokens;
-  options.sampling = sampling;
-  return generate_autoregressive(tf, model->tokenizer().encode(text, model->tokenizer().add_bos()), options).ids;
-}
-
-std::vector<int32_t> local_greedy(const std::string& text, int max_tokens) { return local_generate(text, max_tokens); }
+using test::Client;
+using test::health_once_idle;
+using test::health_when;
+using test::local_generate;
+using test::local_greedy;
+using test::Server;
+using test::submit;
 
 TEST(Serve, AnswersEqualLocalGenerationAndStream) {
   Server server({});
@@ -287,9 +154,7 @@ TEST(Serve, AClientThatVanishesHasItsRequestCancelled) {
     m.mutable_submit()->set_heartbeat_ms(200);  // promises a message every 200 ms, then sends none
     vanishing.send(m);
     ASSERT_TRUE(vanishing.receive().has_chunk());  // it is running, holding a KV cache
-    auto res = httplib::Client(server.http()).Get("/health");
-    ASSERT_TRUE(res);
-    nlohmann::json busy = nlohmann::json::parse(res->body);
+    nlohmann::json busy = health_when(server.http(), [](const nlohmann::json& h) { return h["kv_cache_bytes"] > 0; });
     EXPECT_EQ(busy["live_requests"], 1) << busy.dump();
     EXPECT_GT(busy["kv_cache_bytes"].get<int64_t>(), 0) << busy.dump();
   }  // the client's socket closes
@@ -338,51 +203,6 @@ TEST(Serve, OverloadAndCancelOfARunningRequest) {
   nlohmann::json health = health_once_idle(server.http());
   EXPECT_EQ(health["live_requests"], 0) << health.dump();
   EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
-}
-
-}  // namespace
-}  // namespace tandem
-
-namespace tandem {
-namespace {
-
-TEST(Cluster, ARemoteDrafterProcessDraftsAndItsDeathLeavesTheVerifierAlone) {
-  const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
-  Server drafter(std::vector<std::string>{"node", "--role", "drafter", "--draft-model", model, "--listen",
-                                          "tcp://127.0.0.1:0", "--threads", "1", "--draft-tokens", "4"},
-                 std::vector<std::string>{});
-  ASSERT_FALSE(drafter.endpoint().empty()) << "the drafter node did not start";
-  Server server({"--remote-drafter", drafter.endpoint(), "--drafter-timeout-ms", "1000", "--mode", "chain"}, model);
-  ASSERT_FALSE(server.endpoint().empty());
-  zmq::context_t context(1);
-  Client client(context, server.endpoint());
-  const std::string prompt = "def fibonacci(n):";
-  const auto expected = local_generate(prompt, 60, {}, model);
-
-  // Drafts come from the other process: the same model drafting for itself, all accepted.
-  client.send(submit("first", prompt, 60));
-  wire::ServerMessage m = client.receive();
-  ASSERT_TRUE(m.has_final()) << m.DebugString();
-  EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected);
-  EXPECT_GT(m.final().stats().accepted_tokens(), 0);
-
-  // kill -9 of the drafter mid-stream: the request finishes on the verifier alone, same output.
-  client.send(submit("second", prompt, 60, true));
-  std::vector<int32_t> ids;
-  for (;;) {
-    m = client.receive();
-    ASSERT_TRUE(m.has_chunk() || m.has_final()) << m.DebugString();
-    if (m.has_final()) break;
-    ids.push_back(m.chunk().ids(0));
-    if (ids.size() == 5) drafter.stop(SIGKILL);
-  }
-  EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected);
-  EXPECT_EQ(ids, expected);
-  // And the server goes on serving without a drafter.
-  client.send(submit("third", prompt, 20));
-  m = client.receive();
-  ASSERT_TRUE(m.has_final()) << m.DebugString();
-  EXPECT_EQ(m.final().stats().drafted_tokens(), 0);
 }
 
 }  // namespace

@@ -1,0 +1,33 @@
+#pragma once
+// The control messages between tandem's actors (CAF 0.17 atoms). Only built-in
+// types travel: strings (protobuf bytes for client messages), integers, actor handles.
+//
+// Joining and staying joined (node agent ─▶ scheduler):
+//   (join, role, name, data_endpoint, work_actor) ─▶ "" or the reason it was refused
+//   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
+//
+// One request (gateway ─▶ scheduler ─▶ verifier ─▶ scheduler ─▶ client):
+//   (submit, client, SubmitRequest bytes)          gateway ─▶ scheduler ─▶ verifier
+//   (cancel, client, request_id), (heard, client)  gateway ─▶ scheduler ─▶ verifier
+//   (reply, verifier_name, client, ServerMessage bytes)  verifier ─▶ scheduler ─▶ client
+//   (pair, drafter_endpoint)                        scheduler ─▶ verifier ('' : none)
+//
+// A request's life at the scheduler:
+//   submit ─▶ [no verifier]  UNAVAILABLE
+//          ─▶ tracked(verifier) ── reply(chunk)* ── reply(final | error) ─▶ done
+//                              └── verifier lost (down or silent) ─▶ UNAVAILABLE ─▶ done
+#include <caf/atom.hpp>
+
+namespace tandem {
+
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using submit_atom = caf::atom_constant<caf::atom("submit")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using heard_atom = caf::atom_constant<caf::atom("heard")>;
+using reply_atom = caf::atom_constant<caf::atom("reply")>;
+using pair_atom = caf::atom_constant<caf::atom("pair")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+
+}  // namespace tandem

@@ -1,0 +1,46 @@
+#include "actors/node_agent.h"
+
+#include <iostream>
+
+#include "actors/messages.h"
+
+namespace tandem {
+
+caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, NodeAgentSettings settings) {
+  return system.spawn([scheduler, s = std::move(settings)](caf::event_based_actor* self) -> caf::behavior {
+    const auto timeout = std::chrono::milliseconds(4 * s.heartbeat_ms + 1000);
+    auto give_up = [self, s](const std::string& why) {
+      std::cerr << "tandem node: " << s.name << ": lost the scheduler (" << why << ")" << std::endl;
+      if (s.scheduler_lost) *s.scheduler_lost = true;
+      self->quit();
+    };
+    const caf::actor work = s.work ? s.work : caf::actor_cast<caf::actor>(self);
+    auto join = [self, scheduler, s, timeout, give_up, work] {
+      self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work)
+          .then(
+              [self, s, give_up](const std::string& refused) {
+                if (!refused.empty()) return give_up("refused: " + refused);
+                std::cout << "tandem node: " << s.role << " '" << s.name << "' joined the scheduler" << std::endl;
+              },
+              [give_up, self](caf::error& e) { give_up(self->system().render(e)); });
+    };
+    self->monitor(scheduler);
+    self->set_down_handler([give_up](caf::down_msg&) { give_up("disconnected"); });
+    join();
+    self->send(self, tick_atom::value);
+    return {
+        [self, scheduler, s, timeout, join, give_up](tick_atom) {
+          auto [live, kv] = s.load ? s.load() : std::pair<int64_t, int64_t>{0, 0};
+          self->request(scheduler, timeout, heartbeat_atom::value, s.name, live, kv)
+              .then(
+                  [join](bool known) {
+                    if (!known) join();
+                  },
+                  [give_up, self](caf::error& e) { give_up(self->system().render(e)); });
+          self->delayed_send(self, std::chrono::milliseconds(s.heartbeat_ms), tick_atom::value);
+        },
+    };
+  });
+}
+
+}  // namespace tandem

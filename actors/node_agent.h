@@ -1,0 +1,30 @@
+#pragma once
+// A node's membership agent: joins the scheduler with the node's role, name, data
+// endpoint and work actor, then heartbeats with its load. If the scheduler forgets
+// the node it joins again; if the scheduler goes away the agent stops and sets
+// `scheduler_lost`, so the process can reconnect.
+//
+//   start ─join─▶ joined ─(heartbeat every interval)─▶ joined
+//                   │  └─ scheduler says "unknown" ─▶ join again
+//                   └─ scheduler down ─▶ stopped (scheduler_lost = true)
+#include <atomic>
+#include <caf/all.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace tandem {
+
+/// What a node tells the scheduler about itself.
+struct NodeAgentSettings {
+  std::string role, name, data_endpoint;
+  caf::actor work;                                       // receives the scheduler's work messages (null: the agent)
+  std::function<std::pair<int64_t, int64_t>()> load;     // (live requests, KV cache bytes)
+  int64_t heartbeat_ms = 500;
+  std::shared_ptr<std::atomic<bool>> scheduler_lost;     // set when the agent stops
+};
+
+/// Spawns the agent for `scheduler`.
+caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, NodeAgentSettings settings);
+
+}  // namespace tandem

@@ -1,0 +1,207 @@
+#include "actors/scheduler_actor.h"
+
+#include <iostream>
+#include <map>
+
+#include "actors/messages.h"
+#include "cluster/membership.h"
+
+namespace tandem {
+namespace {
+
+using RequestKey = std::pair<std::string, std::string>;  // (client, request id)
+
+struct SchedulerState {
+  explicit SchedulerState(int64_t timeout_ms) : membership(timeout_ms) {}
+  Membership membership;
+  std::map<std::string, caf::actor> work_actors;       // node name -> where its work goes
+  std::map<caf::actor_addr, std::string> node_names;   // monitored actor -> node name
+  std::map<RequestKey, std::string> requests;          // -> the verifier running it
+};
+
+wire::ServerMessage error_reply(const std::string& request_id, wire::ErrorCode code, const std::string& message) {
+  wire::ServerMessage m;
+  m.mutable_error()->set_request_id(request_id);
+  m.mutable_error()->set_code(code);
+  m.mutable_error()->set_message(message);
+  return m;
+}
+
+class Scheduler {
+ public:
+  Scheduler(caf::event_based_actor* self, SchedulerSettings settings)
+      : self_(self), settings_(std::move(settings)), state_(settings_.node_timeout_ms) {}
+
+  caf::behavior behavior() {
+    self_->set_down_handler([this](caf::down_msg& down) {
+      auto it = state_.node_names.find(down.source);
+      if (it == state_.node_names.end()) return;
+      const std::string name = it->second;
+      state_.node_names.erase(it);
+      lose(name, "disconnected");
+      publish_view();
+    });
+    self_->send(self_, tick_atom::value);
+    return {
+        [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
+               caf::actor work) { return join(role, name, data_endpoint, work); },
+        [this](heartbeat_atom, const std::string& name, int64_t live_requests, int64_t kv_bytes) {
+          const bool known = state_.membership.heard(name, steady_now_ms(), live_requests, kv_bytes);
+          publish_view();
+          return known;
+        },
+        [this](submit_atom, const std::string& client, const std::string& bytes) {
+          submit(client, bytes);
+          publish_view();
+        },
+        [this](cancel_atom, const std::string& client, const std::string& request_id) {
+          auto it = state_.requests.find({client, request_id});
+          if (it != state_.requests.end()) send_work(it->second, cancel_atom::value, client, request_id);
+        },
+        [this](heard_atom, const std::string& client) {
+          std::string last;
+          for (auto it = state_.requests.lower_bound({client, ""});
+               it != state_.requests.end() && it->first.first == client; ++it)
+            if (it->second != last) send_work(last = it->second, heard_atom::value, client);
+        },
+        [this](reply_atom, const std::string& verifier, const std::string& client, const std::string& bytes) {
+          relay(verifier, client, bytes);
+          publish_view();
+        },
+        [this](tick_atom) {
+          for (const NodeInfo& node : state_.membership.expire(steady_now_ms())) end_node(node, "silent");
+          pair_drafters();
+          publish_view();
+          self_->delayed_send(self_, std::chrono::milliseconds(settings_.tick_ms), tick_atom::value);
+        },
+        [](flush_atom) { return true; },
+    };
+  }
+
+ private:
+  std::string join(const std::string& role_text, const std::string& name, const std::string& data_endpoint,
+                   const caf::actor& work) {
+    auto role = role_named(role_text);
+    if (!role) return "unknown role '" + role_text + "' (drafter or verifier)";
+    if (name.empty()) return "a node needs a name";
+    if (*role == NodeRole::drafter && data_endpoint.empty()) return "a drafter must give its data endpoint";
+    NodeInfo node{name, *role, data_endpoint};
+    if (auto replaced = state_.membership.join(node, steady_now_ms())) end_node(*replaced, "restarted");
+    state_.work_actors[name] = work;
+    state_.node_names[work.address()] = name;
+    self_->monitor(work);
+    std::cout << "tandem scheduler: " << role_text << " '" << name << "' joined"
+              << (data_endpoint.empty() ? "" : " (data " + data_endpoint + ")") << std::endl;
+    pair_drafters();
+    publish_view();
+    return "";
+  }
+
+  // Drops a node that disconnected or went silent.
+  void lose(const std::string& name, const std::string& why) {
+    if (auto node = state_.membership.leave(name)) end_node(*node, why);
+  }
+
+  // Ends what a departed node leaves behind: a verifier's requests, a drafter's pairing.
+  void end_node(const NodeInfo& node, const std::string& why) {
+    std::cout << "tandem scheduler: " << role_name(node.role) << " '" << node.name << "' lost (" << why << ")"
+              << std::endl;
+    if (node.role == NodeRole::verifier) {
+      for (auto it = state_.requests.begin(); it != state_.requests.end();) {
+        if (it->second != node.name) {
+          ++it;
+          continue;
+        }
+        settings_.sink(it->first.first, error_reply(it->first.second, wire::UNAVAILABLE,
+                                                    "verifier '" + node.name + "' was lost (" + why +
+                                                        ") before the request finished"));
+        it = state_.requests.erase(it);
+      }
+    } else if (!node.partner.empty()) {
+      send_work(node.partner, pair_atom::value, std::string());  // its verifier goes on alone for now
+    }
+    state_.work_actors.erase(node.name);
+    pair_drafters();
+  }
+
+  void pair_drafters() {
+    for (const auto& [verifier, drafter] : state_.membership.pair_free()) {
+      const std::string endpoint = state_.membership.find(drafter)->data_endpoint;
+      std::cout << "tandem scheduler: verifier '" << verifier << "' drafts with '" << drafter << "'" << std::endl;
+      send_work(verifier, pair_atom::value, endpoint);
+    }
+  }
+
+  void submit(const std::string& client, const std::string& bytes) {
+    wire::SubmitRequest request;
+    if (!request.ParseFromString(bytes)) return;  // the frontend parsed it already
+    const RequestKey key{client, request.request_id()};
+    if (state_.requests.count(key)) {
+      settings_.sink(client, error_reply(key.second, wire::INVALID_ARGUMENT,
+                                         "request id '" + key.second + "' is already in use"));
+      return;
+    }
+    // The least busy verifier, counting the requests sent to it.
+    std::map<std::string, int> load;
+    for (const NodeInfo* v : state_.membership.members(NodeRole::verifier)) load[v->name] = 0;
+    for (const auto& [k, verifier] : state_.requests) ++load[verifier];
+    std::string chosen;
+    for (const auto& [name, n] : load)
+      if (state_.membership.find(name) && (chosen.empty() || n < load[chosen])) chosen = name;
+    if (chosen.empty()) {
+      settings_.sink(client, error_reply(key.second, wire::UNAVAILABLE, "no verifier has joined the cluster"));
+      return;
+    }
+    state_.requests[key] = chosen;
+    send_work(chosen, submit_atom::value, client, bytes);
+  }
+
+  // Passes a verifier's reply on if that verifier still owns the request.
+  void relay(const std::string& verifier, const std::string& client, const std::string& bytes) {
+    wire::ServerMessage m;
+    if (!m.ParseFromString(bytes)) return;
+    const std::string& id = m.has_chunk()   ? m.chunk().request_id()
+                            : m.has_final() ? m.final().request_id()
+                            : m.has_error() ? m.error().request_id()
+                                            : std::string();
+    auto it = state_.requests.find({client, id});
+    if (it == state_.requests.end() || it->second != verifier) return;  // ended already (its verifier was dropped)
+    if (m.has_final() || m.has_error()) state_.requests.erase(it);
+    settings_.sink(client, m);
+  }
+
+  template <typename... Ts>
+  void send_work(const std::string& node, Ts&&... xs) {
+    auto it = state_.work_actors.find(node);
+    if (it != state_.work_actors.end()) self_->send(it->second, std::forward<Ts>(xs)...);
+  }
+
+  void publish_view() {
+    if (!settings_.view) return;
+    SchedulerView& v = *settings_.view;
+    std::lock_guard lock(v.mutex);
+    v.live_clients.clear();
+    for (const auto& [key, verifier] : state_.requests)
+      if (v.live_clients.empty() || v.live_clients.back() != key.first) v.live_clients.push_back(key.first);
+    v.live_requests = state_.requests.size();
+    v.kv_cache_bytes = state_.membership.kv_cache_bytes();
+    v.verifiers = state_.membership.members(NodeRole::verifier).size();
+    v.drafters = state_.membership.members(NodeRole::drafter).size();
+  }
+
+  caf::event_based_actor* self_;
+  SchedulerSettings settings_;
+  SchedulerState state_;
+};
+
+}  // namespace
+
+caf::actor spawn_scheduler(caf::actor_system& system, SchedulerSettings settings) {
+  return system.spawn([settings = std::move(settings)](caf::event_based_actor* self) mutable {
+    auto scheduler = std::make_shared<Scheduler>(self, std::move(settings));
+    self->attach_functor([scheduler] {});  // lives as long as the actor
+    return scheduler->behavior();
+  });
+}
+
+}  // namespace tandem

@@ -1,0 +1,39 @@
+#pragma once
+// The scheduler actor: admits client requests, sends each to the least busy live
+// verifier, relays the verifier's replies to the client, and keeps the membership
+// table (drafters and verifiers join, heartbeat, and are dropped when silent or
+// disconnected). Each verifier is paired with a free drafter. When a verifier is
+// lost, every request it held ends with UNAVAILABLE; nothing waits forever.
+// Protocol: actors/messages.h.
+#include <caf/all.hpp>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/active_request.h"
+
+namespace tandem {
+
+/// What the scheduler shows the client endpoints, updated after every message it handles.
+struct SchedulerView {
+  mutable std::mutex mutex;
+  std::vector<std::string> live_clients;  // clients with a request in flight
+  size_t live_requests = 0;
+  int64_t kv_cache_bytes = 0;  // as the verifiers last reported
+  size_t verifiers = 0, drafters = 0;
+};
+
+/// How the scheduler is set up.
+struct SchedulerSettings {
+  ReplySink sink;                         // delivers replies to clients (thread-safe)
+  std::shared_ptr<SchedulerView> view;    // may be null
+  int64_t node_timeout_ms = 3000;         // a node silent this long is dropped
+  int64_t tick_ms = 250;                  // how often silence is checked
+};
+
+/// Spawns a scheduler.
+caf::actor spawn_scheduler(caf::actor_system& system, SchedulerSettings settings);
+
+}  // namespace tandem

@@ -1,0 +1,44 @@
+#include "actors/verifier_actor.h"
+
+#include "actors/messages.h"
+
+namespace tandem {
+
+ReplySink verifier_sink(std::shared_ptr<VerifierRoute> route) {
+  return [route](const std::string& client, const wire::ServerMessage& message) {
+    caf::actor scheduler;
+    std::string name;
+    {
+      std::lock_guard lock(route->mutex);
+      scheduler = route->scheduler;
+      name = route->name;
+    }
+    if (scheduler) caf::anon_send(scheduler, reply_atom::value, name, client, message.SerializeAsString());
+  };
+}
+
+caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, std::shared_ptr<VerifierRoute> route) {
+  return system.spawn([&worker, route](caf::event_based_actor* self) -> caf::behavior {
+    return {
+        [self, &worker, route](submit_atom, const std::string& client, const std::string& bytes) {
+          {
+            std::lock_guard lock(route->mutex);
+            route->scheduler = caf::actor_cast<caf::actor>(self->current_sender());
+          }
+          wire::SubmitRequest request;
+          if (request.ParseFromString(bytes)) worker.submit(client, request);
+        },
+        [&worker](cancel_atom, const std::string& client, const std::string& request_id) {
+          worker.cancel(client, request_id);
+        },
+        [&worker](heard_atom, const std::string& client) { worker.heard_from(client); },
+        [&worker](pair_atom, const std::string& drafter_endpoint) { worker.use_remote_drafter(drafter_endpoint); },
+        [self](flush_atom) {  // the owner is about to end the worker: touch it no more
+          self->quit();
+          return true;
+        },
+    };
+  });
+}
+
+}  // namespace tandem

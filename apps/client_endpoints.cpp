@@ -1,0 +1,86 @@
+#include "apps/client_endpoints.h"
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+namespace tandem {
+
+void write_endpoint_file(const std::string& path, const std::vector<std::string>& lines) {
+  if (path.empty()) return;
+  const std::string temporary = path + ".partial";
+  {
+    std::ofstream out(temporary);
+    for (const std::string& line : lines) out << line << "\n";
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+ReplySink ClientEndpoints::sink() {
+  return [this](const std::string& client, const wire::ServerMessage& m) {
+    std::lock_guard lock(wiring_);
+    if (HttpGateway::owns(client)) {
+      if (gateway_open_) gateway_->deliver(client, m);
+    } else if (frontend_open_) {
+      frontend_->reply(client, m);
+    }
+  };
+}
+
+void ClientEndpoints::open(RequestBackend& backend, const Model& model, const std::string& listen,
+                           const std::string& http) {
+  auto frontend = std::make_unique<ZmqFrontend>(listen, [this](const std::string& client, const wire::ClientMessage& m) {
+    std::lock_guard lock(wiring_);
+    if (!backend_) return;
+    backend_->heard_from(client);
+    if (m.has_submit())
+      backend_->submit(client, m.submit());
+    else if (m.has_cancel())
+      backend_->cancel(client, m.cancel().request_id());
+  });
+  std::unique_ptr<HttpGateway> gateway;
+  if (!http.empty()) {
+    const size_t colon = http.rfind(':');
+    if (colon == std::string::npos) throw std::invalid_argument("--http must be HOST:PORT, got '" + http + "'");
+    gateway = std::make_unique<HttpGateway>(http.substr(0, colon), std::stoi(http.substr(colon + 1)), backend, model);
+    http_address_ = "http://" + http.substr(0, colon) + ":" + std::to_string(gateway->port());
+  }
+  std::lock_guard lock(wiring_);
+  backend_ = &backend;
+  frontend_ = std::move(frontend);
+  gateway_ = std::move(gateway);
+  frontend_open_ = true;
+  gateway_open_ = bool(gateway_);
+}
+
+void ClientEndpoints::serve_until(const volatile std::sig_atomic_t& stop) {
+  wire::ServerMessage heartbeat;
+  heartbeat.mutable_heartbeat();
+  for (int tick = 1; !stop; ++tick) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (tick % 10) continue;
+    std::lock_guard lock(wiring_);
+    if (!backend_ || !frontend_open_) continue;
+    for (const std::string& client : backend_->live_clients())
+      if (!HttpGateway::owns(client)) frontend_->reply(client, heartbeat);
+  }
+}
+
+void ClientEndpoints::stop_admitting() {
+  std::lock_guard lock(wiring_);
+  backend_ = nullptr;
+  if (gateway_) gateway_->refuse_new();
+}
+
+void ClientEndpoints::close() {
+  stop_admitting();
+  {
+    std::lock_guard lock(wiring_);
+    gateway_open_ = frontend_open_ = false;
+  }
+  gateway_.reset();  // outside the lock: its threads may be delivering
+  frontend_.reset();
+}
+
+}  // namespace tandem

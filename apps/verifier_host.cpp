@@ -1,0 +1,95 @@
+#include "apps/verifier_host.h"
+
+#include "actors/messages.h"
+#include "actors/node_agent.h"
+#include "apps/commands.h"
+#include "runner/pearl_runner.h"
+
+namespace tandem {
+
+void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
+  f.add("model", kDefaultModel, "target model");
+  f.add("draft-model", default_draft_model,
+        "local draft model for chain, tree and pearl (same vocabulary); 'none' for none. A drafter node the "
+        "scheduler pairs with this verifier takes over chain and tree drafting");
+  f.add("mode", "ar",
+        "mode for requests that name none: ar, chain, tree, pearl, lookup, recycle (on CPUs where a pass over k "
+        "tokens costs about k decode steps, ar is fastest; see README)");
+  f.add("draft-tokens", "5", "most drafted tokens per verifier pass");
+  f.add("drafter-timeout-ms", "30000", "a drafter node silent this long is dropped; requests go on without it");
+  f.add("threads", "0", "CPU threads; 0 for one per core");
+  f.add("draft-threads", "0", "pearl: threads for the drafter (0: a quarter, at least 1)");
+  f.add("max-tokens", "256", "tokens generated when a request asks for 0");
+  f.add("max-tokens-limit", "4096", "most tokens a request may ask for");
+  f.add("max-context", "4096", "KV cache positions per request");
+  f.add("queue-limit", "64", "requests waiting or running; beyond it clients get OVERLOADED");
+  f.add("max-batch", "8", "requests decoded together, their trees verified in one forward pass");
+  f.add("prefill-chunk", "128", "most prompt tokens of joining requests per pass (chunked prefill)");
+}
+
+VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::string name)
+    : system_(system), name_(std::move(name)) {
+  options_.defaults.mode = flags.get("mode");
+  options_.defaults.draft_tokens = int(flags.get_int("draft-tokens"));
+  options_.default_max_tokens = int(flags.get_int("max-tokens"));
+  options_.max_tokens_limit = int(flags.get_int("max-tokens-limit"));
+  options_.max_context = flags.get_int("max-context");
+  options_.queue_limit = size_t(std::max<int64_t>(1, flags.get_int("queue-limit")));
+  options_.max_batch = int(std::max<int64_t>(1, flags.get_int("max-batch")));
+  options_.prefill_chunk = std::max<int64_t>(1, flags.get_int("prefill-chunk"));
+  options_.drafter_timeout = std::chrono::milliseconds(flags.get_int("drafter-timeout-ms"));
+  try {
+    check_mode_settings(options_.defaults);
+  } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
+
+  target_ = Model::load(resolve_model_path(flags.get("model")));
+  if (flags.get("draft-model") != "none") draft_ = load_draft_model(flags.get("draft-model"), *target_);
+  const int threads = int(flags.get_int("threads"));
+  const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));
+  options_.defaults.pearl.drafter_cpus = split.drafter_cpus;
+  options_.defaults.pearl.verifier_cpus = split.verifier_cpus;
+  target_tf_ = std::make_unique<Transformer>(*target_, threads);
+  ServingModels models{target_tf_.get()};
+  if (draft_) {
+    draft_tf_ = std::make_unique<Transformer>(*draft_, threads);
+    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier);
+    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter);
+    models = {target_tf_.get(), draft_tf_.get(), pearl_target_tf_.get(), pearl_draft_tf_.get()};
+  }
+  route_->name = name_;
+  worker_ = std::make_unique<RequestWorker>(models, options_, verifier_sink(route_));
+  // Without a local draft model, chain and tree requests decode alone until a drafter node is paired.
+  if (!draft_) worker_->use_remote_drafter("");
+  actor_ = spawn_verifier(system_, *worker_, route_);
+}
+
+void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic<bool>> lost, int64_t heartbeat_ms) {
+  if (agent_) caf::anon_send_exit(agent_, caf::exit_reason::user_shutdown);
+  NodeAgentSettings s;
+  s.role = "verifier";
+  s.name = name_;
+  s.work = actor_;
+  RequestWorker* worker = worker_.get();
+  s.load = [worker] { return std::pair<int64_t, int64_t>(int64_t(worker->live_requests()), worker->kv_cache_bytes()); };
+  s.heartbeat_ms = heartbeat_ms;
+  s.scheduler_lost = std::move(lost);
+  agent_ = spawn_node_agent(system_, scheduler, std::move(s));
+}
+
+void VerifierHost::stop() {
+  if (agent_) caf::anon_send_exit(agent_, caf::exit_reason::user_shutdown);
+  if (actor_) {
+    caf::scoped_actor self{system_};
+    self->request(actor_, caf::infinite, flush_atom::value).receive([](bool) {}, [](caf::error&) {});
+  }
+  agent_ = actor_ = nullptr;
+  worker_.reset();  // each request left hears CANCELLED through the scheduler
+}
+
+std::string VerifierHost::describe() const {
+  return "target " + target_->config().name + " (" + target_->path() + "), draft " +
+         (draft_ ? draft_->config().name : std::string("none")) + "; default mode " + options_.defaults.mode + ", " +
+         std::to_string(target_tf_->pool().size()) + " threads";
+}
+
+}  // namespace tandem

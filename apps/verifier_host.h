@@ -1,0 +1,46 @@
+#pragma once
+// The verifier role as a process hosts it (`tandem serve`, `tandem node --role
+// verifier`): the target model (and an optional local draft model), the request
+// worker that runs them, its actor, and the agent that keeps it joined to a scheduler.
+#include <atomic>
+#include <caf/all.hpp>
+#include <memory>
+#include <string>
+
+#include "actors/verifier_actor.h"
+#include "apps/flags.h"
+#include "server/request_worker.h"
+
+namespace tandem {
+
+/// Declares the verifier's flags: models, threads, speculation defaults and serving limits.
+void add_verifier_flags(Flags& flags, const std::string& default_draft_model);
+
+/// A loaded verifier, its worker running.
+class VerifierHost {
+ public:
+  /// Loads the models named by `flags` and starts the worker and its actor in `system`.
+  VerifierHost(const Flags& flags, caf::actor_system& system, std::string name);
+  ~VerifierHost() { stop(); }
+
+  /// Joins `scheduler` (and keeps joined); `lost` is set if the scheduler goes away.
+  void join(const caf::actor& scheduler, std::shared_ptr<std::atomic<bool>> lost, int64_t heartbeat_ms);
+  /// Leaves the scheduler and ends the worker: requests still running hear CANCELLED.
+  void stop();
+
+  const Model& target() const { return *target_; }
+  /// One line: models, default mode, threads.
+  std::string describe() const;
+
+ private:
+  caf::actor_system& system_;
+  std::string name_;
+  std::unique_ptr<Model> target_, draft_;
+  std::unique_ptr<Transformer> target_tf_, draft_tf_, pearl_target_tf_, pearl_draft_tf_;
+  ServingOptions options_;
+  std::shared_ptr<VerifierRoute> route_ = std::make_shared<VerifierRoute>();
+  std::unique_ptr<RequestWorker> worker_;
+  caf::actor actor_, agent_;
+};
+
+}  // namespace tandem

@@ -1,0 +1,64 @@
+#pragma once
+// Who is in the cluster: the scheduler's table of drafter and verifier nodes, kept
+// alive by heartbeats. A node silent for longer than the timeout is dropped; nothing
+// is guessed. Each verifier is paired with at most one drafter (a drafter's data
+// channel serves one verifier). Plain bookkeeping, no threads, no sockets.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tandem {
+
+/// What a node does in the cluster.
+enum class NodeRole { drafter, verifier };
+
+/// "drafter" or "verifier".
+const char* role_name(NodeRole role);
+/// Parses a role name; nullopt for anything else.
+std::optional<NodeRole> role_named(const std::string& name);
+
+/// One member as the scheduler sees it.
+struct NodeInfo {
+  std::string name;
+  NodeRole role = NodeRole::verifier;
+  std::string data_endpoint;    // drafter: where a verifier connects for token trees
+  int64_t last_heard_ms = 0;    // steady clock
+  int64_t live_requests = 0;    // as of its latest heartbeat
+  int64_t kv_cache_bytes = 0;   // as of its latest heartbeat
+  std::string partner;          // the paired drafter (of a verifier) or verifier (of a drafter); '' for none
+};
+
+/// The scheduler's membership table.
+class Membership {
+ public:
+  /// Nodes silent for more than `timeout_ms` are dropped by expire().
+  explicit Membership(int64_t timeout_ms) : timeout_ms_(timeout_ms) {}
+
+  /// Adds a node, or replaces a node of the same name (a restart: it starts unpaired).
+  /// Returns the node it replaced, if any, so its work can be ended.
+  std::optional<NodeInfo> join(NodeInfo node, int64_t now_ms);
+  /// Records a heartbeat; false for a node that is not a member (it should join again).
+  bool heard(const std::string& name, int64_t now_ms, int64_t live_requests, int64_t kv_cache_bytes);
+  /// Removes a node and unpairs its partner; the removed node, if it was a member.
+  std::optional<NodeInfo> leave(const std::string& name);
+  /// Removes every node silent for longer than the timeout and returns them.
+  std::vector<NodeInfo> expire(int64_t now_ms);
+
+  /// The member of that name, or null.
+  const NodeInfo* find(const std::string& name) const;
+  /// Members of a role, by name.
+  std::vector<const NodeInfo*> members(NodeRole role) const;
+  /// Pairs every unpaired verifier with an unpaired drafter while both exist; the verifiers
+  /// whose drafter changed, as (verifier, drafter) names.
+  std::vector<std::pair<std::string, std::string>> pair_free();
+  /// Total KV cache bytes the verifiers reported.
+  int64_t kv_cache_bytes() const;
+
+ private:
+  int64_t timeout_ms_;
+  std::map<std::string, NodeInfo> nodes_;
+};
+
+}  // namespace tandem

@@ -1,0 +1,213 @@
+// A cluster of real processes on 127.0.0.1: `tandem node` scheduler, verifiers and
+// drafters joined over CAF, token trees over ZeroMQ. Output must equal `tandem
+// generate --mode ar`; killed drafters and verifiers, vanished clients: each request
+// still ends exactly once and nothing leaks.
+#include <cstdio>
+
+#include "process_helpers.h"
+
+namespace tandem {
+namespace {
+
+using test::Client;
+using test::health_once_idle;
+using test::health_when;
+using test::Server;
+using test::submit;
+
+// The scheduler node: clients on ZeroMQ and HTTP, nodes join on its control port.
+std::unique_ptr<Server> start_scheduler(const std::string& model, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"node",   "--role", "scheduler", "--model",   model, "--listen", "tcp://127.0.0.1:0",
+                                   "--http", "127.0.0.1:0", "--control", "127.0.0.1:0", "--node-timeout-ms", "2000"};
+  return std::make_unique<Server>(args, extra);
+}
+
+std::unique_ptr<Server> start_verifier(const Server& scheduler, const std::string& name, const std::string& model,
+                                       const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"node",    "--role", "verifier", "--name",         name, "--model", model,
+                                   "--scheduler", scheduler.control(), "--threads", "1", "--heartbeat-ms", "200"};
+  return std::make_unique<Server>(args, extra);
+}
+
+std::unique_ptr<Server> start_drafter(const Server& scheduler, const std::string& name, const std::string& model,
+                                      const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"node",      "--role",      "drafter", "--name", name, "--draft-model", model,
+                                   "--scheduler", scheduler.control(), "--listen", "tcp://127.0.0.1:0",
+                                   "--threads", "1", "--heartbeat-ms", "200"};
+  return std::make_unique<Server>(args, extra);
+}
+
+// Waits until the scheduler counts this many live verifiers and drafters.
+bool members_are(const Server& scheduler, int verifiers, int drafters) {
+  auto h = health_when(scheduler.http(), [&](const nlohmann::json& h) {
+    return h["verifiers"] == verifiers && h["drafters"] == drafters;
+  });
+  return h["verifiers"] == verifiers && h["drafters"] == drafters;
+}
+
+// `tandem generate --mode ar --json` on the command line: the token ids it prints.
+std::vector<int32_t> generate_command_ids(const std::string& model, const std::string& prompt, int max_tokens) {
+  const std::string command = std::string(TANDEM_BINARY) + " generate --mode ar --json --threads 1 --model '" +
+                              model + "' --max-tokens " + std::to_string(max_tokens) + " --prompt '" + prompt + "'";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string out;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  pclose(pipe);
+  return nlohmann::json::parse(out)["ids"].get<std::vector<int32_t>>();
+}
+
+std::vector<int32_t> ids_of(const wire::ServerMessage& m) {
+  return std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end());
+}
+
+TEST(Cluster, SchedulerVerifierAndDrafterProcessesMatchGenerateAr) {
+  auto scheduler = start_scheduler(test::stories_model());
+  ASSERT_FALSE(scheduler->control().empty()) << "the scheduler did not start";
+  auto verifier = start_verifier(*scheduler, "v1", test::stories_model());
+  auto drafter = start_drafter(*scheduler, "d1", test::perturbed_stories());
+  ASSERT_TRUE(members_are(*scheduler, 1, 1)) << "the nodes did not join";
+
+  zmq::context_t context(1);
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom", "A big cat"};
+  const std::vector<std::string> modes = {"chain", "tree", "ar", "chain"};
+  std::vector<std::unique_ptr<Client>> clients;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    clients.push_back(std::make_unique<Client>(context, scheduler->endpoint()));
+    wire::ClientMessage m = submit("c" + std::to_string(i), prompts[i], 50, i == 0);
+    m.mutable_submit()->set_mode(modes[i]);
+    clients.back()->send(m);
+  }
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto messages = clients[i]->until_end();
+    ASSERT_TRUE(messages.back().has_final()) << messages.back().DebugString();
+    EXPECT_EQ(ids_of(messages.back()), generate_command_ids(test::stories_model(), prompts[i], 50)) << prompts[i];
+    if (i == 0) { EXPECT_EQ(messages.size(), 51u); }  // streamed: a chunk per token, then the final message
+    if (modes[i] != "ar") {  // drafted on the drafter process, partly accepted
+      EXPECT_GT(messages.back().final().stats().drafted_tokens(), 0) << modes[i];
+      EXPECT_GT(messages.back().final().stats().accepted_tokens(), 0) << modes[i];
+    }
+  }
+  nlohmann::json health = health_once_idle(scheduler->http());
+  EXPECT_EQ(health["live_requests"], 0) << health.dump();
+  EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
+}
+
+TEST(Cluster, AKilledDrafterLeavesItsRequestsToTheVerifier) {
+  const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
+  auto scheduler = start_scheduler(model);
+  ASSERT_FALSE(scheduler->control().empty());
+  auto verifier = start_verifier(*scheduler, "v1", model, {"--mode", "chain", "--drafter-timeout-ms", "1000"});
+  auto drafter = start_drafter(*scheduler, "d1", model, {"--draft-tokens", "4"});
+  ASSERT_TRUE(members_are(*scheduler, 1, 1));
+  zmq::context_t context(1);
+  Client client(context, scheduler->endpoint());
+  const std::string prompt = "def fibonacci(n):";
+  const auto expected = test::local_generate(prompt, 60, {}, model);
+
+  // kill -9 of the drafter mid-stream: the request finishes on the verifier alone, same output.
+  client.send(submit("first", prompt, 60, true));
+  std::vector<int32_t> ids;
+  wire::ServerMessage m;
+  for (;;) {
+    m = client.receive();
+    ASSERT_TRUE(m.has_chunk() || m.has_final()) << m.DebugString();
+    if (m.has_final()) break;
+    ids.push_back(m.chunk().ids(0));
+    if (ids.size() == 25) drafter->stop(SIGKILL);
+  }
+  EXPECT_EQ(ids_of(m), expected);
+  EXPECT_EQ(ids, expected);
+  EXPECT_GT(m.final().stats().accepted_tokens(), 0);  // the drafter drafted before it died
+  // The scheduler sees it gone; the verifier serves on without a drafter.
+  EXPECT_TRUE(members_are(*scheduler, 1, 0));
+  client.send(submit("second", prompt, 20));
+  m = client.receive();
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+  EXPECT_EQ(m.final().stats().drafted_tokens(), 0);
+  // A new drafter joins and is paired with the verifier.
+  auto second_drafter = start_drafter(*scheduler, "d2", model, {"--draft-tokens", "4"});
+  ASSERT_TRUE(members_are(*scheduler, 1, 1));
+  client.send(submit("third", prompt, 30));
+  m = client.receive();
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+  EXPECT_GT(m.final().stats().accepted_tokens(), 0) << m.final().stats().DebugString();
+  EXPECT_EQ(ids_of(m), std::vector<int32_t>(expected.begin(), expected.begin() + 30));
+}
+
+TEST(Cluster, AKilledVerifierEndsItsRequestsAndAnotherServesOn) {
+  const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
+  auto scheduler = start_scheduler(model);
+  ASSERT_FALSE(scheduler->control().empty());
+  auto doomed = start_verifier(*scheduler, "doomed", model);
+  ASSERT_TRUE(members_are(*scheduler, 1, 0));
+  zmq::context_t context(1);
+  Client client(context, scheduler->endpoint());
+  client.send(submit("long", "Write a long story about a dragon.", 300, true));
+  ASSERT_TRUE(client.receive().has_chunk());
+  auto survivor = start_verifier(*scheduler, "survivor", model);
+  ASSERT_TRUE(members_are(*scheduler, 2, 0));
+  doomed->stop(SIGKILL);
+  // The request ends with a clear error, quickly, never hangs.
+  wire::ServerMessage m;
+  do m = client.receive(std::chrono::milliseconds(10000));
+  while (m.has_chunk());
+  ASSERT_TRUE(m.has_error()) << m.DebugString();
+  EXPECT_EQ(m.error().code(), wire::UNAVAILABLE);
+  EXPECT_EQ(m.error().request_id(), "long");
+  EXPECT_NE(m.error().message().find("verifier 'doomed' was lost"), std::string::npos) << m.error().message();
+  EXPECT_TRUE(members_are(*scheduler, 1, 0));
+  // New requests go to the survivor.
+  client.send(submit("next", "Hello", 6));
+  m = client.receive();
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+  EXPECT_EQ(ids_of(m), test::local_generate("Hello", 6, {}, model));
+  // With no verifier left, a request is refused at once.
+  survivor->stop(SIGKILL);
+  ASSERT_TRUE(members_are(*scheduler, 0, 0));
+  client.send(submit("none", "Hello", 6));
+  m = client.receive(std::chrono::milliseconds(5000));
+  ASSERT_TRUE(m.has_error()) << m.DebugString();
+  EXPECT_EQ(m.error().code(), wire::UNAVAILABLE);
+  nlohmann::json health = health_once_idle(scheduler->http());
+  EXPECT_EQ(health["live_requests"], 0) << health.dump();
+  EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
+}
+
+TEST(Cluster, AVanishedClientAndGarbageFramesLeakNothing) {
+  const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
+  auto scheduler = start_scheduler(model);
+  ASSERT_FALSE(scheduler->control().empty());
+  auto verifier = start_verifier(*scheduler, "v1", model, {"--max-batch", "1"});
+  ASSERT_TRUE(members_are(*scheduler, 1, 0));
+  zmq::context_t context(1);
+  {
+    Client vanishing(context, scheduler->endpoint());
+    wire::ClientMessage m = submit("long", "Write a long story about a dragon.", 300, true);
+    m.mutable_submit()->set_heartbeat_ms(200);  // promises a message every 200 ms, then sends none
+    vanishing.send(m);
+    ASSERT_TRUE(vanishing.receive().has_chunk());
+    nlohmann::json busy =
+        health_when(scheduler->http(), [](const nlohmann::json& h) { return h["kv_cache_bytes"] > 0; });
+    EXPECT_EQ(busy["live_requests"], 1) << busy.dump();
+    EXPECT_GT(busy["kv_cache_bytes"].get<int64_t>(), 0) << busy.dump();
+  }
+  Client client(context, scheduler->endpoint());
+  client.send_bytes(std::string("\xff\xff\xff\xff garbage", 12));
+  wire::ServerMessage m = client.receive();
+  ASSERT_TRUE(m.has_error());
+  EXPECT_EQ(m.error().code(), wire::MALFORMED);
+  client.send_bytes(std::string(2 << 20, 'x'));
+  m = client.receive();
+  ASSERT_TRUE(m.has_error());
+  EXPECT_EQ(m.error().code(), wire::MALFORMED);
+  nlohmann::json health = health_once_idle(scheduler->http());
+  EXPECT_EQ(health["live_requests"], 0) << health.dump();
+  EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
+  client.send(submit("after", "Hello", 4));
+  m = client.receive();
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+}
+
+}  // namespace
+}  // namespace tandem

@@ -1,0 +1,161 @@
+#pragma once
+// What the integration tests share: tandem child processes, a ZeroMQ client, /health
+// polling and local generation to compare against.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <zmq.hpp>
+
+#include "model/transformer.h"
+#include "proto/client.pb.h"
+#include "spec/generation.h"
+#include "test_helpers.h"
+
+extern char** environ;
+
+namespace tandem::test {
+
+// A tandem child process (`tandem serve` on stories260K unless told), stopped with
+// SIGTERM at the end; it writes its endpoints to a file, read back as endpoint(), http()
+// and control() (a verifier node writes its name once its model is loaded).
+class Server {
+ public:
+  explicit Server(const std::vector<std::string>& extra, const std::string& model = stories_model())
+      : Server(std::vector<std::string>{"serve", "--model", model, "--draft-model", "none", "--listen",
+                                        "tcp://127.0.0.1:0", "--http", "", "--threads", "1"},
+               extra) {}
+  Server(std::vector<std::string> command, const std::vector<std::string>& extra) {
+    endpoint_file_ = test::temp_path("endpoint");
+    std::vector<std::string> args = {TANDEM_BINARY};
+    args.insert(args.end(), command.begin(), command.end());
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), {"--endpoint-file", endpoint_file_});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, TANDEM_BINARY, nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    for (int i = 0; i < 300 && endpoint_.empty() && pid_ > 0; ++i) {  // up to 30 s to load and bind
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::ifstream in(endpoint_file_);
+      std::getline(in, endpoint_);
+      std::getline(in, http_);     // serve, scheduler: the HTTP address ("none" without --http)
+      std::getline(in, control_);  // serve, scheduler: where nodes join ("none" without --control)
+    }
+  }
+  ~Server() {
+    if (pid_ > 0) stop();
+  }
+  const std::string& endpoint() const { return endpoint_; }
+  /// serve's HTTP address, like http://127.0.0.1:PORT.
+  const std::string& http() const { return http_; }
+  /// serve's or a scheduler node's control address, HOST:PORT.
+  const std::string& control() const { return control_; }
+  /// Stops the process (SIGTERM, or `signal`) and returns its exit status.
+  int stop(int signal = SIGTERM) {
+    kill(pid_, signal);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string endpoint_file_, endpoint_, http_, control_;
+};
+
+// Polls the server's /health (for up to 5 s) until `done` holds for its answer; returns the
+// last answer. Verifiers report their KV cache with their heartbeats, so it lags a little.
+template <typename Done>
+nlohmann::json health_when(const std::string& http, Done done) {
+  httplib::Client client(http);
+  nlohmann::json health;
+  for (int i = 0; i < 50; ++i) {
+    auto res = client.Get("/health");
+    if (!res || res->status != 200) return nlohmann::json{{"error", "no answer from " + http + "/health"}};
+    health = nlohmann::json::parse(res->body);
+    if (done(health)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return health;
+}
+
+// /health once live requests and KV cache bytes are back to zero.
+inline nlohmann::json health_once_idle(const std::string& http) {
+  return health_when(http, [](const nlohmann::json& h) { return h["live_requests"] == 0 && h["kv_cache_bytes"] == 0; });
+}
+
+// One client connection.
+class Client {
+ public:
+  Client(zmq::context_t& context, const std::string& endpoint) : socket_(context, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect(endpoint);
+  }
+  void send_bytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
+  void send(const wire::ClientMessage& m) { send_bytes(m.SerializeAsString()); }
+  // The next message, or one with nothing set after `timeout` of silence.
+  // (The server's once-a-second heartbeats are skipped.)
+  wire::ServerMessage receive(std::chrono::milliseconds timeout = std::chrono::milliseconds(60000)) {
+    for (;;) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      wire::ServerMessage m;
+      if (zmq::poll(&item, 1, timeout) == 0) return m;
+      zmq::message_t frame;
+      (void)socket_.recv(frame, zmq::recv_flags::none);
+      EXPECT_TRUE(m.ParseFromArray(frame.data(), int(frame.size())));
+      if (!m.has_heartbeat()) return m;
+      ++heartbeats_;
+    }
+  }
+  // Server heartbeats seen so far.
+  int heartbeats() const { return heartbeats_; }
+  // Messages up to and including the final one or an error.
+  std::vector<wire::ServerMessage> until_end() {
+    std::vector<wire::ServerMessage> all;
+    for (;;) {
+      all.push_back(receive());
+      if (!all.back().has_chunk()) return all;
+    }
+  }
+
+ private:
+  zmq::socket_t socket_;
+  int heartbeats_ = 0;
+};
+
+inline wire::ClientMessage submit(const std::string& id, const std::string& text, int max_tokens, bool stream = false) {
+  wire::ClientMessage m;
+  m.mutable_submit()->set_request_id(id);
+  m.mutable_submit()->set_text(text);
+  m.mutable_submit()->set_max_tokens(max_tokens);
+  m.mutable_submit()->set_stream(stream);
+  return m;
+}
+
+// Plain decoding of `text` with `sampling` (default greedy) on `model_path` (default
+// stories260K), as `tandem generate` would.
+inline std::vector<int32_t> local_generate(const std::string& text, int max_tokens, SamplingParams sampling = {},
+                                    const std::string& model_path = stories_model()) {
+  auto model = Model::load(model_path);
+  Transformer tf(*model, 1);
+  GenerationOptions options;
+  options.max_tokens = max_tokens;
+  options.sampling = sampling;
+  return generate_autoregressive(tf, model->tokenizer().encode(text, model->tokenizer().add_bos()), options).ids;
+}
+
+inline std::vector<int32_t> local_greedy(const std::string& text, int max_tokens) {
+  return local_generate(text, max_tokens);
+}
+
+}  // namespace tandem::test

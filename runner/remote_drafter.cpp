@@ -46,10 +46,15 @@ DrafterService::DrafterService(Transformer& draft, ModeSettings settings, int64_
     : draft_(draft), settings_(std::move(settings)), max_context_(max_context) {}
 
 void DrafterService::serve(Channel& channel, const std::atomic<bool>& stop) {
+  bool busy = false;  // drafting ahead: poll the channel without waiting
   while (!stop) {
     wire::DrafterMessage m;
     try {
-      if (!receive_message(channel, m, std::chrono::milliseconds(100))) continue;
+      if (!receive_message(channel, m, std::chrono::milliseconds(busy ? 0 : 100))) {
+        busy = draft_ahead();
+        idle_ = !busy;
+        continue;
+      }
     } catch (const std::invalid_argument&) {
       continue;  // not ours: ignore the frame
     }
@@ -57,29 +62,71 @@ void DrafterService::serve(Channel& channel, const std::atomic<bool>& stop) {
       requests_.erase(m.release().request_id());
       continue;
     }
-    const wire::DraftRequest& r = m.draft();
-    Request& request = requests_[r.request_id()];
-    if (!request.drafter) request.drafter = make_drafter(settings_, &draft_, max_context_);
-    wire::TokenTree reply;
-    reply.set_request_id(r.request_id());
-    const int32_t vocab = draft_.model().config().vocab_size;
-    bool valid = r.keep() >= 0 && size_t(r.keep()) <= request.context.size();
-    for (int32_t t : r.tokens()) valid = valid && t >= 0 && t < vocab;
-    if (valid) {
-      request.context.resize(size_t(r.keep()));
-      request.context.insert(request.context.end(), r.tokens().begin(), r.tokens().end());
-      if (!request.context.empty()) {
-        try {
-          reply = tree_to_wire(request.drafter->draft(request.context, r.max_depth()), r.request_id(),
-                               int64_t(request.context.size()), 0);
-        } catch (const std::exception&) {
-          reply.Clear();  // could not draft (its context is full): an empty tree
-          reply.set_request_id(r.request_id());
-        }
-      }
-    }
-    send_message(channel, reply);
+    answer(channel, m.draft().request_id(), m.draft());
+    busy = true;
   }
+}
+
+void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequest& r) {
+  idle_ = false;  // before the reply goes out: it will draft ahead next
+  Request& request = requests_[id];
+  if (!request.drafter) request.drafter = make_drafter(settings_, &draft_, max_context_);
+  latest_ = id;
+  wire::TokenTree reply;
+  reply.set_request_id(id);
+  const int32_t vocab = draft_.model().config().vocab_size;
+  bool valid = r.keep() >= 0 && size_t(r.keep()) <= request.context.size();
+  for (int32_t t : r.tokens()) valid = valid && t >= 0 && t < vocab;
+  if (!valid || (size_t(r.keep()) + size_t(r.tokens_size()) == 0)) {
+    send_message(channel, reply);
+    return;
+  }
+  // Did the verifier accept everything drafted and its bonus token match the next one drafted ahead?
+  const size_t keep = size_t(r.keep()), added = size_t(r.tokens_size());
+  bool follows = keep == request.context.size() && added <= request.ahead.size();
+  for (size_t i = 0; follows && i < added; ++i) follows = request.ahead[i].token == r.tokens(int(i));
+  request.context.resize(keep);
+  request.context.insert(request.context.end(), r.tokens().begin(), r.tokens().end());
+  TokenTree tree;
+  if (follows) request.ahead.erase(request.ahead.begin(), request.ahead.begin() + int64_t(added));
+  else request.ahead.clear();
+  if (follows && !request.ahead.empty()) {
+    ++answered_ahead_;
+    for (int32_t i = 0, parent = -1; i < r.max_depth() && size_t(i) < request.ahead.size(); ++i)
+      parent = tree.add(request.ahead[size_t(i)].token, parent, request.ahead[size_t(i)].draft_prob);
+  } else {
+    try {
+      tree = request.drafter->draft(request.context, r.max_depth());
+    } catch (const std::exception&) {
+      tree = TokenTree();  // could not draft (its context is full): an empty tree
+    }
+    if (settings_.mode == "chain")
+      for (int32_t i = 0; i < tree.size(); ++i) request.ahead.push_back(tree[i]);
+  }
+  // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead.
+  request.ahead_limit = settings_.mode == "chain" ? size_t(tree.size() + 1 + r.max_depth()) : 0;
+  reply = tree_to_wire(tree, id, int64_t(request.context.size()), 0);
+  send_message(channel, reply);
+  ++answered_;
+}
+
+bool DrafterService::draft_ahead() {
+  auto it = requests_.find(latest_);
+  if (it == requests_.end()) return false;
+  Request& request = it->second;
+  if (request.ahead.size() >= request.ahead_limit) return false;
+  std::vector<int32_t> context = request.context;
+  for (const TreeNode& node : request.ahead) context.push_back(node.token);
+  if (int64_t(context.size()) + 2 >= max_context_) return false;
+  try {
+    TokenTree next = request.drafter->draft(context, 1);
+    if (next.empty()) return false;
+    request.ahead.push_back(next[0]);
+  } catch (const std::exception&) {
+    request.ahead_limit = 0;  // the context is full: stop drafting ahead
+    return false;
+  }
+  return true;
 }
 
 }  // namespace tandem

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "cluster/channel.h"
+#include "proto/speculation.pb.h"
 #include "runner/speculation_mode.h"
 
 namespace tandem {
@@ -39,6 +40,13 @@ class RemoteDrafter : public Drafter {
 };
 
 /// Answers DraftRequests with local drafters (chain or tree, per `settings`), one per request.
+/// Chain mode drafts ahead while the verifier verifies (PEARL's post-verify, across
+/// processes): after answering, it keeps extending the chain it sent, betting that all of
+/// it is accepted; when the next request's context follows that bet, the answer is ready.
+///
+///   idle ─DraftRequest─▶ answer (from the drafted-ahead chain when the context follows it,
+///     ▲                  else draft now) ─▶ drafting ahead, one token at a time,
+///     └──────────── ahead limit reached ◀─┘  between polls of the channel
 class DrafterService {
  public:
   DrafterService(Transformer& draft, ModeSettings settings, int64_t max_context);
@@ -46,16 +54,29 @@ class DrafterService {
   void serve(Channel& channel, const std::atomic<bool>& stop);
   /// Requests whose state it holds.
   size_t live_requests() const { return requests_.size(); }
+  /// Drafts answered from the chain drafted ahead, and all drafts answered.
+  size_t answered_ahead() const { return answered_ahead_; }
+  size_t answered() const { return answered_; }
+  /// Whether it has nothing to draft ahead (or gave up on it) and waits for a request.
+  bool idle() const { return idle_; }
 
  private:
   struct Request {
     std::unique_ptr<Drafter> drafter;
     std::vector<int32_t> context;
+    std::vector<TreeNode> ahead;  // drafted past `context` (chain mode), first the chain last sent
+    size_t ahead_limit = 0;       // how far to draft ahead
   };
+  void answer(Channel& channel, uint64_t id, const wire::DraftRequest& r);
+  // Drafts one more token ahead for the latest request; false when there is nothing to do.
+  bool draft_ahead();
   Transformer& draft_;
   ModeSettings settings_;
   int64_t max_context_;
   std::map<uint64_t, Request> requests_;
+  uint64_t latest_ = 0;  // the request drafted ahead for
+  std::atomic<size_t> answered_ahead_{0}, answered_{0};
+  std::atomic<bool> idle_{true};
 };
 
 }  // namespace tandem

@@ -98,10 +98,10 @@ def main():
                                    "--endpoint-file", endpoint_file])
         try:
             for _ in range(200):
-                if os.path.exists(endpoint_file) and len(open(endpoint_file).read().split()) == 2:
+                if os.path.exists(endpoint_file) and len(open(endpoint_file).read().split()) == 3:
                     break
                 time.sleep(0.1)
-            endpoint, http = open(endpoint_file).read().split()
+            endpoint, http, _control = open(endpoint_file).read().split()
             local = json.loads(subprocess.check_output(
                 [tandem, "generate", "--model", model, "--prompt", "Once upon a time", "--max-tokens", "50",
                  "--threads", "1", "--json"]))

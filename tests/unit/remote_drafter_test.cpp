@@ -1,0 +1,104 @@
+// Drafting in another thread over a data channel, as a drafter process does: output
+// identical to plain decoding, and in chain mode most answers come from the chain the
+// drafter drafted ahead while the verifier was verifying.
+#include "runner/remote_drafter.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "spec/speculative.h"
+#include "test_helpers.h"
+
+namespace tandem {
+namespace {
+
+// The verifier's end of the channel, holding each request until the drafter has drafted
+// as far ahead as it will: as when verifying takes longer than drafting ahead, without timing.
+class PatientChannel : public Channel {
+ public:
+  PatientChannel(std::unique_ptr<Channel> inner, const DrafterService& service)
+      : inner_(std::move(inner)), service_(service) {}
+  bool send(std::string_view frame) override {
+    while (!service_.idle()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    return inner_->send(frame);
+  }
+  std::optional<std::string> receive(std::chrono::milliseconds timeout) override { return inner_->receive(timeout); }
+  const char* kind() const override { return inner_->kind(); }
+
+ private:
+  std::unique_ptr<Channel> inner_;
+  const DrafterService& service_;
+};
+
+struct RemoteRun {
+  std::vector<int32_t> ids;
+  size_t answered = 0, answered_ahead = 0;
+  SpeculationStats stats;
+};
+
+RemoteRun run_with_remote_drafter(const std::string& draft_path, const std::string& mode, const std::string& prompt) {
+  auto target_model = Model::load(test::stories_model());
+  auto draft_model = Model::load(draft_path);
+  Transformer target(*target_model, 1), draft(*draft_model, 1);
+  auto [verifier_end, drafter_end] = in_process_channel_pair();
+  ModeSettings settings;
+  settings.mode = mode;
+  DrafterService service(draft, settings, 512);
+  std::atomic<bool> stop{false};
+  std::thread drafter_thread([&, end = drafter_end.get()] { service.serve(*end, stop); });
+  RemoteRun run;
+  {
+    RemoteDrafterLink link;
+    link.channel = std::make_unique<PatientChannel>(std::move(verifier_end), service);
+    link.vocab = target_model->config().vocab_size;
+    RemoteDrafter drafter(link, 1);
+    GenerationOptions options;
+    options.max_tokens = 80;
+    SpeculationOptions speculation;
+    speculation.max_depth = 4;
+    run.ids = generate_speculative(target, drafter, target_model->tokenizer().encode(prompt, true), options,
+                                   run.stats, {}, speculation)
+                  .ids;
+    EXPECT_FALSE(link.lost);
+  }
+  stop = true;
+  drafter_thread.join();
+  run.answered = service.answered();
+  run.answered_ahead = service.answered_ahead();
+  return run;
+}
+
+std::vector<int32_t> plain(const std::string& prompt) {
+  auto model = Model::load(test::stories_model());
+  Transformer tf(*model, 1);
+  GenerationOptions options;
+  options.max_tokens = 80;
+  return generate_autoregressive(tf, model->tokenizer().encode(prompt, true), options).ids;
+}
+
+TEST(RemoteDrafter, SelfDraftingChainIsAnsweredFromTheChainDraftedAhead) {
+  RemoteRun run = run_with_remote_drafter(test::stories_model(), "chain", "Once upon a time");
+  EXPECT_EQ(run.ids, plain("Once upon a time"));
+  EXPECT_EQ(run.stats.accepted, run.stats.drafted);  // the model drafting for itself: all accepted
+  // Every answer after the first follows the bet that all was accepted.
+  EXPECT_GE(run.answered, 10u);
+  EXPECT_EQ(run.answered_ahead + 1, run.answered);
+}
+
+TEST(RemoteDrafter, RejectionsFallBackToDraftingOnTheSpot) {
+  for (const std::string mode : {"chain", "tree"}) {
+    RemoteRun run = run_with_remote_drafter(test::perturbed_stories(), mode, "The little dog");
+    EXPECT_EQ(run.ids, plain("The little dog")) << mode;
+    EXPECT_LT(run.stats.accepted, run.stats.drafted) << mode;
+    if (mode == "tree") {
+      EXPECT_EQ(run.answered_ahead, 0u);  // trees are not drafted ahead
+    } else {
+      EXPECT_GT(run.answered_ahead, 0u);
+      EXPECT_LT(run.answered_ahead + 1, run.answered);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tandem

@@ -18,10 +18,10 @@ namespace tandem {
 /// What a node tells the scheduler about itself.
 struct NodeAgentSettings {
   std::string role, name, data_endpoint;
-  caf::actor work;                                       // receives the scheduler's work messages (null: the agent)
-  std::function<std::pair<int64_t, int64_t>()> load;     // (live requests, KV cache bytes)
+  caf::actor work;                                    // receives the scheduler's work messages (null: the agent)
+  std::function<std::pair<int64_t, int64_t>()> load;  // (live requests, KV cache bytes)
   int64_t heartbeat_ms = 500;
-  std::shared_ptr<std::atomic<bool>> scheduler_lost;     // set when the agent stops
+  std::shared_ptr<std::atomic<bool>> scheduler_lost;  // set when the agent stops
 };
 
 /// Spawns the agent for `scheduler`.

@@ -14,9 +14,9 @@ using RequestKey = std::pair<std::string, std::string>;  // (client, request id)
 struct SchedulerState {
   explicit SchedulerState(int64_t timeout_ms) : membership(timeout_ms) {}
   Membership membership;
-  std::map<std::string, caf::actor> work_actors;       // node name -> where its work goes
-  std::map<caf::actor_addr, std::string> node_names;   // monitored actor -> node name
-  std::map<RequestKey, std::string> requests;          // -> the verifier running it
+  std::map<std::string, caf::actor> work_actors;      // node name -> where its work goes
+  std::map<caf::actor_addr, std::string> node_names;  // monitored actor -> node name
+  std::map<RequestKey, std::string> requests;         // -> the verifier running it
 };
 
 wire::ServerMessage error_reply(const std::string& request_id, wire::ErrorCode code, const std::string& message) {
@@ -112,9 +112,9 @@ class Scheduler {
           ++it;
           continue;
         }
-        settings_.sink(it->first.first, error_reply(it->first.second, wire::UNAVAILABLE,
-                                                    "verifier '" + node.name + "' was lost (" + why +
-                                                        ") before the request finished"));
+        settings_.sink(it->first.first,
+                       error_reply(it->first.second, wire::UNAVAILABLE,
+                                   "verifier '" + node.name + "' was lost (" + why + ") before the request finished"));
         it = state_.requests.erase(it);
       }
     } else if (!node.partner.empty()) {
@@ -137,8 +137,8 @@ class Scheduler {
     if (!request.ParseFromString(bytes)) return;  // the frontend parsed it already
     const RequestKey key{client, request.request_id()};
     if (state_.requests.count(key)) {
-      settings_.sink(client, error_reply(key.second, wire::INVALID_ARGUMENT,
-                                         "request id '" + key.second + "' is already in use"));
+      settings_.sink(
+          client, error_reply(key.second, wire::INVALID_ARGUMENT, "request id '" + key.second + "' is already in use"));
       return;
     }
     // The least busy verifier, counting the requests sent to it.

@@ -27,10 +27,10 @@ struct SchedulerView {
 
 /// How the scheduler is set up.
 struct SchedulerSettings {
-  ReplySink sink;                         // delivers replies to clients (thread-safe)
-  std::shared_ptr<SchedulerView> view;    // may be null
-  int64_t node_timeout_ms = 3000;         // a node silent this long is dropped
-  int64_t tick_ms = 250;                  // how often silence is checked
+  ReplySink sink;                       // delivers replies to clients (thread-safe)
+  std::shared_ptr<SchedulerView> view;  // may be null
+  int64_t node_timeout_ms = 3000;       // a node silent this long is dropped
+  int64_t tick_ms = 250;                // how often silence is checked
 };
 
 /// Spawns a scheduler.

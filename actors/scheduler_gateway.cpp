@@ -12,9 +12,7 @@ void SchedulerGateway::cancel(const std::string& client, const std::string& requ
   caf::anon_send(scheduler_, cancel_atom::value, client, request_id);
 }
 
-void SchedulerGateway::heard_from(const std::string& client) {
-  caf::anon_send(scheduler_, heard_atom::value, client);
-}
+void SchedulerGateway::heard_from(const std::string& client) { caf::anon_send(scheduler_, heard_atom::value, client); }
 
 std::vector<std::string> SchedulerGateway::live_clients() const {
   std::lock_guard lock(view_->mutex);

@@ -30,15 +30,16 @@ ReplySink ClientEndpoints::sink() {
 
 void ClientEndpoints::open(RequestBackend& backend, const Model& model, const std::string& listen,
                            const std::string& http) {
-  auto frontend = std::make_unique<ZmqFrontend>(listen, [this](const std::string& client, const wire::ClientMessage& m) {
-    std::lock_guard lock(wiring_);
-    if (!backend_) return;
-    backend_->heard_from(client);
-    if (m.has_submit())
-      backend_->submit(client, m.submit());
-    else if (m.has_cancel())
-      backend_->cancel(client, m.cancel().request_id());
-  });
+  auto frontend =
+      std::make_unique<ZmqFrontend>(listen, [this](const std::string& client, const wire::ClientMessage& m) {
+        std::lock_guard lock(wiring_);
+        if (!backend_) return;
+        backend_->heard_from(client);
+        if (m.has_submit())
+          backend_->submit(client, m.submit());
+        else if (m.has_cancel())
+          backend_->cancel(client, m.cancel().request_id());
+      });
   std::unique_ptr<HttpGateway> gateway;
   if (!http.empty()) {
     const size_t colon = http.rfind(':');

@@ -1,10 +1,9 @@
 #pragma once
 // The tandem subcommands and what they share.
+#include <caf/fwd.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <caf/fwd.hpp>
 
 #include "model/model.h"
 

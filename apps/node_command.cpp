@@ -5,11 +5,12 @@
 //   drafter:   a draft model serving token trees over a ZeroMQ data channel to the
 //              verifier the scheduler pairs it with; joins --scheduler.
 // Verifiers and drafters reconnect when the scheduler restarts.
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <iostream>
 #include <thread>
-#include <unistd.h>
 
 #include "actors/node_agent.h"
 #include "actors/scheduler_gateway.h"
@@ -87,7 +88,8 @@ int run_scheduler(const Flags& flags) {
             << "  nodes join at: " << control_address << "\n"
             << "  zeromq clients: " << endpoints.zmq_endpoint() << "\n"
             << "  http (OpenAI-compatible): " << endpoints.http_address() << std::endl;
-  write_endpoint_file(flags.get("endpoint-file"), {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
+  write_endpoint_file(flags.get("endpoint-file"),
+                      {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
   endpoints.serve_until(stop_signal);
   std::cout << "tandem node: scheduler stopping" << std::endl;
   endpoints.stop_admitting();
@@ -115,8 +117,8 @@ int run_drafter(const Flags& flags, const std::string& name) {
   settings.mode = flags.get("drafter-mode");
   settings.draft_tokens = int(flags.get_int("draft-tokens"));
   if (settings.mode != "chain" && settings.mode != "tree") throw UsageError("--drafter-mode must be chain or tree");
-  const std::string model_name = flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-                                                                    : flags.get("draft-model");
+  const std::string model_name =
+      flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" : flags.get("draft-model");
   auto model = Model::load(resolve_model_path(model_name));
   Transformer draft(*model, int(flags.get_int("threads")));
   std::string endpoint;

@@ -73,7 +73,8 @@ int run_serve(const std::vector<std::string>& args) {
                     : endpoints.http_address() + "/v1/completions, /v1/chat/completions, /v1/models")
             << "\n"
             << "  nodes join at: " << control_address << std::endl;
-  write_endpoint_file(flags.get("endpoint-file"), {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
+  write_endpoint_file(flags.get("endpoint-file"),
+                      {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
   endpoints.serve_until(stop_signal);
   std::cout << "tandem serve: stopping (signal " << int(stop_signal) << ")" << std::endl;
   // Stop taking requests, end the ones left (each client hears CANCELLED), then close the endpoints.

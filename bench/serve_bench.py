@@ -52,7 +52,8 @@ def run_load(endpoint, prompts, clients, max_tokens, mode):
                 final = client.generate(prompt, chat=True, max_tokens=max_tokens, mode=mode)
                 with lock:
                     results.append((final.stats.generated_tokens, time.monotonic() - start,
-                                    final.stats.prompt_tokens))
+                                    final.stats.prompt_tokens, final.stats.decode_seconds,
+                                    final.stats.tokens_per_pass))
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     start = time.monotonic()
@@ -64,16 +65,25 @@ def run_load(endpoint, prompts, clients, max_tokens, mode):
     tokens, prompt_tokens = sum(r[0] for r in results), sum(r[2] for r in results)
     return {"clients": clients, "requests": len(results), "tokens": tokens, "prompt_tokens": prompt_tokens,
             "seconds": wall, "tokens_per_second": tokens / wall, "prompt_tokens_per_second": prompt_tokens / wall,
-            "mean_latency_seconds": sum(r[1] for r in results) / len(results)}
+            "mean_latency_seconds": sum(r[1] for r in results) / len(results),
+            # Each request's own decoding speed (prompt excluded), averaged over requests.
+            "decode_tokens_per_second_per_request": sum(r[0] / r[3] for r in results if r[3] > 0) / len(results),
+            "tokens_per_pass": sum(r[4] for r in results) / len(results)}
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def load_arguments(description):
+    """The arguments every serving benchmark takes."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tandem", default=os.path.join(ROOT, "build", "tandem"))
     p.add_argument("--prompts", default=os.path.join(ROOT, "..", "shared", "data", "prompts", "spec_bench.jsonl"))
     p.add_argument("--clients", default="1,4,16", help="comma-separated numbers of concurrent clients")
     p.add_argument("--requests", type=int, default=16, help="prompts sent at each concurrency")
     p.add_argument("--max-tokens", type=int, default=48)
+    return p
+
+
+def main():
+    p = load_arguments(__doc__)
     p.add_argument("--mode", default="ar", help="mode of every request")
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--json", default="")

@@ -23,11 +23,11 @@ std::optional<NodeRole> role_named(const std::string& name);
 struct NodeInfo {
   std::string name;
   NodeRole role = NodeRole::verifier;
-  std::string data_endpoint;    // drafter: where a verifier connects for token trees
-  int64_t last_heard_ms = 0;    // steady clock
-  int64_t live_requests = 0;    // as of its latest heartbeat
-  int64_t kv_cache_bytes = 0;   // as of its latest heartbeat
-  std::string partner;          // the paired drafter (of a verifier) or verifier (of a drafter); '' for none
+  std::string data_endpoint;   // drafter: where a verifier connects for token trees
+  int64_t last_heard_ms = 0;   // steady clock
+  int64_t live_requests = 0;   // as of its latest heartbeat
+  int64_t kv_cache_bytes = 0;  // as of its latest heartbeat
+  std::string partner;         // the paired drafter (of a verifier) or verifier (of a drafter); '' for none
 };
 
 /// The scheduler's membership table.

@@ -88,8 +88,10 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
   request.context.resize(keep);
   request.context.insert(request.context.end(), r.tokens().begin(), r.tokens().end());
   TokenTree tree;
-  if (follows) request.ahead.erase(request.ahead.begin(), request.ahead.begin() + int64_t(added));
-  else request.ahead.clear();
+  if (follows)
+    request.ahead.erase(request.ahead.begin(), request.ahead.begin() + int64_t(added));
+  else
+    request.ahead.clear();
   if (follows && !request.ahead.empty()) {
     ++answered_ahead_;
     for (int32_t i = 0, parent = -1; i < r.max_depth() && size_t(i) < request.ahead.size(); ++i)

@@ -64,7 +64,7 @@ class RequestWorker : public RequestBackend {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
   std::atomic<int64_t> kv_cache_bytes_{0};
-  std::optional<std::string> drafter_change_;                     // guarded by mutex_
+  std::optional<std::string> drafter_change_;                      // guarded by mutex_
   std::vector<std::unique_ptr<RemoteDrafterLink>> drafter_links_;  // kept while requests may use them
   std::thread thread_;
 };

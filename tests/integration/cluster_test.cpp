@@ -17,23 +17,37 @@ using test::submit;
 
 // The scheduler node: clients on ZeroMQ and HTTP, nodes join on its control port.
 std::unique_ptr<Server> start_scheduler(const std::string& model, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {"node",   "--role", "scheduler", "--model",   model, "--listen", "tcp://127.0.0.1:0",
-                                   "--http", "127.0.0.1:0", "--control", "127.0.0.1:0", "--node-timeout-ms", "2000"};
+  std::vector<std::string> args = {
+      "node",        "--role",    "scheduler",   "--model",           model, "--listen", "tcp://127.0.0.1:0", "--http",
+      "127.0.0.1:0", "--control", "127.0.0.1:0", "--node-timeout-ms", "2000"};
   return std::make_unique<Server>(args, extra);
 }
 
 std::unique_ptr<Server> start_verifier(const Server& scheduler, const std::string& name, const std::string& model,
                                        const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {"node",    "--role", "verifier", "--name",         name, "--model", model,
-                                   "--scheduler", scheduler.control(), "--threads", "1", "--heartbeat-ms", "200"};
+  std::vector<std::string> args = {"node", "--role",      "verifier",          "--name",    name, "--model",
+                                   model,  "--scheduler", scheduler.control(), "--threads", "1",  "--heartbeat-ms",
+                                   "200"};
   return std::make_unique<Server>(args, extra);
 }
 
 std::unique_ptr<Server> start_drafter(const Server& scheduler, const std::string& name, const std::string& model,
                                       const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {"node",      "--role",      "drafter", "--name", name, "--draft-model", model,
-                                   "--scheduler", scheduler.control(), "--listen", "tcp://127.0.0.1:0",
-                                   "--threads", "1", "--heartbeat-ms", "200"};
+  std::vector<std::string> args = {"node",
+                                   "--role",
+                                   "drafter",
+                                   "--name",
+                                   name,
+                                   "--draft-model",
+                                   model,
+                                   "--scheduler",
+                                   scheduler.control(),
+                                   "--listen",
+                                   "tcp://127.0.0.1:0",
+                                   "--threads",
+                                   "1",
+                                   "--heartbeat-ms",
+                                   "200"};
   return std::make_unique<Server>(args, extra);
 }
 
@@ -47,8 +61,8 @@ bool members_are(const Server& scheduler, int verifiers, int drafters) {
 
 // `tandem generate --mode ar --json` on the command line: the token ids it prints.
 std::vector<int32_t> generate_command_ids(const std::string& model, const std::string& prompt, int max_tokens) {
-  const std::string command = std::string(TANDEM_BINARY) + " generate --mode ar --json --threads 1 --model '" +
-                              model + "' --max-tokens " + std::to_string(max_tokens) + " --prompt '" + prompt + "'";
+  const std::string command = std::string(TANDEM_BINARY) + " generate --mode ar --json --threads 1 --model '" + model +
+                              "' --max-tokens " + std::to_string(max_tokens) + " --prompt '" + prompt + "'";
   FILE* pipe = popen(command.c_str(), "r");
   std::string out;
   char buffer[4096];
@@ -83,7 +97,7 @@ TEST(Cluster, SchedulerVerifierAndDrafterProcessesMatchGenerateAr) {
     ASSERT_TRUE(messages.back().has_final()) << messages.back().DebugString();
     EXPECT_EQ(ids_of(messages.back()), generate_command_ids(test::stories_model(), prompts[i], 50)) << prompts[i];
     if (i == 0) { EXPECT_EQ(messages.size(), 51u); }  // streamed: a chunk per token, then the final message
-    if (modes[i] != "ar") {  // drafted on the drafter process, partly accepted
+    if (modes[i] != "ar") {                           // drafted on the drafter process, partly accepted
       EXPECT_GT(messages.back().final().stats().drafted_tokens(), 0) << modes[i];
       EXPECT_GT(messages.back().final().stats().accepted_tokens(), 0) << modes[i];
     }

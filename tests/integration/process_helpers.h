@@ -145,7 +145,7 @@ inline wire::ClientMessage submit(const std::string& id, const std::string& text
 // Plain decoding of `text` with `sampling` (default greedy) on `model_path` (default
 // stories260K), as `tandem generate` would.
 inline std::vector<int32_t> local_generate(const std::string& text, int max_tokens, SamplingParams sampling = {},
-                                    const std::string& model_path = stories_model()) {
+                                           const std::string& model_path = stories_model()) {
   auto model = Model::load(model_path);
   Transformer tf(*model, 1);
   GenerationOptions options;

@@ -57,8 +57,8 @@ RemoteRun run_with_remote_drafter(const std::string& draft_path, const std::stri
     options.max_tokens = 80;
     SpeculationOptions speculation;
     speculation.max_depth = 4;
-    run.ids = generate_speculative(target, drafter, target_model->tokenizer().encode(prompt, true), options,
-                                   run.stats, {}, speculation)
+    run.ids = generate_speculative(target, drafter, target_model->tokenizer().encode(prompt, true), options, run.stats,
+                                   {}, speculation)
                   .ids;
     EXPECT_FALSE(link.lost);
   }

@@ -5,6 +5,7 @@
 // Joining and staying joined (node agent ─▶ scheduler):
 //   (join, role, name, data_endpoint, work_actor) ─▶ "" or the reason it was refused
 //   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
+//   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //
 // One request (gateway ─▶ scheduler ─▶ verifier ─▶ scheduler ─▶ client):
 //   (submit, client, SubmitRequest bytes)          gateway ─▶ scheduler ─▶ verifier
@@ -29,5 +30,6 @@ using reply_atom = caf::atom_constant<caf::atom("reply")>;
 using pair_atom = caf::atom_constant<caf::atom("pair")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
 
 }  // namespace tandem

@@ -12,6 +12,7 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
     auto give_up = [self, s](const std::string& why) {
       std::cerr << "tandem node: " << s.name << ": lost the scheduler (" << why << ")" << std::endl;
       if (s.scheduler_lost) *s.scheduler_lost = true;
+      if (s.joined) *s.joined = false;
       self->quit();
     };
     const caf::actor work = s.work ? s.work : caf::actor_cast<caf::actor>(self);
@@ -21,6 +22,7 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
               [self, s, give_up](const std::string& refused) {
                 if (!refused.empty()) return give_up("refused: " + refused);
                 std::cout << "tandem node: " << s.role << " '" << s.name << "' joined the scheduler" << std::endl;
+                if (s.joined) *s.joined = true;
               },
               [give_up, self](caf::error& e) { give_up(self->system().render(e)); });
     };
@@ -29,6 +31,7 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
     join();
     self->send(self, tick_atom::value);
     return {
+        [self, scheduler, s](drain_atom) { self->send(scheduler, drain_atom::value, s.name); },
         [self, scheduler, s, timeout, join, give_up](tick_atom) {
           auto [live, kv] = s.load ? s.load() : std::pair<int64_t, int64_t>{0, 0};
           self->request(scheduler, timeout, heartbeat_atom::value, s.name, live, kv)

@@ -22,6 +22,7 @@ struct NodeAgentSettings {
   std::function<std::pair<int64_t, int64_t>()> load;  // (live requests, KV cache bytes)
   int64_t heartbeat_ms = 500;
   std::shared_ptr<std::atomic<bool>> scheduler_lost;  // set when the agent stops
+  std::shared_ptr<std::atomic<bool>> joined;          // true while joined (may be null)
 };
 
 /// Spawns the agent for `scheduler`.

@@ -1,23 +1,56 @@
 #include "actors/scheduler_actor.h"
 
+#include <cctype>
 #include <iostream>
 #include <map>
 
 #include "actors/messages.h"
 #include "cluster/membership.h"
+#include "cluster/metrics.h"
 
 namespace tandem {
 namespace {
 
 using RequestKey = std::pair<std::string, std::string>;  // (client, request id)
 
+// A request in flight: where it runs and how far it got.
+struct Tracked {
+  std::string verifier;
+  std::chrono::steady_clock::time_point submitted;
+  bool first_token_seen = false;
+};
+
 struct SchedulerState {
   explicit SchedulerState(int64_t timeout_ms) : membership(timeout_ms) {}
   Membership membership;
   std::map<std::string, caf::actor> work_actors;      // node name -> where its work goes
   std::map<caf::actor_addr, std::string> node_names;  // monitored actor -> node name
-  std::map<RequestKey, std::string> requests;         // -> the verifier running it
+  std::map<RequestKey, Tracked> requests;
 };
+
+// "finished" or the error code's name in lower case, as in tandem_requests_total{outcome}.
+std::string outcome_of(const wire::ServerMessage& m) {
+  if (!m.has_error()) return "finished";
+  std::string name = wire::ErrorCode_Name(m.error().code());
+  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+// Latency and token figures of a request that ended.
+void record_end(const wire::ServerMessage& m, const Tracked* tracked) {
+  Metrics& metrics = tandem::metrics();
+  metrics.requests(outcome_of(m)).Increment();
+  if (tracked) metrics.request_duration.Observe(seconds_since(tracked->submitted));
+  if (!m.has_final()) return;
+  const wire::Statistics& stats = m.final().stats();
+  metrics.generated_tokens.Increment(stats.generated_tokens());
+  metrics.prompt_tokens.Increment(stats.prompt_tokens());
+  if (stats.generated_tokens() > 1)
+    metrics.time_per_output_token.Observe(stats.decode_seconds() / double(stats.generated_tokens() - 1));
+  if (tracked && !tracked->first_token_seen && stats.generated_tokens() > 0)  // not streamed: from its timings
+    metrics.time_to_first_token.Observe(stats.queue_seconds() + stats.prefill_seconds() +
+                                        stats.decode_seconds() / double(stats.generated_tokens()));
+}
 
 wire::ServerMessage error_reply(const std::string& request_id, wire::ErrorCode code, const std::string& message) {
   wire::ServerMessage m;
@@ -56,13 +89,13 @@ class Scheduler {
         },
         [this](cancel_atom, const std::string& client, const std::string& request_id) {
           auto it = state_.requests.find({client, request_id});
-          if (it != state_.requests.end()) send_work(it->second, cancel_atom::value, client, request_id);
+          if (it != state_.requests.end()) send_work(it->second.verifier, cancel_atom::value, client, request_id);
         },
         [this](heard_atom, const std::string& client) {
           std::string last;
           for (auto it = state_.requests.lower_bound({client, ""});
                it != state_.requests.end() && it->first.first == client; ++it)
-            if (it->second != last) send_work(last = it->second, heard_atom::value, client);
+            if (it->second.verifier != last) send_work(last = it->second.verifier, heard_atom::value, client);
         },
         [this](reply_atom, const std::string& verifier, const std::string& client, const std::string& bytes) {
           relay(verifier, client, bytes);
@@ -73,6 +106,9 @@ class Scheduler {
           pair_drafters();
           publish_view();
           self_->delayed_send(self_, std::chrono::milliseconds(settings_.tick_ms), tick_atom::value);
+        },
+        [this](drain_atom, const std::string& name) {
+          if (state_.membership.drain(name)) std::cout << "tandem scheduler: '" << name << "' is draining" << std::endl;
         },
         [](flush_atom) { return true; },
     };
@@ -108,13 +144,13 @@ class Scheduler {
               << std::endl;
     if (node.role == NodeRole::verifier) {
       for (auto it = state_.requests.begin(); it != state_.requests.end();) {
-        if (it->second != node.name) {
+        if (it->second.verifier != node.name) {
           ++it;
           continue;
         }
-        settings_.sink(it->first.first,
-                       error_reply(it->first.second, wire::UNAVAILABLE,
-                                   "verifier '" + node.name + "' was lost (" + why + ") before the request finished"));
+        reply_end(it->first.first, &it->second,
+                  error_reply(it->first.second, wire::UNAVAILABLE,
+                              "verifier '" + node.name + "' was lost (" + why + ") before the request finished"));
         it = state_.requests.erase(it);
       }
     } else if (!node.partner.empty()) {
@@ -137,22 +173,25 @@ class Scheduler {
     if (!request.ParseFromString(bytes)) return;  // the frontend parsed it already
     const RequestKey key{client, request.request_id()};
     if (state_.requests.count(key)) {
-      settings_.sink(
-          client, error_reply(key.second, wire::INVALID_ARGUMENT, "request id '" + key.second + "' is already in use"));
+      reply_end(client, nullptr,
+                error_reply(key.second, wire::INVALID_ARGUMENT, "request id '" + key.second + "' is already in use"));
       return;
     }
     // The least busy verifier, counting the requests sent to it.
     std::map<std::string, int> load;
-    for (const NodeInfo* v : state_.membership.members(NodeRole::verifier)) load[v->name] = 0;
-    for (const auto& [k, verifier] : state_.requests) ++load[verifier];
+    for (const NodeInfo* v : state_.membership.members(NodeRole::verifier))
+      if (!v->draining) load[v->name] = 0;
+    for (const auto& [k, tracked] : state_.requests)
+      if (load.count(tracked.verifier)) ++load[tracked.verifier];
     std::string chosen;
     for (const auto& [name, n] : load)
       if (state_.membership.find(name) && (chosen.empty() || n < load[chosen])) chosen = name;
     if (chosen.empty()) {
-      settings_.sink(client, error_reply(key.second, wire::UNAVAILABLE, "no verifier has joined the cluster"));
+      reply_end(client, nullptr,
+                error_reply(key.second, wire::UNAVAILABLE, "no verifier has joined the cluster (or all are draining)"));
       return;
     }
-    state_.requests[key] = chosen;
+    state_.requests[key] = Tracked{chosen, std::chrono::steady_clock::now()};
     send_work(chosen, submit_atom::value, client, bytes);
   }
 
@@ -165,8 +204,22 @@ class Scheduler {
                             : m.has_error() ? m.error().request_id()
                                             : std::string();
     auto it = state_.requests.find({client, id});
-    if (it == state_.requests.end() || it->second != verifier) return;  // ended already (its verifier was dropped)
-    if (m.has_final() || m.has_error()) state_.requests.erase(it);
+    if (it == state_.requests.end() || it->second.verifier != verifier) return;  // ended already (verifier dropped)
+    if (m.has_final() || m.has_error()) {
+      reply_end(client, &it->second, m);
+      state_.requests.erase(it);
+      return;
+    }
+    if (m.has_chunk() && !it->second.first_token_seen) {
+      it->second.first_token_seen = true;
+      metrics().time_to_first_token.Observe(seconds_since(it->second.submitted));
+    }
+    settings_.sink(client, m);
+  }
+
+  // Sends a request's last message and records how it ended.
+  void reply_end(const std::string& client, const Tracked* tracked, const wire::ServerMessage& m) {
+    record_end(m, tracked);
     settings_.sink(client, m);
   }
 
@@ -181,12 +234,15 @@ class Scheduler {
     SchedulerView& v = *settings_.view;
     std::lock_guard lock(v.mutex);
     v.live_clients.clear();
-    for (const auto& [key, verifier] : state_.requests)
+    for (const auto& [key, tracked] : state_.requests)
       if (v.live_clients.empty() || v.live_clients.back() != key.first) v.live_clients.push_back(key.first);
     v.live_requests = state_.requests.size();
     v.kv_cache_bytes = state_.membership.kv_cache_bytes();
     v.verifiers = state_.membership.members(NodeRole::verifier).size();
     v.drafters = state_.membership.members(NodeRole::drafter).size();
+    metrics().queue_depth.Set(double(v.live_requests));
+    metrics().nodes("verifier").Set(double(v.verifiers));
+    metrics().nodes("drafter").Set(double(v.drafters));
   }
 
   caf::event_based_actor* self_;

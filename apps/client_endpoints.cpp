@@ -35,7 +35,13 @@ void ClientEndpoints::open(RequestBackend& backend, const Model& model, const st
         std::lock_guard lock(wiring_);
         if (!backend_) return;
         backend_->heard_from(client);
-        if (m.has_submit())
+        if (m.has_submit() && draining_) {
+          wire::ServerMessage refused;
+          refused.mutable_error()->set_request_id(m.submit().request_id());
+          refused.mutable_error()->set_code(wire::UNAVAILABLE);
+          refused.mutable_error()->set_message("the server is shutting down");
+          frontend_->reply(client, refused);
+        } else if (m.has_submit())
           backend_->submit(client, m.submit());
         else if (m.has_cancel())
           backend_->cancel(client, m.cancel().request_id());
@@ -65,6 +71,22 @@ void ClientEndpoints::serve_until(const volatile std::sig_atomic_t& stop) {
     if (!backend_ || !frontend_open_) continue;
     for (const std::string& client : backend_->live_clients())
       if (!HttpGateway::owns(client)) frontend_->reply(client, heartbeat);
+  }
+}
+
+void ClientEndpoints::drain(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lock(wiring_);
+    draining_ = true;
+    if (gateway_) gateway_->refuse_new();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(wiring_);
+      if (!backend_ || backend_->live_requests() == 0) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 

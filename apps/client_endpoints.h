@@ -3,6 +3,7 @@
 // `tandem node --role scheduler`): the ZeroMQ frontend and the HTTP gateway, both
 // handing requests to one RequestBackend, and the sink that routes replies back to
 // whichever endpoint the client came through.
+#include <chrono>
 #include <csignal>
 #include <memory>
 #include <mutex>
@@ -35,7 +36,10 @@ class ClientEndpoints {
   /// Until `stop` is set: every second, each ZeroMQ client with a request hears that the server is
   /// alive, so a client can tell a slow answer from a dead server.
   void serve_until(const volatile std::sig_atomic_t& stop);
-  /// Stops handing new requests to the backend (HTTP answers 503); replies still flow.
+  /// Graceful shutdown, first step: new requests are refused (UNAVAILABLE over ZeroMQ, 503 over
+  /// HTTP) while those in flight go on; then waits up to `timeout` for them to finish.
+  void drain(std::chrono::milliseconds timeout);
+  /// Stops handing anything to the backend (HTTP answers 503); replies still flow.
   void stop_admitting();
   /// Closes both endpoints.
   void close();
@@ -45,7 +49,7 @@ class ClientEndpoints {
   RequestBackend* backend_ = nullptr;
   std::unique_ptr<ZmqFrontend> frontend_;
   std::unique_ptr<HttpGateway> gateway_;
-  bool frontend_open_ = false, gateway_open_ = false;
+  bool frontend_open_ = false, gateway_open_ = false, draining_ = false;
   std::string http_address_ = "none";
 };
 

@@ -19,6 +19,7 @@
 #include "apps/verifier_host.h"
 #include "cluster/control_plane.h"
 #include "runner/remote_drafter.h"
+#include "server/ops_http.h"
 
 namespace tandem {
 namespace {
@@ -37,15 +38,25 @@ Flags node_flags() {
   f.add("control", "127.0.0.1:5700", "scheduler: HOST:PORT where nodes join (port 0: any free port)");
   f.add("listen", "tcp://127.0.0.1:5555",
         "scheduler: ZeroMQ endpoint for clients; drafter: ZeroMQ data endpoint for its verifier (port 0: any)");
-  f.add("http", "127.0.0.1:8000", "scheduler: HOST:PORT of the OpenAI-compatible HTTP endpoint ('' for none)");
+  f.add("http", "",
+        "HOST:PORT of this node's HTTP port: /metrics, /health, /ready, and on the scheduler the OpenAI-compatible "
+        "API (port 0: any free port; default: 127.0.0.1:8000 for the scheduler, 127.0.0.1:0 for the others)");
   f.add("endpoint-file", "",
-        "write the bound addresses to this file once listening (scheduler: ZeroMQ, HTTP, control; drafter: data; "
-        "verifier: its name, once its model is loaded)");
+        "write the bound addresses to this file once listening (scheduler: ZeroMQ, HTTP, control; drafter: data, "
+        "HTTP; verifier: its name and HTTP, once its model is loaded)");
   f.add("node-timeout-ms", "3000", "scheduler: a node silent this long is dropped");
+  f.add("drain-timeout-ms", "30000",
+        "on SIGTERM or SIGINT: scheduler and verifier take no new requests and give those running this long to "
+        "finish");
   f.add("heartbeat-ms", "500", "verifier, drafter: how often to tell the scheduler this node is alive");
   f.add("drafter-mode", "chain", "drafter: chain or tree");
   add_verifier_flags(f, "none");
   return f;
+}
+
+std::string http_address(const Flags& flags, const std::string& role) {
+  if (!flags.get("http").empty()) return flags.get("http");
+  return role == "scheduler" ? "127.0.0.1:8000" : "127.0.0.1:0";
 }
 
 std::string default_name(const std::string& role) {
@@ -82,7 +93,7 @@ int run_scheduler(const Flags& flags) {
   // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name.
   auto model = Model::load(resolve_model_path(flags.get("model")));
   try {
-    endpoints.open(gateway, *model, flags.get("listen"), flags.get("http"));
+    endpoints.open(gateway, *model, flags.get("listen"), http_address(flags, "scheduler"));
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
   std::cout << "tandem node: scheduler for " << model->config().name << "\n"
             << "  nodes join at: " << control_address << "\n"
@@ -91,7 +102,8 @@ int run_scheduler(const Flags& flags) {
   write_endpoint_file(flags.get("endpoint-file"),
                       {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
   endpoints.serve_until(stop_signal);
-  std::cout << "tandem node: scheduler stopping" << std::endl;
+  std::cout << "tandem node: scheduler draining" << std::endl;
+  endpoints.drain(std::chrono::milliseconds(flags.get_int("drain-timeout-ms")));
   endpoints.stop_admitting();
   stop_scheduler(control.system, scheduler);
   endpoints.close();
@@ -101,13 +113,20 @@ int run_scheduler(const Flags& flags) {
 int run_verifier(const Flags& flags, const std::string& name) {
   ControlPlane control;
   VerifierHost verifier(flags, control.system, name);
+  OpsHttp ops(http_address(flags, "verifier"), {[&] {
+                                                  return nlohmann::json{{"live_requests", verifier.live_requests()},
+                                                                        {"kv_cache_bytes", verifier.kv_cache_bytes()},
+                                                                        {"joined", verifier.joined()}};
+                                                },
+                                                [&] { return verifier.joined(); }});
   std::cout << "tandem node: verifier '" << name << "': " << verifier.describe() << "; joining "
-            << flags.get("scheduler") << std::endl;
-  write_endpoint_file(flags.get("endpoint-file"), {name});
+            << flags.get("scheduler") << "; metrics on " << ops.address() << std::endl;
+  write_endpoint_file(flags.get("endpoint-file"), {name, ops.address()});
   stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
     verifier.join(scheduler, lost, flags.get_int("heartbeat-ms"));
   });
-  std::cout << "tandem node: verifier stopping" << std::endl;
+  std::cout << "tandem node: verifier draining" << std::endl;
+  verifier.drain(std::chrono::milliseconds(flags.get_int("drain-timeout-ms")));
   verifier.stop();
   return 0;
 }
@@ -123,11 +142,17 @@ int run_drafter(const Flags& flags, const std::string& name) {
   Transformer draft(*model, int(flags.get_int("threads")));
   std::string endpoint;
   auto channel = zmq_channel_listen(flags.get("listen"), &endpoint);
-  std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << settings.mode
-            << "), data on " << endpoint << std::endl;
-  write_endpoint_file(flags.get("endpoint-file"), {endpoint});
-
   DrafterService service(draft, settings, flags.get_int("max-context"));
+  auto joined = std::make_shared<std::atomic<bool>>(false);
+  OpsHttp ops(http_address(flags, "drafter"),
+              {[&] {
+                 return nlohmann::json{{"live_requests", service.live_requests()}, {"joined", bool(*joined)}};
+               },
+               [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
+  std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << settings.mode
+            << "), data on " << endpoint << "; metrics on " << ops.address() << std::endl;
+  write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address()});
+
   std::atomic<bool> stop{false};
   std::thread serving([&] { service.serve(*channel, stop); });
   if (!flags.get("scheduler").empty()) {
@@ -140,6 +165,7 @@ int run_drafter(const Flags& flags, const std::string& name) {
       s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
       s.heartbeat_ms = flags.get_int("heartbeat-ms");
       s.scheduler_lost = lost;
+      s.joined = joined;
       agent = spawn_node_agent(control.system, scheduler, std::move(s));
     });
     if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);

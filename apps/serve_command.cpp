@@ -31,6 +31,8 @@ Flags serve_flags() {
         "once listening, write the ZeroMQ endpoint, the HTTP address and the control address to this file, a line "
         "each");
   f.add("node-timeout-ms", "3000", "a joined node silent this long is dropped");
+  f.add("drain-timeout-ms", "30000",
+        "on SIGTERM or SIGINT: new requests are refused while those running get this long to finish");
   add_verifier_flags(f, "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
   return f;
 }
@@ -77,7 +79,9 @@ int run_serve(const std::vector<std::string>& args) {
                       {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
   endpoints.serve_until(stop_signal);
   std::cout << "tandem serve: stopping (signal " << int(stop_signal) << ")" << std::endl;
-  // Stop taking requests, end the ones left (each client hears CANCELLED), then close the endpoints.
+  // Refuse new requests and let those running finish; end the ones left (each client hears
+  // CANCELLED), then close the endpoints.
+  endpoints.drain(std::chrono::milliseconds(flags.get_int("drain-timeout-ms")));
   endpoints.stop_admitting();
   verifier.stop();
   stop_scheduler(control.system, scheduler);

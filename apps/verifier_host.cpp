@@ -1,5 +1,7 @@
 #include "apps/verifier_host.h"
 
+#include <thread>
+
 #include "actors/messages.h"
 #include "actors/node_agent.h"
 #include "apps/commands.h"
@@ -73,7 +75,15 @@ void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic
   s.load = [worker] { return std::pair<int64_t, int64_t>(int64_t(worker->live_requests()), worker->kv_cache_bytes()); };
   s.heartbeat_ms = heartbeat_ms;
   s.scheduler_lost = std::move(lost);
+  s.joined = joined_;
   agent_ = spawn_node_agent(system_, scheduler, std::move(s));
+}
+
+void VerifierHost::drain(std::chrono::milliseconds timeout) {
+  if (agent_) caf::anon_send(agent_, drain_atom::value);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (live_requests() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 void VerifierHost::stop() {

@@ -25,6 +25,14 @@ class VerifierHost {
 
   /// Joins `scheduler` (and keeps joined); `lost` is set if the scheduler goes away.
   void join(const caf::actor& scheduler, std::shared_ptr<std::atomic<bool>> lost, int64_t heartbeat_ms);
+  /// Whether it is joined to a scheduler now.
+  bool joined() const { return *joined_; }
+  /// Requests waiting or running, and the KV cache bytes they hold.
+  size_t live_requests() const { return worker_ ? worker_->live_requests() : 0; }
+  int64_t kv_cache_bytes() const { return worker_ ? worker_->kv_cache_bytes() : 0; }
+  /// Tells the scheduler to send no more requests, and waits up to `timeout` for the running
+  /// ones to finish.
+  void drain(std::chrono::milliseconds timeout);
   /// Leaves the scheduler and ends the worker: requests still running hear CANCELLED.
   void stop();
 
@@ -41,6 +49,7 @@ class VerifierHost {
   std::shared_ptr<VerifierRoute> route_ = std::make_shared<VerifierRoute>();
   std::unique_ptr<RequestWorker> worker_;
   caf::actor actor_, agent_;
+  std::shared_ptr<std::atomic<bool>> joined_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace tandem

@@ -36,6 +36,13 @@ std::optional<NodeInfo> Membership::leave(const std::string& name) {
   return node;
 }
 
+bool Membership::drain(const std::string& name) {
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return false;
+  it->second.draining = true;
+  return true;
+}
+
 std::vector<NodeInfo> Membership::expire(int64_t now_ms) {
   std::vector<std::string> silent;
   for (const auto& [name, node] : nodes_)

@@ -28,6 +28,7 @@ struct NodeInfo {
   int64_t live_requests = 0;   // as of its latest heartbeat
   int64_t kv_cache_bytes = 0;  // as of its latest heartbeat
   std::string partner;         // the paired drafter (of a verifier) or verifier (of a drafter); '' for none
+  bool draining = false;       // shutting down: takes no new requests
 };
 
 /// The scheduler's membership table.
@@ -43,6 +44,8 @@ class Membership {
   bool heard(const std::string& name, int64_t now_ms, int64_t live_requests, int64_t kv_cache_bytes);
   /// Removes a node and unpairs its partner; the removed node, if it was a member.
   std::optional<NodeInfo> leave(const std::string& name);
+  /// Marks a node as shutting down; false if it is not a member.
+  bool drain(const std::string& name);
   /// Removes every node silent for longer than the timeout and returns them.
   std::vector<NodeInfo> expire(int64_t now_ms);
 

@@ -1,5 +1,6 @@
 #include "runner/remote_drafter.h"
 
+#include "cluster/metrics.h"
 #include "spec/tree_wire.h"
 
 namespace tandem {
@@ -21,10 +22,12 @@ TokenTree RemoteDrafter::draft(const std::vector<int32_t>& context, int max_dept
   r->set_keep(int32_t(keep));
   for (size_t i = keep; i < context.size(); ++i) r->add_tokens(context[i]);
   r->set_max_depth(max_depth);
+  const auto asked = std::chrono::steady_clock::now();
   if (!send_message(*link_.channel, m)) {
     link_.lost = true;
     return {};
   }
+  metrics().channel_bytes("drafter", "sent").Increment(double(m.ByteSizeLong()));
   sent_ = context;
   try {
     const auto deadline = std::chrono::steady_clock::now() + link_.timeout;
@@ -32,7 +35,11 @@ TokenTree RemoteDrafter::draft(const std::vector<int32_t>& context, int max_dept
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       wire::TokenTree reply;
       if (left.count() <= 0 || !receive_message(*link_.channel, reply, left)) break;
-      if (reply.request_id() == request_id_) return tree_from_wire(reply, link_.vocab);
+      metrics().channel_bytes("drafter", "received").Increment(double(reply.ByteSizeLong()));
+      if (reply.request_id() == request_id_) {
+        metrics().channel_latency("drafter").Observe(seconds_since(asked));
+        return tree_from_wire(reply, link_.vocab);
+      }
       // An answer another request gave up waiting for: skip it.
     }
   } catch (const std::invalid_argument&) {
@@ -47,12 +54,18 @@ DrafterService::DrafterService(Transformer& draft, ModeSettings settings, int64_
 
 void DrafterService::serve(Channel& channel, const std::atomic<bool>& stop) {
   bool busy = false;  // drafting ahead: poll the channel without waiting
+  Metrics& meter = metrics();
   while (!stop) {
     wire::DrafterMessage m;
+    auto start = std::chrono::steady_clock::now();
     try {
-      if (!receive_message(channel, m, std::chrono::milliseconds(busy ? 0 : 100))) {
+      const bool got = receive_message(channel, m, std::chrono::milliseconds(busy ? 0 : 100));
+      meter.drafter_idle.Increment(seconds_since(start));
+      start = std::chrono::steady_clock::now();
+      if (!got) {
         busy = draft_ahead();
         idle_ = !busy;
+        meter.drafter_busy.Increment(seconds_since(start));
         continue;
       }
     } catch (const std::invalid_argument&) {
@@ -63,6 +76,7 @@ void DrafterService::serve(Channel& channel, const std::atomic<bool>& stop) {
       continue;
     }
     answer(channel, m.draft().request_id(), m.draft());
+    meter.drafter_busy.Increment(seconds_since(start));
     busy = true;
   }
 }

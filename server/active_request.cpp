@@ -80,6 +80,7 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
     drafter_ = std::make_unique<RemoteDrafter>(*models.remote_drafter, next_remote_id++);
   else
     drafter_ = make_drafter(settings_, models.draft, options_.max_context);
+  drafts_locally_ = !remote;
   run_ = std::make_unique<SpeculativeRun>(
       target, drafter_.get(), prompt_ids_, options_,
       mode_speculation(settings_, target, models.draft ? &models.draft->model() : nullptr),

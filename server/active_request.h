@@ -69,10 +69,16 @@ class ActiveRequest {
   RequestTicket& ticket() { return *ticket_; }
   /// Whether it decodes pass by pass with others (PEARL runs alone on its own threads).
   bool batched() const { return settings_.mode != "pearl"; }
+  /// Its speculation mode.
+  const std::string& mode() const { return settings_.mode; }
+  /// Whether a local draft model drafts for it (not a drafter process).
+  bool drafts_locally() const { return drafts_locally_; }
   /// Its pass-by-pass state (batched requests).
   SpeculativeRun& run() { return *run_; }
   /// Runs a PEARL request to the end.
   void run_alone();
+  /// PEARL's figures once run_alone() returned.
+  const SpeculationStats& alone_stats() const { return alone_stats_; }
   /// The final message, once finished.
   wire::ServerMessage final_message() const;
 
@@ -92,6 +98,7 @@ class ActiveRequest {
   StreamDecoder decoder_;
   std::string text_;
   std::chrono::steady_clock::time_point started_;
+  bool drafts_locally_ = false;
 };
 
 }  // namespace tandem

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "server/ops_http.h"
+
 namespace tandem {
 namespace {
 
@@ -122,14 +124,16 @@ void HttpGateway::close_mailbox(const std::string& client) {
 
 void HttpGateway::routes() {
   const std::string name = model_.config().name;
-  http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    json body = {{"status", "ok"},
-                 {"live_requests", worker_.live_requests()},
-                 {"kv_cache_bytes", worker_.kv_cache_bytes()},
-                 {"verifiers", worker_.verifiers()},
-                 {"drafters", worker_.drafters()}};
-    res.set_content(body.dump(), "application/json");
-  });
+  add_ops_routes(*http_, {[this] {
+                            return json{{"live_requests", worker_.live_requests()},
+                                        {"kv_cache_bytes", worker_.kv_cache_bytes()},
+                                        {"verifiers", worker_.verifiers()},
+                                        {"drafters", worker_.drafters()}};
+                          },
+                          [this] {
+                            std::lock_guard lock(submit_mutex_);
+                            return !closing_ && worker_.verifiers() > 0;  // ready: someone can take requests
+                          }});
   http_->Get("/v1/models", [name](const httplib::Request&, httplib::Response& res) {
     json body = {{"object", "list"}, {"data", {{{"id", name}, {"object", "model"}, {"owned_by", "tandem"}}}}};
     res.set_content(body.dump(), "application/json");

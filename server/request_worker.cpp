@@ -1,5 +1,7 @@
 #include "server/request_worker.h"
 
+#include "cluster/metrics.h"
+
 namespace tandem {
 namespace {
 
@@ -29,7 +31,11 @@ std::optional<wire::ServerMessage> failure_of(const RequestTicket& ticket, F&& f
 }  // namespace
 
 RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink sink)
-    : models_(models), options_(std::move(options)), sink_(std::move(sink)), thread_([this] { loop(); }) {}
+    : models_(models), options_(std::move(options)), sink_(std::move(sink)), thread_([this] { loop(); }) {
+  const ModelConfig& config = models_.target->model().config();
+  const double bytes_per_position = double(config.n_layers) * config.kv_dim() * 2 * sizeof(float);
+  metrics().kv_cache_capacity.Set(bytes_per_position * double(options_.max_context) * options_.max_batch);
+}
 
 RequestWorker::~RequestWorker() {
   {
@@ -133,7 +139,9 @@ void RequestWorker::loop() {
     int64_t bytes = 0;
     for (auto& a : active) bytes += int64_t(a->run().cache().bytes_allocated());
     kv_cache_bytes_ = bytes;
+    metrics().kv_cache_used.Set(double(bytes));
   }
+  metrics().kv_cache_used.Set(0);
   kv_cache_bytes_ = 0;
   // Every request ends exactly once: the running and the waiting ones hear why.
   for (auto& a : active) end(a->ticket(), error_message(a->ticket(), wire::CANCELLED, "the server is shutting down"));
@@ -162,7 +170,7 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       switch_remote_drafter();
       check_alive(*ticket);
       request = std::make_unique<ActiveRequest>(ticket, models_, options_, sink_);
-      if (!request->batched()) request->run_alone();  // PEARL: the whole request now, on its own threads
+      if (!request->batched()) run_alone(*request);
     });
     if (failed)
       end(*ticket, *failed);
@@ -173,6 +181,17 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   }
   std::lock_guard lock(mutex_);
   return !stopping_;
+}
+
+void RequestWorker::run_alone(ActiveRequest& request) {
+  request.run_alone();  // PEARL: the whole request now, on its own threads
+  const SpeculationStats& s = request.alone_stats();
+  Metrics& m = metrics();
+  m.pass(request.mode(), 0, s.drafted, s.accepted);  // per-pass figures stay inside the pipeline
+  m.verifier_busy.Increment(s.verify_seconds);
+  m.verifier_idle.Increment(s.verifier_idle_seconds);
+  m.drafter_busy.Increment(s.draft_seconds);
+  m.drafter_idle.Increment(s.drafter_idle_seconds);
 }
 
 void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
@@ -192,7 +211,12 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       if (run.prefilling()) {
         prefill_budget -= run.add_prefill_chunk(batch, int32_t(caches.size()), std::max<int64_t>(prefill_budget, 0));
       } else {
+        const double drafting_before = run.stats().draft_seconds;
         run.add_pass(batch, int32_t(caches.size()));
+        // The verifier waits while a request drafts (PEARL's overlap is what removes this).
+        const double drafting = run.stats().draft_seconds - drafting_before;
+        metrics().verifier_idle.Increment(drafting);
+        if (active[i]->drafts_locally()) metrics().drafter_busy.Increment(drafting);
         row = logit_rows;
         logit_rows += run.pass_tokens();  // every token of a pass asks for logits
       }
@@ -210,16 +234,25 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   if (active.empty()) return;
 
   // Everyone's part in one forward.
+  const auto forward_start = std::chrono::steady_clock::now();
   auto logits = batch.empty() ? std::span<const float>() : models_.target->forward(batch, caches);
+  metrics().verifier_busy.Increment(seconds_since(forward_start));
+  metrics().batch_requests.Observe(double(active.size()));
+  metrics().batch_tokens.Observe(double(batch.size()));
   const size_t vocab = size_t(models_.target->model().config().vocab_size);
   std::vector<std::unique_ptr<ActiveRequest>> still;
   for (size_t i = 0; i < active.size(); ++i) {
     ActiveRequest& a = *active[i];
     auto failed = failure_of(a.ticket(), [&] {
-      if (first_row[i] < 0)
+      if (first_row[i] < 0) {
         a.run().finish_prefill_chunk();
-      else
-        a.run().finish_pass(logits.data() + size_t(first_row[i]) * vocab);
+        return;
+      }
+      const SpeculationStats before = a.run().stats();
+      const int depth = a.run().pass_depth();
+      a.run().finish_pass(logits.data() + size_t(first_row[i]) * vocab);
+      const SpeculationStats& after = a.run().stats();
+      metrics().pass(a.mode(), depth, after.drafted - before.drafted, after.accepted - before.accepted);
     });
     if (failed)
       end(a.ticket(), *failed);

@@ -48,6 +48,8 @@ class RequestWorker : public RequestBackend {
   void loop();
   // Starts queued requests while there is room in the batch; false when stopping.
   bool admit(std::vector<std::unique_ptr<ActiveRequest>>& active);
+  // Runs a PEARL request to its end.
+  void run_alone(ActiveRequest& request);
   // One pass over every active request.
   void step(std::vector<std::unique_ptr<ActiveRequest>>& active);
   void end(const RequestTicket& ticket, const wire::ServerMessage& last);

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "cluster/metrics.h"
+
 namespace tandem {
 namespace {
 
@@ -52,7 +54,9 @@ void ZmqFrontend::reply(const std::string& client, const wire::ServerMessage& me
 }
 
 void ZmqFrontend::handle_frame(zmq::socket_t& router, const std::string& client, const zmq::message_t& payload) {
+  metrics().channel_bytes("clients", "received").Increment(double(payload.size()));
   if (payload.size() > kMaxClientFrameBytes) {
+    metrics().requests("malformed").Increment();
     send_to(router, client,
             malformed("frame of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
                       std::to_string(kMaxClientFrameBytes))
@@ -62,6 +66,7 @@ void ZmqFrontend::handle_frame(zmq::socket_t& router, const std::string& client,
   wire::ClientMessage message;
   if (!message.ParseFromArray(payload.data(), int(payload.size())) ||
       message.kind_case() == wire::ClientMessage::KIND_NOT_SET) {
+    metrics().requests("malformed").Increment();
     send_to(router, client, malformed("frame is not a tandem ClientMessage").SerializeAsString());
     return;
   }
@@ -85,6 +90,7 @@ void ZmqFrontend::serve() {
       zmq::message_t client, payload;
       if (!outbox_pull_.recv(client, zmq::recv_flags::dontwait)) break;
       (void)outbox_pull_.recv(payload, zmq::recv_flags::none);
+      metrics().channel_bytes("clients", "sent").Increment(double(payload.size()));
       router_.send(client, zmq::send_flags::sndmore);
       router_.send(payload, zmq::send_flags::none);
     }

@@ -37,6 +37,8 @@ class SpeculativeRun {
   void add_pass(std::vector<BatchToken>& batch, int32_t seq);
   /// Tokens add_pass appended.
   int32_t pass_tokens() const { return 1 + tree_.size(); }
+  /// Levels of this pass's draft tree (0: nothing drafted).
+  int32_t pass_depth() const { return tree_.depth(); }
   /// After the forward: `logits` are this pass's rows ([pass_tokens()][vocab]). Verifies,
   /// commits the cache, emits the new tokens.
   void finish_pass(const float* logits);

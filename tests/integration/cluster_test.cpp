@@ -88,7 +88,9 @@ TEST(Cluster, SchedulerVerifierAndDrafterProcessesMatchGenerateAr) {
   std::vector<std::unique_ptr<Client>> clients;
   for (size_t i = 0; i < prompts.size(); ++i) {
     clients.push_back(std::make_unique<Client>(context, scheduler->endpoint()));
-    wire::ClientMessage m = submit("c" + std::to_string(i), prompts[i], 50, i == 0);
+    std::string id = "c";
+    id += std::to_string(i);
+    wire::ClientMessage m = submit(id, prompts[i], 50, i == 0);
     m.mutable_submit()->set_mode(modes[i]);
     clients.back()->send(m);
   }
@@ -221,6 +223,36 @@ TEST(Cluster, AVanishedClientAndGarbageFramesLeakNothing) {
   client.send(submit("after", "Hello", 4));
   m = client.receive();
   ASSERT_TRUE(m.has_final()) << m.DebugString();
+}
+
+TEST(Cluster, ASigtermedVerifierFinishesItsRequestsAndTakesNoNewOnes) {
+  const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
+  auto scheduler = start_scheduler(model);
+  ASSERT_FALSE(scheduler->control().empty());
+  auto verifier = start_verifier(*scheduler, "v1", model, {"--drain-timeout-ms", "60000"});
+  ASSERT_TRUE(members_are(*scheduler, 1, 0));
+  EXPECT_EQ(httplib::Client(verifier->http()).Get("/ready")->status, 200);  // joined
+  zmq::context_t context(1);
+  Client running(context, scheduler->endpoint());
+  running.send(submit("running", "Write a long story about a dragon.", 40, true));
+  ASSERT_TRUE(running.receive().has_chunk());
+  verifier->send_signal(SIGTERM);
+  // The draining verifier takes no new request: with no other, it is refused at once.
+  Client late(context, scheduler->endpoint());
+  wire::ServerMessage m;
+  for (int attempt = 0; attempt < 50; ++attempt) {  // until the scheduler has heard of the drain
+    late.send(submit("late" + std::to_string(attempt), "Hello", 2));
+    m = late.receive();
+    if (m.has_error()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(m.has_error()) << m.DebugString();
+  EXPECT_EQ(m.error().code(), wire::UNAVAILABLE);
+  auto messages = running.until_end();
+  ASSERT_TRUE(messages.back().has_final()) << messages.back().DebugString();
+  EXPECT_EQ(messages.back().final().stats().generated_tokens(), 40);
+  EXPECT_EQ(verifier->wait(), 0);
+  EXPECT_TRUE(members_are(*scheduler, 0, 0));
 }
 
 }  // namespace

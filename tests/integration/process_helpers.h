@@ -61,7 +61,13 @@ class Server {
   const std::string& control() const { return control_; }
   /// Stops the process (SIGTERM, or `signal`) and returns its exit status.
   int stop(int signal = SIGTERM) {
-    kill(pid_, signal);
+    send_signal(signal);
+    return wait();
+  }
+  /// Sends a signal without waiting.
+  void send_signal(int signal) { kill(pid_, signal); }
+  /// Waits for the process to exit and returns its exit status.
+  int wait() {
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;

@@ -205,5 +205,34 @@ TEST(Serve, OverloadAndCancelOfARunningRequest) {
   EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
 }
 
+TEST(Serve, SigtermDrainsRunningRequestsAndRefusesNewOnes) {
+  Server server({"--http", "127.0.0.1:0", "--drain-timeout-ms", "60000"},
+                test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
+  ASSERT_FALSE(server.endpoint().empty());
+  zmq::context_t context(1);
+  Client running(context, server.endpoint());
+  running.send(submit("running", "Write a long story about a dragon.", 40, true));
+  ASSERT_TRUE(running.receive().has_chunk());
+  server.send_signal(SIGTERM);
+  // Draining: not ready, new requests refused, the running one goes on.
+  httplib::Client http(server.http());
+  int ready_status = 0;
+  for (int i = 0; i < 50 && ready_status != 503; ++i) {
+    if (auto res = http.Get("/ready")) ready_status = res->status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(ready_status, 503);
+  Client late(context, server.endpoint());
+  late.send(submit("late", "Hello", 4));
+  wire::ServerMessage m = late.receive();
+  ASSERT_TRUE(m.has_error()) << m.DebugString();
+  EXPECT_EQ(m.error().code(), wire::UNAVAILABLE);
+  EXPECT_EQ(m.error().message(), "the server is shutting down");
+  auto messages = running.until_end();
+  ASSERT_TRUE(messages.back().has_final()) << messages.back().DebugString();
+  EXPECT_EQ(messages.back().final().stats().generated_tokens(), 40);
+  EXPECT_EQ(server.wait(), 0);
+}
+
 }  // namespace
 }  // namespace tandem

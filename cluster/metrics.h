@@ -1,0 +1,81 @@
+#pragma once
+// Every metric a tandem process exports (Prometheus text format on /metrics), in one
+// registry per process. Each role records what it sees: the scheduler requests and
+// latencies, the verifier speculation, batches and KV cache, the drafter its busy and
+// idle time, the data channels their traffic. Series of a fixed label set (outcomes,
+// modes, depths) exist from the start at zero, so dashboards and alerts see them.
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace tandem {
+
+/// Outcomes a request can end with: "finished" or an ErrorCode name in lower case.
+inline constexpr const char* kRequestOutcomes[] = {"finished",  "invalid_argument", "overloaded", "deadline_exceeded",
+                                                   "cancelled", "malformed",        "internal",   "unavailable"};
+/// Speculation modes, as labels.
+inline constexpr const char* kModeLabels[] = {"ar", "chain", "tree", "pearl", "lookup", "recycle"};
+/// Tree depths counted one by one; deeper drafts count under the last.
+inline constexpr int kMaxDepthLabel = 8;
+
+/// The process's metrics.
+class Metrics {
+  std::shared_ptr<prometheus::Registry> registry_;  // first: every member below lives in it
+
+ public:
+  Metrics();
+
+  /// The text exposition of every metric, process resources included.
+  std::string scrape() const;
+
+  // Scheduler: requests and latencies.
+  prometheus::Counter& requests(const std::string& outcome);  // tandem_requests_total{outcome}
+  prometheus::Gauge& queue_depth;                             // requests waiting or running
+  prometheus::Histogram& time_to_first_token;                 // seconds
+  prometheus::Histogram& time_per_output_token;               // seconds
+  prometheus::Histogram& request_duration;                    // end to end, seconds
+  prometheus::Counter& generated_tokens;
+  prometheus::Counter& prompt_tokens;
+  prometheus::Gauge& nodes(const std::string& role);  // tandem_cluster_nodes{role}
+
+  // Verifier: speculation, batches, KV cache.
+  /// Records one verifier pass of a request: `depth` levels drafted, `drafted` tokens, `accepted` kept.
+  void pass(const std::string& mode, int depth, int64_t drafted, int64_t accepted);
+  prometheus::Histogram& batch_requests;  // requests per target forward
+  prometheus::Histogram& batch_tokens;    // tokens per target forward
+  prometheus::Gauge& kv_cache_used;       // bytes
+  prometheus::Gauge& kv_cache_capacity;   // bytes
+  prometheus::Counter& verifier_busy;     // seconds in target forwards
+  prometheus::Counter& verifier_idle;     // seconds waiting for drafts (what PEARL removes)
+  prometheus::Counter& drafter_busy;      // seconds drafting
+  prometheus::Counter& drafter_idle;      // seconds a drafter waited for the verifier
+
+  // Data channels.
+  prometheus::Counter& channel_bytes(const std::string& channel, const std::string& direction);
+  prometheus::Histogram& channel_latency(const std::string& channel);  // request-reply round trip, seconds
+
+ private:
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Gauge>& nodes_;
+  prometheus::Family<prometheus::Counter>& drafted_;
+  prometheus::Family<prometheus::Counter>& accepted_;
+  prometheus::Family<prometheus::Histogram>& accepted_per_pass_;
+  prometheus::Family<prometheus::Counter>& depth_proposed_;
+  prometheus::Family<prometheus::Counter>& depth_accepted_;
+  prometheus::Family<prometheus::Counter>& channel_bytes_;
+  prometheus::Family<prometheus::Histogram>& channel_latency_;
+};
+
+/// This process's metrics.
+Metrics& metrics();
+
+/// Seconds since `start` on the steady clock, as a double.
+double seconds_since(std::chrono::steady_clock::time_point start);
+
+}  // namespace tandem

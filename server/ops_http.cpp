@@ -1,0 +1,44 @@
+#include "server/ops_http.h"
+
+#include <httplib.h>
+
+#include <stdexcept>
+
+#include "cluster/metrics.h"
+
+namespace tandem {
+
+void add_ops_routes(httplib::Server& server, OpsStatus status) {
+  server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics().scrape(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  server.Get("/health", [health = status.health](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json body = health ? health() : nlohmann::json::object();
+    body["status"] = "ok";
+    res.set_content(body.dump(), "application/json");
+  });
+  server.Get("/ready", [ready = status.ready](const httplib::Request&, httplib::Response& res) {
+    const bool is_ready = !ready || ready();
+    res.status = is_ready ? 200 : 503;
+    res.set_content(nlohmann::json{{"ready", is_ready}}.dump(), "application/json");
+  });
+}
+
+OpsHttp::OpsHttp(const std::string& address, OpsStatus status) : http_(std::make_unique<httplib::Server>()) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) throw std::invalid_argument("--http must be HOST:PORT, got '" + address + "'");
+  const std::string host = address.substr(0, colon);
+  const int port = std::stoi(address.substr(colon + 1));
+  add_ops_routes(*http_, std::move(status));
+  const int bound = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
+  if (bound < 0) throw std::runtime_error("cannot listen for HTTP on " + address);
+  address_ = "http://" + host + ":" + std::to_string(bound);
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+OpsHttp::~OpsHttp() {
+  http_->stop();
+  thread_.join();
+}
+
+}  // namespace tandem

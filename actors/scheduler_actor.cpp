@@ -121,7 +121,10 @@ class Scheduler {
     if (!role) return "unknown role '" + role_text + "' (drafter or verifier)";
     if (name.empty()) return "a node needs a name";
     if (*role == NodeRole::drafter && data_endpoint.empty()) return "a drafter must give its data endpoint";
-    NodeInfo node{name, *role, data_endpoint};
+    NodeInfo node;
+    node.name = name;
+    node.role = *role;
+    node.data_endpoint = data_endpoint;
     if (auto replaced = state_.membership.join(node, steady_now_ms())) end_node(*replaced, "restarted");
     state_.work_actors[name] = work;
     state_.node_names[work.address()] = name;

@@ -160,8 +160,10 @@ int run_drafter(const Flags& flags, const std::string& name) {
     caf::actor agent;
     stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
       if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
-      NodeAgentSettings s{"drafter", name, endpoint};
-      s.work = nullptr;
+      NodeAgentSettings s;
+      s.role = "drafter";
+      s.name = name;
+      s.data_endpoint = endpoint;
       s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
       s.heartbeat_ms = flags.get_int("heartbeat-ms");
       s.scheduler_lost = lost;

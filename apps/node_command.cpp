@@ -50,6 +50,8 @@ Flags node_flags() {
         "finish");
   f.add("heartbeat-ms", "500", "verifier, drafter: how often to tell the scheduler this node is alive");
   f.add("drafter-mode", "chain", "drafter: chain or tree");
+  f.add("advertise", "",
+        "drafter: the data endpoint verifiers should connect to, when --listen binds 0.0.0.0 (default: the bound one)");
   add_verifier_flags(f, "none");
   return f;
 }
@@ -163,7 +165,7 @@ int run_drafter(const Flags& flags, const std::string& name) {
       NodeAgentSettings s;
       s.role = "drafter";
       s.name = name;
-      s.data_endpoint = endpoint;
+      s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
       s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
       s.heartbeat_ms = flags.get_int("heartbeat-ms");
       s.scheduler_lost = lost;

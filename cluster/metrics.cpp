@@ -80,6 +80,11 @@ Metrics::Metrics()
                       .Help("Requests waiting or running at the scheduler.")
                       .Register(*registry_)
                       .Add({})),
+      queue_limit(BuildGauge()
+                      .Name("tandem_queue_limit")
+                      .Help("Requests a verifier holds (waiting or running) before it answers OVERLOADED.")
+                      .Register(*registry_)
+                      .Add({})),
       time_to_first_token(BuildHistogram()
                               .Name("tandem_time_to_first_token_seconds")
                               .Help("Time from a request's arrival to its first generated token.")

@@ -37,6 +37,7 @@ class Metrics {
   // Scheduler: requests and latencies.
   prometheus::Counter& requests(const std::string& outcome);  // tandem_requests_total{outcome}
   prometheus::Gauge& queue_depth;                             // requests waiting or running
+  prometheus::Gauge& queue_limit;                             // requests a verifier holds before OVERLOADED
   prometheus::Histogram& time_to_first_token;                 // seconds
   prometheus::Histogram& time_per_output_token;               // seconds
   prometheus::Histogram& request_duration;                    // end to end, seconds

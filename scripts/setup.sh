@@ -9,6 +9,9 @@ APT_PACKAGES=(build-essential cmake pkg-config git python3 python3-venv python3-
               libgtest-dev libgmock-dev libbenchmark-dev libicu-dev nlohmann-json3-dev
               libprotobuf-dev protobuf-compiler libzmq3-dev cppzmq-dev libcpp-httplib-dev libcaf-dev
               prometheus-cpp-dev prometheus)
+# kubectl (for `kubectl kustomize` in the manifest tests) comes from Debian's kubernetes-client
+# unless a kubectl is already installed.
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 
 missing_packages() {
   for p in "${APT_PACKAGES[@]}"; do
@@ -33,8 +36,10 @@ if ! cmp -s scripts/requirements.txt .venv/.requirements.installed; then
   cp scripts/requirements.txt .venv/.requirements.installed
 fi
 
-.venv/bin/python scripts/install_models.py
+# TANDEM_SKIP_MODELS=1 (the container build) leaves the models to a volume.
+[ "${TANDEM_SKIP_MODELS:-0}" = 1 ] || .venv/bin/python scripts/install_models.py
 
 BUILD_TYPE=${TANDEM_BUILD_TYPE:-Release}
-cmake -S . -B build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" >/dev/null
+# TANDEM_CMAKE_ARGS adds options, such as -DTANDEM_TESTS=OFF -DTANDEM_NATIVE=OFF for a portable image.
+cmake -S . -B build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${TANDEM_CMAKE_ARGS:-} >/dev/null
 cmake --build build -j "$(nproc)"

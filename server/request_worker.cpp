@@ -35,6 +35,7 @@ RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink 
   const ModelConfig& config = models_.target->model().config();
   const double bytes_per_position = double(config.n_layers) * config.kv_dim() * 2 * sizeof(float);
   metrics().kv_cache_capacity.Set(bytes_per_position * double(options_.max_context) * options_.max_batch);
+  metrics().queue_limit.Set(double(options_.queue_limit));
 }
 
 RequestWorker::~RequestWorker() {

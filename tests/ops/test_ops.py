@@ -1,0 +1,280 @@
+"""Operations checks against the real things: a live `tandem serve` scrape through
+`promtool check metrics`, the dashboards' and alert rules' queries against that scrape,
+a real Prometheus server scraping the server until its counters move, `promtool check
+config/rules`, and the Kubernetes manifests rendered by `kubectl kustomize`, validated
+by kubernetes-validate and checked against the flags and ports the binary accepts.
+
+    test_ops.py metrics BUILD_DIR SHARED_DIR
+    test_ops.py config
+    test_ops.py k8s BUILD_DIR
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+
+# What the operations issue asks every deployment to export.
+REQUIRED_METRICS = [
+    "tandem_requests_total", "tandem_queue_depth", "tandem_time_to_first_token_seconds",
+    "tandem_time_per_output_token_seconds", "tandem_request_duration_seconds", "tandem_generated_tokens_total",
+    "tandem_draft_tokens_total", "tandem_accepted_tokens_total", "tandem_accepted_tokens_per_pass",
+    "tandem_draft_depth_proposed_total", "tandem_draft_depth_accepted_total", "tandem_verifier_busy_seconds_total",
+    "tandem_verifier_idle_seconds_total", "tandem_drafter_busy_seconds_total", "tandem_drafter_idle_seconds_total",
+    "tandem_batch_requests", "tandem_kv_cache_used_bytes", "tandem_kv_cache_capacity_bytes",
+    "tandem_channel_bytes_total", "tandem_channel_message_latency_seconds", "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
+]
+PROMQL_WORDS = {"sum", "rate", "by", "le", "histogram_quantile", "max", "and", "or", "up", "without", "on"}
+
+
+def fail(message):
+    sys.exit("FAIL: " + message)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+def exported_names(scrape):
+    """Metric names in a text exposition, with histograms' _bucket/_sum/_count folded to the base name too."""
+    names = set()
+    for line in scrape.splitlines():
+        if line and not line.startswith("#"):
+            name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+            names.add(name)
+            names.add(re.sub(r"_(bucket|sum|count)$", "", name))
+    return names
+
+
+def query_metric_names(expr):
+    """Metric names a PromQL expression refers to (ours and the standard process_/up ones)."""
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # ranges
+    return {w for w in re.findall(r"[a-zA-Z_][a-zA-Z0-9_]*", expr)
+            if w.startswith(("tandem_", "process_"))}
+
+
+def start_serve(build, shared, tmp):
+    stories = os.path.join(shared, "data", "models", "stories260K", "model.bin")
+    endpoint_file = os.path.join(tmp, "endpoint")
+    server = subprocess.Popen([os.path.join(build, "tandem"), "serve", "--model", stories, "--draft-model", stories,
+                               "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0", "--threads", "1",
+                               "--endpoint-file", endpoint_file], stdout=subprocess.DEVNULL)
+    for _ in range(300):
+        if os.path.exists(endpoint_file) and len(open(endpoint_file).read().split()) == 3:
+            break
+        if server.poll() is not None:
+            fail("tandem serve exited early")
+        time.sleep(0.1)
+    endpoint, http, _ = open(endpoint_file).read().split()
+    return server, endpoint, http
+
+
+def send_requests(endpoint, count):
+    from tandem_client import Client
+    with Client(endpoint) as client:
+        for i in range(count):
+            client.generate("Once upon a time", max_tokens=12, mode=["chain", "ar", "tree"][i % 3])
+
+
+def check_scrape(http):
+    scrape = get(http + "/metrics")
+    lint = subprocess.run(["promtool", "check", "metrics"], input=scrape, capture_output=True, text=True)
+    if lint.returncode != 0:
+        fail("promtool check metrics on a live scrape:\n" + lint.stdout + lint.stderr)
+    names = exported_names(scrape)
+    missing = [m for m in REQUIRED_METRICS if m not in names]
+    if missing:
+        fail("metrics missing from the scrape: " + ", ".join(missing))
+    # Every dashboard and alert query names only metrics the server exports.
+    queries = []
+    for path in sorted(os.listdir(os.path.join(ROOT, "dashboards"))):
+        if path.endswith(".json"):
+            for panel in json.load(open(os.path.join(ROOT, "dashboards", path)))["panels"]:
+                queries += [(f"{path}: {panel['title']}", t["expr"]) for t in panel["targets"]]
+    import yaml
+    for group in yaml.safe_load(open(os.path.join(ROOT, "deploy", "prometheus", "rules.yml")))["groups"]:
+        queries += [(f"rules.yml: {r['alert']}", r["expr"]) for r in group["rules"]]
+    if len(queries) < 20:
+        fail(f"only {len(queries)} queries found in dashboards/ and rules.yml")
+    for where, expr in queries:
+        unknown = query_metric_names(expr) - names
+        if unknown:
+            fail(f"{where} queries metrics the server does not export: {sorted(unknown)}")
+    print(f"scrape: promtool clean, {len(REQUIRED_METRICS)} required metrics present, "
+          f"{len(queries)} dashboard and alert queries name only exported metrics")
+    return scrape
+
+
+def prometheus_value(port, query):
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    result = json.loads(get(url))["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def check_real_prometheus(http, endpoint, tmp):
+    port = free_port()
+    config = os.path.join(tmp, "prometheus.yml")
+    open(config, "w").write("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tandem-local\n"
+                            f"    static_configs:\n      - targets: ['{http.replace('http://', '')}']\n")
+    prometheus = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp}/tsdb",
+                                   f"--web.listen-address=127.0.0.1:{port}"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        query = 'sum(tandem_requests_total{outcome="finished"})'
+        def wait_for(minimum):
+            for _ in range(120):
+                try:
+                    value = prometheus_value(port, query)
+                except OSError:
+                    value = None
+                if value is not None and value >= minimum:
+                    return value
+                time.sleep(0.5)
+            fail(f"Prometheus never saw {query} >= {minimum}")
+        before = wait_for(3)
+        send_requests(endpoint, 3)
+        after = wait_for(before + 3)
+        generated = prometheus_value(port, "sum(tandem_generated_tokens_total)")
+        if not generated or generated <= 0:
+            fail("Prometheus sees no generated tokens")
+        print(f"prometheus: finished requests {before:.0f} -> {after:.0f}, generated tokens {generated:.0f}")
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)
+
+
+def metrics_check(build, shared):
+    with tempfile.TemporaryDirectory() as tmp:
+        server, endpoint, http = start_serve(build, shared, tmp)
+        try:
+            send_requests(endpoint, 3)
+            check_scrape(http)
+            check_real_prometheus(http, endpoint, tmp)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def config_check():
+    for args in (["check", "config", "deploy/prometheus/prometheus.yml"], ["check", "rules", "deploy/prometheus/rules.yml"]):
+        r = subprocess.run(["promtool"] + args, cwd=ROOT, capture_output=True, text=True)
+        if r.returncode != 0:
+            fail(" ".join(args) + ":\n" + r.stdout + r.stderr)
+    print("promtool: config and rules valid")
+
+
+def node_flags(build):
+    help_text = subprocess.run([os.path.join(build, "tandem"), "node", "--help"], capture_output=True, text=True).stdout
+    return set(re.findall(r"^  --([a-z-]+)", help_text, re.M))
+
+
+def port_of(value):
+    return int(value.rsplit(":", 1)[1])
+
+
+def k8s_check(build):
+    import kubernetes_validate
+    import yaml
+    flags = node_flags(build)
+    if "role" not in flags:
+        fail("could not read the flags of `tandem node --help`")
+    conf = open(os.path.join(ROOT, "deploy", "k8s", "base", "cluster.conf")).read()
+    keys = [line.split("=")[0].strip() for line in conf.splitlines() if line.strip() and not line.startswith("#")]
+    unknown = [k for k in keys if k not in flags]
+    if unknown:
+        fail(f"cluster.conf sets flags tandem node does not have: {unknown}")
+    for overlay in ("cpu", "gpu"):
+        rendered = subprocess.run(["kubectl", "kustomize", os.path.join(ROOT, "deploy", "k8s", "overlays", overlay)],
+                                  capture_output=True, text=True)
+        if rendered.returncode != 0:
+            fail(f"kubectl kustomize {overlay}: {rendered.stderr}")
+        docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+        for doc in docs:
+            try:
+                kubernetes_validate.validate(doc, "1.31.0", strict=True)
+            except Exception as e:  # noqa: BLE001 - its errors have several types
+                fail(f"{overlay}: {doc['kind']} {doc['metadata']['name']} is not valid: {e}")
+        services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+        workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+        if {w["metadata"]["name"] for w in workloads} != {"tandem-scheduler", "tandem-verifier", "tandem-drafter"}:
+            fail(f"{overlay}: expected scheduler, verifier and drafter workloads")
+        for w in workloads:
+            check_workload(overlay, w, flags, services)
+        print(f"k8s {overlay}: {len(docs)} objects valid; args, ports, probes, labels and config agree with the binary")
+
+
+def check_workload(overlay, w, flags, services):
+    name = w["metadata"]["name"]
+    where = f"{overlay}: {name}"
+    pod = w["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    if any(labels.get(k) != v for k, v in w["spec"]["selector"]["matchLabels"].items()):
+        fail(f"{where}: its selector does not match its pod labels")
+    container = pod["spec"]["containers"][0]
+    args = container["args"]
+    given = {args[i][2:]: args[i + 1] if i + 1 < len(args) and not args[i + 1].startswith("--") else ""
+             for i in range(len(args)) if args[i].startswith("--")}
+    unknown = [f for f in given if f not in flags]
+    if args[0] != "node" or unknown:
+        fail(f"{where}: args must be `node` and flags of tandem node; unknown: {unknown}")
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    if port_of(given["http"]) not in ports.values():
+        fail(f"{where}: --http port {given['http']} is not a container port")
+    if "listen" in given and port_of(given["listen"]) not in ports.values():
+        fail(f"{where}: --listen port is not a container port")
+    if "control" in given and port_of(given["control"]) not in ports.values():
+        fail(f"{where}: --control port is not a container port")
+    if "scheduler" in given:
+        host, port = given["scheduler"].split(":")
+        if host not in services or int(port) not in [p["port"] for p in services[host]["spec"]["ports"]]:
+            fail(f"{where}: --scheduler {given['scheduler']} is not a Service port")
+    annotations = pod["metadata"].get("annotations", {})
+    if int(annotations.get("prometheus.io/port", -1)) != port_of(given["http"]):
+        fail(f"{where}: prometheus.io/port is not the --http port")
+    for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/ready")):
+        get_ = container[probe]["httpGet"]
+        if get_["path"] != path or get_["port"] not in ports:
+            fail(f"{where}: {probe} must GET {path} on a named container port")
+    if pod["spec"].get("terminationGracePeriodSeconds", 30) * 1000 < 10000:
+        fail(f"{where}: too little termination grace to drain")
+    if overlay == "gpu" and name != "tandem-scheduler" and \
+            "nvidia.com/gpu" not in container["resources"].get("limits", {}):
+        fail(f"{where}: no nvidia.com/gpu in the gpu overlay")
+    for s in services.values():
+        selector = s["spec"].get("selector", {})
+        if selector.get("app.kubernetes.io/component") == labels.get("app.kubernetes.io/component"):
+            for p in s["spec"]["ports"]:
+                if p["targetPort"] not in ports:
+                    fail(f"{overlay}: Service {s['metadata']['name']} targets port {p['targetPort']} that {name} lacks")
+
+
+def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == "metrics":
+        metrics_check(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "config":
+        config_check()
+    elif len(sys.argv) >= 3 and sys.argv[1] == "k8s":
+        k8s_check(sys.argv[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -100,7 +100,7 @@ int run_scheduler(const Flags& flags) {
   std::cout << "tandem node: scheduler for " << model->config().name << "\n"
             << "  nodes join at: " << control_address << "\n"
             << "  zeromq clients: " << endpoints.zmq_endpoint() << "\n"
-            << "  http (OpenAI-compatible): " << endpoints.http_address() << std::endl;
+            << "  http (OpenAI-compatible, /metrics, /health, /ready): " << endpoints.http_address() << std::endl;
   write_endpoint_file(flags.get("endpoint-file"),
                       {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
   endpoints.serve_until(stop_signal);

@@ -72,7 +72,7 @@ int run_serve(const std::vector<std::string>& args) {
             << "  http (OpenAI-compatible): "
             << (endpoints.http_address() == "none"
                     ? std::string("none")
-                    : endpoints.http_address() + "/v1/completions, /v1/chat/completions, /v1/models")
+                    : endpoints.http_address() + "/v1/completions, /v1/chat/completions, /v1/models; /metrics, /health, /ready")
             << "\n"
             << "  nodes join at: " << control_address << std::endl;
   write_endpoint_file(flags.get("endpoint-file"),

@@ -127,6 +127,7 @@ class Scheduler {
     node.data_endpoint = data_endpoint;
     if (auto replaced = state_.membership.join(node, steady_now_ms())) end_node(*replaced, "restarted");
     state_.work_actors[name] = work;
+    std::erase_if(state_.node_names, [&](const auto& entry) { return entry.second == name; });  // a restart's old self
     state_.node_names[work.address()] = name;
     self_->monitor(work);
     std::cout << "tandem scheduler: " << role_text << " '" << name << "' joined"

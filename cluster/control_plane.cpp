@@ -19,6 +19,11 @@ std::pair<std::string, uint16_t> split_address(const std::string& address) {
 
 caf::actor_system_config& ControlPlane::with_middleman(caf::actor_system_config& config) {
   config.load<caf::io::middleman>();
+  // Control messages are few; the cores belong to the forward passes. CAF's default
+  // work-stealing threads poll for work and would take CPU from them, so: one thread
+  // that sleeps on a condition variable.
+  config.set("scheduler.policy", caf::atom("sharing"));
+  config.set("scheduler.max-threads", 1);
   return config;
 }
 

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "cluster/control_plane.h"
+
 namespace tandem {
 
 void write_endpoint_file(const std::string& path, const std::vector<std::string>& lines) {
@@ -48,10 +50,9 @@ void ClientEndpoints::open(RequestBackend& backend, const Model& model, const st
       });
   std::unique_ptr<HttpGateway> gateway;
   if (!http.empty()) {
-    const size_t colon = http.rfind(':');
-    if (colon == std::string::npos) throw std::invalid_argument("--http must be HOST:PORT, got '" + http + "'");
-    gateway = std::make_unique<HttpGateway>(http.substr(0, colon), std::stoi(http.substr(colon + 1)), backend, model);
-    http_address_ = "http://" + http.substr(0, colon) + ":" + std::to_string(gateway->port());
+    auto [host, port] = split_host_port(http);
+    gateway = std::make_unique<HttpGateway>(host, port, backend, model);
+    http_address_ = "http://" + host + ":" + std::to_string(gateway->port());
   }
   std::lock_guard lock(wiring_);
   backend_ = &backend;

@@ -1,6 +1,5 @@
 #pragma once
 // The tandem subcommands and what they share.
-#include <caf/fwd.hpp>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,9 +28,6 @@ std::string resolve_model_path(const std::string& name_or_path);
 
 /// Loads a draft model (name or path) for `target`; throws unless their vocabularies are identical.
 std::unique_ptr<Model> load_draft_model(const std::string& name_or_path, const Model& target);
-
-/// Lets the scheduler relay what it was sent, then stops it.
-void stop_scheduler(caf::actor_system& system, const caf::actor& scheduler);
 
 /// The default target model file name.
 inline constexpr const char* kDefaultModel = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";

@@ -13,9 +13,8 @@
 #include <thread>
 
 #include "actors/node_agent.h"
-#include "actors/scheduler_gateway.h"
-#include "apps/client_endpoints.h"
 #include "apps/commands.h"
+#include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
 #include "cluster/control_plane.h"
 #include "runner/remote_drafter.h"
@@ -87,16 +86,12 @@ void stay_joined(caf::actor_system& system, const std::string& address, Join joi
 
 int run_scheduler(const Flags& flags) {
   ControlPlane control;
-  ClientEndpoints endpoints;
-  auto view = std::make_shared<SchedulerView>();
-  caf::actor scheduler = spawn_scheduler(control.system, {endpoints.sink(), view, flags.get_int("node-timeout-ms")});
-  SchedulerGateway gateway(scheduler, view);
-  const std::string control_address = publish_actor(control.system, scheduler, flags.get("control"));
+  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
+  const std::string control_address = scheduler.publish(flags.get("control"));
   // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name.
   auto model = Model::load(resolve_model_path(flags.get("model")));
-  try {
-    endpoints.open(gateway, *model, flags.get("listen"), http_address(flags, "scheduler"));
-  } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
+  scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"));
+  ClientEndpoints& endpoints = scheduler.endpoints();
   std::cout << "tandem node: scheduler for " << model->config().name << "\n"
             << "  nodes join at: " << control_address << "\n"
             << "  zeromq clients: " << endpoints.zmq_endpoint() << "\n"
@@ -105,10 +100,7 @@ int run_scheduler(const Flags& flags) {
                       {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
   endpoints.serve_until(stop_signal);
   std::cout << "tandem node: scheduler draining" << std::endl;
-  endpoints.drain(std::chrono::milliseconds(flags.get_int("drain-timeout-ms")));
-  endpoints.stop_admitting();
-  stop_scheduler(control.system, scheduler);
-  endpoints.close();
+  scheduler.shutdown(std::chrono::milliseconds(flags.get_int("drain-timeout-ms")));
   return 0;
 }
 

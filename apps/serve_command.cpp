@@ -6,10 +6,8 @@
 #include <iostream>
 #include <memory>
 
-#include "actors/messages.h"
-#include "actors/scheduler_gateway.h"
-#include "apps/client_endpoints.h"
 #include "apps/commands.h"
+#include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
 #include "cluster/control_plane.h"
 
@@ -39,30 +37,16 @@ Flags serve_flags() {
 
 }  // namespace
 
-/// Ends the scheduler's work in order: it relays what the verifiers sent, then quits.
-void stop_scheduler(caf::actor_system& system, const caf::actor& scheduler) {
-  caf::scoped_actor self{system};
-  self->request(scheduler, std::chrono::seconds(5), flush_atom::value).receive([](bool) {}, [](caf::error&) {});
-  caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown);
-}
-
 int run_serve(const std::vector<std::string>& args) {
   Flags flags = serve_flags();
   if (!flags.parse(args)) return 0;
   ControlPlane control;
-  ClientEndpoints endpoints;
-  auto view = std::make_shared<SchedulerView>();
-  SchedulerSettings settings{endpoints.sink(), view, flags.get_int("node-timeout-ms")};
-  caf::actor scheduler = spawn_scheduler(control.system, settings);
-  SchedulerGateway gateway(scheduler, view);
-  std::string control_address = "none";
-  if (!flags.get("control").empty()) control_address = publish_actor(control.system, scheduler, flags.get("control"));
-
+  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
+  const std::string control_address = scheduler.publish(flags.get("control"));
   VerifierHost verifier(flags, control.system, "local");
-  verifier.join(scheduler, nullptr, 500);
-  try {
-    endpoints.open(gateway, verifier.target(), flags.get("listen"), flags.get("http"));
-  } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
+  verifier.join(scheduler.actor(), nullptr, 500);
+  scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"));
+  ClientEndpoints& endpoints = scheduler.endpoints();
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -72,20 +56,15 @@ int run_serve(const std::vector<std::string>& args) {
             << "  http (OpenAI-compatible): "
             << (endpoints.http_address() == "none"
                     ? std::string("none")
-                    : endpoints.http_address() + "/v1/completions, /v1/chat/completions, /v1/models; /metrics, /health, /ready")
+                    : endpoints.http_address() +
+                          "/v1/completions, /v1/chat/completions, /v1/models; /metrics, /health, /ready")
             << "\n"
             << "  nodes join at: " << control_address << std::endl;
   write_endpoint_file(flags.get("endpoint-file"),
                       {endpoints.zmq_endpoint(), endpoints.http_address(), control_address});
   endpoints.serve_until(stop_signal);
   std::cout << "tandem serve: stopping (signal " << int(stop_signal) << ")" << std::endl;
-  // Refuse new requests and let those running finish; end the ones left (each client hears
-  // CANCELLED), then close the endpoints.
-  endpoints.drain(std::chrono::milliseconds(flags.get_int("drain-timeout-ms")));
-  endpoints.stop_admitting();
-  verifier.stop();
-  stop_scheduler(control.system, scheduler);
-  endpoints.close();
+  scheduler.shutdown(std::chrono::milliseconds(flags.get_int("drain-timeout-ms")), [&] { verifier.stop(); });
   return 0;
 }
 

@@ -3,9 +3,8 @@
 #include <stdexcept>
 
 namespace tandem {
-namespace {
 
-std::pair<std::string, uint16_t> split_address(const std::string& address) {
+std::pair<std::string, uint16_t> split_host_port(const std::string& address) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon + 1 == address.size())
     throw std::invalid_argument("'" + address + "' is not HOST:PORT");
@@ -14,8 +13,6 @@ std::pair<std::string, uint16_t> split_address(const std::string& address) {
     throw std::invalid_argument("'" + address + "': port must be a number from 0 to 65535");
   return {address.substr(0, colon), uint16_t(std::stoi(port))};
 }
-
-}  // namespace
 
 caf::actor_system_config& ControlPlane::with_middleman(caf::actor_system_config& config) {
   config.load<caf::io::middleman>();
@@ -28,14 +25,14 @@ caf::actor_system_config& ControlPlane::with_middleman(caf::actor_system_config&
 }
 
 std::string publish_actor(caf::actor_system& system, const caf::actor& actor, const std::string& address) {
-  auto [host, port] = split_address(address);
+  auto [host, port] = split_host_port(address);
   auto bound = system.middleman().publish(actor, port, host.c_str(), true);
   if (!bound) throw std::runtime_error("cannot listen on " + address + ": " + system.render(bound.error()));
   return host + ":" + std::to_string(*bound);
 }
 
 caf::actor connect_actor(caf::actor_system& system, const std::string& address) {
-  auto [host, port] = split_address(address);
+  auto [host, port] = split_host_port(address);
   auto actor = system.middleman().remote_actor(host, port);
   if (!actor) throw std::runtime_error("cannot reach " + address + ": " + system.render(actor.error()));
   return *actor;

@@ -20,6 +20,8 @@ struct ControlPlane {
   static caf::actor_system_config& with_middleman(caf::actor_system_config& config);
 };
 
+/// Splits "host:port" (port 0 to 65535); std::invalid_argument says what is wrong.
+std::pair<std::string, uint16_t> split_host_port(const std::string& address);
 /// Publishes `actor` on "host:port" (port 0: any free port) and returns the bound "host:port";
 /// std::runtime_error says why it could not.
 std::string publish_actor(caf::actor_system& system, const caf::actor& actor, const std::string& address);

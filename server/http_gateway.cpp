@@ -82,8 +82,7 @@ json speculation(const wire::Statistics& s) {
 HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model)
     : worker_(worker), model_(model), http_(std::make_unique<httplib::Server>()) {
   routes();
-  port_ = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
-  if (port_ < 0) throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
+  port_ = bind_http(*http_, host, port);
   thread_ = std::thread([this] { http_->listen_after_bind(); });
 }
 

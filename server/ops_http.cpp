@@ -4,9 +4,16 @@
 
 #include <stdexcept>
 
+#include "cluster/control_plane.h"
 #include "cluster/metrics.h"
 
 namespace tandem {
+
+int bind_http(httplib::Server& server, const std::string& host, int port) {
+  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (bound < 0) throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
+  return bound;
+}
 
 void add_ops_routes(httplib::Server& server, OpsStatus status) {
   server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
@@ -25,14 +32,9 @@ void add_ops_routes(httplib::Server& server, OpsStatus status) {
 }
 
 OpsHttp::OpsHttp(const std::string& address, OpsStatus status) : http_(std::make_unique<httplib::Server>()) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos) throw std::invalid_argument("--http must be HOST:PORT, got '" + address + "'");
-  const std::string host = address.substr(0, colon);
-  const int port = std::stoi(address.substr(colon + 1));
+  auto [host, port] = split_host_port(address);
   add_ops_routes(*http_, std::move(status));
-  const int bound = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
-  if (bound < 0) throw std::runtime_error("cannot listen for HTTP on " + address);
-  address_ = "http://" + host + ":" + std::to_string(bound);
+  address_ = "http://" + host + ":" + std::to_string(bind_http(*http_, host, port));
   thread_ = std::thread([this] { http_->listen_after_bind(); });
 }
 

@@ -20,6 +20,9 @@ struct OpsStatus {
   std::function<bool()> ready;             // /ready answers 200 when true, else 503
 };
 
+/// Binds `server` to host:port (port 0: any free port) and returns the port; std::runtime_error if it cannot.
+int bind_http(httplib::Server& server, const std::string& host, int port);
+
 /// Adds /metrics, /health and /ready to `server`.
 void add_ops_routes(httplib::Server& server, OpsStatus status);
 

@@ -1,0 +1,43 @@
+#pragma once
+// The scheduler role as a process hosts it (`tandem serve`, `tandem node --role
+// scheduler`): the scheduler actor, the client endpoints in front of it, and the
+// order in which they start and stop.
+#include <caf/all.hpp>
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/scheduler_gateway.h"
+#include "apps/client_endpoints.h"
+
+namespace tandem {
+
+/// A running scheduler and its client endpoints.
+class SchedulerHost {
+ public:
+  SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms);
+
+  /// The scheduler actor (local verifiers join it directly).
+  const caf::actor& actor() const { return scheduler_; }
+  /// Lets nodes of other processes join at HOST:PORT ('' for none); the bound address or "none".
+  std::string publish(const std::string& control);
+  /// Binds the ZeroMQ endpoint and the HTTP HOST:PORT ('' for none); `model` gives HTTP its
+  /// tokenizer and name. A malformed address is a UsageError.
+  void open(const Model& model, const std::string& listen, const std::string& http);
+  ClientEndpoints& endpoints() { return endpoints_; }
+  /// After a stop signal: refuse new requests and give those running `drain` to finish, run
+  /// `stop_local_work` (a verifier in this process ends what is left: CANCELLED), let the
+  /// scheduler relay the last replies, then close the endpoints.
+  void shutdown(std::chrono::milliseconds drain, const std::function<void()>& stop_local_work = {});
+
+ private:
+  caf::actor_system& system_;
+  ClientEndpoints endpoints_;
+  std::shared_ptr<SchedulerView> view_ = std::make_shared<SchedulerView>();
+  caf::actor scheduler_;
+  std::unique_ptr<SchedulerGateway> gateway_;
+};
+
+}  // namespace tandem

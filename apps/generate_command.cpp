@@ -48,8 +48,8 @@ Flags generate_flags() {
   f.add("draft-threads", "0",
         "pearl: threads for the drafter, the rest verify (0: a quarter of --threads, at least 1)");
   f.add("matmul", "int16",
-        "quantized matmul: int16 (integer dot products, activations to ~31 bits), int16-fast (~15 bits, half the "
-        "multiplies) or float (weights decoded to float)");
+        "quantized matmul: int8 (activations in 8-bit blocks, repacked weights, VNNI/AVX2), precise (int16 "
+        "integer dot products, activations to ~31 bits), int16-fast (~15 bits) or float (weights decoded to float)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
   f.add("server", "", "generate on a running tandem serve at this ZeroMQ endpoint instead of locally");

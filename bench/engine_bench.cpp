@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
       "comma-separated model files (bare names are looked up in --models-dir)");
   flags.add("models-dir", "models", "folder of installed models");
   flags.add("threads", "1,2", "comma-separated thread counts");
-  flags.add("matmul", "int16", "comma-separated matmul paths: int16, int16-fast, float");
+  flags.add("matmul", "precise,int8", "comma-separated matmul paths: precise, int8, int16-fast, float");
   flags.add("prompt-tokens", "128", "prompt length for the prefill measurement");
   flags.add("decode-tokens", "32", "tokens for the decode measurement");
   flags.add("json", "", "also write the figures to this JSON file");

@@ -28,11 +28,14 @@ struct WeightMatrix {
 float dot_f32(const float* a, const float* b, int64_t n);
 
 /// How matmul multiplies quantized weights: integer dot products against activations held
-/// as two int16 terms (about 31 bits of precision) or one (Int16Fast: about 15 bits, half
-/// the multiplies), or weights decoded to float.
-enum class MatmulPath { Int16, Int16Fast, Float };
+/// as two int16 terms (Int16, named "precise": about 31 bits of precision) or one (Int16Fast:
+/// about 15 bits, half the multiplies); as 8-bit blocks against repacked weights (Int8, see
+/// kernels/int8_matmul.h; the transformer packs the weights, plain matmul treats it as Int16);
+/// or weights decoded to float.
+enum class MatmulPath { Int16, Int16Fast, Float, Int8 };
 
-/// The path named `name` (int16, int16-fast or float); throws std::invalid_argument otherwise.
+/// The path named `name` (precise, int8, int16-fast or float; int16 = precise); throws
+/// std::invalid_argument otherwise.
 MatmulPath matmul_path_named(const std::string& name);
 /// The name of `path`.
 const char* matmul_path_name(MatmulPath path);

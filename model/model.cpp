@@ -53,6 +53,11 @@ size_t Weights::bytes_per_token() const {
   return total;
 }
 
+const PackedWeights& Model::packed(ThreadPool& pool) const {
+  std::call_once(packed_once_, [&] { packed_ = std::make_unique<PackedWeights>(weights_, pool); });
+  return *packed_;
+}
+
 std::unique_ptr<Model> Model::load(const std::string& path, const std::string& tokenizer_path) {
   std::unique_ptr<Model> model(new Model());
   model->path_ = path;

@@ -2,10 +2,12 @@
 // A loaded model: configuration, weights (views into the mapped file) and tokenizer.
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "kernels/ops.h"
+#include "model/packed_weights.h"
 #include "model/tokenizer.h"
 
 namespace tandem {
@@ -93,6 +95,8 @@ class Model {
   const std::string& path() const { return path_; }
   /// Number of parameters.
   int64_t parameters() const { return parameters_; }
+  /// The matrices repacked for the int8 matmul, packed on first use (once, thread-safe) with `pool`'s threads.
+  const PackedWeights& packed(ThreadPool& pool) const;
 
  private:
   Model() = default;
@@ -107,6 +111,8 @@ class Model {
   std::string quantization_;
   int64_t parameters_ = 0;
   std::shared_ptr<const void> storage_;  // keeps the mapped file alive
+  mutable std::once_flag packed_once_;
+  mutable std::unique_ptr<PackedWeights> packed_;
 };
 
 }  // namespace tandem

@@ -14,6 +14,14 @@ namespace tandem {
 Transformer::Transformer(const Model& model, int threads, int segment, MatmulPath path)
     : model_(model), pool_(threads), segment_(segment), path_(path) {
   if (segment_ <= 0) throw std::invalid_argument("attention segment must be positive");
+  if (path_ == MatmulPath::Int8) packed_ = &model.packed(pool_);
+}
+
+// y = w x, through the int8 kernels when the matrix has a packed copy.
+void Transformer::project(const WeightMatrix& w, const float* x, int64_t n, float* y) {
+  if (packed_)
+    if (const PackedMatrix* p = packed_->find(w)) return matmul_int8(*p, x, n, y, pool_);
+  matmul(w, x, n, y, pool_, path_);
 }
 
 void Transformer::validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const {
@@ -137,9 +145,9 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
     // Attention: q, k, v projections (+ bias), rotary, cache write, attention, output projection.
     for (int64_t i = 0; i < n; ++i)
       rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.attn_norm.data(), dim, c.rms_eps);
-    matmul(l.wq, xb_.data(), n, q_.data(), pool_, path_);
-    matmul(l.wk, xb_.data(), n, k_.data(), pool_, path_);
-    matmul(l.wv, xb_.data(), n, v_.data(), pool_, path_);
+    project(l.wq, xb_.data(), n, q_.data());
+    project(l.wk, xb_.data(), n, k_.data());
+    project(l.wv, xb_.data(), n, v_.data());
     const bool local = c.window(layer) > 0;
     const float* cos = local ? cos_local_.data() : cos_.data();
     const float* sin = local ? sin_local_.data() : sin_.data();
@@ -162,7 +170,7 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
       std::copy_n(&v_[size_t(i * kv_dim)], kv_dim, cache.value(layer, slot_[size_t(i)]));
     }
     attention(layer, batch, caches);
-    matmul(l.wo, att_.data(), n, out_.data(), pool_, path_);
+    project(l.wo, att_.data(), n, out_.data());
     if (!l.post_attn_norm.empty())
       for (int64_t i = 0; i < n; ++i)
         rmsnorm(&out_[size_t(i * dim)], &out_[size_t(i * dim)], l.post_attn_norm.data(), dim, c.rms_eps);
@@ -171,13 +179,13 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
     // Feed-forward: gate activation (SiLU or GELU) times up, then down.
     for (int64_t i = 0; i < n; ++i)
       rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.ffn_norm.data(), dim, c.rms_eps);
-    matmul(l.w_gate, xb_.data(), n, gate_.data(), pool_, path_);
-    matmul(l.w_up, xb_.data(), n, up_.data(), pool_, path_);
+    project(l.w_gate, xb_.data(), n, gate_.data());
+    project(l.w_up, xb_.data(), n, up_.data());
     if (c.activation == Activation::Silu)
       swiglu(gate_.data(), up_.data(), n * c.hidden_dim);
     else
       geglu(gate_.data(), up_.data(), n * c.hidden_dim);
-    matmul(l.w_down, gate_.data(), n, out_.data(), pool_, path_);
+    project(l.w_down, gate_.data(), n, out_.data());
     if (!l.post_ffn_norm.empty())
       for (int64_t i = 0; i < n; ++i)
         rmsnorm(&out_[size_t(i * dim)], &out_[size_t(i * dim)], l.post_ffn_norm.data(), dim, c.rms_eps);
@@ -189,7 +197,7 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
   for (int64_t i = 0; i < n; ++i)
     if (batch[size_t(i)].logits)
       rmsnorm(&xb_[size_t(m++ * dim)], &x_[size_t(i * dim)], w.output_norm.data(), dim, c.rms_eps);
-  matmul(w.output, xb_.data(), n_logits, logits_.data(), pool_, path_);
+  project(w.output, xb_.data(), n_logits, logits_.data());
   return {logits_.data(), size_t(n_logits * c.vocab_size)};
 }
 

@@ -47,6 +47,7 @@ class Transformer {
  private:
   void validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const;
   void resize_buffers(int64_t n, int64_t n_logits);
+  void project(const WeightMatrix& w, const float* x, int64_t n, float* y);
   void attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
   void rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos,
                      std::vector<float>& sin);
@@ -55,6 +56,7 @@ class Transformer {
   ThreadPool pool_;
   int segment_;
   MatmulPath path_;
+  const PackedWeights* packed_ = nullptr;  // with path Int8
 
   // Activations for n tokens; sized for the largest batch seen.
   std::vector<float> x_;                      // [n][dim] residual stream

@@ -155,21 +155,23 @@ void matmul_float(const WeightMatrix& w, const float* x, int64_t n_tokens, float
 void matmul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool, MatmulPath path) {
   if (n_tokens <= 0) return;
   if (path != MatmulPath::Float && has_quantized_dot(w.type) && w.cols % kActivationBlock == 0)
-    matmul_quantized(w, x, n_tokens, y, pool, path == MatmulPath::Int16);
+    matmul_quantized(w, x, n_tokens, y, pool, path != MatmulPath::Int16Fast);
   else
     matmul_float(w, x, n_tokens, y, pool);
 }
 
 MatmulPath matmul_path_named(const std::string& name) {
-  if (name == "int16") return MatmulPath::Int16;
+  if (name == "precise" || name == "int16") return MatmulPath::Int16;
+  if (name == "int8") return MatmulPath::Int8;
   if (name == "int16-fast") return MatmulPath::Int16Fast;
   if (name == "float") return MatmulPath::Float;
-  throw std::invalid_argument("matmul path must be int16, int16-fast or float, got '" + name + "'");
+  throw std::invalid_argument("matmul path must be precise, int8, int16-fast or float, got '" + name + "'");
 }
 
 const char* matmul_path_name(MatmulPath path) {
   switch (path) {
-    case MatmulPath::Int16: return "int16";
+    case MatmulPath::Int16: return "precise";
+    case MatmulPath::Int8: return "int8";
     case MatmulPath::Int16Fast: return "int16-fast";
     case MatmulPath::Float: return "float";
   }

@@ -6,6 +6,8 @@
 // of operations whatever T is. P (precise) adds the low activation terms.
 #include "kernels/quantized_dot.h"
 
+#include "kernels/cpu/ggml_blocks.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -134,34 +136,7 @@ inline __m256i fifth_bits(const uint8_t qh[4]) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
 }
 
-struct BlockQ4_0 {
-  uint16_t d;
-  uint8_t qs[16];
-};
-struct BlockQ4_1 {
-  uint16_t d, m;
-  uint8_t qs[16];
-};
-struct BlockQ5_0 {
-  uint16_t d;
-  uint8_t qh[4];
-  uint8_t qs[16];
-};
-struct BlockQ8_0 {
-  uint16_t d;
-  int8_t qs[32];
-};
-struct BlockQ4_K {
-  uint16_t d, dmin;
-  uint8_t scales[12];
-  uint8_t qs[128];
-};
-struct BlockQ6_K {
-  uint8_t ql[128];
-  uint8_t qh[64];
-  int8_t scales[16];
-  uint16_t d;
-};
+using namespace ggml;
 
 // The simple 32-value formats: `weights(block)` gives the block's signed int8 values,
 // `minimum(block)` its additive minimum (0 for the symmetric formats).

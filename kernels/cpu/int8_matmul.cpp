@@ -1,0 +1,127 @@
+// The int8 matmul: picks the instruction set once, quantizes each token's
+// activations, and hands groups of 16 rows to the threads; each group runs its
+// tokens through the kernel a tile at a time while the group's weights stay in cache.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/int8_kernels.h"
+#include "kernels/cpu/int8_layout.h"
+#include "kernels/int8_matmul.h"
+
+namespace tandem {
+namespace {
+
+bool supports(KernelIsa isa) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  switch (isa) {
+    case KernelIsa::Scalar: return true;
+    case KernelIsa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case KernelIsa::Avx512Vnni:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+#else
+  return isa == KernelIsa::Scalar;
+#endif
+}
+
+KernelIsa isa_named(const std::string& name) {
+  if (name == "scalar") return KernelIsa::Scalar;
+  if (name == "avx2") return KernelIsa::Avx2;
+  if (name == "avx512" || name == "avx512-vnni") return KernelIsa::Avx512Vnni;
+  throw std::invalid_argument("TANDEM_KERNEL_ISA must be scalar, avx2 or avx512, got '" + name + "'");
+}
+
+KernelIsa initial_isa() {
+  const char* forced = std::getenv("TANDEM_KERNEL_ISA");
+  if (!forced || !*forced) return best_kernel_isa();
+  KernelIsa isa = isa_named(forced);
+  if (!supports(isa)) throw std::invalid_argument(std::string("TANDEM_KERNEL_ISA=") + forced + ": this processor lacks it");
+  return isa;
+}
+
+std::atomic<KernelIsa>& current_isa() {
+  static std::atomic<KernelIsa> isa{initial_isa()};
+  return isa;
+}
+
+// Scalar path: the reference, row by row.
+void matmul_scalar(const PackedMatrix& w, const Int8Block* xq, int64_t n_tokens, float* y, ThreadPool& pool) {
+  const WeightMatrix& m = w.source;
+  const int64_t blocks = m.cols / int8::kBlock;
+  pool.parallel_for(m.rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t t = 0; t < n_tokens; ++t)
+        y[t * m.rows + r] = dot_int8_reference(m.type, m.row(r), xq + t * blocks, m.cols);
+  });
+}
+
+}  // namespace
+
+KernelIsa best_kernel_isa() {
+  if (supports(KernelIsa::Avx512Vnni)) return KernelIsa::Avx512Vnni;
+  if (supports(KernelIsa::Avx2)) return KernelIsa::Avx2;
+  return KernelIsa::Scalar;
+}
+
+KernelIsa kernel_isa() { return current_isa().load(std::memory_order_relaxed); }
+
+void set_kernel_isa(KernelIsa isa) {
+  if (!supports(isa)) throw std::invalid_argument(std::string("this processor lacks ") + kernel_isa_name(isa));
+  current_isa().store(isa, std::memory_order_relaxed);
+}
+
+const char* kernel_isa_name(KernelIsa isa) {
+  switch (isa) {
+    case KernelIsa::Scalar: return "scalar";
+    case KernelIsa::Avx2: return "avx2";
+    case KernelIsa::Avx512Vnni: return "avx512-vnni";
+  }
+  return "?";
+}
+
+void matmul_int8(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (n_tokens <= 0) return;
+  const WeightMatrix& m = w.source;
+  const int64_t blocks = m.cols / int8::kBlock;
+  thread_local std::vector<Int8Block> quantized;
+  quantized.resize(size_t(n_tokens * blocks));
+  Int8Block* xq = quantized.data();  // a plain pointer: inside the lambdas thread_local names the worker's copy
+  pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) quantize_int8(x + t * m.cols, m.cols, xq + t * blocks);
+  });
+
+  const KernelIsa isa = kernel_isa();
+  if (isa == KernelIsa::Scalar) return matmul_scalar(w, xq, n_tokens, y, pool);
+  const int max_tokens = isa == KernelIsa::Avx512Vnni ? int8::kAvx512MaxTokens : int8::kAvx2MaxTokens;
+  auto kernel = [&](int tokens) {
+    return isa == KernelIsa::Avx512Vnni ? int8::avx512_kernel(m.type, tokens) : int8::avx2_kernel(m.type, tokens);
+  };
+  int8::GroupKernelFn full = kernel(max_tokens);
+  int8::GroupKernelFn rest = kernel(int(n_tokens % max_tokens == 0 ? max_tokens : n_tokens % max_tokens));
+  const int8::Layout layout = int8::layout_of(m.type);
+  const int64_t units = m.cols / (int64_t(layout.blocks) * int8::kBlock);
+  pool.parallel_for(w.groups, [&](int64_t begin, int64_t end) {
+    float out[int8::kAvx512MaxTokens * int8::kGroupRows];
+    const Int8Block* tokens[int8::kAvx512MaxTokens];
+    for (int64_t g = begin; g < end; ++g) {
+      const int64_t r0 = g * int8::kGroupRows, rows = std::min<int64_t>(int8::kGroupRows, m.rows - r0);
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += max_tokens) {
+        const int count = int(std::min<int64_t>(max_tokens, n_tokens - t0));
+        for (int t = 0; t < count; ++t) tokens[t] = xq + (t0 + t) * blocks;
+        (count == max_tokens ? full : rest)(w.group(g), units, tokens, out);
+        for (int t = 0; t < count; ++t)
+          std::copy_n(out + t * int8::kGroupRows, rows, y + (t0 + t) * m.rows + r0);
+      }
+    }
+  });
+}
+
+}  // namespace tandem

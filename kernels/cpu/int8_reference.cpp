@@ -1,0 +1,158 @@
+// The scalar side of the int8 path: activation quantization, decoding GGML
+// blocks into unsigned integers, and the reference dot product that every SIMD
+// kernel must match bit for bit.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "kernels/cpu/ggml_blocks.h"
+#include "kernels/cpu/int8_layout.h"
+#include "kernels/int8_matmul.h"
+
+namespace tandem {
+namespace int8 {
+namespace {
+
+// The 6-bit scale and min of block j (0..7) of a Q4_K super-block.
+void k4_scale_min(const uint8_t* s, int j, uint8_t& sc, uint8_t& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = uint8_t((s[j + 4] & 0x0f) | ((s[j - 4] >> 6) << 4));
+    m = uint8_t((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+  }
+}
+
+// Low nibbles of 16 bytes give values 0-15, high nibbles values 16-31.
+void split_nibbles(const uint8_t* qs, uint8_t* u) {
+  for (int l = 0; l < 16; ++l) {
+    u[l] = qs[l] & 0x0f;
+    u[l + 16] = qs[l] >> 4;
+  }
+}
+
+}  // namespace
+
+BlockInts decode_block(DType type, const void* row, int64_t block) {
+  BlockInts out;
+  switch (type) {
+    case DType::Q4_0: {
+      const auto& b = static_cast<const ggml::BlockQ4_0*>(row)[block];
+      out.d = b.d;
+      split_nibbles(b.qs, out.u);
+      break;
+    }
+    case DType::Q4_1: {
+      const auto& b = static_cast<const ggml::BlockQ4_1*>(row)[block];
+      out.d = b.d;
+      out.second = b.m;
+      split_nibbles(b.qs, out.u);
+      break;
+    }
+    case DType::Q5_0: {
+      const auto& b = static_cast<const ggml::BlockQ5_0*>(row)[block];
+      uint32_t qh;
+      std::memcpy(&qh, b.qh, 4);
+      out.d = b.d;
+      split_nibbles(b.qs, out.u);
+      for (int l = 0; l < kBlock; ++l) out.u[l] = uint8_t(out.u[l] | ((qh >> l) & 1) << 4);
+      break;
+    }
+    case DType::Q8_0: {
+      const auto& b = static_cast<const ggml::BlockQ8_0*>(row)[block];
+      out.d = b.d;
+      for (int l = 0; l < kBlock; ++l) out.u[l] = uint8_t(b.qs[l] + 128);
+      break;
+    }
+    case DType::Q4_K: {
+      const auto& b = static_cast<const ggml::BlockQ4_K*>(row)[block / 8];
+      const int j = int(block % 8);
+      out.d = b.d;
+      out.second = b.dmin;
+      k4_scale_min(b.scales, j, out.sc[0], out.m);
+      // Blocks 2i and 2i+1 are the low and high nibbles of bytes 32i..32i+31.
+      for (int l = 0; l < kBlock; ++l) out.u[l] = (b.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f;
+      break;
+    }
+    case DType::Q6_K: {
+      const auto& b = static_cast<const ggml::BlockQ6_K*>(row)[block / 8];
+      const int j = int(block % 8);
+      for (int l = 0; l < kBlock; ++l) {
+        // Value v of the super-block: half h of 128, group g of 32 in it, index i in the group.
+        const int v = 32 * j + l, h = v / 128, g = (v % 128) / 32, i = v % 32;
+        const int low = (b.ql[64 * h + 32 * (g % 2) + i] >> (4 * (g / 2))) & 0x0f;
+        const int high = (b.qh[32 * h + i] >> (2 * g)) & 3;
+        out.u[l] = uint8_t(low | high << 4);
+      }
+      out.d = b.d;
+      out.sc[0] = uint8_t(b.scales[2 * j]);
+      out.sc[1] = uint8_t(b.scales[2 * j + 1]);
+      break;
+    }
+    default: throw std::invalid_argument("no int8 kernel for this weight type");
+  }
+  return out;
+}
+
+float block_scale(DType type, const BlockInts& b, int half) {
+  const float d = fp16_to_fp32(b.d);
+  if (type == DType::Q4_K) return d * float(b.sc[0]);
+  if (type == DType::Q6_K) return d * float(int8_t(b.sc[half]));
+  return d;
+}
+
+float block_bias(DType type, const BlockInts& b) {
+  if (type == DType::Q4_K) return fp16_to_fp32(b.second) * float(b.m);
+  return fp16_to_fp32(b.second);  // Q4_1's m
+}
+
+}  // namespace int8
+
+bool has_int8_kernel(DType type) { return int8::layout_of(type).blocks > 0; }
+
+void quantize_int8(const float* x, int64_t n, Int8Block* out) {
+  for (int64_t b = 0; b < n / int8::kBlock; ++b) {
+    const float* xb = x + b * int8::kBlock;
+    Int8Block& o = out[b];
+    float amax = 0.0f;
+    for (int i = 0; i < int8::kBlock; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    o.d = amax / 127.0f;
+    const float inv = o.d > 0.0f ? 1.0f / o.d : 0.0f;
+    int sums[2] = {0, 0};
+    for (int i = 0; i < int8::kBlock; ++i) {
+      const float v = std::clamp(std::nearbyint(xb[i] * inv), -127.0f, 127.0f);
+      o.q[i] = int8_t(v);
+      sums[i / 16] += o.q[i];
+    }
+    o.sum[0] = int16_t(sums[0]);
+    o.sum[1] = int16_t(sums[1]);
+  }
+}
+
+float dot_int8_reference(DType type, const void* row, const Int8Block* x, int64_t n) {
+  const int8::Layout layout = int8::layout_of(type);
+  if (layout.blocks == 0) throw std::invalid_argument("no int8 kernel for this weight type");
+  float acc = 0.0f, bias = 0.0f;
+  for (int64_t blk = 0; blk < n / int8::kBlock; ++blk) {
+    const int8::BlockInts b = int8::decode_block(type, row, blk);
+    const Int8Block& a = x[blk];
+    int32_t sums[2] = {0, 0};
+    for (int i = 0; i < int8::kBlock; ++i) sums[i / 16] += int32_t(b.u[i]) * a.q[i];
+    if (layout.halves) {
+      for (int h = 0; h < 2; ++h) {
+        const int32_t s = sums[h] - layout.zero * a.sum[h];
+        acc = std::fma(float(s), int8::block_scale(type, b, h) * a.d, acc);
+      }
+    } else {
+      const int32_t x_sum = a.sum[0] + a.sum[1];
+      const int32_t s = sums[0] + sums[1] - layout.zero * x_sum;
+      acc = std::fma(float(s), int8::block_scale(type, b, 0) * a.d, acc);
+      if (layout.bias_sign != 0) bias = std::fma(int8::block_bias(type, b), a.d * float(x_sum), bias);
+    }
+  }
+  return layout.bias_sign > 0 ? acc + bias : layout.bias_sign < 0 ? acc - bias : acc;
+}
+
+}  // namespace tandem

@@ -1,0 +1,180 @@
+// The int8 matmul: every instruction set's kernel against the scalar reference,
+// bit for bit, on random blocks of every type (edge blocks included), every
+// batch size from 1 to 17 and row counts that are not multiples of the group;
+// the reference against float dequantization within its stated bound.
+#include "kernels/int8_matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/dequantize.h"
+
+namespace tandem {
+namespace {
+
+const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+
+// Offsets of the fp16 scale fields in one block of each type (random bits there could be NaN).
+std::vector<int> half_fields(DType type) {
+  switch (type) {
+    case DType::Q4_1: return {0, 2};
+    case DType::Q4_K: return {0, 2};
+    case DType::Q6_K: return {208};
+    default: return {0};
+  }
+}
+
+enum class Edge { Random, Zero, LargestScales };
+
+// A rows × cols matrix of random blocks whose fp16 scales are finite.
+std::vector<uint8_t> random_matrix(DType type, int64_t rows, int64_t cols, Edge edge, std::mt19937& rng) {
+  const DTypeInfo info = dtype_info(type);
+  const size_t blocks = size_t(rows * cols / info.block_elems);
+  std::vector<uint8_t> bytes(blocks * size_t(info.block_bytes));
+  for (auto& b : bytes) b = edge == Edge::Zero ? 0 : uint8_t(rng());
+  std::uniform_int_distribution<int> exponent(5, 14);
+  for (size_t b = 0; b < blocks; ++b)
+    for (int offset : half_fields(type)) {
+      // Largest finite fp16 (65504) or a random sign, exponent 2^-10..2^-1 and mantissa.
+      uint16_t h = edge == Edge::LargestScales ? 0x7bff
+                                               : uint16_t((rng() & 0x8000) | exponent(rng) << 10 | (rng() & 0x3ff));
+      if (edge == Edge::Zero) h = 0;
+      std::memcpy(&bytes[b * size_t(info.block_bytes) + size_t(offset)], &h, 2);
+    }
+  return bytes;
+}
+
+std::vector<float> random_activations(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = normal(rng);
+  for (int64_t i = 0; i < n; i += 97) x[size_t(i)] *= 40.0f;  // outliers, as real activations have
+  return x;
+}
+
+std::vector<KernelIsa> supported_isas() {
+  std::vector<KernelIsa> isas{KernelIsa::Scalar};
+  if (best_kernel_isa() != KernelIsa::Scalar) isas.push_back(KernelIsa::Avx2);
+  if (best_kernel_isa() == KernelIsa::Avx512Vnni) isas.push_back(KernelIsa::Avx512Vnni);
+  return isas;
+}
+
+// Restores the process's instruction set after a test forces another.
+struct IsaGuard {
+  KernelIsa saved = kernel_isa();
+  ~IsaGuard() { set_kernel_isa(saved); }
+};
+
+TEST(Int8Matmul, EveryKernelEqualsTheReferenceBitForBit) {
+  IsaGuard guard;
+  ThreadPool pool(2);
+  std::mt19937 rng(7);
+  for (DType type : kTypes)
+    for (Edge edge : {Edge::Random, Edge::Zero, Edge::LargestScales})
+      for (int64_t rows : {1, 15, 16, 17, 45}) {
+        const int64_t cols = 512, max_tokens = 17;
+        auto w = random_matrix(type, rows, cols, edge, rng);
+        WeightMatrix m{type, w.data(), rows, cols, row_bytes(type, cols)};
+        auto x = random_activations(max_tokens * cols, rng);
+        std::vector<Int8Block> xq(size_t(max_tokens * cols / 32));
+        for (int64_t t = 0; t < max_tokens; ++t) quantize_int8(x.data() + t * cols, cols, xq.data() + t * cols / 32);
+        std::vector<float> expected(size_t(max_tokens * rows));
+        for (int64_t t = 0; t < max_tokens; ++t)
+          for (int64_t r = 0; r < rows; ++r)
+            expected[size_t(t * rows + r)] = dot_int8_reference(type, m.row(r), xq.data() + t * cols / 32, cols);
+        PackedMatrix packed = pack_matrix(m, pool);
+        for (KernelIsa isa : supported_isas()) {
+          set_kernel_isa(isa);
+          for (int64_t n = 1; n <= max_tokens; ++n) {
+            std::vector<float> y(size_t(n * rows), NAN);
+            matmul_int8(packed, x.data(), n, y.data(), pool);
+            ASSERT_EQ(std::memcmp(y.data(), expected.data(), y.size() * 4), 0)
+                << dtype_info(type).name << " " << kernel_isa_name(isa) << " rows " << rows << " tokens " << n
+                << " edge " << int(edge) << ": first value " << y[0] << " vs " << expected[0];
+          }
+        }
+      }
+}
+
+TEST(Int8Matmul, ATokensResultIsTheSameAloneAndInAnyTilePosition) {
+  IsaGuard guard;
+  ThreadPool pool(2);
+  std::mt19937 rng(11);
+  const int64_t rows = 40, cols = 256, n = 13;
+  for (DType type : kTypes) {
+    auto w = random_matrix(type, rows, cols, Edge::Random, rng);
+    WeightMatrix m{type, w.data(), rows, cols, row_bytes(type, cols)};
+    PackedMatrix packed = pack_matrix(m, pool);
+    auto x = random_activations(n * cols, rng);
+    for (KernelIsa isa : supported_isas()) {
+      set_kernel_isa(isa);
+      std::vector<float> all(static_cast<size_t>(n * rows)), one(static_cast<size_t>(rows));
+      matmul_int8(packed, x.data(), n, all.data(), pool);
+      for (int64_t t = 0; t < n; ++t) {
+        matmul_int8(packed, x.data() + t * cols, 1, one.data(), pool);
+        EXPECT_EQ(std::memcmp(one.data(), all.data() + t * rows, size_t(rows) * 4), 0)
+            << dtype_info(type).name << " " << kernel_isa_name(isa) << " token " << t;
+      }
+    }
+  }
+}
+
+// The reference differs from the float dot product only by activation rounding:
+// each activation moves by at most half its block's step d, so the error is at
+// most sum |w_i| * d / 2 (plus float rounding, far smaller).
+TEST(Int8Matmul, ReferenceStaysWithinTheActivationRoundingBound) {
+  std::mt19937 rng(3);
+  const int64_t cols = 1024;
+  for (DType type : kTypes) {
+    auto w = random_matrix(type, 8, cols, Edge::Random, rng);
+    WeightMatrix m{type, w.data(), 8, cols, row_bytes(type, cols)};
+    auto x = random_activations(cols, rng);
+    std::vector<Int8Block> xq(size_t(cols / 32));
+    quantize_int8(x.data(), cols, xq.data());
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < 8; ++r) {
+      dequantize_row(type, m.row(r), row.data(), cols);
+      double exact = 0, bound = 0, magnitude = 0;
+      for (int64_t i = 0; i < cols; ++i) {
+        exact += double(row[size_t(i)]) * x[size_t(i)];
+        bound += std::fabs(double(row[size_t(i)])) * xq[size_t(i / 32)].d / 2;
+        magnitude += std::fabs(double(row[size_t(i)]) * x[size_t(i)]);
+      }
+      const double got = dot_int8_reference(type, m.row(r), xq.data(), cols);
+      EXPECT_LE(std::fabs(got - exact), bound + 1e-5 * magnitude) << dtype_info(type).name << " row " << r;
+      EXPECT_GT(bound, 0.0);
+    }
+  }
+}
+
+TEST(Int8Matmul, QuantizesEdgeBlocks) {
+  std::vector<float> x(64, 0.0f);
+  for (int i = 32; i < 64; ++i) x[size_t(i)] = i % 2 ? 3e38f : -3e38f;
+  Int8Block q[2];
+  quantize_int8(x.data(), 64, q);
+  EXPECT_EQ(q[0].d, 0.0f);
+  EXPECT_EQ(q[0].sum[0] + q[0].sum[1], 0);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(q[0].q[i], 0);
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(q[1].q[i], i % 2 ? 127 : -127);
+  EXPECT_FLOAT_EQ(q[1].d, 3e38f / 127.0f);
+}
+
+TEST(Int8Matmul, RefusesAnInstructionSetTheProcessorLacksAndTypesWithoutKernel) {
+  EXPECT_FALSE(has_int8_kernel(DType::F32));
+  EXPECT_FALSE(has_int8_kernel(DType::Q5_K));
+  EXPECT_TRUE(has_int8_kernel(DType::Q6_K));
+  ThreadPool pool(1);
+  std::vector<float> w(64);
+  WeightMatrix m{DType::F32, w.data(), 2, 32, 128};
+  EXPECT_THROW(pack_matrix(m, pool), std::invalid_argument);
+  if (best_kernel_isa() != KernelIsa::Avx512Vnni) {
+    EXPECT_THROW(set_kernel_isa(KernelIsa::Avx512Vnni), std::invalid_argument);
+  }
+}
+
+}  // namespace
+}  // namespace tandem

@@ -37,6 +37,7 @@ Flags generate_flags() {
   f.add("draft-tokens", "5", "most tokens drafted per verifier pass (tree: depth; recycle: per branch; pearl: window)");
   f.add("adaptive", "true", "choose each pass's draft depth from acceptance and cost (true/false)");
   f.add("ngram", "3", "longest n-gram prompt lookup matches");
+  f.add("lookup-depth", "16", "lookup: most drafted tokens per pass (the adaptive depth picks up to this)");
   f.add("tree-budget", "10", "tree: most nodes per verifier pass");
   f.add("tree-branching", "3", "tree: children proposed under each expanded node");
   f.add("tree-width", "2", "tree: nodes expanded per level; recycle: first-level candidates");
@@ -111,6 +112,7 @@ int run_generate(const std::vector<std::string>& args) {
   settings.draft_tokens = int(flags.get_int("draft-tokens"));
   settings.adaptive = flags.get_switch("adaptive");
   settings.ngram = int(flags.get_int("ngram"));
+  settings.lookup_depth = int(flags.get_int("lookup-depth"));
   settings.recycle_width = settings.tree.width = int(flags.get_int("tree-width"));
   settings.tree.budget = int(flags.get_int("tree-budget"));
   settings.tree.branching = int(flags.get_int("tree-branching"));

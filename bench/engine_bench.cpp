@@ -118,6 +118,30 @@ double batch_seconds(Transformer& tf, int k) {
   return best;
 }
 
+// Decode tokens/s after `context` cached positions. The cache is filled with
+// synthetic keys and values (attention's cost does not depend on them), so a
+// 16k context needs no 16k-token prefill.
+double decode_at_context(Transformer& tf, int64_t context, int decode_tokens) {
+  const ModelConfig& c = tf.model().config();
+  KvCache cache(c, context + decode_tokens);
+  cache.begin_pending(context);
+  for (int64_t i = 0; i < context; ++i) cache.link_pending(i, i - 1, i);
+  for (int layer = 0; layer < c.n_layers; ++layer)
+    for (int64_t i = 0; i < context; ++i)
+      for (int64_t d = 0; d < cache.kv_dim(); ++d) {
+        cache.key(layer, i)[d] = float((i * 7 + d * 13 + layer) % 17) / 17.0f - 0.5f;
+        cache.value(layer, i)[d] = float((i * 5 + d * 3 + layer) % 19) / 19.0f - 0.5f;
+      }
+  cache.commit_all();
+  KvCache* caches[] = {&cache};
+  auto start = Clock::now();
+  for (int i = 0; i < decode_tokens; ++i) {
+    tf.forward({{(i * 17 + 3) % c.vocab_size, 0, cache.length(), -1, true}}, caches);
+    cache.commit_all();
+  }
+  return decode_tokens / seconds(start, Clock::now());
+}
+
 }  // namespace
 }  // namespace tandem
 
@@ -135,6 +159,7 @@ int main(int argc, char** argv) {
   flags.add("matmul", "precise,int8", "comma-separated matmul paths: precise, int8, int16-fast, float");
   flags.add("prompt-tokens", "128", "prompt length for the prefill measurement");
   flags.add("decode-tokens", "32", "tokens for the decode measurement");
+  flags.add("contexts", "1024,4096,16384", "context lengths for the long-context decode measurement (empty: skip)");
   flags.add("json", "", "also write the figures to this JSON file");
   try {
     if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
@@ -203,6 +228,32 @@ int main(int argc, char** argv) {
         }
         std::printf("\n");
         std::fflush(stdout);
+      }
+  }
+  // Decode with a long context: attention's share grows with the context.
+  std::vector<int64_t> contexts;
+  for (auto& c : flags.get_list("contexts")) contexts.push_back(std::stoll(c));
+  if (!contexts.empty()) {
+    std::printf("\n| model | matmul | threads | decode tok/s at context:");
+    for (int64_t c : contexts) std::printf(" %lld |", (long long)c);
+    std::printf("\n|---|---|---|");
+    for (size_t i = 0; i < contexts.size(); ++i) std::printf("---|");
+    std::printf("\n");
+  }
+  for (const auto& name : contexts.empty() ? std::vector<std::string>{} : models) {
+    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    for (const auto& path : paths)
+      for (int t : thread_counts) {
+        Transformer tf(*model, t, kAttentionSegment, matmul_path_named(path));
+        std::printf("| %s | %s | %d |", model->config().name.c_str(), path.c_str(), t);
+        for (int64_t c : contexts) {
+          double tps = decode_at_context(tf, std::min<int64_t>(c, model->config().context_length - 8), 8);
+          std::printf(" %.2f |", tps);
+          std::fflush(stdout);
+          report["long_context"].push_back(
+              {{"model", name}, {"matmul", path}, {"threads", t}, {"context", c}, {"decode_tps", tps}});
+        }
+        std::printf("\n");
       }
   }
   if (!json_path.empty()) std::ofstream(json_path) << report.dump(2) << "\n";

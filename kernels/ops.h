@@ -69,14 +69,19 @@ void add_inplace(float* x, const float* y, int64_t n);
 /// Index of the largest value; ties go to the lowest index.
 int64_t argmax(const float* x, int64_t n);
 
-/// Attention of one query vector over keys/values at consecutive absolute positions
-/// [first_pos, first_pos + count). The key of position first_pos + i is the row
-/// slots[i] of `keys` (rows `row_stride` floats apart), likewise for values.
-/// Positions are grouped into segments of `segment` by absolute position; each
-/// segment gives a partial (max, sum, weighted values) computed in position
-/// order, and the partials merge in ascending order. `scratch` holds at least
-/// min(count, segment) + head_dim floats.
-void attend(const float* q, int head_dim, float scale, const float* keys, const float* values, int64_t row_stride,
-            const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out, float* scratch);
+/// Attention of `group` query vectors that share one key/value head (q and out: [group][head_dim],
+/// group <= 64) over keys/values at consecutive absolute positions [first_pos, first_pos + count).
+/// The key of position first_pos + i is the row slots[i] of `keys` (rows `row_stride` floats
+/// apart), likewise for values; each row is read once for the whole group. Positions are
+/// grouped into segments of `segment` by absolute position; each segment gives a partial (max,
+/// sum, weighted values) computed in position order, and the partials merge in ascending
+/// order. Each head's result is the same whatever the group. `scratch` holds at least
+/// attend_scratch_floats(group, head_dim, count, segment) floats.
+void attend(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
+            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out,
+            float* scratch);
+
+/// Scratch floats attend needs.
+size_t attend_scratch_floats(int group, int head_dim, int64_t count, int segment);
 
 }  // namespace tandem

@@ -10,7 +10,8 @@
 
 namespace tandem {
 
-/// Runs `fn(begin, end)` over contiguous slices of [0, n) on `threads` threads (the caller is one).
+/// Runs `fn(begin, end)` over contiguous slices of [0, n) on `threads` threads (the caller is one);
+/// threads claim slices (a few per thread) as they become free, so they finish together.
 /// Which thread computes an item never changes its result: items are independent.
 /// A forward pass issues hundreds of short jobs back to back, so idle workers spin
 /// briefly for the next one before they sleep.
@@ -29,18 +30,20 @@ class ThreadPool {
   /// and worker i to cpus[i % cpus.size()]. Returns false if the system refused.
   bool pin(const std::vector<int>& cpus);
 
-  /// Splits [0, n) into one contiguous slice per thread and waits for all of them.
+  /// Splits [0, n) into contiguous slices, runs them on the threads and waits for all of them.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void worker_loop(int index);
-  void run_slice(int index);
+  void worker_loop();
+  void run_slices();
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable start_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;  // published by generation_
   int64_t job_size_ = 0;
+  int64_t slices_ = 0;
+  std::atomic<int64_t> next_slice_{0};
   std::atomic<uint64_t> generation_{0};  // bumped once per job
   std::atomic<int> pending_{0};          // workers still on the current job
   std::atomic<bool> stopping_{false};

@@ -220,21 +220,28 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   const int64_t q_dim = int64_t(heads) * hd, kv_dim = c.kv_dim();
   const float scale = 1.0f / std::sqrt(float(hd));
   const int64_t window = c.window(layer);
-  pool_.parallel_for(n * heads, [&](int64_t begin, int64_t end) {
+  // Each work item is `sub` heads that share a key/value head; halve it while
+  // there are too few items to keep every thread busy (a decode step).
+  int sub = group;
+  while (sub % 2 == 0 && n * heads / sub < 2 * pool_.size()) sub /= 2;
+  if (sub > 64) throw std::invalid_argument("more than 64 query heads per key/value head");
+  const int items_per_token = heads / sub;
+  pool_.parallel_for(n * items_per_token, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     for (int64_t item = begin; item < end; ++item) {
-      int64_t i = item / heads;
-      int h = int(item % heads);
+      const int64_t i = item / items_per_token;
+      const int h = int(item % items_per_token) * sub;  // first head of the item
       const BatchToken& t = batch[size_t(i)];
       KvCache& cache = *caches[size_t(t.seq)];
       const std::vector<int64_t>& rows = rows_[size_t(i)];
       // A local layer sees only the latest `window` positions, itself included.
-      int64_t first = window > 0 ? std::max<int64_t>(0, t.pos + 1 - window) : 0;
-      int64_t count = int64_t(rows.size()) - first;
-      scratch.resize(size_t(std::min<int64_t>(count, segment_) + hd));
-      int64_t offset = int64_t(h / group) * hd;
-      attend(&q_[size_t(i * q_dim + h * hd)], hd, scale, cache.key(layer, 0) + offset, cache.value(layer, 0) + offset,
-             kv_dim, rows.data() + first, first, count, segment_, &att_[size_t(i * q_dim + h * hd)], scratch.data());
+      const int64_t first = window > 0 ? std::max<int64_t>(0, t.pos + 1 - window) : 0;
+      const int64_t count = int64_t(rows.size()) - first;
+      scratch.resize(attend_scratch_floats(sub, hd, count, segment_));
+      const int64_t offset = int64_t(h / group) * hd;
+      attend(&q_[size_t(i * q_dim + h * hd)], sub, hd, scale, cache.key(layer, 0) + offset,
+             cache.value(layer, 0) + offset, kv_dim, rows.data() + first, first, count, segment_,
+             &att_[size_t(i * q_dim + h * hd)], scratch.data());
     }
   });
 }

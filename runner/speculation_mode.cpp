@@ -18,6 +18,7 @@ void check_mode_settings(const ModeSettings& s) {
     throw std::invalid_argument("mode must be ar, chain, tree, pearl, lookup or recycle, got '" + s.mode + "'");
   if (s.draft_tokens < 1) throw std::invalid_argument("draft tokens must be at least 1");
   if (s.ngram < 1) throw std::invalid_argument("n-gram length must be at least 1");
+  if (s.lookup_depth < 1) throw std::invalid_argument("lookup depth must be at least 1");
   if (s.recycle_width < 1) throw std::invalid_argument("recycle width must be at least 1");
   if (s.tree.budget < 1 || s.tree.branching < 1 || s.tree.width < 1)
     throw std::invalid_argument("tree budget, branching and width must be at least 1");
@@ -28,18 +29,19 @@ std::unique_ptr<Drafter> make_drafter(const ModeSettings& s, Transformer* draft,
   if (needs_draft_model(s.mode) && !draft) throw std::invalid_argument("--mode " + s.mode + " needs a draft model");
   if (s.mode == "chain") return std::make_unique<ChainDrafter>(*draft, s.draft_tokens, max_context);
   if (s.mode == "tree") return std::make_unique<TreeDrafter>(*draft, s.tree, s.draft_tokens, max_context);
-  if (s.mode == "lookup") return std::make_unique<PromptLookupDrafter>(s.ngram, s.draft_tokens);
+  if (s.mode == "lookup") return std::make_unique<PromptLookupDrafter>(s.ngram, s.lookup_depth);
   if (s.mode == "recycle") return std::make_unique<RecyclingDrafter>(s.recycle_width, s.draft_tokens);
   return nullptr;
 }
 
 SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, const Model* draft_model) {
   const bool uses_model = s.mode == "chain" || s.mode == "tree";
-  SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, s.draft_tokens, s.adaptive);
+  const int max_depth = s.mode == "lookup" ? s.lookup_depth : s.draft_tokens;
+  SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, max_depth, s.adaptive);
   if (s.mode == "tree") {
     // A level of the tree holds about budget / depth nodes, each verified, and each
     // level's expansion is a draft pass over `width` nodes.
-    o.verify_cost *= std::max(1.0, double(s.tree.budget) / s.draft_tokens);
+    o.verify_cost = o.verify_cost.per_level(std::max(1.0, double(s.tree.budget) / s.draft_tokens));
     o.draft_cost *= double(s.tree.width);
   }
   return o;

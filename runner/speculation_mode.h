@@ -18,6 +18,7 @@ struct ModeSettings {
   int draft_tokens = 5;     // most drafted tokens per pass (tree: depth; recycle: per branch; pearl: window)
   bool adaptive = true;     // chain, lookup, recycle: choose each pass's depth from acceptance and cost
   int ngram = 3;            // lookup: longest n-gram matched
+  int lookup_depth = 16;    // lookup: most drafted tokens per pass (its drafts cost nothing to make)
   int recycle_width = 2;    // recycle: first-level candidates
   TreeShape tree;           // tree: budget, branching, width
   PearlOptions pearl;       // pearl: window (set from draft_tokens), pre-verify, pinning

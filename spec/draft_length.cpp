@@ -2,22 +2,23 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 namespace tandem {
 namespace {
 constexpr double kDecay = 0.9;  // weight of the past per pass: adapts within ~10 passes
 }
 
-DraftLength::DraftLength(int max_depth, double verify_cost, double draft_cost, int explore_every)
-    : max_depth_(max_depth), verify_cost_(verify_cost), draft_cost_(draft_cost), explore_every_(explore_every) {
-  if (max_depth < 0 || verify_cost < 0 || draft_cost < 0 || explore_every < 1)
+DraftLength::DraftLength(int max_depth, PassCost verify, double draft_cost, int explore_every)
+    : max_depth_(max_depth), verify_(std::move(verify)), draft_cost_(draft_cost), explore_every_(explore_every) {
+  if (max_depth < 0 || verify_.steps(2) < 1.0 || draft_cost < 0 || explore_every < 1)
     throw std::invalid_argument("draft length settings must be non-negative (and explore_every positive)");
 }
 
 double DraftLength::value(int depth) const {
   double a = acceptance(), tokens = 0.0, p = 1.0;
   for (int i = 0; i <= depth; ++i, p *= a) tokens += p;  // 1 + a + ... + a^depth
-  return tokens / (1.0 + depth * (verify_cost_ + draft_cost_));
+  return tokens / (verify_.steps(1.0 + depth * verify_.tokens_per_level()) + depth * draft_cost_);
 }
 
 int DraftLength::next() {

@@ -30,15 +30,28 @@ TokenTree ChainDrafter::draft(const std::vector<int32_t>& context, int max_depth
 TokenTree PromptLookupDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   TokenTree tree;
   const int64_t size = int64_t(context.size()), length = std::min(length_, max_depth);
+  const int32_t budget = int32_t(2 * length);
+  if (length <= 0) return tree;
   for (int64_t n = std::min<int64_t>(max_ngram_, size - 1); n >= 1; --n) {
-    // Latest earlier occurrence of the last n tokens that has something after it.
-    for (int64_t start = size - n - 1; start >= 0; --start) {
+    int branches = 0;
+    // Occurrences of the last n tokens, latest first, that have something after them.
+    for (int64_t start = size - n - 1; start >= 0 && branches < kMaxBranches && tree.size() < budget; --start) {
       if (!std::equal(context.begin() + start, context.begin() + start + n, context.end() - n)) continue;
       int32_t parent = -1;
-      for (int64_t j = start + n; j < std::min(size, start + n + length); ++j)
-        parent = tree.add(context[size_t(j)], parent, 1.0f);
-      return tree;
+      bool branched = false;
+      for (int64_t j = start + n; j < std::min(size, start + n + length) && tree.size() < budget; ++j) {
+        int32_t node = -1;
+        for (int32_t child : tree.children(parent))
+          if (tree[child].token == context[size_t(j)]) node = child;
+        if (node < 0) {
+          node = tree.add(context[size_t(j)], parent, 1.0f);
+          branched = true;
+        }
+        parent = node;
+      }
+      branches += branched;
     }
+    if (!tree.empty()) return tree;
   }
   return tree;
 }

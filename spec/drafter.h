@@ -39,9 +39,13 @@ class ChainDrafter : public Drafter {
 };
 
 /// Prompt lookup: when the context's last n tokens (n from max_ngram down to 1) appeared
-/// before, propose the tokens that followed their latest earlier occurrence. No model.
+/// before, propose the tokens that followed them, up to `length` deep. The latest
+/// occurrence gives the first branch; where earlier occurrences continue differently,
+/// they add branches (a tree sharing common prefixes) while the tree holds fewer than
+/// 2 * length tokens, at most kMaxBranches. No model.
 class PromptLookupDrafter : public Drafter {
  public:
+  static constexpr int kMaxBranches = 4;
   PromptLookupDrafter(int max_ngram, int length) : max_ngram_(max_ngram), length_(length) {}
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
 

@@ -2,14 +2,15 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 namespace tandem {
 
-PearlPipeline::PearlPipeline(const std::vector<int32_t>& prompt, int window, int max_window, double verify_cost)
+PearlPipeline::PearlPipeline(const std::vector<int32_t>& prompt, int window, int max_window, PassCost verify_cost)
     : context_(prompt),
       window_(std::clamp(window, 1, std::max(1, max_window))),
       max_window_(std::max(1, max_window)),
-      depth_(max_window_, verify_cost, 0.0) {
+      depth_(max_window_, std::move(verify_cost), 0.0) {
   if (prompt.empty()) throw std::invalid_argument("PEARL needs a prompt");
 }
 

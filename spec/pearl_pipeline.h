@@ -62,9 +62,10 @@ class PearlPipeline {
  public:
   /// `window`: drafts per verify request at first; afterwards the window is the depth
   /// DraftLength finds most productive (between 1 and max_window) from the acceptance
-  /// seen so far, with `verify_cost` what each extra token adds to a verifier pass
+  /// seen so far, with `verify_cost` what a verifier pass over k tokens costs
   /// (drafting costs the verifier nothing: it happens on the other side).
-  PearlPipeline(const std::vector<int32_t>& prompt, int window, int max_window, double verify_cost = 0.55);
+  PearlPipeline(const std::vector<int32_t>& prompt, int window, int max_window,
+                PassCost verify_cost = PassCost::measured());
 
   /// The drafter's epoch; a draft must carry the epoch it was drafted in.
   uint64_t epoch() const { return epoch_; }

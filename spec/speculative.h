@@ -6,6 +6,7 @@
 
 #include "spec/drafter.h"
 #include "spec/generation.h"
+#include "spec/pass_cost.h"
 
 namespace tandem {
 
@@ -26,8 +27,8 @@ struct SpeculationStats {
 struct SpeculationOptions {
   int max_depth = 8;          // never deeper than this (drafters also keep their own limits)
   bool adaptive = false;      // choose each pass's depth with DraftLength
-  double verify_cost = 0.55;  // adaptive: extra verifier work per drafted token, in target decode steps
-  double draft_cost = 0.0;    // adaptive: drafting work per drafted token, in target decode steps
+  PassCost verify_cost = PassCost::measured();  // adaptive: a verifier pass over k tokens, in decode steps
+  double draft_cost = 0.0;  // adaptive: drafting work per drafted level, in target decode steps
 };
 
 /// Speculation settings for a drafter on a target: adaptive depth with the verify cost

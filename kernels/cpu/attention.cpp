@@ -1,53 +1,108 @@
 // Attention over fixed segments of absolute positions, merged by log-sum-exp.
 // The order of every sum depends only on positions, never on how the keys were
 // batched, so a token's output is the same alone, in a prefill or in a tree.
+// Heads that share a key/value head go together: each key and value row is
+// read from memory once for all of them (at long contexts attention is bound
+// by those reads), while each head's arithmetic stays exactly its own.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/ops.h"
 
 namespace tandem {
+namespace {
 
-void attend(const float* q, int head_dim, float scale, const float* keys, const float* values, int64_t row_stride,
-            const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out, float* scratch) {
-  float* scores = scratch;  // one segment's scores, then the segment's weighted values
-  float* partial = scratch + std::min<int64_t>(count, segment);
-  float run_max = -std::numeric_limits<float>::infinity();
-  float run_sum = 0.0f;
-  std::fill(out, out + head_dim, 0.0f);
+// e^x for x <= 0 in a fixed sequence of float operations (range reduction to
+// r = x - n ln2 with |r| <= ln2/2, then a degree-6 polynomial, error about
+// 2 ulp), written so the compiler vectorizes the loop that calls it.
+inline float exp_nonpositive(float x) {
+  x = std::max(x, -87.0f);
+  const float n = std::nearbyint(x * 1.44269504f);
+  float r = std::fma(n, -0.693145752f, x);  // ln 2 split in two for an exact reduction
+  r = std::fma(n, -1.42860677e-6f, r);
+  float p = 1.0f / 720.0f;
+  p = std::fma(p, r, 1.0f / 120.0f);
+  p = std::fma(p, r, 1.0f / 24.0f);
+  p = std::fma(p, r, 1.0f / 6.0f);
+  p = std::fma(p, r, 0.5f);
+  p = std::fma(p, r, 1.0f);
+  p = std::fma(p, r, 1.0f);
+  int32_t bits;
+  std::memcpy(&bits, &p, 4);
+  bits += int32_t(n) << 23;  // times 2^n
+  std::memcpy(&p, &bits, 4);
+  return p;
+}
+
+}  // namespace
+
+size_t attend_scratch_floats(int group, int head_dim, int64_t count, int segment) {
+  return size_t(group) * size_t(std::min<int64_t>(count, segment) + head_dim + 2);
+}
+
+void attend(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
+            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out,
+            float* scratch) {
+  const int64_t seg_len = std::min<int64_t>(count, segment);
+  float* scores = scratch;                               // [group][seg_len]: scores, then weights
+  float* partial = scores + group * seg_len;             // [group][head_dim] this segment's weighted values
+  float* run_max = partial + int64_t(group) * head_dim;  // [group]
+  float* run_sum = run_max + group;                      // [group]
+  for (int g = 0; g < group; ++g) {
+    run_max[g] = -std::numeric_limits<float>::infinity();
+    run_sum[g] = 0.0f;
+  }
+  std::fill(out, out + int64_t(group) * head_dim, 0.0f);
 
   int64_t i = 0;
   while (i < count) {
     // This segment: positions up to the next multiple of `segment`.
-    int64_t pos = first_pos + i;
-    int64_t seg_end = std::min(count, (pos / segment + 1) * segment - first_pos);
-    int64_t n = seg_end - i;
+    const int64_t pos = first_pos + i;
+    const int64_t seg_end = std::min(count, (pos / segment + 1) * segment - first_pos);
+    const int64_t n = seg_end - i;
 
-    float seg_max = -std::numeric_limits<float>::infinity();
     for (int64_t j = 0; j < n; ++j) {
-      scores[j] = dot_f32(q, keys + slots[i + j] * row_stride, head_dim) * scale;
-      seg_max = std::max(seg_max, scores[j]);
+      const float* k = keys + slots[i + j] * row_stride;
+      for (int g = 0; g < group; ++g) scores[g * seg_len + j] = dot_f32(q + g * head_dim, k, head_dim) * scale;
     }
-    float seg_sum = 0.0f;
-    std::fill(partial, partial + head_dim, 0.0f);
+    std::fill(partial, partial + int64_t(group) * head_dim, 0.0f);
+    float seg_max[64], seg_sum[64];  // group sizes are far below 64 (checked by the caller)
+    for (int g = 0; g < group; ++g) {
+      float* s = scores + g * seg_len;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
+      for (int64_t j = 0; j < n; ++j) s[j] = exp_nonpositive(s[j] - m);
+      float sum = 0.0f;
+      for (int64_t j = 0; j < n; ++j) sum += s[j];
+      seg_max[g] = m;
+      seg_sum[g] = sum;
+    }
     for (int64_t j = 0; j < n; ++j) {
-      float p = std::exp(scores[j] - seg_max);
-      seg_sum += p;
       const float* v = values + slots[i + j] * row_stride;
-      for (int d = 0; d < head_dim; ++d) partial[d] += p * v[d];
+      for (int g = 0; g < group; ++g) {
+        const float p = scores[g * seg_len + j];
+        float* acc = partial + g * head_dim;
+        for (int d = 0; d < head_dim; ++d) acc[d] += p * v[d];
+      }
     }
 
-    // Merge this segment into the running result (ascending order).
-    float new_max = std::max(run_max, seg_max);
-    float a = std::exp(run_max - new_max);  // 0 for the first segment
-    float b = std::exp(seg_max - new_max);
-    run_sum = run_sum * a + seg_sum * b;
-    for (int d = 0; d < head_dim; ++d) out[d] = out[d] * a + partial[d] * b;
-    run_max = new_max;
+    // Merge this segment into each head's running result (ascending order).
+    for (int g = 0; g < group; ++g) {
+      const float new_max = std::max(run_max[g], seg_max[g]);
+      const float a = std::exp(run_max[g] - new_max);  // 0 for the first segment
+      const float b = std::exp(seg_max[g] - new_max);
+      run_sum[g] = run_sum[g] * a + seg_sum[g] * b;
+      float* o = out + g * head_dim;
+      const float* p = partial + g * head_dim;
+      for (int d = 0; d < head_dim; ++d) o[d] = o[d] * a + p[d] * b;
+      run_max[g] = new_max;
+    }
     i = seg_end;
   }
-  for (int d = 0; d < head_dim; ++d) out[d] /= run_sum;
+  for (int g = 0; g < group; ++g)
+    for (int d = 0; d < head_dim; ++d) out[g * head_dim + d] /= run_sum[g];
 }
 
 }  // namespace tandem

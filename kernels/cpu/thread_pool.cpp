@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define TANDEM_PAUSE() _mm_pause()
@@ -14,13 +16,14 @@ namespace tandem {
 namespace {
 
 constexpr int kSpinsBeforeSleep = 4000;  // roughly 100 µs of pause instructions
+constexpr int kSlicesPerThread = 4;       // small enough to even out, large enough to stay cheap
 
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = int(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -49,9 +52,14 @@ bool ThreadPool::pin(const std::vector<int>& cpus) {
   return ok;
 }
 
-void ThreadPool::run_slice(int index) {
-  int64_t begin = job_size_ * index / size(), end = job_size_ * (index + 1) / size();
-  if (begin < end) (*job_)(begin, end);
+void ThreadPool::run_slices() {
+  // Slices are claimed, not assigned: a thread that finishes early takes the next
+  // slice instead of waiting while another thread still has work queued.
+  for (;;) {
+    const int64_t slice = next_slice_.fetch_add(1, std::memory_order_relaxed);
+    if (slice >= slices_) return;
+    (*job_)(job_size_ * slice / slices_, job_size_ * (slice + 1) / slices_);
+  }
 }
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
@@ -62,6 +70,8 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   job_ = &fn;
   job_size_ = n;
+  slices_ = std::min<int64_t>(n, int64_t(size()) * kSlicesPerThread);
+  next_slice_.store(0, std::memory_order_relaxed);
   pending_.store(int(workers_.size()), std::memory_order_relaxed);
   {
     // Under the mutex, so a worker about to sleep either sees the new job or gets the notification.
@@ -69,11 +79,11 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     generation_.fetch_add(1, std::memory_order_release);
   }
   start_.notify_all();
-  run_slice(0);
+  run_slices();
   while (pending_.load(std::memory_order_acquire) != 0) TANDEM_PAUSE();
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     int spins = 0;
@@ -87,7 +97,7 @@ void ThreadPool::worker_loop(int index) {
     }
     if (stopping_) return;
     seen = generation_.load(std::memory_order_acquire);
-    run_slice(index);
+    run_slices();
     pending_.fetch_sub(1, std::memory_order_release);
   }
 }

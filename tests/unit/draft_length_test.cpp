@@ -51,3 +51,28 @@ TEST(DraftLength, ExpectedTokensPerWork) {
 
 }  // namespace
 }  // namespace tandem
+
+namespace tandem {
+namespace {
+
+TEST(PassCost, InterpolatesMeasuredPointsAndExtrapolatesTheLastSlope) {
+  PassCost c({{1, 1.0}, {2, 1.2}, {4, 1.4}, {8, 2.0}});
+  EXPECT_DOUBLE_EQ(c.steps(1), 1.0);
+  EXPECT_DOUBLE_EQ(c.steps(3), 1.3);
+  EXPECT_DOUBLE_EQ(c.steps(16), 3.2);  // past the last point: slope 0.15 per token
+  EXPECT_DOUBLE_EQ(PassCost::linear(0.5).steps(5), 3.0);
+  EXPECT_THROW(PassCost({{2, 1.0}, {3, 1.5}}), std::invalid_argument);  // must start at one token
+  EXPECT_THROW(PassCost({{1, 1.0}, {2, 0.5}}), std::invalid_argument);  // cost never falls
+}
+
+TEST(DraftLength, ACostCurveThatStaysFlatDraftsDeeperThanALinearOne) {
+  // The same acceptance (about 3 in 4), a curve where 8 tokens cost 1.4 steps vs 0.55 per token.
+  DraftLength curve(12, PassCost({{1, 1.0}, {8, 1.4}, {16, 3.0}}), 0.0), linear(12, 0.55, 0.0);
+  for (auto* d : {&curve, &linear})
+    for (int pass = 0; pass < 30; ++pass) d->update(4, 3);
+  EXPECT_GE(curve.next(), 6);
+  EXPECT_LE(linear.next(), 2);
+}
+
+}  // namespace
+}  // namespace tandem

@@ -14,7 +14,7 @@ void draft(PearlPipeline& p, const Tokens& tokens) {
 }
 
 TEST(PearlPipeline, RejectAtTheFirstTokenRollsTheDrafterBack) {
-  PearlPipeline p({1, 2, 3}, 4, 8);
+  PearlPipeline p({1, 2, 3}, 4, 8, PassCost::linear(0.55));  // dear passes: a rejection shrinks the window
   draft(p, {10, 11, 12, 13});
   auto request = p.next_verify();
   ASSERT_TRUE(request);

@@ -87,6 +87,24 @@ TEST(PromptLookup, CopiesWhatFollowedTheLatestMatch) {
   EXPECT_TRUE(drafter.draft({1, 2, 3}, 8).empty());  // nothing repeats
 }
 
+TEST(PromptLookup, SeveralMatchesBecomeATreeWithinItsBudget) {
+  PromptLookupDrafter drafter(3, 4);
+  // "7" was followed by 1 2 7 3 and later by 3 4 7: the latest first, then the other branch.
+  TokenTree t = drafter.draft({7, 1, 2, 7, 3, 4, 7}, 8);
+  std::vector<int32_t> first;
+  for (int32_t c : t.children(-1)) first.push_back(t[c].token);
+  EXPECT_EQ(first, (std::vector<int32_t>{3, 1}));
+  EXPECT_EQ(t.size(), 7);
+  EXPECT_EQ(t.tokens_to(2), (std::vector<int32_t>{3, 4, 7}));
+  EXPECT_EQ(t.tokens_to(6), (std::vector<int32_t>{1, 2, 7, 3}));
+  // Matches that continue alike share their nodes; the budget (2 x depth) caps the tree.
+  TokenTree same = drafter.draft({5, 6, 9, 5, 6, 9, 5}, 8);
+  EXPECT_EQ(same.children(-1).size(), 1u);
+  TokenTree capped = drafter.draft({7, 1, 2, 7, 3, 4, 7, 5, 6, 7}, 2);
+  EXPECT_LE(capped.size(), 4);
+  EXPECT_EQ(capped.children(-1).size(), 2u);
+}
+
 struct Outcome {
   std::vector<int32_t> ids;
   SpeculationStats stats;
@@ -147,7 +165,7 @@ TEST(SpeculativeGreedy, AdaptiveDepthMatchesAutoregressive) {
   for (double draft_cost : {0.0, 2.0}) {  // cheap drafts: deep; dear drafts: mostly none
     ChainDrafter drafter(draft, 6, options.max_context);
     SpeculationStats stats;
-    SpeculationOptions speculation{6, true, 0.3, draft_cost};
+    SpeculationOptions speculation{6, true, PassCost::linear(0.3), draft_cost};
     EXPECT_EQ(generate_speculative(target, drafter, prompt, options, stats, {}, speculation).ids, ar);
     if (draft_cost > 1.0) {
       EXPECT_LT(stats.drafted, stats.passes);  // most passes drafted nothing

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's llama-bench, llama-perplexity and llama-speculative-simple from the
+# llama.cpp tree vendored in the llama-cpp-python sdist on PyPI (pinned, sha256-checked),
+# into bench/peer/build/ (git-ignored). Prints the folder of the binaries. Only for the
+# side-by-side benchmark (bench/peer/compare.py); nothing of it is linked into tandem.
+set -euo pipefail
+cd "$(dirname "$0")"
+VERSION=0.3.36
+SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+WORK=build
+SDIST=$WORK/llama_cpp_python-$VERSION.tar.gz
+mkdir -p "$WORK"
+if [ ! -f "$SDIST" ]; then
+  python3 -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$WORK" >&2
+fi
+echo "$SHA256  $SDIST" | sha256sum --check --quiet
+SRC=$WORK/llama_cpp_python-$VERSION/vendor/llama.cpp
+[ -d "$SRC" ] || tar -xzf "$SDIST" -C "$WORK"
+# As a new user builds it: native CPU features, OpenMP threads, no network features.
+# But no AMX: on this project's Sapphire Rapids VMs ggml's AMX matmul crashes at the
+# first batch (SIGSEGV in ggml_backend_amx_mul_mat), and tandem uses no AMX either.
+# GCC lets explicit -mno-* options win over -march=native whatever their order.
+NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+cmake -S "$SRC" -B "$WORK/llama.cpp" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+  -DCMAKE_C_FLAGS="$NO_AMX" -DCMAKE_CXX_FLAGS="$NO_AMX" \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
+cmake --build "$WORK/llama.cpp" -j "$(nproc)" --target llama-bench llama-perplexity llama-speculative-simple >&2
+echo "$(pwd)/$WORK/llama.cpp/bin"

@@ -48,7 +48,7 @@ Flags generate_flags() {
   f.add("branch-below", "0.8", "pearl tree: draft probability under which the runner-up is drafted too");
   f.add("draft-threads", "0",
         "pearl: threads for the drafter, the rest verify (0: a quarter of --threads, at least 1)");
-  f.add("matmul", "int16",
+  f.add("matmul", matmul_path_name(kDefaultMatmulPath),
         "quantized matmul: int8 (activations in 8-bit blocks, repacked weights, VNNI/AVX2), precise (int16 "
         "integer dot products, activations to ~31 bits), int16-fast (~15 bits) or float (weights decoded to float)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");

@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
   flags.add("adaptive", "true", "adaptive draft depth, as tandem generate does by default (true/false)");
   flags.add("json", "", "write every run and the summary to this JSON file");
   flags.add("markdown", "", "write the summary table to this markdown file");
+  flags.add("write-prompts", "",
+            "only write the selected prompts, as the target's chat template formats them, to this JSONL file "
+            "(question_id, category, text), so other engines can run the very same prompts");
   try {
     if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
   } catch (const UsageError& e) {
@@ -93,6 +96,16 @@ int main(int argc, char** argv) {
     Transformer target_tf(*target, threads);
     std::unique_ptr<Transformer> draft_tf;
     auto prompts = load_prompts(prompts_path, limit);
+    if (!flags.get("write-prompts").empty()) {
+      std::ofstream out(flags.get("write-prompts"));
+      for (const Prompt& p : prompts)
+        out << nlohmann::json{{"question_id", p.id},
+                              {"category", p.category},
+                              {"text", chat_prompt(target->tokenizer(), p.text)}}
+                   .dump()
+            << "\n";
+      return out ? 0 : 1;
+    }
     const bool progress = isatty(STDERR_FILENO);
     GenerationOptions options;
     options.max_tokens = max_tokens;

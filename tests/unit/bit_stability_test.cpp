@@ -118,7 +118,10 @@ INSTANTIATE_TEST_SUITE_P(Models, BitStability,
                                            Case{"smollm2-135m-instruct-q4_1.gguf", kAttentionSegment},
                                            Case{"gemma-3-270m-q4_k_m.gguf", 8},
                                            Case{"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 8, MatmulPath::Int16Fast},
-                                           Case{"smollm2-135m-instruct-q4_1.gguf", 8, MatmulPath::Float}),
+                                           Case{"smollm2-135m-instruct-q4_1.gguf", 8, MatmulPath::Float},
+                                           Case{"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 8, MatmulPath::Int8},
+                                           Case{"smollm2-135m-instruct-q4_1.gguf", 8, MatmulPath::Int8},
+                                           Case{"gemma-3-270m-q4_k_m.gguf", kAttentionSegment, MatmulPath::Int8}),
                          [](const auto& info) { return std::to_string(info.index); });
 
 TEST(BitStabilityErrors, MalformedBatchesAreRejected) {

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "kernels/dequantize.h"
+#include "model/transformer.h"
+#include "test_helpers.h"
 
 namespace tandem {
 namespace {
@@ -173,6 +175,30 @@ TEST(Int8Matmul, RefusesAnInstructionSetTheProcessorLacksAndTypesWithoutKernel) 
   EXPECT_THROW(pack_matrix(m, pool), std::invalid_argument);
   if (best_kernel_isa() != KernelIsa::Avx512Vnni) {
     EXPECT_THROW(set_kernel_isa(KernelIsa::Avx512Vnni), std::invalid_argument);
+  }
+}
+
+// A whole forward on every instruction set gives the very same logits, so processors with
+// and without AVX-512 produce identical output (and the scalar reference agrees).
+TEST(Int8Matmul, ForwardLogitsAreIdenticalOnEveryInstructionSet) {
+  IsaGuard guard;
+  for (const char* name : {"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "smollm2-135m-instruct-q4_1.gguf"}) {
+    auto model = Model::load(test::installed_model(name));
+    Transformer tf(*model, 2, kAttentionSegment, MatmulPath::Int8);
+    std::vector<BatchToken> batch;
+    for (int i = 0; i < 5; ++i) batch.push_back({100 + 37 * i, 0, i, i - 1, true});
+    std::vector<std::vector<float>> logits;
+    for (KernelIsa isa : supported_isas()) {
+      if (isa == KernelIsa::Scalar && std::string(name).find("qwen") != std::string::npos) continue;  // slow
+      set_kernel_isa(isa);
+      KvCache cache(model->config(), 16);
+      KvCache* caches[] = {&cache};
+      auto out = tf.forward(batch, caches);
+      logits.emplace_back(out.begin(), out.end());
+    }
+    ASSERT_GE(logits.size(), 2u);
+    for (size_t i = 1; i < logits.size(); ++i)
+      EXPECT_EQ(std::memcmp(logits[0].data(), logits[i].data(), logits[0].size() * 4), 0) << name << " " << i;
   }
 }
 

@@ -1,5 +1,8 @@
 #include "test_helpers.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -64,6 +67,20 @@ std::string perturbed_stories() {
                              std::filesystem::path(path).parent_path() / "tokenizer.bin",
                              std::filesystem::copy_options::overwrite_existing);
   return path;
+}
+
+double kl_divergence(const float* p, const float* q, int64_t n) {
+  auto log_softmax = [n](const float* x) {
+    double top = *std::max_element(x, x + n), sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += std::exp(double(x[i]) - top);
+    std::vector<double> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) out[size_t(i)] = double(x[i]) - top - std::log(sum);
+    return out;
+  };
+  const std::vector<double> lp = log_softmax(p), lq = log_softmax(q);
+  double kl = 0;
+  for (int64_t i = 0; i < n; ++i) kl += std::exp(lp[size_t(i)]) * (lp[size_t(i)] - lq[size_t(i)]);
+  return kl;
 }
 
 }  // namespace tandem::test

@@ -19,6 +19,8 @@ std::vector<float> read_floats(const std::string& path);
 /// A copy of stories260K (tokenizer beside it) with one norm changed: a drafter that
 /// agrees with the original often but not always.
 std::string perturbed_stories();
+/// KL(softmax(p) || softmax(q)) of two logit rows of n values, in double.
+double kl_divergence(const float* p, const float* q, int64_t n);
 /// A fresh temporary file path.
 std::string temp_path(const std::string& stem);
 

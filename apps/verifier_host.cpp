@@ -20,6 +20,8 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("draft-tokens", "5", "most drafted tokens per verifier pass");
   f.add("drafter-timeout-ms", "30000", "a drafter node silent this long is dropped; requests go on without it");
   f.add("threads", "0", "CPU threads; 0 for one per core");
+  f.add("matmul", matmul_path_name(kDefaultMatmulPath),
+        "quantized matmul: int8 (8-bit activation blocks, repacked weights) or precise (int16 activations)");
   f.add("draft-threads", "0", "pearl: threads for the drafter (0: a quarter, at least 1)");
   f.add("max-tokens", "256", "tokens generated when a request asks for 0");
   f.add("max-tokens-limit", "4096", "most tokens a request may ask for");
@@ -47,15 +49,19 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   target_ = Model::load(resolve_model_path(flags.get("model")));
   if (flags.get("draft-model") != "none") draft_ = load_draft_model(flags.get("draft-model"), *target_);
   const int threads = int(flags.get_int("threads"));
+  MatmulPath matmul;
+  try {
+    matmul = matmul_path_named(flags.get("matmul"));
+  } catch (const std::invalid_argument& e) { throw UsageError(std::string("--matmul: ") + e.what()); }
   const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));
   options_.defaults.pearl.drafter_cpus = split.drafter_cpus;
   options_.defaults.pearl.verifier_cpus = split.verifier_cpus;
-  target_tf_ = std::make_unique<Transformer>(*target_, threads);
+  target_tf_ = std::make_unique<Transformer>(*target_, threads, kAttentionSegment, matmul);
   ServingModels models{target_tf_.get()};
   if (draft_) {
-    draft_tf_ = std::make_unique<Transformer>(*draft_, threads);
-    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier);
-    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter);
+    draft_tf_ = std::make_unique<Transformer>(*draft_, threads, kAttentionSegment, matmul);
+    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier, kAttentionSegment, matmul);
+    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter, kAttentionSegment, matmul);
     models = {target_tf_.get(), draft_tf_.get(), pearl_target_tf_.get(), pearl_draft_tf_.get()};
   }
   route_->name = name_;

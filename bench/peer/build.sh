@@ -24,5 +24,5 @@ NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 cmake -S "$SRC" -B "$WORK/llama.cpp" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
   -DCMAKE_C_FLAGS="$NO_AMX" -DCMAKE_CXX_FLAGS="$NO_AMX" \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-cmake --build "$WORK/llama.cpp" -j "$(nproc)" --target llama-bench llama-perplexity llama-speculative-simple >&2
+cmake --build "$WORK/llama.cpp" -j "$(nproc)" --target llama-bench llama-perplexity llama-speculative-simple llama-completion >&2
 echo "$(pwd)/$WORK/llama.cpp/bin"

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DRAFT = ROOT / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 PASSES = [1, 2, 4, 8, 16]
-LLAMA_SPEC = {  # name -> extra llama-speculative-simple arguments
-    "plain": ["--spec-type", "none"],
+LLAMA_SPEC = {  # name -> extra llama-speculative-simple arguments ("plain" runs llama-completion)
+    "plain": [],
     "draft-simple (0.5B)": ["--spec-type", "draft-simple", "-md", str(DRAFT)],
     "ngram-simple": ["--spec-type", "ngram-simple"],
     "ngram-mod": ["--spec-type", "ngram-mod"],
@@ -87,32 +87,38 @@ def perplexities(bins, threads, text):
     llama = float(re.search(r"Final estimate: PPL = ([0-9.]+)", out.stdout + out.stderr).group(1))
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         run([ROOT / "build" / "tandem_perplexity", "--model", TARGET, "--text", text, "--tokens", 8192, "--ctx", 512,
-             "--matmul", "precise,int8", "--threads", threads, "--json", f.name])
+             "--matmul", "int8", "--threads", threads, "--json", f.name])
         tandem = {p["matmul"]: p for p in json.load(open(f.name))["paths"]}
     return {"llama.cpp": llama, "tandem": tandem}
+
+
+def llama_decode(bins, threads, prompt, max_tokens, name):
+    """Greedy decode of one prompt: (tokens, seconds, drafted, accepted)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
+        f.write(prompt)
+        f.flush()
+        common = ["-m", TARGET, "-f", f.name, "-n", max_tokens, "-t", threads, "--temp", 0, "--seed", 1, "-c", 4096]
+        if name == "plain":  # speculative-simple refuses --spec-type none: plain decoding is llama-completion
+            out = run([bins / "llama-completion"] + common + ["-no-cnv"], env=llama_env(bins))
+            log = out.stdout + out.stderr
+            m = re.search(r"(?<!prompt )eval time =\s+([0-9.]+) ms /\s+(\d+) runs", log)
+            return int(m.group(2)), float(m.group(1)) / 1e3, 0, 0
+        out = run([bins / "llama-speculative-simple"] + common + ["-td", threads] + LLAMA_SPEC[name], env=llama_env(bins))
+    log = out.stdout + out.stderr
+    m = re.search(r"decoded\s+(\d+) tokens in\s+([0-9.]+) seconds", log)
+    d = re.search(r"n_drafted = (\d+)", log)
+    a = re.search(r"n_accept  = (\d+)", log)
+    return int(m.group(1)), float(m.group(2)), int(d.group(1)) if d else 0, int(a.group(1)) if a else 0
 
 
 def llama_speculative(bins, threads, prompts, max_tokens):
     """Greedy decode tok/s of each llama.cpp way over the same prompts (sum of tokens / sum of seconds)."""
     figures = {}
-    for name, extra in LLAMA_SPEC.items():
-        tokens = seconds = 0.0
-        drafted = accepted = 0
+    for name in LLAMA_SPEC:
+        tokens = seconds = drafted = accepted = 0
         for p in prompts:
-            with tempfile.NamedTemporaryFile("w", suffix=".txt") as f:
-                f.write(p["text"])
-                f.flush()
-                out = run([bins / "llama-speculative-simple", "-m", TARGET, "-f", f.name, "-n", max_tokens,
-                           "-t", threads, "-td", threads, "--temp", 0, "--seed", 1, "-c", 4096] + extra,
-                          env=llama_env(bins))
-            log = out.stdout + out.stderr
-            m = re.search(r"decoded\s+(\d+) tokens in\s+([0-9.]+) seconds", log)
-            tokens += int(m.group(1))
-            seconds += float(m.group(2))
-            d = re.search(r"n_drafted = (\d+)", log)
-            a = re.search(r"n_accept  = (\d+)", log)
-            drafted += int(d.group(1)) if d else 0
-            accepted += int(a.group(1)) if a else 0
+            t, s, d, a = llama_decode(bins, threads, p["text"], max_tokens, name)
+            tokens, seconds, drafted, accepted = tokens + t, seconds + s, drafted + d, accepted + a
         figures[name] = {"tok_s": tokens / seconds, "acceptance": accepted / drafted if drafted else 0.0}
     return figures
 
@@ -149,8 +155,6 @@ def table(engine_t, engine_l, ppl, spec_t, spec_l, args):
             better_low=True)
     row("perplexity, Spec-Bench text, 8k tokens (int8 default; lower is better)", ppl["tandem"]["int8"]["perplexity"],
         ppl["llama.cpp"], better_low=True, fmt="{:.4f}")
-    lines.append(f"| perplexity, tandem precise path | {ppl['tandem']['precise']['perplexity']:.4f} | | |")
-    lines.append(f"| mean KL divergence int8 vs precise | {ppl['tandem']['int8']['mean_kl']:.6f} | | |")
     best_t = max(spec_t, key=lambda m: spec_t[m]["tok_s"])
     best_l = max(spec_l, key=lambda m: spec_l[m]["tok_s"])
     row("plain decoding on the Spec-Bench subset, tok/s", spec_t["ar"]["tok_s"], spec_l["plain"]["tok_s"])
@@ -174,10 +178,18 @@ def main():
     ap.add_argument("--repeats", type=int, default=2, help="alternations of the engine figures")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: engine, perplexity, speculative")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "peer"))
+    ap.add_argument("--resume", action="store_true", help="keep the sections already in --out's JSON")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     bins = Path(run([ROOT / "bench" / "peer" / "build.sh"]).stdout.strip().splitlines()[-1])
-    raw = {}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    raw = json.loads(out.with_suffix(".json").read_text()) if args.resume and out.with_suffix(".json").exists() else {}
+    if "tandem_engine" in raw:
+        skip.add("engine")
+    if "perplexity" in raw:
+        skip.add("perplexity")
+    save = lambda: out.with_suffix(".json").write_text(json.dumps(raw, indent=2))
     if "engine" not in skip:
         runs_t, runs_l = [], []
         for _ in range(args.repeats):
@@ -188,20 +200,22 @@ def main():
         raw["tandem_engine"]["passes"] = {k: statistics.mean(r["passes"][k] for r in runs_t) for k in PASSES}
         raw["llama_engine"] = {k: mean(runs_l, k) for k in ("decode", "prefill128", "prefill512")}
         raw["llama_engine"]["passes"] = {k: statistics.mean(r["passes"][k] for r in runs_l) for k in PASSES}
+        save()
     if "perplexity" not in skip:
         text = Path(tempfile.mkdtemp()) / "spec_bench.txt"
         run([sys.executable, ROOT / "bench" / "peer" / "spec_bench_text.py", text])
         raw["perplexity"] = perplexities(bins, args.threads, text)
+        save()
     if "speculative" not in skip:
         prompts_file = Path(tempfile.mkdtemp()) / "prompts.jsonl"
         run([ROOT / "build" / "tandem_spec_bench", "--limit", args.limit, "--write-prompts", prompts_file], cwd=ROOT)
         prompts = [json.loads(line) for line in prompts_file.read_text().splitlines()]
-        raw["tandem_speculative"] = tandem_speculative(args.threads, args.limit, args.max_tokens)
+        if "tandem_speculative" not in raw:
+            raw["tandem_speculative"] = tandem_speculative(args.threads, args.limit, args.max_tokens)
+            save()
         raw["llama_speculative"] = llama_speculative(bins, args.threads, prompts, args.max_tokens)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(raw, indent=2))
-    if not skip:
+        save()
+    if all(k in raw for k in ("tandem_engine", "perplexity", "tandem_speculative", "llama_speculative")):
         md = table(raw["tandem_engine"], raw["llama_engine"], raw["perplexity"], raw["tandem_speculative"],
                    raw["llama_speculative"], args)
         out.with_suffix(".md").write_text(md + "\n")

@@ -96,11 +96,12 @@ int run(int argc, char** argv) {
   }
   std::fprintf(stderr, "\n");
   const double scored = double(chunks * scored_per_chunk);
-  nlohmann::json report = {{"model", model->config().name}, {"tokens", chunks * ctx}, {"ctx", ctx},
-                           {"scored", scored}};
-  std::printf("%s: %lld tokens in %lld chunks of %lld, %.0f scored\n\n| matmul | perplexity | mean KL vs %s | same top token |\n|---|---|---|---|\n",
-              model->config().name.c_str(), (long long)(chunks * ctx), (long long)chunks, (long long)ctx, scored,
-              paths[0].name.c_str());
+  nlohmann::json report = {{"model", model->config().name}, {"tokens", chunks * ctx}, {"ctx", ctx}, {"scored", scored}};
+  std::printf(
+      "%s: %lld tokens in %lld chunks of %lld, %.0f scored\n\n| matmul | perplexity | mean KL vs %s | same top token "
+      "|\n|---|---|---|---|\n",
+      model->config().name.c_str(), (long long)(chunks * ctx), (long long)chunks, (long long)ctx, scored,
+      paths[0].name.c_str());
   for (const auto& p : paths) {
     const double ppl = std::exp(p.nll / scored), kl = p.kl / scored, same = double(p.same_top) / scored;
     std::printf("| %s | %.4f | %.6f | %.2f%% |\n", p.name.c_str(), ppl, kl, &p == &paths[0] ? 100.0 : 100 * same);

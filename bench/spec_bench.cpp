@@ -190,7 +190,8 @@ int main(int argc, char** argv) {
        << "), " << max_tokens << " tokens each, greedy, " << target_tf.pool().size() << " threads (pearl: drafter "
        << split.drafter << ", verifier " << split.verifier << "), " << (adaptive ? "adaptive" : "fixed")
        << " draft depth (at most " << draft_tokens << "; tree budget " << settings.tree.budget << ").\n\n";
-    md << "| mode | category | speedup vs AR | tokens/pass | acceptance | idle drafter/verifier | output identical to AR "
+    md << "| mode | category | speedup vs AR | tokens/pass | acceptance | idle drafter/verifier | output identical to "
+          "AR "
           "|\n|---|---|---|---|---|---|---|\n";
     nlohmann::json summary;
     for (const auto& mode : modes) {
@@ -198,11 +199,14 @@ int main(int argc, char** argv) {
         double speedup = t.seconds > 0 ? t.ar_seconds / t.seconds : 0;
         double per_pass = t.passes ? double(t.accepted + t.passes) / double(t.passes) : 1.0;
         double acceptance = t.drafted ? double(t.accepted) / double(t.drafted) : 0.0;
-        summary[mode][category] = {
-            {"speedup", speedup},         {"tokens_per_pass", per_pass}, {"acceptance_rate", acceptance},
-            {"mismatches", t.mismatches}, {"prompts", t.prompts},        {"tokens", t.tokens},
-            {"drafter_idle_share", t.wall > 0 ? t.drafter_idle / t.wall : 0.0},
-            {"verifier_idle_share", t.wall > 0 ? t.verifier_idle / t.wall : 0.0}};
+        summary[mode][category] = {{"speedup", speedup},
+                                   {"tokens_per_pass", per_pass},
+                                   {"acceptance_rate", acceptance},
+                                   {"mismatches", t.mismatches},
+                                   {"prompts", t.prompts},
+                                   {"tokens", t.tokens},
+                                   {"drafter_idle_share", t.wall > 0 ? t.drafter_idle / t.wall : 0.0},
+                                   {"verifier_idle_share", t.wall > 0 ? t.verifier_idle / t.wall : 0.0}};
         char idle[64] = "-";
         if (mode == "pearl")
           std::snprintf(idle, sizeof idle, "%.0f%% / %.0f%%", 100 * t.drafter_idle / t.wall,

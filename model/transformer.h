@@ -30,8 +30,7 @@ class Transformer {
  public:
   /// `threads` CPU threads (<= 0: one per core); `segment` positions per attention segment;
   /// `path` how quantized weights are multiplied.
-  Transformer(const Model& model, int threads, int segment = kAttentionSegment,
-              MatmulPath path = kDefaultMatmulPath);
+  Transformer(const Model& model, int threads, int segment = kAttentionSegment, MatmulPath path = kDefaultMatmulPath);
 
   /// Computes the batch. A token attends to its sequence's committed cache and to
   /// its ancestors in the batch (following `parent`). Writes every token's keys and

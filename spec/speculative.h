@@ -25,10 +25,10 @@ struct SpeculationStats {
 
 /// How deep to draft.
 struct SpeculationOptions {
-  int max_depth = 8;          // never deeper than this (drafters also keep their own limits)
-  bool adaptive = false;      // choose each pass's depth with DraftLength
+  int max_depth = 8;                            // never deeper than this (drafters also keep their own limits)
+  bool adaptive = false;                        // choose each pass's depth with DraftLength
   PassCost verify_cost = PassCost::measured();  // adaptive: a verifier pass over k tokens, in decode steps
-  double draft_cost = 0.0;  // adaptive: drafting work per drafted level, in target decode steps
+  double draft_cost = 0.0;                      // adaptive: drafting work per drafted level, in target decode steps
 };
 
 /// Speculation settings for a drafter on a target: adaptive depth with the verify cost

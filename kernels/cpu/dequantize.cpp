@@ -3,10 +3,10 @@
 // Python package's dequantization.
 #include "kernels/dequantize.h"
 
-#include "kernels/cpu/ggml_blocks.h"
-
 #include <cstring>
 #include <stdexcept>
+
+#include "kernels/cpu/ggml_blocks.h"
 
 #if defined(__F16C__)
 #include <immintrin.h>

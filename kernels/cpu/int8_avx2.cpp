@@ -28,8 +28,8 @@ struct Avx2 {
     const I low4 = _mm256_set1_epi8(0x0f);
     const I lo = _mm256_maddubs_epi16(_mm256_and_si256(u, low4), x);
     const I hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(u, 4), low4), x);
-    const I sum = _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_set1_epi16(1)),
-                                   _mm256_madd_epi16(hi, _mm256_set1_epi16(16)));
+    const I sum =
+        _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_set1_epi16(1)), _mm256_madd_epi16(hi, _mm256_set1_epi16(16)));
     return _mm256_add_epi32(acc, sum);
   }
   static F zero_ps() { return _mm256_setzero_ps(); }

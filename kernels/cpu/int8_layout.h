@@ -32,10 +32,10 @@ constexpr int kNibbleBytes = 4 * kPlane;  // one block's nibbles
 
 /// How a format's packed unit is laid out and how its integers become values.
 struct Layout {
-  int blocks = 0;      // 32-value blocks per unit
-  int unit_bytes = 0;  // bytes per unit of a group
-  int zero = 0;        // zero point: weight value = scale * (u - zero) [+ or - bias]
-  int bias_sign = 0;   // Q4_1: +1 (value + m), Q4_K: -1 (value - dmin*m), else 0
+  int blocks = 0;       // 32-value blocks per unit
+  int unit_bytes = 0;   // bytes per unit of a group
+  int zero = 0;         // zero point: weight value = scale * (u - zero) [+ or - bias]
+  int bias_sign = 0;    // Q4_1: +1 (value + m), Q4_K: -1 (value - dmin*m), else 0
   bool halves = false;  // a scale per 16 values (Q6_K)
   bool wide = false;    // unsigned weights use all 8 bits (Q8_0)
   // Byte offsets inside a unit (-1: absent).

@@ -1,6 +1,8 @@
 // The int8 matmul: picks the instruction set once, quantizes each token's
 // activations, and hands groups of 16 rows to the threads; each group runs its
 // tokens through the kernel a tile at a time while the group's weights stay in cache.
+#include "kernels/int8_matmul.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -10,7 +12,6 @@
 
 #include "kernels/cpu/int8_kernels.h"
 #include "kernels/cpu/int8_layout.h"
-#include "kernels/int8_matmul.h"
 
 namespace tandem {
 namespace {
@@ -43,7 +44,8 @@ KernelIsa initial_isa() {
   const char* forced = std::getenv("TANDEM_KERNEL_ISA");
   if (!forced || !*forced) return best_kernel_isa();
   KernelIsa isa = isa_named(forced);
-  if (!supports(isa)) throw std::invalid_argument(std::string("TANDEM_KERNEL_ISA=") + forced + ": this processor lacks it");
+  if (!supports(isa))
+    throw std::invalid_argument(std::string("TANDEM_KERNEL_ISA=") + forced + ": this processor lacks it");
   return isa;
 }
 
@@ -117,8 +119,7 @@ void matmul_int8(const PackedMatrix& w, const float* x, int64_t n_tokens, float*
         const int count = int(std::min<int64_t>(max_tokens, n_tokens - t0));
         for (int t = 0; t < count; ++t) tokens[t] = xq + (t0 + t) * blocks;
         (count == max_tokens ? full : rest)(w.group(g), units, tokens, out);
-        for (int t = 0; t < count; ++t)
-          std::copy_n(out + t * int8::kGroupRows, rows, y + (t0 + t) * m.rows + r0);
+        for (int t = 0; t < count; ++t) std::copy_n(out + t * int8::kGroupRows, rows, y + (t0 + t) * m.rows + r0);
       }
     }
   });

@@ -118,8 +118,7 @@ void group_kernel(const uint8_t* group, int64_t units, const Int8Block* const* x
         for (int t = 0; t < T; ++t) acc[t] = V::fmadd(V::cvt(s0[t]), V::mul(sc0, V::set1_ps(x[t][blk].d)), acc[t]);
         if constexpr (L.halves) {
           const F sc1 = scale<V, Type>(unit, j, 1, half);
-          for (int t = 0; t < T; ++t)
-            acc[t] = V::fmadd(V::cvt(s1[t]), V::mul(sc1, V::set1_ps(x[t][blk].d)), acc[t]);
+          for (int t = 0; t < T; ++t) acc[t] = V::fmadd(V::cvt(s1[t]), V::mul(sc1, V::set1_ps(x[t][blk].d)), acc[t]);
         }
         if constexpr (L.bias_sign != 0) {
           const F b = bias<V, Type>(unit, j, half);

@@ -6,10 +6,10 @@
 // of operations whatever T is. P (precise) adds the low activation terms.
 #include "kernels/quantized_dot.h"
 
-#include "kernels/cpu/ggml_blocks.h"
-
 #include <cmath>
 #include <cstring>
+
+#include "kernels/cpu/ggml_blocks.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>

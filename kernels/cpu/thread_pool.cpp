@@ -16,7 +16,7 @@ namespace tandem {
 namespace {
 
 constexpr int kSpinsBeforeSleep = 4000;  // roughly 100 µs of pause instructions
-constexpr int kSlicesPerThread = 4;       // small enough to even out, large enough to stay cheap
+constexpr int kSlicesPerThread = 4;      // small enough to even out, large enough to stay cheap
 
 }  // namespace
 

@@ -14,8 +14,8 @@ namespace {
 struct Case {
   std::string model;
   MatmulPath path;
-  float tolerance;         // allowed |ours - reference| as a fraction of max |logit|
-  double mean_kl = 1e-6;   // allowed mean KL(reference || ours) over the checked positions
+  float tolerance;        // allowed |ours - reference| as a fraction of max |logit|
+  double mean_kl = 1e-6;  // allowed mean KL(reference || ours) over the checked positions
 };
 void PrintTo(const Case& c, std::ostream* os) { *os << c.model << "/" << matmul_path_name(c.path); }
 

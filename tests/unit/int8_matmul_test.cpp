@@ -42,8 +42,8 @@ std::vector<uint8_t> random_matrix(DType type, int64_t rows, int64_t cols, Edge 
   for (size_t b = 0; b < blocks; ++b)
     for (int offset : half_fields(type)) {
       // Largest finite fp16 (65504) or a random sign, exponent 2^-10..2^-1 and mantissa.
-      uint16_t h = edge == Edge::LargestScales ? 0x7bff
-                                               : uint16_t((rng() & 0x8000) | exponent(rng) << 10 | (rng() & 0x3ff));
+      uint16_t h =
+          edge == Edge::LargestScales ? 0x7bff : uint16_t((rng() & 0x8000) | exponent(rng) << 10 | (rng() & 0x3ff));
       if (edge == Edge::Zero) h = 0;
       std::memcpy(&bytes[b * size_t(info.block_bytes) + size_t(offset)], &h, 2);
     }

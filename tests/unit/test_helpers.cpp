@@ -1,11 +1,9 @@
 #include "test_helpers.h"
 
-#include <algorithm>
-#include <cmath>
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>

@@ -88,7 +88,9 @@ SpecRun generate(Transformer& target, Drafter& drafter, const std::vector<int32_
   GenerationOptions options;
   options.max_tokens = 80;
   SpecRun run;
-  run.ids = generate_speculative(target, drafter, prompt, options, run.stats, {}, {depth, false, PassCost::linear(0.55), 0.0}).ids;
+  run.ids =
+      generate_speculative(target, drafter, prompt, options, run.stats, {}, {depth, false, PassCost::linear(0.55), 0.0})
+          .ids;
   return run;
 }
 

@@ -64,7 +64,11 @@ struct PackedMatrix {
   const uint8_t* group(int64_t g) const { return bytes.get() + size_t(g) * group_bytes; }
 };
 
-/// Repacks `w` (a type with an int8 kernel, cols a multiple of its block) using the pool's threads.
+/// Whether `w` can be packed: its type has an int8 kernel and its columns fill whole units
+/// (32 values; 256 for the K formats).
+bool can_pack(const WeightMatrix& w);
+
+/// Repacks `w` (can_pack(w) must hold) using the pool's threads.
 PackedMatrix pack_matrix(const WeightMatrix& w, ThreadPool& pool);
 
 /// y[t][r] = sum_k w[r][k] * x[t][k] for n_tokens rows of x ([n_tokens][cols] → [n_tokens][rows]).

@@ -11,9 +11,7 @@ PackedWeights::PackedWeights(const Weights& weights, ThreadPool& pool) {
 }
 
 void PackedWeights::add(const WeightMatrix& m, ThreadPool& pool) {
-  if (!has_int8_kernel(m.type) || by_data_.count(m.data)) return;
-  const int64_t unit = m.type == DType::Q4_K || m.type == DType::Q6_K ? 256 : 32;
-  if (m.cols % unit != 0) return;
+  if (!can_pack(m) || by_data_.count(m.data)) return;
   PackedMatrix packed = pack_matrix(m, pool);
   bytes_ += size_t(packed.groups) * packed.group_bytes;
   by_data_.emplace(m.data, std::move(packed));

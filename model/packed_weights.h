@@ -14,7 +14,7 @@ class PackedWeights {
  public:
   /// Packs the layers' matrices and the classifier using `pool`'s threads.
   PackedWeights(const Weights& weights, ThreadPool& pool);
-  /// The packed copy of `m`, or nullptr when its type has no int8 kernel.
+  /// The packed copy of `m`, or nullptr when it cannot be packed (see can_pack).
   const PackedMatrix* find(const WeightMatrix& m) const;
   /// Bytes of all packed copies.
   size_t bytes() const { return bytes_; }

@@ -14,6 +14,8 @@ namespace tandem {
 Transformer::Transformer(const Model& model, int threads, int segment, MatmulPath path)
     : model_(model), pool_(threads), segment_(segment), path_(path) {
   if (segment_ <= 0) throw std::invalid_argument("attention segment must be positive");
+  if (model.config().n_heads / model.config().n_kv_heads > 64)
+    throw std::invalid_argument("more than 64 query heads per key/value head");
   if (path_ == MatmulPath::Int8) packed_ = &model.packed(pool_);
 }
 
@@ -224,7 +226,6 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   // there are too few items to keep every thread busy (a decode step).
   int sub = group;
   while (sub % 2 == 0 && n * heads / sub < 2 * pool_.size()) sub /= 2;
-  if (sub > 64) throw std::invalid_argument("more than 64 query heads per key/value head");
   const int items_per_token = heads / sub;
   pool_.parallel_for(n * items_per_token, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;

@@ -63,21 +63,19 @@ def llama_engine(bins, threads):
 
 
 def tandem_engine(threads):
-    """The same figures from tandem_bench (int8 path)."""
-    fig = {"passes": {1: 1.0}}
+    """The same figures from tandem_bench (int8 path): one run per prefill length, decode and passes averaged."""
+    fig, decode, passes = {}, [], {}
     for prompt in (128, 512):
         with tempfile.NamedTemporaryFile(suffix=".json") as f:
             run([ROOT / "build" / "tandem_bench", "--models", TARGET, "--threads", threads, "--matmul", "int8",
                  "--prompt-tokens", prompt, "--contexts", "", "--json", f.name])
             report = json.load(open(f.name))
-        m = report["models"][0]
-        fig[f"prefill{prompt}"] = m["prefill_tps"]
-        fig.setdefault("decode_runs", []).append(m["decode_tps"])
+        fig[f"prefill{prompt}"] = report["models"][0]["prefill_tps"]
+        decode.append(report["models"][0]["decode_tps"])
         for b in report["batch_cost"]:
-            fig.setdefault("pass_runs", {}).setdefault(b["tokens"], []).append(b["cost_in_decode_steps"])
-    fig["decode"] = statistics.mean(fig.pop("decode_runs"))
-    for k, v in fig.pop("pass_runs").items():
-        fig["passes"][k] = statistics.mean(v)
+            passes.setdefault(b["tokens"], []).append(b["cost_in_decode_steps"])
+    fig["decode"] = statistics.mean(decode)
+    fig["passes"] = {1: 1.0, **{k: statistics.mean(v) for k, v in passes.items()}}
     return fig
 
 

@@ -14,17 +14,17 @@
 
 namespace tandem {
 size_t attend_scratch_floats(int group, int head_dim, int64_t count, int segment) {
-  return size_t(group) * size_t(std::min<int64_t>(count, segment) + head_dim + 2);
+  return size_t(group) * size_t(std::min<int64_t>(count, segment) + head_dim);
 }
 
 void attend(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
             int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out,
             float* scratch) {
   const int64_t seg_len = std::min<int64_t>(count, segment);
-  float* scores = scratch;                               // [group][seg_len]: scores, then weights
-  float* partial = scores + group * seg_len;             // [group][head_dim] this segment's weighted values
-  float* run_max = partial + int64_t(group) * head_dim;  // [group]
-  float* run_sum = run_max + group;                      // [group]
+  float* scores = scratch;                    // [group][seg_len]: scores, then weights
+  float* partial = scores + group * seg_len;  // [group][head_dim] this segment's weighted values
+  // Per head: the running and this segment's max and sum (groups are at most 64 heads).
+  float run_max[64], run_sum[64], seg_max[64], seg_sum[64];
   for (int g = 0; g < group; ++g) {
     run_max[g] = -std::numeric_limits<float>::infinity();
     run_sum[g] = 0.0f;
@@ -43,7 +43,6 @@ void attend(const float* q, int group, int head_dim, float scale, const float* k
       for (int g = 0; g < group; ++g) scores[g * seg_len + j] = dot_f32(q + g * head_dim, k, head_dim) * scale;
     }
     std::fill(partial, partial + int64_t(group) * head_dim, 0.0f);
-    float seg_max[64], seg_sum[64];  // group sizes are far below 64 (checked by the caller)
     for (int g = 0; g < group; ++g) {
       float* s = scores + g * seg_len;
       float m = -std::numeric_limits<float>::infinity();

@@ -21,7 +21,7 @@ void put_u16(uint8_t* p, int index, uint16_t v) { std::memcpy(p + 2 * index, &v,
 
 // Writes block j of row r (0..15 in its group) into `unit`.
 void pack_block(const Layout& L, const BlockInts& b, int j, int r, uint8_t* unit) {
-  if (j == 0 || L.blocks == 1) {
+  if (j == 0) {  // the unit's (super-)block scales
     put_u16(unit + L.d, r, b.d);
     if (L.second >= 0) put_u16(unit + L.second, r, b.second);
   }
@@ -52,10 +52,15 @@ void pack_block(const Layout& L, const BlockInts& b, int j, int r, uint8_t* unit
 
 }  // namespace
 
+bool can_pack(const WeightMatrix& w) {
+  const Layout L = int8::layout_of(w.type);
+  return L.blocks > 0 && w.cols % (int64_t(L.blocks) * int8::kBlock) == 0;
+}
+
 PackedMatrix pack_matrix(const WeightMatrix& w, ThreadPool& pool) {
   const Layout L = int8::layout_of(w.type);
   const int64_t unit_values = int64_t(L.blocks) * int8::kBlock;
-  if (L.blocks == 0 || w.cols % unit_values != 0)
+  if (!can_pack(w))
     throw std::invalid_argument("pack_matrix: no int8 layout for a " + std::string(dtype_info(w.type).name) +
                                 " matrix of " + std::to_string(w.cols) + " columns");
   PackedMatrix p;

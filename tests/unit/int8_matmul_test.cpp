@@ -20,16 +20,6 @@ namespace {
 
 const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 
-// Offsets of the fp16 scale fields in one block of each type (random bits there could be NaN).
-std::vector<int> half_fields(DType type) {
-  switch (type) {
-    case DType::Q4_1: return {0, 2};
-    case DType::Q4_K: return {0, 2};
-    case DType::Q6_K: return {208};
-    default: return {0};
-  }
-}
-
 enum class Edge { Random, Zero, LargestScales };
 
 // A rows × cols matrix of random blocks whose fp16 scales are finite.
@@ -40,12 +30,12 @@ std::vector<uint8_t> random_matrix(DType type, int64_t rows, int64_t cols, Edge 
   for (auto& b : bytes) b = edge == Edge::Zero ? 0 : uint8_t(rng());
   std::uniform_int_distribution<int> exponent(5, 14);
   for (size_t b = 0; b < blocks; ++b)
-    for (int offset : half_fields(type)) {
+    for (size_t offset : test::fp16_field_offsets(type)) {
       // Largest finite fp16 (65504) or a random sign, exponent 2^-10..2^-1 and mantissa.
       uint16_t h =
           edge == Edge::LargestScales ? 0x7bff : uint16_t((rng() & 0x8000) | exponent(rng) << 10 | (rng() & 0x3ff));
       if (edge == Edge::Zero) h = 0;
-      std::memcpy(&bytes[b * size_t(info.block_bytes) + size_t(offset)], &h, 2);
+      std::memcpy(&bytes[b * size_t(info.block_bytes) + offset], &h, 2);
     }
   return bytes;
 }

@@ -9,6 +9,7 @@
 
 #include "kernels/dequantize.h"
 #include "kernels/quantized_dot.h"
+#include "test_helpers.h"
 
 namespace tandem {
 namespace {
@@ -104,11 +105,8 @@ std::string random_row(DType type, int64_t n, uint32_t seed) {
     c = char(seed >> 24);
   }
   // Where each block keeps its fp16 scale (and min): overwrite with small finite values.
-  std::vector<size_t> halves = type == DType::Q6_K                            ? std::vector<size_t>{208}
-                               : (type == DType::Q4_1 || type == DType::Q4_K) ? std::vector<size_t>{0, 2}
-                                                                              : std::vector<size_t>{0};
   for (size_t block = 0; block < bytes.size() / size_t(info.block_bytes); ++block)
-    for (size_t at : halves) {
+    for (size_t at : test::fp16_field_offsets(type)) {
       uint16_t h = uint16_t(0x2000 + (block * 97 + at * 13) % 0x1000);  // about 0.008 to 0.06
       std::memcpy(&bytes[block * size_t(info.block_bytes) + at], &h, 2);
     }

@@ -67,6 +67,15 @@ std::string perturbed_stories() {
   return path;
 }
 
+std::vector<size_t> fp16_field_offsets(DType type) {
+  switch (type) {
+    case DType::Q6_K: return {208};  // d sits after ql, qh and scales
+    case DType::Q4_1:
+    case DType::Q4_K: return {0, 2};  // d, then m / dmin
+    default: return {0};
+  }
+}
+
 double kl_divergence(const float* p, const float* q, int64_t n) {
   auto log_softmax = [n](const float* x) {
     double top = *std::max_element(x, x + n), sum = 0;

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dtype.h"
+
 namespace tandem::test {
 
 /// ../shared/data/models/stories260K/model.bin
@@ -19,6 +21,9 @@ std::vector<float> read_floats(const std::string& path);
 /// A copy of stories260K (tokenizer beside it) with one norm changed: a drafter that
 /// agrees with the original often but not always.
 std::string perturbed_stories();
+/// Byte offsets of the fp16 scale fields (scale, and min where there is one) in one block of a
+/// quantized type: random bytes there could be NaN, so tests making random blocks overwrite them.
+std::vector<size_t> fp16_field_offsets(DType type);
 /// KL(softmax(p) || softmax(q)) of two logit rows of n values, in double.
 double kl_divergence(const float* p, const float* q, int64_t n);
 /// A fresh temporary file path.

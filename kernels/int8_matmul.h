@@ -16,6 +16,10 @@
 // (weight scale × activation scale), blocks in ascending order. Formats with a
 // float minimum (Q4_1, Q4_K) accumulate it separately and add it at the end.
 // So a token's result never depends on the tile, the batch or the processor.
+//
+// Float weights (F32, F16, BF16) are repacked the same way (16 rows side by
+// side per column, in the file's own type) and multiplied with the float
+// activations in the fixed order of dot_float_reference.
 #include <cstdint>
 #include <memory>
 
@@ -46,6 +50,8 @@ const char* kernel_isa_name(KernelIsa isa);
 
 /// Whether weights of `type` have an int8 kernel (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K).
 bool has_int8_kernel(DType type);
+/// Whether weights of `type` have a repacked float kernel (F32, F16, BF16).
+bool has_float_kernel(DType type);
 
 /// Quantizes n values (a multiple of 32) into n / 32 blocks.
 void quantize_int8(const float* x, int64_t n, Int8Block* out);
@@ -53,6 +59,11 @@ void quantize_int8(const float* x, int64_t n, Int8Block* out);
 /// Reference dot product of one weight row (n values of `type`, read from the file's blocks)
 /// with quantized activations, in the arithmetic described above.
 float dot_int8_reference(DType type, const void* row, const Int8Block* x, int64_t n);
+
+/// Reference dot product of one float weight row (n values of F32, F16 or BF16; n a multiple of 4)
+/// with float activations: accumulators a[k % 4] take w[k] * x[k] by fused multiply-add in
+/// ascending k; the result is (a0 + a1) + (a2 + a3).
+float dot_float_reference(DType type, const void* row, const float* x, int64_t n);
 
 /// A weight matrix repacked for the int8 kernels.
 struct PackedMatrix {
@@ -65,7 +76,7 @@ struct PackedMatrix {
 };
 
 /// Whether `w` can be packed: its type has an int8 kernel and its columns fill whole units
-/// (32 values; 256 for the K formats).
+/// (32 values; 256 for the K formats), or it is a float type with a multiple of 4 columns.
 bool can_pack(const WeightMatrix& w);
 
 /// Repacks `w` (can_pack(w) must hold) using the pool's threads.

@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/int8_kernels.h"
 #include "kernels/cpu/int8_simd.h"
+#include "kernels/cpu/float_simd.h"
 
 namespace tandem::int8 {
 namespace {
@@ -13,7 +14,8 @@ namespace {
 struct Avx2 {
   using I = __m256i;
   using F = __m256;
-  static constexpr int kLanes = 8, kBytes = 32, kMaxTokens = kAvx2MaxTokens;
+  static constexpr int kLanes = 8, kBytes = 32, kMaxTokens = kAvx2MaxTokens,
+                       kMaxFloatTokens = kAvx2MaxFloatTokens;
   static I load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   static I set1_8(char v) { return _mm256_set1_epi8(v); }
   static I set1_32(int32_t v) { return _mm256_set1_epi32(v); }
@@ -48,11 +50,18 @@ struct Avx2 {
   static F i8_to_float(const uint8_t* p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
+  static F load_f32(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static F load_bf16(const uint8_t* p) {
+    const I wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
 };
 
 }  // namespace
 
 GroupKernelFn avx2_kernel(DType type, int tokens) { return kernel_for_tokens<Avx2>(type, tokens); }
+
+FloatGroupKernelFn avx2_float_kernel(DType type, int tokens) { return float_kernel_for_tokens<Avx2>(type, tokens); }
 
 }  // namespace tandem::int8

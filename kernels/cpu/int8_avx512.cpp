@@ -5,6 +5,7 @@
 
 #include "kernels/cpu/int8_kernels.h"
 #include "kernels/cpu/int8_simd.h"
+#include "kernels/cpu/float_simd.h"
 
 namespace tandem::int8 {
 namespace {
@@ -12,7 +13,8 @@ namespace {
 struct Avx512 {
   using I = __m512i;
   using F = __m512;
-  static constexpr int kLanes = 16, kBytes = 64, kMaxTokens = kAvx512MaxTokens;
+  static constexpr int kLanes = 16, kBytes = 64, kMaxTokens = kAvx512MaxTokens,
+                       kMaxFloatTokens = kAvx512MaxFloatTokens;
   static I load(const uint8_t* p) { return _mm512_loadu_si512(p); }
   static I set1_8(char v) { return _mm512_set1_epi8(v); }
   static I set1_32(int32_t v) { return _mm512_set1_epi32(v); }
@@ -38,11 +40,20 @@ struct Avx512 {
   static F i8_to_float(const uint8_t* p) {
     return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
   }
+  static F load_f32(const uint8_t* p) { return _mm512_loadu_ps(p); }
+  static F load_bf16(const uint8_t* p) {
+    const I wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+  }
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
 };
 
 }  // namespace
 
 GroupKernelFn avx512_kernel(DType type, int tokens) { return kernel_for_tokens<Avx512>(type, tokens); }
+
+FloatGroupKernelFn avx512_float_kernel(DType type, int tokens) {
+  return float_kernel_for_tokens<Avx512>(type, tokens);
+}
 
 }  // namespace tandem::int8

@@ -1,5 +1,6 @@
 #pragma once
-// The int8 group kernels of each instruction set (see int8_simd.h).
+// The group kernels of each instruction set: int8 (int8_simd.h) and float
+// weights (float_simd.h).
 #include <cstdint>
 
 #include "kernels/dtype.h"
@@ -10,13 +11,23 @@ namespace tandem::int8 {
 /// Computes one group of 16 rows for `tokens` tokens: out[t * 16 + r].
 using GroupKernelFn = void (*)(const uint8_t* group, int64_t units, const Int8Block* const* x, float* out);
 
-/// Most tokens one AVX-512 / AVX2 kernel call takes.
+/// Computes one group of 16 float-weight rows for `tokens` tokens of `cols` floats: out[t * 16 + r].
+using FloatGroupKernelFn = void (*)(const uint8_t* group, int64_t cols, const float* const* x, float* out);
+
+/// Most tokens one AVX-512 / AVX2 kernel call takes (float kernels keep four accumulators
+/// per token in registers, so they take fewer).
 constexpr int kAvx512MaxTokens = 8;
 constexpr int kAvx2MaxTokens = 4;
+constexpr int kAvx512MaxFloatTokens = 4;
+constexpr int kAvx2MaxFloatTokens = 2;
 
 /// The AVX-512 VNNI kernel of `type` for 1..kAvx512MaxTokens tokens (nullptr: no kernel).
 GroupKernelFn avx512_kernel(DType type, int tokens);
 /// The AVX2 kernel of `type` for 1..kAvx2MaxTokens tokens.
 GroupKernelFn avx2_kernel(DType type, int tokens);
+
+/// The float kernels (F32, F16, BF16) for 1..kAvx512MaxFloatTokens / kAvx2MaxFloatTokens tokens.
+FloatGroupKernelFn avx512_float_kernel(DType type, int tokens);
+FloatGroupKernelFn avx2_float_kernel(DType type, int tokens);
 
 }  // namespace tandem::int8

@@ -54,6 +54,11 @@ constexpr Layout layout_of(DType type) {
   }
 }
 
+/// Float weights (F32, F16, BF16) go to the float kernels (float_simd.h): bytes per value, else 0.
+constexpr int float_element_bytes(DType type) {
+  return type == DType::F32 ? 4 : type == DType::F16 || type == DType::BF16 ? 2 : 0;
+}
+
 /// One row's 32-value block as unsigned integers and the raw fields its scales come from.
 struct BlockInts {
   uint8_t u[kBlock];    // weight = scale * (u - zero) [± bias]

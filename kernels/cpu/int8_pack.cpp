@@ -50,24 +50,33 @@ void pack_block(const Layout& L, const BlockInts& b, int j, int r, uint8_t* unit
   }
 }
 
+// Float weights: column k of the group's 16 rows side by side, in the file's own type.
+void pack_float_row(const WeightMatrix& w, int r, const void* row, uint8_t* group) {
+  const size_t element = size_t(int8::float_element_bytes(w.type));
+  const auto* values = static_cast<const uint8_t*>(row);
+  for (int64_t k = 0; k < w.cols; ++k)
+    std::memcpy(group + (size_t(k) * kGroupRows + size_t(r)) * element, values + size_t(k) * element, element);
+}
+
 }  // namespace
 
 bool can_pack(const WeightMatrix& w) {
+  if (has_float_kernel(w.type)) return w.cols % 4 == 0;
   const Layout L = int8::layout_of(w.type);
   return L.blocks > 0 && w.cols % (int64_t(L.blocks) * int8::kBlock) == 0;
 }
 
 PackedMatrix pack_matrix(const WeightMatrix& w, ThreadPool& pool) {
   const Layout L = int8::layout_of(w.type);
-  const int64_t unit_values = int64_t(L.blocks) * int8::kBlock;
+  const int element = int8::float_element_bytes(w.type);
   if (!can_pack(w))
     throw std::invalid_argument("pack_matrix: no int8 layout for a " + std::string(dtype_info(w.type).name) +
                                 " matrix of " + std::to_string(w.cols) + " columns");
   PackedMatrix p;
   p.source = w;
   p.groups = (w.rows + kGroupRows - 1) / kGroupRows;
-  const int64_t units = w.cols / unit_values;
-  p.group_bytes = size_t(units) * size_t(L.unit_bytes);
+  const int64_t units = element ? 0 : w.cols / (int64_t(L.blocks) * int8::kBlock);
+  p.group_bytes = element ? size_t(w.cols) * kGroupRows * size_t(element) : size_t(units) * size_t(L.unit_bytes);
   const size_t total = (size_t(p.groups) * p.group_bytes + 63) / 64 * 64;
   auto* bytes = static_cast<uint8_t*>(std::aligned_alloc(64, total));
   if (!bytes) throw std::bad_alloc();
@@ -78,6 +87,10 @@ PackedMatrix pack_matrix(const WeightMatrix& w, ThreadPool& pool) {
       std::memset(group, 0, p.group_bytes);
       for (int r = 0; r < kGroupRows && g * kGroupRows + r < w.rows; ++r) {
         const void* row = w.row(g * kGroupRows + r);
+        if (element) {
+          pack_float_row(w, r, row, group);
+          continue;
+        }
         for (int64_t u = 0; u < units; ++u)
           for (int j = 0; j < L.blocks; ++j)
             pack_block(L, int8::decode_block(w.type, row, u * L.blocks + j), j, r, group + u * L.unit_bytes);

@@ -112,6 +112,26 @@ float block_bias(DType type, const BlockInts& b) {
 
 bool has_int8_kernel(DType type) { return int8::layout_of(type).blocks > 0; }
 
+bool has_float_kernel(DType type) { return int8::float_element_bytes(type) > 0; }
+
+float dot_float_reference(DType type, const void* row, const float* x, int64_t n) {
+  if (!has_float_kernel(type)) throw std::invalid_argument("no float kernel for this weight type");
+  const auto* bytes = static_cast<const uint8_t*>(row);
+  float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int64_t k = 0; k < n; ++k) {
+    float w;
+    if (type == DType::F32) {
+      std::memcpy(&w, bytes + 4 * k, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, bytes + 2 * k, 2);
+      w = type == DType::F16 ? fp16_to_fp32(h) : bf16_to_fp32(h);
+    }
+    acc[k % 4] = std::fma(w, x[k], acc[k % 4]);
+  }
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 void quantize_int8(const float* x, int64_t n, Int8Block* out) {
   for (int64_t b = 0; b < n / int8::kBlock; ++b) {
     const float* xb = x + b * int8::kBlock;

@@ -17,6 +17,7 @@ namespace {
 
 /// Computes a group of 16 rows for T tokens: out[t * 16 + r].
 using GroupKernel = void (*)(const uint8_t* group, int64_t units, const Int8Block* const* x, float* out);
+using FloatGroupKernel = void (*)(const uint8_t* group, int64_t cols, const float* const* x, float* out);
 
 template <class V>
 inline typename V::I broadcast4(const int8_t* q) {

@@ -5,6 +5,7 @@
 #include "kernels/int8_matmul.h"
 
 #include <gtest/gtest.h>
+#include <immintrin.h>
 
 #include <cmath>
 #include <cstring>
@@ -19,8 +20,32 @@ namespace tandem {
 namespace {
 
 const DType kTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+const DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
 
 enum class Edge { Random, Zero, LargestScales };
+
+// A rows × cols float matrix of `type`: normal values, zeros, or values near the type's largest.
+std::vector<uint8_t> random_float_matrix(DType type, int64_t rows, int64_t cols, Edge edge, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  const size_t n = size_t(rows * cols), element = type == DType::F32 ? 4 : 2;
+  std::vector<uint8_t> bytes(n * element);
+  for (size_t i = 0; i < n; ++i) {
+    float v = edge == Edge::Zero ? 0.0f : normal(rng);
+    if (edge == Edge::LargestScales) v = (rng() & 1 ? 1.0f : -1.0f) * (type == DType::F16 ? 65504.0f : 1e30f);
+    if (type == DType::F32) {
+      std::memcpy(&bytes[4 * i], &v, 4);
+    } else if (type == DType::F16) {
+      const uint16_t h = _cvtss_sh(v, 0);
+      std::memcpy(&bytes[2 * i], &h, 2);
+    } else {
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      const uint16_t h = uint16_t(bits >> 16);  // truncation: any bfloat16 value will do
+      std::memcpy(&bytes[2 * i], &h, 2);
+    }
+  }
+  return bytes;
+}
 
 // A rows × cols matrix of random blocks whose fp16 scales are finite.
 std::vector<uint8_t> random_matrix(DType type, int64_t rows, int64_t cols, Edge edge, std::mt19937& rng) {
@@ -92,13 +117,70 @@ TEST(Int8Matmul, EveryKernelEqualsTheReferenceBitForBit) {
       }
 }
 
+TEST(Int8Matmul, FloatKernelsEqualTheReferenceBitForBit) {
+  IsaGuard guard;
+  ThreadPool pool(2);
+  std::mt19937 rng(5);
+  for (DType type : kFloatTypes)
+    for (Edge edge : {Edge::Random, Edge::Zero, Edge::LargestScales})
+      for (int64_t rows : {1, 15, 16, 17, 45})
+        for (int64_t cols : {4, 68, 256}) {
+          const int64_t max_tokens = 17;
+          auto w = random_float_matrix(type, rows, cols, edge, rng);
+          WeightMatrix m{type, w.data(), rows, cols, row_bytes(type, cols)};
+          ASSERT_TRUE(can_pack(m));
+          auto x = random_activations(max_tokens * cols, rng);
+          std::vector<float> expected(size_t(max_tokens * rows));
+          for (int64_t t = 0; t < max_tokens; ++t)
+            for (int64_t r = 0; r < rows; ++r)
+              expected[size_t(t * rows + r)] = dot_float_reference(type, m.row(r), x.data() + t * cols, cols);
+          PackedMatrix packed = pack_matrix(m, pool);
+          for (KernelIsa isa : supported_isas()) {
+            set_kernel_isa(isa);
+            for (int64_t n = 1; n <= max_tokens; ++n) {
+              std::vector<float> y(size_t(n * rows), NAN);
+              matmul_int8(packed, x.data(), n, y.data(), pool);
+              ASSERT_EQ(std::memcmp(y.data(), expected.data(), y.size() * 4), 0)
+                  << dtype_info(type).name << " " << kernel_isa_name(isa) << " rows " << rows << " cols " << cols
+                  << " tokens " << n << " edge " << int(edge) << ": first value " << y[0] << " vs " << expected[0];
+            }
+          }
+        }
+}
+
+// The float reference against a double-precision dot product: float rounding of n
+// products and sums stays below n * 2^-23 of the sum of magnitudes.
+TEST(Int8Matmul, FloatReferenceStaysWithinFloatRounding) {
+  std::mt19937 rng(9);
+  const int64_t cols = 1024;
+  for (DType type : kFloatTypes) {
+    auto w = random_float_matrix(type, 4, cols, Edge::Random, rng);
+    WeightMatrix m{type, w.data(), 4, cols, row_bytes(type, cols)};
+    auto x = random_activations(cols, rng);
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < 4; ++r) {
+      dequantize_row(type, m.row(r), row.data(), cols);
+      double exact = 0, magnitude = 0;
+      for (int64_t i = 0; i < cols; ++i) {
+        exact += double(row[size_t(i)]) * x[size_t(i)];
+        magnitude += std::fabs(double(row[size_t(i)]) * x[size_t(i)]);
+      }
+      EXPECT_LE(std::fabs(dot_float_reference(type, m.row(r), x.data(), cols) - exact),
+                double(cols) * 0x1p-23 * magnitude)
+          << dtype_info(type).name;
+    }
+  }
+}
+
 TEST(Int8Matmul, ATokensResultIsTheSameAloneAndInAnyTilePosition) {
   IsaGuard guard;
   ThreadPool pool(2);
   std::mt19937 rng(11);
   const int64_t rows = 40, cols = 256, n = 13;
-  for (DType type : kTypes) {
-    auto w = random_matrix(type, rows, cols, Edge::Random, rng);
+  for (DType type : {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4_K, DType::Q6_K, DType::F32,
+                     DType::F16, DType::BF16}) {
+    auto w = has_float_kernel(type) ? random_float_matrix(type, rows, cols, Edge::Random, rng)
+                                    : random_matrix(type, rows, cols, Edge::Random, rng);
     WeightMatrix m{type, w.data(), rows, cols, row_bytes(type, cols)};
     PackedMatrix packed = pack_matrix(m, pool);
     auto x = random_activations(n * cols, rng);
@@ -157,23 +239,31 @@ TEST(Int8Matmul, QuantizesEdgeBlocks) {
 
 TEST(Int8Matmul, RefusesAnInstructionSetTheProcessorLacksAndTypesWithoutKernel) {
   EXPECT_FALSE(has_int8_kernel(DType::F32));
+  EXPECT_TRUE(has_float_kernel(DType::F32));
   EXPECT_FALSE(has_int8_kernel(DType::Q5_K));
+  EXPECT_FALSE(has_float_kernel(DType::Q5_K));
   EXPECT_TRUE(has_int8_kernel(DType::Q6_K));
   ThreadPool pool(1);
   std::vector<float> w(64);
-  WeightMatrix m{DType::F32, w.data(), 2, 32, 128};
-  EXPECT_THROW(pack_matrix(m, pool), std::invalid_argument);
+  WeightMatrix odd{DType::F32, w.data(), 2, 30, 120};  // float kernels take 4 columns at a time
+  EXPECT_FALSE(can_pack(odd));
+  EXPECT_THROW(pack_matrix(odd, pool), std::invalid_argument);
+  std::vector<uint8_t> q5k(size_t(row_bytes(DType::Q5_K, 256)));
+  WeightMatrix no_kernel{DType::Q5_K, q5k.data(), 1, 256, q5k.size()};
+  EXPECT_THROW(pack_matrix(no_kernel, pool), std::invalid_argument);
   if (best_kernel_isa() != KernelIsa::Avx512Vnni) {
     EXPECT_THROW(set_kernel_isa(KernelIsa::Avx512Vnni), std::invalid_argument);
   }
 }
 
 // A whole forward on every instruction set gives the very same logits, so processors with
-// and without AVX-512 produce identical output (and the scalar reference agrees).
+// and without AVX-512 produce identical output (and the scalar reference agrees), for
+// quantized and float weights.
 TEST(Int8Matmul, ForwardLogitsAreIdenticalOnEveryInstructionSet) {
   IsaGuard guard;
-  for (const char* name : {"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "smollm2-135m-instruct-q4_1.gguf"}) {
-    auto model = Model::load(test::installed_model(name));
+  for (const char* name : {"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "smollm2-135m-instruct-q4_1.gguf", "stories260K"}) {
+    const bool stories = std::string(name) == "stories260K";  // float weights: the float kernels
+    auto model = Model::load(stories ? test::stories_model() : test::installed_model(name));
     Transformer tf(*model, 2, kAttentionSegment, MatmulPath::Int8);
     std::vector<BatchToken> batch;
     for (int i = 0; i < 5; ++i) batch.push_back({100 + 37 * i, 0, i, i - 1, true});

@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "kernels/dtype.h"
+#include "kernels/kernel_isa.h"
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
 
@@ -35,18 +36,6 @@ struct Int8Block {
   int16_t sum[2];  // sums of q over values 0-15 and 16-31
   int8_t q[32];
 };
-
-/// Instruction set of the int8 kernels.
-enum class KernelIsa { Scalar, Avx2, Avx512Vnni };
-
-/// The best instruction set this processor supports.
-KernelIsa best_kernel_isa();
-/// The instruction set in use: TANDEM_KERNEL_ISA (scalar, avx2, avx512) if set, else the best.
-KernelIsa kernel_isa();
-/// Uses `isa` from now on (tests force AVX2); throws std::invalid_argument if the processor lacks it.
-void set_kernel_isa(KernelIsa isa);
-/// "scalar", "avx2" or "avx512-vnni".
-const char* kernel_isa_name(KernelIsa isa);
 
 /// Whether weights of `type` have an int8 kernel (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K).
 bool has_int8_kernel(DType type);

@@ -88,4 +88,23 @@ void attend(const float* q, int group, int head_dim, float scale, const float* k
 /// Scratch floats attend needs.
 size_t attend_scratch_floats(int group, int head_dim, int64_t count, int segment);
 
+/// Floats of one head's segment partial: the segment's largest score, its sum of exp(score -
+/// max), and head_dim values weighted by those exps (not yet divided by the sum).
+inline int64_t attention_partial_floats(int head_dim) { return int64_t(head_dim) + 2; }
+
+/// The partial of one segment for `group` heads over n positions (keys and values of position
+/// i at row slots[i], as in attend): partial is [group][attention_partial_floats(head_dim)];
+/// `scores` is scratch of group * n floats. Runs on the chosen instruction set (kernel_isa.h)
+/// with the same bits on every one.
+void attend_segment(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
+                    int64_t row_stride, const int64_t* slots, int64_t n, float* partial, float* scores);
+
+/// Sets a running partial to the empty one (max -inf, sum 0, values 0).
+void start_attention(float* running, int group, int head_dim);
+/// Folds the next segment's partial into the running one; segments must come in ascending
+/// order of position, so the result is the same wherever each segment was computed.
+void merge_attention(float* running, const float* partial, int group, int head_dim);
+/// out[g] = the running partial's values / its sum.
+void finish_attention(const float* running, int group, int head_dim, float* out);
+
 }  // namespace tandem

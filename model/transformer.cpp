@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -222,27 +223,74 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   const int64_t q_dim = int64_t(heads) * hd, kv_dim = c.kv_dim();
   const float scale = 1.0f / std::sqrt(float(hd));
   const int64_t window = c.window(layer);
-  // Each work item is `sub` heads that share a key/value head; halve it while
-  // there are too few items to keep every thread busy (a decode step).
+  // Positions [first, first + count) each token sees: a local layer only the latest
+  // `window`, itself included.
+  auto first_of = [&](int64_t i) {
+    return window > 0 ? std::max<int64_t>(0, batch[size_t(i)].pos + 1 - window) : int64_t(0);
+  };
+  auto segments_of = [&](int64_t i) {
+    const int64_t first = first_of(i), last = int64_t(rows_[size_t(i)].size()) - 1;
+    return last / segment_ - first / segment_ + 1;
+  };
+
+  // Work items: a token, `sub` heads that share a key/value head, and one of `chunks`
+  // runs of its segments. With too few (token, head) pairs to keep every thread busy
+  // (a decode step), split the context by segment first (each key and value row is
+  // still read once), then the heads.
+  const int64_t want = 2 * int64_t(pool_.size());
+  int64_t fewest_segments = std::numeric_limits<int64_t>::max(), most_segments = 1;
+  for (int64_t i = 0; i < n; ++i) {
+    fewest_segments = std::min(fewest_segments, segments_of(i));
+    most_segments = std::max(most_segments, segments_of(i));
+  }
+  int64_t chunks = 1;
+  while (n * c.n_kv_heads * chunks < want && chunks < fewest_segments) ++chunks;
   int sub = group;
-  while (sub % 2 == 0 && n * heads / sub < 2 * pool_.size()) sub /= 2;
-  const int items_per_token = heads / sub;
-  pool_.parallel_for(n * items_per_token, [&](int64_t begin, int64_t end) {
+  while (sub % 2 == 0 && n * (heads / sub) * chunks < want) sub /= 2;
+  const int subgroups = heads / sub;
+  const int64_t ps = attention_partial_floats(hd);
+  auto partial_of = [&](int64_t i, int sg, int64_t s) {
+    return &partials_[size_t(((i * subgroups + sg) * most_segments + s) * sub * ps)];
+  };
+  if (chunks > 1) partials_.resize(size_t(n * subgroups * most_segments * sub * ps));
+
+  pool_.parallel_for(n * subgroups * chunks, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t i = item / items_per_token;
-      const int h = int(item % items_per_token) * sub;  // first head of the item
-      const BatchToken& t = batch[size_t(i)];
-      KvCache& cache = *caches[size_t(t.seq)];
-      const std::vector<int64_t>& rows = rows_[size_t(i)];
-      // A local layer sees only the latest `window` positions, itself included.
-      const int64_t first = window > 0 ? std::max<int64_t>(0, t.pos + 1 - window) : 0;
-      const int64_t count = int64_t(rows.size()) - first;
-      scratch.resize(attend_scratch_floats(sub, hd, count, segment_));
+      const int64_t i = item / (subgroups * chunks), chunk = item % chunks;
+      const int sg = int(item / chunks % subgroups), h = sg * sub;  // h: the item's first head
+      KvCache& cache = *caches[size_t(batch[size_t(i)].seq)];
+      const int64_t* rows = rows_[size_t(i)].data();
+      const int64_t first = first_of(i), count = int64_t(rows_[size_t(i)].size()) - first;
       const int64_t offset = int64_t(h / group) * hd;
-      attend(&q_[size_t(i * q_dim + h * hd)], sub, hd, scale, cache.key(layer, 0) + offset,
-             cache.value(layer, 0) + offset, kv_dim, rows.data() + first, first, count, segment_,
-             &att_[size_t(i * q_dim + h * hd)], scratch.data());
+      const float* q = &q_[size_t(i * q_dim + h * hd)];
+      const float *keys = cache.key(layer, 0) + offset, *values = cache.value(layer, 0) + offset;
+      scratch.resize(attend_scratch_floats(sub, hd, count, segment_));
+      if (chunks == 1) {
+        attend(q, sub, hd, scale, keys, values, kv_dim, rows + first, first, count, segment_,
+               &att_[size_t(i * q_dim + h * hd)], scratch.data());
+        continue;
+      }
+      // This chunk's segments, each to its own partial; they merge below in ascending order.
+      const int64_t segments = segments_of(i), s0 = first / segment_;
+      for (int64_t s = chunk * segments / chunks; s < (chunk + 1) * segments / chunks; ++s) {
+        const int64_t from = std::max(first, (s0 + s) * segment_),
+                      to = std::min(first + count, (s0 + s + 1) * segment_);
+        attend_segment(q, sub, hd, scale, keys, values, kv_dim, rows + from, to - from, partial_of(i, sg, s),
+                       scratch.data());
+      }
+    }
+  });
+  if (chunks == 1) return;
+  pool_.parallel_for(n * subgroups, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> running;
+    running.resize(size_t(sub * ps));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t i = item / subgroups;
+      const int sg = int(item % subgroups);
+      start_attention(running.data(), sub, hd);
+      for (int64_t s = 0; s < segments_of(i); ++s) merge_attention(running.data(), partial_of(i, sg, s), sub, hd);
+      finish_attention(running.data(), sub, hd, &att_[size_t(i * q_dim + sg * sub * hd)]);
     }
   });
 }

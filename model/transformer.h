@@ -71,6 +71,7 @@ class Transformer {
   std::vector<float> logits_;                 // [n_marked][vocab]
   std::vector<int64_t> slot_;                 // [n] cache row each token writes
   std::vector<std::vector<int64_t>> rows_;    // [n] cache rows of positions 0..pos, in order
+  std::vector<float> partials_;               // attention segment partials when a context is split
 };
 
 }  // namespace tandem

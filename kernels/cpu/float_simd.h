@@ -51,15 +51,15 @@ FloatGroupKernel float_kernel_for(DType type) {
   }
 }
 
-// The kernel for `tokens` tokens (1..V::kMaxFloatTokens).
-template <class V>
+// The kernel for `tokens` tokens (1..MaxTokens).
+template <class V, int MaxTokens>
 FloatGroupKernel float_kernel_for_tokens(DType type, int tokens) {
-  static_assert(V::kMaxFloatTokens == 4 || V::kMaxFloatTokens == 2);
+  static_assert(MaxTokens == 4 || MaxTokens == 2);
   switch (tokens) {
     case 1: return float_kernel_for<V, 1>(type);
     case 2: return float_kernel_for<V, 2>(type);
-    case 3: return float_kernel_for<V, (V::kMaxFloatTokens >= 3 ? 3 : 1)>(type);
-    default: return float_kernel_for<V, V::kMaxFloatTokens>(type);
+    case 3: return float_kernel_for<V, (MaxTokens >= 3 ? 3 : 1)>(type);
+    default: return float_kernel_for<V, MaxTokens>(type);
   }
 }
 

@@ -5,8 +5,6 @@
 #include "kernels/int8_matmul.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,44 +14,6 @@
 
 namespace tandem {
 namespace {
-
-bool supports(KernelIsa isa) {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  switch (isa) {
-    case KernelIsa::Scalar: return true;
-    case KernelIsa::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    case KernelIsa::Avx512Vnni:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-  }
-  return false;
-#else
-  return isa == KernelIsa::Scalar;
-#endif
-}
-
-KernelIsa isa_named(const std::string& name) {
-  if (name == "scalar") return KernelIsa::Scalar;
-  if (name == "avx2") return KernelIsa::Avx2;
-  if (name == "avx512" || name == "avx512-vnni") return KernelIsa::Avx512Vnni;
-  throw std::invalid_argument("TANDEM_KERNEL_ISA must be scalar, avx2 or avx512, got '" + name + "'");
-}
-
-KernelIsa initial_isa() {
-  const char* forced = std::getenv("TANDEM_KERNEL_ISA");
-  if (!forced || !*forced) return best_kernel_isa();
-  KernelIsa isa = isa_named(forced);
-  if (!supports(isa))
-    throw std::invalid_argument(std::string("TANDEM_KERNEL_ISA=") + forced + ": this processor lacks it");
-  return isa;
-}
-
-std::atomic<KernelIsa>& current_isa() {
-  static std::atomic<KernelIsa> isa{initial_isa()};
-  return isa;
-}
 
 // Scalar path: the reference, row by row.
 void matmul_scalar(const PackedMatrix& w, const Int8Block* xq, int64_t n_tokens, float* y, ThreadPool& pool) {
@@ -112,28 +72,6 @@ void matmul_float(const PackedMatrix& w, const float* x, int64_t n_tokens, float
 }
 
 }  // namespace
-
-KernelIsa best_kernel_isa() {
-  if (supports(KernelIsa::Avx512Vnni)) return KernelIsa::Avx512Vnni;
-  if (supports(KernelIsa::Avx2)) return KernelIsa::Avx2;
-  return KernelIsa::Scalar;
-}
-
-KernelIsa kernel_isa() { return current_isa().load(std::memory_order_relaxed); }
-
-void set_kernel_isa(KernelIsa isa) {
-  if (!supports(isa)) throw std::invalid_argument(std::string("this processor lacks ") + kernel_isa_name(isa));
-  current_isa().store(isa, std::memory_order_relaxed);
-}
-
-const char* kernel_isa_name(KernelIsa isa) {
-  switch (isa) {
-    case KernelIsa::Scalar: return "scalar";
-    case KernelIsa::Avx2: return "avx2";
-    case KernelIsa::Avx512Vnni: return "avx512-vnni";
-  }
-  return "?";
-}
 
 void matmul_int8(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (n_tokens <= 0) return;

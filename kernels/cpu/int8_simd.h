@@ -152,19 +152,19 @@ GroupKernel kernel_for(DType type) {
   }
 }
 
-// The kernel for `tokens` tokens (1..V::kMaxTokens).
-template <class V>
+// The kernel for `tokens` tokens (1..MaxTokens).
+template <class V, int MaxTokens>
 GroupKernel kernel_for_tokens(DType type, int tokens) {
-  static_assert(V::kMaxTokens == 8 || V::kMaxTokens == 4);
+  static_assert(MaxTokens == 8 || MaxTokens == 4);
   switch (tokens) {
     case 1: return kernel_for<V, 1>(type);
     case 2: return kernel_for<V, 2>(type);
     case 3: return kernel_for<V, 3>(type);
     case 4: return kernel_for<V, 4>(type);
-    case 5: return kernel_for<V, (V::kMaxTokens >= 5 ? 5 : 1)>(type);
-    case 6: return kernel_for<V, (V::kMaxTokens >= 6 ? 6 : 1)>(type);
-    case 7: return kernel_for<V, (V::kMaxTokens >= 7 ? 7 : 1)>(type);
-    default: return kernel_for<V, V::kMaxTokens>(type);
+    case 5: return kernel_for<V, (MaxTokens >= 5 ? 5 : 1)>(type);
+    case 6: return kernel_for<V, (MaxTokens >= 6 ? 6 : 1)>(type);
+    case 7: return kernel_for<V, (MaxTokens >= 7 ? 7 : 1)>(type);
+    default: return kernel_for<V, MaxTokens>(type);
   }
 }
 

@@ -73,18 +73,8 @@ std::vector<float> random_activations(int64_t n, std::mt19937& rng) {
   return x;
 }
 
-std::vector<KernelIsa> supported_isas() {
-  std::vector<KernelIsa> isas{KernelIsa::Scalar};
-  if (best_kernel_isa() != KernelIsa::Scalar) isas.push_back(KernelIsa::Avx2);
-  if (best_kernel_isa() == KernelIsa::Avx512Vnni) isas.push_back(KernelIsa::Avx512Vnni);
-  return isas;
-}
-
-// Restores the process's instruction set after a test forces another.
-struct IsaGuard {
-  KernelIsa saved = kernel_isa();
-  ~IsaGuard() { set_kernel_isa(saved); }
-};
+using test::IsaGuard;
+using test::supported_isas;
 
 TEST(Int8Matmul, EveryKernelEqualsTheReferenceBitForBit) {
   IsaGuard guard;
@@ -261,7 +251,8 @@ TEST(Int8Matmul, RefusesAnInstructionSetTheProcessorLacksAndTypesWithoutKernel) 
 // quantized and float weights.
 TEST(Int8Matmul, ForwardLogitsAreIdenticalOnEveryInstructionSet) {
   IsaGuard guard;
-  for (const char* name : {"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "smollm2-135m-instruct-q4_1.gguf", "stories260K"}) {
+  for (const char* name :
+       {"qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "smollm2-135m-instruct-q4_1.gguf", "stories260K"}) {
     const bool stories = std::string(name) == "stories260K";  // float weights: the float kernels
     auto model = Model::load(stories ? test::stories_model() : test::installed_model(name));
     Transformer tf(*model, 2, kAttentionSegment, MatmulPath::Int8);

@@ -11,6 +11,13 @@
 
 namespace tandem::test {
 
+std::vector<KernelIsa> supported_isas() {
+  std::vector<KernelIsa> isas{KernelIsa::Scalar};
+  if (best_kernel_isa() != KernelIsa::Scalar) isas.push_back(KernelIsa::Avx2);
+  if (best_kernel_isa() == KernelIsa::Avx512Vnni) isas.push_back(KernelIsa::Avx512Vnni);
+  return isas;
+}
+
 std::string stories_model() { return std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/model.bin"; }
 
 std::string installed_model(const std::string& name) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/dtype.h"
+#include "kernels/kernel_isa.h"
 
 namespace tandem::test {
 
@@ -28,6 +29,14 @@ std::vector<size_t> fp16_field_offsets(DType type);
 double kl_divergence(const float* p, const float* q, int64_t n);
 /// A fresh temporary file path.
 std::string temp_path(const std::string& stem);
+
+/// The kernels' instruction sets this processor runs, the scalar reference first.
+std::vector<KernelIsa> supported_isas();
+/// Restores the process's kernel instruction set after a test forces another.
+struct IsaGuard {
+  KernelIsa saved = kernel_isa();
+  ~IsaGuard() { set_kernel_isa(saved); }
+};
 
 /// Every installed real model.
 inline const std::vector<std::string> kRealModels = {

@@ -9,6 +9,7 @@
 // accumulators take the columns k ≡ 0, 1, 2, 3 (mod 4) by fused multiply-add in
 // ascending order, and the result is (a0 + a1) + (a2 + a3). Each vector lane is
 // one row, so the tile and the processor never change a result.
+#include "kernels/cpu/int8_kernels.h"
 #include "kernels/cpu/int8_layout.h"
 
 namespace tandem::int8 {
@@ -42,7 +43,7 @@ void float_group_kernel(const uint8_t* group, int64_t cols, const float* const* 
 }
 
 template <class V, int T>
-FloatGroupKernel float_kernel_for(DType type) {
+FloatGroupKernelFn float_kernel_for(DType type) {
   switch (type) {
     case DType::F32: return float_group_kernel<V, DType::F32, T>;
     case DType::F16: return float_group_kernel<V, DType::F16, T>;
@@ -53,7 +54,7 @@ FloatGroupKernel float_kernel_for(DType type) {
 
 // The kernel for `tokens` tokens (1..MaxTokens).
 template <class V, int MaxTokens>
-FloatGroupKernel float_kernel_for_tokens(DType type, int tokens) {
+FloatGroupKernelFn float_kernel_for_tokens(DType type, int tokens) {
   static_assert(MaxTokens == 4 || MaxTokens == 2);
   switch (tokens) {
     case 1: return float_kernel_for<V, 1>(type);

@@ -9,15 +9,13 @@
 // gets its own copy, so the linker can never hand one file's code to another.
 #include <cstring>
 
+#include "kernels/cpu/int8_kernels.h"
 #include "kernels/cpu/int8_layout.h"
 #include "kernels/int8_matmul.h"
 
 namespace tandem::int8 {
 namespace {
 
-/// Computes a group of 16 rows for T tokens: out[t * 16 + r].
-using GroupKernel = void (*)(const uint8_t* group, int64_t units, const Int8Block* const* x, float* out);
-using FloatGroupKernel = void (*)(const uint8_t* group, int64_t cols, const float* const* x, float* out);
 
 template <class V>
 inline typename V::I broadcast4(const int8_t* q) {
@@ -140,7 +138,7 @@ void group_kernel(const uint8_t* group, int64_t units, const Int8Block* const* x
 }
 
 template <class V, int T>
-GroupKernel kernel_for(DType type) {
+GroupKernelFn kernel_for(DType type) {
   switch (type) {
     case DType::Q4_0: return group_kernel<V, DType::Q4_0, T>;
     case DType::Q4_1: return group_kernel<V, DType::Q4_1, T>;
@@ -154,7 +152,7 @@ GroupKernel kernel_for(DType type) {
 
 // The kernel for `tokens` tokens (1..MaxTokens).
 template <class V, int MaxTokens>
-GroupKernel kernel_for_tokens(DType type, int tokens) {
+GroupKernelFn kernel_for_tokens(DType type, int tokens) {
   static_assert(MaxTokens == 8 || MaxTokens == 4);
   switch (tokens) {
     case 1: return kernel_for<V, 1>(type);

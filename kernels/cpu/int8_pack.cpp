@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cpu/int8_decode.h"
 #include "kernels/cpu/int8_layout.h"
 #include "kernels/int8_matmul.h"
 
@@ -20,7 +21,9 @@ using int8::Layout;
 void put_u16(uint8_t* p, int index, uint16_t v) { std::memcpy(p + 2 * index, &v, 2); }
 
 // Writes block j of row r (0..15 in its group) into `unit`.
-void pack_block(const Layout& L, const BlockInts& b, int j, int r, uint8_t* unit) {
+template <DType Type>
+void pack_block(const BlockInts& b, int j, int r, uint8_t* unit) {
+  constexpr Layout L = int8::layout_of(Type);
   if (j == 0) {  // the unit's (super-)block scales
     put_u16(unit + L.d, r, b.d);
     if (L.second >= 0) put_u16(unit + L.second, r, b.second);
@@ -34,19 +37,55 @@ void pack_block(const Layout& L, const BlockInts& b, int j, int r, uint8_t* unit
     }
   }
   if (L.m >= 0) unit[L.m + 16 * j + r] = b.m;
-  for (int v = 0; v < int8::kBlock; ++v) {
-    const int chunk = v / 4, byte = 4 * r + v % 4;
-    const uint8_t u = b.u[v];
-    if (L.bytes >= 0) {
-      unit[L.bytes + kPlane * chunk + byte] = u;
+  // Value v = 4 * chunk + i goes to byte 4 * r + i of its chunk's plane. Each packed byte
+  // is assembled in a register and stored once.
+  const uint8_t* u = b.u;
+  for (int i = 0; i < 4; ++i) {
+    const int byte = 4 * r + i;
+    if constexpr (L.bytes >= 0) {
+      for (int chunk = 0; chunk < 8; ++chunk) unit[L.bytes + kPlane * chunk + byte] = u[4 * chunk + i];
       continue;
     }
     uint8_t* nibbles = unit + L.nibbles + int8::kNibbleBytes * j;
-    nibbles[kPlane * (chunk % 4) + byte] |= uint8_t((u & 0x0f) << (4 * (chunk / 4)));
-    if (L.high >= 0 && L.halves)  // Q6_K: bits 4-5, two planes per block
-      unit[L.high + 2 * kPlane * j + kPlane * (chunk / 4) + byte] |= uint8_t(((u >> 4) & 3) << (2 * (chunk % 4)));
-    else if (L.high >= 0)  // Q5_0: bit 4
-      unit[L.high + byte] |= uint8_t(((u >> 4) & 1) << chunk);
+    for (int k = 0; k < 4; ++k)  // chunk k in the low nibbles, chunk k + 4 in the high ones
+      nibbles[kPlane * k + byte] = uint8_t((u[4 * k + i] & 0x0f) | (u[4 * (k + 4) + i] & 0x0f) << 4);
+    if constexpr (L.high >= 0 && L.halves) {  // Q6_K: bits 4-5, two planes per block
+      for (int half = 0; half < 2; ++half) {
+        uint8_t bits = 0;
+        for (int c = 0; c < 4; ++c) bits = uint8_t(bits | ((u[4 * (4 * half + c) + i] >> 4) & 3) << (2 * c));
+        unit[L.high + 2 * kPlane * j + kPlane * half + byte] = bits;
+      }
+    } else if constexpr (L.high >= 0) {  // Q5_0: bit 4 of chunk c at bit c
+      uint8_t bits = 0;
+      for (int c = 0; c < 8; ++c) bits = uint8_t(bits | ((u[4 * c + i] >> 4) & 1) << c);
+      unit[L.high + byte] = bits;
+    }
+  }
+}
+
+// Packs the 16 rows of group g (rows past the matrix end stay zero).
+template <DType Type>
+void pack_group(const WeightMatrix& w, int64_t g, int64_t units, uint8_t* group) {
+  constexpr Layout L = int8::layout_of(Type);
+  for (int r = 0; r < kGroupRows && g * kGroupRows + r < w.rows; ++r) {
+    const void* row = w.row(g * kGroupRows + r);
+    for (int64_t u = 0; u < units; ++u)
+      for (int j = 0; j < L.blocks; ++j)
+        pack_block<Type>(int8::decode_block_of<Type>(row, u * L.blocks + j), j, r, group + u * L.unit_bytes);
+  }
+}
+
+using PackGroupFn = void (*)(const WeightMatrix& w, int64_t g, int64_t units, uint8_t* group);
+
+PackGroupFn pack_group_for(DType type) {
+  switch (type) {
+    case DType::Q4_0: return pack_group<DType::Q4_0>;
+    case DType::Q4_1: return pack_group<DType::Q4_1>;
+    case DType::Q5_0: return pack_group<DType::Q5_0>;
+    case DType::Q8_0: return pack_group<DType::Q8_0>;
+    case DType::Q4_K: return pack_group<DType::Q4_K>;
+    case DType::Q6_K: return pack_group<DType::Q6_K>;
+    default: return nullptr;
   }
 }
 
@@ -85,16 +124,12 @@ PackedMatrix pack_matrix(const WeightMatrix& w, ThreadPool& pool) {
     for (int64_t g = begin; g < end; ++g) {
       uint8_t* group = bytes + size_t(g) * p.group_bytes;
       std::memset(group, 0, p.group_bytes);
-      for (int r = 0; r < kGroupRows && g * kGroupRows + r < w.rows; ++r) {
-        const void* row = w.row(g * kGroupRows + r);
-        if (element) {
-          pack_float_row(w, r, row, group);
-          continue;
-        }
-        for (int64_t u = 0; u < units; ++u)
-          for (int j = 0; j < L.blocks; ++j)
-            pack_block(L, int8::decode_block(w.type, row, u * L.blocks + j), j, r, group + u * L.unit_bytes);
+      if (!element) {
+        pack_group_for(w.type)(w, g, units, group);
+        continue;
       }
+      for (int r = 0; r < kGroupRows && g * kGroupRows + r < w.rows; ++r)
+        pack_float_row(w, r, w.row(g * kGroupRows + r), group);
     }
   });
   return p;

@@ -16,7 +16,6 @@
 namespace tandem::int8 {
 namespace {
 
-
 template <class V>
 inline typename V::I broadcast4(const int8_t* q) {
   int32_t v;

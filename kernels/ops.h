@@ -106,5 +106,11 @@ void start_attention(float* running, int group, int head_dim);
 void merge_attention(float* running, const float* partial, int group, int head_dim);
 /// out[g] = the running partial's values / its sum.
 void finish_attention(const float* running, int group, int head_dim, float* out);
+/// Folds positions [first_pos, first_pos + count) into `running`, segment by segment in
+/// ascending order (attend is start_attention, this, finish_attention). `scratch` holds
+/// attend_scratch_floats floats.
+void attend_fold(float* running, const float* q, int group, int head_dim, float scale, const float* keys,
+                 const float* values, int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count,
+                 int segment, float* scratch);
 
 }  // namespace tandem

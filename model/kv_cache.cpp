@@ -19,6 +19,11 @@ KvCache::KvCache(const ModelConfig& config, int64_t max_positions)
   if (max_positions_ <= 0) throw std::invalid_argument("KV cache needs at least one position");
 }
 
+KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::unique_ptr<RemoteKv> remote)
+    : KvCache(config, max_positions) {
+  remote_ = std::move(remote);
+}
+
 void KvCache::grow(int64_t rows) {
   if (rows <= capacity_) return;
   int64_t target = std::min(max_positions_, (rows + kGrowthRows - 1) / kGrowthRows * kGrowthRows);
@@ -33,7 +38,7 @@ void KvCache::reserve_pending(int64_t total) {
   if (length_ + total > max_positions_)
     throw std::length_error("sequence of " + std::to_string(length_ + total) +
                             " positions exceeds the KV cache limit of " + std::to_string(max_positions_));
-  grow(length_ + total);
+  grow(length_ - base_ + total);
   pending_ = total;
   pending_links_.resize(size_t(total));
 }
@@ -51,8 +56,9 @@ void KvCache::link_pending(int64_t row, int64_t parent, int64_t pos) {
 }
 
 void KvCache::truncate(int64_t n) {
-  if (n < 0 || n > length_)
-    throw std::out_of_range("truncate to " + std::to_string(n) + " but the cache holds " + std::to_string(length_));
+  if (n < base_ || n > length_)
+    throw std::out_of_range("truncate to " + std::to_string(n) + " but the cache holds positions " +
+                            std::to_string(base_) + " to " + std::to_string(length_));
   length_ = n;
   pending_ = 0;
   pending_links_.clear();
@@ -65,7 +71,7 @@ void KvCache::commit(const std::vector<int64_t>& path) {
   }
   // Rows only move towards lower slots, so copying in order is safe.
   for (size_t j = 0; j < path.size(); ++j) {
-    int64_t src = length_ + path[j], dst = length_ + int64_t(j);
+    int64_t src = length_ - base_ + path[j], dst = length_ - base_ + int64_t(j);
     if (src == dst) continue;
     for (size_t l = 0; l < keys_.size(); ++l) {
       std::memcpy(key(int(l), dst), key(int(l), src), size_t(kv_dim_) * 4);
@@ -75,12 +81,28 @@ void KvCache::commit(const std::vector<int64_t>& path) {
   length_ += int64_t(path.size());
   pending_ = 0;
   pending_links_.clear();
+  hand_over_full_segments();
 }
 
 void KvCache::commit_all() {
   length_ += pending_;
   pending_ = 0;
   pending_links_.clear();
+  hand_over_full_segments();
+}
+
+void KvCache::hand_over_full_segments() {
+  if (!remote_) return;
+  const int64_t to = length_ / remote_->segment() * remote_->segment();
+  if (to <= base_) return;
+  remote_->store(*this, base_, to);
+  // The open segment's rows move down to row 0.
+  const int64_t shift = to - base_, keep = length_ - to;
+  for (size_t l = 0; l < keys_.size(); ++l) {
+    std::memmove(key(int(l), 0), key(int(l), shift), size_t(keep * kv_dim_) * 4);
+    std::memmove(value(int(l), 0), value(int(l), shift), size_t(keep * kv_dim_) * 4);
+  }
+  base_ = to;
 }
 
 }  // namespace tandem

@@ -6,10 +6,18 @@
 // chosen path of those rows as the next positions and drops the rest. A later
 // forward may grow a tree of pending rows further (a drafter expanding its
 // best nodes one level per pass), so each pending row remembers its parent row.
+//
+// With a RemoteKv (model/remote_kv.h) the committed positions before base()
+// live on KV shards: whenever commits fill whole segments, the cache hands them
+// over and keeps only rows from base() on, so it holds at most a segment plus
+// the pending rows whatever the context. Rows are indexed locally: committed
+// position p is row p - base(), pending row r is row length() - base() + r.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/model.h"
+#include "model/remote_kv.h"
 
 namespace tandem {
 
@@ -18,6 +26,8 @@ class KvCache {
  public:
   /// A cache for up to `max_positions` positions (capped at the model's context length).
   KvCache(const ModelConfig& config, int64_t max_positions);
+  /// The same, keeping whole committed segments on `remote` (see above).
+  KvCache(const ModelConfig& config, int64_t max_positions, std::unique_ptr<RemoteKv> remote);
 
   /// Committed positions.
   int64_t length() const { return length_; }
@@ -26,7 +36,12 @@ class KvCache {
   /// Most positions this cache may hold.
   int64_t max_positions() const { return max_positions_; }
 
-  /// Drops committed positions from n on, and any pending rows. Requires n <= length().
+  /// First committed position held here; those before it are on the remote.
+  int64_t base() const { return base_; }
+  /// Where positions before base() live (nullptr: nowhere, base() is 0).
+  RemoteKv* remote() const { return remote_.get(); }
+
+  /// Drops committed positions from n on, and any pending rows. Requires base() <= n <= length().
   void truncate(int64_t n);
   /// Keeps pending rows `path` (indices among the pending rows, strictly ascending) as the next positions.
   void commit(const std::vector<int64_t>& path);
@@ -45,15 +60,17 @@ class KvCache {
   int64_t pending_parent(int64_t row) const { return pending_links_.at(size_t(row)).parent; }
   /// Position held by pending row `row`.
   int64_t pending_position(int64_t row) const { return pending_links_.at(size_t(row)).pos; }
-  /// Key row of `layer` at row index `slot` ([kv_dim] floats).
+  /// Key row of `layer` at local row index `slot` ([kv_dim] floats).
   float* key(int layer, int64_t slot) { return keys_[size_t(layer)].data() + slot * kv_dim_; }
   /// Value row of `layer` at row index `slot`.
   float* value(int layer, int64_t slot) { return values_[size_t(layer)].data() + slot * kv_dim_; }
+  const float* key(int layer, int64_t slot) const { return keys_[size_t(layer)].data() + slot * kv_dim_; }
+  const float* value(int layer, int64_t slot) const { return values_[size_t(layer)].data() + slot * kv_dim_; }
   /// Width of a row.
   int64_t kv_dim() const { return kv_dim_; }
 
-  /// Bytes holding committed positions.
-  size_t bytes_used() const { return size_t(length_) * row_bytes_all_layers(); }
+  /// Bytes holding committed positions here.
+  size_t bytes_used() const { return size_t(length_ - base_) * row_bytes_all_layers(); }
   /// Bytes allocated.
   size_t bytes_allocated() const { return size_t(capacity_) * row_bytes_all_layers(); }
 
@@ -61,6 +78,7 @@ class KvCache {
   size_t row_bytes_all_layers() const { return size_t(kv_dim_) * 4 * 2 * keys_.size(); }
   void grow(int64_t rows);
   void reserve_pending(int64_t total);
+  void hand_over_full_segments();
 
   struct PendingLink {
     int64_t parent = -1;  // pending row this one continues, -1: the committed rows
@@ -71,7 +89,9 @@ class KvCache {
   int64_t max_positions_;
   int64_t capacity_ = 0;
   int64_t length_ = 0;
+  int64_t base_ = 0;
   int64_t pending_ = 0;
+  std::unique_ptr<RemoteKv> remote_;
   std::vector<PendingLink> pending_links_;         // [pending_]
   std::vector<std::vector<float>> keys_, values_;  // [layer][capacity * kv_dim]
 };

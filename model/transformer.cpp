@@ -124,12 +124,17 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
     const KvCache& cache = *caches[size_t(t.seq)];
     std::vector<int64_t>& rows = rows_[size_t(i)];
     rows.resize(size_t(t.pos + 1));
-    const int64_t committed = cache.length();
-    for (int64_t p = 0; p < committed; ++p) rows[size_t(p)] = p;
+    // Positions before the base are on the cache's remote (never read here).
+    const int64_t base = cache.base(), local = cache.length() - base;
+    std::fill(rows.begin(), rows.begin() + base, int64_t(-1));
+    for (int64_t p = base; p < cache.length(); ++p) rows[size_t(p)] = p - base;
     for (int64_t r = slot_[size_t(i)]; r >= 0; r = cache.pending_parent(r))
-      rows[size_t(cache.pending_position(r))] = committed + r;
+      rows[size_t(cache.pending_position(r))] = local + r;
   }
-  for (int64_t i = 0; i < n; ++i) slot_[size_t(i)] += caches[size_t(batch[size_t(i)].seq)]->length();
+  for (int64_t i = 0; i < n; ++i) {
+    const KvCache& cache = *caches[size_t(batch[size_t(i)].seq)];
+    slot_[size_t(i)] += cache.length() - cache.base();
+  }
 
   // Token embeddings and rotary angles.
   for (int64_t i = 0; i < n; ++i) {
@@ -220,22 +225,22 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   const ModelConfig& c = model_.config();
   const int64_t n = int64_t(batch.size());
   const int heads = c.n_heads, hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
-  const int64_t q_dim = int64_t(heads) * hd, kv_dim = c.kv_dim();
+  const int64_t q_dim = int64_t(heads) * hd, kv_dim = c.kv_dim(), ps = attention_partial_floats(hd);
   const float scale = 1.0f / std::sqrt(float(hd));
   const int64_t window = c.window(layer);
-  // Positions [first, first + count) each token sees: a local layer only the latest
-  // `window`, itself included.
+  // Token i sees positions [first, pos]: a local layer only the latest `window`, itself
+  // included. Those before its cache's base are remote; the rest are local rows.
+  auto cache_of = [&](int64_t i) -> KvCache& { return *caches[size_t(batch[size_t(i)].seq)]; };
   auto first_of = [&](int64_t i) {
     return window > 0 ? std::max<int64_t>(0, batch[size_t(i)].pos + 1 - window) : int64_t(0);
   };
-  auto segments_of = [&](int64_t i) {
-    const int64_t first = first_of(i), last = int64_t(rows_[size_t(i)].size()) - 1;
-    return last / segment_ - first / segment_ + 1;
-  };
+  auto local_first = [&](int64_t i) { return std::max(first_of(i), cache_of(i).base()); };
+  auto segments_of = [&](int64_t i) { return batch[size_t(i)].pos / segment_ - local_first(i) / segment_ + 1; };
+  const float* remote = remote_partials(layer, batch, caches, first_of);
 
   // Work items: a token, `sub` heads that share a key/value head, and one of `chunks`
-  // runs of its segments. With too few (token, head) pairs to keep every thread busy
-  // (a decode step), split the context by segment first (each key and value row is
+  // runs of its local segments. With too few (token, head) pairs to keep every thread
+  // busy (a decode step), split the context by segment first (each key and value row is
   // still read once), then the heads.
   const int64_t want = 2 * int64_t(pool_.size());
   int64_t fewest_segments = std::numeric_limits<int64_t>::max(), most_segments = 1;
@@ -248,27 +253,37 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   int sub = group;
   while (sub % 2 == 0 && n * (heads / sub) * chunks < want) sub /= 2;
   const int subgroups = heads / sub;
-  const int64_t ps = attention_partial_floats(hd);
   auto partial_of = [&](int64_t i, int sg, int64_t s) {
     return &partials_[size_t(((i * subgroups + sg) * most_segments + s) * sub * ps)];
   };
   if (chunks > 1) partials_.resize(size_t(n * subgroups * most_segments * sub * ps));
+  // Starts heads [h, h + sub) of token i: its remote segments' partials come first.
+  auto start = [&](int64_t i, int h, float* running) {
+    start_attention(running, sub, hd);
+    if (remote_offset_[size_t(i)] < 0) return;
+    const float* p = remote + remote_offset_[size_t(i)];
+    for (int64_t s = 0; s < remote_segments_[size_t(i)]; ++s)
+      merge_attention(running, p + (s * heads + h) * ps, sub, hd);
+  };
 
   pool_.parallel_for(n * subgroups * chunks, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t i = item / (subgroups * chunks), chunk = item % chunks;
       const int sg = int(item / chunks % subgroups), h = sg * sub;  // h: the item's first head
-      KvCache& cache = *caches[size_t(batch[size_t(i)].seq)];
+      KvCache& cache = cache_of(i);
       const int64_t* rows = rows_[size_t(i)].data();
-      const int64_t first = first_of(i), count = int64_t(rows_[size_t(i)].size()) - first;
+      const int64_t first = local_first(i), count = batch[size_t(i)].pos + 1 - first;
       const int64_t offset = int64_t(h / group) * hd;
       const float* q = &q_[size_t(i * q_dim + h * hd)];
       const float *keys = cache.key(layer, 0) + offset, *values = cache.value(layer, 0) + offset;
-      scratch.resize(attend_scratch_floats(sub, hd, count, segment_));
+      scratch.resize(attend_scratch_floats(sub, hd, count, segment_) + size_t(sub * ps));
       if (chunks == 1) {
-        attend(q, sub, hd, scale, keys, values, kv_dim, rows + first, first, count, segment_,
-               &att_[size_t(i * q_dim + h * hd)], scratch.data());
+        float* running = scratch.data() + attend_scratch_floats(sub, hd, count, segment_);
+        start(i, h, running);
+        attend_fold(running, q, sub, hd, scale, keys, values, kv_dim, rows + first, first, count, segment_,
+                    scratch.data());
+        finish_attention(running, sub, hd, &att_[size_t(i * q_dim + h * hd)]);
         continue;
       }
       // This chunk's segments, each to its own partial; they merge below in ascending order.
@@ -288,11 +303,52 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
     for (int64_t item = begin; item < end; ++item) {
       const int64_t i = item / subgroups;
       const int sg = int(item % subgroups);
-      start_attention(running.data(), sub, hd);
+      start(i, sg * sub, running.data());
       for (int64_t s = 0; s < segments_of(i); ++s) merge_attention(running.data(), partial_of(i, sg, s), sub, hd);
       finish_attention(running.data(), sub, hd, &att_[size_t(i * q_dim + sg * sub * hd)]);
     }
   });
+}
+
+template <class FirstOf>
+const float* Transformer::remote_partials(int layer, const std::vector<BatchToken>& batch,
+                                          std::span<KvCache* const> caches, FirstOf first_of) {
+  const ModelConfig& c = model_.config();
+  const int64_t n = int64_t(batch.size()), q_dim = int64_t(c.n_heads) * c.head_dim;
+  const int64_t per_segment = int64_t(c.n_heads) * attention_partial_floats(c.head_dim);
+  remote_offset_.assign(size_t(n), -1);
+  remote_segments_.assign(size_t(n), 0);
+  // One request per sequence with remote segments, all sent before any is awaited.
+  std::vector<std::vector<int64_t>> tokens(caches.size());
+  std::vector<std::vector<RemoteQuery>> queries(caches.size());
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t seq = size_t(batch[size_t(i)].seq);
+    const int64_t first = first_of(i), base = caches[seq]->base();
+    if (!caches[seq]->remote() || first >= base) continue;
+    tokens[seq].push_back(i);
+    queries[seq].push_back({&q_[size_t(i * q_dim)], first, base});
+    remote_segments_[size_t(i)] = (base - 1) / segment_ - first / segment_ + 1;
+  }
+  for (size_t seq = 0; seq < caches.size(); ++seq)
+    if (!queries[seq].empty()) caches[seq]->remote()->request(layer, queries[seq]);
+  remote_.clear();
+  std::vector<float> received;
+  for (size_t seq = 0; seq < caches.size(); ++seq) {
+    if (queries[seq].empty()) continue;
+    caches[seq]->remote()->collect(received);
+    int64_t expected = 0;
+    for (int64_t i : tokens[seq]) expected += remote_segments_[size_t(i)] * per_segment;
+    if (int64_t(received.size()) != expected)
+      throw std::runtime_error("remote KV segments answered " + std::to_string(received.size()) +
+                               " floats of partials, expected " + std::to_string(expected));
+    int64_t offset = int64_t(remote_.size());
+    for (int64_t i : tokens[seq]) {
+      remote_offset_[size_t(i)] = offset;
+      offset += remote_segments_[size_t(i)] * per_segment;
+    }
+    remote_.insert(remote_.end(), received.begin(), received.end());
+  }
+  return remote_.data();
 }
 
 }  // namespace tandem

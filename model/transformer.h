@@ -49,6 +49,11 @@ class Transformer {
   void resize_buffers(int64_t n, int64_t n_logits);
   void project(const WeightMatrix& w, const float* x, int64_t n, float* y);
   void attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
+  // Asks the caches' remotes for the partials of their segments (one request per sequence),
+  // filling remote_, remote_offset_ and remote_segments_; returns remote_.data().
+  template <class FirstOf>
+  const float* remote_partials(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches,
+                               FirstOf first_of);
   void rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos,
                      std::vector<float>& sin);
 
@@ -72,6 +77,9 @@ class Transformer {
   std::vector<int64_t> slot_;                 // [n] cache row each token writes
   std::vector<std::vector<int64_t>> rows_;    // [n] cache rows of positions 0..pos, in order
   std::vector<float> partials_;               // attention segment partials when a context is split
+  std::vector<float> remote_;                 // remote segments' partials of this layer
+  std::vector<int64_t> remote_offset_;        // [n] token's first remote partial in remote_, -1: none
+  std::vector<int64_t> remote_segments_;      // [n] token's remote segments
 };
 
 }  // namespace tandem

@@ -14,6 +14,11 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 const char* finish_reason_name(FinishReason reason) { return reason == FinishReason::Stop ? "stop" : "length"; }
 
+KvCache request_cache(const ModelConfig& config, const GenerationOptions& options) {
+  if (!options.kv_remote) return KvCache(config, options.max_context);
+  return KvCache(config, options.max_context, options.kv_remote());
+}
+
 void check_prompt_fits(const std::vector<int32_t>& prompt_ids, const KvCache& cache) {
   if (prompt_ids.empty()) throw std::invalid_argument("the prompt has no tokens");
   if (int64_t(prompt_ids.size()) >= cache.max_positions())
@@ -44,7 +49,7 @@ GenerationResult generate_autoregressive(Transformer& transformer, const std::ve
                                          const std::function<void(int32_t)>& on_token) {
   const Model& model = transformer.model();
   const int32_t vocab = model.config().vocab_size;
-  KvCache cache(model.config(), options.max_context);
+  KvCache cache = request_cache(model.config(), options);
   check_prompt_fits(prompt_ids, cache);
   GenerationResult result;
   result.prompt_ids = prompt_ids;

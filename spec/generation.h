@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,12 @@ struct GenerationOptions {
   SamplingParams sampling;
   int64_t max_context = 4096;  // KV cache positions for this request
   int prefill_chunk = 256;     // prompt tokens per forward pass
+  // Where the request's committed KV segments go (KV shards); empty: its cache holds them all.
+  std::function<std::unique_ptr<RemoteKv>()> kv_remote;
 };
+
+/// The target's cache for one request: max_context positions, on options.kv_remote if set.
+KvCache request_cache(const ModelConfig& config, const GenerationOptions& options);
 
 /// Throws std::invalid_argument if the prompt is empty or leaves no room in `cache` for output.
 void check_prompt_fits(const std::vector<int32_t>& prompt_ids, const KvCache& cache);

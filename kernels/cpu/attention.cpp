@@ -106,15 +106,12 @@ size_t attend_scratch_floats(int group, int head_dim, int64_t count, int segment
   return size_t(group) * size_t(std::min<int64_t>(count, segment) + 2 * attention_partial_floats(head_dim));
 }
 
-void attend(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
-            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out,
-            float* scratch) {
-  const int64_t ps = attention_partial_floats(head_dim);
-  float* running = scratch;
-  float* partial = running + group * ps;
-  float* scores = partial + group * ps;  // [group][segment length]
+void attend_fold(float* running, const float* q, int group, int head_dim, float scale, const float* keys,
+                 const float* values, int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count,
+                 int segment, float* scratch) {
+  float* partial = scratch;
+  float* scores = partial + group * attention_partial_floats(head_dim);  // [group][segment length]
   const attn::SegmentFn kernel = segment_kernel(head_dim);
-  start_attention(running, group, head_dim);
   for (int64_t i = 0; i < count;) {
     // This segment: positions up to the next multiple of `segment`.
     const int64_t pos = first_pos + i;
@@ -123,6 +120,15 @@ void attend(const float* q, int group, int head_dim, float scale, const float* k
     merge_attention(running, partial, group, head_dim);
     i = end;
   }
+}
+
+void attend(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
+            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out,
+            float* scratch) {
+  float* running = scratch;
+  start_attention(running, group, head_dim);
+  attend_fold(running, q, group, head_dim, scale, keys, values, row_stride, slots, first_pos, count, segment,
+              running + group * attention_partial_floats(head_dim));
   finish_attention(running, group, head_dim, out);
 }
 

@@ -1,0 +1,40 @@
+#pragma once
+// The committed key/value segments of one sequence that live elsewhere: on KV
+// shards (sequence parallelism). A KvCache with a RemoteKv keeps only its open
+// segment and its pending rows; whenever commits fill whole segments it hands
+// them over, and each forward pass asks for their attention partials, one
+// request per layer. Partials are merged with the local segments in ascending
+// order, so where a segment lives never changes a bit of the result.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace tandem {
+
+class KvCache;
+
+/// One token's attention request to the remote segments, for one layer.
+struct RemoteQuery {
+  const float* q = nullptr;  // [n_heads][head_dim], after rotary
+  int64_t first = 0;         // first position the token sees (a local layer's window)
+  int64_t end = 0;           // positions [first, end) are remote; end <= the cache's base
+};
+
+/// Where one sequence's remote segments live.
+class RemoteKv {
+ public:
+  virtual ~RemoteKv() = default;
+  /// Positions per segment; the cache hands over whole segments only.
+  virtual int segment() const = 0;
+  /// Takes the committed keys and values of positions [from, to) (whole segments, from the
+  /// cache's base), every layer, reading them from `cache` before it drops them.
+  virtual void store(const KvCache& cache, int64_t from, int64_t to) = 0;
+  /// Starts layer `layer`'s partials for `queries` (sent at once; answered by collect).
+  virtual void request(int layer, std::span<const RemoteQuery> queries) = 0;
+  /// Waits for the partials of the last request: for each query in order, one partial per
+  /// segment overlapping [first, end) in ascending order, each [n_heads][head_dim + 2] (see
+  /// attend_segment). Throws std::runtime_error when they cannot be had.
+  virtual void collect(std::vector<float>& partials) = 0;
+};
+
+}  // namespace tandem

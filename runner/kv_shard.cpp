@@ -1,0 +1,187 @@
+#include "runner/kv_shard.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <numeric>
+#include <stdexcept>
+
+#include "kernels/ops.h"
+
+namespace tandem {
+namespace {
+
+// Shapes beyond these are refused outright (no model comes near them).
+constexpr uint32_t kMaxLayers = 1024, kMaxHeads = 1024, kMaxHeadDim = 1024, kMaxSegment = 1 << 16;
+
+int64_t kv_dim(const wire::ShardOpen& s) { return int64_t(s.n_kv_heads()) * s.head_dim(); }
+int64_t q_dim(const wire::ShardOpen& s) { return int64_t(s.n_heads()) * s.head_dim(); }
+// Bytes of one segment's keys (or values), every layer.
+size_t segment_bytes(const wire::ShardOpen& s) { return size_t(s.n_layers()) * s.segment() * size_t(kv_dim(s)) * 4; }
+
+std::vector<float> floats_of(const std::string& bytes) {
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+}  // namespace
+
+KvShard::KvShard(KvShardLimits limits, int threads) : limits_(limits), pool_(threads) {}
+
+void KvShard::reject(const std::string& why) {
+  ++stats_.rejected;
+  std::cerr << "tandem shard: " << why << std::endl;
+}
+
+std::optional<std::string> KvShard::handle(std::string_view frame) {
+  wire::ShardRequest request;
+  if (!request.ParseFromArray(frame.data(), int(frame.size()))) {
+    std::lock_guard lock(mutex_);
+    reject("dropped a frame that is not a shard message (" + std::to_string(frame.size()) + " bytes)");
+    return std::nullopt;
+  }
+  switch (request.body_case()) {
+    case wire::ShardRequest::kOpen: open(request.open()); return std::nullopt;
+    case wire::ShardRequest::kStore: store(request.store()); return std::nullopt;
+    case wire::ShardRequest::kRelease: release(request.release().request_id()); return std::nullopt;
+    case wire::ShardRequest::kAttend: return attend(request.attend()).SerializeAsString();
+    case wire::ShardRequest::BODY_NOT_SET: break;
+  }
+  std::lock_guard lock(mutex_);
+  reject("dropped an empty shard message");
+  return std::nullopt;
+}
+
+void KvShard::open(const wire::ShardOpen& m) {
+  std::lock_guard lock(mutex_);
+  const bool sane = m.n_layers() > 0 && m.n_layers() <= kMaxLayers && m.n_heads() > 0 && m.n_heads() <= kMaxHeads &&
+                    m.n_kv_heads() > 0 && m.n_heads() % m.n_kv_heads() == 0 && m.head_dim() > 0 &&
+                    m.head_dim() <= kMaxHeadDim && m.segment() > 0 && m.segment() <= kMaxSegment &&
+                    m.n_heads() / m.n_kv_heads() <= 64 && std::isfinite(m.scale());
+  if (!sane) return reject("refused request " + std::to_string(m.request_id()) + ": impossible cache shape");
+  if (held_.count(m.request_id())) return reject("refused a second open of request " + std::to_string(m.request_id()));
+  if (int(held_.size()) >= limits_.max_requests)
+    return reject("refused request " + std::to_string(m.request_id()) + ": " + std::to_string(held_.size()) +
+                  " requests already open");
+  held_[m.request_id()].shape = m;
+  ++stats_.requests;
+}
+
+void KvShard::store(const wire::ShardStore& m) {
+  std::lock_guard lock(mutex_);
+  auto it = held_.find(m.request_id());
+  if (it == held_.end()) return reject("dropped a segment for unknown request " + std::to_string(m.request_id()));
+  Held& held = it->second;
+  const wire::ShardOpen& s = held.shape;
+  const size_t bytes = segment_bytes(s);
+  std::string error;
+  if (m.first() < 0 || m.first() % s.segment() != 0)
+    error = "segment start " + std::to_string(m.first()) + " is not a multiple of " + std::to_string(s.segment());
+  else if (m.keys().size() != bytes || m.values().size() != bytes)
+    error = "segment of " + std::to_string(m.keys().size()) + " + " + std::to_string(m.values().size()) +
+            " bytes, expected " + std::to_string(bytes) + " each";
+  else if (held.segments.count(m.first() / s.segment()))
+    error = "segment " + std::to_string(m.first() / s.segment()) + " stored twice";
+  else if (stats_.bytes + 2 * bytes > limits_.max_bytes)
+    error = "segment would pass this shard's budget of " + std::to_string(limits_.max_bytes) + " bytes";
+  if (!error.empty()) {
+    if (held.error.empty()) held.error = error;
+    return reject("request " + std::to_string(m.request_id()) + ": " + error);
+  }
+  held.segments[m.first() / s.segment()] = {floats_of(m.keys()), floats_of(m.values())};
+  stats_.bytes += 2 * bytes;
+  ++stats_.segments;
+}
+
+void KvShard::release(uint64_t request_id) {
+  std::lock_guard lock(mutex_);
+  auto it = held_.find(request_id);
+  if (it == held_.end()) return;
+  stats_.segments -= int64_t(it->second.segments.size());
+  stats_.bytes -= 2 * segment_bytes(it->second.shape) * it->second.segments.size();
+  --stats_.requests;
+  held_.erase(it);
+}
+
+wire::ShardReply KvShard::attend(const wire::ShardAttend& m) {
+  const auto started = std::chrono::steady_clock::now();
+  wire::ShardReply reply;
+  reply.set_request_id(m.request_id());
+  reply.set_layer(m.layer());
+  reply.set_sequence(m.sequence());
+  std::unique_lock lock(mutex_);
+  auto fail = [&](const std::string& why) {
+    reject("attend of request " + std::to_string(m.request_id()) + ": " + why);
+    reply.set_error(why);
+    return reply;
+  };
+  auto it = held_.find(m.request_id());
+  if (it == held_.end()) return fail("unknown request (never opened, or released)");
+  const Held& held = it->second;
+  if (!held.error.empty()) return fail(held.error);
+  const wire::ShardOpen& s = held.shape;
+  const int64_t n = m.first_size(), seg = s.segment();
+  if (m.layer() >= s.n_layers())
+    return fail("layer " + std::to_string(m.layer()) + " of a model of " + std::to_string(s.n_layers()));
+  if (n > limits_.max_queries || m.end_size() != n || m.q().size() != size_t(n * q_dim(s)) * 4)
+    return fail("malformed queries (" + std::to_string(n) + " firsts, " + std::to_string(m.end_size()) + " ends, " +
+                std::to_string(m.q().size()) + " bytes of q)");
+
+  // Work items: (query, held segment overlapping its range, key/value head).
+  struct Item {
+    int64_t query, segment, from, to;  // positions [from, to) of the segment
+  };
+  std::vector<Item> items;
+  for (int64_t i = 0; i < n; ++i) {
+    if (m.first(int(i)) < 0 || m.end(int(i)) < m.first(int(i))) return fail("query with an empty or negative range");
+    for (auto s_it = held.segments.lower_bound(m.first(int(i)) / seg);
+         s_it != held.segments.end() && s_it->first * seg < m.end(int(i)); ++s_it) {
+      items.push_back({i, s_it->first, std::max(m.first(int(i)), s_it->first * seg),
+                       std::min(m.end(int(i)), (s_it->first + 1) * seg)});
+      reply.add_segments(s_it->first);
+    }
+  }
+  const int heads = int(s.n_heads()), hd = int(s.head_dim()), group = heads / int(s.n_kv_heads());
+  const int64_t ps = attention_partial_floats(hd), per_item = heads * ps;
+  if (items.size() * size_t(per_item) * 4 > limits_.max_reply_bytes) return fail("reply would be too large");
+  std::vector<float> q = floats_of(m.q());
+  std::vector<float> partials(items.size() * size_t(per_item));
+  std::vector<int64_t> slots(static_cast<size_t>(seg));
+  std::iota(slots.begin(), slots.end(), int64_t(0));
+  const int64_t kv = kv_dim(s);
+  const size_t layer_offset = size_t(m.layer()) * size_t(seg * kv);
+  pool_.parallel_for(int64_t(items.size()) * s.n_kv_heads(), [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(size_t(group * seg));
+    for (int64_t w = begin; w < end; ++w) {
+      const Item& item = items[size_t(w / s.n_kv_heads())];
+      const int kv_head = int(w % s.n_kv_heads());
+      const Segment& segment = held.segments.at(item.segment);
+      const int64_t row = item.from - item.segment * seg;  // first row inside the segment
+      attend_segment(&q[size_t(item.query * q_dim(s) + kv_head * group * hd)], group, hd, s.scale(),
+                     segment.keys.data() + layer_offset + kv_head * hd,
+                     segment.values.data() + layer_offset + kv_head * hd, kv, slots.data() + row, item.to - item.from,
+                     &partials[size_t(w / s.n_kv_heads() * per_item + kv_head * group * ps)], scores.data());
+    }
+  });
+  reply.set_partials(partials.data(), partials.size() * 4);
+  stats_.last_partial_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  return reply;
+}
+
+void KvShard::serve(Channel& channel, const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    auto frame = channel.receive(std::chrono::milliseconds(100));
+    if (!frame) continue;
+    if (auto reply = handle(*frame)) channel.send(*reply);
+  }
+}
+
+KvShardStats KvShard::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace tandem

@@ -1,0 +1,37 @@
+#include "runner/local_kv_shards.h"
+
+#include <string>
+
+namespace tandem {
+
+LocalKvShards::LocalKvShards(int count, int threads, KvShardLimits limits) {
+  for (int k = 0; k < count; ++k) {
+    auto [verifier_end, shard_end] = in_process_channel_pair();
+    shards_.push_back(std::make_unique<KvShard>(limits, threads));
+    links_.push_back(std::make_shared<ShardLink>(std::move(verifier_end), "local-" + std::to_string(k)));
+    threads_.emplace_back(
+        [this, shard = shards_.back().get(), channel = std::move(shard_end)] { shard->serve(*channel, stop_); });
+  }
+}
+
+LocalKvShards::~LocalKvShards() {
+  stop_ = true;
+  for (auto& t : threads_) t.join();
+}
+
+std::vector<KvShardStats> LocalKvShards::stats() const {
+  std::vector<KvShardStats> out;
+  for (const auto& shard : shards_) out.push_back(shard->stats());
+  return out;
+}
+
+std::function<std::unique_ptr<RemoteKv>()> sharded_kv_factory(std::vector<std::shared_ptr<ShardLink>> links,
+                                                              const ModelConfig& config, int segment,
+                                                              std::chrono::milliseconds timeout) {
+  static std::atomic<uint64_t> next_request{1};
+  return [links = std::move(links), config, segment, timeout]() -> std::unique_ptr<RemoteKv> {
+    return std::make_unique<ShardedKv>(links, next_request++, config, segment, timeout);
+  };
+}
+
+}  // namespace tandem

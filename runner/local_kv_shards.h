@@ -1,0 +1,43 @@
+#pragma once
+// KV shards inside this process, each serving on its own thread behind an
+// in-process channel: `tandem serve --shards N`, `tandem generate --shards N`
+// and the tests. The verifier talks to them exactly as to shard processes.
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "runner/kv_shard.h"
+#include "runner/sharded_kv.h"
+
+namespace tandem {
+
+class LocalKvShards {
+ public:
+  /// `count` shards of `threads` worker threads each.
+  LocalKvShards(int count, int threads, KvShardLimits limits = {});
+  ~LocalKvShards();
+  LocalKvShards(const LocalKvShards&) = delete;
+  LocalKvShards& operator=(const LocalKvShards&) = delete;
+
+  /// The verifier's links to the shards.
+  const std::vector<std::shared_ptr<ShardLink>>& links() const { return links_; }
+  /// What each shard holds now.
+  std::vector<KvShardStats> stats() const;
+
+ private:
+  std::vector<std::unique_ptr<KvShard>> shards_;
+  std::vector<std::shared_ptr<ShardLink>> links_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false};
+};
+
+/// A GenerationOptions::kv_remote that gives each request its own ShardedKv over `links`
+/// (request ids unique within this process). The links must outlive the requests.
+std::function<std::unique_ptr<RemoteKv>()> sharded_kv_factory(std::vector<std::shared_ptr<ShardLink>> links,
+                                                              const ModelConfig& config, int segment,
+                                                              std::chrono::milliseconds timeout);
+
+}  // namespace tandem

@@ -1,0 +1,155 @@
+#include "runner/sharded_kv.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "kernels/ops.h"
+#include "model/kv_cache.h"
+
+namespace tandem {
+
+ShardLink::ShardLink(std::unique_ptr<Channel> channel, std::string name)
+    : channel_(std::move(channel)), name_(std::move(name)) {}
+
+void ShardLink::send(const wire::ShardRequest& message) {
+  std::lock_guard lock(mutex_);
+  if (!channel_->send(message.SerializeAsString()))
+    throw std::runtime_error("KV shard " + name_ + " is unreachable (its channel is closed)");
+}
+
+wire::ShardReply ShardLink::receive(uint64_t request_id, uint64_t sequence, std::chrono::milliseconds timeout) {
+  std::lock_guard lock(mutex_);
+  const auto key = std::make_pair(request_id, sequence);
+  if (auto it = early_.find(key); it != early_.end()) {
+    wire::ShardReply reply = std::move(it->second);
+    early_.erase(it);
+    return reply;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto frame = left.count() > 0 ? channel_->receive(left) : std::nullopt;
+    if (!frame)
+      throw std::runtime_error("KV shard " + name_ + " did not answer within " + std::to_string(timeout.count()) +
+                               " ms");
+    wire::ShardReply reply;
+    if (!reply.ParseFromString(*frame)) throw std::runtime_error("KV shard " + name_ + " sent a malformed reply");
+    if (std::make_pair(reply.request_id(), reply.sequence()) == key) return reply;
+    // Another request's reply (a batch of several requests), or a late one for a request
+    // that gave up: keep a few, drop the oldest.
+    early_[{reply.request_id(), reply.sequence()}] = std::move(reply);
+    if (early_.size() > 256) early_.erase(early_.begin());
+  }
+}
+
+ShardedKv::ShardedKv(std::vector<std::shared_ptr<ShardLink>> shards, uint64_t request_id, const ModelConfig& config,
+                     int segment, std::chrono::milliseconds timeout)
+    : shards_(std::move(shards)), request_id_(request_id), config_(config), segment_(segment), timeout_(timeout) {
+  if (shards_.empty()) throw std::invalid_argument("sharded KV cache needs at least one shard");
+  wire::ShardRequest message;
+  wire::ShardOpen& open = *message.mutable_open();
+  open.set_request_id(request_id);
+  open.set_n_layers(uint32_t(config.n_layers));
+  open.set_n_heads(uint32_t(config.n_heads));
+  open.set_n_kv_heads(uint32_t(config.n_kv_heads));
+  open.set_head_dim(uint32_t(config.head_dim));
+  open.set_segment(uint32_t(segment));
+  open.set_scale(1.0f / std::sqrt(float(config.head_dim)));  // as Transformer::attention
+  for (auto& shard : shards_) shard->send(message);
+}
+
+ShardedKv::~ShardedKv() {
+  wire::ShardRequest message;
+  message.mutable_release()->set_request_id(request_id_);
+  for (auto& shard : shards_) {
+    try {
+      shard->send(message);
+    } catch (const std::exception&) {
+      // A shard that is gone holds nothing to release.
+    }
+  }
+}
+
+void ShardedKv::store(const KvCache& cache, int64_t from, int64_t to) {
+  if (from != stored_ * segment_ || to % segment_ != 0 || from < cache.base())
+    throw std::logic_error("sharded KV cache: segments must be handed over whole and in order");
+  const int64_t kv_dim = config_.kv_dim();
+  const size_t row_bytes = size_t(kv_dim) * 4;
+  for (int64_t first = from; first < to; first += segment_) {
+    wire::ShardRequest message;
+    wire::ShardStore& store = *message.mutable_store();
+    store.set_request_id(request_id_);
+    store.set_first(first);
+    std::string& keys = *store.mutable_keys();
+    std::string& values = *store.mutable_values();
+    keys.resize(size_t(config_.n_layers) * size_t(segment_) * row_bytes);
+    values.resize(keys.size());
+    for (int layer = 0; layer < config_.n_layers; ++layer)
+      for (int64_t p = 0; p < segment_; ++p) {
+        const size_t at = (size_t(layer) * size_t(segment_) + size_t(p)) * row_bytes;
+        std::memcpy(&keys[at], cache.key(layer, first + p - cache.base()), row_bytes);
+        std::memcpy(&values[at], cache.value(layer, first + p - cache.base()), row_bytes);
+      }
+    shards_[owner(first / segment_)]->send(message);
+    ++stored_;
+  }
+}
+
+void ShardedKv::request(int layer, std::span<const RemoteQuery> queries) {
+  ++sequence_;
+  layer_ = layer;
+  ranges_.clear();
+  wire::ShardRequest message;
+  wire::ShardAttend& attend = *message.mutable_attend();
+  attend.set_request_id(request_id_);
+  attend.set_layer(uint32_t(layer));
+  attend.set_sequence(sequence_);
+  const size_t q_bytes = size_t(config_.n_heads) * size_t(config_.head_dim) * 4;
+  std::string& q = *attend.mutable_q();
+  q.resize(queries.size() * q_bytes);
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (queries[i].end > stored_ * segment_)
+      throw std::logic_error("sharded KV cache: a query reaches past the stored segments");
+    attend.add_first(queries[i].first);
+    attend.add_end(queries[i].end);
+    std::memcpy(&q[i * q_bytes], queries[i].q, q_bytes);
+    ranges_.emplace_back(queries[i].first, queries[i].end);
+  }
+  for (auto& shard : shards_) shard->send(message);
+}
+
+void ShardedKv::collect(std::vector<float>& partials) {
+  const int64_t per_segment = int64_t(config_.n_heads) * attention_partial_floats(config_.head_dim);
+  std::vector<wire::ShardReply> replies;
+  for (auto& shard : shards_) {
+    replies.push_back(shard->receive(request_id_, sequence_, timeout_));
+    const wire::ShardReply& reply = replies.back();
+    if (!reply.error().empty()) throw std::runtime_error("KV shard " + shard->name() + ": " + reply.error());
+    if (reply.layer() != uint32_t(layer_))
+      throw std::runtime_error("KV shard " + shard->name() + " answered another layer");
+  }
+  // Each shard lists its partials query by query in ascending segment order; take them in
+  // the global ascending order, checking each is the segment expected.
+  std::vector<int> next(shards_.size(), 0);
+  partials.clear();
+  for (const auto& [first, end] : ranges_)
+    for (int64_t s = first / segment_; s * segment_ < end; ++s) {
+      const size_t k = owner(s);
+      const wire::ShardReply& reply = replies[k];
+      const int at = next[k]++;
+      if (at >= reply.segments_size() || reply.segments(at) != s ||
+          reply.partials().size() != size_t(reply.segments_size() * per_segment) * 4)
+        throw std::runtime_error("KV shard " + shards_[k]->name() + " does not hold segment " + std::to_string(s) +
+                                 " of request " + std::to_string(request_id_) + " (lost or malformed)");
+      const size_t old = partials.size();
+      partials.resize(old + size_t(per_segment));
+      std::memcpy(&partials[old], reply.partials().data() + size_t(at * per_segment) * 4, size_t(per_segment) * 4);
+    }
+  for (size_t k = 0; k < shards_.size(); ++k)
+    if (next[k] != replies[k].segments_size())
+      throw std::runtime_error("KV shard " + shards_[k]->name() + " answered segments nobody asked for");
+}
+
+}  // namespace tandem

@@ -1,0 +1,194 @@
+// Sequence parallelism: a request whose committed segments live on 1, 2 or 3 KV
+// shards (in-process channels, the same messages as shard processes) gives the
+// very same greedy ids as one node in every mode, with segments of 4 positions
+// so a short story spans many segments, trees are verified across segment
+// boundaries and commits cross into segments of other shards. And the shard
+// refuses what it should.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "runner/local_kv_shards.h"
+#include "runner/speculation_mode.h"
+#include "test_helpers.h"
+
+namespace tandem {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kSegment = 4;
+
+struct Pair {
+  std::unique_ptr<Model> target_model = Model::load(test::stories_model());
+  std::unique_ptr<Model> draft_model = Model::load(test::perturbed_stories());
+  Transformer target{*target_model, 1, kSegment}, draft{*draft_model, 1, kSegment};
+};
+
+// Stores and releases are one-way messages: waits (up to 5 s) until the shards have
+// handled them and `done` holds.
+bool settles(const LocalKvShards& local, const std::function<bool(const std::vector<KvShardStats>&)>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!done(local.stats()) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
+  return done(local.stats());
+}
+
+GenerationResult run_mode(Pair& pair, const std::string& mode, const std::vector<int32_t>& prompt,
+                          std::function<std::unique_ptr<RemoteKv>()> remote) {
+  ModeSettings settings;
+  settings.mode = mode;
+  GenerationOptions options;
+  options.max_tokens = 60;
+  options.max_context = 256;
+  options.prefill_chunk = 7;  // prompt chunks that end inside segments
+  options.kv_remote = std::move(remote);
+  SpeculationStats stats;
+  Transformer* draft = needs_draft_model(mode) ? &pair.draft : nullptr;
+  return generate_in_mode(settings, pair.target, draft, prompt, options, stats);
+}
+
+TEST(ShardedKv, GreedyIdsEqualOneNodeInEveryModeForOneTwoAndThreeShards) {
+  Pair pair;
+  const auto prompt = pair.target_model->tokenizer().encode("Lily and Tom went to the park and saw", true);
+  for (const std::string& mode : mode_names()) {
+    const GenerationResult alone = run_mode(pair, mode, prompt, {});
+    ASSERT_EQ(alone.ids.size(), 60u) << mode;
+    for (int shards : {1, 2, 3}) {
+      LocalKvShards local(shards, 1);
+      const GenerationResult sharded =
+          run_mode(pair, mode, prompt, sharded_kv_factory(local.links(), pair.target_model->config(), kSegment, 5s));
+      EXPECT_EQ(sharded.ids, alone.ids) << mode << " with " << shards << " shards";
+      // The finished request released its segments; nothing was refused.
+      EXPECT_TRUE(settles(local, [](const auto& stats) {
+        for (const KvShardStats& s : stats)
+          if (s.requests != 0 || s.bytes != 0) return false;
+        return true;
+      })) << mode;
+      for (const KvShardStats& s : local.stats()) EXPECT_EQ(s.rejected, 0) << mode;
+    }
+  }
+}
+
+TEST(ShardedKv, SegmentsSpreadOverTheShardsWhileARequestRuns) {
+  Pair pair;
+  LocalKvShards local(2, 1);
+  auto factory = sharded_kv_factory(local.links(), pair.target_model->config(), kSegment, 5s);
+  KvCache cache(pair.target_model->config(), 256, factory());
+  const auto prompt = pair.target_model->tokenizer().encode("Once upon a time there was a little girl", true);
+  KvCache* caches[] = {&cache};
+  std::vector<BatchToken> batch;
+  for (size_t i = 0; i < prompt.size(); ++i) batch.push_back({prompt[i], 0, int64_t(i), int32_t(i) - 1, false});
+  pair.target.forward(batch, caches);
+  cache.commit_all();
+  const int64_t full = int64_t(prompt.size()) / kSegment;
+  EXPECT_EQ(cache.base(), full * kSegment);
+  // The verifier keeps only the open segment's rows.
+  EXPECT_EQ(cache.bytes_used(),
+            size_t(cache.length() - cache.base()) * 2 * 4 *
+                size_t(pair.target_model->config().kv_dim() * pair.target_model->config().n_layers));
+  EXPECT_TRUE(settles(local, [&](const auto& s) { return s[0].segments + s[1].segments == full; }));
+  const auto stats = local.stats();
+  EXPECT_EQ(stats[0].segments + stats[1].segments, full);
+  EXPECT_EQ(stats[0].segments, (full + 1) / 2);  // segments 0, 2, 4, ... on shard 0
+  EXPECT_EQ(stats[0].requests, 1);
+  EXPECT_THROW(cache.truncate(cache.base() - 1), std::out_of_range);  // those positions are on the shards
+}
+
+class ShardMessages : public ::testing::Test {
+ protected:
+  KvShard shard{KvShardLimits{1 << 20, 2, 64, 1 << 20}, 1};
+
+  std::optional<wire::ShardReply> send(const wire::ShardRequest& m) {
+    auto reply = shard.handle(m.SerializeAsString());
+    if (!reply) return std::nullopt;
+    wire::ShardReply r;
+    EXPECT_TRUE(r.ParseFromString(*reply));
+    return r;
+  }
+  static wire::ShardRequest open(uint64_t id, uint32_t layers = 2, uint32_t segment = 4) {
+    wire::ShardRequest m;
+    auto& o = *m.mutable_open();
+    o.set_request_id(id);
+    o.set_n_layers(layers);
+    o.set_n_heads(4);
+    o.set_n_kv_heads(2);
+    o.set_head_dim(16);
+    o.set_segment(segment);
+    o.set_scale(0.25f);
+    return m;
+  }
+  static wire::ShardRequest store(uint64_t id, int64_t first, size_t bytes) {
+    wire::ShardRequest m;
+    m.mutable_store()->set_request_id(id);
+    m.mutable_store()->set_first(first);
+    m.mutable_store()->mutable_keys()->assign(bytes, '\0');
+    m.mutable_store()->mutable_values()->assign(bytes, '\0');
+    return m;
+  }
+  static wire::ShardRequest attend(uint64_t id, int64_t first, int64_t end, size_t q_bytes) {
+    wire::ShardRequest m;
+    auto& a = *m.mutable_attend();
+    a.set_request_id(id);
+    a.set_layer(1);
+    a.set_sequence(7);
+    a.add_first(first);
+    a.add_end(end);
+    a.mutable_q()->assign(q_bytes, '\0');
+    return m;
+  }
+};
+
+TEST_F(ShardMessages, AnswersTheSegmentsItHoldsAndRefusesBadInput) {
+  const size_t segment_bytes = 2 * 4 * 32 * 4;  // layers × positions × kv_dim × float
+  send(open(1));
+  send(store(1, 0, segment_bytes));
+  send(store(1, 8, segment_bytes));  // segment 2: this shard holds 0 and 2
+  auto reply = send(attend(1, 2, 12, 4 * 16 * 4));
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->error(), "");
+  EXPECT_EQ(reply->sequence(), 7u);
+  ASSERT_EQ(reply->segments_size(), 2);
+  EXPECT_EQ(reply->segments(0), 0);
+  EXPECT_EQ(reply->segments(1), 2);
+  EXPECT_EQ(reply->partials().size(), 2u * 4 * 18 * 4);
+
+  // Garbage, unknown requests and wrong sizes: errors, nothing allocated, nothing lost.
+  EXPECT_FALSE(shard.handle("not a protobuf \xff\xff"));
+  EXPECT_NE(send(attend(99, 0, 4, 4 * 16 * 4))->error(), "");
+  EXPECT_NE(send(attend(1, 0, 4, 3))->error(), "");  // q of the wrong size
+  send(open(2, 2000));                               // impossible shape: refused
+  EXPECT_NE(send(attend(2, 0, 4, 4 * 16 * 4))->error(), "");
+  send(open(3, 2, 1 << 15));  // a shape the shard accepts, but its segments...
+  send(store(3, 0, 12));      // ...must come whole
+  EXPECT_NE(send(attend(3, 0, 4, 4 * 16 * 4))->error(), "");
+  send(open(4));  // over the limit of 2 open requests
+  EXPECT_EQ(shard.stats().requests, 2);
+  EXPECT_GE(shard.stats().rejected, 6);
+
+  // The good request is untouched; releasing it frees its memory.
+  reply = send(attend(1, 0, 12, 4 * 16 * 4));
+  EXPECT_EQ(reply->error(), "");
+  EXPECT_EQ(reply->segments_size(), 2);
+  wire::ShardRequest release;
+  release.mutable_release()->set_request_id(1);
+  send(release);
+  EXPECT_EQ(shard.stats().segments, 0);
+}
+
+TEST_F(ShardMessages, RefusesSegmentsPastItsMemoryBudget) {
+  // 1 MiB budget: segments of 2 layers × 1024 positions × 32 floats (256 KiB, keys and values).
+  send(open(1, 2, 1024));
+  const size_t bytes = 2 * 1024 * 32 * 4;
+  send(store(1, 0, bytes));
+  send(store(1, 1024, bytes));
+  EXPECT_EQ(shard.stats().segments, 2);
+  send(store(1, 2048, bytes));  // a third would pass 1 MiB
+  EXPECT_EQ(shard.stats().segments, 2);
+  EXPECT_LE(shard.stats().bytes, size_t(1) << 20);
+  EXPECT_NE(send(attend(1, 0, 3072, 4 * 16 * 4))->error(), "");
+}
+
+}  // namespace
+}  // namespace tandem

@@ -8,6 +8,7 @@
 
 #include "apps/commands.h"
 #include "apps/flags.h"
+#include "apps/kv_shard_setup.h"
 #include "model/chat_template.h"
 #include "model/model.h"
 #include "runner/speculation_mode.h"
@@ -52,6 +53,10 @@ Flags generate_flags() {
         "quantized matmul: int8 (activations in 8-bit blocks, repacked weights, VNNI/AVX2), precise (int16 "
         "integer dot products, activations to ~31 bits), int16-fast (~15 bits) or float (weights decoded to float)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
+  f.add("segment", std::to_string(kAttentionSegment),
+        "positions per attention segment: partials merge in this fixed grouping, and a KV shard holds whole "
+        "segments (the output depends on it, never on the shards)");
+  add_kv_shard_flags(f);
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
   f.add("server", "", "generate on a running tandem serve at this ZeroMQ endpoint instead of locally");
   f.add("timeout-ms", "5000",
@@ -96,6 +101,8 @@ int run_generate(const std::vector<std::string>& args) {
     matmul_path = matmul_path_named(flags.get("matmul"));
   } catch (const std::invalid_argument& e) { throw UsageError(std::string("--matmul: ") + e.what()); }
   const int threads = int(flags.get_int("threads"));
+  const long long segment = flags.get_int("segment");
+  if (segment < 1 || segment > (1 << 16)) throw UsageError("--segment must be between 1 and 65536");
   StreamDecoder decoder(tok);
   std::string generated_text;
   auto on_token = [&](int32_t id) {
@@ -140,9 +147,11 @@ int run_generate(const std::vector<std::string>& args) {
       settings.pearl.drafter_cpus = split.drafter_cpus;
       settings.pearl.verifier_cpus = split.verifier_cpus;
     }
-    draft_transformer = std::make_unique<Transformer>(*draft_model, draft_threads, kAttentionSegment, matmul_path);
+    draft_transformer = std::make_unique<Transformer>(*draft_model, draft_threads, segment, matmul_path);
   }
-  Transformer transformer(*model, target_threads, kAttentionSegment, matmul_path);
+  Transformer transformer(*model, target_threads, segment, matmul_path);
+  KvShardSetup shards = kv_shards_from_flags(flags, model->config(), segment);
+  options.kv_remote = shards.kv_remote;
   SpeculationStats spec;
   GenerationResult result =
       generate_in_mode(settings, transformer, draft_transformer.get(), prompt_ids, options, spec, on_token);

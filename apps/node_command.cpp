@@ -4,6 +4,9 @@
 //   verifier:  the target model and request worker; joins --scheduler;
 //   drafter:   a draft model serving token trees over a ZeroMQ data channel to the
 //              verifier the scheduler pairs it with; joins --scheduler.
+//   shard:     a KV shard: holds whole attention segments of a verifier's requests
+//              and answers their attention partials (sequence parallelism); the
+//              verifier names it in --kv-shards. No model.
 // Verifiers and drafters reconnect when the scheduler restarts.
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
 #include "cluster/control_plane.h"
+#include "runner/kv_shard.h"
 #include "runner/remote_drafter.h"
 #include "server/ops_http.h"
 
@@ -31,12 +35,13 @@ Flags node_flags() {
           "Runs one role of a multi-process cluster until SIGINT or SIGTERM: scheduler (client endpoints, admits\n"
           "requests, tracks the nodes), verifier (target model) or drafter (draft model). Verifiers and drafters\n"
           "join the scheduler at --scheduler; the scheduler pairs each verifier with a free drafter.");
-  f.add("role", "", "scheduler, verifier or drafter");
+  f.add("role", "", "scheduler, verifier, drafter or shard");
   f.add("name", "", "verifier, drafter: this node's name in the cluster (default: role-host-pid)");
   f.add("scheduler", "127.0.0.1:5700", "verifier, drafter: HOST:PORT of the scheduler's control endpoint");
   f.add("control", "127.0.0.1:5700", "scheduler: HOST:PORT where nodes join (port 0: any free port)");
   f.add("listen", "tcp://127.0.0.1:5555",
-        "scheduler: ZeroMQ endpoint for clients; drafter: ZeroMQ data endpoint for its verifier (port 0: any)");
+        "scheduler: ZeroMQ endpoint for clients; drafter, shard: ZeroMQ data endpoint for its verifier (port 0: any)");
+  f.add("max-kv-bytes", "8589934592", "shard: most bytes of keys and values it holds, all requests together");
   f.add("http", "",
         "HOST:PORT of this node's HTTP port: /metrics, /health, /ready, and on the scheduler the OpenAI-compatible "
         "API (port 0: any free port; default: 127.0.0.1:8000 for the scheduler, 127.0.0.1:0 for the others)");
@@ -174,6 +179,34 @@ int run_drafter(const Flags& flags, const std::string& name) {
   return 0;
 }
 
+int run_shard(const Flags& flags, const std::string& name) {
+  KvShardLimits limits;
+  limits.max_bytes = size_t(std::max<long long>(0, flags.get_int("max-kv-bytes")));
+  KvShard shard(limits, int(flags.get_int("threads")));
+  std::string endpoint;
+  auto channel = zmq_channel_listen(flags.get("listen"), &endpoint);
+  auto health = [&] {
+    const KvShardStats s = shard.stats();
+    return nlohmann::json{{"requests", s.requests},
+                          {"segments", s.segments},
+                          {"kv_bytes", s.bytes},
+                          {"max_kv_bytes", limits.max_bytes},
+                          {"last_partial_ms", s.last_partial_ms},
+                          {"rejected_messages", s.rejected}};
+  };
+  OpsHttp ops(http_address(flags, "shard"), {health, [] { return true; }});
+  std::cout << "tandem node: shard '" << name << "', data on " << endpoint << "; metrics on " << ops.address()
+            << std::endl;
+  write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address()});
+  std::atomic<bool> stop{false};
+  std::thread serving([&] { shard.serve(*channel, stop); });
+  while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  stop = true;
+  serving.join();
+  std::cout << "tandem node: shard stopping" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int run_node(const std::vector<std::string>& args) {
@@ -186,8 +219,9 @@ int run_node(const std::vector<std::string>& args) {
   if (role == "scheduler") return run_scheduler(flags);
   if (role == "verifier") return run_verifier(flags, name);
   if (role == "drafter") return run_drafter(flags, name);
-  throw UsageError(role.empty() ? "--role is required: scheduler, verifier or drafter"
-                                : "unknown role '" + role + "': scheduler, verifier or drafter");
+  if (role == "shard") return run_shard(flags, name);
+  throw UsageError(role.empty() ? "--role is required: scheduler, verifier, drafter or shard"
+                                : "unknown role '" + role + "': scheduler, verifier, drafter or shard");
 }
 
 }  // namespace tandem

@@ -5,6 +5,7 @@
 #include "actors/messages.h"
 #include "actors/node_agent.h"
 #include "apps/commands.h"
+#include "apps/kv_shard_setup.h"
 #include "runner/pearl_runner.h"
 
 namespace tandem {
@@ -29,6 +30,10 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("queue-limit", "64", "requests waiting or running; beyond it clients get OVERLOADED");
   f.add("max-batch", "8", "requests decoded together, their trees verified in one forward pass");
   f.add("prefill-chunk", "128", "most prompt tokens of joining requests per pass (chunked prefill)");
+  f.add("segment", std::to_string(kAttentionSegment),
+        "positions per attention segment: partials merge in this fixed grouping, and a KV shard holds whole "
+        "segments (the output depends on it, never on the shards)");
+  add_kv_shard_flags(f);
 }
 
 VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::string name)
@@ -56,14 +61,18 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));
   options_.defaults.pearl.drafter_cpus = split.drafter_cpus;
   options_.defaults.pearl.verifier_cpus = split.verifier_cpus;
-  target_tf_ = std::make_unique<Transformer>(*target_, threads, kAttentionSegment, matmul);
+  const long long segment = flags.get_int("segment");
+  if (segment < 1 || segment > (1 << 16)) throw UsageError("--segment must be between 1 and 65536");
+  target_tf_ = std::make_unique<Transformer>(*target_, threads, int(segment), matmul);
   ServingModels models{target_tf_.get()};
   if (draft_) {
-    draft_tf_ = std::make_unique<Transformer>(*draft_, threads, kAttentionSegment, matmul);
-    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier, kAttentionSegment, matmul);
-    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter, kAttentionSegment, matmul);
+    draft_tf_ = std::make_unique<Transformer>(*draft_, threads, int(segment), matmul);
+    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier, int(segment), matmul);
+    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter, int(segment), matmul);
     models = {target_tf_.get(), draft_tf_.get(), pearl_target_tf_.get(), pearl_draft_tf_.get()};
   }
+  shards_ = kv_shards_from_flags(flags, target_->config(), int(segment));
+  options_.kv_remote = shards_.kv_remote;
   route_->name = name_;
   worker_ = std::make_unique<RequestWorker>(models, options_, verifier_sink(route_));
   // Without a local draft model, chain and tree requests decode alone until a drafter node is paired.
@@ -105,7 +114,8 @@ void VerifierHost::stop() {
 std::string VerifierHost::describe() const {
   return "target " + target_->config().name + " (" + target_->path() + "), draft " +
          (draft_ ? draft_->config().name : std::string("none")) + "; default mode " + options_.defaults.mode + ", " +
-         std::to_string(target_tf_->pool().size()) + " threads";
+         std::to_string(target_tf_->pool().size()) + " threads" +
+         (shards_.links.empty() ? "" : "; " + shards_.description);
 }
 
 }  // namespace tandem

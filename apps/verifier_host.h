@@ -9,6 +9,7 @@
 
 #include "actors/verifier_actor.h"
 #include "apps/flags.h"
+#include "apps/kv_shard_setup.h"
 #include "server/request_worker.h"
 
 namespace tandem {
@@ -47,6 +48,7 @@ class VerifierHost {
   std::unique_ptr<Transformer> target_tf_, draft_tf_, pearl_target_tf_, pearl_draft_tf_;
   ServingOptions options_;
   std::shared_ptr<VerifierRoute> route_ = std::make_shared<VerifierRoute>();
+  KvShardSetup shards_;  // before worker_: requests release their segments as the worker ends
   std::unique_ptr<RequestWorker> worker_;
   caf::actor actor_, agent_;
   std::shared_ptr<std::atomic<bool>> joined_ = std::make_shared<std::atomic<bool>>(false);

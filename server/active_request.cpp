@@ -60,6 +60,7 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   if (!r.mode().empty()) settings_.mode = r.mode();
   check_mode_settings(settings_);
   options_.max_context = serving.max_context;
+  options_.kv_remote = serving.kv_remote;
   options_.max_tokens = r.max_tokens() > 0 ? r.max_tokens() : serving.default_max_tokens;
   if (r.max_tokens() < 0 || options_.max_tokens > serving.max_tokens_limit)
     throw std::invalid_argument("max_tokens must be between 0 and " + std::to_string(serving.max_tokens_limit));

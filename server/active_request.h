@@ -26,14 +26,15 @@ struct ServingModels {
 
 /// Serving limits and defaults.
 struct ServingOptions {
-  ModeSettings defaults;                             // mode and knobs when a request names none
-  int default_max_tokens = 256;                      // when a request asks for 0
-  int max_tokens_limit = 4096;                       // most a request may ask for
-  int64_t max_context = 4096;                        // KV positions per request
-  size_t queue_limit = 64;                           // requests waiting or running; beyond it: OVERLOADED
-  int max_batch = 8;                                 // requests decoded together in one target forward per pass
-  int64_t prefill_chunk = 128;                       // most prompt tokens of joining requests per pass
-  std::chrono::milliseconds drafter_timeout{30000};  // a remote drafter silent this long is dropped
+  ModeSettings defaults;                                 // mode and knobs when a request names none
+  int default_max_tokens = 256;                          // when a request asks for 0
+  int max_tokens_limit = 4096;                           // most a request may ask for
+  int64_t max_context = 4096;                            // KV positions per request
+  size_t queue_limit = 64;                               // requests waiting or running; beyond it: OVERLOADED
+  int max_batch = 8;                                     // requests decoded together in one target forward per pass
+  int64_t prefill_chunk = 128;                           // most prompt tokens of joining requests per pass
+  std::chrono::milliseconds drafter_timeout{30000};      // a remote drafter silent this long is dropped
+  std::function<std::unique_ptr<RemoteKv>()> kv_remote;  // KV shards for each request's cache (empty: none)
 };
 
 /// A request as received.

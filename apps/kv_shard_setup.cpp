@@ -1,0 +1,39 @@
+#include "apps/kv_shard_setup.h"
+
+#include <chrono>
+
+#include "apps/flags.h"
+#include "cluster/channel.h"
+
+namespace tandem {
+
+void add_kv_shard_flags(Flags& f) {
+  f.add("shards", "0",
+        "KV shards run in this process that hold each request's committed attention segments (sequence "
+        "parallelism); 0: the verifier holds them all");
+  f.add("kv-shards", "",
+        "comma-separated ZeroMQ endpoints of shard nodes (tandem node --role shard) to hold each request's "
+        "committed attention segments, segment s on shard s mod N");
+  f.add("shard-timeout-ms", "10000", "a KV shard that takes longer than this to answer fails the request");
+}
+
+KvShardSetup kv_shards_from_flags(const Flags& flags, const ModelConfig& config, int segment) {
+  KvShardSetup setup;
+  const long long local = flags.get_int("shards");
+  if (local < 0 || local > 64) throw UsageError("--shards must be between 0 and 64");
+  if (local > 0) {
+    setup.local = std::make_unique<LocalKvShards>(int(local), 1);
+    setup.links = setup.local->links();
+  }
+  for (const std::string& endpoint : flags.get_list("kv-shards"))
+    setup.links.push_back(std::make_shared<ShardLink>(zmq_channel_connect(endpoint), endpoint));
+  if (setup.links.empty()) return setup;
+  const auto timeout = std::chrono::milliseconds(flags.get_int("shard-timeout-ms"));
+  if (timeout.count() <= 0) throw UsageError("--shard-timeout-ms must be positive");
+  setup.kv_remote = sharded_kv_factory(setup.links, config, segment, timeout);
+  setup.description = std::to_string(setup.links.size()) + " KV shard(s) (" + std::to_string(local) +
+                      " in-process), segments of " + std::to_string(segment) + " positions";
+  return setup;
+}
+
+}  // namespace tandem

@@ -1,0 +1,33 @@
+#pragma once
+// The KV shard flags shared by generate, serve and the verifier node:
+// --shards N runs N shards in this process, --kv-shards connects to shard nodes
+// (tandem node --role shard); either way each request's committed attention
+// segments leave the verifier's memory (sequence parallelism).
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "model/remote_kv.h"
+#include "runner/local_kv_shards.h"
+
+namespace tandem {
+
+class Flags;
+
+/// Adds --shards, --kv-shards and --shard-timeout-ms.
+void add_kv_shard_flags(Flags& f);
+
+/// The shards the flags ask for, and the per-request remotes over them.
+struct KvShardSetup {
+  std::unique_ptr<LocalKvShards> local;                  // --shards
+  std::vector<std::shared_ptr<ShardLink>> links;         // every shard, local or not
+  std::function<std::unique_ptr<RemoteKv>()> kv_remote;  // empty: no shards
+  std::string description;                               // for the start-up line
+};
+
+/// Sets up the shards for a target with attention segments of `segment` positions.
+KvShardSetup kv_shards_from_flags(const Flags& flags, const ModelConfig& config, int segment);
+
+}  // namespace tandem

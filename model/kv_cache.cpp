@@ -50,9 +50,15 @@ void KvCache::begin_pending(int64_t n) {
 
 void KvCache::append_pending(int64_t n) { reserve_pending(pending_ + n); }
 
-void KvCache::link_pending(int64_t row, int64_t parent, int64_t pos) {
+void KvCache::link_pending(int64_t row, int64_t parent, int64_t pos, int32_t token) {
   if (row < 0 || row >= pending_ || parent >= row) throw std::out_of_range("pending row link out of order");
-  pending_links_[size_t(row)] = {parent, pos};
+  pending_links_[size_t(row)] = {parent, pos, token};
+}
+
+void KvCache::drop_pending_from(int64_t n) {
+  if (n < 0 || n > pending_) throw std::out_of_range("drop_pending_from past the pending rows");
+  pending_ = n;
+  pending_links_.resize(size_t(n));
 }
 
 void KvCache::truncate(int64_t n) {
@@ -60,6 +66,7 @@ void KvCache::truncate(int64_t n) {
     throw std::out_of_range("truncate to " + std::to_string(n) + " but the cache holds positions " +
                             std::to_string(base_) + " to " + std::to_string(length_));
   length_ = n;
+  if (remote_) tokens_.resize(size_t(n));
   pending_ = 0;
   pending_links_.clear();
 }
@@ -78,6 +85,8 @@ void KvCache::commit(const std::vector<int64_t>& path) {
       std::memcpy(value(int(l), dst), value(int(l), src), size_t(kv_dim_) * 4);
     }
   }
+  if (remote_)
+    for (int64_t row : path) tokens_.push_back(pending_links_[size_t(row)].token);
   length_ += int64_t(path.size());
   pending_ = 0;
   pending_links_.clear();
@@ -85,6 +94,8 @@ void KvCache::commit(const std::vector<int64_t>& path) {
 }
 
 void KvCache::commit_all() {
+  if (remote_)
+    for (int64_t row = 0; row < pending_; ++row) tokens_.push_back(pending_links_[size_t(row)].token);
   length_ += pending_;
   pending_ = 0;
   pending_links_.clear();

@@ -40,6 +40,13 @@ class KvCache {
   int64_t base() const { return base_; }
   /// Where positions before base() live (nullptr: nowhere, base() is 0).
   RemoteKv* remote() const { return remote_.get(); }
+  /// Token ids of the committed positions (kept while a remote is set: its segments are
+  /// rebuilt from them if lost).
+  const std::vector<int32_t>& committed_tokens() const { return tokens_; }
+  /// Swaps in a remote that holds the same segments (rebuilt after a loss).
+  void replace_remote(std::unique_ptr<RemoteKv> remote) { remote_ = std::move(remote); }
+  /// Takes the remote away (a cache built only to rebuild segments).
+  std::unique_ptr<RemoteKv> take_remote() { return std::move(remote_); }
 
   /// Drops committed positions from n on, and any pending rows. Requires base() <= n <= length().
   void truncate(int64_t n);
@@ -53,9 +60,11 @@ class KvCache {
   void begin_pending(int64_t n);
   /// Makes room for `n` more pending rows after the existing ones.
   void append_pending(int64_t n);
-  /// Records that pending row `row` holds position `pos` and continues pending row
-  /// `parent` (-1: the committed rows).
-  void link_pending(int64_t row, int64_t parent, int64_t pos);
+  /// Records that pending row `row` holds position `pos` (token `token`) and continues
+  /// pending row `parent` (-1: the committed rows).
+  void link_pending(int64_t row, int64_t parent, int64_t pos, int32_t token = -1);
+  /// Drops pending rows from `n` on (a forward pass that is retried).
+  void drop_pending_from(int64_t n);
   /// Parent of pending row `row` (-1: the committed rows).
   int64_t pending_parent(int64_t row) const { return pending_links_.at(size_t(row)).parent; }
   /// Position held by pending row `row`.
@@ -83,6 +92,7 @@ class KvCache {
   struct PendingLink {
     int64_t parent = -1;  // pending row this one continues, -1: the committed rows
     int64_t pos = -1;     // absolute position
+    int32_t token = -1;
   };
 
   int64_t kv_dim_;
@@ -92,6 +102,7 @@ class KvCache {
   int64_t base_ = 0;
   int64_t pending_ = 0;
   std::unique_ptr<RemoteKv> remote_;
+  std::vector<int32_t> tokens_;                    // [length_] with a remote, else empty
   std::vector<PendingLink> pending_links_;         // [pending_]
   std::vector<std::vector<float>> keys_, values_;  // [layer][capacity * kv_dim]
 };

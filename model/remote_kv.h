@@ -6,7 +6,10 @@
 // request per layer. Partials are merged with the local segments in ascending
 // order, so where a segment lives never changes a bit of the result.
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace tandem {
@@ -18,6 +21,17 @@ struct RemoteQuery {
   const float* q = nullptr;  // [n_heads][head_dim], after rotary
   int64_t first = 0;         // first position the token sees (a local layer's window)
   int64_t end = 0;           // positions [first, end) are remote; end <= the cache's base
+};
+
+/// Thrown by a RemoteKv that lost segments (a shard died, answered too late or wrongly):
+/// the segments must be rebuilt on replacement() from the sequence's tokens.
+struct RemoteKvLost : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Thrown when lost segments cannot be rebuilt: no remote is left to hold them.
+struct RemoteKvUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 /// Where one sequence's remote segments live.
@@ -33,8 +47,12 @@ class RemoteKv {
   virtual void request(int layer, std::span<const RemoteQuery> queries) = 0;
   /// Waits for the partials of the last request: for each query in order, one partial per
   /// segment overlapping [first, end) in ascending order, each [n_heads][head_dim + 2] (see
-  /// attend_segment). Throws std::runtime_error when they cannot be had.
+  /// attend_segment). Throws RemoteKvLost when they cannot be had.
   virtual void collect(std::vector<float>& partials) = 0;
+  /// Whether it lost segments (after RemoteKvLost).
+  virtual bool failed() const = 0;
+  /// An empty remote over what still works after a loss (nullptr: nothing is left).
+  virtual std::unique_ptr<RemoteKv> replacement() = 0;
 };
 
 }  // namespace tandem

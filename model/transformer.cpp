@@ -86,6 +86,48 @@ void Transformer::resize_buffers(int64_t n, int64_t n_logits) {
 
 std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) {
   validate(batch, caches);
+  std::vector<int64_t> pending;  // each cache's pending rows before this pass, restored for a retry
+  for (KvCache* cache : caches) pending.push_back(cache ? cache->pending() : 0);
+  for (;;) {
+    try {
+      return forward_once(batch, caches);
+    } catch (const RemoteKvLost& lost) {
+      // A shard lost segments: rebuild every sequence whose remote failed, then run the pass again.
+      for (size_t s = 0; s < caches.size(); ++s)
+        if (caches[s] && caches[s]->remote() && caches[s]->remote()->failed()) rebuild_remote(*caches[s], lost.what());
+      for (size_t s = 0; s < caches.size(); ++s)
+        if (caches[s]) caches[s]->drop_pending_from(pending[s]);
+    }
+  }
+}
+
+void Transformer::rebuild_remote(KvCache& cache, const std::string& why) {
+  // Positions before the base run again as a chain into a cache on a replacement remote;
+  // being bit-stable, they give the very keys and values that were lost, and it keeps
+  // them. A replacement that fails too gives way to the next, until none is left.
+  std::unique_ptr<RemoteKv> fresh = cache.remote()->replacement();
+  for (;;) {
+    if (!fresh) throw RemoteKvUnavailable(why + "; no KV shard is left to hold the sequence's segments");
+    KvCache rebuilt(model_.config(), cache.max_positions(), std::move(fresh));
+    try {
+      const std::vector<int32_t>& tokens = cache.committed_tokens();
+      KvCache* caches[] = {&rebuilt};
+      constexpr int64_t kChunk = 256;
+      for (int64_t begin = 0; begin < cache.base(); begin += kChunk) {
+        std::vector<BatchToken> chain;
+        for (int64_t p = begin; p < std::min(cache.base(), begin + kChunk); ++p)
+          chain.push_back({tokens[size_t(p)], 0, p, int32_t(p - begin) - 1, false});
+        forward_once(chain, caches);
+        rebuilt.commit_all();
+      }
+      cache.replace_remote(rebuilt.take_remote());
+      return;
+    } catch (const RemoteKvLost&) { fresh = rebuilt.remote()->replacement(); }
+  }
+}
+
+std::span<const float> Transformer::forward_once(const std::vector<BatchToken>& batch,
+                                                 std::span<KvCache* const> caches) {
   const ModelConfig& c = model_.config();
   const Weights& w = model_.weights();
   const int64_t n = int64_t(batch.size());
@@ -116,7 +158,7 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
   for (int64_t i = 0; i < n; ++i) {
     const BatchToken& t = batch[size_t(i)];
     int64_t parent = t.parent >= 0 ? slot_[size_t(t.parent)] : t.parent_row;
-    caches[size_t(t.seq)]->link_pending(slot_[size_t(i)], parent, t.pos);
+    caches[size_t(t.seq)]->link_pending(slot_[size_t(i)], parent, t.pos, t.token);
   }
   rows_.resize(size_t(n));
   for (int64_t i = 0; i < n; ++i) {

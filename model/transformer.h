@@ -46,6 +46,9 @@ class Transformer {
 
  private:
   void validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const;
+  std::span<const float> forward_once(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
+  // Recomputes the segments a failed remote of `cache` held onto its replacement.
+  void rebuild_remote(KvCache& cache, const std::string& why);
   void resize_buffers(int64_t n, int64_t n_logits);
   void project(const WeightMatrix& w, const float* x, int64_t n, float* y);
   void attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);

@@ -9,14 +9,22 @@ LocalKvShards::LocalKvShards(int count, int threads, KvShardLimits limits) {
     auto [verifier_end, shard_end] = in_process_channel_pair();
     shards_.push_back(std::make_unique<KvShard>(limits, threads));
     links_.push_back(std::make_shared<ShardLink>(std::move(verifier_end), "local-" + std::to_string(k)));
-    threads_.emplace_back(
-        [this, shard = shards_.back().get(), channel = std::move(shard_end)] { shard->serve(*channel, stop_); });
+    stop_.push_back(std::make_unique<std::atomic<bool>>(false));
+    threads_.emplace_back([shard = shards_.back().get(), stop = stop_.back().get(), channel = std::move(shard_end)] {
+      shard->serve(*channel, *stop);
+    });
   }
 }
 
 LocalKvShards::~LocalKvShards() {
-  stop_ = true;
-  for (auto& t : threads_) t.join();
+  for (auto& stop : stop_) *stop = true;
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void LocalKvShards::kill(int k) {
+  *stop_.at(size_t(k)) = true;
+  threads_[size_t(k)].join();
 }
 
 std::vector<KvShardStats> LocalKvShards::stats() const {
@@ -28,9 +36,8 @@ std::vector<KvShardStats> LocalKvShards::stats() const {
 std::function<std::unique_ptr<RemoteKv>()> sharded_kv_factory(std::vector<std::shared_ptr<ShardLink>> links,
                                                               const ModelConfig& config, int segment,
                                                               std::chrono::milliseconds timeout) {
-  static std::atomic<uint64_t> next_request{1};
   return [links = std::move(links), config, segment, timeout]() -> std::unique_ptr<RemoteKv> {
-    return std::make_unique<ShardedKv>(links, next_request++, config, segment, timeout);
+    return std::make_unique<ShardedKv>(links, config, segment, timeout);
   };
 }
 

@@ -26,16 +26,18 @@ class LocalKvShards {
   const std::vector<std::shared_ptr<ShardLink>>& links() const { return links_; }
   /// What each shard holds now.
   std::vector<KvShardStats> stats() const;
+  /// Stops shard k as if it died: it answers nothing more.
+  void kill(int k);
 
  private:
   std::vector<std::unique_ptr<KvShard>> shards_;
   std::vector<std::shared_ptr<ShardLink>> links_;
   std::vector<std::thread> threads_;
-  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<std::atomic<bool>>> stop_;  // [shard]
 };
 
-/// A GenerationOptions::kv_remote that gives each request its own ShardedKv over `links`
-/// (request ids unique within this process). The links must outlive the requests.
+/// A GenerationOptions::kv_remote that gives each request its own ShardedKv over the links
+/// not marked failed (throws std::runtime_error when none is left).
 std::function<std::unique_ptr<RemoteKv>()> sharded_kv_factory(std::vector<std::shared_ptr<ShardLink>> links,
                                                               const ModelConfig& config, int segment,
                                                               std::chrono::milliseconds timeout);

@@ -44,20 +44,31 @@ wire::ShardReply ShardLink::receive(uint64_t request_id, uint64_t sequence, std:
   }
 }
 
-ShardedKv::ShardedKv(std::vector<std::shared_ptr<ShardLink>> shards, uint64_t request_id, const ModelConfig& config,
-                     int segment, std::chrono::milliseconds timeout)
-    : shards_(std::move(shards)), request_id_(request_id), config_(config), segment_(segment), timeout_(timeout) {
-  if (shards_.empty()) throw std::invalid_argument("sharded KV cache needs at least one shard");
+namespace {
+std::atomic<uint64_t> next_request_id{1};  // unique within this process
+}
+
+ShardedKv::ShardedKv(std::vector<std::shared_ptr<ShardLink>> shards, const ModelConfig& config, int segment,
+                     std::chrono::milliseconds timeout)
+    : request_id_(next_request_id++), config_(config), segment_(segment), timeout_(timeout) {
   wire::ShardRequest message;
   wire::ShardOpen& open = *message.mutable_open();
-  open.set_request_id(request_id);
+  open.set_request_id(request_id_);
   open.set_n_layers(uint32_t(config.n_layers));
   open.set_n_heads(uint32_t(config.n_heads));
   open.set_n_kv_heads(uint32_t(config.n_kv_heads));
   open.set_head_dim(uint32_t(config.head_dim));
   open.set_segment(uint32_t(segment));
   open.set_scale(1.0f / std::sqrt(float(config.head_dim)));  // as Transformer::attention
-  for (auto& shard : shards_) shard->send(message);
+  // The request spreads over the shards that take its open; one that cannot is lost.
+  for (auto& shard : shards) {
+    if (shard->failed()) continue;
+    try {
+      shard->send(message);
+      shards_.push_back(std::move(shard));
+    } catch (const std::runtime_error&) { shard->mark_failed(); }
+  }
+  if (shards_.empty()) throw std::runtime_error("no KV shard is left to hold a request's segments");
 }
 
 ShardedKv::~ShardedKv() {
@@ -69,6 +80,20 @@ ShardedKv::~ShardedKv() {
     } catch (const std::exception&) {
       // A shard that is gone holds nothing to release.
     }
+  }
+}
+
+void ShardedKv::lose(size_t k, const std::string& why) {
+  shards_[k]->mark_failed();
+  failed_ = true;
+  throw RemoteKvLost(why);
+}
+
+std::unique_ptr<RemoteKv> ShardedKv::replacement() {
+  try {
+    return std::make_unique<ShardedKv>(shards_, config_, segment_, timeout_);
+  } catch (const std::runtime_error&) {
+    return nullptr;  // every shard is lost
   }
 }
 
@@ -92,7 +117,10 @@ void ShardedKv::store(const KvCache& cache, int64_t from, int64_t to) {
         std::memcpy(&keys[at], cache.key(layer, first + p - cache.base()), row_bytes);
         std::memcpy(&values[at], cache.value(layer, first + p - cache.base()), row_bytes);
       }
-    shards_[owner(first / segment_)]->send(message);
+    const size_t k = owner(first / segment_);
+    try {
+      shards_[k]->send(message);
+    } catch (const std::runtime_error& e) { lose(k, e.what()); }
     ++stored_;
   }
 }
@@ -117,18 +145,23 @@ void ShardedKv::request(int layer, std::span<const RemoteQuery> queries) {
     std::memcpy(&q[i * q_bytes], queries[i].q, q_bytes);
     ranges_.emplace_back(queries[i].first, queries[i].end);
   }
-  for (auto& shard : shards_) shard->send(message);
+  for (size_t k = 0; k < shards_.size(); ++k) {
+    try {
+      shards_[k]->send(message);
+    } catch (const std::runtime_error& e) { lose(k, e.what()); }
+  }
 }
 
 void ShardedKv::collect(std::vector<float>& partials) {
   const int64_t per_segment = int64_t(config_.n_heads) * attention_partial_floats(config_.head_dim);
   std::vector<wire::ShardReply> replies;
-  for (auto& shard : shards_) {
-    replies.push_back(shard->receive(request_id_, sequence_, timeout_));
+  for (size_t k = 0; k < shards_.size(); ++k) {
+    try {
+      replies.push_back(shards_[k]->receive(request_id_, sequence_, timeout_));
+    } catch (const std::runtime_error& e) { lose(k, e.what()); }
     const wire::ShardReply& reply = replies.back();
-    if (!reply.error().empty()) throw std::runtime_error("KV shard " + shard->name() + ": " + reply.error());
-    if (reply.layer() != uint32_t(layer_))
-      throw std::runtime_error("KV shard " + shard->name() + " answered another layer");
+    if (!reply.error().empty()) lose(k, "KV shard " + shards_[k]->name() + ": " + reply.error());
+    if (reply.layer() != uint32_t(layer_)) lose(k, "KV shard " + shards_[k]->name() + " answered another layer");
   }
   // Each shard lists its partials query by query in ascending segment order; take them in
   // the global ascending order, checking each is the segment expected.
@@ -141,15 +174,15 @@ void ShardedKv::collect(std::vector<float>& partials) {
       const int at = next[k]++;
       if (at >= reply.segments_size() || reply.segments(at) != s ||
           reply.partials().size() != size_t(reply.segments_size() * per_segment) * 4)
-        throw std::runtime_error("KV shard " + shards_[k]->name() + " does not hold segment " + std::to_string(s) +
-                                 " of request " + std::to_string(request_id_) + " (lost or malformed)");
+        lose(k, "KV shard " + shards_[k]->name() + " does not hold segment " + std::to_string(s) + " of request " +
+                    std::to_string(request_id_) + " (lost or malformed)");
       const size_t old = partials.size();
       partials.resize(old + size_t(per_segment));
       std::memcpy(&partials[old], reply.partials().data() + size_t(at * per_segment) * 4, size_t(per_segment) * 4);
     }
   for (size_t k = 0; k < shards_.size(); ++k)
     if (next[k] != replies[k].segments_size())
-      throw std::runtime_error("KV shard " + shards_[k]->name() + " answered segments nobody asked for");
+      lose(k, "KV shard " + shards_[k]->name() + " answered segments nobody asked for");
 }
 
 }  // namespace tandem

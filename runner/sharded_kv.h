@@ -6,6 +6,7 @@
 //
 // A ShardLink is one shard's channel, shared by every request of the verifier:
 // replies are matched to their request by (request id, sequence).
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -32,18 +33,23 @@ class ShardLink {
   /// timeout, closure or a malformed reply.
   wire::ShardReply receive(uint64_t request_id, uint64_t sequence, std::chrono::milliseconds timeout);
   const std::string& name() const { return name_; }
+  /// Marks the shard as lost: no request uses it again.
+  void mark_failed() { failed_ = true; }
+  bool failed() const { return failed_; }
 
  private:
   std::unique_ptr<Channel> channel_;
   std::string name_;
   std::mutex mutex_;
   std::map<std::pair<uint64_t, uint64_t>, wire::ShardReply> early_;  // replies for other requests
+  std::atomic<bool> failed_{false};
 };
 
 /// One request's segments on the shards.
 class ShardedKv : public RemoteKv {
  public:
-  ShardedKv(std::vector<std::shared_ptr<ShardLink>> shards, uint64_t request_id, const ModelConfig& config, int segment,
+  /// Spreads over the shards not marked failed; throws std::runtime_error if there are none.
+  ShardedKv(std::vector<std::shared_ptr<ShardLink>> shards, const ModelConfig& config, int segment,
             std::chrono::milliseconds timeout);
   /// Tells the shards to drop the request's segments.
   ~ShardedKv() override;
@@ -52,10 +58,14 @@ class ShardedKv : public RemoteKv {
   void store(const KvCache& cache, int64_t from, int64_t to) override;
   void request(int layer, std::span<const RemoteQuery> queries) override;
   void collect(std::vector<float>& partials) override;
+  bool failed() const override { return failed_; }
+  std::unique_ptr<RemoteKv> replacement() override;
 
  private:
   // The shard holding segment s.
   size_t owner(int64_t s) const { return size_t(s) % shards_.size(); }
+  // Marks shard k lost and throws RemoteKvLost.
+  [[noreturn]] void lose(size_t k, const std::string& why);
 
   std::vector<std::shared_ptr<ShardLink>> shards_;
   uint64_t request_id_;
@@ -63,6 +73,7 @@ class ShardedKv : public RemoteKv {
   int segment_;
   std::chrono::milliseconds timeout_;
   int64_t stored_ = 0;  // segments [0, stored_) are on the shards
+  bool failed_ = false;
   // The outstanding request.
   uint64_t sequence_ = 0;
   int layer_ = -1;

@@ -25,6 +25,8 @@ std::optional<wire::ServerMessage> failure_of(const RequestTicket& ticket, F&& f
     return error_message(ticket, a.code, a.message);
   } catch (const std::invalid_argument& e) {
     return error_message(ticket, wire::INVALID_ARGUMENT, e.what());
+  } catch (const RemoteKvUnavailable& e) {
+    return error_message(ticket, wire::UNAVAILABLE, e.what());
   } catch (const std::exception& e) { return error_message(ticket, wire::INTERNAL, e.what()); }
 }
 
@@ -236,7 +238,16 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
 
   // Everyone's part in one forward.
   const auto forward_start = std::chrono::steady_clock::now();
-  auto logits = batch.empty() ? std::span<const float>() : models_.target->forward(batch, caches);
+  std::span<const float> logits;
+  try {
+    if (!batch.empty()) logits = models_.target->forward(batch, caches);
+  } catch (const std::exception&) {
+    // A pass that cannot run (its KV shards are gone) ends every request in it, each with
+    // the error the failure maps to (rethrown inside failure_of).
+    for (auto& a : active) end(a->ticket(), *failure_of(a->ticket(), [] { throw; }));
+    active.clear();
+    return;
+  }
   metrics().verifier_busy.Increment(seconds_since(forward_start));
   metrics().batch_requests.Observe(double(active.size()));
   metrics().batch_tokens.Observe(double(batch.size()));

@@ -71,6 +71,54 @@ TEST(ShardedKv, GreedyIdsEqualOneNodeInEveryModeForOneTwoAndThreeShards) {
   }
 }
 
+TEST(ShardedKv, AShardLostMidRequestIsRebuiltOnTheOthersAndTheIdsStayTheSame) {
+  Pair pair;
+  const auto prompt = pair.target_model->tokenizer().encode("The little dog ran to the big tree", true);
+  for (const std::string& mode : {std::string("ar"), std::string("chain"), std::string("pearl")}) {
+    const GenerationResult alone = run_mode(pair, mode, prompt, {});
+    LocalKvShards local(3, 1);
+    ModeSettings settings;
+    settings.mode = mode;
+    GenerationOptions options;
+    options.max_tokens = 60;
+    options.max_context = 256;
+    options.kv_remote = sharded_kv_factory(local.links(), pair.target_model->config(), kSegment, 300ms);
+    SpeculationStats stats;
+    int emitted = 0;
+    GenerationResult result = generate_in_mode(settings, pair.target, needs_draft_model(mode) ? &pair.draft : nullptr,
+                                               prompt, options, stats, [&](int32_t) {
+                                                 if (++emitted == 20)
+                                                   local.kill(1);  // mid-request, its segments lost with it
+                                               });
+    EXPECT_EQ(result.ids, alone.ids) << mode;
+    EXPECT_TRUE(local.links()[1]->failed()) << mode;
+    EXPECT_FALSE(local.links()[0]->failed()) << mode;
+  }
+}
+
+TEST(ShardedKv, WithEveryShardLostTheRequestEndsWithAClearError) {
+  Pair pair;
+  LocalKvShards local(2, 1);
+  GenerationOptions options;
+  options.max_tokens = 60;
+  options.max_context = 256;
+  options.kv_remote = sharded_kv_factory(local.links(), pair.target_model->config(), kSegment, 200ms);
+  const auto prompt = pair.target_model->tokenizer().encode("Once upon a time", true);
+  int emitted = 0;
+  try {
+    generate_autoregressive(pair.target, prompt, options, [&](int32_t) {
+      if (++emitted == 10) {
+        local.kill(0);
+        local.kill(1);
+      }
+    });
+    FAIL() << "the request went on without any shard";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no KV shard is left"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(options.kv_remote(), std::runtime_error);  // later requests hear it at once
+}
+
 TEST(ShardedKv, SegmentsSpreadOverTheShardsWhileARequestRuns) {
   Pair pair;
   LocalKvShards local(2, 1);

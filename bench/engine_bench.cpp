@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -17,6 +19,7 @@
 #include "apps/flags.h"
 #include "model/model.h"
 #include "model/transformer.h"
+#include "runner/local_kv_shards.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -121,9 +124,10 @@ double batch_seconds(Transformer& tf, int k) {
 // Decode tokens/s after `context` cached positions. The cache is filled with
 // synthetic keys and values (attention's cost does not depend on them), so a
 // 16k context needs no 16k-token prefill.
-double decode_at_context(Transformer& tf, int64_t context, int decode_tokens) {
+double decode_at_context(Transformer& tf, int64_t context, int decode_tokens,
+                         const std::function<std::unique_ptr<RemoteKv>()>& remote = {}) {
   const ModelConfig& c = tf.model().config();
-  KvCache cache(c, context + decode_tokens);
+  KvCache cache = remote ? KvCache(c, context + decode_tokens, remote()) : KvCache(c, context + decode_tokens);
   cache.begin_pending(context);
   for (int64_t i = 0; i < context; ++i) cache.link_pending(i, i - 1, i);
   for (int layer = 0; layer < c.n_layers; ++layer)
@@ -160,6 +164,10 @@ int main(int argc, char** argv) {
   flags.add("prompt-tokens", "128", "prompt length for the prefill measurement");
   flags.add("decode-tokens", "32", "tokens for the decode measurement");
   flags.add("contexts", "1024,4096,16384", "context lengths for the long-context decode measurement (empty: skip)");
+  flags.add("shards", "0",
+            "long-context decode: comma-separated counts of in-process KV shards holding the committed segments "
+            "(0: none)");
+  flags.add("kv-shards", "", "long-context decode: also with these shard processes (ZeroMQ endpoints)");
   flags.add("json", "", "also write the figures to this JSON file");
   try {
     if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
@@ -234,27 +242,54 @@ int main(int argc, char** argv) {
   std::vector<int64_t> contexts;
   for (auto& c : flags.get_list("contexts")) contexts.push_back(std::stoll(c));
   if (!contexts.empty()) {
-    std::printf("\n| model | matmul | threads | decode tok/s at context:");
+    std::printf("\n| model | matmul | threads | KV shards | decode tok/s (attention share of the step) at context:");
     for (int64_t c : contexts) std::printf(" %lld |", (long long)c);
-    std::printf("\n|---|---|---|");
+    std::printf("\n|---|---|---|---|");
     for (size_t i = 0; i < contexts.size(); ++i) std::printf("---|");
     std::printf("\n");
   }
+  // Shard setups: none, N in-process shards, the shard processes of --kv-shards.
+  std::vector<std::string> setups;
+  for (auto& n : flags.get_list("shards")) setups.push_back(n);
+  if (!flags.get("kv-shards").empty()) setups.push_back("processes");
   for (const auto& name : contexts.empty() ? std::vector<std::string>{} : models) {
     auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
     for (const auto& path : paths)
-      for (int t : thread_counts) {
-        Transformer tf(*model, t, kAttentionSegment, matmul_path_named(path));
-        std::printf("| %s | %s | %d |", model->config().name.c_str(), path.c_str(), t);
-        for (int64_t c : contexts) {
-          double tps = decode_at_context(tf, std::min<int64_t>(c, model->config().context_length - 8), 8);
-          std::printf(" %.2f |", tps);
-          std::fflush(stdout);
-          report["long_context"].push_back(
-              {{"model", name}, {"matmul", path}, {"threads", t}, {"context", c}, {"decode_tps", tps}});
+      for (int t : thread_counts)
+        for (const std::string& setup : setups) {
+          Transformer tf(*model, t, kAttentionSegment, matmul_path_named(path));
+          std::unique_ptr<LocalKvShards> local;
+          std::vector<std::shared_ptr<ShardLink>> links;
+          if (setup == "processes") {
+            for (const auto& endpoint : flags.get_list("kv-shards"))
+              links.push_back(std::make_shared<ShardLink>(zmq_channel_connect(endpoint), endpoint));
+          } else if (std::stoi(setup) > 0) {
+            local = std::make_unique<LocalKvShards>(std::stoi(setup), 1);
+            links = local->links();
+          }
+          std::function<std::unique_ptr<RemoteKv>()> remote;
+          if (!links.empty())
+            remote = sharded_kv_factory(links, model->config(), kAttentionSegment, std::chrono::seconds(60));
+          const std::string label = setup == "processes" ? std::to_string(links.size()) + " shard processes"
+                                    : setup == "0"         ? "none"
+                                                           : setup + " in-process";
+          std::printf("| %s | %s | %d | %s |", model->config().name.c_str(), path.c_str(), t, label.c_str());
+          const double base_ms = 1e3 / decode_at_context(tf, 64, 8, remote);
+          for (int64_t c : contexts) {
+            const double tps = decode_at_context(tf, std::min<int64_t>(c, model->config().context_length - 8), 8, remote);
+            const double share = std::max(0.0, 1.0 - base_ms / (1e3 / tps));
+            std::printf(" %.2f (%.0f%%) |", tps, 100 * share);
+            std::fflush(stdout);
+            report["long_context"].push_back({{"model", name},
+                                              {"matmul", path},
+                                              {"threads", t},
+                                              {"shards", label},
+                                              {"context", c},
+                                              {"decode_tps", tps},
+                                              {"attention_share", share}});
+          }
+          std::printf("\n");
         }
-        std::printf("\n");
-      }
   }
   if (!json_path.empty()) std::ofstream(json_path) << report.dump(2) << "\n";
   return 0;

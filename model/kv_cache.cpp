@@ -106,7 +106,11 @@ void KvCache::hand_over_full_segments() {
   if (!remote_) return;
   const int64_t to = length_ / remote_->segment() * remote_->segment();
   if (to <= base_) return;
-  remote_->store(*this, base_, to);
+  try {
+    remote_->store(*this, base_, to);
+  } catch (const RemoteKvLost&) {
+    return;  // the rows stay here; the next forward pass rebuilds the remote (remote()->failed())
+  }
   // The open segment's rows move down to row 0.
   const int64_t shift = to - base_, keep = length_ - to;
   for (size_t l = 0; l < keys_.size(); ++l) {

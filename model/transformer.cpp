@@ -88,13 +88,15 @@ std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch
   validate(batch, caches);
   std::vector<int64_t> pending;  // each cache's pending rows before this pass, restored for a retry
   for (KvCache* cache : caches) pending.push_back(cache ? cache->pending() : 0);
+  std::string why = "a KV shard failed while segments were handed over";
   for (;;) {
+    // A remote that lost segments (here or in an earlier commit) is rebuilt before the pass.
+    for (KvCache* cache : caches)
+      if (cache && cache->remote() && cache->remote()->failed()) rebuild_remote(*cache, why);
     try {
       return forward_once(batch, caches);
     } catch (const RemoteKvLost& lost) {
-      // A shard lost segments: rebuild every sequence whose remote failed, then run the pass again.
-      for (size_t s = 0; s < caches.size(); ++s)
-        if (caches[s] && caches[s]->remote() && caches[s]->remote()->failed()) rebuild_remote(*caches[s], lost.what());
+      why = lost.what();
       for (size_t s = 0; s < caches.size(); ++s)
         if (caches[s]) caches[s]->drop_pending_from(pending[s]);
     }

@@ -133,19 +133,21 @@ wire::ShardReply KvShard::attend(const wire::ShardAttend& m) {
   struct Item {
     int64_t query, segment, from, to;  // positions [from, to) of the segment
   };
+  const int heads = int(s.n_heads()), hd = int(s.head_dim()), group = heads / int(s.n_kv_heads());
+  const int64_t ps = attention_partial_floats(hd), per_item = heads * ps;
+  const size_t max_items = limits_.max_reply_bytes / (size_t(per_item) * 4);  // checked as the list grows
   std::vector<Item> items;
   for (int64_t i = 0; i < n; ++i) {
     if (m.first(int(i)) < 0 || m.end(int(i)) < m.first(int(i))) return fail("query with an empty or negative range");
     for (auto s_it = held.segments.lower_bound(m.first(int(i)) / seg);
          s_it != held.segments.end() && s_it->first * seg < m.end(int(i)); ++s_it) {
+      if (items.size() == max_items)
+        return fail("reply would pass " + std::to_string(limits_.max_reply_bytes) + " bytes");
       items.push_back({i, s_it->first, std::max(m.first(int(i)), s_it->first * seg),
                        std::min(m.end(int(i)), (s_it->first + 1) * seg)});
       reply.add_segments(s_it->first);
     }
   }
-  const int heads = int(s.n_heads()), hd = int(s.head_dim()), group = heads / int(s.n_kv_heads());
-  const int64_t ps = attention_partial_floats(hd), per_item = heads * ps;
-  if (items.size() * size_t(per_item) * 4 > limits_.max_reply_bytes) return fail("reply would be too large");
   std::vector<float> q = floats_of(m.q());
   std::vector<float> partials(items.size() * size_t(per_item));
   std::vector<int64_t> slots(static_cast<size_t>(seg));

@@ -225,6 +225,24 @@ TEST_F(ShardMessages, AnswersTheSegmentsItHoldsAndRefusesBadInput) {
   EXPECT_EQ(shard.stats().segments, 0);
 }
 
+TEST_F(ShardMessages, RefusesTooManyQueriesAndRepliesPastItsLimit) {
+  KvShard small{KvShardLimits{1 << 20, 2, 64, 3 * 4 * 18 * 4 - 1}, 1};  // room for two partials, not three
+  for (const auto& m : {open(1), store(1, 0, 2 * 4 * 32 * 4), store(1, 4, 2 * 4 * 32 * 4), store(1, 8, 2 * 4 * 32 * 4)})
+    small.handle(m.SerializeAsString());
+  wire::ShardReply reply;
+  ASSERT_TRUE(reply.ParseFromString(*small.handle(attend(1, 0, 8, 4 * 16 * 4).SerializeAsString())));
+  EXPECT_EQ(reply.error(), "");
+  ASSERT_TRUE(reply.ParseFromString(*small.handle(attend(1, 0, 12, 4 * 16 * 4).SerializeAsString())));
+  EXPECT_NE(reply.error(), "");
+  wire::ShardRequest many = attend(1, 0, 4, 65 * 4 * 16 * 4);  // 65 queries, the limit is 64
+  for (int i = 1; i < 65; ++i) {
+    many.mutable_attend()->add_first(0);
+    many.mutable_attend()->add_end(4);
+  }
+  ASSERT_TRUE(reply.ParseFromString(*small.handle(many.SerializeAsString())));
+  EXPECT_NE(reply.error(), "");
+}
+
 TEST_F(ShardMessages, RefusesSegmentsPastItsMemoryBudget) {
   // 1 MiB budget: segments of 2 layers × 1024 positions × 32 floats (256 KiB, keys and values).
   send(open(1, 2, 1024));

@@ -185,15 +185,36 @@ Metrics::Metrics()
       channel_latency_(BuildHistogram()
                            .Name("tandem_channel_message_latency_seconds")
                            .Help("Request-to-reply time of messages on a channel.")
-                           .Register(*registry_)) {
+                           .Register(*registry_)),
+      kv_shard_requests(BuildGauge()
+                            .Name("tandem_kv_shard_requests")
+                            .Help("Requests whose attention segments this process's KV shards hold.")
+                            .Register(*registry_)
+                            .Add({})),
+      kv_shard_segments(BuildGauge()
+                            .Name("tandem_kv_shard_segments")
+                            .Help("Attention segments this process's KV shards hold.")
+                            .Register(*registry_)
+                            .Add({})),
+      kv_shard_bytes(BuildGauge()
+                         .Name("tandem_kv_shard_bytes")
+                         .Help("Key and value bytes this process's KV shards hold.")
+                         .Register(*registry_)
+                         .Add({})),
+      kv_shard_partials(BuildHistogram()
+                            .Name("tandem_kv_shard_partial_seconds")
+                            .Help("Time a KV shard takes to compute one layer's attention partials for a verifier.")
+                            .Register(*registry_)
+                            .Add({}, Buckets{0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1})) {
   for (const char* outcome : kRequestOutcomes) requests(outcome);
   for (const char* role : {"verifier", "drafter"}) nodes(role);
   for (const char* mode : kModeLabels) pass(mode, 0, 0, 0);
-  for (const char* channel : {"clients", "drafter"}) {
+  for (const char* channel : {"clients", "drafter", "kv_shard"}) {
     channel_bytes(channel, "sent");
     channel_bytes(channel, "received");
   }
   channel_latency("drafter");
+  channel_latency("kv_shard");
 }
 
 prometheus::Counter& Metrics::requests(const std::string& outcome) { return requests_.Add({{"outcome", outcome}}); }

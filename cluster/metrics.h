@@ -71,6 +71,13 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& depth_accepted_;
   prometheus::Family<prometheus::Counter>& channel_bytes_;
   prometheus::Family<prometheus::Histogram>& channel_latency_;
+
+ public:  // declared last: initialized after the families above
+  // KV shard (sequence parallelism): what the shards of this process hold.
+  prometheus::Gauge& kv_shard_requests;      // requests with segments here
+  prometheus::Gauge& kv_shard_segments;      // segments held
+  prometheus::Gauge& kv_shard_bytes;         // keys and values held, bytes
+  prometheus::Histogram& kv_shard_partials;  // seconds to compute one attend's partials
 };
 
 /// This process's metrics.

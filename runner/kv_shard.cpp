@@ -7,6 +7,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "cluster/metrics.h"
 #include "kernels/ops.h"
 
 namespace tandem {
@@ -67,6 +68,7 @@ void KvShard::open(const wire::ShardOpen& m) {
                   " requests already open");
   held_[m.request_id()].shape = m;
   ++stats_.requests;
+  metrics().kv_shard_requests.Increment();
 }
 
 void KvShard::store(const wire::ShardStore& m) {
@@ -93,15 +95,21 @@ void KvShard::store(const wire::ShardStore& m) {
   held.segments[m.first() / s.segment()] = {floats_of(m.keys()), floats_of(m.values())};
   stats_.bytes += 2 * bytes;
   ++stats_.segments;
+  metrics().kv_shard_bytes.Increment(double(2 * bytes));
+  metrics().kv_shard_segments.Increment();
 }
 
 void KvShard::release(uint64_t request_id) {
   std::lock_guard lock(mutex_);
   auto it = held_.find(request_id);
   if (it == held_.end()) return;
+  const size_t bytes = 2 * segment_bytes(it->second.shape) * it->second.segments.size();
   stats_.segments -= int64_t(it->second.segments.size());
-  stats_.bytes -= 2 * segment_bytes(it->second.shape) * it->second.segments.size();
+  stats_.bytes -= bytes;
   --stats_.requests;
+  metrics().kv_shard_segments.Decrement(double(it->second.segments.size()));
+  metrics().kv_shard_bytes.Decrement(double(bytes));
+  metrics().kv_shard_requests.Decrement();
   held_.erase(it);
 }
 
@@ -170,6 +178,7 @@ wire::ShardReply KvShard::attend(const wire::ShardAttend& m) {
   reply.set_partials(partials.data(), partials.size() * 4);
   stats_.last_partial_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  metrics().kv_shard_partials.Observe(stats_.last_partial_ms / 1e3);
   return reply;
 }
 

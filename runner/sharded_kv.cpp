@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "cluster/metrics.h"
 #include "kernels/ops.h"
 #include "model/kv_cache.h"
 
@@ -14,8 +15,9 @@ ShardLink::ShardLink(std::unique_ptr<Channel> channel, std::string name)
 
 void ShardLink::send(const wire::ShardRequest& message) {
   std::lock_guard lock(mutex_);
-  if (!channel_->send(message.SerializeAsString()))
-    throw std::runtime_error("KV shard " + name_ + " is unreachable (its channel is closed)");
+  const std::string frame = message.SerializeAsString();
+  if (!channel_->send(frame)) throw std::runtime_error("KV shard " + name_ + " is unreachable (its channel is closed)");
+  metrics().channel_bytes("kv_shard", "sent").Increment(double(frame.size()));
 }
 
 wire::ShardReply ShardLink::receive(uint64_t request_id, uint64_t sequence, std::chrono::milliseconds timeout) {
@@ -34,6 +36,7 @@ wire::ShardReply ShardLink::receive(uint64_t request_id, uint64_t sequence, std:
     if (!frame)
       throw std::runtime_error("KV shard " + name_ + " did not answer within " + std::to_string(timeout.count()) +
                                " ms");
+    metrics().channel_bytes("kv_shard", "received").Increment(double(frame->size()));
     wire::ShardReply reply;
     if (!reply.ParseFromString(*frame)) throw std::runtime_error("KV shard " + name_ + " sent a malformed reply");
     if (std::make_pair(reply.request_id(), reply.sequence()) == key) return reply;
@@ -127,6 +130,7 @@ void ShardedKv::store(const KvCache& cache, int64_t from, int64_t to) {
 
 void ShardedKv::request(int layer, std::span<const RemoteQuery> queries) {
   ++sequence_;
+  requested_ = std::chrono::steady_clock::now();
   layer_ = layer;
   ranges_.clear();
   wire::ShardRequest message;
@@ -183,6 +187,7 @@ void ShardedKv::collect(std::vector<float>& partials) {
   for (size_t k = 0; k < shards_.size(); ++k)
     if (next[k] != replies[k].segments_size())
       lose(k, "KV shard " + shards_[k]->name() + " answered segments nobody asked for");
+  metrics().channel_latency("kv_shard").Observe(seconds_since(requested_));
 }
 
 }  // namespace tandem

@@ -77,6 +77,7 @@ class ShardedKv : public RemoteKv {
   // The outstanding request.
   uint64_t sequence_ = 0;
   int layer_ = -1;
+  std::chrono::steady_clock::time_point requested_;
   std::vector<std::pair<int64_t, int64_t>> ranges_;  // [query] (first, end)
 };
 

@@ -213,8 +213,9 @@ def k8s_check(build):
                 fail(f"{overlay}: {doc['kind']} {doc['metadata']['name']} is not valid: {e}")
         services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
         workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
-        if {w["metadata"]["name"] for w in workloads} != {"tandem-scheduler", "tandem-verifier", "tandem-drafter"}:
-            fail(f"{overlay}: expected scheduler, verifier and drafter workloads")
+        if {w["metadata"]["name"] for w in workloads} != {"tandem-scheduler", "tandem-verifier", "tandem-drafter",
+                                                          "tandem-shard"}:
+            fail(f"{overlay}: expected scheduler, verifier, drafter and shard workloads")
         for w in workloads:
             check_workload(overlay, w, flags, services)
         print(f"k8s {overlay}: {len(docs)} objects valid; args, ports, probes, labels and config agree with the binary")
@@ -254,7 +255,7 @@ def check_workload(overlay, w, flags, services):
             fail(f"{where}: {probe} must GET {path} on a named container port")
     if pod["spec"].get("terminationGracePeriodSeconds", 30) * 1000 < 10000:
         fail(f"{where}: too little termination grace to drain")
-    if overlay == "gpu" and name != "tandem-scheduler" and \
+    if overlay == "gpu" and name not in ("tandem-scheduler", "tandem-shard") and \
             "nvidia.com/gpu" not in container["resources"].get("limits", {}):
         fail(f"{where}: no nvidia.com/gpu in the gpu overlay")
     for s in services.values():

@@ -17,6 +17,21 @@ void add_kv_shard_flags(Flags& f) {
   f.add("shard-timeout-ms", "10000", "a KV shard that takes longer than this to answer fails the request");
 }
 
+nlohmann::json kv_shards_health(const KvShardSetup& setup) {
+  nlohmann::json shards = nlohmann::json::array();
+  const std::vector<KvShardStats> local = setup.local ? setup.local->stats() : std::vector<KvShardStats>{};
+  for (size_t k = 0; k < setup.links.size(); ++k) {
+    nlohmann::json shard = {{"name", setup.links[k]->name()}, {"lost", setup.links[k]->failed()}};
+    if (k < local.size())  // in-process shards come first
+      shard.update({{"requests", local[k].requests},
+                    {"segments", local[k].segments},
+                    {"kv_bytes", local[k].bytes},
+                    {"last_partial_ms", local[k].last_partial_ms}});
+    shards.push_back(shard);
+  }
+  return shards;
+}
+
 KvShardSetup kv_shards_from_flags(const Flags& flags, const ModelConfig& config, int segment) {
   KvShardSetup setup;
   const long long local = flags.get_int("shards");

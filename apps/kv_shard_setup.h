@@ -5,6 +5,7 @@
 // segments leave the verifier's memory (sequence parallelism).
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct KvShardSetup {
   std::function<std::unique_ptr<RemoteKv>()> kv_remote;  // empty: no shards
   std::string description;                               // for the start-up line
 };
+
+/// Each shard for /health: its name, whether it was lost, and what an in-process one holds.
+nlohmann::json kv_shards_health(const KvShardSetup& setup);
 
 /// Sets up the shards for a target with attention segments of `segment` positions.
 KvShardSetup kv_shards_from_flags(const Flags& flags, const ModelConfig& config, int segment);

@@ -115,6 +115,7 @@ int run_verifier(const Flags& flags, const std::string& name) {
   OpsHttp ops(http_address(flags, "verifier"), {[&] {
                                                   return nlohmann::json{{"live_requests", verifier.live_requests()},
                                                                         {"kv_cache_bytes", verifier.kv_cache_bytes()},
+                                                                        {"kv_shards", verifier.kv_shards()},
                                                                         {"joined", verifier.joined()}};
                                                 },
                                                 [&] { return verifier.joined(); }});

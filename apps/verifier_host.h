@@ -40,6 +40,8 @@ class VerifierHost {
   const Model& target() const { return *target_; }
   /// One line: models, default mode, threads.
   std::string describe() const;
+  /// Its KV shards for /health (an empty array without shards).
+  nlohmann::json kv_shards() const { return kv_shards_health(shards_); }
 
  private:
   caf::actor_system& system_;

@@ -107,6 +107,22 @@ TEST(Shards, WithEveryShardKilledTheRequestEndsWithAClearErrorNotAHang) {
   EXPECT_NE(g.errors.find("no KV shard is left"), std::string::npos) << g.errors;
 }
 
+TEST(Shards, AVerifierNodeListsItsShardsOnHealth) {
+  auto a = start_shard();
+  ASSERT_FALSE(a->endpoint().empty());
+  Server verifier(std::vector<std::string>{"node", "--role", "verifier", "--model", test::stories_model(),
+                                           "--draft-model", "none", "--threads", "1", "--scheduler", "127.0.0.1:9",
+                                           "--http", "127.0.0.1:0", "--shards", "1", "--kv-shards", a->endpoint()},
+                  std::vector<std::string>{});
+  ASSERT_FALSE(verifier.http().empty()) << "the verifier did not start";
+  auto health = test::health_when(verifier.http(), [](const nlohmann::json& h) { return h.contains("kv_shards"); });
+  ASSERT_EQ(health["kv_shards"].size(), 2u) << health.dump();
+  EXPECT_EQ(health["kv_shards"][0]["name"], "local-0");
+  EXPECT_EQ(health["kv_shards"][0]["segments"], 0);
+  EXPECT_EQ(health["kv_shards"][1]["name"], a->endpoint());
+  EXPECT_EQ(health["kv_shards"][1]["lost"], false);
+}
+
 TEST(Shards, AShardRefusesGarbageAndKeepsServing) {
   auto a = start_shard();
   ASSERT_FALSE(a->endpoint().empty());

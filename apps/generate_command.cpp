@@ -53,9 +53,6 @@ Flags generate_flags() {
         "quantized matmul: int8 (activations in 8-bit blocks, repacked weights, VNNI/AVX2), precise (int16 "
         "integer dot products, activations to ~31 bits), int16-fast (~15 bits) or float (weights decoded to float)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
-  f.add("segment", std::to_string(kAttentionSegment),
-        "positions per attention segment: partials merge in this fixed grouping, and a KV shard holds whole "
-        "segments (the output depends on it, never on the shards)");
   add_kv_shard_flags(f);
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
   f.add("server", "", "generate on a running tandem serve at this ZeroMQ endpoint instead of locally");
@@ -101,8 +98,7 @@ int run_generate(const std::vector<std::string>& args) {
     matmul_path = matmul_path_named(flags.get("matmul"));
   } catch (const std::invalid_argument& e) { throw UsageError(std::string("--matmul: ") + e.what()); }
   const int threads = int(flags.get_int("threads"));
-  const long long segment = flags.get_int("segment");
-  if (segment < 1 || segment > (1 << 16)) throw UsageError("--segment must be between 1 and 65536");
+  const int segment = attention_segment(flags);
   StreamDecoder decoder(tok);
   std::string generated_text;
   auto on_token = [&](int32_t id) {

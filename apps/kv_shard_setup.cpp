@@ -4,10 +4,14 @@
 
 #include "apps/flags.h"
 #include "cluster/channel.h"
+#include "model/transformer.h"
 
 namespace tandem {
 
 void add_kv_shard_flags(Flags& f) {
+  f.add("segment", std::to_string(kAttentionSegment),
+        "positions per attention segment: partials merge in this fixed grouping, and a KV shard holds whole "
+        "segments (the output depends on it, never on the shards)");
   f.add("shards", "0",
         "KV shards run in this process that hold each request's committed attention segments (sequence "
         "parallelism); 0: the verifier holds them all");
@@ -15,6 +19,12 @@ void add_kv_shard_flags(Flags& f) {
         "comma-separated ZeroMQ endpoints of shard nodes (tandem node --role shard) to hold each request's "
         "committed attention segments, segment s on shard s mod N");
   f.add("shard-timeout-ms", "10000", "a KV shard that takes longer than this to answer fails the request");
+}
+
+int attention_segment(const Flags& flags) {
+  const long long segment = flags.get_int("segment");
+  if (segment < 1 || segment > (1 << 16)) throw UsageError("--segment must be between 1 and 65536");
+  return int(segment);
 }
 
 nlohmann::json kv_shards_health(const KvShardSetup& setup) {

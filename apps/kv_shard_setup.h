@@ -17,8 +17,11 @@ namespace tandem {
 
 class Flags;
 
-/// Adds --shards, --kv-shards and --shard-timeout-ms.
+/// Adds --segment, --shards, --kv-shards and --shard-timeout-ms.
 void add_kv_shard_flags(Flags& f);
+
+/// The --segment flag, checked (1 to 65536 positions).
+int attention_segment(const Flags& flags);
 
 /// The shards the flags ask for, and the per-request remotes over them.
 struct KvShardSetup {

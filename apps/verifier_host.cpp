@@ -30,9 +30,6 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("queue-limit", "64", "requests waiting or running; beyond it clients get OVERLOADED");
   f.add("max-batch", "8", "requests decoded together, their trees verified in one forward pass");
   f.add("prefill-chunk", "128", "most prompt tokens of joining requests per pass (chunked prefill)");
-  f.add("segment", std::to_string(kAttentionSegment),
-        "positions per attention segment: partials merge in this fixed grouping, and a KV shard holds whole "
-        "segments (the output depends on it, never on the shards)");
   add_kv_shard_flags(f);
 }
 
@@ -61,17 +58,16 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));
   options_.defaults.pearl.drafter_cpus = split.drafter_cpus;
   options_.defaults.pearl.verifier_cpus = split.verifier_cpus;
-  const long long segment = flags.get_int("segment");
-  if (segment < 1 || segment > (1 << 16)) throw UsageError("--segment must be between 1 and 65536");
-  target_tf_ = std::make_unique<Transformer>(*target_, threads, int(segment), matmul);
+  const int segment = attention_segment(flags);
+  target_tf_ = std::make_unique<Transformer>(*target_, threads, segment, matmul);
   ServingModels models{target_tf_.get()};
   if (draft_) {
-    draft_tf_ = std::make_unique<Transformer>(*draft_, threads, int(segment), matmul);
-    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier, int(segment), matmul);
-    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter, int(segment), matmul);
+    draft_tf_ = std::make_unique<Transformer>(*draft_, threads, segment, matmul);
+    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier, segment, matmul);
+    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter, segment, matmul);
     models = {target_tf_.get(), draft_tf_.get(), pearl_target_tf_.get(), pearl_draft_tf_.get()};
   }
-  shards_ = kv_shards_from_flags(flags, target_->config(), int(segment));
+  shards_ = kv_shards_from_flags(flags, target_->config(), segment);
   options_.kv_remote = shards_.kv_remote;
   route_->name = name_;
   worker_ = std::make_unique<RequestWorker>(models, options_, verifier_sink(route_));

@@ -348,7 +348,8 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
       const int64_t i = item / subgroups;
       const int sg = int(item % subgroups);
       start(i, sg * sub, running.data());
-      for (int64_t s = 0; s < segments_of(i); ++s) merge_attention(running.data(), partial_of(i, sg, s), sub, hd);
+      const int64_t segments = segments_of(i);
+      for (int64_t s = 0; s < segments; ++s) merge_attention(running.data(), partial_of(i, sg, s), sub, hd);
       finish_attention(running.data(), sub, hd, &att_[size_t(i * q_dim + sg * sub * hd)]);
     }
   });

@@ -14,9 +14,21 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+#include <utility>
 
 namespace tandem::attn {
 namespace {
+
+// Calls f(std::integral_constant<int, H>{}) for H = heads (1..MaxHeads): tiles take their
+// head count as a template argument so their accumulators stay in registers.
+template <int MaxHeads, class F>
+void with_heads(int heads, F&& f) {
+  [&]<int... H>(std::integer_sequence<int, H...>) {
+    (void)((heads == H + 1 ? (f(std::integral_constant<int, H + 1>{}), true) : false) || ...);
+  }
+  (std::make_integer_sequence<int, MaxHeads>{});
+}
 
 constexpr int64_t kRowBlock = 64;     // rows of values kept in L1 while the tiles pass over them
 constexpr int64_t kPrefetchRows = 8;  // rows ahead: slots may jump, so the hardware cannot guess them
@@ -51,16 +63,9 @@ void scores_simd(const float* q, int group, int head_dim, float scale, const flo
   for (int g0 = 0; g0 < group; g0 += MaxHeads) {
     const float* qg = q + g0 * head_dim;
     float* sg = scores + g0 * n;
-    switch (std::min(MaxHeads, group - g0)) {
-      case 1: scores_tile<V, 1>(qg, head_dim, scale, keys, stride, slots, n, sg); break;
-      case 2: scores_tile<V, (2 < MaxHeads ? 2 : MaxHeads)>(qg, head_dim, scale, keys, stride, slots, n, sg); break;
-      case 3: scores_tile<V, (3 < MaxHeads ? 3 : MaxHeads)>(qg, head_dim, scale, keys, stride, slots, n, sg); break;
-      case 4: scores_tile<V, (4 < MaxHeads ? 4 : MaxHeads)>(qg, head_dim, scale, keys, stride, slots, n, sg); break;
-      case 5: scores_tile<V, (5 < MaxHeads ? 5 : MaxHeads)>(qg, head_dim, scale, keys, stride, slots, n, sg); break;
-      case 6: scores_tile<V, (6 < MaxHeads ? 6 : MaxHeads)>(qg, head_dim, scale, keys, stride, slots, n, sg); break;
-      case 7: scores_tile<V, (7 < MaxHeads ? 7 : MaxHeads)>(qg, head_dim, scale, keys, stride, slots, n, sg); break;
-      default: scores_tile<V, MaxHeads>(qg, head_dim, scale, keys, stride, slots, n, sg); break;
-    }
+    with_heads<MaxHeads>(std::min(MaxHeads, group - g0), [&](auto heads) {
+      scores_tile<V, decltype(heads)::value>(qg, head_dim, scale, keys, stride, slots, n, sg);
+    });
   }
 }
 
@@ -114,28 +119,6 @@ void values_tile(const float* p, int64_t n, const float* values, int64_t stride,
     for (int c = 0; c < C; ++c) V::store(partial + h * partial_stride + d0 + c * V::kLanes, acc[h][c]);
 }
 
-template <class V, int MaxHeads, int C>
-void values_tile_heads(int heads, const float* p, int64_t n, const float* values, int64_t stride, const int64_t* slots,
-                       int64_t j0, int64_t j1, int d0, float* partial, int64_t ps) {
-  switch (heads) {
-    case 1:
-      return values_tile<V, (1 < MaxHeads ? 1 : MaxHeads), C>(p, n, values, stride, slots, j0, j1, d0, partial, ps);
-    case 2:
-      return values_tile<V, (2 < MaxHeads ? 2 : MaxHeads), C>(p, n, values, stride, slots, j0, j1, d0, partial, ps);
-    case 3:
-      return values_tile<V, (3 < MaxHeads ? 3 : MaxHeads), C>(p, n, values, stride, slots, j0, j1, d0, partial, ps);
-    case 4:
-      return values_tile<V, (4 < MaxHeads ? 4 : MaxHeads), C>(p, n, values, stride, slots, j0, j1, d0, partial, ps);
-    case 5:
-      return values_tile<V, (5 < MaxHeads ? 5 : MaxHeads), C>(p, n, values, stride, slots, j0, j1, d0, partial, ps);
-    case 6:
-      return values_tile<V, (6 < MaxHeads ? 6 : MaxHeads), C>(p, n, values, stride, slots, j0, j1, d0, partial, ps);
-    case 7:
-      return values_tile<V, (7 < MaxHeads ? 7 : MaxHeads), C>(p, n, values, stride, slots, j0, j1, d0, partial, ps);
-    default: return values_tile<V, MaxHeads, C>(p, n, values, stride, slots, j0, j1, d0, partial, ps);
-  }
-}
-
 // The segment's partial for `group` heads (head_dim a multiple of 16); layout as attend_segment's.
 // MaxHeads heads and 2 vectors of dimensions per tile keep the accumulators in registers.
 template <class V, int MaxHeads>
@@ -149,11 +132,14 @@ void attend_segment_simd(const float* q, int group, int head_dim, float scale, c
     for (int g0 = 0; g0 < group; g0 += MaxHeads) {
       const int heads = std::min(MaxHeads, group - g0);
       float* out = partial + g0 * ps + 2;
-      int d0 = 0;
-      for (; d0 + 2 * V::kLanes <= head_dim; d0 += 2 * V::kLanes)
-        values_tile_heads<V, MaxHeads, 2>(heads, scores + g0 * n, n, values, stride, slots, j0, j1, d0, out, ps);
-      for (; d0 < head_dim; d0 += V::kLanes)
-        values_tile_heads<V, MaxHeads, 1>(heads, scores + g0 * n, n, values, stride, slots, j0, j1, d0, out, ps);
+      with_heads<MaxHeads>(heads, [&](auto h) {
+        constexpr int H = decltype(h)::value;
+        int d0 = 0;
+        for (; d0 + 2 * V::kLanes <= head_dim; d0 += 2 * V::kLanes)
+          values_tile<V, H, 2>(scores + g0 * n, n, values, stride, slots, j0, j1, d0, out, ps);
+        for (; d0 < head_dim; d0 += V::kLanes)
+          values_tile<V, H, 1>(scores + g0 * n, n, values, stride, slots, j0, j1, d0, out, ps);
+      });
     }
   }
 }

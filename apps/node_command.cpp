@@ -42,6 +42,9 @@ Flags node_flags() {
   f.add("listen", "tcp://127.0.0.1:5555",
         "scheduler: ZeroMQ endpoint for clients; drafter, shard: ZeroMQ data endpoint for its verifier (port 0: any)");
   f.add("max-kv-bytes", "8589934592", "shard: most bytes of keys and values it holds, all requests together");
+  f.add("max-frame-bytes", "1073741824",
+        "shard: largest message accepted (a segment's keys and values, all layers); a peer sending more is dropped");
+  f.add("idle-release-s", "300", "shard: a request no verifier has touched this long is freed");
   f.add("http", "",
         "HOST:PORT of this node's HTTP port: /metrics, /health, /ready, and on the scheduler the OpenAI-compatible "
         "API (port 0: any free port; default: 127.0.0.1:8000 for the scheduler, 127.0.0.1:0 for the others)");
@@ -183,9 +186,11 @@ int run_drafter(const Flags& flags, const std::string& name) {
 int run_shard(const Flags& flags, const std::string& name) {
   KvShardLimits limits;
   limits.max_bytes = size_t(std::max<long long>(0, flags.get_int("max-kv-bytes")));
+  limits.idle_release = std::chrono::seconds(std::max<long long>(1, flags.get_int("idle-release-s")));
   KvShard shard(limits, int(flags.get_int("threads")));
   std::string endpoint;
-  auto channel = zmq_channel_listen(flags.get("listen"), &endpoint);
+  auto channel = zmq_peer_listen(flags.get("listen"), std::max<long long>(1024, flags.get_int("max-frame-bytes")),
+                                 &endpoint);
   auto health = [&] {
     const KvShardStats s = shard.stats();
     return nlohmann::json{{"requests", s.requests},

@@ -4,6 +4,7 @@
 #include <deque>
 #include <mutex>
 #include <stdexcept>
+#include <vector>
 #include <zmq.hpp>
 
 namespace tandem {
@@ -48,11 +49,15 @@ class InProcessChannel : public Channel {
   std::shared_ptr<Pipe> out_, in_;
 };
 
-// DEALER to DEALER: asynchronous both ways, and the connecting side reconnects.
+// How long closing a socket waits to hand over frames still queued (a release, a
+// verdict) before it drops them; bounded so that a dead peer cannot hold up an exit.
+constexpr int kLingerMilliseconds = 500;
+
+// DEALER to DEALER (or to a ROUTER): asynchronous both ways, and the connecting side reconnects.
 class ZmqChannel : public Channel {
  public:
   ZmqChannel() : context_(1), socket_(context_, zmq::socket_type::dealer) {
-    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::linger, kLingerMilliseconds);
     socket_.set(zmq::sockopt::sndhwm, 10000);
   }
   zmq::socket_t& socket() { return socket_; }
@@ -73,7 +78,49 @@ class ZmqChannel : public Channel {
   zmq::socket_t socket_;
 };
 
+class ZmqPeerChannel : public PeerChannel {
+ public:
+  ZmqPeerChannel(const std::string& endpoint, int64_t max_frame_bytes, std::string* bound)
+      : context_(1), socket_(context_, zmq::socket_type::router) {
+    socket_.set(zmq::sockopt::linger, kLingerMilliseconds);
+    socket_.set(zmq::sockopt::router_mandatory, 1);  // a frame for a vanished peer fails instead of vanishing
+    socket_.set(zmq::sockopt::sndhwm, 10000);
+    socket_.set(zmq::sockopt::maxmsgsize, max_frame_bytes);
+    socket_.bind(endpoint);
+    if (bound) *bound = socket_.get(zmq::sockopt::last_endpoint);
+  }
+  bool send(const std::string& peer, std::string_view frame) override {
+    try {
+      return socket_.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
+             socket_.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t&) {
+      return false;  // EHOSTUNREACH: the peer is gone
+    }
+  }
+  std::optional<std::pair<std::string, std::string>> receive(std::chrono::milliseconds timeout) override {
+    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+    // [peer id][payload] from a DEALER; anything else is drained and dropped.
+    std::vector<zmq::message_t> parts;
+    do {
+      parts.emplace_back();
+      if (!socket_.recv(parts.back(), zmq::recv_flags::dontwait)) return std::nullopt;
+    } while (parts.back().more());
+    if (parts.size() != 2) return std::nullopt;
+    return std::make_pair(parts[0].to_string(), parts[1].to_string());
+  }
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+};
+
 }  // namespace
+
+std::unique_ptr<PeerChannel> zmq_peer_listen(const std::string& endpoint, int64_t max_frame_bytes,
+                                             std::string* bound) {
+  return std::make_unique<ZmqPeerChannel>(endpoint, max_frame_bytes, bound);
+}
 
 std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> in_process_channel_pair() {
   auto a_to_b = std::make_shared<Pipe>(), b_to_a = std::make_shared<Pipe>();

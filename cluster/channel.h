@@ -5,6 +5,7 @@
 #include <google/protobuf/message_lite.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,22 @@ class Channel {
   /// The kind of transport, for logs ("in-process", "zeromq").
   virtual const char* kind() const = 0;
 };
+
+/// The listening end of a service many peers connect to: each frame arrives with
+/// its peer's id, and a reply goes back to that peer only.
+class PeerChannel {
+ public:
+  virtual ~PeerChannel() = default;
+  /// Sends one frame to `peer`; false if it cannot go (the peer is gone or its queue is full).
+  virtual bool send(const std::string& peer, std::string_view frame) = 0;
+  /// The next (peer, frame), waiting up to `timeout`; nothing on timeout.
+  virtual std::optional<std::pair<std::string, std::string>> receive(std::chrono::milliseconds timeout) = 0;
+};
+
+/// A ZeroMQ ROUTER bound to `endpoint` (port 0 for any; `bound` receives the actual one).
+/// libzmq drops a peer that sends a frame over `max_frame_bytes` before allocating it.
+std::unique_ptr<PeerChannel> zmq_peer_listen(const std::string& endpoint, int64_t max_frame_bytes,
+                                             std::string* bound = nullptr);
 
 /// Two connected in-process ends: what one sends, the other receives.
 std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> in_process_channel_pair();

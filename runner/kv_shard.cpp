@@ -36,7 +36,7 @@ void KvShard::reject(const std::string& why) {
   std::cerr << "tandem shard: " << why << std::endl;
 }
 
-std::optional<std::string> KvShard::handle(std::string_view frame) {
+std::optional<std::string> KvShard::handle(const std::string& peer, std::string_view frame) {
   wire::ShardRequest request;
   if (!request.ParseFromArray(frame.data(), int(frame.size()))) {
     std::lock_guard lock(mutex_);
@@ -44,10 +44,10 @@ std::optional<std::string> KvShard::handle(std::string_view frame) {
     return std::nullopt;
   }
   switch (request.body_case()) {
-    case wire::ShardRequest::kOpen: open(request.open()); return std::nullopt;
-    case wire::ShardRequest::kStore: store(request.store()); return std::nullopt;
-    case wire::ShardRequest::kRelease: release(request.release().request_id()); return std::nullopt;
-    case wire::ShardRequest::kAttend: return attend(request.attend()).SerializeAsString();
+    case wire::ShardRequest::kOpen: open(peer, request.open()); return std::nullopt;
+    case wire::ShardRequest::kStore: store(peer, request.store()); return std::nullopt;
+    case wire::ShardRequest::kRelease: release({peer, request.release().request_id()}); return std::nullopt;
+    case wire::ShardRequest::kAttend: return attend(peer, request.attend()).SerializeAsString();
     case wire::ShardRequest::BODY_NOT_SET: break;
   }
   std::lock_guard lock(mutex_);
@@ -55,27 +55,31 @@ std::optional<std::string> KvShard::handle(std::string_view frame) {
   return std::nullopt;
 }
 
-void KvShard::open(const wire::ShardOpen& m) {
+void KvShard::open(const std::string& peer, const wire::ShardOpen& m) {
   std::lock_guard lock(mutex_);
   const bool sane = m.n_layers() > 0 && m.n_layers() <= kMaxLayers && m.n_heads() > 0 && m.n_heads() <= kMaxHeads &&
                     m.n_kv_heads() > 0 && m.n_heads() % m.n_kv_heads() == 0 && m.head_dim() > 0 &&
                     m.head_dim() <= kMaxHeadDim && m.segment() > 0 && m.segment() <= kMaxSegment &&
                     m.n_heads() / m.n_kv_heads() <= 64 && std::isfinite(m.scale());
   if (!sane) return reject("refused request " + std::to_string(m.request_id()) + ": impossible cache shape");
-  if (held_.count(m.request_id())) return reject("refused a second open of request " + std::to_string(m.request_id()));
+  const Key key{peer, m.request_id()};
+  if (held_.count(key)) return reject("refused a second open of request " + std::to_string(m.request_id()));
   if (int(held_.size()) >= limits_.max_requests)
     return reject("refused request " + std::to_string(m.request_id()) + ": " + std::to_string(held_.size()) +
                   " requests already open");
-  held_[m.request_id()].shape = m;
+  Held& held = held_[key];
+  held.shape = m;
+  held.last_used = std::chrono::steady_clock::now();
   ++stats_.requests;
   metrics().kv_shard_requests.Increment();
 }
 
-void KvShard::store(const wire::ShardStore& m) {
+void KvShard::store(const std::string& peer, const wire::ShardStore& m) {
   std::lock_guard lock(mutex_);
-  auto it = held_.find(m.request_id());
+  auto it = held_.find({peer, m.request_id()});
   if (it == held_.end()) return reject("dropped a segment for unknown request " + std::to_string(m.request_id()));
   Held& held = it->second;
+  held.last_used = std::chrono::steady_clock::now();
   const wire::ShardOpen& s = held.shape;
   const size_t bytes = segment_bytes(s);
   std::string error;
@@ -99,10 +103,13 @@ void KvShard::store(const wire::ShardStore& m) {
   metrics().kv_shard_segments.Increment();
 }
 
-void KvShard::release(uint64_t request_id) {
+void KvShard::release(const Key& key) {
   std::lock_guard lock(mutex_);
-  auto it = held_.find(request_id);
-  if (it == held_.end()) return;
+  auto it = held_.find(key);
+  if (it != held_.end()) free_locked(it);
+}
+
+void KvShard::free_locked(std::map<Key, Held>::iterator it) {
   const size_t bytes = 2 * segment_bytes(it->second.shape) * it->second.segments.size();
   stats_.segments -= int64_t(it->second.segments.size());
   stats_.bytes -= bytes;
@@ -113,7 +120,7 @@ void KvShard::release(uint64_t request_id) {
   held_.erase(it);
 }
 
-wire::ShardReply KvShard::attend(const wire::ShardAttend& m) {
+wire::ShardReply KvShard::attend(const std::string& peer, const wire::ShardAttend& m) {
   const auto started = std::chrono::steady_clock::now();
   wire::ShardReply reply;
   reply.set_request_id(m.request_id());
@@ -125,9 +132,10 @@ wire::ShardReply KvShard::attend(const wire::ShardAttend& m) {
     reply.set_error(why);
     return reply;
   };
-  auto it = held_.find(m.request_id());
-  if (it == held_.end()) return fail("unknown request (never opened, or released)");
-  const Held& held = it->second;
+  auto it = held_.find({peer, m.request_id()});
+  if (it == held_.end()) return fail("unknown request (never opened, released, or idle too long)");
+  Held& held = it->second;
+  held.last_used = started;
   if (!held.error.empty()) return fail(held.error);
   const wire::ShardOpen& s = held.shape;
   const int64_t n = m.first_size(), seg = s.segment();
@@ -184,10 +192,49 @@ wire::ShardReply KvShard::attend(const wire::ShardAttend& m) {
 
 void KvShard::serve(Channel& channel, const std::atomic<bool>& stop) {
   while (!stop.load()) {
+    release_idle_now_and_then();
     auto frame = channel.receive(std::chrono::milliseconds(100));
     if (!frame) continue;
-    if (auto reply = handle(*frame)) channel.send(*reply);
+    if (auto reply = handle("local", *frame)) channel.send(*reply);
   }
+}
+
+void KvShard::serve(PeerChannel& channel, const std::atomic<bool>& stop) {
+  while (!stop.load()) {
+    release_idle_now_and_then();
+    auto message = channel.receive(std::chrono::milliseconds(100));
+    if (!message) continue;
+    auto& [peer, frame] = *message;
+    if (auto reply = handle(peer, frame); reply && !channel.send(peer, *reply)) {
+      std::lock_guard lock(mutex_);
+      reject("could not answer a verifier that has gone away");
+    }
+  }
+}
+
+void KvShard::release_idle_now_and_then() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_idle_check_ < std::chrono::seconds(1)) return;
+  last_idle_check_ = now;
+  release_idle();
+}
+
+int KvShard::release_idle() {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  int freed = 0;
+  for (auto it = held_.begin(); it != held_.end();) {
+    auto next = std::next(it);
+    if (now - it->second.last_used > limits_.idle_release) {
+      std::cerr << "tandem shard: freed request " << it->first.second << ", idle for "
+                << std::chrono::duration_cast<std::chrono::seconds>(now - it->second.last_used).count() << " s"
+                << std::endl;
+      free_locked(it);
+      ++freed;
+    }
+    it = next;
+  }
+  return freed;
 }
 
 KvShardStats KvShard::stats() const {

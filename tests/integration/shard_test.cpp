@@ -5,6 +5,7 @@
 // request ends with a clear error within seconds (no hang); the shards' /health shows
 // their segments and frees them when requests end.
 #include <cstdio>
+#include <future>
 
 #include "process_helpers.h"
 
@@ -66,6 +67,26 @@ TEST(Shards, TwoShardProcessesGiveTheIdsOfOneNodeInEveryMode) {
     auto health = test::health_when(shard->http(), [](const nlohmann::json& h) { return h["requests"] == 0; });
     EXPECT_EQ(health["requests"], 0) << health.dump();
     EXPECT_EQ(health["kv_bytes"], 0) << health.dump();
+    EXPECT_EQ(health["rejected_messages"], 0) << health.dump();
+  }
+}
+
+TEST(Shards, TwoVerifiersShareTheShardsWithoutTouchingEachOther) {
+  // Both number their requests from 1; the shards keep them apart by connection.
+  auto a = start_shard(), b = start_shard();
+  ASSERT_FALSE(a->endpoint().empty() || b->endpoint().empty()) << "the shards did not start";
+  const Generated alone = generate("chain", {});
+  ASSERT_EQ(alone.json["ids"].size(), 60u) << alone.errors;
+  const std::vector<std::string> shards{"--kv-shards", a->endpoint() + "," + b->endpoint()};
+  auto first = std::async(std::launch::async, [&] { return generate("chain", shards); });
+  auto second = std::async(std::launch::async, [&] { return generate("chain", shards); });
+  for (Generated g : {first.get(), second.get()}) {
+    ASSERT_EQ(g.status, 0) << g.errors;
+    EXPECT_EQ(g.json["ids"], alone.json["ids"]);
+  }
+  for (const auto* shard : {a.get(), b.get()}) {
+    auto health = test::health_when(shard->http(), [](const nlohmann::json& h) { return h["requests"] == 0; });
+    EXPECT_EQ(health["requests"], 0) << health.dump();
     EXPECT_EQ(health["rejected_messages"], 0) << health.dump();
   }
 }

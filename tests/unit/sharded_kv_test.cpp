@@ -148,8 +148,8 @@ class ShardMessages : public ::testing::Test {
  protected:
   KvShard shard{KvShardLimits{1 << 20, 2, 64, 1 << 20}, 1};
 
-  std::optional<wire::ShardReply> send(const wire::ShardRequest& m) {
-    auto reply = shard.handle(m.SerializeAsString());
+  std::optional<wire::ShardReply> send(const wire::ShardRequest& m, const std::string& peer = "verifier-a") {
+    auto reply = shard.handle(peer, m.SerializeAsString());
     if (!reply) return std::nullopt;
     wire::ShardReply r;
     EXPECT_TRUE(r.ParseFromString(*reply));
@@ -203,7 +203,7 @@ TEST_F(ShardMessages, AnswersTheSegmentsItHoldsAndRefusesBadInput) {
   EXPECT_EQ(reply->partials().size(), 2u * 4 * 18 * 4);
 
   // Garbage, unknown requests and wrong sizes: errors, nothing allocated, nothing lost.
-  EXPECT_FALSE(shard.handle("not a protobuf \xff\xff"));
+  EXPECT_FALSE(shard.handle("verifier-a", "not a protobuf \xff\xff"));
   EXPECT_NE(send(attend(99, 0, 4, 4 * 16 * 4))->error(), "");
   EXPECT_NE(send(attend(1, 0, 4, 3))->error(), "");  // q of the wrong size
   send(open(2, 2000));                               // impossible shape: refused
@@ -225,21 +225,63 @@ TEST_F(ShardMessages, AnswersTheSegmentsItHoldsAndRefusesBadInput) {
   EXPECT_EQ(shard.stats().segments, 0);
 }
 
+TEST_F(ShardMessages, KeepsEachVerifiersRequestsApart) {
+  // Two verifiers both number their first request 1: two requests, neither touching the other.
+  const size_t segment_bytes = 2 * 4 * 32 * 4;
+  send(open(1), "verifier-a");
+  send(open(1), "verifier-b");
+  send(store(1, 0, segment_bytes), "verifier-a");
+  send(store(1, 0, segment_bytes), "verifier-b");
+  EXPECT_EQ(shard.stats().requests, 2);
+  EXPECT_EQ(shard.stats().segments, 2);
+  EXPECT_EQ(shard.stats().rejected, 0);
+  wire::ShardRequest release;
+  release.mutable_release()->set_request_id(1);
+  send(release, "verifier-a");
+  EXPECT_EQ(shard.stats().segments, 1);
+  EXPECT_EQ(send(attend(1, 0, 4, 4 * 16 * 4), "verifier-a")->error(),
+            "unknown request (never opened, released, or idle too long)");
+  auto reply = send(attend(1, 0, 4, 4 * 16 * 4), "verifier-b");
+  EXPECT_EQ(reply->error(), "");
+  EXPECT_EQ(reply->segments_size(), 1);
+}
+
+TEST(ShardIdle, FreesARequestItsVerifierAbandoned) {
+  KvShardLimits limits;
+  limits.idle_release = std::chrono::milliseconds(200);
+  KvShard shard(limits, 1);
+  wire::ShardRequest open;
+  auto& o = *open.mutable_open();
+  o.set_request_id(5);
+  o.set_n_layers(1);
+  o.set_n_heads(1);
+  o.set_n_kv_heads(1);
+  o.set_head_dim(8);
+  o.set_segment(4);
+  o.set_scale(1.0f);
+  shard.handle("gone", open.SerializeAsString());
+  EXPECT_EQ(shard.release_idle(), 0);  // just opened
+  EXPECT_EQ(shard.stats().requests, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(shard.release_idle(), 1);
+  EXPECT_EQ(shard.stats().requests, 0);
+}
+
 TEST_F(ShardMessages, RefusesTooManyQueriesAndRepliesPastItsLimit) {
   KvShard small{KvShardLimits{1 << 20, 2, 64, 3 * 4 * 18 * 4 - 1}, 1};  // room for two partials, not three
   for (const auto& m : {open(1), store(1, 0, 2 * 4 * 32 * 4), store(1, 4, 2 * 4 * 32 * 4), store(1, 8, 2 * 4 * 32 * 4)})
-    small.handle(m.SerializeAsString());
+    small.handle("v", m.SerializeAsString());
   wire::ShardReply reply;
-  ASSERT_TRUE(reply.ParseFromString(*small.handle(attend(1, 0, 8, 4 * 16 * 4).SerializeAsString())));
+  ASSERT_TRUE(reply.ParseFromString(*small.handle("v", attend(1, 0, 8, 4 * 16 * 4).SerializeAsString())));
   EXPECT_EQ(reply.error(), "");
-  ASSERT_TRUE(reply.ParseFromString(*small.handle(attend(1, 0, 12, 4 * 16 * 4).SerializeAsString())));
+  ASSERT_TRUE(reply.ParseFromString(*small.handle("v", attend(1, 0, 12, 4 * 16 * 4).SerializeAsString())));
   EXPECT_NE(reply.error(), "");
   wire::ShardRequest many = attend(1, 0, 4, 65 * 4 * 16 * 4);  // 65 queries, the limit is 64
   for (int i = 1; i < 65; ++i) {
     many.mutable_attend()->add_first(0);
     many.mutable_attend()->add_end(4);
   }
-  ASSERT_TRUE(reply.ParseFromString(*small.handle(many.SerializeAsString())));
+  ASSERT_TRUE(reply.ParseFromString(*small.handle("v", many.SerializeAsString())));
   EXPECT_NE(reply.error(), "");
 }
 

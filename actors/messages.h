@@ -12,6 +12,8 @@
 //   (cancel, client, request_id), (heard, client)  gateway ─▶ scheduler ─▶ verifier
 //   (reply, verifier_name, client, ServerMessage bytes)  verifier ─▶ scheduler ─▶ client
 //   (pair, drafter_endpoint)                        scheduler ─▶ verifier ('' : none)
+//   (shards, "endpoint,endpoint,...")               scheduler ─▶ verifier: the KV shard nodes
+//                                                   it may spread new requests over ('' : none)
 //
 // A request's life at the scheduler:
 //   submit ─▶ [no verifier]  UNAVAILABLE
@@ -28,6 +30,7 @@ using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using heard_atom = caf::atom_constant<caf::atom("heard")>;
 using reply_atom = caf::atom_constant<caf::atom("reply")>;
 using pair_atom = caf::atom_constant<caf::atom("pair")>;
+using shards_atom = caf::atom_constant<caf::atom("shards")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;

@@ -26,6 +26,7 @@ struct SchedulerState {
   std::map<std::string, caf::actor> work_actors;      // node name -> where its work goes
   std::map<caf::actor_addr, std::string> node_names;  // monitored actor -> node name
   std::map<RequestKey, Tracked> requests;
+  std::string assigned_shards;  // the KV shard list the verifiers last heard
 };
 
 // "finished" or the error code's name in lower case, as in tandem_requests_total{outcome}.
@@ -108,7 +109,10 @@ class Scheduler {
           self_->delayed_send(self_, std::chrono::milliseconds(settings_.tick_ms), tick_atom::value);
         },
         [this](drain_atom, const std::string& name) {
-          if (state_.membership.drain(name)) std::cout << "tandem scheduler: '" << name << "' is draining" << std::endl;
+          if (!state_.membership.drain(name)) return;
+          std::cout << "tandem scheduler: '" << name << "' is draining" << std::endl;
+          if (const NodeInfo* node = state_.membership.find(name); node && node->role == NodeRole::shard)
+            assign_shards();
         },
         [](flush_atom) { return true; },
     };
@@ -118,9 +122,9 @@ class Scheduler {
   std::string join(const std::string& role_text, const std::string& name, const std::string& data_endpoint,
                    const caf::actor& work) {
     auto role = role_named(role_text);
-    if (!role) return "unknown role '" + role_text + "' (drafter or verifier)";
+    if (!role) return "unknown role '" + role_text + "' (drafter, verifier or shard)";
     if (name.empty()) return "a node needs a name";
-    if (*role == NodeRole::drafter && data_endpoint.empty()) return "a drafter must give its data endpoint";
+    if (*role != NodeRole::verifier && data_endpoint.empty()) return "a " + role_text + " must give its data endpoint";
     NodeInfo node;
     node.name = name;
     node.role = *role;
@@ -133,6 +137,10 @@ class Scheduler {
     std::cout << "tandem scheduler: " << role_text << " '" << name << "' joined"
               << (data_endpoint.empty() ? "" : " (data " + data_endpoint + ")") << std::endl;
     pair_drafters();
+    if (*role == NodeRole::verifier)
+      send_work(name, shards_atom::value, shard_endpoints());
+    else if (*role == NodeRole::shard)
+      assign_shards();
     publish_view();
     return "";
   }
@@ -157,11 +165,30 @@ class Scheduler {
                               "verifier '" + node.name + "' was lost (" + why + ") before the request finished"));
         it = state_.requests.erase(it);
       }
-    } else if (!node.partner.empty()) {
+    } else if (node.role == NodeRole::drafter && !node.partner.empty()) {
       send_work(node.partner, pair_atom::value, std::string());  // its verifier goes on alone for now
     }
     state_.work_actors.erase(node.name);
     pair_drafters();
+    if (node.role == NodeRole::shard) assign_shards();
+  }
+
+  // Every verifier may spread new requests over every live shard (a shard keeps each
+  // verifier's requests apart), so the assignment is the whole list, sent on each change.
+  std::string shard_endpoints() const {
+    std::string list;
+    for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
+      if (!shard->draining) list += (list.empty() ? "" : ",") + shard->data_endpoint;
+    return list;
+  }
+
+  void assign_shards() {
+    const std::string list = shard_endpoints();
+    if (list == state_.assigned_shards) return;
+    state_.assigned_shards = list;
+    std::cout << "tandem scheduler: KV shards now [" << list << "]" << std::endl;
+    for (const NodeInfo* verifier : state_.membership.members(NodeRole::verifier))
+      send_work(verifier->name, shards_atom::value, list);
   }
 
   void pair_drafters() {
@@ -244,9 +271,11 @@ class Scheduler {
     v.kv_cache_bytes = state_.membership.kv_cache_bytes();
     v.verifiers = state_.membership.members(NodeRole::verifier).size();
     v.drafters = state_.membership.members(NodeRole::drafter).size();
+    v.shards = state_.membership.members(NodeRole::shard).size();
     metrics().queue_depth.Set(double(v.live_requests));
     metrics().nodes("verifier").Set(double(v.verifiers));
     metrics().nodes("drafter").Set(double(v.drafters));
+    metrics().nodes("shard").Set(double(v.shards));
   }
 
   caf::event_based_actor* self_;

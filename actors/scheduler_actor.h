@@ -21,8 +21,8 @@ struct SchedulerView {
   mutable std::mutex mutex;
   std::vector<std::string> live_clients;  // clients with a request in flight
   size_t live_requests = 0;
-  int64_t kv_cache_bytes = 0;  // as the verifiers last reported
-  size_t verifiers = 0, drafters = 0;
+  int64_t kv_cache_bytes = 0;  // as the verifiers and KV shards last reported
+  size_t verifiers = 0, drafters = 0, shards = 0;
 };
 
 /// How the scheduler is set up.

@@ -39,4 +39,9 @@ size_t SchedulerGateway::drafters() const {
   return view_->drafters;
 }
 
+size_t SchedulerGateway::shards() const {
+  std::lock_guard lock(view_->mutex);
+  return view_->shards;
+}
+
 }  // namespace tandem

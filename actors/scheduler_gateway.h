@@ -24,6 +24,7 @@ class SchedulerGateway : public RequestBackend {
   int64_t kv_cache_bytes() const override;
   size_t verifiers() const override;
   size_t drafters() const override;
+  size_t shards() const override;
 
  private:
   caf::actor scheduler_;

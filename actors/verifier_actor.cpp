@@ -17,8 +17,9 @@ ReplySink verifier_sink(std::shared_ptr<VerifierRoute> route) {
   };
 }
 
-caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, std::shared_ptr<VerifierRoute> route) {
-  return system.spawn([&worker, route](caf::event_based_actor* self) -> caf::behavior {
+caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, ShardPool& shards,
+                          std::shared_ptr<VerifierRoute> route) {
+  return system.spawn([&worker, &shards, route](caf::event_based_actor* self) -> caf::behavior {
     return {
         [self, &worker, route](submit_atom, const std::string& client, const std::string& bytes) {
           {
@@ -33,6 +34,7 @@ caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, std:
         },
         [&worker](heard_atom, const std::string& client) { worker.heard_from(client); },
         [&worker](pair_atom, const std::string& drafter_endpoint) { worker.use_remote_drafter(drafter_endpoint); },
+        [&shards](shards_atom, const std::string& endpoints) { shards.assign(endpoints); },
         [self](flush_atom) {  // the owner is about to end the worker: touch it no more
           self->quit();
           return true;

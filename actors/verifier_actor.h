@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "runner/shard_pool.h"
 #include "server/request_worker.h"
 
 namespace tandem {
@@ -22,8 +23,10 @@ struct VerifierRoute {
 /// A ReplySink that sends each worker reply to the route's scheduler.
 ReplySink verifier_sink(std::shared_ptr<VerifierRoute> route);
 
-/// Spawns the actor for `worker` (built with verifier_sink(route)). The worker must outlive it, or
-/// until the actor answers a flush message, after which it quits without touching the worker.
-caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, std::shared_ptr<VerifierRoute> route);
+/// Spawns the actor for `worker` (built with verifier_sink(route)), which spreads requests over
+/// `shards` as the scheduler assigns them. Both must outlive it, or until the actor answers a
+/// flush message, after which it quits without touching them.
+caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, ShardPool& shards,
+                          std::shared_ptr<VerifierRoute> route);
 
 }  // namespace tandem

@@ -147,7 +147,7 @@ int run_generate(const std::vector<std::string>& args) {
   }
   Transformer transformer(*model, target_threads, segment, matmul_path);
   KvShardSetup shards = kv_shards_from_flags(flags, model->config(), segment);
-  options.kv_remote = shards.kv_remote;
+  options.kv_remote = shards.pool->factory();
   SpeculationStats spec;
   GenerationResult result =
       generate_in_mode(settings, transformer, draft_transformer.get(), prompt_ids, options, spec, on_token);

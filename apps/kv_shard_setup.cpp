@@ -19,6 +19,9 @@ void add_kv_shard_flags(Flags& f) {
         "comma-separated ZeroMQ endpoints of shard nodes (tandem node --role shard) to hold each request's "
         "committed attention segments, segment s on shard s mod N");
   f.add("shard-timeout-ms", "10000", "a KV shard that takes longer than this to answer fails the request");
+  f.add("shard-min-context", "0",
+        "only requests that may reach this many positions (prompt plus tokens asked for) spread over the KV "
+        "shards; shorter ones keep their cache on the verifier");
 }
 
 int attention_segment(const Flags& flags) {
@@ -30,8 +33,9 @@ int attention_segment(const Flags& flags) {
 nlohmann::json kv_shards_health(const KvShardSetup& setup) {
   nlohmann::json shards = nlohmann::json::array();
   const std::vector<KvShardStats> local = setup.local ? setup.local->stats() : std::vector<KvShardStats>{};
-  for (size_t k = 0; k < setup.links.size(); ++k) {
-    nlohmann::json shard = {{"name", setup.links[k]->name()}, {"lost", setup.links[k]->failed()}};
+  const auto links = setup.pool->links();
+  for (size_t k = 0; k < links.size(); ++k) {
+    nlohmann::json shard = {{"name", links[k]->name()}, {"lost", links[k]->failed()}};
     if (k < local.size())  // in-process shards come first
       shard.update({{"requests", local[k].requests},
                     {"segments", local[k].segments},
@@ -46,18 +50,26 @@ KvShardSetup kv_shards_from_flags(const Flags& flags, const ModelConfig& config,
   KvShardSetup setup;
   const long long local = flags.get_int("shards");
   if (local < 0 || local > 64) throw UsageError("--shards must be between 0 and 64");
+  std::vector<std::shared_ptr<ShardLink>> links;
   if (local > 0) {
     setup.local = std::make_unique<LocalKvShards>(int(local), 1);
-    setup.links = setup.local->links();
+    links = setup.local->links();
   }
   for (const std::string& endpoint : flags.get_list("kv-shards"))
-    setup.links.push_back(std::make_shared<ShardLink>(zmq_channel_connect(endpoint), endpoint));
-  if (setup.links.empty()) return setup;
-  const auto timeout = std::chrono::milliseconds(flags.get_int("shard-timeout-ms"));
-  if (timeout.count() <= 0) throw UsageError("--shard-timeout-ms must be positive");
-  setup.kv_remote = sharded_kv_factory(setup.links, config, segment, timeout);
-  setup.description = std::to_string(setup.links.size()) + " KV shard(s) (" + std::to_string(local) +
-                      " in-process), segments of " + std::to_string(segment) + " positions";
+    links.push_back(std::make_shared<ShardLink>(zmq_channel_connect(endpoint), endpoint));
+  ShardPoolSettings settings;
+  settings.segment = segment;
+  settings.timeout = std::chrono::milliseconds(flags.get_int("shard-timeout-ms"));
+  if (settings.timeout.count() <= 0) throw UsageError("--shard-timeout-ms must be positive");
+  settings.min_context = flags.get_int("shard-min-context");
+  if (settings.min_context < 0) throw UsageError("--shard-min-context must not be negative");
+  if (!links.empty())
+    setup.description = std::to_string(links.size()) + " KV shard(s) (" + std::to_string(local) +
+                        " in-process), segments of " + std::to_string(segment) + " positions" +
+                        (settings.min_context > 0 ? ", for requests of " + std::to_string(settings.min_context) +
+                                                        " positions or more"
+                                                  : "");
+  setup.pool = std::make_unique<ShardPool>(std::move(links), config, settings);
   return setup;
 }
 

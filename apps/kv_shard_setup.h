@@ -1,8 +1,9 @@
 #pragma once
 // The KV shard flags shared by generate, serve and the verifier node:
 // --shards N runs N shards in this process, --kv-shards connects to shard nodes
-// (tandem node --role shard); either way each request's committed attention
-// segments leave the verifier's memory (sequence parallelism).
+// (tandem node --role shard), and a verifier node also takes the shards its
+// scheduler assigns; either way each request's committed attention segments
+// leave the verifier's memory (sequence parallelism).
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,12 +13,13 @@
 #include "model/model.h"
 #include "model/remote_kv.h"
 #include "runner/local_kv_shards.h"
+#include "runner/shard_pool.h"
 
 namespace tandem {
 
 class Flags;
 
-/// Adds --segment, --shards, --kv-shards and --shard-timeout-ms.
+/// Adds --segment, --shards, --kv-shards, --shard-timeout-ms and --shard-min-context.
 void add_kv_shard_flags(Flags& f);
 
 /// The --segment flag, checked (1 to 65536 positions).
@@ -25,10 +27,9 @@ int attention_segment(const Flags& flags);
 
 /// The shards the flags ask for, and the per-request remotes over them.
 struct KvShardSetup {
-  std::unique_ptr<LocalKvShards> local;                  // --shards
-  std::vector<std::shared_ptr<ShardLink>> links;         // every shard, local or not
-  std::function<std::unique_ptr<RemoteKv>()> kv_remote;  // empty: no shards
-  std::string description;                               // for the start-up line
+  std::unique_ptr<LocalKvShards> local;  // --shards
+  std::unique_ptr<ShardPool> pool;       // every shard, local, named or assigned
+  std::string description;               // for the start-up line ('' for no shards)
 };
 
 /// Each shard for /health: its name, whether it was lost, and what an in-process one holds.

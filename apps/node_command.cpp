@@ -4,10 +4,11 @@
 //   verifier:  the target model and request worker; joins --scheduler;
 //   drafter:   a draft model serving token trees over a ZeroMQ data channel to the
 //              verifier the scheduler pairs it with; joins --scheduler.
-//   shard:     a KV shard: holds whole attention segments of a verifier's requests
-//              and answers their attention partials (sequence parallelism); the
-//              verifier names it in --kv-shards. No model.
-// Verifiers and drafters reconnect when the scheduler restarts.
+//   shard:     a KV shard: holds whole attention segments of verifiers' requests
+//              and answers their attention partials (sequence parallelism); joins
+//              --scheduler, which hands it to every verifier (or a verifier names
+//              it in --kv-shards). No model.
+// Verifiers, drafters and shards reconnect when the scheduler restarts.
 #include <unistd.h>
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <iostream>
 #include <thread>
 
+#include "actors/messages.h"
 #include "actors/node_agent.h"
 #include "apps/commands.h"
 #include "apps/scheduler_host.h"
@@ -33,14 +35,15 @@ void on_signal(int signal) { stop_signal = signal; }
 Flags node_flags() {
   Flags f("tandem node",
           "Runs one role of a multi-process cluster until SIGINT or SIGTERM: scheduler (client endpoints, admits\n"
-          "requests, tracks the nodes), verifier (target model) or drafter (draft model). Verifiers and drafters\n"
-          "join the scheduler at --scheduler; the scheduler pairs each verifier with a free drafter.");
+          "requests, tracks the nodes), verifier (target model), drafter (draft model) or shard (holds verifiers'\n"
+          "KV segments). The others join the scheduler at --scheduler; it pairs each verifier with a free drafter\n"
+          "and gives every verifier the list of shards.");
   f.add("role", "", "scheduler, verifier, drafter or shard");
-  f.add("name", "", "verifier, drafter: this node's name in the cluster (default: role-host-pid)");
-  f.add("scheduler", "127.0.0.1:5700", "verifier, drafter: HOST:PORT of the scheduler's control endpoint");
+  f.add("name", "", "verifier, drafter, shard: this node's name in the cluster (default: role-host-pid)");
+  f.add("scheduler", "127.0.0.1:5700", "verifier, drafter, shard: HOST:PORT of the scheduler's control endpoint ('' : join none)");
   f.add("control", "127.0.0.1:5700", "scheduler: HOST:PORT where nodes join (port 0: any free port)");
   f.add("listen", "tcp://127.0.0.1:5555",
-        "scheduler: ZeroMQ endpoint for clients; drafter, shard: ZeroMQ data endpoint for its verifier (port 0: any)");
+        "scheduler: ZeroMQ endpoint for clients; drafter, shard: ZeroMQ data endpoint for verifiers (port 0: any)");
   f.add("max-kv-bytes", "8589934592", "shard: most bytes of keys and values it holds, all requests together");
   f.add("max-frame-bytes", "1073741824",
         "shard: largest message accepted (a segment's keys and values, all layers); a peer sending more is dropped");
@@ -50,15 +53,16 @@ Flags node_flags() {
         "API (port 0: any free port; default: 127.0.0.1:8000 for the scheduler, 127.0.0.1:0 for the others)");
   f.add("endpoint-file", "",
         "write the bound addresses to this file once listening (scheduler: ZeroMQ, HTTP, control; drafter: data, "
-        "HTTP; verifier: its name and HTTP, once its model is loaded)");
+        "HTTP; shard: data, HTTP; verifier: its name and HTTP, once its model is loaded)");
   f.add("node-timeout-ms", "3000", "scheduler: a node silent this long is dropped");
   f.add("drain-timeout-ms", "30000",
-        "on SIGTERM or SIGINT: scheduler and verifier take no new requests and give those running this long to "
-        "finish");
-  f.add("heartbeat-ms", "500", "verifier, drafter: how often to tell the scheduler this node is alive");
+        "on SIGTERM or SIGINT: scheduler, verifier and shard take no new requests and give those running this long "
+        "to finish");
+  f.add("heartbeat-ms", "500", "verifier, drafter, shard: how often to tell the scheduler this node is alive");
   f.add("drafter-mode", "chain", "drafter: chain or tree");
   f.add("advertise", "",
-        "drafter: the data endpoint verifiers should connect to, when --listen binds 0.0.0.0 (default: the bound one)");
+        "drafter, shard: the data endpoint verifiers should connect to, when --listen binds 0.0.0.0 (default: the "
+        "bound one)");
   add_verifier_flags(f, "none");
   return f;
 }
@@ -90,6 +94,29 @@ void stay_joined(caf::actor_system& system, const std::string& address, Join joi
     join(scheduler, lost);
     while (!stop_signal && !*lost) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+// Until a stop signal: with --scheduler, joins it as `s` describes (again whenever it is
+// lost); then drains (the scheduler sends no new work) until `idle` or --drain-timeout-ms.
+void serve_joined(const Flags& flags, NodeAgentSettings s, const std::function<bool()>& idle) {
+  if (flags.get("scheduler").empty()) {
+    while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return;
+  }
+  ControlPlane control;
+  caf::actor agent;
+  s.heartbeat_ms = flags.get_int("heartbeat-ms");
+  stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
+    if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
+    s.scheduler_lost = lost;
+    agent = spawn_node_agent(control.system, scheduler, s);
+  });
+  if (!agent) return;
+  caf::anon_send(agent, drain_atom::value);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(flags.get_int("drain-timeout-ms"));
+  while (!idle() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
 }
 
 int run_scheduler(const Flags& flags) {
@@ -158,25 +185,13 @@ int run_drafter(const Flags& flags, const std::string& name) {
 
   std::atomic<bool> stop{false};
   std::thread serving([&] { service.serve(*channel, stop); });
-  if (!flags.get("scheduler").empty()) {
-    ControlPlane control;
-    caf::actor agent;
-    stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
-      if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
-      NodeAgentSettings s;
-      s.role = "drafter";
-      s.name = name;
-      s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
-      s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
-      s.heartbeat_ms = flags.get_int("heartbeat-ms");
-      s.scheduler_lost = lost;
-      s.joined = joined;
-      agent = spawn_node_agent(control.system, scheduler, std::move(s));
-    });
-    if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
-  } else {
-    while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  NodeAgentSettings s;
+  s.role = "drafter";
+  s.name = name;
+  s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
+  s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
+  s.joined = joined;
+  serve_joined(flags, std::move(s), [] { return true; });
   stop = true;
   serving.join();
   std::cout << "tandem node: drafter stopping" << std::endl;
@@ -200,13 +215,30 @@ int run_shard(const Flags& flags, const std::string& name) {
                           {"last_partial_ms", s.last_partial_ms},
                           {"rejected_messages", s.rejected}};
   };
-  OpsHttp ops(http_address(flags, "shard"), {health, [] { return true; }});
+  auto joined = std::make_shared<std::atomic<bool>>(false);
+  OpsHttp ops(http_address(flags, "shard"),
+              {[&] {
+                 nlohmann::json h = health();
+                 h["joined"] = bool(*joined);
+                 return h;
+               },
+               [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: shard '" << name << "', data on " << endpoint << "; metrics on " << ops.address()
-            << std::endl;
+            << (flags.get("scheduler").empty() ? std::string() : "; joining " + flags.get("scheduler")) << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address()});
   std::atomic<bool> stop{false};
   std::thread serving([&] { shard.serve(*channel, stop); });
-  while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  NodeAgentSettings s;
+  s.role = "shard";
+  s.name = name;
+  s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
+  s.load = [&shard] {
+    const KvShardStats stats = shard.stats();
+    return std::pair<int64_t, int64_t>(stats.requests, int64_t(stats.bytes));
+  };
+  s.joined = joined;
+  // Draining: verifiers get no new requests onto it; those it holds get the drain timeout to end.
+  serve_joined(flags, std::move(s), [&shard] { return shard.stats().requests == 0; });
   stop = true;
   serving.join();
   std::cout << "tandem node: shard stopping" << std::endl;

@@ -68,12 +68,12 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
     models = {target_tf_.get(), draft_tf_.get(), pearl_target_tf_.get(), pearl_draft_tf_.get()};
   }
   shards_ = kv_shards_from_flags(flags, target_->config(), segment);
-  options_.kv_remote = shards_.kv_remote;
+  options_.kv_remote = shards_.pool->factory();
   route_->name = name_;
   worker_ = std::make_unique<RequestWorker>(models, options_, verifier_sink(route_));
   // Without a local draft model, chain and tree requests decode alone until a drafter node is paired.
   if (!draft_) worker_->use_remote_drafter("");
-  actor_ = spawn_verifier(system_, *worker_, route_);
+  actor_ = spawn_verifier(system_, *worker_, *shards_.pool, route_);
 }
 
 void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic<bool>> lost, int64_t heartbeat_ms) {
@@ -111,7 +111,7 @@ std::string VerifierHost::describe() const {
   return "target " + target_->config().name + " (" + target_->path() + "), draft " +
          (draft_ ? draft_->config().name : std::string("none")) + "; default mode " + options_.defaults.mode + ", " +
          std::to_string(target_tf_->pool().size()) + " threads" +
-         (shards_.links.empty() ? "" : "; " + shards_.description);
+         (shards_.description.empty() ? "" : "; " + shards_.description);
 }
 
 }  // namespace tandem

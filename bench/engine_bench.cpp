@@ -125,9 +125,9 @@ double batch_seconds(Transformer& tf, int k) {
 // synthetic keys and values (attention's cost does not depend on them), so a
 // 16k context needs no 16k-token prefill.
 double decode_at_context(Transformer& tf, int64_t context, int decode_tokens,
-                         const std::function<std::unique_ptr<RemoteKv>()>& remote = {}) {
+                         const RemoteKvFactory& remote = {}) {
   const ModelConfig& c = tf.model().config();
-  KvCache cache = remote ? KvCache(c, context + decode_tokens, remote()) : KvCache(c, context + decode_tokens);
+  KvCache cache = remote ? KvCache(c, context + decode_tokens, remote(context + decode_tokens)) : KvCache(c, context + decode_tokens);
   cache.begin_pending(context);
   for (int64_t i = 0; i < context; ++i) cache.link_pending(i, i - 1, i);
   for (int layer = 0; layer < c.n_layers; ++layer)
@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
             local = std::make_unique<LocalKvShards>(std::stoi(setup), 1);
             links = local->links();
           }
-          std::function<std::unique_ptr<RemoteKv>()> remote;
+          RemoteKvFactory remote;
           if (!links.empty())
             remote = sharded_kv_factory(links, model->config(), kAttentionSegment, std::chrono::seconds(60));
           const std::string label = setup == "processes" ? std::to_string(links.size()) + " shard processes"

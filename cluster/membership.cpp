@@ -2,11 +2,19 @@
 
 namespace tandem {
 
-const char* role_name(NodeRole role) { return role == NodeRole::drafter ? "drafter" : "verifier"; }
+const char* role_name(NodeRole role) {
+  switch (role) {
+    case NodeRole::drafter: return "drafter";
+    case NodeRole::verifier: return "verifier";
+    case NodeRole::shard: return "shard";
+  }
+  return "?";
+}
 
 std::optional<NodeRole> role_named(const std::string& name) {
   if (name == "drafter") return NodeRole::drafter;
   if (name == "verifier") return NodeRole::verifier;
+  if (name == "shard") return NodeRole::shard;
   return std::nullopt;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Who is in the cluster: the scheduler's table of drafter and verifier nodes, kept
+// Who is in the cluster: the scheduler's table of drafter, verifier and KV shard nodes, kept
 // alive by heartbeats. A node silent for longer than the timeout is dropped; nothing
 // is guessed. Each verifier is paired with at most one drafter (a drafter's data
 // channel serves one verifier). Plain bookkeeping, no threads, no sockets.
@@ -12,9 +12,9 @@
 namespace tandem {
 
 /// What a node does in the cluster.
-enum class NodeRole { drafter, verifier };
+enum class NodeRole { drafter, verifier, shard };
 
-/// "drafter" or "verifier".
+/// "drafter", "verifier" or "shard".
 const char* role_name(NodeRole role);
 /// Parses a role name; nullopt for anything else.
 std::optional<NodeRole> role_named(const std::string& name);
@@ -23,10 +23,10 @@ std::optional<NodeRole> role_named(const std::string& name);
 struct NodeInfo {
   std::string name;
   NodeRole role = NodeRole::verifier;
-  std::string data_endpoint;   // drafter: where a verifier connects for token trees
+  std::string data_endpoint;   // drafter, shard: where a verifier connects for token trees or KV segments
   int64_t last_heard_ms = 0;   // steady clock
   int64_t live_requests = 0;   // as of its latest heartbeat
-  int64_t kv_cache_bytes = 0;  // as of its latest heartbeat
+  int64_t kv_cache_bytes = 0;  // as of its latest heartbeat (a shard: the segments it holds)
   std::string partner;         // the paired drafter (of a verifier) or verifier (of a drafter); '' for none
   bool draining = false;       // shutting down: takes no new requests
 };

@@ -207,7 +207,7 @@ Metrics::Metrics()
                             .Register(*registry_)
                             .Add({}, Buckets{0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1})) {
   for (const char* outcome : kRequestOutcomes) requests(outcome);
-  for (const char* role : {"verifier", "drafter"}) nodes(role);
+  for (const char* role : {"verifier", "drafter", "shard"}) nodes(role);
   for (const char* mode : kModeLabels) pass(mode, 0, 0, 0);
   for (const char* channel : {"clients", "drafter", "kv_shard"}) {
     channel_bytes(channel, "sent");

@@ -6,6 +6,7 @@
 // request per layer. Partials are merged with the local segments in ascending
 // order, so where a segment lives never changes a bit of the result.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -54,5 +55,9 @@ class RemoteKv {
   /// An empty remote over what still works after a loss (nullptr: nothing is left).
   virtual std::unique_ptr<RemoteKv> replacement() = 0;
 };
+
+/// Gives each request its remote, knowing how many positions it may reach (prompt plus
+/// tokens asked for); null keeps the request's whole cache on the verifier.
+using RemoteKvFactory = std::function<std::unique_ptr<RemoteKv>(int64_t context)>;
 
 }  // namespace tandem

@@ -33,10 +33,9 @@ std::vector<KvShardStats> LocalKvShards::stats() const {
   return out;
 }
 
-std::function<std::unique_ptr<RemoteKv>()> sharded_kv_factory(std::vector<std::shared_ptr<ShardLink>> links,
-                                                              const ModelConfig& config, int segment,
-                                                              std::chrono::milliseconds timeout) {
-  return [links = std::move(links), config, segment, timeout]() -> std::unique_ptr<RemoteKv> {
+RemoteKvFactory sharded_kv_factory(std::vector<std::shared_ptr<ShardLink>> links, const ModelConfig& config,
+                                   int segment, std::chrono::milliseconds timeout) {
+  return [links = std::move(links), config, segment, timeout](int64_t) -> std::unique_ptr<RemoteKv> {
     return std::make_unique<ShardedKv>(links, config, segment, timeout);
   };
 }

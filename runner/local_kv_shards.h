@@ -38,8 +38,7 @@ class LocalKvShards {
 
 /// A GenerationOptions::kv_remote that gives each request its own ShardedKv over the links
 /// not marked failed (throws std::runtime_error when none is left).
-std::function<std::unique_ptr<RemoteKv>()> sharded_kv_factory(std::vector<std::shared_ptr<ShardLink>> links,
-                                                              const ModelConfig& config, int segment,
-                                                              std::chrono::milliseconds timeout);
+RemoteKvFactory sharded_kv_factory(std::vector<std::shared_ptr<ShardLink>> links, const ModelConfig& config,
+                                   int segment, std::chrono::milliseconds timeout);
 
 }  // namespace tandem

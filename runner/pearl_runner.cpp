@@ -96,7 +96,7 @@ GenerationResult generate_pearl(Transformer& target, Transformer& draft, const s
                                 const std::function<void(int32_t)>& on_token, const PearlOptions& pearl) {
   const Model& model = target.model();
   const int32_t vocab = model.config().vocab_size;
-  KvCache cache = request_cache(model.config(), options);
+  KvCache cache = request_cache(model.config(), options, prompt_ids.size());
   check_prompt_fits(prompt_ids, cache);
   // Pinning moves the calling thread too; it gets its old cores back at the end.
   cpu_set_t caller_cpus;

@@ -34,7 +34,7 @@ struct ServingOptions {
   int max_batch = 8;                                     // requests decoded together in one target forward per pass
   int64_t prefill_chunk = 128;                           // most prompt tokens of joining requests per pass
   std::chrono::milliseconds drafter_timeout{30000};      // a remote drafter silent this long is dropped
-  std::function<std::unique_ptr<RemoteKv>()> kv_remote;  // KV shards for each request's cache (empty: none)
+  RemoteKvFactory kv_remote;  // KV shards for each request's cache (empty: none)
 };
 
 /// A request as received.

@@ -127,7 +127,8 @@ void HttpGateway::routes() {
                             return json{{"live_requests", worker_.live_requests()},
                                         {"kv_cache_bytes", worker_.kv_cache_bytes()},
                                         {"verifiers", worker_.verifiers()},
-                                        {"drafters", worker_.drafters()}};
+                                        {"drafters", worker_.drafters()},
+                                        {"shards", worker_.shards()}};
                           },
                           [this] {
                             std::lock_guard lock(submit_mutex_);

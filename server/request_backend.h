@@ -29,9 +29,10 @@ class RequestBackend {
   virtual size_t live_requests() const = 0;
   /// Bytes of target KV cache held by running requests (0 when none run).
   virtual int64_t kv_cache_bytes() const = 0;
-  /// Live verifier and drafter nodes serving this backend.
+  /// Live verifier, drafter and KV shard nodes serving this backend.
   virtual size_t verifiers() const { return 1; }
   virtual size_t drafters() const { return 0; }
+  virtual size_t shards() const { return 0; }
 };
 
 }  // namespace tandem

@@ -14,9 +14,11 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 const char* finish_reason_name(FinishReason reason) { return reason == FinishReason::Stop ? "stop" : "length"; }
 
-KvCache request_cache(const ModelConfig& config, const GenerationOptions& options) {
-  if (!options.kv_remote) return KvCache(config, options.max_context);
-  return KvCache(config, options.max_context, options.kv_remote());
+KvCache request_cache(const ModelConfig& config, const GenerationOptions& options, size_t prompt_tokens) {
+  const int64_t context = std::min<int64_t>(options.max_context, int64_t(prompt_tokens) + options.max_tokens);
+  std::unique_ptr<RemoteKv> remote = options.kv_remote ? options.kv_remote(context) : nullptr;
+  if (!remote) return KvCache(config, options.max_context);
+  return KvCache(config, options.max_context, std::move(remote));
 }
 
 void check_prompt_fits(const std::vector<int32_t>& prompt_ids, const KvCache& cache) {
@@ -49,7 +51,7 @@ GenerationResult generate_autoregressive(Transformer& transformer, const std::ve
                                          const std::function<void(int32_t)>& on_token) {
   const Model& model = transformer.model();
   const int32_t vocab = model.config().vocab_size;
-  KvCache cache = request_cache(model.config(), options);
+  KvCache cache = request_cache(model.config(), options, prompt_ids.size());
   check_prompt_fits(prompt_ids, cache);
   GenerationResult result;
   result.prompt_ids = prompt_ids;

@@ -32,11 +32,12 @@ struct GenerationOptions {
   int64_t max_context = 4096;  // KV cache positions for this request
   int prefill_chunk = 256;     // prompt tokens per forward pass
   // Where the request's committed KV segments go (KV shards); empty: its cache holds them all.
-  std::function<std::unique_ptr<RemoteKv>()> kv_remote;
+  RemoteKvFactory kv_remote;
 };
 
-/// The target's cache for one request: max_context positions, on options.kv_remote if set.
-KvCache request_cache(const ModelConfig& config, const GenerationOptions& options);
+/// The target's cache for a request with a prompt of `prompt_tokens`: max_context positions,
+/// on a remote from options.kv_remote if it gives one.
+KvCache request_cache(const ModelConfig& config, const GenerationOptions& options, size_t prompt_tokens);
 
 /// Throws std::invalid_argument if the prompt is empty or leaves no room in `cache` for output.
 void check_prompt_fits(const std::vector<int32_t>& prompt_ids, const KvCache& cache);

@@ -18,7 +18,7 @@ SpeculativeRun::SpeculativeRun(const Model& target, Drafter* drafter, std::vecto
       options_(options),
       speculation_(speculation),
       on_token_(std::move(on_token)),
-      cache_(request_cache(target.config(), options)),
+      cache_(request_cache(target.config(), options, prompt_ids.size())),
       depth_(speculation.max_depth, speculation.verify_cost, speculation.draft_cost),
       context_(std::move(prompt_ids)) {
   check_prompt_fits(context_, cache_);

@@ -13,15 +13,8 @@ using test::Client;
 using test::health_once_idle;
 using test::health_when;
 using test::Server;
+using test::start_scheduler;
 using test::submit;
-
-// The scheduler node: clients on ZeroMQ and HTTP, nodes join on its control port.
-std::unique_ptr<Server> start_scheduler(const std::string& model, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {
-      "node",        "--role",    "scheduler",   "--model",           model, "--listen", "tcp://127.0.0.1:0", "--http",
-      "127.0.0.1:0", "--control", "127.0.0.1:0", "--node-timeout-ms", "2000"};
-  return std::make_unique<Server>(args, extra);
-}
 
 std::unique_ptr<Server> start_verifier(const Server& scheduler, const std::string& name, const std::string& model,
                                        const std::vector<std::string>& extra = {}) {

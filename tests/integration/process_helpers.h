@@ -79,6 +79,14 @@ class Server {
   std::string endpoint_file_, endpoint_, http_, control_;
 };
 
+// The scheduler node: clients on ZeroMQ and HTTP, nodes join on its control port.
+inline std::unique_ptr<Server> start_scheduler(const std::string& model, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {
+      "node",        "--role",    "scheduler",   "--model",           model, "--listen", "tcp://127.0.0.1:0", "--http",
+      "127.0.0.1:0", "--control", "127.0.0.1:0", "--node-timeout-ms", "2000"};
+  return std::make_unique<Server>(args, extra);
+}
+
 // Polls the server's /health (for up to 5 s) until `done` holds for its answer; returns the
 // last answer. Verifiers report their KV cache with their heartbeats, so it lags a little.
 template <typename Done>

@@ -14,10 +14,22 @@ namespace {
 
 using test::Server;
 
-std::unique_ptr<Server> start_shard() {
-  return std::make_unique<Server>(
-      std::vector<std::string>{"node", "--role", "shard", "--listen", "tcp://127.0.0.1:0", "--threads", "1"},
-      std::vector<std::string>{});
+// A shard node; alone unless `scheduler` names a control address to join.
+std::unique_ptr<Server> start_shard(const std::string& scheduler = "") {
+  return std::make_unique<Server>(std::vector<std::string>{"node", "--role", "shard", "--listen", "tcp://127.0.0.1:0",
+                                                           "--threads", "1", "--scheduler", scheduler,
+                                                           "--heartbeat-ms", "200", "--drain-timeout-ms", "3000"},
+                                  std::vector<std::string>{});
+}
+
+// The count of attention partials a shard node computed, from its /metrics.
+double partials_computed(const Server& shard) {
+  httplib::Client client(shard.http());
+  auto res = client.Get("/metrics");
+  if (!res) return -1;
+  const std::string key = "tandem_kv_shard_partial_seconds_count ";
+  const size_t at = res->body.find(key);
+  return at == std::string::npos ? -1 : std::stod(res->body.substr(at + key.size()));
 }
 
 struct Generated {
@@ -89,6 +101,54 @@ TEST(Shards, TwoVerifiersShareTheShardsWithoutTouchingEachOther) {
     EXPECT_EQ(health["requests"], 0) << health.dump();
     EXPECT_EQ(health["rejected_messages"], 0) << health.dump();
   }
+}
+
+TEST(Shards, ShardNodesJoinTheSchedulerWhichHandsThemToItsVerifiers) {
+  auto scheduler = test::start_scheduler(test::stories_model());
+  ASSERT_FALSE(scheduler->control().empty()) << "the scheduler did not start";
+  auto a = start_shard(scheduler->control()), b = start_shard(scheduler->control());
+  Server verifier(std::vector<std::string>{"node", "--role", "verifier", "--name", "v1", "--model",
+                                           test::stories_model(), "--threads", "1", "--heartbeat-ms", "200",
+                                           "--segment", "8", "--scheduler", scheduler->control()},
+                  std::vector<std::string>{});
+  auto cluster = test::health_when(scheduler->http(), [](const nlohmann::json& h) {
+    return h["verifiers"] == 1 && h["shards"] == 2;
+  });
+  ASSERT_EQ(cluster["shards"], 2) << cluster.dump();
+  auto assigned = test::health_when(verifier.http(), [](const nlohmann::json& h) { return h["kv_shards"].size() == 2; });
+  ASSERT_EQ(assigned["kv_shards"].size(), 2u) << assigned.dump();
+
+  // Through the scheduler, with the segments on the two shard nodes: the ids of one process.
+  const std::string prompt = "Lily and Tom went to the park";
+  const Generated alone = generate("ar", {});
+  ASSERT_EQ(alone.json["ids"].size(), 60u) << alone.errors;
+  zmq::context_t context(1);
+  auto ask = [&](const std::string& id) {
+    test::Client client(context, scheduler->endpoint());
+    client.send(test::submit(id, prompt, 60));
+    auto messages = client.until_end();
+    EXPECT_TRUE(messages.back().has_final()) << messages.back().DebugString();
+    return nlohmann::json(std::vector<int32_t>(messages.back().final().ids().begin(),
+                                               messages.back().final().ids().end()));
+  };
+  EXPECT_EQ(ask("both"), alone.json["ids"]);
+  const double a_before = partials_computed(*a);
+  EXPECT_GT(a_before, 0) << "shard a computed no partials";
+  EXPECT_GT(partials_computed(*b), 0) << "shard b computed no partials";
+
+  // Shard b dies: the scheduler drops it, the verifier goes on with a alone.
+  b->stop(SIGKILL);
+  assigned = test::health_when(verifier.http(), [](const nlohmann::json& h) { return h["kv_shards"].size() == 1; });
+  ASSERT_EQ(assigned["kv_shards"].size(), 1u) << assigned.dump();
+  EXPECT_EQ(ask("a-alone"), alone.json["ids"]);
+  EXPECT_GT(partials_computed(*a), a_before);
+
+  // Shard a drains on SIGTERM: no shard left, the verifier holds the next request itself.
+  EXPECT_EQ(a->stop(SIGTERM), 0);
+  assigned = test::health_when(verifier.http(), [](const nlohmann::json& h) { return h["kv_shards"].empty(); });
+  EXPECT_TRUE(assigned["kv_shards"].empty()) << assigned.dump();
+  EXPECT_EQ(ask("none"), alone.json["ids"]);
+  EXPECT_EQ(test::health_when(scheduler->http(), [](const nlohmann::json& h) { return h["shards"] == 0; })["shards"], 0);
 }
 
 TEST(Shards, AKilledShardIsRebuiltOnTheOtherAndTheIdsStayTheSame) {

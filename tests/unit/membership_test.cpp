@@ -34,6 +34,7 @@ TEST(Membership, PairsEachVerifierWithOneFreeDrafter) {
   Membership m(1000);
   m.join(node("v1", NodeRole::verifier), 0);
   m.join(node("v2", NodeRole::verifier), 0);
+  m.join(node("s1", NodeRole::shard, "tcp://s:1"), 0);  // shards serve every verifier: never paired
   m.join(node("d1", NodeRole::drafter, "tcp://a:1"), 0);
   auto pairs = m.pair_free();
   ASSERT_EQ(pairs.size(), 1u);
@@ -52,6 +53,8 @@ TEST(Membership, PairsEachVerifierWithOneFreeDrafter) {
   pairs = m.pair_free();
   ASSERT_EQ(pairs.size(), 1u);
   EXPECT_EQ(pairs[0], std::make_pair(std::string("v1"), std::string("d3")));
+  EXPECT_EQ(m.find("s1")->partner, "");
+  EXPECT_EQ(m.members(NodeRole::shard).size(), 1u);
 }
 
 TEST(Membership, ARestartReplacesTheNodeAndDrainingIsRemembered) {
@@ -68,7 +71,8 @@ TEST(Membership, ARestartReplacesTheNodeAndDrainingIsRemembered) {
   EXPECT_FALSE(m.find("v1")->draining);
   EXPECT_EQ(m.find("d1")->partner, "");  // its old pairing ended with it
   EXPECT_EQ(role_named("drafter"), NodeRole::drafter);
-  EXPECT_FALSE(role_named("shard"));
+  EXPECT_EQ(role_named("shard"), NodeRole::shard);
+  EXPECT_FALSE(role_named("oracle"));
 }
 
 }  // namespace

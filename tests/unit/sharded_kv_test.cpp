@@ -36,7 +36,7 @@ bool settles(const LocalKvShards& local, const std::function<bool(const std::vec
 }
 
 GenerationResult run_mode(Pair& pair, const std::string& mode, const std::vector<int32_t>& prompt,
-                          std::function<std::unique_ptr<RemoteKv>()> remote) {
+                          RemoteKvFactory remote) {
   ModeSettings settings;
   settings.mode = mode;
   GenerationOptions options;
@@ -116,14 +116,14 @@ TEST(ShardedKv, WithEveryShardLostTheRequestEndsWithAClearError) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("no KV shard is left"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(options.kv_remote(), std::runtime_error);  // later requests hear it at once
+  EXPECT_THROW(options.kv_remote(256), std::runtime_error);  // later requests hear it at once
 }
 
 TEST(ShardedKv, SegmentsSpreadOverTheShardsWhileARequestRuns) {
   Pair pair;
   LocalKvShards local(2, 1);
   auto factory = sharded_kv_factory(local.links(), pair.target_model->config(), kSegment, 5s);
-  KvCache cache(pair.target_model->config(), 256, factory());
+  KvCache cache(pair.target_model->config(), 256, factory(256));
   const auto prompt = pair.target_model->tokenizer().encode("Once upon a time there was a little girl", true);
   KvCache* caches[] = {&cache};
   std::vector<BatchToken> batch;

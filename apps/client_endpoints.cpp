@@ -107,4 +107,9 @@ void ClientEndpoints::close() {
   frontend_.reset();
 }
 
+void ClientEndpoints::add_health(std::function<nlohmann::json()> more) {
+  std::lock_guard lock(wiring_);
+  if (gateway_) gateway_->add_health(std::move(more));
+}
+
 }  // namespace tandem

@@ -4,6 +4,7 @@
 // handing requests to one RequestBackend, and the sink that routes replies back to
 // whichever endpoint the client came through.
 #include <chrono>
+#include <functional>
 #include <csignal>
 #include <memory>
 #include <mutex>
@@ -43,6 +44,8 @@ class ClientEndpoints {
   void stop_admitting();
   /// Closes both endpoints.
   void close();
+  /// Adds `more()`'s fields to the HTTP /health answer (no-op without HTTP).
+  void add_health(std::function<nlohmann::json()> more);
 
  private:
   std::recursive_mutex wiring_;  // lets each part be torn down while the others still run

@@ -47,6 +47,7 @@ int run_serve(const std::vector<std::string>& args) {
   verifier.join(scheduler.actor(), nullptr, 500);
   scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"));
   ClientEndpoints& endpoints = scheduler.endpoints();
+  endpoints.add_health([&verifier] { return nlohmann::json{{"kv_shards", verifier.kv_shards()}}; });
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -121,14 +121,22 @@ void HttpGateway::close_mailbox(const std::string& client) {
   mailboxes_.erase(client);
 }
 
+void HttpGateway::add_health(std::function<nlohmann::json()> more) {
+  std::lock_guard lock(health_mutex_);
+  more_health_ = std::move(more);
+}
+
 void HttpGateway::routes() {
   const std::string name = model_.config().name;
   add_ops_routes(*http_, {[this] {
-                            return json{{"live_requests", worker_.live_requests()},
+                            json health{{"live_requests", worker_.live_requests()},
                                         {"kv_cache_bytes", worker_.kv_cache_bytes()},
                                         {"verifiers", worker_.verifiers()},
                                         {"drafters", worker_.drafters()},
                                         {"shards", worker_.shards()}};
+                            std::lock_guard lock(health_mutex_);
+                            if (more_health_) health.update(more_health_());
+                            return health;
                           },
                           [this] {
                             std::lock_guard lock(submit_mutex_);

@@ -4,9 +4,11 @@
 // becomes a worker request whose replies come back through deliver().
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -36,6 +38,8 @@ class HttpGateway {
   void refuse_new();
   /// A worker reply for one of this gateway's clients.
   void deliver(const std::string& client, const wire::ServerMessage& message);
+  /// Adds `more()`'s fields to every /health answer (what else runs in this process).
+  void add_health(std::function<nlohmann::json()> more);
 
  private:
   struct Mailbox {
@@ -55,6 +59,8 @@ class HttpGateway {
   bool closing_ = false;
   std::mutex mailboxes_mutex_;
   std::map<std::string, std::shared_ptr<Mailbox>> mailboxes_;
+  std::mutex health_mutex_;
+  std::function<nlohmann::json()> more_health_;
   std::thread thread_;
 };
 

@@ -204,6 +204,24 @@ TEST(Shards, AVerifierNodeListsItsShardsOnHealth) {
   EXPECT_EQ(health["kv_shards"][1]["lost"], false);
 }
 
+TEST(Shards, ServeRunsShardsInProcessAndListsThemOnHealth) {
+  Server serve({"--http", "127.0.0.1:0", "--shards", "2", "--segment", "8"});
+  ASSERT_FALSE(serve.endpoint().empty()) << "serve did not start";
+  zmq::context_t context(1);
+  test::Client client(context, serve.endpoint());
+  client.send(test::submit("r", "Lily and Tom went to the park", 60));
+  auto messages = client.until_end();
+  ASSERT_TRUE(messages.back().has_final()) << messages.back().DebugString();
+  EXPECT_EQ(nlohmann::json(std::vector<int32_t>(messages.back().final().ids().begin(),
+                                                messages.back().final().ids().end())),
+            generate("ar", {}).json["ids"]);
+  auto health = test::health_when(serve.http(), [](const nlohmann::json& h) { return h["live_requests"] == 0; });
+  ASSERT_EQ(health["kv_shards"].size(), 2u) << health.dump();
+  EXPECT_EQ(health["kv_shards"][1]["name"], "local-1");
+  EXPECT_EQ(health["kv_shards"][1]["segments"], 0);  // released when the request ended
+  EXPECT_GT(health["kv_shards"][1]["last_partial_ms"], 0) << "shard 1 computed no partials";
+}
+
 TEST(Shards, AShardRefusesGarbageAndKeepsServing) {
   auto a = start_shard();
   ASSERT_FALSE(a->endpoint().empty());

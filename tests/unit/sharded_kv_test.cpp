@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "runner/local_kv_shards.h"
+#include "runner/shard_pool.h"
 #include "runner/speculation_mode.h"
 #include "test_helpers.h"
 
@@ -296,6 +297,36 @@ TEST_F(ShardMessages, RefusesSegmentsPastItsMemoryBudget) {
   EXPECT_EQ(shard.stats().segments, 2);
   EXPECT_LE(shard.stats().bytes, size_t(1) << 20);
   EXPECT_NE(send(attend(1, 0, 3072, 4 * 16 * 4))->error(), "");
+}
+
+TEST(ShardPool, SpreadsOnlyLongRequestsAndTakesTheSchedulersList) {
+  Pair pair;
+  LocalKvShards local(1, 1);
+  ShardPoolSettings settings;
+  settings.segment = kSegment;
+  settings.min_context = 100;
+  ShardPool pool(local.links(), pair.target_model->config(), settings);
+  EXPECT_FALSE(pool.remote_for(99));  // short: its cache stays whole on the verifier
+  EXPECT_TRUE(pool.remote_for(100));
+  EXPECT_EQ(pool.links().size(), 1u);
+
+  // The scheduler's list comes after the fixed shards; a link it names again is kept.
+  pool.assign("tcp://127.0.0.1:1,tcp://127.0.0.1:2");
+  auto links = pool.links();
+  ASSERT_EQ(links.size(), 3u);
+  EXPECT_EQ(links[0]->name(), "local-0");
+  EXPECT_EQ(links[2]->name(), "tcp://127.0.0.1:2");
+  pool.assign("tcp://127.0.0.1:2");
+  ASSERT_EQ(pool.links().size(), 2u);
+  EXPECT_EQ(pool.links()[1], links[2]);
+  links[2]->mark_failed();  // lost: named again, it gets a fresh link
+  pool.assign("tcp://127.0.0.1:2");
+  EXPECT_NE(pool.links()[1], links[2]);
+  pool.assign("");
+  EXPECT_EQ(pool.links().size(), 1u);
+
+  ShardPool none({}, pair.target_model->config(), {});
+  EXPECT_FALSE(none.remote_for(1 << 20));  // no shards: every request stays on the verifier
 }
 
 }  // namespace

@@ -280,7 +280,10 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   };
   auto local_first = [&](int64_t i) { return std::max(first_of(i), cache_of(i).base()); };
   auto segments_of = [&](int64_t i) { return batch[size_t(i)].pos / segment_ - local_first(i) / segment_ + 1; };
-  const float* remote = remote_partials(layer, batch, caches, first_of);
+  // The remote partials are asked for first and collected after the local segments'
+  // partials are computed, so the shards and this node work at once; the merge order
+  // (remote segments, then local ones, ascending) is the same either way.
+  const bool remote_pending = request_remote(layer, batch, caches, first_of);
 
   // Work items: a token, `sub` heads that share a key/value head, and one of `chunks`
   // runs of its local segments. With too few (token, head) pairs to keep every thread
@@ -300,12 +303,15 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   auto partial_of = [&](int64_t i, int sg, int64_t s) {
     return &partials_[size_t(((i * subgroups + sg) * most_segments + s) * sub * ps)];
   };
-  if (chunks > 1) partials_.resize(size_t(n * subgroups * most_segments * sub * ps));
+  // Each local segment's partial apart, merged after: with several chunks, or while the
+  // remote partials are on their way (else one fold per item).
+  const bool separate = chunks > 1 || remote_pending;
+  if (separate) partials_.resize(size_t(n * subgroups * most_segments * sub * ps));
   // Starts heads [h, h + sub) of token i: its remote segments' partials come first.
   auto start = [&](int64_t i, int h, float* running) {
     start_attention(running, sub, hd);
     if (remote_offset_[size_t(i)] < 0) return;
-    const float* p = remote + remote_offset_[size_t(i)];
+    const float* p = remote_.data() + remote_offset_[size_t(i)];
     for (int64_t s = 0; s < remote_segments_[size_t(i)]; ++s)
       merge_attention(running, p + (s * heads + h) * ps, sub, hd);
   };
@@ -322,7 +328,7 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
       const float* q = &q_[size_t(i * q_dim + h * hd)];
       const float *keys = cache.key(layer, 0) + offset, *values = cache.value(layer, 0) + offset;
       scratch.resize(attend_scratch_floats(sub, hd, count, segment_) + size_t(sub * ps));
-      if (chunks == 1) {
+      if (!separate) {
         float* running = scratch.data() + attend_scratch_floats(sub, hd, count, segment_);
         start(i, h, running);
         attend_fold(running, q, sub, hd, scale, keys, values, kv_dim, rows + first, first, count, segment_,
@@ -340,7 +346,8 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
       }
     }
   });
-  if (chunks == 1) return;
+  if (!separate) return;
+  if (remote_pending) collect_remote(caches);
   pool_.parallel_for(n * subgroups, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> running;
     running.resize(size_t(sub * ps));
@@ -356,44 +363,52 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
 }
 
 template <class FirstOf>
-const float* Transformer::remote_partials(int layer, const std::vector<BatchToken>& batch,
-                                          std::span<KvCache* const> caches, FirstOf first_of) {
+bool Transformer::request_remote(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches,
+                                 FirstOf first_of) {
   const ModelConfig& c = model_.config();
   const int64_t n = int64_t(batch.size()), q_dim = int64_t(c.n_heads) * c.head_dim;
-  const int64_t per_segment = int64_t(c.n_heads) * attention_partial_floats(c.head_dim);
   remote_offset_.assign(size_t(n), -1);
   remote_segments_.assign(size_t(n), 0);
-  // One request per sequence with remote segments, all sent before any is awaited.
-  std::vector<std::vector<int64_t>> tokens(caches.size());
+  remote_tokens_.assign(caches.size(), {});
   std::vector<std::vector<RemoteQuery>> queries(caches.size());
   for (int64_t i = 0; i < n; ++i) {
     const size_t seq = size_t(batch[size_t(i)].seq);
     const int64_t first = first_of(i), base = caches[seq]->base();
     if (!caches[seq]->remote() || first >= base) continue;
-    tokens[seq].push_back(i);
+    remote_tokens_[seq].push_back(i);
     queries[seq].push_back({&q_[size_t(i * q_dim)], first, base});
     remote_segments_[size_t(i)] = (base - 1) / segment_ - first / segment_ + 1;
   }
+  bool asked = false;
   for (size_t seq = 0; seq < caches.size(); ++seq)
-    if (!queries[seq].empty()) caches[seq]->remote()->request(layer, queries[seq]);
+    if (!queries[seq].empty()) {
+      caches[seq]->remote()->request(layer, queries[seq]);
+      asked = true;
+    }
+  return asked;
+}
+
+void Transformer::collect_remote(std::span<KvCache* const> caches) {
+  const ModelConfig& c = model_.config();
+  const int64_t per_segment = int64_t(c.n_heads) * attention_partial_floats(c.head_dim);
   remote_.clear();
   std::vector<float> received;
   for (size_t seq = 0; seq < caches.size(); ++seq) {
-    if (queries[seq].empty()) continue;
+    const std::vector<int64_t>& tokens = remote_tokens_[seq];
+    if (tokens.empty()) continue;
     caches[seq]->remote()->collect(received);
     int64_t expected = 0;
-    for (int64_t i : tokens[seq]) expected += remote_segments_[size_t(i)] * per_segment;
+    for (int64_t i : tokens) expected += remote_segments_[size_t(i)] * per_segment;
     if (int64_t(received.size()) != expected)
       throw std::runtime_error("remote KV segments answered " + std::to_string(received.size()) +
                                " floats of partials, expected " + std::to_string(expected));
     int64_t offset = int64_t(remote_.size());
-    for (int64_t i : tokens[seq]) {
+    for (int64_t i : tokens) {
       remote_offset_[size_t(i)] = offset;
       offset += remote_segments_[size_t(i)] * per_segment;
     }
     remote_.insert(remote_.end(), received.begin(), received.end());
   }
-  return remote_.data();
 }
 
 }  // namespace tandem

@@ -52,11 +52,13 @@ class Transformer {
   void resize_buffers(int64_t n, int64_t n_logits);
   void project(const WeightMatrix& w, const float* x, int64_t n, float* y);
   void attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
-  // Asks the caches' remotes for the partials of their segments (one request per sequence),
-  // filling remote_, remote_offset_ and remote_segments_; returns remote_.data().
+  // Asks the caches' remotes for the partials of their segments (one request per sequence,
+  // all sent at once), filling remote_segments_ and remote_tokens_; true if any was asked.
   template <class FirstOf>
-  const float* remote_partials(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches,
-                               FirstOf first_of);
+  bool request_remote(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches,
+                      FirstOf first_of);
+  // Waits for what request_remote asked, filling remote_ and remote_offset_.
+  void collect_remote(std::span<KvCache* const> caches);
   void rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos,
                      std::vector<float>& sin);
 
@@ -83,6 +85,7 @@ class Transformer {
   std::vector<float> remote_;                 // remote segments' partials of this layer
   std::vector<int64_t> remote_offset_;        // [n] token's first remote partial in remote_, -1: none
   std::vector<int64_t> remote_segments_;      // [n] token's remote segments
+  std::vector<std::vector<int64_t>> remote_tokens_;  // [sequence] its tokens that asked its remote
 };
 
 }  // namespace tandem

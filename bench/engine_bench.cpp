@@ -12,11 +12,13 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "apps/flags.h"
+#include "cluster/metrics.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "runner/local_kv_shards.h"
@@ -121,11 +123,18 @@ double batch_seconds(Transformer& tf, int k) {
   return best;
 }
 
+struct ContextDecode {
+  double tps = 0.0;
+  double bytes_sent = 0.0, bytes_received = 0.0;  // per decode step, to and from the KV shards
+};
+
+double kv_shard_bytes(const std::string& direction) { return metrics().channel_bytes("kv_shard", direction).Value(); }
+
 // Decode tokens/s after `context` cached positions. The cache is filled with
 // synthetic keys and values (attention's cost does not depend on them), so a
 // 16k context needs no 16k-token prefill.
-double decode_at_context(Transformer& tf, int64_t context, int decode_tokens,
-                         const RemoteKvFactory& remote = {}) {
+ContextDecode decode_at_context(Transformer& tf, int64_t context, int decode_tokens,
+                                const RemoteKvFactory& remote = {}) {
   const ModelConfig& c = tf.model().config();
   KvCache cache = remote ? KvCache(c, context + decode_tokens, remote(context + decode_tokens)) : KvCache(c, context + decode_tokens);
   cache.begin_pending(context);
@@ -138,12 +147,14 @@ double decode_at_context(Transformer& tf, int64_t context, int decode_tokens,
       }
   cache.commit_all();
   KvCache* caches[] = {&cache};
+  const double sent = kv_shard_bytes("sent"), received = kv_shard_bytes("received");
   auto start = Clock::now();
   for (int i = 0; i < decode_tokens; ++i) {
     tf.forward({{(i * 17 + 3) % c.vocab_size, 0, cache.length(), -1, true}}, caches);
     cache.commit_all();
   }
-  return decode_tokens / seconds(start, Clock::now());
+  return {decode_tokens / seconds(start, Clock::now()), (kv_shard_bytes("sent") - sent) / decode_tokens,
+          (kv_shard_bytes("received") - received) / decode_tokens};
 }
 
 }  // namespace
@@ -168,6 +179,9 @@ int main(int argc, char** argv) {
             "long-context decode: comma-separated counts of in-process KV shards holding the committed segments "
             "(0: none)");
   flags.add("kv-shards", "", "long-context decode: also with these shard processes (ZeroMQ endpoints)");
+  flags.add("sections", "speed,passes,contexts",
+            "what to measure: speed (prefill and decode), passes (k-token pass costs), contexts (long-context "
+            "decode)");
   flags.add("json", "", "also write the figures to this JSON file");
   try {
     if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
@@ -187,6 +201,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   nlohmann::json report = {{"prompt_tokens", prompt_tokens}, {"decode_tokens", decode_tokens}};
+  const auto section_list = flags.get_list("sections");
+  const std::set<std::string> sections(section_list.begin(), section_list.end());
   std::printf("memory read bandwidth:");
   for (int t : thread_counts) {
     double bw = measure_bandwidth(t);
@@ -197,7 +213,7 @@ int main(int argc, char** argv) {
       "\n\n| model | weights read/token | matmul | threads | prefill tok/s | decode tok/s | bandwidth limit tok/s | "
       "decode / limit |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
-  for (const auto& name : models) {
+  for (const auto& name : sections.count("speed") ? models : std::vector<std::string>{}) {
     auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
     double mb = double(model->weights().bytes_per_token()) / 1e6;
     for (const auto& path : paths)
@@ -221,7 +237,7 @@ int main(int argc, char** argv) {
   std::printf(
       "\n| model | matmul | threads | forward of k tokens / forward of 1: k=2 | 4 | 8 | 16 |\n"
       "|---|---|---|---|---|---|---|\n");
-  for (const auto& name : models) {
+  for (const auto& name : sections.count("passes") ? models : std::vector<std::string>{}) {
     auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
     for (const auto& path : paths)
       for (int t : thread_counts) {
@@ -240,7 +256,8 @@ int main(int argc, char** argv) {
   }
   // Decode with a long context: attention's share grows with the context.
   std::vector<int64_t> contexts;
-  for (auto& c : flags.get_list("contexts")) contexts.push_back(std::stoll(c));
+  if (sections.count("contexts"))
+    for (auto& c : flags.get_list("contexts")) contexts.push_back(std::stoll(c));
   if (!contexts.empty()) {
     std::printf("\n| model | matmul | threads | KV shards | decode tok/s (attention share of the step) at context:");
     for (int64_t c : contexts) std::printf(" %lld |", (long long)c);
@@ -274,11 +291,14 @@ int main(int argc, char** argv) {
                                     : setup == "0"         ? "none"
                                                            : setup + " in-process";
           std::printf("| %s | %s | %d | %s |", model->config().name.c_str(), path.c_str(), t, label.c_str());
-          const double base_ms = 1e3 / decode_at_context(tf, 64, 8, remote);
+          const double base_ms = 1e3 / decode_at_context(tf, 64, 8, remote).tps;
           for (int64_t c : contexts) {
-            const double tps = decode_at_context(tf, std::min<int64_t>(c, model->config().context_length - 8), 8, remote);
-            const double share = std::max(0.0, 1.0 - base_ms / (1e3 / tps));
-            std::printf(" %.2f (%.0f%%) |", tps, 100 * share);
+            const ContextDecode d =
+                decode_at_context(tf, std::min<int64_t>(c, model->config().context_length - 8), 8, remote);
+            const double tps = d.tps, share = std::max(0.0, 1.0 - base_ms / (1e3 / tps));
+            std::printf(" %.2f (%.0f%%", tps, 100 * share);
+            if (remote) std::printf("; %.0f/%.0f KB", d.bytes_sent / 1e3, d.bytes_received / 1e3);
+            std::printf(") |");
             std::fflush(stdout);
             report["long_context"].push_back({{"model", name},
                                               {"matmul", path},
@@ -286,7 +306,9 @@ int main(int argc, char** argv) {
                                               {"shards", label},
                                               {"context", c},
                                               {"decode_tps", tps},
-                                              {"attention_share", share}});
+                                              {"attention_share", share},
+                                              {"kv_shard_bytes_sent_per_step", d.bytes_sent},
+                                              {"kv_shard_bytes_received_per_step", d.bytes_received}});
           }
           std::printf("\n");
         }

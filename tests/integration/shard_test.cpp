@@ -38,13 +38,15 @@ struct Generated {
   std::string errors;
 };
 
-// Runs `tandem generate --json` (stories260K unless told) with segments of 8 and `extra` flags.
+// Runs `tandem generate --json` (stories260K and its perturbed drafter unless told) with
+// segments of 8 and `extra` flags.
 Generated generate(const std::string& mode, const std::vector<std::string>& extra, int max_tokens = 60,
-                   const std::string& model = test::stories_model()) {
+                   const std::string& model = test::stories_model(), const std::string& draft = test::perturbed_stories(),
+                   const std::string& prompt = "Lily and Tom went to the park") {
   const std::string errors = test::temp_path("generate-stderr");
   std::string command = std::string(TANDEM_BINARY) + " generate --json --threads 1 --segment 8 --model '" + model +
-                        "' --draft-model '" + test::perturbed_stories() + "' --mode " + mode + " --max-tokens " +
-                        std::to_string(max_tokens) + " --prompt 'Lily and Tom went to the park'";
+                        "' --draft-model '" + draft + "' --mode " + mode + " --max-tokens " +
+                        std::to_string(max_tokens) + " --prompt '" + prompt + "'";
   for (const auto& e : extra) command += " '" + e + "'";
   command += " 2>" + errors;
   FILE* pipe = popen(command.c_str(), "r");
@@ -80,6 +82,22 @@ TEST(Shards, TwoShardProcessesGiveTheIdsOfOneNodeInEveryMode) {
     EXPECT_EQ(health["requests"], 0) << health.dump();
     EXPECT_EQ(health["kv_bytes"], 0) << health.dump();
     EXPECT_EQ(health["rejected_messages"], 0) << health.dump();
+  }
+}
+
+TEST(Shards, TheRealPairGivesTheIdsOfOneNodeInEveryModeOnTwoShardProcesses) {
+  auto a = start_shard(), b = start_shard();
+  ASSERT_FALSE(a->endpoint().empty() || b->endpoint().empty()) << "the shards did not start";
+  const std::string target = test::installed_model("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+                    draft = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+                    prompt = "def is_prime(n):";
+  for (const std::string mode : {"ar", "chain", "tree", "pearl", "lookup", "recycle"}) {
+    Generated alone = generate(mode, {}, 24, target, draft, prompt);
+    ASSERT_EQ(alone.status, 0) << alone.errors;
+    ASSERT_EQ(alone.json["ids"].size(), 24u) << mode;
+    Generated sharded = generate(mode, {"--kv-shards", a->endpoint() + "," + b->endpoint()}, 24, target, draft, prompt);
+    ASSERT_EQ(sharded.status, 0) << mode << ": " << sharded.errors;
+    EXPECT_EQ(sharded.json["ids"], alone.json["ids"]) << mode;
   }
 }
 

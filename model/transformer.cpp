@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -110,6 +111,8 @@ void Transformer::rebuild_remote(KvCache& cache, const std::string& why) {
   std::unique_ptr<RemoteKv> fresh = cache.remote()->replacement();
   for (;;) {
     if (!fresh) throw RemoteKvUnavailable(why + "; no KV shard is left to hold the sequence's segments");
+    std::cerr << "tandem: " << why << "; rebuilding " << cache.base() << " positions on the remaining KV shards"
+              << std::endl;
     KvCache rebuilt(model_.config(), cache.max_positions(), std::move(fresh));
     try {
       const std::vector<int32_t>& tokens = cache.committed_tokens();

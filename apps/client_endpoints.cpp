@@ -31,7 +31,7 @@ ReplySink ClientEndpoints::sink() {
 }
 
 void ClientEndpoints::open(RequestBackend& backend, const Model& model, const std::string& listen,
-                           const std::string& http) {
+                           const std::string& http, HttpLimits limits) {
   auto frontend =
       std::make_unique<ZmqFrontend>(listen, [this](const std::string& client, const wire::ClientMessage& m) {
         std::lock_guard lock(wiring_);
@@ -51,7 +51,7 @@ void ClientEndpoints::open(RequestBackend& backend, const Model& model, const st
   std::unique_ptr<HttpGateway> gateway;
   if (!http.empty()) {
     auto [host, port] = split_host_port(http);
-    gateway = std::make_unique<HttpGateway>(host, port, backend, model);
+    gateway = std::make_unique<HttpGateway>(host, port, backend, model, limits);
     http_address_ = "http://" + host + ":" + std::to_string(gateway->port());
   }
   std::lock_guard lock(wiring_);

@@ -29,7 +29,8 @@ class ClientEndpoints {
   ReplySink sink();
   /// Binds the ZeroMQ endpoint `listen` and, unless `http` is empty, the HTTP HOST:PORT, for `backend`.
   /// `model` gives the HTTP gateway its tokenizer and model name.
-  void open(RequestBackend& backend, const Model& model, const std::string& listen, const std::string& http);
+  void open(RequestBackend& backend, const Model& model, const std::string& listen, const std::string& http,
+            HttpLimits limits = {});
   /// The bound ZeroMQ endpoint.
   std::string zmq_endpoint() const { return frontend_ ? frontend_->endpoint() : ""; }
   /// http://HOST:PORT, or "none".

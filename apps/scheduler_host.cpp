@@ -6,6 +6,28 @@
 
 namespace tandem {
 
+void add_http_limit_flags(Flags& f) {
+  f.add("max-body-bytes", std::to_string(HttpLimits{}.max_body_bytes),
+        "HTTP: larger request bodies get 413 without being read");
+  f.add("http-threads", std::to_string(HttpLimits{}.threads),
+        "HTTP: connections served at once, idle keep-alive ones included (streams hold one each)");
+  f.add("http-timeout-s", std::to_string(HttpLimits{}.read_timeout_s),
+        "HTTP: a client silent this long while sending a request, or not reading a reply, is dropped");
+}
+
+HttpLimits http_limits(const Flags& flags) {
+  HttpLimits limits;
+  const long long body = flags.get_int("max-body-bytes"), threads = flags.get_int("http-threads"),
+                  timeout = flags.get_int("http-timeout-s");
+  if (body < 1024) throw UsageError("--max-body-bytes must be at least 1024");
+  if (threads < 2 || threads > 4096) throw UsageError("--http-threads must be between 2 and 4096");
+  if (timeout < 1 || timeout > 3600) throw UsageError("--http-timeout-s must be between 1 and 3600");
+  limits.max_body_bytes = size_t(body);
+  limits.threads = int(threads);
+  limits.read_timeout_s = int(timeout);
+  return limits;
+}
+
 SchedulerHost::SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms)
     : system_(system),
       scheduler_(spawn_scheduler(system, {endpoints_.sink(), view_, node_timeout_ms})),
@@ -15,9 +37,9 @@ std::string SchedulerHost::publish(const std::string& control) {
   return control.empty() ? "none" : publish_actor(system_, scheduler_, control);
 }
 
-void SchedulerHost::open(const Model& model, const std::string& listen, const std::string& http) {
+void SchedulerHost::open(const Model& model, const std::string& listen, const std::string& http, HttpLimits limits) {
   try {
-    endpoints_.open(*gateway_, model, listen, http);
+    endpoints_.open(*gateway_, model, listen, http, limits);
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
 }
 

@@ -14,6 +14,13 @@
 
 namespace tandem {
 
+class Flags;
+
+/// Adds --max-body-bytes, --http-threads and --http-timeout-s.
+void add_http_limit_flags(Flags& flags);
+/// The HTTP limits those flags set; a UsageError for nonsense.
+HttpLimits http_limits(const Flags& flags);
+
 /// A running scheduler and its client endpoints.
 class SchedulerHost {
  public:
@@ -25,7 +32,7 @@ class SchedulerHost {
   std::string publish(const std::string& control);
   /// Binds the ZeroMQ endpoint and the HTTP HOST:PORT ('' for none); `model` gives HTTP its
   /// tokenizer and name. A malformed address is a UsageError.
-  void open(const Model& model, const std::string& listen, const std::string& http);
+  void open(const Model& model, const std::string& listen, const std::string& http, HttpLimits limits = {});
   ClientEndpoints& endpoints() { return endpoints_; }
   /// After a stop signal: refuse new requests and give those running `drain` to finish, run
   /// `stop_local_work` (a verifier in this process ends what is left: CANCELLED), let the

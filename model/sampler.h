@@ -6,6 +6,9 @@
 
 namespace tandem {
 
+/// The largest temperature a request may ask for (OpenAI's documented range is 0 to 2).
+constexpr float kMaxTemperature = 2.0f;
+
 /// How to pick tokens. temperature <= 0 means greedy.
 struct SamplingParams {
   float temperature = 0.0f;

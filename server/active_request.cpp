@@ -65,8 +65,10 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   if (r.max_tokens() < 0 || options_.max_tokens > serving.max_tokens_limit)
     throw std::invalid_argument("max_tokens must be between 0 and " + std::to_string(serving.max_tokens_limit));
   const wire::Sampling& s = r.sampling();
-  if (!(s.temperature() >= 0.0f) || s.top_k() < 0 || !(s.top_p() >= 0.0f && s.top_p() <= 1.0f))
-    throw std::invalid_argument("sampling needs temperature >= 0, top_k >= 0 and top_p in [0, 1]");
+  if (!(s.temperature() >= 0.0f && s.temperature() <= kMaxTemperature) || s.top_k() < 0 ||
+      !(s.top_p() >= 0.0f && s.top_p() <= 1.0f))
+    throw std::invalid_argument("sampling needs temperature in [0, " + std::to_string(int(kMaxTemperature)) +
+                                "], top_k >= 0 and top_p in [0, 1]");
   options_.sampling = {s.temperature(), s.top_k(), s.top_p() > 0.0f ? s.top_p() : 1.0f, s.seed()};
   const Model& target = models.target->model();
   prompt_ids_ = prompt_ids(r, target.tokenizer());

@@ -3,9 +3,13 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "server/connection_watch.h"
+#include "server/openai_request.h"
 #include "server/ops_http.h"
 
 namespace tandem {
@@ -28,39 +32,15 @@ int http_status(wire::ErrorCode code) {
   }
 }
 
-json error_body(const std::string& message, const std::string& type) {
+// JSON text; bytes that are not UTF-8 (from a prompt, say) become U+FFFD instead of throwing.
+std::string text_of(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json error_json(const std::string& message, const std::string& type) {
   return {{"error", {{"message", message}, {"type", type}}}};
 }
 
-// The SubmitRequest for an OpenAI-style body; throws std::invalid_argument naming a bad field.
-wire::SubmitRequest to_submit(const json& body, bool chat) {
-  wire::SubmitRequest r;
-  if (chat) {
-    if (!body.contains("messages") || !body["messages"].is_array())
-      throw std::invalid_argument("'messages' must be an array");
-    for (const json& message : body["messages"]) {
-      if (!message.is_object() || !message.value("role", json()).is_string() ||
-          !message.value("content", json()).is_string())
-        throw std::invalid_argument("each message needs a string 'role' and a string 'content'");
-      wire::ChatTurn* turn = r.add_messages();
-      turn->set_role(message["role"].get<std::string>());
-      turn->set_content(message["content"].get<std::string>());
-    }
-    r.set_chat(true);
-  } else {
-    if (!body.contains("prompt") || !body["prompt"].is_string())
-      throw std::invalid_argument("'prompt' must be a string");
-    r.set_text(body["prompt"].get<std::string>());
-  }
-  // OpenAI's defaults: 16 tokens for completions, temperature 1, top_p 1.
-  r.set_max_tokens(body.value("max_tokens", chat ? 0 : 16));
-  r.mutable_sampling()->set_temperature(body.value("temperature", 1.0f));
-  r.mutable_sampling()->set_top_p(body.value("top_p", 1.0f));
-  r.mutable_sampling()->set_top_k(body.value("top_k", 0));
-  r.mutable_sampling()->set_seed(body.value("seed", uint64_t(0)));
-  r.set_mode(body.value("mode", std::string()));  // tandem's extension
-  r.set_stream(body.value("stream", false));
-  return r;
+std::string error_body(const std::string& message, const std::string& type) {
+  return text_of(error_json(message, type));
 }
 
 json usage(const wire::Statistics& s) {
@@ -79,8 +59,37 @@ json speculation(const wire::Statistics& s) {
 
 }  // namespace
 
-HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model)
+HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model,
+                         HttpLimits limits)
     : worker_(worker), model_(model), http_(std::make_unique<httplib::Server>()) {
+  // Every connection holds a pool thread while it is open, idle or not: enough threads that
+  // idle and slow clients leave some for /health and the others, and timeouts that end them.
+  http_->new_task_queue = [threads = limits.threads] { return new httplib::ThreadPool(size_t(std::max(2, threads))); };
+  http_->set_read_timeout(limits.read_timeout_s, 0);
+  http_->set_write_timeout(limits.read_timeout_s, 0);
+  http_->set_keep_alive_timeout(5);
+  http_->set_payload_max_length(limits.max_body_bytes);
+  // httplib's own refusals (413, 404, ...) get an OpenAI-style error body.
+  http_->set_error_handler(httplib::Server::HandlerWithResponse(
+      [max = limits.max_body_bytes](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string message = res.status == 413 ? "the body is larger than " + std::to_string(max) + " bytes"
+                                                   : "HTTP status " + std::to_string(res.status);
+    res.set_content(error_body(message, "invalid_request_error"), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  // What went wrong inside stays in the log, never in the answer.
+  http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& what) {
+      std::cerr << "tandem http: " << req.method << " " << req.path << ": " << what.what() << std::endl;
+    } catch (...) {
+      std::cerr << "tandem http: " << req.method << " " << req.path << ": unknown exception" << std::endl;
+    }
+    res.status = 500;
+    res.set_content(error_body("internal error", "server_error"), "application/json");
+  });
   routes();
   port_ = bind_http(*http_, host, port);
   thread_ = std::thread([this] { http_->listen_after_bind(); });
@@ -150,10 +159,10 @@ void HttpGateway::routes() {
   auto handle = [this, name](const httplib::Request& req, httplib::Response& res, bool chat) {
     wire::SubmitRequest submit;
     try {
-      submit = to_submit(json::parse(req.body), chat);
+      submit = openai_submit(parse_body(req.body), chat);
     } catch (const std::exception& e) {
       res.status = 400;
-      res.set_content(error_body(e.what(), "invalid_request_error").dump(), "application/json");
+      res.set_content(error_body(e.what(), "invalid_request_error"), "application/json");
       return;
     }
     const std::string client = kClientPrefix + std::to_string(next_id++);
@@ -165,7 +174,7 @@ void HttpGateway::routes() {
       if (closing_) {
         close_mailbox(client);
         res.status = 503;
-        res.set_content(error_body("the server is shutting down", "unavailable").dump(), "application/json");
+        res.set_content(error_body("the server is shutting down", "unavailable"), "application/json");
         return;
       }
       worker_.submit(client, submit);
@@ -194,11 +203,16 @@ void HttpGateway::routes() {
     };
 
     if (!submit.stream()) {
-      auto m = next([&] { return true; });
+      const ConnectionWatch watch(req);
+      auto m = next([&] { return !watch.closed(); });
       close_mailbox(client);
+      if (!m) {  // the client disconnected: stop its request and free its cache
+        worker_.cancel(client, id);
+        return;
+      }
       if (m->has_error()) {
         res.status = http_status(m->error().code());
-        res.set_content(error_body(m->error().message(), wire::ErrorCode_Name(m->error().code())).dump(),
+        res.set_content(error_body(m->error().message(), wire::ErrorCode_Name(m->error().code())),
                         "application/json");
         return;
       }
@@ -210,7 +224,7 @@ void HttpGateway::routes() {
                    {"choices", {choice(f.text(), f.finish_reason(), false)}},
                    {"usage", usage(f.stats())},
                    {"tandem", speculation(f.stats())}};
-      res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+      res.set_content(text_of(body), "application/json");
       return;
     }
 
@@ -237,10 +251,10 @@ void HttpGateway::routes() {
             event["tandem"] = speculation(m->final().stats());
             end = true;
           } else {
-            event = error_body(m->error().message(), wire::ErrorCode_Name(m->error().code()));
+            event = error_json(m->error().message(), wire::ErrorCode_Name(m->error().code()));
             end = true;
           }
-          std::string data = "data: " + event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+          std::string data = "data: " + text_of(event) + "\n\n";
           if (end) data += "data: [DONE]\n\n";
           if (!sink.write(data.data(), data.size())) {
             worker_.cancel(client, id);

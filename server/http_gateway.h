@@ -21,11 +21,18 @@ class Server;
 
 namespace tandem {
 
+/// What one HTTP client may cost the server.
+struct HttpLimits {
+  size_t max_body_bytes = size_t(4) << 20;  // larger request bodies get 413, unread
+  int threads = 128;                        // connections served at once (idle ones included)
+  int read_timeout_s = 10;                  // a client silent this long mid-request is dropped
+};
+
 /// Serves HTTP on its own threads, handing requests to a RequestBackend.
 class HttpGateway {
  public:
   /// Binds host:port (port 0: any free port) for `worker`, which runs `model` (its tokenizer and name are used here).
-  HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model);
+  HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model, HttpLimits limits = {});
   ~HttpGateway();
   HttpGateway(const HttpGateway&) = delete;
   HttpGateway& operator=(const HttpGateway&) = delete;

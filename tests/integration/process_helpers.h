@@ -55,6 +55,7 @@ class Server {
     if (pid_ > 0) stop();
   }
   const std::string& endpoint() const { return endpoint_; }
+  pid_t pid() const { return pid_; }
   /// serve's HTTP address, like http://127.0.0.1:PORT.
   const std::string& http() const { return http_; }
   /// serve's or a scheduler node's control address, HOST:PORT.

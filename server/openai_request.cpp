@@ -1,0 +1,103 @@
+#include "server/openai_request.h"
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+
+namespace tandem {
+namespace {
+
+using nlohmann::json;
+
+// body[key] as an integer in [low, high], or `otherwise` when absent or null.
+int64_t integer_field(const json& body, const char* key, int64_t otherwise, int64_t low, int64_t high) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return otherwise;
+  const std::string range = " between " + std::to_string(low) + " and " + std::to_string(high);
+  if (it->is_number_unsigned()) {
+    if (it->get<uint64_t>() > uint64_t(high)) throw std::invalid_argument(std::string("'") + key + "' must be" + range);
+    return int64_t(it->get<uint64_t>());
+  }
+  if (!it->is_number_integer()) throw std::invalid_argument(std::string("'") + key + "' must be an integer" + range);
+  const int64_t v = it->get<int64_t>();
+  if (v < low || v > high) throw std::invalid_argument(std::string("'") + key + "' must be" + range);
+  return v;
+}
+
+// body[key] as a finite number in [low, high], or `otherwise` when absent or null.
+double number_field(const json& body, const char* key, double otherwise, double low, double high) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return otherwise;
+  const double v = it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
+  if (!std::isfinite(v) || v < low || v > high)
+    throw std::invalid_argument(std::string("'") + key + "' must be a number between " + std::to_string(low) +
+                                " and " + std::to_string(high));
+  return v;
+}
+
+bool bool_field(const json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return false;
+  if (!it->is_boolean()) throw std::invalid_argument(std::string("'") + key + "' must be true or false");
+  return it->get<bool>();
+}
+
+std::string string_field(const json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return "";
+  if (!it->is_string()) throw std::invalid_argument(std::string("'") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+json parse_body(const std::string& body) {
+  try {
+    json parsed = json::parse(body);
+    if (!parsed.is_object()) throw std::invalid_argument("the body must be a JSON object");
+    return parsed;
+  } catch (const json::parse_error& e) {
+    // e.what() quotes the bytes read, which may not be UTF-8: say only where.
+    throw std::invalid_argument("the body is not valid JSON in UTF-8 (error at byte " + std::to_string(e.byte) + ")");
+  } catch (const json::out_of_range&) {
+    throw std::invalid_argument("a number in the body is out of range");
+  }
+}
+
+wire::SubmitRequest openai_submit(const json& body, bool chat) {
+  wire::SubmitRequest r;
+  if (chat) {
+    if (!body.contains("messages") || !body["messages"].is_array())
+      throw std::invalid_argument("'messages' must be an array");
+    for (const json& message : body["messages"]) {
+      if (!message.is_object() || !message.value("role", json()).is_string() ||
+          !message.value("content", json()).is_string())
+        throw std::invalid_argument("each message needs a string 'role' and a string 'content'");
+      wire::ChatTurn* turn = r.add_messages();
+      turn->set_role(message["role"].get<std::string>());
+      turn->set_content(message["content"].get<std::string>());
+    }
+    r.set_chat(true);
+  } else {
+    if (!body.contains("prompt") || !body["prompt"].is_string())
+      throw std::invalid_argument("'prompt' must be a string");
+    r.set_text(body["prompt"].get<std::string>());
+  }
+  if (integer_field(body, "n", 1, 1, std::numeric_limits<int64_t>::max()) != 1)
+    throw std::invalid_argument("'n' must be 1: several completions per request are not supported yet");
+  if (auto stop = body.find("stop"); stop != body.end() && !stop->is_null() && !(stop->is_array() && stop->empty()))
+    throw std::invalid_argument("'stop' sequences are not supported yet");
+  // OpenAI's defaults: 16 tokens for completions, temperature 1, top_p 1.
+  r.set_max_tokens(int32_t(integer_field(body, "max_tokens", chat ? 0 : 16, 0, std::numeric_limits<int32_t>::max())));
+  wire::Sampling& s = *r.mutable_sampling();
+  s.set_temperature(float(number_field(body, "temperature", 1.0, 0.0, kMaxTemperature)));
+  s.set_top_p(float(number_field(body, "top_p", 1.0, 0.0, 1.0)));
+  s.set_top_k(int32_t(integer_field(body, "top_k", 0, 0, std::numeric_limits<int32_t>::max())));
+  s.set_seed(uint64_t(integer_field(body, "seed", 0, 0, std::numeric_limits<int64_t>::max())));
+  r.set_mode(string_field(body, "mode"));  // tandem's extension
+  r.set_stream(bool_field(body, "stream"));
+  return r;
+}
+
+}  // namespace tandem

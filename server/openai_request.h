@@ -1,0 +1,21 @@
+#pragma once
+// Reading an OpenAI-style request body (/v1/completions, /v1/chat/completions) into a
+// SubmitRequest. Every field is type- and range-checked before conversion: no silent
+// wrap of a large integer, no NaN or infinite temperature; unsupported fields that
+// would change the answer (n > 1, stop sequences) are refused, not ignored.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "model/sampler.h"
+#include "proto/client.pb.h"
+
+namespace tandem {
+
+/// The request for `body`; throws std::invalid_argument with a message fit for the client.
+wire::SubmitRequest openai_submit(const nlohmann::json& body, bool chat);
+
+/// Parses a request body; throws std::invalid_argument saying where it is not JSON (or not
+/// UTF-8), without echoing the bytes.
+nlohmann::json parse_body(const std::string& body);
+
+}  // namespace tandem

@@ -1,0 +1,146 @@
+// The HTTP endpoint under abuse, as a stranger on the network would try it: a huge
+// body, idle and slow connections, numbers out of range, bytes that are not UTF-8,
+// fields we do not support, and a non-streaming client that leaves. Each gets a clear
+// answer (or none) and costs the server nothing it keeps.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "process_helpers.h"
+
+namespace tandem {
+namespace {
+
+using test::Server;
+
+// A raw TCP connection to an http://HOST:PORT address.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& http) {
+    const std::string host_port = http.substr(http.find("//") + 2);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(uint16_t(std::stoi(host_port.substr(host_port.find(':') + 1))));
+    inet_pton(AF_INET, host_port.substr(0, host_port.find(':')).c_str(), &address.sin_addr);
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  }
+  ~RawConnection() { close(fd_); }
+  bool connected() const { return connected_; }
+  void send_text(const std::string& text) { (void)::send(fd_, text.data(), text.size(), MSG_NOSIGNAL); }
+  // What the server sends until it closes or `timeout` passes.
+  std::string read_all(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    timeval tv{long(timeout.count() / 1000), long(timeout.count() % 1000 * 1000)};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string out;
+    char buffer[4096];
+    for (ssize_t n; (n = recv(fd_, buffer, sizeof buffer, 0)) > 0;) out.append(buffer, size_t(n));
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+// The peak resident memory of a process, in kB (VmHWM).
+long peak_rss_kb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+std::unique_ptr<Server> start_serve(const std::string& model = test::stories_model()) {
+  return std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0"}, model);
+}
+
+TEST(Http, AThirtyMegabyteBodyGets413WithoutTheMemory) {
+  auto server = start_serve();
+  ASSERT_FALSE(server->http().empty()) << "serve did not start";
+  const long before = peak_rss_kb(server->pid());
+  RawConnection c(server->http());
+  ASSERT_TRUE(c.connected());
+  // 30 MB of body: the server reads past it without keeping it, then refuses.
+  const std::string body = "{\"prompt\": \"" + std::string((30 << 20) - 14, 'a') + "\"}";
+  c.send_text("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n" + body);
+  const std::string reply = c.read_all(std::chrono::seconds(2));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 413", 0), 0u) << reply;
+  EXPECT_NE(reply.find("the body is larger than 4194304 bytes"), std::string::npos) << reply;
+  EXPECT_LT(peak_rss_kb(server->pid()) - before, 8 * 1024) << "the server's peak memory grew";
+  httplib::Client http(server->http());
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(Http, IdleAndSlowConnectionsLeaveHealthAnswering) {
+  auto server = start_serve();
+  ASSERT_FALSE(server->http().empty()) << "serve did not start";
+  std::vector<std::unique_ptr<RawConnection>> strangers;
+  for (int i = 0; i < 32; ++i) {
+    strangers.push_back(std::make_unique<RawConnection>(server->http()));  // connects, says nothing
+    strangers.push_back(std::make_unique<RawConnection>(server->http()));
+    strangers.back()->send_text("GET /health HTTP/1.1\r\nHost: x\r\n");  // headers never finished
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  httplib::Client http(server->http());
+  http.set_read_timeout(1, 0);
+  http.set_connection_timeout(1, 0);
+  const auto asked = std::chrono::steady_clock::now();
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health) << "no /health answer with 64 idle or slow connections open";
+  EXPECT_EQ(health->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(1));
+}
+
+TEST(Http, OutOfRangeNumbersBadBytesAndUnsupportedFieldsGet400) {
+  auto server = start_serve();
+  ASSERT_FALSE(server->http().empty()) << "serve did not start";
+  httplib::Client http(server->http());
+  auto post = [&](const std::string& body) { return http.Post("/v1/completions", body, "application/json"); };
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"({"prompt": "hi", "max_tokens": 4294967298})", "'max_tokens' must be between 0 and 2147483647"},
+      {R"({"prompt": "hi", "max_tokens": -1})", "'max_tokens' must be between 0 and 2147483647"},
+      {R"({"prompt": "hi", "temperature": 1e30})", "'temperature' must be a number between"},
+      {R"({"prompt": "hi", "temperature": 1e999})", "a number in the body is out of range"},
+      {R"({"prompt": "hi", "top_p": "high"})", "'top_p' must be a number between"},
+      {R"({"prompt": "hi", "n": 2})", "'n' must be 1"},
+      {R"({"prompt": "hi", "stop": "\n"})", "'stop' sequences are not supported yet"},
+      {R"({"prompt": "hi", "stream": "yes"})", "'stream' must be true or false"},
+      {"{\"prompt\": \"caf\xc3\x28\"}", "the body is not valid JSON in UTF-8 (error at byte"},
+      {"[1, 2]", "the body must be a JSON object"},
+  };
+  for (const auto& [body, message] : refused) {
+    auto res = post(body);
+    ASSERT_TRUE(res) << body;
+    EXPECT_EQ(res->status, 400) << body;
+    EXPECT_NE(res->body.find(message), std::string::npos) << body << " -> " << res->body;
+    EXPECT_EQ(res->get_header_value("EXCEPTION_WHAT"), "") << body;
+  }
+  // What OpenAI clients send by default is accepted.
+  auto res = post(R"({"prompt": "Once upon", "max_tokens": 4, "n": 1, "stop": null, "temperature": 0})");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+}
+
+TEST(Http, ANonStreamingClientThatLeavesHasItsRequestCancelledWithinTwoSeconds) {
+  auto server = start_serve(test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
+  ASSERT_FALSE(server->http().empty()) << "serve did not start";
+  {
+    RawConnection c(server->http());
+    const std::string body = R"({"prompt": "def fibonacci(n):", "max_tokens": 4000})";
+    c.send_text("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body);
+    auto running = test::health_when(server->http(), [](const nlohmann::json& h) { return h["live_requests"] == 1; });
+    ASSERT_EQ(running["live_requests"], 1) << running.dump();
+  }  // the client closes its connection without waiting for the answer
+  const auto left = std::chrono::steady_clock::now();
+  auto health = test::health_when(server->http(), [](const nlohmann::json& h) { return h["live_requests"] == 0; });
+  EXPECT_EQ(health["live_requests"], 0) << health.dump();
+  EXPECT_LT(std::chrono::steady_clock::now() - left, std::chrono::seconds(2));
+}
+
+}  // namespace
+}  // namespace tandem

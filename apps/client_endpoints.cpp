@@ -31,7 +31,7 @@ ReplySink ClientEndpoints::sink() {
 }
 
 void ClientEndpoints::open(RequestBackend& backend, const Model& model, const std::string& listen,
-                           const std::string& http, HttpLimits limits) {
+                           const std::string& http, const ClientEndpointSettings& settings) {
   auto frontend =
       std::make_unique<ZmqFrontend>(listen, [this](const std::string& client, const wire::ClientMessage& m) {
         std::lock_guard lock(wiring_);
@@ -47,11 +47,12 @@ void ClientEndpoints::open(RequestBackend& backend, const Model& model, const st
           backend_->submit(client, m.submit());
         else if (m.has_cancel())
           backend_->cancel(client, m.cancel().request_id());
-      });
+      },
+      settings.curve ? &*settings.curve : nullptr);
   std::unique_ptr<HttpGateway> gateway;
   if (!http.empty()) {
     auto [host, port] = split_host_port(http);
-    gateway = std::make_unique<HttpGateway>(host, port, backend, model, limits);
+    gateway = std::make_unique<HttpGateway>(host, port, backend, model, settings.http);
     http_address_ = "http://" + host + ":" + std::to_string(gateway->port());
   }
   std::lock_guard lock(wiring_);

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,12 @@ namespace tandem {
 
 /// Writes `lines` to `path` (if not empty) all at once: a reader never sees half of them.
 void write_endpoint_file(const std::string& path, const std::vector<std::string>& lines);
+
+/// What guards the client endpoints.
+struct ClientEndpointSettings {
+  HttpLimits http;
+  std::optional<CurveServer> curve;  // ZeroMQ clients must hold an authorized CURVE key
+};
 
 /// ZeroMQ frontend + optional HTTP gateway in front of a backend.
 class ClientEndpoints {
@@ -30,7 +37,7 @@ class ClientEndpoints {
   /// Binds the ZeroMQ endpoint `listen` and, unless `http` is empty, the HTTP HOST:PORT, for `backend`.
   /// `model` gives the HTTP gateway its tokenizer and model name.
   void open(RequestBackend& backend, const Model& model, const std::string& listen, const std::string& http,
-            HttpLimits limits = {});
+            const ClientEndpointSettings& settings = {});
   /// The bound ZeroMQ endpoint.
   std::string zmq_endpoint() const { return frontend_ ? frontend_->endpoint() : ""; }
   /// http://HOST:PORT, or "none".

@@ -20,6 +20,8 @@ int run_serve(const std::vector<std::string>& args);
 int run_remote_generate(const Flags& flags);
 /// `tandem models`: what is installed. Returns the exit code.
 int run_models(const std::vector<std::string>& args);
+/// tandem keys generate: CURVE key files.
+int run_keys(const std::vector<std::string>& args);
 
 /// Where installed models live: $TANDEM_MODELS_DIR, else models/ beside the build folder, else ./models.
 std::string models_dir();

@@ -59,6 +59,8 @@ Flags generate_flags() {
   f.add("timeout-ms", "5000",
         "--server: give up when the server is silent this long (it sends a heartbeat each second)");
   f.add("deadline-ms", "0", "--server: the server ends the request after this long (0: no deadline)");
+  f.add("curve-server-key", "", "--server: the server's CURVE public key file (its .pub); encrypts and authenticates");
+  f.add("curve-secret-key", "", "--server: this client's CURVE key pair (its .key), which the server must list");
   return f;
 }
 

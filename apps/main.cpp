@@ -13,9 +13,10 @@ const char* kUsage =
     "usage: tandem COMMAND [flags]\n\n"
     "commands:\n"
     "  serve      load the models once and serve ZeroMQ and HTTP clients\n"
-    "  node       one role of a multi-process cluster (today: drafter)\n"
+    "  node       one role of a multi-process cluster: scheduler, verifier, drafter or shard\n"
     "  generate   generate text from a prompt, locally or on a server (--server)\n"
-    "  models     list the installed models\n\n"
+    "  models     list the installed models\n"
+    "  keys       make CURVE key files (tandem keys generate --out NAME)\n\n"
     "Run 'tandem COMMAND --help' for the flags of a command.\n";
 
 }  // namespace
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     if (command == "models") return tandem::run_models(args);
     if (command == "serve") return tandem::run_serve(args);
     if (command == "node") return tandem::run_node(args);
+    if (command == "keys") return tandem::run_keys(args);
     std::cerr << "tandem: unknown command '" << command << "'\n" << kUsage;
     return 2;
   } catch (const tandem::UsageError& e) {

@@ -63,7 +63,7 @@ Flags node_flags() {
   f.add("advertise", "",
         "drafter, shard: the data endpoint verifiers should connect to, when --listen binds 0.0.0.0 (default: the "
         "bound one)");
-  add_http_limit_flags(f);
+  add_client_endpoint_flags(f);
   add_verifier_flags(f, "none");
   return f;
 }
@@ -126,7 +126,7 @@ int run_scheduler(const Flags& flags) {
   const std::string control_address = scheduler.publish(flags.get("control"));
   // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name.
   auto model = Model::load(resolve_model_path(flags.get("model")));
-  scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), http_limits(flags));
+  scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), client_endpoint_settings(flags));
   ClientEndpoints& endpoints = scheduler.endpoints();
   std::cout << "tandem node: scheduler for " << model->config().name << "\n"
             << "  nodes join at: " << control_address << "\n"

@@ -9,6 +9,7 @@
 
 #include "apps/commands.h"
 #include "apps/flags.h"
+#include "cluster/curve.h"
 #include "proto/client.pb.h"
 
 namespace tandem {
@@ -34,6 +35,12 @@ int run_remote_generate(const Flags& flags) {
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
+  if (!flags.get("curve-server-key").empty() || !flags.get("curve-secret-key").empty()) {
+    if (flags.get("curve-server-key").empty() || flags.get("curve-secret-key").empty())
+      throw UsageError("--curve-server-key and --curve-secret-key go together");
+    make_curve_client(socket, read_curve_secret_key(flags.get("curve-secret-key")),
+                      read_curve_public_key(flags.get("curve-server-key")));
+  }
   socket.connect(flags.get("server"));
   socket.send(zmq::buffer(message.SerializeAsString()), zmq::send_flags::none);
 

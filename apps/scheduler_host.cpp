@@ -6,17 +6,22 @@
 
 namespace tandem {
 
-void add_http_limit_flags(Flags& f) {
+void add_client_endpoint_flags(Flags& f) {
   f.add("max-body-bytes", std::to_string(HttpLimits{}.max_body_bytes),
         "HTTP: larger request bodies get 413 without being read");
   f.add("http-threads", std::to_string(HttpLimits{}.threads),
         "HTTP: connections served at once, idle keep-alive ones included (streams hold one each)");
   f.add("http-timeout-s", std::to_string(HttpLimits{}.read_timeout_s),
         "HTTP: a client silent this long while sending a request, or not reading a reply, is dropped");
+  f.add("curve-secret-key", "",
+        "ZeroMQ clients: this server's CURVE key pair (tandem keys generate); with it, only clients whose public "
+        "keys --curve-authorized-keys lists can connect, and all traffic is encrypted");
+  f.add("curve-authorized-keys", "", "ZeroMQ clients: file of the client public keys admitted, one per line");
 }
 
-HttpLimits http_limits(const Flags& flags) {
-  HttpLimits limits;
+ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
+  ClientEndpointSettings settings;
+  HttpLimits& limits = settings.http;
   const long long body = flags.get_int("max-body-bytes"), threads = flags.get_int("http-threads"),
                   timeout = flags.get_int("http-timeout-s");
   if (body < 1024) throw UsageError("--max-body-bytes must be at least 1024");
@@ -25,7 +30,13 @@ HttpLimits http_limits(const Flags& flags) {
   limits.max_body_bytes = size_t(body);
   limits.threads = int(threads);
   limits.read_timeout_s = int(timeout);
-  return limits;
+  const std::string secret = flags.get("curve-secret-key"), authorized = flags.get("curve-authorized-keys");
+  if (secret.empty() != authorized.empty())
+    throw UsageError("--curve-secret-key and --curve-authorized-keys go together");
+  if (!secret.empty()) try {
+      settings.curve = CurveServer{read_curve_secret_key(secret), read_authorized_keys(authorized)};
+    } catch (const std::runtime_error& e) { throw UsageError(e.what()); }
+  return settings;
 }
 
 SchedulerHost::SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms)
@@ -37,9 +48,10 @@ std::string SchedulerHost::publish(const std::string& control) {
   return control.empty() ? "none" : publish_actor(system_, scheduler_, control);
 }
 
-void SchedulerHost::open(const Model& model, const std::string& listen, const std::string& http, HttpLimits limits) {
+void SchedulerHost::open(const Model& model, const std::string& listen, const std::string& http,
+                         const ClientEndpointSettings& settings) {
   try {
-    endpoints_.open(*gateway_, model, listen, http, limits);
+    endpoints_.open(*gateway_, model, listen, http, settings);
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
 }
 

@@ -16,10 +16,11 @@ namespace tandem {
 
 class Flags;
 
-/// Adds --max-body-bytes, --http-threads and --http-timeout-s.
-void add_http_limit_flags(Flags& flags);
-/// The HTTP limits those flags set; a UsageError for nonsense.
-HttpLimits http_limits(const Flags& flags);
+/// Adds --max-body-bytes, --http-threads, --http-timeout-s, --curve-secret-key and
+/// --curve-authorized-keys.
+void add_client_endpoint_flags(Flags& flags);
+/// What those flags set; a UsageError for nonsense (or an unreadable key file).
+ClientEndpointSettings client_endpoint_settings(const Flags& flags);
 
 /// A running scheduler and its client endpoints.
 class SchedulerHost {
@@ -32,7 +33,8 @@ class SchedulerHost {
   std::string publish(const std::string& control);
   /// Binds the ZeroMQ endpoint and the HTTP HOST:PORT ('' for none); `model` gives HTTP its
   /// tokenizer and name. A malformed address is a UsageError.
-  void open(const Model& model, const std::string& listen, const std::string& http, HttpLimits limits = {});
+  void open(const Model& model, const std::string& listen, const std::string& http,
+            const ClientEndpointSettings& settings = {});
   ClientEndpoints& endpoints() { return endpoints_; }
   /// After a stop signal: refuse new requests and give those running `drain` to finish, run
   /// `stop_local_work` (a verifier in this process ends what is left: CANCELLED), let the

@@ -31,7 +31,7 @@ Flags serve_flags() {
   f.add("node-timeout-ms", "3000", "a joined node silent this long is dropped");
   f.add("drain-timeout-ms", "30000",
         "on SIGTERM or SIGINT: new requests are refused while those running get this long to finish");
-  add_http_limit_flags(f);
+  add_client_endpoint_flags(f);
   add_verifier_flags(f, "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
   return f;
 }
@@ -46,7 +46,7 @@ int run_serve(const std::vector<std::string>& args) {
   const std::string control_address = scheduler.publish(flags.get("control"));
   VerifierHost verifier(flags, control.system, "local");
   verifier.join(scheduler.actor(), nullptr, 500);
-  scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"), http_limits(flags));
+  scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"), client_endpoint_settings(flags));
   ClientEndpoints& endpoints = scheduler.endpoints();
   endpoints.add_health([&verifier] { return nlohmann::json{{"kv_shards", verifier.kv_shards()}}; });
 

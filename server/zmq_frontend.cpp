@@ -24,8 +24,9 @@ wire::ServerMessage malformed(const std::string& why) {
 
 }  // namespace
 
-ZmqFrontend::ZmqFrontend(const std::string& endpoint, Handler handler)
+ZmqFrontend::ZmqFrontend(const std::string& endpoint, Handler handler, const CurveServer* curve)
     : context_(1),
+      zap_(curve ? std::make_unique<ZapHandler>(context_, curve->authorized) : nullptr),
       router_(context_, zmq::socket_type::router),
       outbox_pull_(context_, zmq::socket_type::pull),
       outbox_push_(context_, zmq::socket_type::push),
@@ -35,6 +36,7 @@ ZmqFrontend::ZmqFrontend(const std::string& endpoint, Handler handler)
   router_.set(zmq::sockopt::router_mandatory, 0);
   // libzmq itself drops peers sending absurd frames; smaller oversized frames get an error reply.
   router_.set(zmq::sockopt::maxmsgsize, int64_t(64) << 20);
+  if (curve) make_curve_server(router_, curve->keys);
   router_.bind(endpoint);
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
   outbox_pull_.bind(kOutbox);

@@ -11,6 +11,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "cluster/curve.h"
 #include "proto/client.pb.h"
 
 namespace tandem {
@@ -24,8 +25,9 @@ class ZmqFrontend {
   /// Called on the frontend thread with each well-formed message and its client's routing id.
   using Handler = std::function<void(const std::string& client, const wire::ClientMessage& message)>;
 
-  /// Binds `endpoint` (such as tcp://127.0.0.1:5555; port 0 picks a free one) and starts serving.
-  ZmqFrontend(const std::string& endpoint, Handler handler);
+  /// Binds `endpoint` (such as tcp://127.0.0.1:5555; port 0 picks a free one) and starts serving;
+  /// with `curve`, only clients holding an authorized key get through (encrypted).
+  ZmqFrontend(const std::string& endpoint, Handler handler, const CurveServer* curve = nullptr);
   ~ZmqFrontend();
   ZmqFrontend(const ZmqFrontend&) = delete;
   ZmqFrontend& operator=(const ZmqFrontend&) = delete;
@@ -40,6 +42,7 @@ class ZmqFrontend {
   void handle_frame(zmq::socket_t& router, const std::string& client, const zmq::message_t& payload);
 
   zmq::context_t context_;
+  std::unique_ptr<ZapHandler> zap_;  // with CURVE: who may connect
   zmq::socket_t router_, outbox_pull_, outbox_push_;
   std::mutex push_mutex_;
   Handler handler_;

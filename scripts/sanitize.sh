@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The unit tests built with AddressSanitizer and UndefinedBehaviorSanitizer (any report
+# fails the run), on everything but the tests that run whole real models, which take
+# too long under the sanitizers on 2 cores and exercise the same code as the tiny
+# models. Needs scripts/setup.sh first (models, references). Build tree: build-asan/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# -O1 without debug info: the sanitizers need no more, and it compiles in a fraction of the time.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1" \
+  -DTANDEM_SANITIZE=address,undefined -DTANDEM_CUDA=OFF >/dev/null
+cmake --build build-asan -j "$(nproc)" --target tandem_unit_tests
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+build-asan/tests/tandem_unit_tests --gtest_brief=1 \
+  --gtest_filter="${TANDEM_SANITIZE_FILTER:--Models/*:RealModels/*:Passkey*:*Qwen*:*RealPair*}"

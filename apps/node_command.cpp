@@ -121,12 +121,13 @@ void serve_joined(const Flags& flags, NodeAgentSettings s, const std::function<b
 }
 
 int run_scheduler(const Flags& flags) {
+  const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   ControlPlane control;
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
   const std::string control_address = scheduler.publish(flags.get("control"));
   // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name.
   auto model = Model::load(resolve_model_path(flags.get("model")));
-  scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), client_endpoint_settings(flags));
+  scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();
   std::cout << "tandem node: scheduler for " << model->config().name << "\n"
             << "  nodes join at: " << control_address << "\n"

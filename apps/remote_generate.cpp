@@ -51,7 +51,8 @@ int run_remote_generate(const Flags& flags) {
   auto last_reply = std::chrono::steady_clock::now(), last_sent = last_reply;
   for (;;) {
     if (std::chrono::steady_clock::now() - last_sent >= kHeartbeat) {
-      socket.send(zmq::buffer(heartbeat_bytes), zmq::send_flags::none);
+      // Never blocks: a server that refused our key leaves no connection to queue on.
+      (void)socket.send(zmq::buffer(heartbeat_bytes), zmq::send_flags::dontwait);
       last_sent = std::chrono::steady_clock::now();
     }
     zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};

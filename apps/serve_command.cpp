@@ -41,12 +41,13 @@ Flags serve_flags() {
 int run_serve(const std::vector<std::string>& args) {
   Flags flags = serve_flags();
   if (!flags.parse(args)) return 0;
+  const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   ControlPlane control;
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
   const std::string control_address = scheduler.publish(flags.get("control"));
   VerifierHost verifier(flags, control.system, "local");
   verifier.join(scheduler.actor(), nullptr, 500);
-  scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"), client_endpoint_settings(flags));
+  scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();
   endpoints.add_health([&verifier] { return nlohmann::json{{"kv_shards", verifier.kv_shards()}}; });
 

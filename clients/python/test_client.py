@@ -1,6 +1,6 @@
 """The Python client and the OpenAI-compatible HTTP endpoint (through urllib, a real
 HTTP client) against a real `tandem serve` process (stories260K): greedy output equals
-`tandem generate`, streaming, errors and cancel.
+`tandem generate`, streaming, errors and cancel; CURVE keys admit only authorized clients.
 
     test_client.py BUILD_DIR SHARED_DIR
 """
@@ -87,6 +87,44 @@ def check_dead_server(tandem, endpoint_file):
         server.wait(timeout=30)
 
 
+def check_curve(tandem, model, tmp, local):
+    """A server with CURVE keys answers a client holding an authorized key, and nobody else."""
+    for name in ("server", "client", "stranger"):
+        subprocess.run([tandem, "keys", "generate", "--out", os.path.join(tmp, name)], check=True,
+                       stdout=subprocess.DEVNULL)
+    assert os.stat(os.path.join(tmp, "client.key")).st_mode & 0o077 == 0, "a secret key readable by others"
+    authorized = os.path.join(tmp, "authorized")
+    with open(authorized, "w") as f:
+        f.write(open(os.path.join(tmp, "client.pub")).read().split("public =")[1].strip() + " client\n")
+    endpoint_file = os.path.join(tmp, "endpoint-curve")
+    server = subprocess.Popen([tandem, "serve", "--model", model, "--draft-model", "none", "--threads", "1",
+                               "--listen", "tcp://127.0.0.1:0", "--http", "", "--endpoint-file", endpoint_file,
+                               "--curve-secret-key", os.path.join(tmp, "server.key"),
+                               "--curve-authorized-keys", authorized], stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):
+            if server.poll() is not None or os.path.exists(endpoint_file) and open(endpoint_file).read().strip():
+                break
+            time.sleep(0.1)
+        assert server.poll() is None, server.communicate()[1]
+        endpoint = open(endpoint_file).read().split()[0]
+        server_pub = os.path.join(tmp, "server.pub")
+        with Client(endpoint, timeout_ms=30_000, server_key_file=server_pub,
+                    secret_key_file=os.path.join(tmp, "client.key")) as client:
+            assert list(client.generate("Once upon a time", max_tokens=50).ids) == local["ids"]
+        for keys in ({"server_key_file": server_pub, "secret_key_file": os.path.join(tmp, "stranger.key")}, {}):
+            with Client(endpoint, timeout_ms=2000, **keys) as client:
+                try:
+                    client.generate("Once upon a time", max_tokens=5)
+                    raise AssertionError(f"a client with {keys or 'no keys'} was answered")
+                except TimeoutError:
+                    pass
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+    assert "refused a CURVE client" in errors, errors
+
+
 def main():
     build, shared = sys.argv[1], sys.argv[2]
     tandem = os.path.join(build, "tandem")
@@ -128,6 +166,7 @@ def main():
                 except ServerError as e:
                     assert e.code == "CANCELLED", e
             check_http(http, local)
+            check_curve(tandem, model, tmp, local)
             check_dead_server(tandem, os.path.join(tmp, "endpoint2"))
             print("python client and HTTP endpoint: all checks passed")
         finally:

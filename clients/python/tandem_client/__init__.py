@@ -28,17 +28,39 @@ class ServerError(RuntimeError):
         self.code, self.message, self.request_id = code, message, request_id
 
 
+def _read_key_file(path):
+    """The 'public' (and 'secret') Z85 keys of a tandem key file, as bytes."""
+    keys = {}
+    with open(path) as f:
+        for line in f:
+            name, eq, value = line.partition("=")
+            if eq and not name.strip().startswith("#"):
+                keys[name.strip()] = value.strip().encode()
+    if len(keys.get("public", b"")) != 40:
+        raise ValueError(f"{path}: no 'public = <40 Z85 characters>' line")
+    return keys
+
+
 class Client:
     """One connection to a tandem server. Not thread-safe: use one Client per thread."""
 
     _ids = itertools.count()
 
-    def __init__(self, endpoint, timeout_ms=5_000):
+    def __init__(self, endpoint, timeout_ms=5_000, server_key_file=None, secret_key_file=None):
         """timeout_ms: server silence after which a request fails with TimeoutError (a live
-        server sends a heartbeat every second while it has a request of ours)."""
+        server sends a heartbeat every second while it has a request of ours).
+        server_key_file, secret_key_file: for a server with CURVE keys, its .pub file and
+        this client's .key file (from `tandem keys generate`), which the server must list."""
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        if server_key_file or secret_key_file:
+            if not (server_key_file and secret_key_file):
+                raise ValueError("server_key_file and secret_key_file go together")
+            mine = _read_key_file(secret_key_file)
+            self._socket.curve_serverkey = _read_key_file(server_key_file)["public"]
+            self._socket.curve_publickey = mine["public"]
+            self._socket.curve_secretkey = mine["secret"]
         self._socket.connect(endpoint)
         self._timeout_ms = timeout_ms
         self._heartbeat_ms = 1000
@@ -86,7 +108,10 @@ class Client:
         silent_since = last_sent = time.monotonic()
         while True:
             if (time.monotonic() - last_sent) * 1000 >= self._heartbeat_ms:
-                self._socket.send(heartbeat.SerializeToString())
+                try:  # never blocks: a server that refused our key leaves no connection to queue on
+                    self._socket.send(heartbeat.SerializeToString(), zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
                 last_sent = time.monotonic()
             if not self._socket.poll(self._heartbeat_ms):
                 if (time.monotonic() - silent_since) * 1000 > self._timeout_ms:

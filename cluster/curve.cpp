@@ -83,10 +83,10 @@ std::map<std::string, std::string> read_authorized_keys(const std::string& path)
   int number = 0;
   for (std::string line; std::getline(in, line);) {
     ++number;
-    line = line.substr(0, line.find('#'));
+    // Z85 keys may contain '#': only a line that starts with it is a comment.
     std::istringstream words(line);
     std::string key, name;
-    if (!(words >> key)) continue;
+    if (!(words >> key) || key[0] == '#') continue;
     if (key.rfind("public=", 0) == 0) key = key.substr(7);  // a .pub file's line pasted in
     if (!is_z85_key(key)) throw std::runtime_error(path + ":" + std::to_string(number) + ": not a Z85 public key");
     words >> name;

@@ -7,7 +7,7 @@
 //   client: --curve-server-key server.pub --curve-secret-key client.key
 //
 // An authorized-keys file holds one public key per line, optionally followed by a name
-// for the logs; '#' starts a comment.
+// for the logs; a line starting with '#' is a comment (a key may contain '#').
 #include <map>
 #include <memory>
 #include <string>

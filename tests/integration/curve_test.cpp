@@ -36,7 +36,10 @@ TEST(Curve, OnlyAuthorizedClientsAreAnswered) {
   while (std::getline(pub, line))
     if (line.rfind("public = ", 0) == 0) key = line.substr(9);
   ASSERT_EQ(key.size(), 40u);
-  std::ofstream(dir + "/authorized") << "# who may connect\n" << key << " the-client\n";
+  // Z85 keys may hold '#': one such key (not a client's) proves it is not read as a comment.
+  std::ofstream(dir + "/authorized") << "# who may connect\n"
+                                     << key << " the-client\n"
+                                     << "  s:?i9y#vI8X>^vHk=wi<n]l:nyLU<o&v8u^kKr2) other # with a comment\n";
 
   test::Server server({"--curve-secret-key", dir + "/server.key", "--curve-authorized-keys", dir + "/authorized"});
   ASSERT_FALSE(server.endpoint().empty()) << "serve did not start";

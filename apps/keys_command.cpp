@@ -9,10 +9,11 @@
 namespace tandem {
 
 int run_keys(const std::vector<std::string>& args) {
-  Flags flags("tandem keys",
-              "tandem keys generate --out NAME: writes a CURVE key pair, NAME.key (keep it secret; --curve-secret-key)\n"
-              "and NAME.pub (its public half: a client's --curve-server-key, or a line of a server's\n"
-              "--curve-authorized-keys).");
+  Flags flags(
+      "tandem keys",
+      "tandem keys generate --out NAME: writes a CURVE key pair, NAME.key (keep it secret; --curve-secret-key)\n"
+      "and NAME.pub (its public half: a client's --curve-server-key, or a line of a server's\n"
+      "--curve-authorized-keys).");
   flags.add("out", "", "path and base name of the files to write");
   if (args.empty() || args[0] != "generate") {
     if (!flags.parse(args)) return 0;  // --help

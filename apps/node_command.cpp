@@ -40,7 +40,8 @@ Flags node_flags() {
           "and gives every verifier the list of shards.");
   f.add("role", "", "scheduler, verifier, drafter or shard");
   f.add("name", "", "verifier, drafter, shard: this node's name in the cluster (default: role-host-pid)");
-  f.add("scheduler", "127.0.0.1:5700", "verifier, drafter, shard: HOST:PORT of the scheduler's control endpoint ('' : join none)");
+  f.add("scheduler", "127.0.0.1:5700",
+        "verifier, drafter, shard: HOST:PORT of the scheduler's control endpoint ('' : join none)");
   f.add("control", "127.0.0.1:5700", "scheduler: HOST:PORT where nodes join (port 0: any free port)");
   f.add("listen", "tcp://127.0.0.1:5555",
         "scheduler: ZeroMQ endpoint for clients; drafter, shard: ZeroMQ data endpoint for verifiers (port 0: any)");
@@ -206,8 +207,8 @@ int run_shard(const Flags& flags, const std::string& name) {
   limits.idle_release = std::chrono::seconds(std::max<long long>(1, flags.get_int("idle-release-s")));
   KvShard shard(limits, int(flags.get_int("threads")));
   std::string endpoint;
-  auto channel = zmq_peer_listen(flags.get("listen"), std::max<long long>(1024, flags.get_int("max-frame-bytes")),
-                                 &endpoint);
+  auto channel =
+      zmq_peer_listen(flags.get("listen"), std::max<long long>(1024, flags.get_int("max-frame-bytes")), &endpoint);
   auto health = [&] {
     const KvShardStats s = shard.stats();
     return nlohmann::json{{"requests", s.requests},
@@ -218,13 +219,12 @@ int run_shard(const Flags& flags, const std::string& name) {
                           {"rejected_messages", s.rejected}};
   };
   auto joined = std::make_shared<std::atomic<bool>>(false);
-  OpsHttp ops(http_address(flags, "shard"),
-              {[&] {
-                 nlohmann::json h = health();
-                 h["joined"] = bool(*joined);
-                 return h;
-               },
-               [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
+  OpsHttp ops(http_address(flags, "shard"), {[&] {
+                                               nlohmann::json h = health();
+                                               h["joined"] = bool(*joined);
+                                               return h;
+                                             },
+                                             [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: shard '" << name << "', data on " << endpoint << "; metrics on " << ops.address()
             << (flags.get("scheduler").empty() ? std::string() : "; joining " + flags.get("scheduler")) << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address()});

@@ -136,7 +136,8 @@ double kv_shard_bytes(const std::string& direction) { return metrics().channel_b
 ContextDecode decode_at_context(Transformer& tf, int64_t context, int decode_tokens,
                                 const RemoteKvFactory& remote = {}) {
   const ModelConfig& c = tf.model().config();
-  KvCache cache = remote ? KvCache(c, context + decode_tokens, remote(context + decode_tokens)) : KvCache(c, context + decode_tokens);
+  KvCache cache = remote ? KvCache(c, context + decode_tokens, remote(context + decode_tokens))
+                         : KvCache(c, context + decode_tokens);
   cache.begin_pending(context);
   for (int64_t i = 0; i < context; ++i) cache.link_pending(i, i - 1, i);
   for (int layer = 0; layer < c.n_layers; ++layer)
@@ -288,8 +289,8 @@ int main(int argc, char** argv) {
           if (!links.empty())
             remote = sharded_kv_factory(links, model->config(), kAttentionSegment, std::chrono::seconds(60));
           const std::string label = setup == "processes" ? std::to_string(links.size()) + " shard processes"
-                                    : setup == "0"         ? "none"
-                                                           : setup + " in-process";
+                                    : setup == "0"       ? "none"
+                                                         : setup + " in-process";
           std::printf("| %s | %s | %d | %s |", model->config().name.c_str(), path.c_str(), t, label.c_str());
           const double base_ms = 1e3 / decode_at_context(tf, 64, 8, remote).tps;
           for (int64_t c : contexts) {

@@ -8,11 +8,11 @@
 //
 // An authorized-keys file holds one public key per line, optionally followed by a name
 // for the logs; a line starting with '#' is a comment (a key may contain '#').
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
-#include <atomic>
 #include <zmq.hpp>
 
 namespace tandem {

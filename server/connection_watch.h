@@ -5,7 +5,6 @@
 // connection's socket from the addresses httplib records (local and remote address
 // and port, unique among live TCP connections) and peeks at it.
 #include <httplib.h>
-
 #include <sys/socket.h>
 
 namespace tandem {

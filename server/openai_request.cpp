@@ -31,8 +31,8 @@ double number_field(const json& body, const char* key, double otherwise, double 
   if (it == body.end() || it->is_null()) return otherwise;
   const double v = it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
   if (!std::isfinite(v) || v < low || v > high)
-    throw std::invalid_argument(std::string("'") + key + "' must be a number between " + std::to_string(low) +
-                                " and " + std::to_string(high));
+    throw std::invalid_argument(std::string("'") + key + "' must be a number between " + std::to_string(low) + " and " +
+                                std::to_string(high));
   return v;
 }
 
@@ -60,9 +60,7 @@ json parse_body(const std::string& body) {
   } catch (const json::parse_error& e) {
     // e.what() quotes the bytes read, which may not be UTF-8: say only where.
     throw std::invalid_argument("the body is not valid JSON in UTF-8 (error at byte " + std::to_string(e.byte) + ")");
-  } catch (const json::out_of_range&) {
-    throw std::invalid_argument("a number in the body is out of range");
-  }
+  } catch (const json::out_of_range&) { throw std::invalid_argument("a number in the body is out of range"); }
 }
 
 wire::SubmitRequest openai_submit(const json& body, bool chat) {

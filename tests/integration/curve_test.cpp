@@ -50,9 +50,8 @@ TEST(Curve, OnlyAuthorizedClientsAreAnswered) {
   ASSERT_EQ(allowed.status, 0) << allowed.out;
   EXPECT_EQ(nlohmann::json::parse(allowed.out)["ids"].get<std::vector<int32_t>>(),
             test::local_greedy("Once upon a time", 20));
-  for (const std::string& keys : {" --curve-server-key " + dir + "/server.pub --curve-secret-key " + dir +
-                                       "/stranger.key",
-                                   std::string()}) {
+  for (const std::string& keys :
+       {" --curve-server-key " + dir + "/server.pub --curve-secret-key " + dir + "/stranger.key", std::string()}) {
     const CommandRun refused = run(client + keys);
     EXPECT_NE(refused.status, 0) << keys;
     EXPECT_NE(refused.out.find("has been silent"), std::string::npos) << refused.out;
@@ -60,10 +59,9 @@ TEST(Curve, OnlyAuthorizedClientsAreAnswered) {
   // Keys that do not go together, or files that are not keys: a clear error at start.
   const CommandRun half = run(std::string(TANDEM_BINARY) + " serve --curve-secret-key " + dir + "/server.key");
   EXPECT_EQ(half.status, 2);
-  EXPECT_NE(half.out.find("--curve-secret-key and --curve-authorized-keys go together"), std::string::npos)
-      << half.out;
+  EXPECT_NE(half.out.find("--curve-secret-key and --curve-authorized-keys go together"), std::string::npos) << half.out;
   const CommandRun not_a_key = run(std::string(TANDEM_BINARY) + " serve --curve-secret-key " + dir +
-                            "/authorized --curve-authorized-keys " + dir + "/authorized");
+                                   "/authorized --curve-authorized-keys " + dir + "/authorized");
   EXPECT_EQ(not_a_key.status, 2);
   EXPECT_NE(not_a_key.out.find("no valid 'public = <40 Z85 characters>' line"), std::string::npos) << not_a_key.out;
 }

@@ -16,10 +16,10 @@ using test::Server;
 
 // A shard node; alone unless `scheduler` names a control address to join.
 std::unique_ptr<Server> start_shard(const std::string& scheduler = "") {
-  return std::make_unique<Server>(std::vector<std::string>{"node", "--role", "shard", "--listen", "tcp://127.0.0.1:0",
-                                                           "--threads", "1", "--scheduler", scheduler,
-                                                           "--heartbeat-ms", "200", "--drain-timeout-ms", "3000"},
-                                  std::vector<std::string>{});
+  return std::make_unique<Server>(
+      std::vector<std::string>{"node", "--role", "shard", "--listen", "tcp://127.0.0.1:0", "--threads", "1",
+                               "--scheduler", scheduler, "--heartbeat-ms", "200", "--drain-timeout-ms", "3000"},
+      std::vector<std::string>{});
 }
 
 // The count of attention partials a shard node computed, from its /metrics.
@@ -41,7 +41,8 @@ struct Generated {
 // Runs `tandem generate --json` (stories260K and its perturbed drafter unless told) with
 // segments of 8 and `extra` flags.
 Generated generate(const std::string& mode, const std::vector<std::string>& extra, int max_tokens = 60,
-                   const std::string& model = test::stories_model(), const std::string& draft = test::perturbed_stories(),
+                   const std::string& model = test::stories_model(),
+                   const std::string& draft = test::perturbed_stories(),
                    const std::string& prompt = "Lily and Tom went to the park") {
   const std::string errors = test::temp_path("generate-stderr");
   std::string command = std::string(TANDEM_BINARY) + " generate --json --threads 1 --segment 8 --model '" + model +
@@ -129,11 +130,11 @@ TEST(Shards, ShardNodesJoinTheSchedulerWhichHandsThemToItsVerifiers) {
                                            test::stories_model(), "--threads", "1", "--heartbeat-ms", "200",
                                            "--segment", "8", "--scheduler", scheduler->control()},
                   std::vector<std::string>{});
-  auto cluster = test::health_when(scheduler->http(), [](const nlohmann::json& h) {
-    return h["verifiers"] == 1 && h["shards"] == 2;
-  });
+  auto cluster = test::health_when(scheduler->http(),
+                                   [](const nlohmann::json& h) { return h["verifiers"] == 1 && h["shards"] == 2; });
   ASSERT_EQ(cluster["shards"], 2) << cluster.dump();
-  auto assigned = test::health_when(verifier.http(), [](const nlohmann::json& h) { return h["kv_shards"].size() == 2; });
+  auto assigned =
+      test::health_when(verifier.http(), [](const nlohmann::json& h) { return h["kv_shards"].size() == 2; });
   ASSERT_EQ(assigned["kv_shards"].size(), 2u) << assigned.dump();
 
   // Through the scheduler, with the segments on the two shard nodes: the ids of one process.
@@ -146,8 +147,8 @@ TEST(Shards, ShardNodesJoinTheSchedulerWhichHandsThemToItsVerifiers) {
     client.send(test::submit(id, prompt, 60));
     auto messages = client.until_end();
     EXPECT_TRUE(messages.back().has_final()) << messages.back().DebugString();
-    return nlohmann::json(std::vector<int32_t>(messages.back().final().ids().begin(),
-                                               messages.back().final().ids().end()));
+    return nlohmann::json(
+        std::vector<int32_t>(messages.back().final().ids().begin(), messages.back().final().ids().end()));
   };
   EXPECT_EQ(ask("both"), alone.json["ids"]);
   const double a_before = partials_computed(*a);
@@ -166,7 +167,8 @@ TEST(Shards, ShardNodesJoinTheSchedulerWhichHandsThemToItsVerifiers) {
   assigned = test::health_when(verifier.http(), [](const nlohmann::json& h) { return h["kv_shards"].empty(); });
   EXPECT_TRUE(assigned["kv_shards"].empty()) << assigned.dump();
   EXPECT_EQ(ask("none"), alone.json["ids"]);
-  EXPECT_EQ(test::health_when(scheduler->http(), [](const nlohmann::json& h) { return h["shards"] == 0; })["shards"], 0);
+  EXPECT_EQ(test::health_when(scheduler->http(), [](const nlohmann::json& h) { return h["shards"] == 0; })["shards"],
+            0);
 }
 
 TEST(Shards, AKilledShardIsRebuiltOnTheOtherAndTheIdsStayTheSame) {
@@ -230,9 +232,9 @@ TEST(Shards, ServeRunsShardsInProcessAndListsThemOnHealth) {
   client.send(test::submit("r", "Lily and Tom went to the park", 60));
   auto messages = client.until_end();
   ASSERT_TRUE(messages.back().has_final()) << messages.back().DebugString();
-  EXPECT_EQ(nlohmann::json(std::vector<int32_t>(messages.back().final().ids().begin(),
-                                                messages.back().final().ids().end())),
-            generate("ar", {}).json["ids"]);
+  EXPECT_EQ(
+      nlohmann::json(std::vector<int32_t>(messages.back().final().ids().begin(), messages.back().final().ids().end())),
+      generate("ar", {}).json["ids"]);
   auto health = test::health_when(serve.http(), [](const nlohmann::json& h) { return h["live_requests"] == 0; });
   ASSERT_EQ(health["kv_shards"].size(), 2u) << health.dump();
   EXPECT_EQ(health["kv_shards"][1]["name"], "local-1");

@@ -1,10 +1,42 @@
 #include "apps/scheduler_host.h"
 
+#include <fstream>
+#include <map>
+#include <sstream>
+
 #include "actors/messages.h"
 #include "apps/flags.h"
 #include "cluster/control_plane.h"
 
 namespace tandem {
+
+namespace {
+
+// --api-keys and --api-keys-file: key -> name.
+std::map<std::string, std::string> api_keys(const Flags& flags) {
+  std::map<std::string, std::string> keys;
+  auto add = [&](const std::string& key, const std::string& name) {
+    if (key.size() < 16) throw UsageError("API keys must have 16 characters or more");
+    keys[key] = name;
+  };
+  int n = 0;
+  for (const std::string& key : flags.get_list("api-keys")) add(key, "key-" + std::to_string(++n));
+  if (const std::string path = flags.get("api-keys-file"); !path.empty()) {
+    std::ifstream in(path);
+    if (!in) throw UsageError(path + ": cannot open the API keys file");
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream words(line);
+      std::string key, name;
+      if (!(words >> key) || key[0] == '#') continue;
+      words >> name;
+      add(key, name.empty() ? "key-" + std::to_string(++n) : name);
+    }
+    if (keys.empty()) throw UsageError(path + ": lists no API key, so nobody could use the API");
+  }
+  return keys;
+}
+
+}  // namespace
 
 void add_client_endpoint_flags(Flags& f) {
   f.add("max-body-bytes", std::to_string(HttpLimits{}.max_body_bytes),
@@ -13,6 +45,10 @@ void add_client_endpoint_flags(Flags& f) {
         "HTTP: connections served at once, idle keep-alive ones included (streams hold one each)");
   f.add("http-timeout-s", std::to_string(HttpLimits{}.read_timeout_s),
         "HTTP: a client silent this long while sending a request, or not reading a reply, is dropped");
+  f.add("api-keys", "",
+        "HTTP: comma-separated API keys (16 characters or more); with any, /v1/ requests need 'Authorization: "
+        "Bearer KEY' (/health, /ready, /metrics stay open)");
+  f.add("api-keys-file", "", "HTTP: file of API keys, one per line, optionally followed by a name for the logs");
   f.add("curve-secret-key", "",
         "ZeroMQ clients: this server's CURVE key pair (tandem keys generate); with it, only clients whose public "
         "keys --curve-authorized-keys lists can connect, and all traffic is encrypted");
@@ -30,6 +66,7 @@ ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
   limits.max_body_bytes = size_t(body);
   limits.threads = int(threads);
   limits.read_timeout_s = int(timeout);
+  limits.api_keys = api_keys(flags);
   const std::string secret = flags.get("curve-secret-key"), authorized = flags.get("curve-authorized-keys");
   if (secret.empty() != authorized.empty())
     throw UsageError("--curve-secret-key and --curve-authorized-keys go together");

@@ -2,11 +2,12 @@
 
 #include <httplib.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "server/connection_watch.h"
 #include "server/openai_request.h"
@@ -57,6 +58,25 @@ json speculation(const wire::Statistics& s) {
           {"decode_seconds", s.decode_seconds()}};
 }
 
+// Whether a and b are equal, in a time that does not depend on where they differ.
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+// The name of the API key the request carries, if it is one of `keys`.
+std::optional<std::string> api_key_name(const httplib::Request& req, const std::map<std::string, std::string>& keys) {
+  const std::string header = req.get_header_value("Authorization"), scheme = "Bearer ";
+  if (header.rfind(scheme, 0) != 0) return std::nullopt;
+  const std::string given = header.substr(scheme.size());
+  std::optional<std::string> name;
+  for (const auto& [key, key_name] : keys)  // every key compared, so the time says nothing either
+    if (same_secret(given, key)) name = key_name;
+  return name;
+}
+
 }  // namespace
 
 HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model,
@@ -69,15 +89,24 @@ HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& work
   http_->set_write_timeout(limits.read_timeout_s, 0);
   http_->set_keep_alive_timeout(5);
   http_->set_payload_max_length(limits.max_body_bytes);
+  if (!limits.api_keys.empty())
+    http_->set_pre_routing_handler([keys = limits.api_keys](const httplib::Request& req, httplib::Response& res) {
+      if (req.path.rfind("/v1/", 0) != 0 || api_key_name(req, keys)) return httplib::Server::HandlerResponse::Unhandled;
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Bearer");
+      res.set_content(error_body("a valid API key is required (Authorization: Bearer KEY)", "invalid_request_error"),
+                      "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    });
   // httplib's own refusals (413, 404, ...) get an OpenAI-style error body.
   http_->set_error_handler(httplib::Server::HandlerWithResponse(
       [max = limits.max_body_bytes](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string message = res.status == 413 ? "the body is larger than " + std::to_string(max) + " bytes"
-                                                   : "HTTP status " + std::to_string(res.status);
-    res.set_content(error_body(message, "invalid_request_error"), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        const std::string message = res.status == 413 ? "the body is larger than " + std::to_string(max) + " bytes"
+                                                      : "HTTP status " + std::to_string(res.status);
+        res.set_content(error_body(message, "invalid_request_error"), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   // What went wrong inside stays in the log, never in the answer.
   http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
     try {
@@ -212,8 +241,7 @@ void HttpGateway::routes() {
       }
       if (m->has_error()) {
         res.status = http_status(m->error().code());
-        res.set_content(error_body(m->error().message(), wire::ErrorCode_Name(m->error().code())),
-                        "application/json");
+        res.set_content(error_body(m->error().message(), wire::ErrorCode_Name(m->error().code())), "application/json");
         return;
       }
       const wire::FinalResult& f = m->final();

@@ -26,6 +26,9 @@ struct HttpLimits {
   size_t max_body_bytes = size_t(4) << 20;  // larger request bodies get 413, unread
   int threads = 128;                        // connections served at once (idle ones included)
   int read_timeout_s = 10;                  // a client silent this long mid-request is dropped
+  // API keys -> their names: when not empty, /v1/ needs "Authorization: Bearer KEY"
+  // (/health, /ready and /metrics stay open for probes and Prometheus).
+  std::map<std::string, std::string> api_keys;
 };
 
 /// Serves HTTP on its own threads, handing requests to a RequestBackend.

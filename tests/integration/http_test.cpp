@@ -142,5 +142,39 @@ TEST(Http, ANonStreamingClientThatLeavesHasItsRequestCancelledWithinTwoSeconds) 
   EXPECT_LT(std::chrono::steady_clock::now() - left, std::chrono::seconds(2));
 }
 
+TEST(Http, WithApiKeysOnlyABearerOfOneIsServedAndProbesStayOpen) {
+  const std::string file = test::temp_path("api-keys");
+  std::ofstream(file) << "# who may use the API\nsk-alice-0123456789abcdef alice\n";
+  Server server({"--http", "127.0.0.1:0", "--api-keys-file", file, "--api-keys", "sk-bob-0123456789abcdef"});
+  ASSERT_FALSE(server.http().empty()) << "serve did not start";
+  httplib::Client http(server.http());
+  const std::string body = R"({"prompt": "Once upon", "max_tokens": 4, "temperature": 0})";
+  auto ask = [&](const std::string& authorization) {
+    httplib::Headers headers;
+    if (!authorization.empty()) headers.emplace("Authorization", authorization);
+    return http.Post("/v1/completions", headers, body, "application/json");
+  };
+  for (const std::string refused :
+       {"", "Bearer sk-mallory-0123456789ab", "Bearer sk-alice-0123456789abcdeF", "Basic sk-alice-0123456789abcdef"}) {
+    auto res = ask(refused);
+    ASSERT_TRUE(res) << refused;
+    EXPECT_EQ(res->status, 401) << refused;
+    EXPECT_NE(res->body.find("a valid API key is required"), std::string::npos) << res->body;
+  }
+  for (const std::string key : {"sk-alice-0123456789abcdef", "sk-bob-0123456789abcdef"}) {
+    auto res = ask("Bearer " + key);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << key << ": " << res->body;
+  }
+  auto models = http.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 401);
+  for (const char* open : {"/health", "/ready", "/metrics"}) {
+    auto res = http.Get(open);
+    ASSERT_TRUE(res) << open;
+    EXPECT_EQ(res->status, 200) << open;
+  }
+}
+
 }  // namespace
 }  // namespace tandem

@@ -3,9 +3,11 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <iterator>
 #include <stdexcept>
 #include <vector>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 namespace tandem {
 namespace {
@@ -102,11 +104,8 @@ class ZmqPeerChannel : public PeerChannel {
     if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
     // [peer id][payload] from a DEALER; anything else is drained and dropped.
     std::vector<zmq::message_t> parts;
-    do {
-      parts.emplace_back();
-      if (!socket_.recv(parts.back(), zmq::recv_flags::dontwait)) return std::nullopt;
-    } while (parts.back().more());
-    if (parts.size() != 2) return std::nullopt;
+    if (!zmq::recv_multipart(socket_, std::back_inserter(parts), zmq::recv_flags::dontwait) || parts.size() != 2)
+      return std::nullopt;
     return std::make_pair(parts[0].to_string(), parts[1].to_string());
   }
 

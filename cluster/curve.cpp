@@ -4,9 +4,11 @@
 
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
+#include <zmq_addon.hpp>
 
 namespace tandem {
 namespace {
@@ -114,10 +116,7 @@ void ZapHandler::serve() {
     if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) == 0) continue;
     // Request: version, request id, domain, address, identity, mechanism, credentials...
     std::vector<zmq::message_t> parts;
-    do {
-      parts.emplace_back();
-      if (!socket_.recv(parts.back(), zmq::recv_flags::none)) break;
-    } while (parts.back().more());
+    (void)zmq::recv_multipart(socket_, std::back_inserter(parts));
     std::string status = "400", text = "not a ZAP request", user;
     if (parts.size() >= 7 && parts[0].to_string() == "1.0" && parts[5].to_string() == "CURVE" &&
         parts[6].size() == 32) {

@@ -1,6 +1,8 @@
 #include "server/zmq_frontend.h"
 
+#include <iterator>
 #include <vector>
+#include <zmq_addon.hpp>
 
 #include "cluster/metrics.h"
 
@@ -82,10 +84,7 @@ void ZmqFrontend::serve() {
     if (items[0].revents & ZMQ_POLLIN) {
       // [client id][payload] from a DEALER; [client id][empty][payload] from a REQ.
       std::vector<zmq::message_t> parts;
-      do {
-        parts.emplace_back();
-        if (!router_.recv(parts.back(), zmq::recv_flags::none)) break;
-      } while (parts.back().more());
+      (void)zmq::recv_multipart(router_, std::back_inserter(parts));
       if (parts.size() >= 2) handle_frame(router_, parts.front().to_string(), parts.back());
     }
     while (items[1].revents & ZMQ_POLLIN) {

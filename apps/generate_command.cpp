@@ -12,6 +12,7 @@
 #include "model/chat_template.h"
 #include "model/model.h"
 #include "runner/speculation_mode.h"
+#include "spec/stop_matcher.h"
 
 namespace tandem {
 namespace {
@@ -29,6 +30,7 @@ Flags generate_flags() {
   f.add("top-p", "1", "sample within the smallest set of tokens whose probability reaches p");
   f.add("seed", "0", "random seed; the same seed gives the same output");
   f.add_switch("chat", "wrap the prompt in the model's chat template");
+  f.add("stop", "", "end the output before this text (a stop sequence; empty: none)");
   f.add("threads", "0", "CPU threads; 0 for one per core");
   f.add("mode", "ar",
         "ar (plain), chain (a draft model drafts a chain), tree (a draft model drafts a dynamic tree), pearl "
@@ -102,14 +104,25 @@ int run_generate(const std::vector<std::string>& args) {
   const int threads = int(flags.get_int("threads"));
   const int segment = attention_segment(flags);
   StreamDecoder decoder(tok);
+  std::vector<std::string> stops;
+  if (!flags.get("stop").empty()) stops.push_back(flags.get("stop"));
+  try {
+    check_stop_sequences(stops);
+  } catch (const std::invalid_argument& e) { throw UsageError(std::string("--stop: ") + e.what()); }
+  StopMatcher stop_matcher(stops);
+  std::vector<int32_t> output_ids;
   std::string generated_text;
-  auto on_token = [&](int32_t id) {
-    std::string piece = decoder.push(id);
-    generated_text += piece;
+  auto show = [&](const StopMatcher::Released& released) {
+    output_ids.insert(output_ids.end(), released.ids.begin(), released.ids.end());
+    generated_text += released.text;
     if (!json) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fwrite(released.text.data(), 1, released.text.size(), stdout);
       std::fflush(stdout);
     }
+  };
+  auto on_token = [&](int32_t id) {
+    show(stop_matcher.push(id, decoder.push(id)));
+    if (stop_matcher.stopped()) throw StopGeneration{};
   };
 
   ModeSettings settings;
@@ -153,8 +166,8 @@ int run_generate(const std::vector<std::string>& args) {
   SpeculationStats spec;
   GenerationResult result =
       generate_in_mode(settings, transformer, draft_transformer.get(), prompt_ids, options, spec, on_token);
-  std::string tail = decoder.flush();
-  generated_text += tail;
+  show(stop_matcher.flush(decoder.flush()));
+  result.ids = output_ids;  // without the tokens from a stop sequence on
 
   double prefill_tps = result.prefill_seconds > 0 ? double(prompt_ids.size()) / result.prefill_seconds : 0.0;
   double decode_tps = result.decode_seconds > 0 ? double(result.ids.size()) / result.decode_seconds : 0.0;
@@ -189,7 +202,6 @@ int run_generate(const std::vector<std::string>& args) {
     // Invalid UTF-8 in model output is replaced rather than aborting the dump.
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
-    std::fwrite(tail.data(), 1, tail.size(), stdout);
     std::cout << std::endl;
     std::fprintf(stderr, "prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | %s | %d threads\n",
                  prompt_ids.size(), prefill_tps, result.ids.size(), decode_tps, finish_reason_name(result.finish),

@@ -26,6 +26,7 @@ int run_remote_generate(const Flags& flags) {
   r->mutable_sampling()->set_top_p(float(flags.get_double("top-p")));
   r->mutable_sampling()->set_seed(uint64_t(flags.get_int("seed")));
   if (flags.given("mode")) r->set_mode(flags.get("mode"));
+  if (!flags.get("stop").empty()) r->add_stop(flags.get("stop"));
   r->set_stream(true);
   r->set_deadline_ms(uint32_t(flags.get_int("deadline-ms")));
   constexpr auto kHeartbeat = std::chrono::milliseconds(1000);  // so the server can tell if we vanish

@@ -180,7 +180,10 @@ GenerationResult generate_pearl(Transformer& target, Transformer& draft, const s
           break;
         }
         result.ids.push_back(token);
-        if (on_token) on_token(token);
+        if (!emit_token(on_token, token)) {
+          finish(FinishReason::Stop);
+          break;
+        }
         if (int64_t(result.ids.size()) == options.max_tokens) {
           finish(FinishReason::Length);
           break;

@@ -55,8 +55,10 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
       sink_(std::move(sink)),
       settings_(serving.defaults),
       decoder_(models.target->model().tokenizer()),
+      stop_matcher_({ticket_->request.stop().begin(), ticket_->request.stop().end()}),
       started_(Clock::now()) {
   const wire::SubmitRequest& r = ticket_->request;
+  check_stop_sequences({r.stop().begin(), r.stop().end()});
   if (!r.mode().empty()) settings_.mode = r.mode();
   check_mode_settings(settings_);
   options_.max_context = serving.max_context;
@@ -92,13 +94,18 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
 
 void ActiveRequest::on_token(int32_t id) {
   check_alive(*ticket_);
-  std::string piece = decoder_.push(id);
-  text_ += piece;
-  if (!ticket_->request.stream()) return;
+  deliver(stop_matcher_.push(id, decoder_.push(id)));
+  if (stop_matcher_.stopped()) throw StopGeneration{};
+}
+
+void ActiveRequest::deliver(const StopMatcher::Released& released) {
+  ids_.insert(ids_.end(), released.ids.begin(), released.ids.end());
+  text_ += released.text;
+  if (!ticket_->request.stream() || (released.ids.empty() && released.text.empty())) return;
   wire::ServerMessage chunk;
   chunk.mutable_chunk()->set_request_id(ticket_->request.request_id());
-  chunk.mutable_chunk()->add_ids(id);
-  chunk.mutable_chunk()->set_text(piece);
+  for (int32_t id : released.ids) chunk.mutable_chunk()->add_ids(id);
+  chunk.mutable_chunk()->set_text(released.text);
   sink_(ticket_->client, chunk);
 }
 
@@ -107,21 +114,19 @@ void ActiveRequest::run_alone() {
                                    alone_stats_, [this](int32_t id) { on_token(id); });
 }
 
-wire::ServerMessage ActiveRequest::final_message() const {
+wire::ServerMessage ActiveRequest::final_message() {
   const GenerationResult result = run_ ? run_->result() : alone_result_;
   const SpeculationStats& spec = run_ ? run_->stats() : alone_stats_;
-  std::string text = text_;
-  StreamDecoder tail = decoder_;
-  text += tail.flush();
+  deliver(stop_matcher_.flush(decoder_.flush()));
   wire::ServerMessage m;
   wire::FinalResult* f = m.mutable_final();
   f->set_request_id(ticket_->request.request_id());
-  for (int32_t id : result.ids) f->add_ids(id);
-  f->set_text(text);
+  for (int32_t id : ids_) f->add_ids(id);
+  f->set_text(text_);
   f->set_finish_reason(finish_reason_name(result.finish));
   wire::Statistics* st = f->mutable_stats();
   st->set_prompt_tokens(int32_t(prompt_ids_.size()));
-  st->set_generated_tokens(int32_t(result.ids.size()));
+  st->set_generated_tokens(int32_t(ids_.size()));
   st->set_queue_seconds(std::chrono::duration<double>(started_ - ticket_->received).count());
   st->set_prefill_seconds(result.prefill_seconds);
   st->set_decode_seconds(result.decode_seconds);

@@ -12,6 +12,7 @@
 #include "runner/speculation_mode.h"
 #include "server/request_backend.h"
 #include "spec/speculative_run.h"
+#include "spec/stop_matcher.h"
 
 namespace tandem {
 
@@ -26,15 +27,15 @@ struct ServingModels {
 
 /// Serving limits and defaults.
 struct ServingOptions {
-  ModeSettings defaults;                                 // mode and knobs when a request names none
-  int default_max_tokens = 256;                          // when a request asks for 0
-  int max_tokens_limit = 4096;                           // most a request may ask for
-  int64_t max_context = 4096;                            // KV positions per request
-  size_t queue_limit = 64;                               // requests waiting or running; beyond it: OVERLOADED
-  int max_batch = 8;                                     // requests decoded together in one target forward per pass
-  int64_t prefill_chunk = 128;                           // most prompt tokens of joining requests per pass
-  std::chrono::milliseconds drafter_timeout{30000};      // a remote drafter silent this long is dropped
-  RemoteKvFactory kv_remote;  // KV shards for each request's cache (empty: none)
+  ModeSettings defaults;                             // mode and knobs when a request names none
+  int default_max_tokens = 256;                      // when a request asks for 0
+  int max_tokens_limit = 4096;                       // most a request may ask for
+  int64_t max_context = 4096;                        // KV positions per request
+  size_t queue_limit = 64;                           // requests waiting or running; beyond it: OVERLOADED
+  int max_batch = 8;                                 // requests decoded together in one target forward per pass
+  int64_t prefill_chunk = 128;                       // most prompt tokens of joining requests per pass
+  std::chrono::milliseconds drafter_timeout{30000};  // a remote drafter silent this long is dropped
+  RemoteKvFactory kv_remote;                         // KV shards for each request's cache (empty: none)
 };
 
 /// A request as received.
@@ -80,11 +81,14 @@ class ActiveRequest {
   void run_alone();
   /// PEARL's figures once run_alone() returned.
   const SpeculationStats& alone_stats() const { return alone_stats_; }
-  /// The final message, once finished.
-  wire::ServerMessage final_message() const;
+  /// The final message, once finished (called once: a streaming request first gets
+  /// the text still held back, if any, as a last chunk).
+  wire::ServerMessage final_message();
 
  private:
   void on_token(int32_t id);
+  // Adds released ids and text to the output, and streams them when the client asked.
+  void deliver(const StopMatcher::Released& released);
 
   std::shared_ptr<RequestTicket> ticket_;
   const ServingModels& models_;
@@ -97,6 +101,8 @@ class ActiveRequest {
   GenerationResult alone_result_;  // PEARL's result
   SpeculationStats alone_stats_;
   StreamDecoder decoder_;
+  StopMatcher stop_matcher_;
+  std::vector<int32_t> ids_;  // released to the client
   std::string text_;
   std::chrono::steady_clock::time_point started_;
   bool drafts_locally_ = false;

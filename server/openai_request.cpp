@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <vector>
+
+#include "spec/stop_matcher.h"
 
 namespace tandem {
 namespace {
@@ -50,6 +53,21 @@ std::string string_field(const json& body, const char* key) {
   return it->get<std::string>();
 }
 
+// OpenAI's `stop`: absent, null, a string or an array of strings.
+std::vector<std::string> stop_sequences(const json& body) {
+  auto it = body.find("stop");
+  if (it == body.end() || it->is_null()) return {};
+  if (it->is_string()) return {it->get<std::string>()};
+  std::vector<std::string> stops;
+  if (it->is_array())
+    for (const json& s : *it)
+      if (s.is_string()) stops.push_back(s.get<std::string>());
+  if (!it->is_array() || stops.size() != it->size())
+    throw std::invalid_argument("'stop' must be a string or an array of strings");
+  check_stop_sequences(stops);
+  return stops;
+}
+
 }  // namespace
 
 json parse_body(const std::string& body) {
@@ -84,8 +102,7 @@ wire::SubmitRequest openai_submit(const json& body, bool chat) {
   }
   if (integer_field(body, "n", 1, 1, std::numeric_limits<int64_t>::max()) != 1)
     throw std::invalid_argument("'n' must be 1: several completions per request are not supported yet");
-  if (auto stop = body.find("stop"); stop != body.end() && !stop->is_null() && !(stop->is_array() && stop->empty()))
-    throw std::invalid_argument("'stop' sequences are not supported yet");
+  for (const std::string& s : stop_sequences(body)) r.add_stop(s);
   // OpenAI's defaults: 16 tokens for completions, temperature 1, top_p 1.
   r.set_max_tokens(int32_t(integer_field(body, "max_tokens", chat ? 0 : 16, 0, std::numeric_limits<int32_t>::max())));
   wire::Sampling& s = *r.mutable_sampling();

@@ -1,8 +1,8 @@
 #pragma once
 // Reading an OpenAI-style request body (/v1/completions, /v1/chat/completions) into a
 // SubmitRequest. Every field is type- and range-checked before conversion: no silent
-// wrap of a large integer, no NaN or infinite temperature; unsupported fields that
-// would change the answer (n > 1, stop sequences) are refused, not ignored.
+// wrap of a large integer, no NaN or infinite temperature; an unsupported field that
+// would change the answer (n > 1) is refused, not ignored.
 #include <nlohmann/json.hpp>
 #include <string>
 

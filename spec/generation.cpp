@@ -14,6 +14,14 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 const char* finish_reason_name(FinishReason reason) { return reason == FinishReason::Stop ? "stop" : "length"; }
 
+bool emit_token(const std::function<void(int32_t)>& on_token, int32_t id) {
+  if (!on_token) return true;
+  try {
+    on_token(id);
+    return true;
+  } catch (const StopGeneration&) { return false; }
+}
+
 KvCache request_cache(const ModelConfig& config, const GenerationOptions& options, size_t prompt_tokens) {
   const int64_t context = std::min<int64_t>(options.max_context, int64_t(prompt_tokens) + options.max_tokens);
   std::unique_ptr<RemoteKv> remote = options.kv_remote ? options.kv_remote(context) : nullptr;
@@ -73,7 +81,10 @@ GenerationResult generate_autoregressive(Transformer& transformer, const std::ve
       break;
     }
     result.ids.push_back(next);
-    if (on_token) on_token(next);
+    if (!emit_token(on_token, next)) {
+      result.finish = FinishReason::Stop;
+      break;
+    }
     if (step + 1 == options.max_tokens || pos + 1 >= cache.max_positions()) break;
     batch.assign(1, BatchToken{next, 0, pos, -1, true});
     auto out = transformer.forward(batch, caches);

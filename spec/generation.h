@@ -54,6 +54,13 @@ GenerationResult generate_autoregressive(Transformer& transformer, const std::ve
                                          const GenerationOptions& options,
                                          const std::function<void(int32_t)>& on_token = {});
 
+/// Thrown by an on_token callback to end generation as finished, not failed: the
+/// output is complete (a stop sequence was found in its text).
+struct StopGeneration {};
+
+/// Calls on_token(id) if it is set; false when it threw StopGeneration.
+bool emit_token(const std::function<void(int32_t)>& on_token, int32_t id);
+
 /// "stop" or "length".
 const char* finish_reason_name(FinishReason reason);
 

@@ -101,7 +101,11 @@ void SpeculativeRun::finish_pass(const float* logits) {
     }
     result_.ids.push_back(token);
     context_.push_back(token);
-    if (on_token_) on_token_(token);
+    if (!emit_token(on_token_, token)) {
+      result_.finish = FinishReason::Stop;
+      finished_ = true;
+      break;
+    }
     if (int64_t(result_.ids.size()) == options_.max_tokens) {
       finished_ = true;
       break;

@@ -150,6 +150,10 @@ def main():
                 assert result.finish_reason == "length" and result.stats.generated_tokens == 50
                 streamed = "".join(client.stream("Once upon a time", max_tokens=50))
                 assert streamed == local["text"], streamed
+                stop = local["text"][20:24]  # the output ends right before the first place it appears
+                stopped = client.generate("Once upon a time", max_tokens=50, stop=["never there", stop])
+                assert stopped.text == local["text"][:local["text"].find(stop)], (stopped.text, stop)
+                assert stopped.finish_reason == "stop", stopped.finish_reason
                 try:
                     client.generate(ids=[1, 100000], max_tokens=5)
                     raise AssertionError("an unknown token id was accepted")

@@ -8,20 +8,8 @@
 namespace tandem {
 namespace {
 
-struct CommandRun {
-  int status = -1;
-  std::string out;
-};
-
-CommandRun run(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  CommandRun r;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) r.out.append(buffer, n);
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using test::CommandRun;
+CommandRun run(const std::string& command) { return test::run_command(command); }
 
 TEST(Curve, OnlyAuthorizedClientsAreAnswered) {
   const std::string dir = test::temp_path("curve");

@@ -107,7 +107,6 @@ TEST(Http, OutOfRangeNumbersBadBytesAndUnsupportedFieldsGet400) {
       {R"({"prompt": "hi", "temperature": 1e999})", "a number in the body is out of range"},
       {R"({"prompt": "hi", "top_p": "high"})", "'top_p' must be a number between"},
       {R"({"prompt": "hi", "n": 2})", "'n' must be 1"},
-      {R"({"prompt": "hi", "stop": "\n"})", "'stop' sequences are not supported yet"},
       {R"({"prompt": "hi", "stream": "yes"})", "'stream' must be true or false"},
       {"{\"prompt\": \"caf\xc3\x28\"}", "the body is not valid JSON in UTF-8 (error at byte"},
       {"[1, 2]", "the body must be a JSON object"},

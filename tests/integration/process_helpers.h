@@ -173,4 +173,20 @@ inline std::vector<int32_t> local_greedy(const std::string& text, int max_tokens
   return local_generate(text, max_tokens);
 }
 
+// A shell command's exit status and its output (stdout and stderr together).
+struct CommandRun {
+  int status = -1;
+  std::string out;
+};
+
+inline CommandRun run_command(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  CommandRun r;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) r.out.append(buffer, n);
+  const int status = pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
 }  // namespace tandem::test

@@ -76,8 +76,10 @@ class Client:
         self.close()
 
     def submit(self, prompt=None, ids=None, messages=None, max_tokens=0, temperature=0.0, top_k=0, top_p=1.0, seed=0,
-               chat=False, mode="", stream=False, deadline_ms=0, request_id=None, heartbeat_ms=1000):
-        """Sends a request and returns its id; read the replies with messages(request_id)."""
+               chat=False, mode="", stream=False, deadline_ms=0, request_id=None, heartbeat_ms=1000, stop=()):
+        """Sends a request and returns its id; read the replies with messages(request_id).
+
+        stop: a string or a list of strings; the output ends before the first of them."""
         message = client_pb2.ClientMessage()
         r = message.submit
         r.request_id = request_id or f"py-{os.getpid()}-{next(self._ids)}"
@@ -88,6 +90,7 @@ class Client:
         else:
             r.text = prompt
         r.chat, r.max_tokens, r.mode, r.stream, r.deadline_ms = chat, max_tokens, mode, stream, deadline_ms
+        r.stop.extend([stop] if isinstance(stop, str) else stop)
         # The server cancels the request if this client stays silent for three intervals;
         # messages() sends the heartbeats while it waits.
         r.heartbeat_ms = heartbeat_ms

@@ -18,6 +18,7 @@
 
 #include "actors/messages.h"
 #include "actors/node_agent.h"
+#include "apps/bind_policy.h"
 #include "apps/commands.h"
 #include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
@@ -123,6 +124,8 @@ void serve_joined(const Flags& flags, NodeAgentSettings s, const std::function<b
 
 int run_scheduler(const Flags& flags) {
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
+  check_scheduler_exposure(flags, flags.get("listen"), http_address(flags, "scheduler"), flags.get("control"),
+                           endpoint_settings);
   ControlPlane control;
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
   const std::string control_address = scheduler.publish(flags.get("control"));
@@ -171,6 +174,7 @@ int run_drafter(const Flags& flags, const std::string& name) {
   if (settings.mode != "chain" && settings.mode != "tree") throw UsageError("--drafter-mode must be chain or tree");
   const std::string model_name =
       flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" : flags.get("draft-model");
+  check_exposure(flags, "verifiers (drafter data)", flags.get("listen"), false, "");
   auto model = Model::load(resolve_model_path(model_name));
   Transformer draft(*model, int(flags.get_int("threads")));
   std::string endpoint;
@@ -207,6 +211,7 @@ int run_shard(const Flags& flags, const std::string& name) {
   limits.idle_release = std::chrono::seconds(std::max<long long>(1, flags.get_int("idle-release-s")));
   KvShard shard(limits, int(flags.get_int("threads")));
   std::string endpoint;
+  check_exposure(flags, "verifiers (KV shard data)", flags.get("listen"), false, "");
   auto channel =
       zmq_peer_listen(flags.get("listen"), std::max<long long>(1024, flags.get_int("max-frame-bytes")), &endpoint);
   auto health = [&] {

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "actors/messages.h"
+#include "apps/bind_policy.h"
 #include "apps/flags.h"
 #include "cluster/control_plane.h"
 
@@ -53,6 +54,15 @@ void add_client_endpoint_flags(Flags& f) {
         "ZeroMQ clients: this server's CURVE key pair (tandem keys generate); with it, only clients whose public "
         "keys --curve-authorized-keys lists can connect, and all traffic is encrypted");
   f.add("curve-authorized-keys", "", "ZeroMQ clients: file of the client public keys admitted, one per line");
+  add_insecure_flag(f);
+}
+
+void check_scheduler_exposure(const Flags& flags, const std::string& listen, const std::string& http,
+                              const std::string& control, const ClientEndpointSettings& settings) {
+  check_exposure(flags, "ZeroMQ clients", listen, settings.curve.has_value(),
+                 "--curve-secret-key and --curve-authorized-keys");
+  check_exposure(flags, "HTTP clients", http, !settings.http.api_keys.empty(), "--api-keys or --api-keys-file");
+  check_exposure(flags, "joining nodes (the control plane)", control, false, "");
 }
 
 ClientEndpointSettings client_endpoint_settings(const Flags& flags) {

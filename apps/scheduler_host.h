@@ -16,11 +16,15 @@ namespace tandem {
 
 class Flags;
 
-/// Adds --max-body-bytes, --http-threads, --http-timeout-s, --curve-secret-key and
-/// --curve-authorized-keys.
+/// Adds --max-body-bytes, --http-threads, --http-timeout-s, --api-keys, --api-keys-file,
+/// --curve-secret-key, --curve-authorized-keys and --insecure.
 void add_client_endpoint_flags(Flags& flags);
 /// What those flags set; a UsageError for nonsense (or an unreadable key file).
 ClientEndpointSettings client_endpoint_settings(const Flags& flags);
+/// A UsageError unless each of the scheduler's listeners is on loopback, protected by the
+/// keys `settings` holds, or allowed by --insecure (apps/bind_policy.h).
+void check_scheduler_exposure(const Flags& flags, const std::string& listen, const std::string& http,
+                              const std::string& control, const ClientEndpointSettings& settings);
 
 /// A running scheduler and its client endpoints.
 class SchedulerHost {

@@ -42,6 +42,7 @@ int run_serve(const std::vector<std::string>& args) {
   Flags flags = serve_flags();
   if (!flags.parse(args)) return 0;
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
+  check_scheduler_exposure(flags, flags.get("listen"), flags.get("http"), flags.get("control"), endpoint_settings);
   ControlPlane control;
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
   const std::string control_address = scheduler.publish(flags.get("control"));

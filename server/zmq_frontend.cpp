@@ -36,8 +36,9 @@ ZmqFrontend::ZmqFrontend(const std::string& endpoint, Handler handler, const Cur
   router_.set(zmq::sockopt::linger, 0);
   // Replies to a client that has gone away are dropped instead of piling up.
   router_.set(zmq::sockopt::router_mandatory, 0);
-  // libzmq itself drops peers sending absurd frames; smaller oversized frames get an error reply.
-  router_.set(zmq::sockopt::maxmsgsize, int64_t(64) << 20);
+  // libzmq itself drops peers sending frames past the read limit; frames a little
+  // over the request limit still get an error reply that says why.
+  router_.set(zmq::sockopt::maxmsgsize, int64_t(kMaxClientFrameReadBytes));
   if (curve) make_curve_server(router_, curve->keys);
   router_.bind(endpoint);
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);

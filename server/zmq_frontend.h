@@ -18,6 +18,9 @@ namespace tandem {
 
 /// Largest client frame read; a larger one gets a MALFORMED error reply.
 constexpr size_t kMaxClientFrameBytes = 1 << 20;
+/// Largest frame libzmq takes in at all: a client sending more is disconnected unanswered,
+/// so what a peer can make the server allocate stays near the limit above.
+constexpr size_t kMaxClientFrameReadBytes = kMaxClientFrameBytes + (64 << 10);
 
 /// Serves one ROUTER endpoint on its own thread.
 class ZmqFrontend {

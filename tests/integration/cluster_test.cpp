@@ -206,7 +206,7 @@ TEST(Cluster, AVanishedClientAndGarbageFramesLeakNothing) {
   wire::ServerMessage m = client.receive();
   ASSERT_TRUE(m.has_error());
   EXPECT_EQ(m.error().code(), wire::MALFORMED);
-  client.send_bytes(std::string(2 << 20, 'x'));
+  client.send_bytes(std::string((1 << 20) + 1000, 'x'));
   m = client.receive();
   ASSERT_TRUE(m.has_error());
   EXPECT_EQ(m.error().code(), wire::MALFORMED);

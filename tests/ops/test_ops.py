@@ -218,7 +218,27 @@ def k8s_check(build):
             fail(f"{overlay}: expected scheduler, verifier, drafter and shard workloads")
         for w in workloads:
             check_workload(overlay, w, flags, services)
+        check_network_policies(overlay, docs, workloads)
         print(f"k8s {overlay}: {len(docs)} objects valid; args, ports, probes, labels and config agree with the binary")
+
+
+def check_network_policies(overlay, docs, workloads):
+    """Ingress is denied by default, and each workload's ports are opened by a policy of its own."""
+    policies = [d["spec"] for d in docs if d["kind"] == "NetworkPolicy"]
+    if not any(p["podSelector"] == {} and p.get("policyTypes") == ["Ingress"] and not p.get("ingress")
+               for p in policies):
+        fail(f"{overlay}: no default-deny ingress NetworkPolicy")
+    for w in workloads:
+        pod = w["spec"]["template"]
+        component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
+        own = [p for p in policies
+               if p["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component") == component]
+        opened = {port["port"] for p in own for rule in p.get("ingress", []) for port in rule.get("ports", [])}
+        for port in pod["spec"]["containers"][0].get("ports", []):
+            if port["containerPort"] not in opened:
+                fail(f"{overlay}: no NetworkPolicy admits {component}'s port {port['containerPort']}")
+        if component != "scheduler" and any("from" not in rule for p in own for rule in p.get("ingress", [])):
+            fail(f"{overlay}: a NetworkPolicy opens a {component} port to everyone")
 
 
 def check_workload(overlay, w, flags, services):

@@ -1,8 +1,7 @@
 #include "actors/node_agent.h"
 
-#include <iostream>
-
 #include "actors/messages.h"
+#include "cluster/log.h"
 
 namespace tandem {
 
@@ -10,7 +9,7 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
   return system.spawn([scheduler, s = std::move(settings)](caf::event_based_actor* self) -> caf::behavior {
     const auto timeout = std::chrono::milliseconds(4 * s.heartbeat_ms + 1000);
     auto give_up = [self, s](const std::string& why) {
-      std::cerr << "tandem node: " << s.name << ": lost the scheduler (" << why << ")" << std::endl;
+      log_event(LogLevel::warn, "scheduler_lost", {{"why", why}});
       if (s.scheduler_lost) *s.scheduler_lost = true;
       if (s.joined) *s.joined = false;
       self->quit();
@@ -21,7 +20,7 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
           .then(
               [self, s, give_up](const std::string& refused) {
                 if (!refused.empty()) return give_up("refused: " + refused);
-                std::cout << "tandem node: " << s.role << " '" << s.name << "' joined the scheduler" << std::endl;
+                log_event(LogLevel::info, "joined_scheduler", {{"role", s.role}});
                 if (s.joined) *s.joined = true;
               },
               [give_up, self](caf::error& e) { give_up(self->system().render(e)); });

@@ -1,10 +1,13 @@
 #include "actors/scheduler_actor.h"
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <iostream>
 #include <map>
 
 #include "actors/messages.h"
+#include "cluster/log.h"
 #include "cluster/membership.h"
 #include "cluster/metrics.h"
 
@@ -53,6 +56,40 @@ void record_end(const wire::ServerMessage& m, const Tracked* tracked) {
                                         stats.decode_seconds() / double(stats.generated_tokens()));
 }
 
+// A client's name for the logs: HTTP clients are named in text ("http:KEYNAME:7"),
+// ZeroMQ ones by their routing id, written in hex.
+std::string client_label(const std::string& client) {
+  const bool text =
+      std::all_of(client.begin(), client.end(), [](char c) { return std::isprint(static_cast<unsigned char>(c)); });
+  if (text) return client;
+  static const char* kHex = "0123456789abcdef";
+  std::string hex = "zmq:";
+  for (unsigned char c : client) hex += {kHex[c >> 4], kHex[c & 15]};
+  return hex;
+}
+
+// The one line each request leaves when it ends (never its prompt or output).
+void log_end(const std::string& client, const wire::ServerMessage& m, const Tracked* tracked) {
+  LogFields f;
+  f["request"] = m.has_final() ? m.final().request_id() : m.error().request_id();
+  f["client"] = client_label(client);
+  if (tracked) f["verifier"] = tracked->verifier;
+  f["outcome"] = outcome_of(m);
+  if (m.has_final()) {
+    const wire::Statistics& s = m.final().stats();
+    f["mode"] = s.mode();
+    f["finish"] = m.final().finish_reason();
+    f["prompt_tokens"] = s.prompt_tokens();
+    f["tokens"] = s.generated_tokens();
+    f["tokens_per_pass"] = std::round(s.tokens_per_pass() * 100) / 100;
+  } else {
+    f["error"] = m.error().message();
+  }
+  if (tracked) f["latency_ms"] = std::round(seconds_since(tracked->submitted) * 1e4) / 10;
+  const bool trouble = m.has_error() && (m.error().code() == wire::INTERNAL || m.error().code() == wire::UNAVAILABLE);
+  log_event(trouble ? LogLevel::warn : LogLevel::info, "request", f);
+}
+
 wire::ServerMessage error_reply(const std::string& request_id, wire::ErrorCode code, const std::string& message) {
   wire::ServerMessage m;
   m.mutable_error()->set_request_id(request_id);
@@ -78,7 +115,12 @@ class Scheduler {
     self_->send(self_, tick_atom::value);
     return {
         [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
-               caf::actor work) { return join(role, name, data_endpoint, work); },
+               caf::actor work) {
+          const std::string refused = join(role, name, data_endpoint, work);
+          if (!refused.empty())
+            log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});
+          return refused;
+        },
         [this](heartbeat_atom, const std::string& name, int64_t live_requests, int64_t kv_bytes) {
           const bool known = state_.membership.heard(name, steady_now_ms(), live_requests, kv_bytes);
           publish_view();
@@ -110,7 +152,7 @@ class Scheduler {
         },
         [this](drain_atom, const std::string& name) {
           if (!state_.membership.drain(name)) return;
-          std::cout << "tandem scheduler: '" << name << "' is draining" << std::endl;
+          log_event(LogLevel::info, "node_draining", {{"name", name}});
           if (const NodeInfo* node = state_.membership.find(name); node && node->role == NodeRole::shard)
             assign_shards();
         },
@@ -134,8 +176,9 @@ class Scheduler {
     std::erase_if(state_.node_names, [&](const auto& entry) { return entry.second == name; });  // a restart's old self
     state_.node_names[work.address()] = name;
     self_->monitor(work);
-    std::cout << "tandem scheduler: " << role_text << " '" << name << "' joined"
-              << (data_endpoint.empty() ? "" : " (data " + data_endpoint + ")") << std::endl;
+    LogFields joined = {{"role", role_text}, {"name", name}};
+    if (!data_endpoint.empty()) joined["data"] = data_endpoint;
+    log_event(LogLevel::info, "node_joined", joined);
     pair_drafters();
     if (*role == NodeRole::verifier)
       send_work(name, shards_atom::value, shard_endpoints());
@@ -152,8 +195,7 @@ class Scheduler {
 
   // Ends what a departed node leaves behind: a verifier's requests, a drafter's pairing.
   void end_node(const NodeInfo& node, const std::string& why) {
-    std::cout << "tandem scheduler: " << role_name(node.role) << " '" << node.name << "' lost (" << why << ")"
-              << std::endl;
+    log_event(LogLevel::warn, "node_lost", {{"role", role_name(node.role)}, {"name", node.name}, {"why", why}});
     if (node.role == NodeRole::verifier) {
       for (auto it = state_.requests.begin(); it != state_.requests.end();) {
         if (it->second.verifier != node.name) {
@@ -186,7 +228,7 @@ class Scheduler {
     const std::string list = shard_endpoints();
     if (list == state_.assigned_shards) return;
     state_.assigned_shards = list;
-    std::cout << "tandem scheduler: KV shards now [" << list << "]" << std::endl;
+    log_event(LogLevel::info, "shards_assigned", {{"shards", list}});
     for (const NodeInfo* verifier : state_.membership.members(NodeRole::verifier))
       send_work(verifier->name, shards_atom::value, list);
   }
@@ -194,7 +236,7 @@ class Scheduler {
   void pair_drafters() {
     for (const auto& [verifier, drafter] : state_.membership.pair_free()) {
       const std::string endpoint = state_.membership.find(drafter)->data_endpoint;
-      std::cout << "tandem scheduler: verifier '" << verifier << "' drafts with '" << drafter << "'" << std::endl;
+      log_event(LogLevel::info, "drafter_paired", {{"verifier", verifier}, {"drafter", drafter}});
       send_work(verifier, pair_atom::value, endpoint);
     }
   }
@@ -251,6 +293,7 @@ class Scheduler {
   // Sends a request's last message and records how it ended.
   void reply_end(const std::string& client, const Tracked* tracked, const wire::ServerMessage& m) {
     record_end(m, tracked);
+    log_end(client, m, tracked);
     settings_.sink(client, m);
   }
 

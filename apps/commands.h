@@ -23,6 +23,9 @@ int run_models(const std::vector<std::string>& args);
 /// tandem keys generate: CURVE key files.
 int run_keys(const std::vector<std::string>& args);
 
+/// Applies --log-level and --log-format, naming this process `node` in every event line.
+void apply_log_flags(const Flags& flags, const std::string& node);
+
 /// Where installed models live: $TANDEM_MODELS_DIR, else models/ beside the build folder, else ./models.
 std::string models_dir();
 /// A model argument as a path: itself if it exists, else the file of that name in models_dir().

@@ -15,6 +15,13 @@ std::string env_name(const std::string& flag) {
 
 Flags::Flags(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {
   add("config", "", "file of 'name = value' lines setting these flags (# starts a comment)");
+  add("log-level", "info", "lowest level of the event lines written to stderr: debug, info, warn or error");
+  add("log-format", "text", "event lines as text (key=value) or json (one object per line)");
+}
+
+std::function<void(const Flags&)>& Flags::after_parse() {
+  static std::function<void(const Flags&)> hook;
+  return hook;
 }
 
 void Flags::read_config(const std::string& path) {
@@ -95,8 +102,11 @@ bool Flags::parse(const std::vector<std::string>& args) {
     }
     f.given = true;
   }
+  if (after_parse()) after_parse()(*this);
   return true;
 }
+
+bool Flags::has(const std::string& name) const { return flags_.count(name) > 0; }
 
 const Flags::Flag& Flags::flag(const std::string& name) const {
   auto it = flags_.find(name);

@@ -1,6 +1,7 @@
 #pragma once
 // Command-line flags with defaults, overridable by TANDEM_* environment variables
 // (TANDEM_MAX_TOKENS for --max-tokens), themselves overridden by the command line.
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,7 @@ class Flags {
   /// `command` as the user types it, e.g. "tandem generate" or "tandem_bench". Every
   /// command has --config: a file of `name = value` lines (# comments) that sets flags;
   /// TANDEM_* environment variables override it, and the command line overrides both.
+  /// Every command also has --log-level and --log-format.
   Flags(std::string command, std::string summary);
 
   /// Declares a flag that takes a value.
@@ -40,6 +42,12 @@ class Flags {
   std::vector<std::string> get_list(const std::string& name) const;
   /// Whether the flag was set on the command line or in the environment.
   bool given(const std::string& name) const;
+  /// Whether the command declares the flag.
+  bool has(const std::string& name) const;
+
+  /// Runs after every successful parse (the tandem binary applies --log-level and
+  /// --log-format with it); empty by default.
+  static std::function<void(const Flags&)>& after_parse();
 
   /// The --help text.
   std::string help() const;

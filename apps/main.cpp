@@ -5,6 +5,7 @@
 
 #include "apps/commands.h"
 #include "apps/flags.h"
+#include "cluster/log.h"
 #include "model/mapped_file.h"
 
 namespace {
@@ -21,6 +22,12 @@ const char* kUsage =
 
 }  // namespace
 
+void tandem::apply_log_flags(const Flags& flags, const std::string& node) {
+  try {
+    configure_logging(log_level_named(flags.get("log-level")), log_format_named(flags.get("log-format")), node);
+  } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
@@ -28,6 +35,9 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
+  tandem::Flags::after_parse() = [&command](const tandem::Flags& flags) {
+    tandem::apply_log_flags(flags, flags.has("name") && !flags.get("name").empty() ? flags.get("name") : command);
+  };
   try {
     if (command == "generate") return tandem::run_generate(args);
     if (command == "models") return tandem::run_models(args);

@@ -259,6 +259,7 @@ int run_node(const std::vector<std::string>& args) {
   if (!flags.parse(args)) return 0;
   const std::string role = flags.get("role");
   const std::string name = flags.get("name").empty() ? default_name(role) : flags.get("name");
+  apply_log_flags(flags, name);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   if (role == "scheduler") return run_scheduler(flags);

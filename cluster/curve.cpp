@@ -10,6 +10,8 @@
 #include <vector>
 #include <zmq_addon.hpp>
 
+#include "cluster/log.h"
+
 namespace tandem {
 namespace {
 
@@ -128,8 +130,8 @@ void ZapHandler::serve() {
       } else {
         text = "unknown client key";
         ++refused_;
-        std::cerr << "tandem: refused a CURVE client from " << parts[3].to_string() << ": key " << std::string(z85, 8)
-                  << "... is not authorized" << std::endl;
+        log_event(LogLevel::warn, "curve_refused",
+                  {{"peer", parts[3].to_string()}, {"key", std::string(z85, 8) + "..."}, {"reason", "not authorized"}});
       }
     }
     const std::string request_id = parts.size() >= 2 ? parts[1].to_string() : "";

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "cluster/log.h"
 #include "cluster/metrics.h"
 #include "kernels/ops.h"
 
@@ -33,7 +34,7 @@ KvShard::KvShard(KvShardLimits limits, int threads) : limits_(limits), pool_(thr
 
 void KvShard::reject(const std::string& why) {
   ++stats_.rejected;
-  std::cerr << "tandem shard: " << why << std::endl;
+  log_event(LogLevel::warn, "shard_refused", {{"reason", why}});
 }
 
 std::optional<std::string> KvShard::handle(const std::string& peer, std::string_view frame) {
@@ -226,9 +227,9 @@ int KvShard::release_idle() {
   for (auto it = held_.begin(); it != held_.end();) {
     auto next = std::next(it);
     if (now - it->second.last_used > limits_.idle_release) {
-      std::cerr << "tandem shard: freed request " << it->first.second << ", idle for "
-                << std::chrono::duration_cast<std::chrono::seconds>(now - it->second.last_used).count() << " s"
-                << std::endl;
+      log_event(LogLevel::info, "shard_idle_release",
+                {{"request", it->first.second},
+                 {"idle_s", std::chrono::duration_cast<std::chrono::seconds>(now - it->second.last_used).count()}});
       free_locked(it);
       ++freed;
     }

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cluster/channel.h"
+#include "cluster/log.h"
 
 namespace tandem {
 
@@ -23,7 +24,8 @@ void ShardPool::assign(const std::string& endpoints) {
     links.push_back(link ? link : std::make_shared<ShardLink>(zmq_channel_connect(endpoint), endpoint));
   }
   assigned_ = std::move(links);
-  std::cout << "tandem verifier: the scheduler assigned " << assigned_.size() << " KV shard(s)" << std::endl;
+  log_event(assigned_.empty() ? LogLevel::debug : LogLevel::info, "shards_assigned",
+            {{"shards", int64_t(assigned_.size())}});
 }
 
 std::vector<std::shared_ptr<ShardLink>> ShardPool::links() const {

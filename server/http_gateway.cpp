@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "cluster/log.h"
 #include "server/connection_watch.h"
 #include "server/openai_request.h"
 #include "server/ops_http.h"
@@ -81,7 +82,7 @@ std::optional<std::string> api_key_name(const httplib::Request& req, const std::
 
 HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model,
                          HttpLimits limits)
-    : worker_(worker), model_(model), http_(std::make_unique<httplib::Server>()) {
+    : worker_(worker), model_(model), api_keys_(limits.api_keys), http_(std::make_unique<httplib::Server>()) {
   // Every connection holds a pool thread while it is open, idle or not: enough threads that
   // idle and slow clients leave some for /health and the others, and timeouts that end them.
   http_->new_task_queue = [threads = limits.threads] { return new httplib::ThreadPool(size_t(std::max(2, threads))); };
@@ -92,6 +93,8 @@ HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& work
   if (!limits.api_keys.empty())
     http_->set_pre_routing_handler([keys = limits.api_keys](const httplib::Request& req, httplib::Response& res) {
       if (req.path.rfind("/v1/", 0) != 0 || api_key_name(req, keys)) return httplib::Server::HandlerResponse::Unhandled;
+      log_event(LogLevel::warn, "http_refused",
+                {{"status", 401}, {"path", req.path}, {"peer", req.remote_addr}, {"reason", "no valid API key"}});
       res.status = 401;
       res.set_header("WWW-Authenticate", "Bearer");
       res.set_content(error_body("a valid API key is required (Authorization: Bearer KEY)", "invalid_request_error"),
@@ -99,22 +102,24 @@ HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& work
       return httplib::Server::HandlerResponse::Handled;
     });
   // httplib's own refusals (413, 404, ...) get an OpenAI-style error body.
-  http_->set_error_handler(httplib::Server::HandlerWithResponse(
-      [max = limits.max_body_bytes](const httplib::Request&, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        const std::string message = res.status == 413 ? "the body is larger than " + std::to_string(max) + " bytes"
-                                                      : "HTTP status " + std::to_string(res.status);
-        res.set_content(error_body(message, "invalid_request_error"), "application/json");
-        return httplib::Server::HandlerResponse::Handled;
-      }));
+  http_->set_error_handler(httplib::Server::HandlerWithResponse([max = limits.max_body_bytes](
+                                                                    const httplib::Request& req,
+                                                                    httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    log_event(LogLevel::info, "http_refused", {{"status", res.status}, {"path", req.path}, {"peer", req.remote_addr}});
+    const std::string message = res.status == 413 ? "the body is larger than " + std::to_string(max) + " bytes"
+                                                  : "HTTP status " + std::to_string(res.status);
+    res.set_content(error_body(message, "invalid_request_error"), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   // What went wrong inside stays in the log, never in the answer.
   http_->set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr e) {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& what) {
-      std::cerr << "tandem http: " << req.method << " " << req.path << ": " << what.what() << std::endl;
+      log_event(LogLevel::error, "http_internal_error", {{"path", req.path}, {"error", what.what()}});
     } catch (...) {
-      std::cerr << "tandem http: " << req.method << " " << req.path << ": unknown exception" << std::endl;
+      log_event(LogLevel::error, "http_internal_error", {{"path", req.path}, {"error", "unknown exception"}});
     }
     res.status = 500;
     res.set_content(error_body("internal error", "server_error"), "application/json");
@@ -190,12 +195,17 @@ void HttpGateway::routes() {
     try {
       submit = openai_submit(parse_body(req.body), chat);
     } catch (const std::exception& e) {
+      log_event(LogLevel::info, "http_refused",
+                {{"status", 400}, {"path", req.path}, {"peer", req.remote_addr}, {"reason", e.what()}});
       res.status = 400;
       res.set_content(error_body(e.what(), "invalid_request_error"), "application/json");
       return;
     }
-    const std::string client = kClientPrefix + std::to_string(next_id++);
-    const std::string id = (chat ? "chatcmpl-" : "cmpl-") + client.substr(5);
+    // The client's name (in the logs) carries its API key's name, when it has one.
+    const std::string number = std::to_string(next_id++);
+    const std::optional<std::string> key = api_key_name(req, api_keys_);
+    const std::string client = kClientPrefix + (key ? *key + ":" : "") + number;
+    const std::string id = (chat ? "chatcmpl-" : "cmpl-") + number;
     submit.set_request_id(id);
     auto box = open_mailbox(client);
     {

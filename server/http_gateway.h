@@ -63,6 +63,7 @@ class HttpGateway {
 
   RequestBackend& worker_;
   const Model& model_;
+  std::map<std::string, std::string> api_keys_;  // key -> name, for the client's name in the logs
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
   std::mutex submit_mutex_;  // guards closing_ and each hand-over to the worker

@@ -4,6 +4,7 @@
 #include <vector>
 #include <zmq_addon.hpp>
 
+#include "cluster/log.h"
 #include "cluster/metrics.h"
 
 namespace tandem {
@@ -62,6 +63,7 @@ void ZmqFrontend::handle_frame(zmq::socket_t& router, const std::string& client,
   metrics().channel_bytes("clients", "received").Increment(double(payload.size()));
   if (payload.size() > kMaxClientFrameBytes) {
     metrics().requests("malformed").Increment();
+    log_event(LogLevel::info, "frame_refused", {{"bytes", payload.size()}, {"reason", "too large"}});
     send_to(router, client,
             malformed("frame of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
                       std::to_string(kMaxClientFrameBytes))
@@ -72,6 +74,7 @@ void ZmqFrontend::handle_frame(zmq::socket_t& router, const std::string& client,
   if (!message.ParseFromArray(payload.data(), int(payload.size())) ||
       message.kind_case() == wire::ClientMessage::KIND_NOT_SET) {
     metrics().requests("malformed").Increment();
+    log_event(LogLevel::info, "frame_refused", {{"bytes", payload.size()}, {"reason", "not a ClientMessage"}});
     send_to(router, client, malformed("frame is not a tandem ClientMessage").SerializeAsString());
     return;
   }

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -42,7 +43,12 @@ class Server {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawn(&pid_, TANDEM_BINARY, nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    log_file_ = test::temp_path("stderr");  // its event lines; shown if the test fails
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (posix_spawn(&pid_, TANDEM_BINARY, &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
     for (int i = 0; i < 300 && endpoint_.empty() && pid_ > 0; ++i) {  // up to 30 s to load and bind
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       std::ifstream in(endpoint_file_);
@@ -53,6 +59,12 @@ class Server {
   }
   ~Server() {
     if (pid_ > 0) stop();
+    if (::testing::Test::HasFailure()) std::cerr << "--- stderr of the tandem process:\n" << log();
+  }
+  /// What the process wrote to stderr so far (its event lines).
+  std::string log() const {
+    std::ifstream in(log_file_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
   }
   const std::string& endpoint() const { return endpoint_; }
   pid_t pid() const { return pid_; }
@@ -77,7 +89,7 @@ class Server {
 
  private:
   pid_t pid_ = -1;
-  std::string endpoint_file_, endpoint_, http_, control_;
+  std::string endpoint_file_, endpoint_, http_, control_, log_file_;
 };
 
 // The scheduler node: clients on ZeroMQ and HTTP, nodes join on its control port.

@@ -28,6 +28,9 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("max-tokens-limit", "4096", "most tokens a request may ask for");
   f.add("max-context", "4096", "KV cache positions per request");
   f.add("queue-limit", "64", "requests waiting or running; beyond it clients get OVERLOADED");
+  f.add("max-client-requests", "16",
+        "of those, most from one client (an HTTP API key or address, a ZeroMQ connection); the next one waiting "
+        "is taken from the client with the fewest running");
   f.add("max-batch", "8", "requests decoded together, their trees verified in one forward pass");
   f.add("prefill-chunk", "128", "most prompt tokens of joining requests per pass (chunked prefill)");
   add_kv_shard_flags(f);
@@ -41,6 +44,7 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   options_.max_tokens_limit = int(flags.get_int("max-tokens-limit"));
   options_.max_context = flags.get_int("max-context");
   options_.queue_limit = size_t(std::max<int64_t>(1, flags.get_int("queue-limit")));
+  options_.client_limit = size_t(std::max<int64_t>(1, flags.get_int("max-client-requests")));
   options_.max_batch = int(std::max<int64_t>(1, flags.get_int("max-batch")));
   options_.prefill_chunk = std::max<int64_t>(1, flags.get_int("prefill-chunk"));
   options_.drafter_timeout = std::chrono::milliseconds(flags.get_int("drafter-timeout-ms"));

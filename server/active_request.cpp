@@ -34,6 +34,11 @@ std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& t
 
 }  // namespace
 
+std::string client_group(const std::string& client) {
+  if (client.rfind("http:", 0) != 0) return client;
+  return client.substr(0, client.rfind(':'));
+}
+
 int64_t steady_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
 }

@@ -32,11 +32,16 @@ struct ServingOptions {
   int max_tokens_limit = 4096;                       // most a request may ask for
   int64_t max_context = 4096;                        // KV positions per request
   size_t queue_limit = 64;                           // requests waiting or running; beyond it: OVERLOADED
+  size_t client_limit = 16;                          // of those, most from one client (client_group)
   int max_batch = 8;                                 // requests decoded together in one target forward per pass
   int64_t prefill_chunk = 128;                       // most prompt tokens of joining requests per pass
   std::chrono::milliseconds drafter_timeout{30000};  // a remote drafter silent this long is dropped
   RemoteKvFactory kv_remote;                         // KV shards for each request's cache (empty: none)
 };
+
+/// Who a client is, for fairness: an HTTP client "http:WHO:N" is WHO (its API key's name,
+/// else its address); a ZeroMQ client is its connection.
+std::string client_group(const std::string& client);
 
 /// A request as received.
 struct RequestTicket {

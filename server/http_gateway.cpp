@@ -201,10 +201,11 @@ void HttpGateway::routes() {
       res.set_content(error_body(e.what(), "invalid_request_error"), "application/json");
       return;
     }
-    // The client's name (in the logs) carries its API key's name, when it has one.
+    // "http:WHO:N": WHO (its API key's name, else its address) names the client in the
+    // logs and in the fair share of the queue (client_group).
     const std::string number = std::to_string(next_id++);
     const std::optional<std::string> key = api_key_name(req, api_keys_);
-    const std::string client = kClientPrefix + (key ? *key + ":" : "") + number;
+    const std::string client = kClientPrefix + (key ? *key : req.remote_addr) + ":" + number;
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + number;
     submit.set_request_id(id);
     auto box = open_mailbox(client);

@@ -1,5 +1,8 @@
 #include "server/request_worker.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "cluster/metrics.h"
 
 namespace tandem {
@@ -87,6 +90,14 @@ void RequestWorker::submit(const std::string& client, const wire::SubmitRequest&
                   "the server holds its limit of " + std::to_string(options_.queue_limit) + " requests");
       return;
     }
+    const std::string group = client_group(client);
+    const size_t own = size_t(std::count_if(
+        live_.begin(), live_.end(), [&](const auto& entry) { return client_group(entry.first.first) == group; }));
+    if (own >= options_.client_limit) {
+      reply_error(*ticket, wire::OVERLOADED,
+                  "this client already has " + std::to_string(own) + " requests waiting or running, its limit");
+      return;
+    }
     live_[key] = ticket;
     queue_.push_back(ticket);
   }
@@ -165,8 +176,7 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       if (active.empty()) wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return false;
       if (queue_.empty()) return true;
-      ticket = queue_.front();
-      queue_.pop_front();
+      ticket = next_fair(active);
     }
     std::unique_ptr<ActiveRequest> request;
     auto failed = failure_of(*ticket, [&] {
@@ -184,6 +194,24 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   }
   std::lock_guard lock(mutex_);
   return !stopping_;
+}
+
+std::shared_ptr<RequestTicket> RequestWorker::next_fair(const std::vector<std::unique_ptr<ActiveRequest>>& active) {
+  std::map<std::string, int> running;
+  for (const auto& a : active) ++running[client_group(a->ticket().client)];
+  auto best = queue_.begin();
+  std::pair<int, uint64_t> best_rank{INT32_MAX, UINT64_MAX};
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    const std::string group = client_group((*it)->client);
+    const auto last = last_admitted_.find(group);
+    const std::pair<int, uint64_t> rank{running[group], last == last_admitted_.end() ? 0 : last->second};
+    if (rank < best_rank) best = it, best_rank = rank;  // strict: ties keep arrival order
+  }
+  std::shared_ptr<RequestTicket> ticket = *best;
+  queue_.erase(best);
+  if (last_admitted_.size() > 4096) last_admitted_.clear();  // forget old clients now and then
+  last_admitted_[client_group(ticket->client)] = ++admissions_;
+  return ticket;
 }
 
 void RequestWorker::run_alone(ActiveRequest& request) {

@@ -48,6 +48,9 @@ class RequestWorker : public RequestBackend {
   void loop();
   // Starts queued requests while there is room in the batch; false when stopping.
   bool admit(std::vector<std::unique_ptr<ActiveRequest>>& active);
+  // Takes the waiting request to admit next (the queue must not be empty; mutex_ held): the
+  // one whose client group has the fewest running, then the longest since its last admission.
+  std::shared_ptr<RequestTicket> next_fair(const std::vector<std::unique_ptr<ActiveRequest>>& active);
   // Runs a PEARL request to its end.
   void run_alone(ActiveRequest& request);
   // One pass over every active request.
@@ -63,6 +66,9 @@ class RequestWorker : public RequestBackend {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<RequestTicket>> queue_;
+  // Worker thread only: when each client group last had a request admitted (admission count).
+  std::map<std::string, uint64_t> last_admitted_;
+  uint64_t admissions_ = 0;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
   std::atomic<int64_t> kv_cache_bytes_{0};

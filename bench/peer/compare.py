@@ -176,13 +176,17 @@ def main():
     ap.add_argument("--repeats", type=int, default=2, help="alternations of the engine figures")
     ap.add_argument("--skip", default="", help="comma-separated sections to skip: engine, perplexity, speculative")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "peer"))
-    ap.add_argument("--resume", action="store_true", help="keep the sections already in --out's JSON")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the sections already in --out's JSON (delete a key there to measure it again)")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     bins = Path(run([ROOT / "bench" / "peer" / "build.sh"]).stdout.strip().splitlines()[-1])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     raw = json.loads(out.with_suffix(".json").read_text()) if args.resume and out.with_suffix(".json").exists() else {}
+    for engine in ("tandem_engine", "llama_engine"):  # JSON turned the pass sizes into strings
+        if engine in raw:
+            raw[engine]["passes"] = {int(k): v for k, v in raw[engine]["passes"].items()}
     if "tandem_engine" in raw:
         skip.add("engine")
     if "perplexity" in raw:
@@ -211,8 +215,9 @@ def main():
         if "tandem_speculative" not in raw:
             raw["tandem_speculative"] = tandem_speculative(args.threads, args.limit, args.max_tokens)
             save()
-        raw["llama_speculative"] = llama_speculative(bins, args.threads, prompts, args.max_tokens)
-        save()
+        if "llama_speculative" not in raw:
+            raw["llama_speculative"] = llama_speculative(bins, args.threads, prompts, args.max_tokens)
+            save()
     if all(k in raw for k in ("tandem_engine", "perplexity", "tandem_speculative", "llama_speculative")):
         md = table(raw["tandem_engine"], raw["llama_engine"], raw["perplexity"], raw["tandem_speculative"],
                    raw["llama_speculative"], args)

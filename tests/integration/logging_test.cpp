@@ -53,7 +53,7 @@ TEST(Logging, EveryRequestAndRefusalLeavesOneJsonLine) {
   EXPECT_EQ(requests[0]["client"].get<std::string>().rfind("zmq:", 0), 0u);
   EXPECT_EQ(requests[1]["request"], "zmq-2");
   EXPECT_EQ(requests[1]["outcome"], "invalid_argument");
-  EXPECT_EQ(requests[2]["client"], "http:1");
+  EXPECT_EQ(requests[2]["client"], "http:127.0.0.1:1");
   EXPECT_EQ(requests[2]["tokens"], 7);
   EXPECT_EQ(events(log, "frame_refused").size(), 1u) << log;
   ASSERT_EQ(events(log, "http_refused").size(), 1u) << log;

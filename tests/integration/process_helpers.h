@@ -1,12 +1,12 @@
 #pragma once
 // What the integration tests share: tandem child processes, a ZeroMQ client, /health
 // polling and local generation to compare against.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>

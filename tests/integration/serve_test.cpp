@@ -209,6 +209,28 @@ TEST(Serve, OverloadAndCancelOfARunningRequest) {
   EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
 }
 
+TEST(Serve, OneClientCannotTakeEverySlotOrCutInLine) {
+  // One request at a time, so the order in which waiting requests start shows.
+  Server server({"--max-batch", "1", "--max-client-requests", "3", "--queue-limit", "8"},
+                test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
+  ASSERT_FALSE(server.endpoint().empty());
+  zmq::context_t context(1);
+  Client greedy(context, server.endpoint()), other(context, server.endpoint());
+  for (const char* id : {"a1", "a2", "a3", "a4"}) greedy.send(submit(id, "Count from one to ten.", 12));
+  wire::ServerMessage refused = greedy.receive();
+  ASSERT_TRUE(refused.has_error()) << refused.DebugString();
+  EXPECT_EQ(refused.error().request_id(), "a4");
+  EXPECT_EQ(refused.error().code(), wire::OVERLOADED);
+  EXPECT_NE(refused.error().message().find("this client already has 3 requests"), std::string::npos);
+  // The other client's request arrives behind a2 and a3, yet starts as soon as a1 ends.
+  other.send(submit("b1", "Hello", 4));
+  ASSERT_TRUE(other.receive().has_final());
+  int greedy_finished = 0;
+  for (wire::ServerMessage m; (m = greedy.receive(std::chrono::milliseconds(0))).has_final();) ++greedy_finished;
+  EXPECT_EQ(greedy_finished, 1) << "the other client waited for more than the request that was running";
+  for (int i = greedy_finished; i < 3; ++i) EXPECT_TRUE(greedy.receive().has_final());
+}
+
 TEST(Serve, SigtermDrainsRunningRequestsAndRefusesNewOnes) {
   Server server({"--http", "127.0.0.1:0", "--drain-timeout-ms", "60000"},
                 test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));

@@ -122,7 +122,7 @@ def check_curve(tandem, model, tmp, local):
     finally:
         server.terminate()
         _, errors = server.communicate(timeout=30)
-    assert "refused a CURVE client" in errors, errors
+    assert "event=curve_refused" in errors and "not authorized" in errors, errors
 
 
 def main():

@@ -106,8 +106,6 @@ bool Flags::parse(const std::vector<std::string>& args) {
   return true;
 }
 
-bool Flags::has(const std::string& name) const { return flags_.count(name) > 0; }
-
 const Flags::Flag& Flags::flag(const std::string& name) const {
   auto it = flags_.find(name);
   if (it == flags_.end()) throw std::logic_error("flag --" + name + " was never declared");

@@ -42,8 +42,6 @@ class Flags {
   std::vector<std::string> get_list(const std::string& name) const;
   /// Whether the flag was set on the command line or in the environment.
   bool given(const std::string& name) const;
-  /// Whether the command declares the flag.
-  bool has(const std::string& name) const;
 
   /// Runs after every successful parse (the tandem binary applies --log-level and
   /// --log-format with it); empty by default.

@@ -35,9 +35,8 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
-  tandem::Flags::after_parse() = [&command](const tandem::Flags& flags) {
-    tandem::apply_log_flags(flags, flags.has("name") && !flags.get("name").empty() ? flags.get("name") : command);
-  };
+  // `tandem node` names itself again once it knows its node name.
+  tandem::Flags::after_parse() = [&command](const tandem::Flags& flags) { tandem::apply_log_flags(flags, command); };
   try {
     if (command == "generate") return tandem::run_generate(args);
     if (command == "models") return tandem::run_models(args);

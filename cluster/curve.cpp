@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <iostream>
 #include <iterator>
 #include <sstream>
 #include <stdexcept>

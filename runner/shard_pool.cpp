@@ -1,6 +1,5 @@
 #include "runner/shard_pool.h"
 
-#include <iostream>
 #include <sstream>
 
 #include "cluster/channel.h"

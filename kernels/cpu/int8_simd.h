@@ -97,7 +97,7 @@ void group_kernel(const uint8_t* group, int64_t units, const Int8Block* const* x
       const uint8_t* unit = group + u * L.unit_bytes;
       for (int j = 0; j < L.blocks; ++j) {
         const int64_t blk = u * L.blocks + j;
-        prefetch_ahead<Type>(unit, j);
+        if (half == 0) prefetch_ahead<Type>(unit, j);  // the 8-lane kernel's second half reads the same lines
         // Integer sums start at -zero * (activation sum), so they end exact and zero-corrected.
         I s0[T], s1[T];
         for (int t = 0; t < T; ++t) {

@@ -1,9 +1,12 @@
-// tandem keys generate NAME: a CURVE key pair for a server, node or client
-// (NAME.key, secret, and NAME.pub to hand to whoever must know it).
+// tandem keys: key material for the cluster.
+//   generate --out NAME            a CURVE key pair for a ZeroMQ server or client (NAME.key, NAME.pub)
+//   ca --out DIR/ca                the cluster's certificate authority (ca.crt, ca.key)
+//   cert --ca DIR/ca --out NAME    a node certificate signed by that CA (NAME.crt, NAME.key)
 #include <iostream>
 
 #include "apps/commands.h"
 #include "apps/flags.h"
+#include "cluster/certificates.h"
 #include "cluster/curve.h"
 
 namespace tandem {
@@ -12,19 +15,41 @@ int run_keys(const std::vector<std::string>& args) {
   Flags flags(
       "tandem keys",
       "tandem keys generate --out NAME: writes a CURVE key pair, NAME.key (keep it secret; --curve-secret-key)\n"
-      "and NAME.pub (its public half: a client's --curve-server-key, or a line of a server's\n"
-      "--curve-authorized-keys).");
+      "  and NAME.pub (its public half: a client's --curve-server-key, or a line of a server's\n"
+      "  --curve-authorized-keys).\n"
+      "tandem keys ca --out DIR/ca: writes the cluster's certificate authority for the control plane, ca.crt\n"
+      "  (every node's --cluster-ca) and ca.key (keep it offline: whoever holds it can make nodes).\n"
+      "tandem keys cert --ca DIR/ca --out NAME [--name CN]: writes NAME.crt, signed by that CA, and NAME.key\n"
+      "  (a node's --cluster-cert and --cluster-key; nodes may share one).");
   flags.add("out", "", "path and base name of the files to write");
-  if (args.empty() || args[0] != "generate") {
+  flags.add("ca", "", "cert: path and base name of the CA's files (.crt and .key)");
+  flags.add("name", "tandem node", "cert: the certificate's common name (shown in TLS errors)");
+  flags.add("days", "825", "ca, cert: days the certificate is valid");
+  const std::string action = args.empty() ? "" : args[0];
+  if (action != "generate" && action != "ca" && action != "cert") {
     if (!flags.parse(args)) return 0;  // --help
-    throw UsageError("the only action is 'generate'");
+    throw UsageError("the actions are 'generate', 'ca' and 'cert'");
   }
   if (!flags.parse(std::vector<std::string>(args.begin() + 1, args.end()))) return 0;
-  if (flags.get("out").empty()) throw UsageError("--out NAME is required");
-  const CurveKeyPair keys = generate_curve_keys();
-  write_curve_key_files(flags.get("out"), keys);
-  std::cout << "wrote " << flags.get("out") << ".key (secret) and " << flags.get("out") << ".pub: public key "
-            << keys.public_key << std::endl;
+  const std::string out = flags.get("out");
+  if (out.empty()) throw UsageError("--out NAME is required");
+  const long long days = flags.get_int("days");
+  if (days < 1 || days > 36500) throw UsageError("--days must be between 1 and 36500");
+  if (action == "generate") {
+    const CurveKeyPair keys = generate_curve_keys();
+    write_curve_key_files(out, keys);
+    std::cout << "wrote " << out << ".key (secret) and " << out << ".pub: public key " << keys.public_key
+              << std::endl;
+  } else if (action == "ca") {
+    write_cluster_ca(out, int(days));
+    std::cout << "wrote " << out << ".crt (the cluster CA: every node's --cluster-ca) and " << out
+              << ".key (secret: signs node certificates)" << std::endl;
+  } else {
+    if (flags.get("ca").empty()) throw UsageError("--ca DIR/ca (the CA's base name) is required");
+    write_node_certificate(flags.get("ca"), out, flags.get("name"), int(days));
+    std::cout << "wrote " << out << ".crt and " << out << ".key (secret), signed by " << flags.get("ca")
+              << ".crt" << std::endl;
+  }
   return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "actors/messages.h"
 #include "actors/node_agent.h"
 #include "apps/bind_policy.h"
+#include "apps/cluster_tls_flags.h"
 #include "apps/commands.h"
 #include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
@@ -66,6 +67,7 @@ Flags node_flags() {
         "drafter, shard: the data endpoint verifiers should connect to, when --listen binds 0.0.0.0 (default: the "
         "bound one)");
   add_client_endpoint_flags(f);
+  add_cluster_tls_flags(f);
   add_verifier_flags(f, "none");
   return f;
 }
@@ -106,7 +108,7 @@ void serve_joined(const Flags& flags, NodeAgentSettings s, const std::function<b
     while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     return;
   }
-  ControlPlane control;
+  ControlPlane control(cluster_tls(flags));
   caf::actor agent;
   s.heartbeat_ms = flags.get_int("heartbeat-ms");
   stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
@@ -126,7 +128,7 @@ int run_scheduler(const Flags& flags) {
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   check_scheduler_exposure(flags, flags.get("listen"), http_address(flags, "scheduler"), flags.get("control"),
                            endpoint_settings);
-  ControlPlane control;
+  ControlPlane control(cluster_tls(flags));
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
   const std::string control_address = scheduler.publish(flags.get("control"));
   // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name.
@@ -146,7 +148,7 @@ int run_scheduler(const Flags& flags) {
 }
 
 int run_verifier(const Flags& flags, const std::string& name) {
-  ControlPlane control;
+  ControlPlane control(cluster_tls(flags));
   VerifierHost verifier(flags, control.system, name);
   OpsHttp ops(http_address(flags, "verifier"), {[&] {
                                                   return nlohmann::json{{"live_requests", verifier.live_requests()},
@@ -260,6 +262,7 @@ int run_node(const std::vector<std::string>& args) {
   const std::string role = flags.get("role");
   const std::string name = flags.get("name").empty() ? default_name(role) : flags.get("name");
   apply_log_flags(flags, name);
+  cluster_tls(flags);  // wrong certificate files fail now, before any model loads
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   if (role == "scheduler") return run_scheduler(flags);

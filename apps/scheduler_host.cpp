@@ -62,7 +62,8 @@ void check_scheduler_exposure(const Flags& flags, const std::string& listen, con
   check_exposure(flags, "ZeroMQ clients", listen, settings.curve.has_value(),
                  "--curve-secret-key and --curve-authorized-keys");
   check_exposure(flags, "HTTP clients", http, !settings.http.api_keys.empty(), "--api-keys or --api-keys-file");
-  check_exposure(flags, "joining nodes (the control plane)", control, false, "");
+  check_exposure(flags, "joining nodes (the control plane)", control, !flags.get("cluster-ca").empty(),
+                 "--cluster-ca, --cluster-cert and --cluster-key");
 }
 
 ClientEndpointSettings client_endpoint_settings(const Flags& flags) {

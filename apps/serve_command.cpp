@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "apps/cluster_tls_flags.h"
 #include "apps/commands.h"
 #include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
@@ -32,6 +33,7 @@ Flags serve_flags() {
   f.add("drain-timeout-ms", "30000",
         "on SIGTERM or SIGINT: new requests are refused while those running get this long to finish");
   add_client_endpoint_flags(f);
+  add_cluster_tls_flags(f);
   add_verifier_flags(f, "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
   return f;
 }
@@ -43,7 +45,7 @@ int run_serve(const std::vector<std::string>& args) {
   if (!flags.parse(args)) return 0;
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   check_scheduler_exposure(flags, flags.get("listen"), flags.get("http"), flags.get("control"), endpoint_settings);
-  ControlPlane control;
+  ControlPlane control(cluster_tls(flags));
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
   const std::string control_address = scheduler.publish(flags.get("control"));
   VerifierHost verifier(flags, control.system, "local");

@@ -18,8 +18,8 @@ TEST(Exposure, ListenersOffLoopbackNeedKeysOrInsecure) {
        "--curve-secret-key"},
       {"serve --listen tcp://127.0.0.1:0 --http 0.0.0.0:0", "refusing to listen for HTTP clients on 0.0.0.0:0"},
       {"serve --listen tcp://127.0.0.1:0 --http '' --control 0.0.0.0:0 --api-keys abcdefghijklmnopqrstuvwxyz",
-       "refusing to listen for joining nodes (the control plane) on 0.0.0.0:0, which other machines can reach, since "
-       "it has no authentication yet"},
+       "refusing to listen for joining nodes (the control plane) on 0.0.0.0:0, which other machines can reach, without "
+       "--cluster-ca, --cluster-cert and --cluster-key"},
       {"node --role scheduler --listen tcp://0.0.0.0:0 --http 127.0.0.1:0 --control 127.0.0.1:0",
        "refusing to listen for ZeroMQ clients"},
       {"node --role drafter --listen tcp://0.0.0.0:0 --scheduler ''",

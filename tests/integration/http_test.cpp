@@ -43,14 +43,6 @@ class RawConnection {
   bool connected_ = false;
 };
 
-// The peak resident memory of a process, in kB (VmHWM).
-long peak_rss_kb(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  return -1;
-}
-
 std::unique_ptr<Server> start_serve(const std::string& model = test::stories_model()) {
   return std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0"}, model);
 }
@@ -58,7 +50,7 @@ std::unique_ptr<Server> start_serve(const std::string& model = test::stories_mod
 TEST(Http, AThirtyMegabyteBodyGets413WithoutTheMemory) {
   auto server = start_serve();
   ASSERT_FALSE(server->http().empty()) << "serve did not start";
-  const long before = peak_rss_kb(server->pid());
+  const long before = test::peak_rss_kb(server->pid());
   RawConnection c(server->http());
   ASSERT_TRUE(c.connected());
   // 30 MB of body: the server reads past it without keeping it, then refuses.
@@ -68,7 +60,7 @@ TEST(Http, AThirtyMegabyteBodyGets413WithoutTheMemory) {
   const std::string reply = c.read_all(std::chrono::seconds(2));
   EXPECT_EQ(reply.rfind("HTTP/1.1 413", 0), 0u) << reply;
   EXPECT_NE(reply.find("the body is larger than 4194304 bytes"), std::string::npos) << reply;
-  EXPECT_LT(peak_rss_kb(server->pid()) - before, 8 * 1024) << "the server's peak memory grew";
+  EXPECT_LT(test::peak_rss_kb(server->pid()) - before, 8 * 1024) << "the server's peak memory grew";
   httplib::Client http(server->http());
   auto health = http.Get("/health");
   ASSERT_TRUE(health);

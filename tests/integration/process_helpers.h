@@ -185,6 +185,14 @@ inline std::vector<int32_t> local_greedy(const std::string& text, int max_tokens
   return local_generate(text, max_tokens);
 }
 
+// The peak resident memory of a process, in kB (VmHWM).
+inline long peak_rss_kb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
 // A shell command's exit status and its output (stdout and stderr together).
 struct CommandRun {
   int status = -1;

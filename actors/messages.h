@@ -3,7 +3,8 @@
 // types travel: strings (protobuf bytes for client messages), integers, actor handles.
 //
 // Joining and staying joined (node agent ─▶ scheduler):
-//   (join, role, name, data_endpoint, work_actor) ─▶ "" or the reason it was refused
+//   (join, role, name, data_endpoint, work_actor, model, vocabulary) ─▶ "" or the reason it was refused
+//      model, vocabulary: the node's fingerprints (model/fingerprint.h; '' for a shard)
 //   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
 //   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //

@@ -4,6 +4,11 @@
 #include "cluster/log.h"
 
 namespace tandem {
+namespace {
+std::atomic<bool> refused{false};
+}  // namespace
+
+bool node_was_refused() { return refused; }
 
 caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, NodeAgentSettings settings) {
   return system.spawn([scheduler, s = std::move(settings)](caf::event_based_actor* self) -> caf::behavior {
@@ -16,10 +21,14 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
     };
     const caf::actor work = s.work ? s.work : caf::actor_cast<caf::actor>(self);
     auto join = [self, scheduler, s, timeout, give_up, work] {
-      self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work)
+      self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work, s.model,
+                    s.vocabulary)
           .then(
-              [self, s, give_up](const std::string& refused) {
-                if (!refused.empty()) return give_up("refused: " + refused);
+              [self, s, give_up](const std::string& reason) {
+                if (!reason.empty()) {
+                  refused = true;
+                  return give_up("refused: " + reason);
+                }
                 log_event(LogLevel::info, "joined_scheduler", {{"role", s.role}});
                 if (s.joined) *s.joined = true;
               },

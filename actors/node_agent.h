@@ -7,6 +7,7 @@
 //   start ─join─▶ joined ─(heartbeat every interval)─▶ joined
 //                   │  └─ scheduler says "unknown" ─▶ join again
 //                   └─ scheduler down ─▶ stopped (scheduler_lost = true)
+//   start ─join─▶ refused ─▶ stopped (scheduler_lost = true, node_was_refused())
 #include <atomic>
 #include <caf/all.hpp>
 #include <functional>
@@ -18,12 +19,17 @@ namespace tandem {
 /// What a node tells the scheduler about itself.
 struct NodeAgentSettings {
   std::string role, name, data_endpoint;
+  std::string model, vocabulary;                      // fingerprints of its model and vocabulary ('' : none)
   caf::actor work;                                    // receives the scheduler's work messages (null: the agent)
   std::function<std::pair<int64_t, int64_t>()> load;  // (live requests, KV cache bytes)
   int64_t heartbeat_ms = 500;
   std::shared_ptr<std::atomic<bool>> scheduler_lost;  // set when the agent stops
   std::shared_ptr<std::atomic<bool>> joined;          // true while joined (may be null)
 };
+
+/// Whether a scheduler refused this process's node (another model, a bad name...): joining
+/// again would be refused again, so the process should stop.
+bool node_was_refused();
 
 /// Spawns the agent for `scheduler`.
 caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, NodeAgentSettings settings);

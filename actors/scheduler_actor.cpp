@@ -114,8 +114,8 @@ class Scheduler {
     self_->send(self_, tick_atom::value);
     return {
         [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
-               caf::actor work) {
-          const std::string refused = join(role, name, data_endpoint, work);
+               caf::actor work, const std::string& model, const std::string& vocabulary) {
+          const std::string refused = join(role, name, data_endpoint, work, model, vocabulary);
           if (!refused.empty())
             log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});
           return refused;
@@ -161,15 +161,18 @@ class Scheduler {
 
  private:
   std::string join(const std::string& role_text, const std::string& name, const std::string& data_endpoint,
-                   const caf::actor& work) {
+                   const caf::actor& work, const std::string& model, const std::string& vocabulary) {
     auto role = role_named(role_text);
     if (!role) return "unknown role '" + role_text + "' (drafter, verifier or shard)";
     if (name.empty()) return "a node needs a name";
     if (*role != NodeRole::verifier && data_endpoint.empty()) return "a " + role_text + " must give its data endpoint";
+    if (std::string wrong = wrong_model(*role, model, vocabulary); !wrong.empty()) return wrong;
     NodeInfo node;
     node.name = name;
     node.role = *role;
     node.data_endpoint = data_endpoint;
+    node.model = model;
+    node.vocabulary = vocabulary;
     if (auto replaced = state_.membership.join(node, steady_now_ms())) end_node(*replaced, "restarted");
     state_.work_actors[name] = work;
     std::erase_if(state_.node_names, [&](const auto& entry) { return entry.second == name; });  // a restart's old self
@@ -184,6 +187,17 @@ class Scheduler {
     else if (*role == NodeRole::shard)
       assign_shards();
     publish_view();
+    return "";
+  }
+
+  // Why a node's model does not fit the one served ('' when it does): a verifier must hold the
+  // same model, a drafter the same vocabulary (its token ids must mean the same text).
+  std::string wrong_model(NodeRole role, const std::string& model, const std::string& vocabulary) const {
+    if (role == NodeRole::verifier && !settings_.model.empty() && model != settings_.model)
+      return "this cluster serves " + settings_.model + ", not " + (model.empty() ? "an unnamed model" : model);
+    if (role == NodeRole::drafter && !settings_.vocabulary.empty() && vocabulary != settings_.vocabulary)
+      return "the drafter's vocabulary (" + (vocabulary.empty() ? "none" : vocabulary) +
+             ") is not the target's (" + settings_.vocabulary + ")";
     return "";
   }
 

@@ -31,6 +31,8 @@ struct SchedulerSettings {
   std::shared_ptr<SchedulerView> view;  // may be null
   int64_t node_timeout_ms = 3000;       // a node silent this long is dropped
   int64_t tick_ms = 250;                // how often silence is checked
+  std::string model, vocabulary;        // fingerprints of the model served: a verifier of another model,
+                                        // or a drafter of another vocabulary, is refused ('' : not checked)
 };
 
 /// Spawns a scheduler.

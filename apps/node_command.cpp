@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
 #include "cluster/control_plane.h"
+#include "model/fingerprint.h"
 #include "runner/kv_shard.h"
 #include "runner/remote_drafter.h"
 #include "server/ops_http.h"
@@ -72,6 +74,22 @@ Flags node_flags() {
   return f;
 }
 
+// A data channel's serving loop on its own thread, stopped and joined however the scope ends.
+class ServingThread {
+ public:
+  explicit ServingThread(std::function<void(const std::atomic<bool>&)> serve)
+      : thread_([this, serve = std::move(serve)] { serve(stop_); }) {}
+  ~ServingThread() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 std::string http_address(const Flags& flags, const std::string& role) {
   if (!flags.get("http").empty()) return flags.get("http");
   return role == "scheduler" ? "127.0.0.1:8000" : "127.0.0.1:0";
@@ -98,6 +116,7 @@ void stay_joined(caf::actor_system& system, const std::string& address, Join joi
     auto lost = std::make_shared<std::atomic<bool>>(false);
     join(scheduler, lost);
     while (!stop_signal && !*lost) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (node_was_refused()) throw std::runtime_error("the scheduler at " + address + " refused this node (see the log)");
   }
 }
 
@@ -128,11 +147,12 @@ int run_scheduler(const Flags& flags) {
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   check_scheduler_exposure(flags, flags.get("listen"), http_address(flags, "scheduler"), flags.get("control"),
                            endpoint_settings);
-  ControlPlane control(cluster_tls(flags));
-  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
-  const std::string control_address = scheduler.publish(flags.get("control"));
-  // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name.
+  // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name,
+  // and joining nodes must hold the same model (verifiers) or vocabulary (drafters).
   auto model = Model::load(resolve_model_path(flags.get("model")));
+  ControlPlane control(cluster_tls(flags));
+  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), *model);
+  const std::string control_address = scheduler.publish(flags.get("control"));
   scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();
   std::cout << "tandem node: scheduler for " << model->config().name << "\n"
@@ -192,17 +212,17 @@ int run_drafter(const Flags& flags, const std::string& name) {
             << "), data on " << endpoint << "; metrics on " << ops.address() << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address()});
 
-  std::atomic<bool> stop{false};
-  std::thread serving([&] { service.serve(*channel, stop); });
+  ServingThread serving([&](const std::atomic<bool>& stop) { service.serve(*channel, stop); });
   NodeAgentSettings s;
   s.role = "drafter";
   s.name = name;
   s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
+  s.model = model_fingerprint(*model);
+  s.vocabulary = vocabulary_fingerprint(model->tokenizer());
   s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
   s.joined = joined;
   serve_joined(flags, std::move(s), [] { return true; });
-  stop = true;
-  serving.join();
+  serving.stop();
   std::cout << "tandem node: drafter stopping" << std::endl;
   return 0;
 }
@@ -235,8 +255,7 @@ int run_shard(const Flags& flags, const std::string& name) {
   std::cout << "tandem node: shard '" << name << "', data on " << endpoint << "; metrics on " << ops.address()
             << (flags.get("scheduler").empty() ? std::string() : "; joining " + flags.get("scheduler")) << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address()});
-  std::atomic<bool> stop{false};
-  std::thread serving([&] { shard.serve(*channel, stop); });
+  ServingThread serving([&](const std::atomic<bool>& stop) { shard.serve(*channel, stop); });
   NodeAgentSettings s;
   s.role = "shard";
   s.name = name;
@@ -248,8 +267,7 @@ int run_shard(const Flags& flags, const std::string& name) {
   s.joined = joined;
   // Draining: verifiers get no new requests onto it; those it holds get the drain timeout to end.
   serve_joined(flags, std::move(s), [&shard] { return shard.stats().requests == 0; });
-  stop = true;
-  serving.join();
+  serving.stop();
   std::cout << "tandem node: shard stopping" << std::endl;
   return 0;
 }

@@ -8,6 +8,7 @@
 #include "apps/bind_policy.h"
 #include "apps/flags.h"
 #include "cluster/control_plane.h"
+#include "model/fingerprint.h"
 
 namespace tandem {
 
@@ -87,9 +88,13 @@ ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
   return settings;
 }
 
-SchedulerHost::SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms)
+SchedulerHost::SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms, const Model& model)
     : system_(system),
-      scheduler_(spawn_scheduler(system, {endpoints_.sink(), view_, node_timeout_ms})),
+      scheduler_(spawn_scheduler(system, {.sink = endpoints_.sink(),
+                                          .view = view_,
+                                          .node_timeout_ms = node_timeout_ms,
+                                          .model = model_fingerprint(model),
+                                          .vocabulary = vocabulary_fingerprint(model.tokenizer())})),
       gateway_(std::make_unique<SchedulerGateway>(scheduler_, view_)) {}
 
 std::string SchedulerHost::publish(const std::string& control) {

@@ -29,7 +29,8 @@ void check_scheduler_exposure(const Flags& flags, const std::string& listen, con
 /// A running scheduler and its client endpoints.
 class SchedulerHost {
  public:
-  SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms);
+  /// A scheduler for `model`: verifiers of another model and drafters of another vocabulary are refused.
+  SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms, const Model& model);
 
   /// The scheduler actor (local verifiers join it directly).
   const caf::actor& actor() const { return scheduler_; }

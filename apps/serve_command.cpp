@@ -46,9 +46,9 @@ int run_serve(const std::vector<std::string>& args) {
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   check_scheduler_exposure(flags, flags.get("listen"), flags.get("http"), flags.get("control"), endpoint_settings);
   ControlPlane control(cluster_tls(flags));
-  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"));
-  const std::string control_address = scheduler.publish(flags.get("control"));
   VerifierHost verifier(flags, control.system, "local");
+  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), verifier.target());
+  const std::string control_address = scheduler.publish(flags.get("control"));
   verifier.join(scheduler.actor(), nullptr, 500);
   scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();

@@ -6,6 +6,7 @@
 #include "actors/node_agent.h"
 #include "apps/commands.h"
 #include "apps/kv_shard_setup.h"
+#include "model/fingerprint.h"
 #include "runner/pearl_runner.h"
 
 namespace tandem {
@@ -86,6 +87,8 @@ void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic
   s.role = "verifier";
   s.name = name_;
   s.work = actor_;
+  s.model = model_fingerprint(*target_);
+  s.vocabulary = vocabulary_fingerprint(target_->tokenizer());
   RequestWorker* worker = worker_.get();
   s.load = [worker] { return std::pair<int64_t, int64_t>(int64_t(worker->live_requests()), worker->kv_cache_bytes()); };
   s.heartbeat_ms = heartbeat_ms;

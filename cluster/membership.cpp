@@ -1,5 +1,7 @@
 #include "cluster/membership.h"
 
+#include <algorithm>
+
 namespace tandem {
 
 const char* role_name(NodeRole role) {
@@ -74,12 +76,13 @@ std::vector<const NodeInfo*> Membership::members(NodeRole role) const {
 
 std::vector<std::pair<std::string, std::string>> Membership::pair_free() {
   std::vector<std::pair<std::string, std::string>> paired;
-  auto drafter = nodes_.begin();
   for (auto& [name, verifier] : nodes_) {
     if (verifier.role != NodeRole::verifier || !verifier.partner.empty()) continue;
-    while (drafter != nodes_.end() && (drafter->second.role != NodeRole::drafter || !drafter->second.partner.empty()))
-      ++drafter;
-    if (drafter == nodes_.end()) break;
+    auto drafter = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& entry) {
+      const NodeInfo& d = entry.second;
+      return d.role == NodeRole::drafter && d.partner.empty() && d.vocabulary == verifier.vocabulary;
+    });
+    if (drafter == nodes_.end()) continue;
     verifier.partner = drafter->first;
     drafter->second.partner = name;
     paired.emplace_back(name, drafter->first);

@@ -24,6 +24,8 @@ struct NodeInfo {
   std::string name;
   NodeRole role = NodeRole::verifier;
   std::string data_endpoint;   // drafter, shard: where a verifier connects for token trees or KV segments
+  std::string model;           // verifier, drafter: its model's fingerprint (model/fingerprint.h)
+  std::string vocabulary;      // verifier, drafter: its vocabulary's fingerprint; pairs share one
   int64_t last_heard_ms = 0;   // steady clock
   int64_t live_requests = 0;   // as of its latest heartbeat
   int64_t kv_cache_bytes = 0;  // as of its latest heartbeat (a shard: the segments it holds)
@@ -53,7 +55,7 @@ class Membership {
   const NodeInfo* find(const std::string& name) const;
   /// Members of a role, by name.
   std::vector<const NodeInfo*> members(NodeRole role) const;
-  /// Pairs every unpaired verifier with an unpaired drafter while both exist; the verifiers
+  /// Pairs every unpaired verifier with an unpaired drafter of the same vocabulary; the verifiers
   /// whose drafter changed, as (verifier, drafter) names.
   std::vector<std::pair<std::string, std::string>> pair_free();
   /// Total KV cache bytes the verifiers reported.

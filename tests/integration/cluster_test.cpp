@@ -102,6 +102,28 @@ TEST(Cluster, SchedulerVerifierAndDrafterProcessesMatchGenerateAr) {
   EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
 }
 
+TEST(Cluster, NodesOfAnotherModelOrVocabularyAreRefused) {
+  auto scheduler = start_scheduler(test::stories_model());
+  ASSERT_FALSE(scheduler->control().empty());
+  auto other = start_verifier(*scheduler, "other", test::perturbed_stories());  // same vocabulary, other weights
+  auto foreign =
+      start_drafter(*scheduler, "foreign", test::installed_model("smollm2-135m-instruct-q4_1.gguf"));  // other vocabulary
+  auto verifier = start_verifier(*scheduler, "v1", test::stories_model());
+  auto drafter = start_drafter(*scheduler, "d1", test::perturbed_stories());  // same vocabulary: fits
+  ASSERT_TRUE(members_are(*scheduler, 1, 1)) << scheduler->log();
+  const std::string log = scheduler->log();
+  EXPECT_NE(log.find("event=node_refused role=verifier name=other why=\"this cluster serves stories260K:"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("event=node_refused role=drafter name=foreign why=\"the drafter's vocabulary (49152 tokens:"),
+            std::string::npos)
+      << log;
+  // Joining again would be refused again: both stop with an error.
+  EXPECT_EQ(other->exit_within(std::chrono::seconds(10)), 1);
+  EXPECT_EQ(foreign->exit_within(std::chrono::seconds(10)), 1);
+  EXPECT_NE(other->log().find("refused this node"), std::string::npos) << other->log();
+}
+
 TEST(Cluster, AKilledDrafterLeavesItsRequestsToTheVerifier) {
   const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
   auto scheduler = start_scheduler(model);

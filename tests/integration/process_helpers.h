@@ -86,6 +86,18 @@ class Server {
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
+  /// Its exit status once it exits on its own within `timeout`; -2 if it is still running then.
+  int exit_within(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (int status = 0; std::chrono::steady_clock::now() < deadline;) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -2;
+  }
 
  private:
   pid_t pid_ = -1;

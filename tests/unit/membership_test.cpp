@@ -57,6 +57,22 @@ TEST(Membership, PairsEachVerifierWithOneFreeDrafter) {
   EXPECT_EQ(m.members(NodeRole::shard).size(), 1u);
 }
 
+TEST(Membership, PairsOnlyADrafterOfTheVerifiersVocabulary) {
+  Membership m(1000);
+  NodeInfo verifier = node("v1", NodeRole::verifier), stranger = node("d1", NodeRole::drafter, "tcp://a:1"),
+           fitting = node("d2", NodeRole::drafter, "tcp://b:2");
+  verifier.vocabulary = fitting.vocabulary = "151936 tokens:aa";
+  stranger.vocabulary = "49152 tokens:bb";
+  m.join(verifier, 0);
+  m.join(stranger, 0);
+  EXPECT_TRUE(m.pair_free().empty());  // d1's token ids would mean other text
+  m.join(fitting, 0);
+  auto pairs = m.pair_free();
+  ASSERT_EQ(pairs.size(), 1u);
+  EXPECT_EQ(pairs[0], std::make_pair(std::string("v1"), std::string("d2")));
+  EXPECT_EQ(m.find("d1")->partner, "");
+}
+
 TEST(Membership, ARestartReplacesTheNodeAndDrainingIsRemembered) {
   Membership m(1000);
   m.join(node("v1", NodeRole::verifier), 0);

@@ -3,8 +3,9 @@
 // types travel: strings (protobuf bytes for client messages), integers, actor handles.
 //
 // Joining and staying joined (node agent ─▶ scheduler):
-//   (join, role, name, data_endpoint, work_actor, model, vocabulary) ─▶ "" or the reason it was refused
+//   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key) ─▶ "" or the reason it was refused
 //      model, vocabulary: the node's fingerprints (model/fingerprint.h; '' for a shard)
+//      data_key: the CURVE public key of its data channel ('' : plain ZeroMQ)
 //   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
 //   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //
@@ -12,9 +13,12 @@
 //   (submit, client, SubmitRequest bytes)          gateway ─▶ scheduler ─▶ verifier
 //   (cancel, client, request_id), (heard, client)  gateway ─▶ scheduler ─▶ verifier
 //   (reply, verifier_name, client, ServerMessage bytes)  verifier ─▶ scheduler ─▶ client
-//   (pair, drafter_endpoint)                        scheduler ─▶ verifier ('' : none)
-//   (shards, "endpoint,endpoint,...")               scheduler ─▶ verifier: the KV shard nodes
-//                                                   it may spread new requests over ('' : none)
+//   (pair, drafter_endpoint, drafter_key)           scheduler ─▶ verifier ('' : none)
+//   (admit, "key,key,...")                          scheduler ─▶ drafter, shard: the verifiers' CURVE keys its
+//                                                   data channel admits (a drafter: its paired verifier's)
+//   (shards, "endpoint[ key],endpoint[ key],...")   scheduler ─▶ verifier: the KV shard nodes
+//                                                   it may spread new requests over ('' : none),
+//                                                   each with its CURVE key if it has one
 //
 // A request's life at the scheduler:
 //   submit ─▶ [no verifier]  UNAVAILABLE
@@ -32,6 +36,7 @@ using heard_atom = caf::atom_constant<caf::atom("heard")>;
 using reply_atom = caf::atom_constant<caf::atom("reply")>;
 using pair_atom = caf::atom_constant<caf::atom("pair")>;
 using shards_atom = caf::atom_constant<caf::atom("shards")>;
+using admit_atom = caf::atom_constant<caf::atom("admit")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;

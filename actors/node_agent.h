@@ -20,6 +20,8 @@ namespace tandem {
 struct NodeAgentSettings {
   std::string role, name, data_endpoint;
   std::string model, vocabulary;                      // fingerprints of its model and vocabulary ('' : none)
+  std::string data_key;                               // CURVE public key of its data channel ('' : plain)
+  std::function<void(const std::string&)> admit;      // drafter, shard: the verifiers' keys, comma-separated
   caf::actor work;                                    // receives the scheduler's work messages (null: the agent)
   std::function<std::pair<int64_t, int64_t>()> load;  // (live requests, KV cache bytes)
   int64_t heartbeat_ms = 500;

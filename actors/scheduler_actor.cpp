@@ -114,8 +114,8 @@ class Scheduler {
     self_->send(self_, tick_atom::value);
     return {
         [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
-               caf::actor work, const std::string& model, const std::string& vocabulary) {
-          const std::string refused = join(role, name, data_endpoint, work, model, vocabulary);
+               caf::actor work, const std::string& model, const std::string& vocabulary, const std::string& data_key) {
+          const std::string refused = join(role, name, data_endpoint, work, model, vocabulary, data_key);
           if (!refused.empty())
             log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});
           return refused;
@@ -161,7 +161,8 @@ class Scheduler {
 
  private:
   std::string join(const std::string& role_text, const std::string& name, const std::string& data_endpoint,
-                   const caf::actor& work, const std::string& model, const std::string& vocabulary) {
+                   const caf::actor& work, const std::string& model, const std::string& vocabulary,
+                   const std::string& data_key) {
     auto role = role_named(role_text);
     if (!role) return "unknown role '" + role_text + "' (drafter, verifier or shard)";
     if (name.empty()) return "a node needs a name";
@@ -173,6 +174,7 @@ class Scheduler {
     node.data_endpoint = data_endpoint;
     node.model = model;
     node.vocabulary = vocabulary;
+    node.data_key = data_key;
     if (auto replaced = state_.membership.join(node, steady_now_ms())) end_node(*replaced, "restarted");
     state_.work_actors[name] = work;
     std::erase_if(state_.node_names, [&](const auto& entry) { return entry.second == name; });  // a restart's old self
@@ -181,6 +183,7 @@ class Scheduler {
     LogFields joined = {{"role", role_text}, {"name", name}};
     if (!data_endpoint.empty()) joined["data"] = data_endpoint;
     log_event(LogLevel::info, "node_joined", joined);
+    if (*role != NodeRole::drafter) admit_verifiers_on_shards();  // before the verifier hears of them
     pair_drafters();
     if (*role == NodeRole::verifier)
       send_work(name, shards_atom::value, shard_endpoints());
@@ -220,12 +223,14 @@ class Scheduler {
                               "verifier '" + node.name + "' was lost (" + why + ") before the request finished"));
         it = state_.requests.erase(it);
       }
+      if (!node.partner.empty()) send_work(node.partner, admit_atom::value, std::string());  // its drafter admits none
     } else if (node.role == NodeRole::drafter && !node.partner.empty()) {
-      send_work(node.partner, pair_atom::value, std::string());  // its verifier goes on alone for now
+      send_work(node.partner, pair_atom::value, std::string(), std::string());  // its verifier goes on alone for now
     }
     state_.work_actors.erase(node.name);
     pair_drafters();
     if (node.role == NodeRole::shard) assign_shards();
+    if (node.role == NodeRole::verifier) admit_verifiers_on_shards();
   }
 
   // Every verifier may spread new requests over every live shard (a shard keeps each
@@ -233,8 +238,18 @@ class Scheduler {
   std::string shard_endpoints() const {
     std::string list;
     for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
-      if (!shard->draining) list += (list.empty() ? "" : ",") + shard->data_endpoint;
+      if (!shard->draining)
+        list += (list.empty() ? "" : ",") + shard->data_endpoint + (shard->data_key.empty() ? "" : " " + shard->data_key);
     return list;
+  }
+
+  // Every shard serves every verifier, so each admits all the verifiers' data keys.
+  void admit_verifiers_on_shards() {
+    std::string keys;
+    for (const NodeInfo* verifier : state_.membership.members(NodeRole::verifier))
+      if (!verifier->data_key.empty()) keys += (keys.empty() ? "" : ",") + verifier->data_key;
+    for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
+      if (!shard->data_key.empty()) send_work(shard->name, admit_atom::value, keys);
   }
 
   void assign_shards() {
@@ -248,9 +263,12 @@ class Scheduler {
 
   void pair_drafters() {
     for (const auto& [verifier, drafter] : state_.membership.pair_free()) {
-      const std::string endpoint = state_.membership.find(drafter)->data_endpoint;
-      log_event(LogLevel::info, "drafter_paired", {{"verifier", verifier}, {"drafter", drafter}});
-      send_work(verifier, pair_atom::value, endpoint);
+      const NodeInfo* d = state_.membership.find(drafter);
+      log_event(LogLevel::info, "drafter_paired",
+                {{"verifier", verifier}, {"drafter", drafter}, {"curve", !d->data_key.empty()}});
+      // The drafter admits the verifier's key before the verifier connects with the drafter's.
+      send_work(drafter, admit_atom::value, state_.membership.find(verifier)->data_key);
+      send_work(verifier, pair_atom::value, d->data_endpoint, d->data_key);
     }
   }
 

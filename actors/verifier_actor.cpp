@@ -33,7 +33,9 @@ caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, Shar
           worker.cancel(client, request_id);
         },
         [&worker](heard_atom, const std::string& client) { worker.heard_from(client); },
-        [&worker](pair_atom, const std::string& drafter_endpoint) { worker.use_remote_drafter(drafter_endpoint); },
+        [&worker](pair_atom, const std::string& drafter_endpoint, const std::string& drafter_key) {
+          worker.use_remote_drafter(drafter_endpoint, drafter_key);
+        },
         [&shards](shards_atom, const std::string& endpoints) { shards.assign(endpoints); },
         [self](flush_atom) {  // the owner is about to end the worker: touch it no more
           self->quit();

@@ -9,8 +9,8 @@ namespace tandem {
 
 void add_insecure_flag(Flags& f) {
   f.add_switch("insecure",
-               "allow listening on addresses other machines can reach without keys (and for the control plane and "
-               "data channels, which have none yet); without it such a bind is refused");
+               "allow listening on addresses other machines can reach without keys (client CURVE keys, API keys, the "
+               "cluster's certificates); without it such a bind is refused");
 }
 
 bool is_local_address(const std::string& address) {

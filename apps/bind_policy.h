@@ -1,8 +1,8 @@
 #pragma once
 // Who may be reached from the network: a listener on a non-loopback address must be
-// protected by keys (CURVE on ZeroMQ, API keys on HTTP) unless the operator says
-// --insecure. Listeners that cannot be protected yet (the control plane, drafter and
-// shard data channels) always need --insecure off loopback.
+// protected by keys (CURVE on the client port, API keys on HTTP, the cluster's
+// certificates on the control plane, and for drafter and shard data channels CURVE keys
+// handed out over that TLS control plane) unless the operator says --insecure.
 #include <string>
 
 namespace tandem {

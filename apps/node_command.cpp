@@ -25,6 +25,7 @@
 #include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
 #include "cluster/control_plane.h"
+#include "cluster/log.h"
 #include "model/fingerprint.h"
 #include "runner/kv_shard.h"
 #include "runner/remote_drafter.h"
@@ -57,8 +58,9 @@ Flags node_flags() {
         "HOST:PORT of this node's HTTP port: /metrics, /health, /ready, and on the scheduler the OpenAI-compatible "
         "API (port 0: any free port; default: 127.0.0.1:8000 for the scheduler, 127.0.0.1:0 for the others)");
   f.add("endpoint-file", "",
-        "write the bound addresses to this file once listening (scheduler: ZeroMQ, HTTP, control; drafter: data, "
-        "HTTP; shard: data, HTTP; verifier: its name and HTTP, once its model is loaded)");
+        "write the bound addresses to this file once listening (scheduler: ZeroMQ, HTTP, control; drafter and "
+        "shard: data, HTTP, the data channel's CURVE public key; verifier: its name and HTTP, once its model is "
+        "loaded)");
   f.add("node-timeout-ms", "3000", "scheduler: a node silent this long is dropped");
   f.add("drain-timeout-ms", "30000",
         "on SIGTERM or SIGINT: scheduler, verifier and shard take no new requests and give those running this long "
@@ -72,6 +74,22 @@ Flags node_flags() {
   add_cluster_tls_flags(f);
   add_verifier_flags(f, "none");
   return f;
+}
+
+// What a drafter or shard does with the scheduler's (admit, "key,key,...") message: its data
+// channel admits those verifiers' CURVE keys from now on, and no one else.
+std::function<void(const std::string&)> admit_keys(ZapHandler& gate) {
+  return [&gate](const std::string& keys) {
+    std::map<std::string, std::string> admitted;
+    for (size_t at = 0; at < keys.size();) {
+      const size_t comma = std::min(keys.find(',', at), keys.size());
+      const std::string key = keys.substr(at, comma - at);
+      if (!key.empty()) admitted[key] = "verifier " + key.substr(0, 8);
+      at = comma + 1;
+    }
+    log_event(LogLevel::info, "data_keys_admitted", {{"verifiers", int64_t(admitted.size())}});
+    gate.admit(std::move(admitted));
+  };
 }
 
 // A data channel's serving loop on its own thread, stopped and joined however the scope ends.
@@ -196,11 +214,19 @@ int run_drafter(const Flags& flags, const std::string& name) {
   if (settings.mode != "chain" && settings.mode != "tree") throw UsageError("--drafter-mode must be chain or tree");
   const std::string model_name =
       flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" : flags.get("draft-model");
-  check_exposure(flags, "verifiers (drafter data)", flags.get("listen"), false, "");
+  // Paired by a scheduler, the data channel is CURVE with a key pair made afresh: its public
+  // half and the verifier's travel over the control plane (TLS with --cluster-*), and the
+  // drafter admits only its paired verifier's key. Without a scheduler it is plain ZeroMQ.
+  const bool curve = !flags.get("scheduler").empty();
+  check_exposure(flags, "verifiers (drafter data)", flags.get("listen"), curve && cluster_tls(flags).enabled(),
+                 curve ? "--cluster-ca, --cluster-cert and --cluster-key (the data channel's keys travel on it)" : "");
   auto model = Model::load(resolve_model_path(model_name));
   Transformer draft(*model, int(flags.get_int("threads")));
   std::string endpoint;
-  auto channel = zmq_channel_listen(flags.get("listen"), &endpoint);
+  const CurveKeyPair data_keys = generate_curve_keys();
+  CurveListener listener = curve ? zmq_channel_listen_curve(flags.get("listen"), data_keys, &endpoint)
+                                 : CurveListener{zmq_channel_listen(flags.get("listen"), &endpoint), nullptr};
+  Channel* channel = listener.channel.get();
   DrafterService service(draft, settings, flags.get_int("max-context"));
   auto joined = std::make_shared<std::atomic<bool>>(false);
   OpsHttp ops(http_address(flags, "drafter"),
@@ -210,7 +236,7 @@ int run_drafter(const Flags& flags, const std::string& name) {
                [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << settings.mode
             << "), data on " << endpoint << "; metrics on " << ops.address() << std::endl;
-  write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address()});
+  write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address(), listener.gate ? data_keys.public_key : ""});
 
   ServingThread serving([&](const std::atomic<bool>& stop) { service.serve(*channel, stop); });
   NodeAgentSettings s;
@@ -219,6 +245,10 @@ int run_drafter(const Flags& flags, const std::string& name) {
   s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
   s.model = model_fingerprint(*model);
   s.vocabulary = vocabulary_fingerprint(model->tokenizer());
+  if (ZapHandler* gate = listener.gate) {
+    s.data_key = data_keys.public_key;
+    s.admit = admit_keys(*gate);
+  }
   s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
   s.joined = joined;
   serve_joined(flags, std::move(s), [] { return true; });
@@ -233,9 +263,16 @@ int run_shard(const Flags& flags, const std::string& name) {
   limits.idle_release = std::chrono::seconds(std::max<long long>(1, flags.get_int("idle-release-s")));
   KvShard shard(limits, int(flags.get_int("threads")));
   std::string endpoint;
-  check_exposure(flags, "verifiers (KV shard data)", flags.get("listen"), false, "");
-  auto channel =
-      zmq_peer_listen(flags.get("listen"), std::max<long long>(1024, flags.get_int("max-frame-bytes")), &endpoint);
+  // As a drafter's: CURVE with a fresh key pair when a scheduler hands out the keys, admitting
+  // every verifier of the cluster and no one else.
+  const bool curve = !flags.get("scheduler").empty();
+  check_exposure(flags, "verifiers (KV shard data)", flags.get("listen"), curve && cluster_tls(flags).enabled(),
+                 curve ? "--cluster-ca, --cluster-cert and --cluster-key (the data channel's keys travel on it)" : "");
+  const int64_t max_frame = std::max<long long>(1024, flags.get_int("max-frame-bytes"));
+  const CurveKeyPair data_keys = generate_curve_keys();
+  CurvePeerListener listener = curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame, data_keys, &endpoint)
+                                     : CurvePeerListener{zmq_peer_listen(flags.get("listen"), max_frame, &endpoint), nullptr};
+  PeerChannel* channel = listener.channel.get();
   auto health = [&] {
     const KvShardStats s = shard.stats();
     return nlohmann::json{{"requests", s.requests},
@@ -254,12 +291,16 @@ int run_shard(const Flags& flags, const std::string& name) {
                                              [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: shard '" << name << "', data on " << endpoint << "; metrics on " << ops.address()
             << (flags.get("scheduler").empty() ? std::string() : "; joining " + flags.get("scheduler")) << std::endl;
-  write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address()});
+  write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address(), listener.gate ? data_keys.public_key : ""});
   ServingThread serving([&](const std::atomic<bool>& stop) { shard.serve(*channel, stop); });
   NodeAgentSettings s;
   s.role = "shard";
   s.name = name;
   s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
+  if (listener.gate) {
+    s.data_key = data_keys.public_key;
+    s.admit = admit_keys(*listener.gate);
+  }
   s.load = [&shard] {
     const KvShardStats stats = shard.stats();
     return std::pair<int64_t, int64_t>(stats.requests, int64_t(stats.bytes));

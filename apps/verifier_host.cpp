@@ -73,9 +73,11 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
     models = {target_tf_.get(), draft_tf_.get(), pearl_target_tf_.get(), pearl_draft_tf_.get()};
   }
   shards_ = kv_shards_from_flags(flags, target_->config(), segment);
+  shards_.pool->use_data_keys(data_keys_);
   options_.kv_remote = shards_.pool->factory();
   route_->name = name_;
   worker_ = std::make_unique<RequestWorker>(models, options_, verifier_sink(route_));
+  worker_->set_data_keys(data_keys_);
   // Without a local draft model, chain and tree requests decode alone until a drafter node is paired.
   if (!draft_) worker_->use_remote_drafter("");
   actor_ = spawn_verifier(system_, *worker_, *shards_.pool, route_);
@@ -89,6 +91,7 @@ void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic
   s.work = actor_;
   s.model = model_fingerprint(*target_);
   s.vocabulary = vocabulary_fingerprint(target_->tokenizer());
+  s.data_key = data_keys_.public_key;
   RequestWorker* worker = worker_.get();
   s.load = [worker] { return std::pair<int64_t, int64_t>(int64_t(worker->live_requests()), worker->kv_cache_bytes()); };
   s.heartbeat_ms = heartbeat_ms;

@@ -63,6 +63,12 @@ class ZmqChannel : public Channel {
     socket_.set(zmq::sockopt::sndhwm, 10000);
   }
   zmq::socket_t& socket() { return socket_; }
+  /// Makes this end a CURVE server whose clients `gate()` admits (before bind).
+  ZapHandler& make_curve_server(const CurveKeyPair& keys) {
+    zap_ = std::make_unique<ZapHandler>(context_, std::map<std::string, std::string>{});
+    tandem::make_curve_server(socket_, keys);
+    return *zap_;
+  }
   bool send(std::string_view frame) override {
     return bool(socket_.send(zmq::buffer(frame.data(), frame.size()), zmq::send_flags::dontwait));
   }
@@ -78,12 +84,18 @@ class ZmqChannel : public Channel {
  private:
   zmq::context_t context_;
   zmq::socket_t socket_;
+  std::unique_ptr<ZapHandler> zap_;  // closed before the context (declared after it)
 };
 
 class ZmqPeerChannel : public PeerChannel {
  public:
-  ZmqPeerChannel(const std::string& endpoint, int64_t max_frame_bytes, std::string* bound)
+  ZmqPeerChannel(const std::string& endpoint, int64_t max_frame_bytes, std::string* bound,
+                 const CurveKeyPair* curve = nullptr)
       : context_(1), socket_(context_, zmq::socket_type::router) {
+    if (curve) {
+      zap_ = std::make_unique<ZapHandler>(context_, std::map<std::string, std::string>{});
+      make_curve_server(socket_, *curve);
+    }
     socket_.set(zmq::sockopt::linger, kLingerMilliseconds);
     socket_.set(zmq::sockopt::router_mandatory, 1);  // a frame for a vanished peer fails instead of vanishing
     socket_.set(zmq::sockopt::sndhwm, 10000);
@@ -108,10 +120,12 @@ class ZmqPeerChannel : public PeerChannel {
       return std::nullopt;
     return std::make_pair(parts[0].to_string(), parts[1].to_string());
   }
+  ZapHandler* gate() { return zap_.get(); }
 
  private:
   zmq::context_t context_;
   zmq::socket_t socket_;
+  std::unique_ptr<ZapHandler> zap_;  // closed before the context (declared after it)
 };
 
 }  // namespace
@@ -119,6 +133,13 @@ class ZmqPeerChannel : public PeerChannel {
 std::unique_ptr<PeerChannel> zmq_peer_listen(const std::string& endpoint, int64_t max_frame_bytes,
                                              std::string* bound) {
   return std::make_unique<ZmqPeerChannel>(endpoint, max_frame_bytes, bound);
+}
+
+CurvePeerListener zmq_peer_listen_curve(const std::string& endpoint, int64_t max_frame_bytes,
+                                        const CurveKeyPair& keys, std::string* bound) {
+  auto channel = std::make_unique<ZmqPeerChannel>(endpoint, max_frame_bytes, bound, &keys);
+  ZapHandler* gate = channel->gate();
+  return {std::move(channel), gate};
 }
 
 std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> in_process_channel_pair() {
@@ -135,6 +156,22 @@ std::unique_ptr<Channel> zmq_channel_listen(const std::string& endpoint, std::st
 
 std::unique_ptr<Channel> zmq_channel_connect(const std::string& endpoint) {
   auto channel = std::make_unique<ZmqChannel>();
+  channel->socket().connect(endpoint);
+  return channel;
+}
+
+CurveListener zmq_channel_listen_curve(const std::string& endpoint, const CurveKeyPair& keys, std::string* bound) {
+  auto channel = std::make_unique<ZmqChannel>();
+  ZapHandler& gate = channel->make_curve_server(keys);
+  channel->socket().bind(endpoint);
+  if (bound) *bound = channel->socket().get(zmq::sockopt::last_endpoint);
+  return {std::move(channel), &gate};
+}
+
+std::unique_ptr<Channel> zmq_channel_connect_curve(const std::string& endpoint, const CurveKeyPair& mine,
+                                                   const std::string& server_public) {
+  auto channel = std::make_unique<ZmqChannel>();
+  make_curve_client(channel->socket(), mine, server_public);
   channel->socket().connect(endpoint);
   return channel;
 }

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <utility>
 
+#include "cluster/curve.h"
+
 namespace tandem {
 
 /// One end of a two-way link to a single peer, carrying whole frames in order.
@@ -42,6 +44,15 @@ class PeerChannel {
 std::unique_ptr<PeerChannel> zmq_peer_listen(const std::string& endpoint, int64_t max_frame_bytes,
                                              std::string* bound = nullptr);
 
+/// zmq_peer_listen speaking CURVE with `keys`: only the client keys its gate lists (none at
+/// first) get in, refused before any frame is read. `gate` lives as long as the channel.
+struct CurvePeerListener {
+  std::unique_ptr<PeerChannel> channel;
+  ZapHandler* gate = nullptr;
+};
+CurvePeerListener zmq_peer_listen_curve(const std::string& endpoint, int64_t max_frame_bytes, const CurveKeyPair& keys,
+                                        std::string* bound = nullptr);
+
 /// Two connected in-process ends: what one sends, the other receives.
 std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> in_process_channel_pair();
 
@@ -50,6 +61,19 @@ std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> in_process_channel
 std::unique_ptr<Channel> zmq_channel_listen(const std::string& endpoint, std::string* bound = nullptr);
 /// A ZeroMQ end that connects to a listening one (and reconnects if it restarts).
 std::unique_ptr<Channel> zmq_channel_connect(const std::string& endpoint);
+
+/// A listening end that speaks CURVE with `keys` and admits only the client keys its gate
+/// lists (none at first): a stranger's connection is refused before any frame is read, so
+/// it neither receives nor sends anything. `gate` lives as long as the channel.
+struct CurveListener {
+  std::unique_ptr<Channel> channel;
+  ZapHandler* gate = nullptr;
+};
+CurveListener zmq_channel_listen_curve(const std::string& endpoint, const CurveKeyPair& keys,
+                                       std::string* bound = nullptr);
+/// A connecting end that speaks CURVE as `mine` to the listening end whose public key is `server_public`.
+std::unique_ptr<Channel> zmq_channel_connect_curve(const std::string& endpoint, const CurveKeyPair& mine,
+                                                   const std::string& server_public);
 
 /// Sends a protobuf message as one frame.
 bool send_message(Channel& channel, const google::protobuf::MessageLite& message);

@@ -123,9 +123,8 @@ void ZapHandler::serve() {
         parts[6].size() == 32) {
       char z85[41];
       zmq_z85_encode(z85, static_cast<const uint8_t*>(parts[6].data()), 32);
-      auto it = authorized_.find(z85);
-      if (it != authorized_.end()) {
-        status = "200", text = "OK", user = it->second;
+      if (auto name = admitted(z85)) {
+        status = "200", text = "OK", user = *name;
       } else {
         text = "unknown client key";
         ++refused_;
@@ -138,6 +137,18 @@ void ZapHandler::serve() {
       socket_.send(zmq::buffer(frame), zmq::send_flags::sndmore);
     socket_.send(zmq::buffer(std::string()), zmq::send_flags::none);  // metadata: none
   }
+}
+
+void ZapHandler::admit(std::map<std::string, std::string> authorized) {
+  std::lock_guard lock(mutex_);
+  authorized_ = std::move(authorized);
+}
+
+std::optional<std::string> ZapHandler::admitted(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  auto it = authorized_.find(key);
+  if (it == authorized_.end()) return std::nullopt;
+  return it->second;
 }
 
 void make_curve_server(zmq::socket_t& socket, const CurveKeyPair& keys) {

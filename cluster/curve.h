@@ -11,6 +11,8 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
@@ -42,12 +44,17 @@ class ZapHandler {
   ZapHandler& operator=(const ZapHandler&) = delete;
   /// Clients refused so far.
   int64_t refused() const { return refused_.load(); }
+  /// Replaces the keys admitted from now on (connections already made stay).
+  void admit(std::map<std::string, std::string> authorized);
 
  private:
   void serve();
+  // The name of an admitted key, or nothing.
+  std::optional<std::string> admitted(const std::string& key);
 
   zmq::socket_t socket_;
-  std::map<std::string, std::string> authorized_;
+  std::mutex mutex_;
+  std::map<std::string, std::string> authorized_;  // guarded by mutex_
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> refused_{0};
   std::thread thread_;

@@ -26,6 +26,7 @@ struct NodeInfo {
   std::string data_endpoint;   // drafter, shard: where a verifier connects for token trees or KV segments
   std::string model;           // verifier, drafter: its model's fingerprint (model/fingerprint.h)
   std::string vocabulary;      // verifier, drafter: its vocabulary's fingerprint; pairs share one
+  std::string data_key;        // verifier, drafter: CURVE public key of its data channel ('' : plain)
   int64_t last_heard_ms = 0;   // steady clock
   int64_t live_requests = 0;   // as of its latest heartbeat
   int64_t kv_cache_bytes = 0;  // as of its latest heartbeat (a shard: the segments it holds)

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/curve.h"
 #include "model/model.h"
 #include "model/remote_kv.h"
 #include "runner/sharded_kv.h"
@@ -27,9 +28,14 @@ class ShardPool {
  public:
   ShardPool(std::vector<std::shared_ptr<ShardLink>> fixed, const ModelConfig& config, ShardPoolSettings settings);
 
-  /// Replaces the scheduler's shards by those at `endpoints` (ZeroMQ, comma-separated, as
-  /// the scheduler sends them); a link still open to one of them is kept unless it was lost.
+  /// Replaces the scheduler's shards by those in `endpoints` (comma-separated "ENDPOINT" or
+  /// "ENDPOINT KEY", as the scheduler sends them; with the shard's CURVE public key the link
+  /// speaks CURVE with this pool's data keys); a link still open to one of them is kept unless
+  /// it was lost.
   void assign(const std::string& endpoints);
+  /// The key pair links to CURVE shards use (the verifier's: its public half is what the
+  /// shards admit).
+  void use_data_keys(const CurveKeyPair& keys);
   /// Every shard now: the fixed ones first.
   std::vector<std::shared_ptr<ShardLink>> links() const;
   /// A remote over the shards not lost, for a request reaching `context` positions; null
@@ -45,6 +51,8 @@ class ShardPool {
   ShardPoolSettings settings_;
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<ShardLink>> assigned_;
+  std::vector<std::string> assigned_entries_;  // what the scheduler named each of assigned_ by
+  CurveKeyPair data_keys_;
 };
 
 }  // namespace tandem

@@ -117,25 +117,28 @@ void RequestWorker::cancel(const std::string& client, const std::string& request
   if (it != live_.end()) it->second->cancelled = true;
 }
 
-void RequestWorker::use_remote_drafter(const std::string& endpoint) {
+void RequestWorker::use_remote_drafter(const std::string& endpoint, const std::string& drafter_key) {
   std::lock_guard lock(mutex_);
-  drafter_change_ = endpoint;
+  drafter_change_ = {endpoint, drafter_key};
 }
 
 void RequestWorker::switch_remote_drafter() {
-  std::optional<std::string> endpoint;
+  std::optional<std::pair<std::string, std::string>> change;
   {
     std::lock_guard lock(mutex_);
-    endpoint.swap(drafter_change_);
+    change.swap(drafter_change_);
   }
-  if (!endpoint) return;
+  if (!change) return;
+  const auto& [endpoint, drafter_key] = *change;
   auto link = std::make_unique<RemoteDrafterLink>();
   link->timeout = options_.drafter_timeout;
   link->vocab = models_.target->model().config().vocab_size;
-  if (endpoint->empty())
+  if (endpoint.empty())
     link->lost = true;  // no drafter: chain and tree requests decode alone, still lossless
+  else if (drafter_key.empty())
+    link->channel = zmq_channel_connect(endpoint);
   else
-    link->channel = zmq_channel_connect(*endpoint);
+    link->channel = zmq_channel_connect_curve(endpoint, data_keys_, drafter_key);
   models_.remote_drafter = link.get();
   drafter_links_.push_back(std::move(link));
 }

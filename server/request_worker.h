@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/curve.h"
 #include "server/active_request.h"
 #include "server/request_backend.h"
 
@@ -42,7 +43,11 @@ class RequestWorker : public RequestBackend {
   int64_t kv_cache_bytes() const override { return kv_cache_bytes_; }
   /// From the next admitted request on, chain and tree requests draft on the drafter process
   /// at `endpoint` ('' for none: they decode alone). Earlier requests keep their drafter.
-  void use_remote_drafter(const std::string& endpoint);
+  /// With the drafter's CURVE public key, the channel is CURVE with this worker's data keys.
+  void use_remote_drafter(const std::string& endpoint, const std::string& drafter_key = "");
+  /// The key pair this worker's drafter channels speak CURVE with (its public half is what
+  /// the verifier states when it joins); set before any use_remote_drafter.
+  void set_data_keys(const CurveKeyPair& keys) { data_keys_ = keys; }
 
  private:
   void loop();
@@ -72,7 +77,8 @@ class RequestWorker : public RequestBackend {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
   std::atomic<int64_t> kv_cache_bytes_{0};
-  std::optional<std::string> drafter_change_;                      // guarded by mutex_
+  std::optional<std::pair<std::string, std::string>> drafter_change_;  // (endpoint, key), guarded by mutex_
+  CurveKeyPair data_keys_;
   std::vector<std::unique_ptr<RemoteDrafterLink>> drafter_links_;  // kept while requests may use them
   std::thread thread_;
 };

@@ -4,6 +4,7 @@
 // still ends exactly once and nothing leaks.
 #include <cstdio>
 
+#include "cluster/curve.h"
 #include "process_helpers.h"
 
 namespace tandem {
@@ -100,6 +101,44 @@ TEST(Cluster, SchedulerVerifierAndDrafterProcessesMatchGenerateAr) {
   nlohmann::json health = health_once_idle(scheduler->http());
   EXPECT_EQ(health["live_requests"], 0) << health.dump();
   EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
+}
+
+// A stranger who connects to a drafter's data port, with no key or with a key of its own,
+// is refused by CURVE before anything is read: it receives no token tree meant for the
+// verifier and stalls no request (before CURVE, the drafter's socket took turns sending to
+// every peer connected, so trees went to the stranger and the verifier waited 30 s).
+TEST(Cluster, AStrangerOnTheDrafterPortGetsNothingAndStallsNothing) {
+  auto scheduler = start_scheduler(test::stories_model());
+  ASSERT_FALSE(scheduler->control().empty());
+  auto verifier = start_verifier(*scheduler, "v1", test::stories_model());
+  auto drafter = start_drafter(*scheduler, "d1", test::perturbed_stories());
+  ASSERT_TRUE(members_are(*scheduler, 1, 1)) << "the nodes did not join";
+  const std::string drafter_key = drafter->control();  // a drafter's endpoint file: data, HTTP, public key
+  ASSERT_EQ(drafter_key.size(), 40u) << drafter_key;
+
+  zmq::context_t context(1);
+  zmq::socket_t plain(context, zmq::socket_type::dealer), keyed(context, zmq::socket_type::dealer);
+  make_curve_client(keyed, generate_curve_keys(), drafter_key);  // knows the drafter's key, but is not its verifier
+  for (zmq::socket_t* stranger : {&plain, &keyed}) {
+    stranger->set(zmq::sockopt::linger, 0);
+    stranger->connect(drafter->endpoint());
+    stranger->send(zmq::str_buffer("\x08\x01garbage"), zmq::send_flags::dontwait);
+  }
+  Client client(context, scheduler->endpoint());
+  for (const std::string prompt : {"Once upon a time", "The little dog", "Lily and Tom"}) {
+    wire::ClientMessage m = submit(prompt, prompt, 40);
+    m.mutable_submit()->set_mode("chain");
+    client.send(m);
+    const wire::ServerMessage reply = client.receive(std::chrono::seconds(10));
+    ASSERT_TRUE(reply.has_final()) << "no answer within 10 s: " << reply.DebugString();
+    EXPECT_EQ(ids_of(reply), test::local_greedy(prompt, 40)) << prompt;
+    EXPECT_GT(reply.final().stats().accepted_tokens(), 0) << "drafted on the drafter process";
+  }
+  for (zmq::socket_t* stranger : {&plain, &keyed}) {
+    zmq::pollitem_t item{stranger->handle(), 0, ZMQ_POLLIN, 0};
+    EXPECT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(500)), 0) << "a stranger received a frame";
+  }
+  EXPECT_NE(drafter->log().find("event=curve_refused"), std::string::npos) << drafter->log();
 }
 
 TEST(Cluster, NodesOfAnotherModelOrVocabularyAreRefused) {

@@ -69,6 +69,27 @@ TEST(ControlTls, OnlyNodesOfTheClustersCaJoin) {
             test::local_greedy("Once upon a time", 8));
 }
 
+// With the control plane on TLS, drafter and shard data ports other machines can reach need
+// no --insecure: their CURVE keys travel over it and they admit only the verifiers'.
+TEST(ControlTls, WithCertificatesDataPortsOffLoopbackNeedNoInsecure) {
+  const auto cluster = make_credentials("cluster");
+  auto scheduler = test::start_scheduler(test::stories_model(), cluster);
+  ASSERT_FALSE(scheduler->control().empty()) << "the scheduler did not start";
+  auto node = [&](const std::string& role) {
+    std::vector<std::string> args = {"node", "--role", role, "--name", role, "--draft-model", test::stories_model(),
+                                     "--listen", "tcp://0.0.0.0:0", "--scheduler", scheduler->control(),
+                                     "--threads", "1", "--heartbeat-ms", "200"};
+    return std::make_unique<Server>(args, cluster);
+  };
+  auto drafter = node("drafter"), shard = node("shard");
+  auto verifier = start_verifier("member", scheduler->control(), cluster);
+  const nlohmann::json health = test::health_when(scheduler->http(), [](auto& h) {
+    return h["verifiers"] == 1 && h["drafters"] == 1 && h["shards"] == 1;
+  });
+  EXPECT_EQ(health["drafters"], 1) << health.dump() << drafter->log();
+  EXPECT_EQ(health["shards"], 1) << health.dump() << shard->log();
+}
+
 // A connection that sends CAF's 32-byte message header claiming a 4 GiB payload, then
 // some bytes. On a plain control plane each such connection makes CAF allocate the claim
 // (three took 2.9 GB when tried); with TLS they are not a handshake and are dropped.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <future>
 
+#include "cluster/curve.h"
 #include "process_helpers.h"
 
 namespace tandem {
@@ -154,6 +155,24 @@ TEST(Shards, ShardNodesJoinTheSchedulerWhichHandsThemToItsVerifiers) {
   const double a_before = partials_computed(*a);
   EXPECT_GT(a_before, 0) << "shard a computed no partials";
   EXPECT_GT(partials_computed(*b), 0) << "shard b computed no partials";
+
+  // Shards joined through the scheduler speak CURVE and admit only the verifiers' keys: a
+  // stranger with no key, or with a key of its own, has nothing it sends read (the shard
+  // rejects no message) and gets nothing back.
+  ASSERT_EQ(a->control().size(), 40u) << "a shard's endpoint file: data, HTTP, public key";
+  zmq::socket_t plain(context, zmq::socket_type::dealer), keyed(context, zmq::socket_type::dealer);
+  make_curve_client(keyed, generate_curve_keys(), a->control());
+  for (zmq::socket_t* stranger : {&plain, &keyed}) {
+    stranger->set(zmq::sockopt::linger, 0);
+    stranger->connect(a->endpoint());
+    stranger->send(zmq::str_buffer("\x0a\x03abc"), zmq::send_flags::dontwait);
+  }
+  for (zmq::socket_t* stranger : {&plain, &keyed}) {
+    zmq::pollitem_t item{stranger->handle(), 0, ZMQ_POLLIN, 0};
+    EXPECT_EQ(zmq::poll(&item, 1, std::chrono::milliseconds(500)), 0) << "a stranger received a frame";
+  }
+  EXPECT_EQ(test::health_when(a->http(), [](const nlohmann::json&) { return true; })["rejected_messages"], 0);
+  EXPECT_NE(a->log().find("event=curve_refused"), std::string::npos) << a->log();
 
   // Shard b dies: the scheduler drops it, the verifier goes on with a alone.
   b->stop(SIGKILL);

@@ -219,7 +219,51 @@ def k8s_check(build):
         for w in workloads:
             check_workload(overlay, w, flags, services)
         check_network_policies(overlay, docs, workloads)
+        check_cluster_tls(overlay, conf, workloads)
         print(f"k8s {overlay}: {len(docs)} objects valid; args, ports, probes, labels and config agree with the binary")
+    check_cluster_secret(build)
+
+
+def check_cluster_tls(overlay, conf, workloads):
+    """cluster.conf names certificate files inside the mounted Secret tandem-cluster-tls, in every pod."""
+    settings = {name.strip(): value.strip() for name, value in
+                (line.split("=", 1) for line in conf.splitlines() if "=" in line and not line.startswith("#"))}
+    paths = [settings.get(k, "") for k in ("cluster-ca", "cluster-cert", "cluster-key")]
+    if not all(paths):
+        fail("cluster.conf does not set cluster-ca, cluster-cert and cluster-key")
+    for w in workloads:
+        pod = w["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        mounts = [m for m in pod["containers"][0].get("volumeMounts", [])
+                  if volumes.get(m["name"], {}).get("secret", {}).get("secretName") == "tandem-cluster-tls"]
+        if not any(all(p.startswith(m["mountPath"].rstrip("/") + "/") for p in paths) for m in mounts):
+            fail(f"{overlay}: {w['metadata']['name']} does not mount tandem-cluster-tls where cluster.conf looks")
+
+
+def check_cluster_secret(build):
+    """deploy/k8s/cluster-secret.sh makes a valid Secret whose certificate verifies against its CA."""
+    import base64
+    import kubernetes_validate
+    import yaml
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, TANDEM=os.path.join(build, "tandem"))
+        made = subprocess.run([os.path.join(ROOT, "deploy", "k8s", "cluster-secret.sh"), os.path.join(tmp, "keys")],
+                              capture_output=True, text=True, env=env)
+        if made.returncode != 0:
+            fail(f"cluster-secret.sh: {made.stderr}")
+        secret = yaml.safe_load(made.stdout)
+        kubernetes_validate.validate(secret, "1.31.0", strict=True)
+        if secret["metadata"]["name"] != "tandem-cluster-tls" or set(secret["data"]) != {"ca.crt", "node.crt",
+                                                                                         "node.key"}:
+            fail(f"cluster-secret.sh made {secret['metadata']['name']} with {sorted(secret['data'])}")
+        for name, value in secret["data"].items():
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.write(base64.b64decode(value))
+        verified = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tmp, "ca.crt"),
+                                   os.path.join(tmp, "node.crt")], capture_output=True, text=True)
+        if verified.returncode != 0:
+            fail(f"the Secret's node.crt does not verify against its ca.crt: {verified.stdout}{verified.stderr}")
+    print("k8s: cluster-secret.sh makes a valid tandem-cluster-tls Secret; its certificate verifies")
 
 
 def check_network_policies(overlay, docs, workloads):

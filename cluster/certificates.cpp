@@ -106,6 +106,7 @@ void write_key_file(const std::string& path, EVP_PKEY* key) {
   umask(old);
   if (!file) throw std::runtime_error(path + ": cannot write");
   std::unique_ptr<FILE, Free> closer(file);
+  if (fchmod(fileno(file), 0600) != 0) throw std::runtime_error(path + ": cannot make it private");  // it existed
   require(PEM_write_PrivateKey(file, key, nullptr, nullptr, 0, nullptr, nullptr) == 1, path + ": cannot write");
 }
 

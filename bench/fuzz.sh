@@ -27,7 +27,10 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWith
   -DTANDEM_SANITIZE=fuzzer-no-link,address,undefined -DTANDEM_FUZZ=ON -DTANDEM_TESTS=OFF -DTANDEM_CUDA=OFF >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target make_seeds "${targets[@]/#/fuzz_}"
 mkdir -p build-fuzz/logs build-fuzz/crashes
-for t in "${targets[@]}"; do mkdir -p "build-fuzz/corpus/$t"; done
+for t in "${targets[@]}"; do
+  mkdir -p "build-fuzz/corpus/$t"
+  rm -f "build-fuzz/crashes/$t"-*  # this run's findings only
+done
 
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_one() {
@@ -46,11 +49,11 @@ status=0
 printf '%-14s %12s %8s %8s %8s  %s\n' target executions exec/s cov corpus findings
 for t in "${targets[@]}"; do
   log="build-fuzz/logs/$t.log"
-  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1 || true)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
   corp=$(sed -n 's/.*corp: \([0-9]*\).*/\1/p' <<<"$last")
-  crashes=$(ls build-fuzz/crashes/ | grep -c "^$t-" || true)
+  crashes=$(find build-fuzz/crashes -name "$t-*" | wc -l)
   rate=$(( ${runs:-0} / (seconds > 0 ? seconds : 1) ))
   printf '%-14s %12s %8s %8s %8s  %s\n' "$t" "${runs:-?}" "$rate" "${cov:-?}" "${corp:-?}" "$crashes"
   [ "$crashes" = 0 ] || status=1

@@ -78,9 +78,9 @@ std::vector<std::pair<std::string, std::string>> Membership::pair_free() {
   std::vector<std::pair<std::string, std::string>> paired;
   for (auto& [name, verifier] : nodes_) {
     if (verifier.role != NodeRole::verifier || !verifier.partner.empty()) continue;
-    auto drafter = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& entry) {
+    auto drafter = std::find_if(nodes_.begin(), nodes_.end(), [&vocabulary = verifier.vocabulary](const auto& entry) {
       const NodeInfo& d = entry.second;
-      return d.role == NodeRole::drafter && d.partner.empty() && d.vocabulary == verifier.vocabulary;
+      return d.role == NodeRole::drafter && d.partner.empty() && d.vocabulary == vocabulary;
     });
     if (drafter == nodes_.end()) continue;
     verifier.partner = drafter->first;

@@ -1,6 +1,7 @@
 // The llama2.c checkpoint format: seven int32 (dim, hidden_dim, n_layers,
 // n_heads, n_kv_heads, vocab_size, seq_len; vocab_size < 0 means a separate
 // classifier) followed by float32 arrays, each layer-major.
+#include <cstdlib>
 #include <filesystem>
 
 #include "model/mapped_file.h"
@@ -15,7 +16,7 @@ void Model::load_llama2c(const std::string& tokenizer_path) {
   for (int32_t& v : h) v = in.read<int32_t>("llama2.c header");
   const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
   for (int i = 0; i < 7; ++i) {
-    int32_t v = i == 5 ? (h[i] < 0 ? -h[i] : h[i]) : h[i];
+    const int64_t v = i == 5 ? std::abs(int64_t(h[i])) : h[i];
     if (v <= 0 || v > (1 << 24))
       in.fail("not a GGUF file, and as a llama2.c checkpoint its header " + std::string(names[i]) + " = " +
               std::to_string(h[i]) + " is not plausible");
@@ -41,6 +42,13 @@ void Model::load_llama2c(const std::string& tokenizer_path) {
             ", kv heads " + std::to_string(c.n_kv_heads));
 
   const int64_t dim = c.dim, hidden = c.hidden_dim, layers = c.n_layers, kv_dim = c.kv_dim();
+  // Each shape is below 2^24, so a product of three could overflow 64 bits: the total is
+  // checked in 128 first, and the arrays below then name the first the file lacks.
+  __extension__ typedef unsigned __int128 Wide;
+  const Wide d = Wide(dim), weights = Wide(c.vocab_size) * d * (c.tied_embeddings ? 1 : 2) + d +
+                                      Wide(layers) * (2 * d + 2 * d * d + 2 * Wide(kv_dim) * d + 3 * Wide(hidden) * d) +
+                                      Wide(c.context_length) * Wide(c.head_dim);
+  if (weights > Wide(1) << 60) in.fail("its header's shapes need more than 2^62 bytes of weights");
   auto take = [&](int64_t count, const char* what) {
     return reinterpret_cast<const float*>(in.bytes(uint64_t(count) * 4, what).data());
   };

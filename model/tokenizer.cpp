@@ -181,6 +181,10 @@ Tokenizer Tokenizer::from_llama2c(const std::string& path, int vocab_size) {
   Tokenizer t;
   t.kind_ = Kind::SentencePieceBpe;
   t.llama2c_ = true;
+  // Ids 0-2 are unknown, BOS and EOS and 3-258 the byte fallback, which encoding relies on.
+  if (vocab_size < 3 + 256)
+    in.fail("a llama2.c vocabulary starts with 3 control and 256 byte tokens, so " + std::to_string(vocab_size) +
+            " tokens are too few");
   int32_t max_len = in.read<int32_t>("max token length");
   if (max_len <= 0 || max_len > 1 << 16) in.fail("max token length " + std::to_string(max_len) + " is not plausible");
   for (int i = 0; i < vocab_size; ++i) {
@@ -196,7 +200,7 @@ Tokenizer Tokenizer::from_llama2c(const std::string& path, int vocab_size) {
   t.eos_id_ = 2;
   t.unk_id_ = 0;
   for (int32_t id : {0, 1, 2}) t.types_[size_t(id)] = TokenType::Control;
-  for (int b = 0; b < 256 && 3 + b < vocab_size; ++b) t.types_[size_t(3 + b)] = TokenType::Byte;
+  for (int b = 0; b < 256; ++b) t.types_[size_t(3 + b)] = TokenType::Byte;
   t.add_bos_ = true;
   t.add_space_prefix_ = true;
   t.build_indexes();

@@ -23,7 +23,7 @@ size_t segment_bytes(const wire::ShardOpen& s) { return size_t(s.n_layers()) * s
 
 std::vector<float> floats_of(const std::string& bytes) {
   std::vector<float> out(bytes.size() / 4);
-  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * 4);
   return out;
 }
 

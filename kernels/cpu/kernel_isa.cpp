@@ -5,9 +5,20 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 namespace tandem {
 namespace {
+
+#if defined(__x86_64__)
+// F16C from CPUID (clang's __builtin_cpu_supports does not know it).
+bool has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
 
 bool supports(KernelIsa isa) {
 #if defined(__x86_64__)
@@ -15,7 +26,7 @@ bool supports(KernelIsa isa) {
   switch (isa) {
     case KernelIsa::Scalar: return true;
     case KernelIsa::Avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case KernelIsa::Avx512Vnni:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");

@@ -1,6 +1,7 @@
 // The llama2.c format: greedy output identical to llama2.c's run.c, and clear errors for broken files.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 
@@ -58,6 +59,42 @@ TEST(Llama2c, ImplausibleHeader) {
   f.write(reinterpret_cast<char*>(&heads), 4);
   f.close();
   EXPECT_THROW(Model::load(path), FormatError);
+}
+
+// A copy of stories260K whose header field `index` (0 dim ... 5 vocab_size, 6 seq_len) is `value`.
+std::string with_header_field(int index, int32_t value) {
+  std::string path = copy_truncated(size_t(1) << 30);
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(index * 4);
+  f.write(reinterpret_cast<char*>(&value), 4);
+  return path;
+}
+
+std::string load_error(const std::string& path) {
+  try {
+    Model::load(path, std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/tokenizer.bin");
+  } catch (const FormatError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Found by bench/fuzz.sh (llama2c target): each was a sanitizer report before its fix.
+TEST(Llama2c, FuzzFindingsAreRefusedCleanly) {
+  // A vocabulary smaller than the 3 control and 256 byte tokens: read past the types table.
+  EXPECT_NE(load_error(with_header_field(5, 2)).find("2 tokens are too few"), std::string::npos);
+  EXPECT_NE(load_error(with_header_field(5, 200)).find("200 tokens are too few"), std::string::npos);
+  // The most negative vocabulary size (a separate classifier): negating it overflowed.
+  EXPECT_NE(load_error(with_header_field(5, INT32_MIN)).find("vocab_size = -2147483648 is not plausible"),
+            std::string::npos);
+  // Shapes whose products overflow 64 bits: the arrays' sizes wrapped around.
+  std::string path = copy_truncated(28);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    const int32_t huge[7] = {1 << 24, 1 << 24, 1 << 24, 1 << 22, 1 << 22, 1 << 24, 1 << 24};
+    f.write(reinterpret_cast<const char*>(huge), sizeof huge);
+  }
+  EXPECT_NE(load_error(path).find("more than 2^62 bytes"), std::string::npos) << load_error(path);
 }
 
 TEST(Llama2c, MissingTokenizer) {

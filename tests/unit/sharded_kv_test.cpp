@@ -226,6 +226,19 @@ TEST_F(ShardMessages, AnswersTheSegmentsItHoldsAndRefusesBadInput) {
   EXPECT_EQ(shard.stats().segments, 0);
 }
 
+// Found by bench/fuzz.sh (shard_message target): an attend with no queries copied from a
+// null buffer (a UBSan report; this suite runs under it in scripts/sanitize.sh).
+TEST_F(ShardMessages, AnAttendWithNoQueriesIsAnsweredCleanly) {
+  send(open(1));
+  wire::ShardRequest empty = attend(1, 0, 4, 0);
+  empty.mutable_attend()->clear_first();
+  empty.mutable_attend()->clear_end();
+  auto reply = send(empty);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->segments_size(), 0);
+  EXPECT_EQ(reply->partials(), "");
+}
+
 TEST_F(ShardMessages, KeepsEachVerifiersRequestsApart) {
   // Two verifiers both number their first request 1: two requests, neither touching the other.
   const size_t segment_bytes = 2 * 4 * 32 * 4;

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <functional>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "actors/messages.h"
@@ -76,17 +77,25 @@ Flags node_flags() {
   return f;
 }
 
+// Whether a drafter's or shard's data channel (`what`) speaks CURVE: it does, with a key pair
+// made afresh, when a scheduler hands out the keys (over the control plane, which the
+// cluster's certificates protect); without a scheduler it is plain ZeroMQ. A reachable
+// --listen those keys do not protect is refused (apps/bind_policy.h).
+bool data_channel_curve(const Flags& flags, const ClusterTls& tls, const std::string& what) {
+  const bool curve = !flags.get("scheduler").empty();
+  check_exposure(flags, what, flags.get("listen"), curve && tls.enabled(),
+                 curve ? "--cluster-ca, --cluster-cert and --cluster-key (the data channel's keys travel on it)" : "");
+  return curve;
+}
+
 // What a drafter or shard does with the scheduler's (admit, "key,key,...") message: its data
 // channel admits those verifiers' CURVE keys from now on, and no one else.
 std::function<void(const std::string&)> admit_keys(ZapHandler& gate) {
   return [&gate](const std::string& keys) {
     std::map<std::string, std::string> admitted;
-    for (size_t at = 0; at < keys.size();) {
-      const size_t comma = std::min(keys.find(',', at), keys.size());
-      const std::string key = keys.substr(at, comma - at);
+    std::stringstream list(keys);
+    for (std::string key; std::getline(list, key, ',');)
       if (!key.empty()) admitted[key] = "verifier " + key.substr(0, 8);
-      at = comma + 1;
-    }
     log_event(LogLevel::info, "data_keys_admitted", {{"verifiers", int64_t(admitted.size())}});
     gate.admit(std::move(admitted));
   };
@@ -140,12 +149,12 @@ void stay_joined(caf::actor_system& system, const std::string& address, Join joi
 
 // Until a stop signal: with --scheduler, joins it as `s` describes (again whenever it is
 // lost); then drains (the scheduler sends no new work) until `idle` or --drain-timeout-ms.
-void serve_joined(const Flags& flags, NodeAgentSettings s, const std::function<bool()>& idle) {
+void serve_joined(const Flags& flags, const ClusterTls& tls, NodeAgentSettings s, const std::function<bool()>& idle) {
   if (flags.get("scheduler").empty()) {
     while (!stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     return;
   }
-  ControlPlane control(cluster_tls(flags));
+  ControlPlane control(tls);
   caf::actor agent;
   s.heartbeat_ms = flags.get_int("heartbeat-ms");
   stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
@@ -161,14 +170,14 @@ void serve_joined(const Flags& flags, NodeAgentSettings s, const std::function<b
   caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
 }
 
-int run_scheduler(const Flags& flags) {
+int run_scheduler(const Flags& flags, const ClusterTls& tls) {
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   check_scheduler_exposure(flags, flags.get("listen"), http_address(flags, "scheduler"), flags.get("control"),
                            endpoint_settings);
   // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name,
   // and joining nodes must hold the same model (verifiers) or vocabulary (drafters).
   auto model = Model::load(resolve_model_path(flags.get("model")));
-  ControlPlane control(cluster_tls(flags));
+  ControlPlane control(tls);
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), *model);
   const std::string control_address = scheduler.publish(flags.get("control"));
   scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), endpoint_settings);
@@ -185,8 +194,8 @@ int run_scheduler(const Flags& flags) {
   return 0;
 }
 
-int run_verifier(const Flags& flags, const std::string& name) {
-  ControlPlane control(cluster_tls(flags));
+int run_verifier(const Flags& flags, const std::string& name, const ClusterTls& tls) {
+  ControlPlane control(tls);
   VerifierHost verifier(flags, control.system, name);
   OpsHttp ops(http_address(flags, "verifier"), {[&] {
                                                   return nlohmann::json{{"live_requests", verifier.live_requests()},
@@ -207,19 +216,14 @@ int run_verifier(const Flags& flags, const std::string& name) {
   return 0;
 }
 
-int run_drafter(const Flags& flags, const std::string& name) {
+int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& tls) {
   ModeSettings settings;
   settings.mode = flags.get("drafter-mode");
   settings.draft_tokens = int(flags.get_int("draft-tokens"));
   if (settings.mode != "chain" && settings.mode != "tree") throw UsageError("--drafter-mode must be chain or tree");
   const std::string model_name =
       flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" : flags.get("draft-model");
-  // Paired by a scheduler, the data channel is CURVE with a key pair made afresh: its public
-  // half and the verifier's travel over the control plane (TLS with --cluster-*), and the
-  // drafter admits only its paired verifier's key. Without a scheduler it is plain ZeroMQ.
-  const bool curve = !flags.get("scheduler").empty();
-  check_exposure(flags, "verifiers (drafter data)", flags.get("listen"), curve && cluster_tls(flags).enabled(),
-                 curve ? "--cluster-ca, --cluster-cert and --cluster-key (the data channel's keys travel on it)" : "");
+  const bool curve = data_channel_curve(flags, tls, "verifiers (drafter data)");  // admits its paired verifier
   auto model = Model::load(resolve_model_path(model_name));
   Transformer draft(*model, int(flags.get_int("threads")));
   std::string endpoint;
@@ -251,23 +255,19 @@ int run_drafter(const Flags& flags, const std::string& name) {
   }
   s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
   s.joined = joined;
-  serve_joined(flags, std::move(s), [] { return true; });
+  serve_joined(flags, tls, std::move(s), [] { return true; });
   serving.stop();
   std::cout << "tandem node: drafter stopping" << std::endl;
   return 0;
 }
 
-int run_shard(const Flags& flags, const std::string& name) {
+int run_shard(const Flags& flags, const std::string& name, const ClusterTls& tls) {
   KvShardLimits limits;
   limits.max_bytes = size_t(std::max<long long>(0, flags.get_int("max-kv-bytes")));
   limits.idle_release = std::chrono::seconds(std::max<long long>(1, flags.get_int("idle-release-s")));
   KvShard shard(limits, int(flags.get_int("threads")));
   std::string endpoint;
-  // As a drafter's: CURVE with a fresh key pair when a scheduler hands out the keys, admitting
-  // every verifier of the cluster and no one else.
-  const bool curve = !flags.get("scheduler").empty();
-  check_exposure(flags, "verifiers (KV shard data)", flags.get("listen"), curve && cluster_tls(flags).enabled(),
-                 curve ? "--cluster-ca, --cluster-cert and --cluster-key (the data channel's keys travel on it)" : "");
+  const bool curve = data_channel_curve(flags, tls, "verifiers (KV shard data)");  // admits every verifier
   const int64_t max_frame = std::max<long long>(1024, flags.get_int("max-frame-bytes"));
   const CurveKeyPair data_keys = generate_curve_keys();
   CurvePeerListener listener = curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame, data_keys, &endpoint)
@@ -307,7 +307,7 @@ int run_shard(const Flags& flags, const std::string& name) {
   };
   s.joined = joined;
   // Draining: verifiers get no new requests onto it; those it holds get the drain timeout to end.
-  serve_joined(flags, std::move(s), [&shard] { return shard.stats().requests == 0; });
+  serve_joined(flags, tls, std::move(s), [&shard] { return shard.stats().requests == 0; });
   serving.stop();
   std::cout << "tandem node: shard stopping" << std::endl;
   return 0;
@@ -321,13 +321,13 @@ int run_node(const std::vector<std::string>& args) {
   const std::string role = flags.get("role");
   const std::string name = flags.get("name").empty() ? default_name(role) : flags.get("name");
   apply_log_flags(flags, name);
-  cluster_tls(flags);  // wrong certificate files fail now, before any model loads
+  const ClusterTls tls = cluster_tls(flags);  // wrong certificate files fail now, before any model loads
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  if (role == "scheduler") return run_scheduler(flags);
-  if (role == "verifier") return run_verifier(flags, name);
-  if (role == "drafter") return run_drafter(flags, name);
-  if (role == "shard") return run_shard(flags, name);
+  if (role == "scheduler") return run_scheduler(flags, tls);
+  if (role == "verifier") return run_verifier(flags, name, tls);
+  if (role == "drafter") return run_drafter(flags, name, tls);
+  if (role == "shard") return run_shard(flags, name, tls);
   throw UsageError(role.empty() ? "--role is required: scheduler, verifier, drafter or shard"
                                 : "unknown role '" + role + "': scheduler, verifier, drafter or shard");
 }

@@ -54,6 +54,8 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
 
   target_ = Model::load(resolve_model_path(flags.get("model")));
+  model_fingerprint_ = model_fingerprint(*target_);  // stated at every (re)join
+  vocabulary_fingerprint_ = vocabulary_fingerprint(target_->tokenizer());
   if (flags.get("draft-model") != "none") draft_ = load_draft_model(flags.get("draft-model"), *target_);
   const int threads = int(flags.get_int("threads"));
   MatmulPath matmul;
@@ -89,8 +91,8 @@ void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic
   s.role = "verifier";
   s.name = name_;
   s.work = actor_;
-  s.model = model_fingerprint(*target_);
-  s.vocabulary = vocabulary_fingerprint(target_->tokenizer());
+  s.model = model_fingerprint_;
+  s.vocabulary = vocabulary_fingerprint_;
   s.data_key = data_keys_.public_key;
   RequestWorker* worker = worker_.get();
   s.load = [worker] { return std::pair<int64_t, int64_t>(int64_t(worker->live_requests()), worker->kv_cache_bytes()); };

@@ -51,6 +51,7 @@ class VerifierHost {
   ServingOptions options_;
   std::shared_ptr<VerifierRoute> route_ = std::make_shared<VerifierRoute>();
   KvShardSetup shards_;  // before worker_: requests release their segments as the worker ends
+  std::string model_fingerprint_, vocabulary_fingerprint_;  // model/fingerprint.h
   // Made afresh each start; its public half travels to the paired drafter over the control plane.
   CurveKeyPair data_keys_ = generate_curve_keys();
   std::unique_ptr<RequestWorker> worker_;

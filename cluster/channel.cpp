@@ -55,6 +55,14 @@ class InProcessChannel : public Channel {
 // verdict) before it drops them; bounded so that a dead peer cannot hold up an exit.
 constexpr int kLingerMilliseconds = 500;
 
+// Makes `socket` a CURVE server (before bind) and returns the ZAP handler that admits its
+// clients (none at first); the handler must be destroyed before `context`.
+std::unique_ptr<ZapHandler> curve_server(zmq::context_t& context, zmq::socket_t& socket, const CurveKeyPair& keys) {
+  auto gate = std::make_unique<ZapHandler>(context, std::map<std::string, std::string>{});
+  make_curve_server(socket, keys);
+  return gate;
+}
+
 // DEALER to DEALER (or to a ROUTER): asynchronous both ways, and the connecting side reconnects.
 class ZmqChannel : public Channel {
  public:
@@ -63,10 +71,9 @@ class ZmqChannel : public Channel {
     socket_.set(zmq::sockopt::sndhwm, 10000);
   }
   zmq::socket_t& socket() { return socket_; }
-  /// Makes this end a CURVE server whose clients `gate()` admits (before bind).
+  /// Makes this end a CURVE server whose clients the returned gate admits (before bind).
   ZapHandler& make_curve_server(const CurveKeyPair& keys) {
-    zap_ = std::make_unique<ZapHandler>(context_, std::map<std::string, std::string>{});
-    tandem::make_curve_server(socket_, keys);
+    zap_ = curve_server(context_, socket_, keys);
     return *zap_;
   }
   bool send(std::string_view frame) override {
@@ -92,10 +99,7 @@ class ZmqPeerChannel : public PeerChannel {
   ZmqPeerChannel(const std::string& endpoint, int64_t max_frame_bytes, std::string* bound,
                  const CurveKeyPair* curve = nullptr)
       : context_(1), socket_(context_, zmq::socket_type::router) {
-    if (curve) {
-      zap_ = std::make_unique<ZapHandler>(context_, std::map<std::string, std::string>{});
-      make_curve_server(socket_, *curve);
-    }
+    if (curve) zap_ = curve_server(context_, socket_, *curve);
     socket_.set(zmq::sockopt::linger, kLingerMilliseconds);
     socket_.set(zmq::sockopt::router_mandatory, 1);  // a frame for a vanished peer fails instead of vanishing
     socket_.set(zmq::sockopt::sndhwm, 10000);

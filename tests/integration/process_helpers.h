@@ -80,26 +80,26 @@ class Server {
   /// Sends a signal without waiting.
   void send_signal(int signal) { kill(pid_, signal); }
   /// Waits for the process to exit and returns its exit status.
-  int wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  int wait() { return reap(0); }
   /// Its exit status once it exits on its own within `timeout`; -2 if it is still running then.
   int exit_within(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (int status = 0; std::chrono::steady_clock::now() < deadline;) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
+    for (int status; std::chrono::steady_clock::now() < deadline;) {
+      if ((status = reap(WNOHANG)) != -2) return status;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return -2;
   }
 
  private:
+  // waitpid with `options`: the exit status (-1 if killed by a signal), or -2 if it has not exited.
+  int reap(int options) {
+    int status = 0;
+    if (waitpid(pid_, &status, options) != pid_) return -2;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
   pid_t pid_ = -1;
   std::string endpoint_file_, endpoint_, http_, control_, log_file_;
 };

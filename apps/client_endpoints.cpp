@@ -53,7 +53,7 @@ void ClientEndpoints::open(RequestBackend& backend, const Model& model, const st
   if (!http.empty()) {
     auto [host, port] = split_host_port(http);
     gateway = std::make_unique<HttpGateway>(host, port, backend, model, settings.http);
-    http_address_ = "http://" + host + ":" + std::to_string(gateway->port());
+    http_address_ = std::string(gateway->scheme()) + "://" + host + ":" + std::to_string(gateway->port());
   }
   std::lock_guard lock(wiring_);
   backend_ = &backend;

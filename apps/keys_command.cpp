@@ -20,10 +20,12 @@ int run_keys(const std::vector<std::string>& args) {
       "tandem keys ca --out DIR/ca: writes the cluster's certificate authority for the control plane, ca.crt\n"
       "  (every node's --cluster-ca) and ca.key (keep it offline: whoever holds it can make nodes).\n"
       "tandem keys cert --ca DIR/ca --out NAME [--name CN]: writes NAME.crt, signed by that CA, and NAME.key\n"
-      "  (a node's --cluster-cert and --cluster-key; nodes may share one).");
+      "  (a node's --cluster-cert and --cluster-key; nodes may share one). With --name HOST (a host name or\n"
+      "  IP address) it also serves HTTPS for that name: serve's --http-tls-cert and --http-tls-key.");
   flags.add("out", "", "path and base name of the files to write");
   flags.add("ca", "", "cert: path and base name of the CA's files (.crt and .key)");
-  flags.add("name", "tandem node", "cert: the certificate's common name (shown in TLS errors)");
+  flags.add("name", "tandem node", "cert: the certificate's common name (shown in TLS errors); a host name or IP address is also put in "
+            "subjectAltName, the name HTTPS clients check");
   flags.add("days", "825", "ca, cert: days the certificate is valid");
   const std::string action = args.empty() ? "" : args[0];
   if (action != "generate" && action != "ca" && action != "cert") {

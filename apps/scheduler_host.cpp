@@ -51,6 +51,9 @@ void add_client_endpoint_flags(Flags& f) {
         "HTTP: comma-separated API keys (16 characters or more); with any, /v1/ requests need 'Authorization: "
         "Bearer KEY' (/health, /ready, /metrics stay open)");
   f.add("api-keys-file", "", "HTTP: file of API keys, one per line, optionally followed by a name for the logs");
+  f.add("http-tls-cert", "",
+        "HTTP: serve HTTPS with this PEM certificate (chain), e.g. from 'tandem keys cert --name HOST' or any CA");
+  f.add("http-tls-key", "", "HTTP: the private key of --http-tls-cert (PEM)");
   f.add("curve-secret-key", "",
         "ZeroMQ clients: this server's CURVE key pair (tandem keys generate); with it, only clients whose public "
         "keys --curve-authorized-keys lists can connect, and all traffic is encrypted");
@@ -79,6 +82,12 @@ ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
   limits.threads = int(threads);
   limits.read_timeout_s = int(timeout);
   limits.api_keys = api_keys(flags);
+  limits.tls_cert_file = flags.get("http-tls-cert");
+  limits.tls_key_file = flags.get("http-tls-key");
+  if (limits.tls_cert_file.empty() != limits.tls_key_file.empty())
+    throw UsageError("--http-tls-cert and --http-tls-key go together");
+  for (const std::string& file : {limits.tls_cert_file, limits.tls_key_file})
+    if (!file.empty() && !std::ifstream(file)) throw UsageError(file + ": cannot read it");
   const std::string secret = flags.get("curve-secret-key"), authorized = flags.get("curve-authorized-keys");
   if (secret.empty() != authorized.empty())
     throw UsageError("--curve-secret-key and --curve-authorized-keys go together");

@@ -1,5 +1,6 @@
 #include "cluster/certificates.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -8,6 +9,8 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -100,6 +103,17 @@ Certificate new_certificate(EVP_PKEY* key, const std::string& name, X509* issuer
   return cert;
 }
 
+bool is_ip_address(const std::string& name) {
+  unsigned char address[16];
+  return inet_pton(AF_INET, name.c_str(), address) == 1 || inet_pton(AF_INET6, name.c_str(), address) == 1;
+}
+
+bool is_host_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
 void write_key_file(const std::string& path, EVP_PKEY* key) {
   const mode_t old = umask(077);  // the private key is the owner's alone
   auto file = fopen(path.c_str(), "w");
@@ -138,6 +152,11 @@ void write_node_certificate(const std::string& ca_base, const std::string& base,
   add_extension(cert.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyAgreement");
   add_extension(cert.get(), ca.get(), NID_ext_key_usage, "serverAuth,clientAuth");  // nodes both listen and connect
   add_extension(cert.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
+  // The name as a subject alternative name too, so HTTPS clients can check it (--http-tls-cert).
+  if (is_ip_address(name))
+    add_extension(cert.get(), ca.get(), NID_subject_alt_name, ("IP:" + name).c_str());
+  else if (is_host_name(name))
+    add_extension(cert.get(), ca.get(), NID_subject_alt_name, ("DNS:" + name).c_str());
   require(X509_sign(cert.get(), ca_key.get(), EVP_sha256()) > 0, "cannot sign the node certificate");
   write_key_file(base + ".key", key.get());
   write_certificate_file(base + ".crt", cert.get());

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 
 #include "cluster/log.h"
 #include "server/connection_watch.h"
@@ -77,11 +78,27 @@ std::optional<std::string> api_key_name(const httplib::Request& req, const std::
   return name;
 }
 
+// An HTTPS server when the limits name a certificate, else plain HTTP. std::invalid_argument if the files do not load.
+std::unique_ptr<httplib::Server> new_server(const HttpLimits& limits) {
+  if (limits.tls_cert_file.empty() && limits.tls_key_file.empty()) return std::make_unique<httplib::Server>();
+  if (limits.tls_cert_file.empty() || limits.tls_key_file.empty())
+    throw std::invalid_argument("an HTTPS certificate needs its key, and a key its certificate");
+  auto server = std::make_unique<httplib::SSLServer>(limits.tls_cert_file.c_str(), limits.tls_key_file.c_str());
+  if (!server->is_valid())
+    throw std::invalid_argument(limits.tls_cert_file + " and " + limits.tls_key_file +
+                             ": not a PEM certificate and its private key");
+  return server;
+}
+
 }  // namespace
 
 HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model,
                          HttpLimits limits)
-    : worker_(worker), model_(model), api_keys_(limits.api_keys), http_(std::make_unique<httplib::Server>()) {
+    : worker_(worker),
+      model_(model),
+      api_keys_(limits.api_keys),
+      http_(new_server(limits)),
+      tls_(!limits.tls_cert_file.empty()) {
   // Every connection holds a pool thread while it is open, idle or not: enough threads that
   // idle and slow clients leave some for /health and the others, and timeouts that end them.
   http_->new_task_queue = [threads = limits.threads] { return new httplib::ThreadPool(size_t(std::max(2, threads))); };

@@ -29,12 +29,15 @@ struct HttpLimits {
   // API keys -> their names: when not empty, /v1/ needs "Authorization: Bearer KEY"
   // (/health, /ready and /metrics stay open for probes and Prometheus).
   std::map<std::string, std::string> api_keys;
+  // HTTPS when both are set: PEM certificate (chain) and its private key.
+  std::string tls_cert_file, tls_key_file;
 };
 
 /// Serves HTTP on its own threads, handing requests to a RequestBackend.
 class HttpGateway {
  public:
   /// Binds host:port (port 0: any free port) for `worker`, which runs `model` (its tokenizer and name are used here).
+  /// std::invalid_argument if the TLS files in `limits` do not load.
   HttpGateway(const std::string& host, int port, RequestBackend& worker, const Model& model, HttpLimits limits = {});
   ~HttpGateway();
   HttpGateway(const HttpGateway&) = delete;
@@ -42,6 +45,8 @@ class HttpGateway {
 
   /// The port it listens on.
   int port() const { return port_; }
+  /// "https" with a certificate, else "http".
+  const char* scheme() const { return tls_ ? "https" : "http"; }
   /// Whether a worker client id belongs to this gateway.
   static bool owns(const std::string& client);
   /// New HTTP requests get 503 from now on; requests already submitted still get their replies.
@@ -66,6 +71,7 @@ class HttpGateway {
   std::map<std::string, std::string> api_keys_;  // key -> name, for the client's name in the logs
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;
+  bool tls_ = false;
   std::mutex submit_mutex_;  // guards closing_ and each hand-over to the worker
   bool closing_ = false;
   std::mutex mailboxes_mutex_;

@@ -167,5 +167,52 @@ TEST(Http, WithApiKeysOnlyABearerOfOneIsServedAndProbesStayOpen) {
   }
 }
 
+// A CA and a certificate of it for 127.0.0.1, by `tandem keys`: base-ca.crt, base.crt, base.key.
+std::string make_https_certificate(const std::string& name) {
+  const std::string base = test::temp_path(name), tandem = TANDEM_BINARY;
+  const test::CommandRun ca = test::run_command(tandem + " keys ca --out " + base + "-ca");
+  const test::CommandRun cert =
+      test::run_command(tandem + " keys cert --ca " + base + "-ca --out " + base + " --name 127.0.0.1");
+  EXPECT_EQ(ca.status, 0) << ca.out;
+  EXPECT_EQ(cert.status, 0) << cert.out;
+  return base;
+}
+
+TEST(Http, WithACertificateItServesHttpsThatClientsCanVerify) {
+  const std::string ours = make_https_certificate("https"), theirs = make_https_certificate("https-other");
+  Server server({"--http", "127.0.0.1:0", "--http-tls-cert", ours + ".crt", "--http-tls-key", ours + ".key"});
+  ASSERT_EQ(server.http().rfind("https://127.0.0.1:", 0), 0u) << server.http();
+  const int port = std::stoi(server.http().substr(server.http().rfind(':') + 1));
+  const std::string body = R"({"prompt": "Once upon", "max_tokens": 4, "temperature": 0})";
+
+  httplib::SSLClient trusting("127.0.0.1", port);
+  trusting.set_ca_cert_path((ours + "-ca.crt").c_str());
+  trusting.enable_server_certificate_verification(true);
+  auto res = trusting.Post("/v1/completions", body, "application/json");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_FALSE(nlohmann::json::parse(res->body)["choices"][0]["text"].get<std::string>().empty()) << res->body;
+
+  httplib::SSLClient other_ca("127.0.0.1", port);  // trusts another CA: the handshake fails
+  other_ca.set_ca_cert_path((theirs + "-ca.crt").c_str());
+  other_ca.enable_server_certificate_verification(true);
+  auto refused = other_ca.Get("/health");
+  EXPECT_FALSE(refused);
+  EXPECT_EQ(other_ca.get_openssl_verify_result(), X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+
+  httplib::Client plain("http://127.0.0.1:" + std::to_string(port));  // plain HTTP to the TLS port: no answer
+  plain.set_read_timeout(3, 0);
+  EXPECT_FALSE(plain.Get("/health"));
+  ASSERT_TRUE(trusting.Get("/health")) << "the server stopped serving after a plain-HTTP client";
+
+  // A key that is not the certificate's is refused at start, before anything listens.
+  const test::CommandRun mismatched =
+      test::run_command(std::string(TANDEM_BINARY) + " serve --model " + test::stories_model() +
+                        " --draft-model none --http 127.0.0.1:0 --http-tls-cert " + ours + ".crt --http-tls-key " +
+                        theirs + ".key");
+  EXPECT_EQ(mismatched.status, 2) << mismatched.out;
+  EXPECT_NE(mismatched.out.find("not a PEM certificate and its private key"), std::string::npos) << mismatched.out;
+}
+
 }  // namespace
 }  // namespace tandem

@@ -55,23 +55,11 @@ void record_end(const wire::ServerMessage& m, const Tracked* tracked) {
                                         stats.decode_seconds() / double(stats.generated_tokens()));
 }
 
-// A client's name for the logs: HTTP clients are named in text ("http:KEYNAME:7"),
-// ZeroMQ ones by their routing id, written in hex.
-std::string client_label(const std::string& client) {
-  const bool text =
-      std::all_of(client.begin(), client.end(), [](char c) { return std::isprint(static_cast<unsigned char>(c)); });
-  if (text) return client;
-  static const char* kHex = "0123456789abcdef";
-  std::string hex = "zmq:";
-  for (unsigned char c : client) hex += {kHex[c >> 4], kHex[c & 15]};
-  return hex;
-}
-
 // The one line each request leaves when it ends (never its prompt or output).
 void log_end(const std::string& client, const wire::ServerMessage& m, const Tracked* tracked) {
   LogFields f;
   f["request"] = m.has_final() ? m.final().request_id() : m.error().request_id();
-  f["client"] = client_label(client);
+  f["client"] = client;  // "http:KEYNAME-OR-ADDRESS:N" or "zmq:[KEYNAME:]CONNECTION"
   if (tracked) f["verifier"] = tracked->verifier;
   f["outcome"] = outcome_of(m);
   if (m.has_final()) {

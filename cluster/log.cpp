@@ -1,5 +1,7 @@
 #include "cluster/log.h"
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -67,7 +69,16 @@ LogFormat log_format_named(const std::string& name) {
   throw std::invalid_argument("log format must be text or json, got '" + name + "'");
 }
 
+// protobuf writes its own complaints to stderr; the parse errors among them come from
+// peers' malformed frames, which are already logged (frame_refused), so they go to our
+// log at debug level instead of as unformatted ERROR lines.
+static void protobuf_log(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  const LogLevel ours = level >= google::protobuf::LOGLEVEL_FATAL ? LogLevel::error : LogLevel::debug;
+  log_event(ours, "protobuf", {{"message", message}, {"at", std::string(file) + ":" + std::to_string(line)}});
+}
+
 void configure_logging(LogLevel level, LogFormat format, const std::string& node) {
+  google::protobuf::SetLogHandler(&protobuf_log);
   LogSettings& s = settings();
   std::lock_guard lock(s.mutex);
   s.level = level;

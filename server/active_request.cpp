@@ -35,8 +35,10 @@ std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& t
 }  // namespace
 
 std::string client_group(const std::string& client) {
-  if (client.rfind("http:", 0) != 0) return client;
-  return client.substr(0, client.rfind(':'));
+  // "http:WHO:N" and "zmq:KEYNAME:ROUTING": WHO or KEYNAME is the client; "zmq:ROUTING" is one connection.
+  const size_t first = client.find(':'), last = client.rfind(':');
+  if (first == std::string::npos || first == last) return client;
+  return client.substr(0, last);
 }
 
 int64_t steady_now_ms() {

@@ -40,7 +40,8 @@ struct ServingOptions {
 };
 
 /// Who a client is, for fairness: an HTTP client "http:WHO:N" is WHO (its API key's name,
-/// else its address); a ZeroMQ client is its connection.
+/// else its address); a ZeroMQ client "zmq:KEYNAME:CONNECTION" is its CURVE key's name, and
+/// "zmq:CONNECTION" (no CURVE) its connection.
 std::string client_group(const std::string& client);
 
 /// A request as received.

@@ -25,6 +25,25 @@ wire::ServerMessage malformed(const std::string& why) {
   return m;
 }
 
+constexpr const char* kHex = "0123456789abcdef";
+
+// A ZeroMQ client's id for the rest of the server, readable in the logs: "zmq:", then the
+// name its CURVE key has in the authorized keys file (the ZAP handler's User-Id) and ':',
+// then its routing id in hex. routing_id() turns it back.
+std::string client_id(const zmq::message_t& routing, zmq::message_t& payload) {
+  std::string id = "zmq:";
+  if (const char* user = zmq_msg_gets(payload.handle(), "User-Id"); user && *user) id += std::string(user) + ":";
+  for (unsigned char c : routing.to_string_view()) id += {kHex[c >> 4], kHex[c & 15]};
+  return id;
+}
+
+std::string routing_id(const std::string& client) {
+  const std::string hex = client.substr(client.rfind(':') + 1);
+  std::string routing;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) routing += char(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return routing;
+}
+
 }  // namespace
 
 ZmqFrontend::ZmqFrontend(const std::string& endpoint, Handler handler, const CurveServer* curve)
@@ -56,15 +75,16 @@ ZmqFrontend::~ZmqFrontend() {
 
 void ZmqFrontend::reply(const std::string& client, const wire::ServerMessage& message) {
   std::lock_guard lock(push_mutex_);
-  send_to(outbox_push_, client, message.SerializeAsString());
+  send_to(outbox_push_, routing_id(client), message.SerializeAsString());
 }
 
-void ZmqFrontend::handle_frame(zmq::socket_t& router, const std::string& client, const zmq::message_t& payload) {
+void ZmqFrontend::handle_frame(zmq::socket_t& router, const zmq::message_t& routing, zmq::message_t& payload) {
+  const std::string client = client_id(routing, payload);
   metrics().channel_bytes("clients", "received").Increment(double(payload.size()));
   if (payload.size() > kMaxClientFrameBytes) {
     metrics().requests("malformed").Increment();
     log_event(LogLevel::info, "frame_refused", {{"bytes", payload.size()}, {"reason", "too large"}});
-    send_to(router, client,
+    send_to(router, routing.to_string(),
             malformed("frame of " + std::to_string(payload.size()) + " bytes exceeds the limit of " +
                       std::to_string(kMaxClientFrameBytes))
                 .SerializeAsString());
@@ -75,7 +95,7 @@ void ZmqFrontend::handle_frame(zmq::socket_t& router, const std::string& client,
       message.kind_case() == wire::ClientMessage::KIND_NOT_SET) {
     metrics().requests("malformed").Increment();
     log_event(LogLevel::info, "frame_refused", {{"bytes", payload.size()}, {"reason", "not a ClientMessage"}});
-    send_to(router, client, malformed("frame is not a tandem ClientMessage").SerializeAsString());
+    send_to(router, routing.to_string(), malformed("frame is not a tandem ClientMessage").SerializeAsString());
     return;
   }
   handler_(client, message);
@@ -89,7 +109,7 @@ void ZmqFrontend::serve() {
       // [client id][payload] from a DEALER; [client id][empty][payload] from a REQ.
       std::vector<zmq::message_t> parts;
       (void)zmq::recv_multipart(router_, std::back_inserter(parts));
-      if (parts.size() >= 2) handle_frame(router_, parts.front().to_string(), parts.back());
+      if (parts.size() >= 2) handle_frame(router_, parts.front(), parts.back());
     }
     while (items[1].revents & ZMQ_POLLIN) {
       zmq::message_t client, payload;

@@ -25,7 +25,8 @@ constexpr size_t kMaxClientFrameReadBytes = kMaxClientFrameBytes + (64 << 10);
 /// Serves one ROUTER endpoint on its own thread.
 class ZmqFrontend {
  public:
-  /// Called on the frontend thread with each well-formed message and its client's routing id.
+  /// Called on the frontend thread with each well-formed message and its client: "zmq:[KEYNAME:]ROUTINGHEX",
+  /// KEYNAME being the name of the client's CURVE key where the authorized keys file gives one.
   using Handler = std::function<void(const std::string& client, const wire::ClientMessage& message)>;
 
   /// Binds `endpoint` (such as tcp://127.0.0.1:5555; port 0 picks a free one) and starts serving;
@@ -42,7 +43,7 @@ class ZmqFrontend {
 
  private:
   void serve();
-  void handle_frame(zmq::socket_t& router, const std::string& client, const zmq::message_t& payload);
+  void handle_frame(zmq::socket_t& router, const zmq::message_t& routing, zmq::message_t& payload);
 
   zmq::context_t context_;
   std::unique_ptr<ZapHandler> zap_;  // with CURVE: who may connect

@@ -38,6 +38,8 @@ TEST(Curve, OnlyAuthorizedClientsAreAnswered) {
   ASSERT_EQ(allowed.status, 0) << allowed.out;
   EXPECT_EQ(nlohmann::json::parse(allowed.out)["ids"].get<std::vector<int32_t>>(),
             test::local_greedy("Once upon a time", 20));
+  // The request's log line names the client by its key's name in the authorized file.
+  EXPECT_NE(server.log().find("client=zmq:the-client:"), std::string::npos) << server.log();
   for (const std::string& keys :
        {" --curve-server-key " + dir + "/server.pub --curve-secret-key " + dir + "/stranger.key", std::string()}) {
     const CommandRun refused = run(client + keys);

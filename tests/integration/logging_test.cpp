@@ -33,6 +33,8 @@ TEST(Logging, EveryRequestAndRefusalLeavesOneJsonLine) {
     ASSERT_TRUE(client.receive().has_error());
     client.send_bytes("garbage");
     ASSERT_TRUE(client.receive().has_error());
+    client.send(test::submit("zmq-3", "not UTF-8: \xff\xfe", 5));  // protobuf refuses to parse it
+    ASSERT_TRUE(client.receive().has_error());
     httplib::Client http(server.http());
     const nlohmann::json body = {{"prompt", prompt}, {"max_tokens", 7}, {"temperature", 0}};
     ASSERT_EQ(http.Post("/v1/completions", body.dump(), "application/json")->status, 200);
@@ -55,7 +57,8 @@ TEST(Logging, EveryRequestAndRefusalLeavesOneJsonLine) {
   EXPECT_EQ(requests[1]["outcome"], "invalid_argument");
   EXPECT_EQ(requests[2]["client"], "http:127.0.0.1:1");
   EXPECT_EQ(requests[2]["tokens"], 7);
-  EXPECT_EQ(events(log, "frame_refused").size(), 1u) << log;
+  EXPECT_EQ(events(log, "frame_refused").size(), 2u) << log;
+  EXPECT_EQ(log.find("libprotobuf"), std::string::npos) << "protobuf wrote past our log:\n" << log;
   ASSERT_EQ(events(log, "http_refused").size(), 1u) << log;
   EXPECT_EQ(events(log, "http_refused")[0]["status"], 400);
   EXPECT_EQ(events(log, "node_joined").size(), 1u) << log;

@@ -1,0 +1,129 @@
+// The request worker driven from several client threads at once (as the ZeroMQ frontend,
+// the HTTP gateway and heartbeats do): submits in every mode, cancels racing the work,
+// heartbeats. Every request is answered exactly once, greedy answers are exactly plain
+// decoding's, and nothing stays live. The TSan build runs this too (scripts/sanitize.sh).
+#include "server/request_worker.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "spec/generation.h"
+#include "test_helpers.h"
+
+namespace tandem {
+namespace {
+
+// "cC-R": client C's request R (built without operator+ on a literal, which GCC 12 warns about wrongly).
+std::string request_name(int client, int request) {
+  std::string name = "c";
+  name += std::to_string(client);
+  name += '-';
+  name += std::to_string(request);
+  return name;
+}
+
+// What the worker's sink received: the terminal reply (final or error) of each request, counted.
+struct Replies {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::map<std::string, wire::ServerMessage> terminal;  // request id -> its final or error
+  std::map<std::string, int> terminal_count;
+
+  void take(const wire::ServerMessage& m) {
+    if (!m.has_final() && !m.has_error()) return;
+    std::lock_guard lock(mutex);
+    const std::string id = m.has_final() ? m.final().request_id() : m.error().request_id();
+    terminal[id] = m;
+    ++terminal_count[id];
+    changed.notify_all();
+  }
+  bool wait_for(size_t n) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, std::chrono::seconds(120), [&] { return terminal.size() >= n; });
+  }
+};
+
+TEST(RequestWorker, ConcurrentClientsSubmitAndCancelAndEachRequestIsAnsweredOnce) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(test::perturbed_stories());
+  Transformer target(*model, 2), draft(*drafter_model, 1), pearl_target(*model, 1), pearl_draft(*drafter_model, 1);
+  const std::vector<std::string> prompts = {"Once upon a time", "Lily and Tom went to the park", "The little dog"};
+  const int max_tokens = 24;
+  std::map<std::string, std::vector<int32_t>> expected;
+  for (const std::string& text : prompts) {
+    GenerationOptions options;
+    options.max_tokens = max_tokens;
+    expected[text] = generate_autoregressive(target, model->tokenizer().encode(text, model->tokenizer().add_bos()),
+                                             options)
+                         .ids;
+  }
+
+  Replies replies;
+  ServingOptions options;
+  options.max_batch = 4;
+  {
+    RequestWorker worker({&target, &draft, &pearl_target, &pearl_draft}, options,
+                         [&](const std::string&, const wire::ServerMessage& m) { replies.take(m); });
+    const std::vector<std::string> modes = {"ar", "chain", "tree", "pearl", "lookup", "recycle"};
+    const int clients = 4, per_client = 6;
+    std::map<std::string, std::string> prompt_of;  // request id -> prompt, written before the threads start
+    for (int c = 0; c < clients; ++c)
+      for (int r = 0; r < per_client; ++r)
+        prompt_of[request_name(c, r)] = prompts[size_t(c + r) % prompts.size()];
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c)
+      threads.emplace_back([&, c] {
+        const std::string client = "zmq:client-" + std::to_string(c);
+        for (int r = 0; r < per_client; ++r) {
+          const std::string id = request_name(c, r);
+          wire::SubmitRequest request;
+          request.set_request_id(id);
+          request.set_text(prompt_of.at(id));
+          request.set_max_tokens(max_tokens);
+          request.set_mode(modes[size_t(c * per_client + r) % modes.size()]);
+          request.set_stream(r % 2 == 0);
+          worker.submit(client, request);
+          worker.heard_from(client);
+          if (r % 3 == 2) worker.cancel(client, id);  // races the work: cancelled, or already finished
+          (void)worker.live_requests();
+          (void)worker.live_clients();
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    ASSERT_TRUE(replies.wait_for(size_t(clients * per_client)));
+    std::map<std::string, wire::ServerMessage> terminal;
+    std::map<std::string, int> terminal_count;
+    {
+      std::lock_guard lock(replies.mutex);
+      terminal = replies.terminal;
+      terminal_count = replies.terminal_count;
+    }
+    int finished = 0;
+    for (const auto& [id, count] : terminal_count) EXPECT_EQ(count, 1) << id << " answered more than once";
+    for (const auto& [id, prompt] : prompt_of) {
+      ASSERT_TRUE(terminal.count(id)) << id << " never answered";
+      const wire::ServerMessage& m = terminal.at(id);
+      if (m.has_error()) {
+        EXPECT_EQ(m.error().code(), wire::CANCELLED) << id << ": " << m.error().message();
+        EXPECT_EQ((id.back() - '0') % 3, 2) << id << " failed without being cancelled";
+        continue;
+      }
+      ++finished;
+      EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected.at(prompt))
+          << id << " in mode " << m.final().stats().mode();
+    }
+    EXPECT_GE(finished, clients * per_client * 2 / 3);
+    // Replies are sent before the worker forgets a request: give it a moment to let go.
+    for (int i = 0; i < 100 && worker.live_requests() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(worker.live_requests(), 0u);
+    EXPECT_EQ(worker.kv_cache_bytes(), 0);
+  }
+}
+
+}  // namespace
+}  // namespace tandem

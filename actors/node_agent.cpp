@@ -11,7 +11,8 @@ std::atomic<bool> refused{false};
 bool node_was_refused() { return refused; }
 
 caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, NodeAgentSettings settings) {
-  return system.spawn([scheduler, s = std::move(settings)](caf::event_based_actor* self) -> caf::behavior {
+  // State goes in as spawn arguments, not lambda captures: see spawn_scheduler.
+  auto init = [](caf::event_based_actor* self, caf::actor scheduler, NodeAgentSettings s) -> caf::behavior {
     const auto timeout = std::chrono::milliseconds(4 * s.heartbeat_ms + 1000);
     auto give_up = [self, s](const std::string& why) {
       log_event(LogLevel::warn, "scheduler_lost", {{"why", why}});
@@ -54,7 +55,8 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
           self->delayed_send(self, std::chrono::milliseconds(s.heartbeat_ms), tick_atom::value);
         },
     };
-  });
+  };
+  return system.spawn(init, std::move(scheduler), std::move(settings));
 }
 
 }  // namespace tandem

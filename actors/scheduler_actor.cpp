@@ -348,11 +348,16 @@ class Scheduler {
 }  // namespace
 
 caf::actor spawn_scheduler(caf::actor_system& system, SchedulerSettings settings) {
-  return system.spawn([settings = std::move(settings)](caf::event_based_actor* self) mutable {
+  // The settings go in as a spawn argument rather than a lambda capture: for a spawn with
+  // no arguments CAF 0.17 binds a reference to its null argument tuple (a UBSan report in
+  // caf/detail/init_fun_factory.hpp, harmless as the tuple is empty, but it stops a
+  // sanitized build); with one the tuple exists.
+  auto init = [](caf::event_based_actor* self, SchedulerSettings settings) {
     auto scheduler = std::make_shared<Scheduler>(self, std::move(settings));
     self->attach_functor([scheduler] {});  // lives as long as the actor
     return scheduler->behavior();
-  });
+  };
+  return system.spawn(init, std::move(settings));
 }
 
 }  // namespace tandem

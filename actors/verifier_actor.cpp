@@ -19,7 +19,11 @@ ReplySink verifier_sink(std::shared_ptr<VerifierRoute> route) {
 
 caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, ShardPool& shards,
                           std::shared_ptr<VerifierRoute> route) {
-  return system.spawn([&worker, &shards, route](caf::event_based_actor* self) -> caf::behavior {
+  // State goes in as spawn arguments, not lambda captures: see spawn_scheduler.
+  auto init = [](caf::event_based_actor* self, RequestWorker* worker_ptr, ShardPool* shards_ptr,
+                 std::shared_ptr<VerifierRoute> route) -> caf::behavior {
+    RequestWorker& worker = *worker_ptr;
+    ShardPool& shards = *shards_ptr;
     return {
         [self, &worker, route](submit_atom, const std::string& client, const std::string& bytes) {
           {
@@ -42,7 +46,8 @@ caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, Shar
           return true;
         },
     };
-  });
+  };
+  return system.spawn(init, &worker, &shards, std::move(route));
 }
 
 }  // namespace tandem

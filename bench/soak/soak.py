@@ -19,6 +19,8 @@ It checks, and exits 1 if one fails:
   - after the traffic stops, live requests and KV cache bytes go back to zero.
 """
 import argparse
+import atexit
+import faulthandler
 import http.client
 import json
 import os
@@ -115,6 +117,8 @@ class Cluster:
         self.tls = ["--cluster-ca", f"{tmp}/ca.crt", "--cluster-cert", f"{tmp}/node.crt",
                     "--cluster-key", f"{tmp}/node.key"]
         self.log = open(f"{tmp}/cluster.log", "w")
+        self.scheduler = self.verifier = self.drafter = None
+        atexit.register(self.stop)  # whatever ends the soak, no process is left behind
         self.ssl = ssl.create_default_context(cafile=f"{tmp}/ca.crt")
         self.scheduler = self.start("scheduler", [
             "--model", args.model, "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
@@ -129,7 +133,6 @@ class Cluster:
             "--threads", "1", "--drafter-timeout-ms", "3000", "--queue-limit", "256",
             "--endpoint-file", f"{tmp}/verifier.ep"])
         self.verifier_http = read_lines(f"{tmp}/verifier.ep", 2, self.verifier)[1]
-        self.drafter = None
         self.drafter_starts = 0
         if not self.start_drafter():
             self.stop()
@@ -172,9 +175,10 @@ class Cluster:
         return False
 
     def stop(self):
-        for p in (self.drafter, self.verifier, self.scheduler):
+        running = [p for p in (self.drafter, self.verifier, self.scheduler) if p and p.poll() is None]
+        for p in running:
             p.terminate()
-        for p in (self.drafter, self.verifier, self.scheduler):
+        for p in running:
             try:
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -195,12 +199,26 @@ class ZmqClient:
         self.socket.connect(cluster.endpoint)
         self.ended = set()
 
-    def send(self, message):
-        self.socket.send(message.SerializeToString())
+    def send(self, message, seconds=10):
+        """Sends without blocking (a DEALER with no connected peer would wait forever); False if it could not."""
+        return self.send_bytes(message.SerializeToString(), seconds)
+
+    def send_bytes(self, data, seconds=10):
+        end = time.monotonic() + seconds
+        while True:
+            try:
+                self.socket.send(data, zmq.NOBLOCK)
+                return True
+            except zmq.Again:
+                if time.monotonic() > end:
+                    return False
+                time.sleep(0.01)
 
     def exchange(self, tally, request_id, submit, cancel_after_s=None, timeout_s=180):
         """Sends `submit`, heartbeats, reads to its final or error; returns that message (None if silent)."""
-        self.send(submit)
+        if not self.send(submit):
+            tally.violation(f"request {request_id}: could not be sent for 10 s")
+            return None
         heartbeat = client_pb2.ClientMessage()
         heartbeat.heartbeat.SetInParent()
         start = last_beat = time.monotonic()
@@ -285,8 +303,7 @@ class Traffic:
                 self.tally.violation(f"{action.__name__}: {type(e).__name__}: {e}")
                 time.sleep(1)
         self.client.drain(self.tally)
-        self.client.close()
-        self.context.term()
+        self.context.destroy(linger=0)
 
     def pick(self):
         return self.random.choice(PROMPTS), self.random.choice([16, 48])
@@ -325,14 +342,16 @@ class Traffic:
         """A client that submits and disappears: the server cancels after three silent heartbeats."""
         gone = ZmqClient(self.context, self.cluster)
         prompt, _ = self.pick()
-        gone.send(submit_message(self.next_id(), prompt, 400, self.random.choice(MODES), True, heartbeat_ms=300))
+        gone.send(submit_message(self.next_id(), prompt, 400, self.random.choice(MODES), True, heartbeat_ms=300), 1)
         time.sleep(self.random.uniform(0, 0.2))
         gone.close()
         self.tally.add("zmq vanished clients")
 
     def zmq_garbage(self):
         # A leading 0 byte is field number 0, which protobuf never parses: the frame is garbage for sure.
-        self.client.socket.send(b"\x00" + os.urandom(self.random.randint(0, 2000)))
+        if not self.client.send_bytes(b"\x00" + os.urandom(self.random.randint(0, 2000))):
+            self.tally.violation("a garbage frame could not be sent for 10 s")
+            return
         start = time.monotonic()
         while time.monotonic() - start < 10:
             if not self.client.socket.poll(100):
@@ -350,7 +369,7 @@ class Traffic:
     def stranger(self):
         """A client whose key the server does not know: nothing comes back."""
         other = ZmqClient(self.context, self.cluster, key="stranger")
-        other.send(submit_message("stranger", "Once upon a time", 8, "ar", False))
+        other.send(submit_message("stranger", "Once upon a time", 8, "ar", False), seconds=0.5)
         if other.socket.poll(1000):
             self.tally.violation("a stranger's request was answered")
         other.close()
@@ -456,7 +475,11 @@ def main():
         for t in threads:
             t.start()
         for t in threads[:args.clients]:
-            t.join()
+            t.join(timeout=max(0, deadline - time.monotonic()) + 300)
+            if t.is_alive():
+                tally.violation("a traffic thread is stuck 5 minutes past the end (stacks below)")
+                faulthandler.dump_traceback()
+                break
         elapsed = time.monotonic() - start
         settled = cluster.wait_health(lambda h: h["live_requests"] == 0 and h["kv_cache_bytes"] == 0, 60,
                                       "the scheduler still has live requests") and \

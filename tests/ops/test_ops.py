@@ -222,6 +222,7 @@ def k8s_check(build):
         check_cluster_tls(overlay, conf, workloads)
         print(f"k8s {overlay}: {len(docs)} objects valid; args, ports, probes, labels and config agree with the binary")
     check_cluster_secret(build)
+    check_client_secret(build, workloads)
 
 
 def check_cluster_tls(overlay, conf, workloads):
@@ -264,6 +265,79 @@ def check_cluster_secret(build):
         if verified.returncode != 0:
             fail(f"the Secret's node.crt does not verify against its ca.crt: {verified.stdout}{verified.stderr}")
     print("k8s: cluster-secret.sh makes a valid tandem-cluster-tls Secret; its certificate verifies")
+
+
+def check_client_secret(build, workloads):
+    """client-secret.sh makes the Secret the scheduler mounts, with every file its args name, an
+    HTTPS certificate for tandem-scheduler of the cluster CA, and the scheduler runs without --insecure."""
+    import base64
+    import kubernetes_validate
+    import yaml
+    scheduler = next(w for w in workloads if w["metadata"]["name"] == "tandem-scheduler")
+    pod = scheduler["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    if "--insecure" in args:
+        fail("the scheduler runs with --insecure")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mount = next((m["mountPath"].rstrip("/") for m in pod["containers"][0].get("volumeMounts", [])
+                  if volumes.get(m["name"], {}).get("secret", {}).get("secretName") == "tandem-client-keys"), None)
+    if mount is None:
+        fail("the scheduler does not mount the Secret tandem-client-keys")
+    flags = ["--curve-secret-key", "--curve-authorized-keys", "--api-keys-file", "--http-tls-cert", "--http-tls-key"]
+    wanted = {}
+    for flag in flags:
+        if flag not in args or not args[args.index(flag) + 1].startswith(mount + "/"):
+            fail(f"the scheduler's {flag} is not a file of tandem-client-keys ({mount})")
+        wanted[flag] = args[args.index(flag) + 1][len(mount) + 1:]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, TANDEM=os.path.join(build, "tandem"))
+        keys = os.path.join(tmp, "keys")
+        for script in ("cluster-secret.sh", "client-secret.sh"):
+            made = subprocess.run([os.path.join(ROOT, "deploy", "k8s", script), keys], capture_output=True, text=True,
+                                  env=env)
+            if made.returncode != 0:
+                fail(f"{script}: {made.stderr}")
+        secret = yaml.safe_load(made.stdout)
+        kubernetes_validate.validate(secret, "1.31.0", strict=True)
+        if secret["metadata"]["name"] != "tandem-client-keys" or not set(wanted.values()) <= set(secret["data"]):
+            fail(f"client-secret.sh made {secret['metadata']['name']} with {sorted(secret['data'])}, "
+                 f"the scheduler needs {sorted(wanted.values())}")
+        for name, value in secret["data"].items():
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.write(base64.b64decode(value))
+        verified = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(keys, "ca.crt"), "-verify_hostname",
+                                   "tandem-scheduler", os.path.join(tmp, "http.crt")], capture_output=True, text=True)
+        if verified.returncode != 0:
+            fail(f"http.crt is not valid for tandem-scheduler: {verified.stdout}{verified.stderr}")
+        # A scheduler started with the Secret's files (on loopback, the tiny model) serves HTTPS
+        # that verifies against the cluster CA.
+        endpoint_file = os.path.join(tmp, "ep")
+        scheduler = subprocess.Popen(
+            [os.path.join(build, "tandem"), "node", "--role", "scheduler", "--model",
+             os.path.join(ROOT, "..", "shared", "data", "models", "stories260K", "model.bin"),
+             "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0", "--control", "127.0.0.1:0",
+             "--endpoint-file", endpoint_file] + [x for flag in flags for x in (flag, os.path.join(tmp, wanted[flag]))],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            for _ in range(300):
+                if os.path.exists(endpoint_file) and len(open(endpoint_file).read().split()) >= 3:
+                    break
+                if scheduler.poll() is not None:
+                    fail(f"the scheduler refused the Secret's files: {scheduler.stderr.read()}")
+                time.sleep(0.1)
+            https = open(endpoint_file).read().split()[1]
+            import ssl
+            import urllib.request
+            context = ssl.create_default_context(cafile=os.path.join(keys, "ca.crt"))
+            context.check_hostname = False  # the address is 127.0.0.1; the name was checked by openssl above
+            health = json.load(urllib.request.urlopen(https + "/health", context=context, timeout=10))
+            if not https.startswith("https://") or health.get("status") != "ok":
+                fail(f"the scheduler with the Secret's files: {https} answered {health}")
+        finally:
+            scheduler.terminate()
+            scheduler.wait(timeout=30)
+    print("k8s: client-secret.sh makes tandem-client-keys with every file the scheduler's args name; "
+          "its HTTPS certificate verifies for tandem-scheduler; no pod runs with --insecure")
 
 
 def check_network_policies(overlay, docs, workloads):

@@ -22,8 +22,8 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
     };
     const caf::actor work = s.work ? s.work : caf::actor_cast<caf::actor>(self);
     auto join = [self, scheduler, s, timeout, give_up, work] {
-      self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work, s.model,
-                    s.vocabulary, s.data_key)
+      self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work, s.model, s.vocabulary,
+                    s.data_key)
           .then(
               [self, s, give_up](const std::string& reason) {
                 if (!reason.empty()) {

@@ -187,8 +187,8 @@ class Scheduler {
     if (role == NodeRole::verifier && !settings_.model.empty() && model != settings_.model)
       return "this cluster serves " + settings_.model + ", not " + (model.empty() ? "an unnamed model" : model);
     if (role == NodeRole::drafter && !settings_.vocabulary.empty() && vocabulary != settings_.vocabulary)
-      return "the drafter's vocabulary (" + (vocabulary.empty() ? "none" : vocabulary) +
-             ") is not the target's (" + settings_.vocabulary + ")";
+      return "the drafter's vocabulary (" + (vocabulary.empty() ? "none" : vocabulary) + ") is not the target's (" +
+             settings_.vocabulary + ")";
     return "";
   }
 
@@ -227,7 +227,8 @@ class Scheduler {
     std::string list;
     for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
       if (!shard->draining)
-        list += (list.empty() ? "" : ",") + shard->data_endpoint + (shard->data_key.empty() ? "" : " " + shard->data_key);
+        list +=
+            (list.empty() ? "" : ",") + shard->data_endpoint + (shard->data_key.empty() ? "" : " " + shard->data_key);
     return list;
   }
 

@@ -32,8 +32,9 @@ ReplySink ClientEndpoints::sink() {
 
 void ClientEndpoints::open(RequestBackend& backend, const Model& model, const std::string& listen,
                            const std::string& http, const ClientEndpointSettings& settings) {
-  auto frontend =
-      std::make_unique<ZmqFrontend>(listen, [this](const std::string& client, const wire::ClientMessage& m) {
+  auto frontend = std::make_unique<ZmqFrontend>(
+      listen,
+      [this](const std::string& client, const wire::ClientMessage& m) {
         std::lock_guard lock(wiring_);
         if (!backend_) return;
         backend_->heard_from(client);

@@ -24,7 +24,8 @@ int run_keys(const std::vector<std::string>& args) {
       "  IP address) it also serves HTTPS for that name: serve's --http-tls-cert and --http-tls-key.");
   flags.add("out", "", "path and base name of the files to write");
   flags.add("ca", "", "cert: path and base name of the CA's files (.crt and .key)");
-  flags.add("name", "tandem node", "cert: the certificate's common name (shown in TLS errors); a host name or IP address is also put in "
+  flags.add("name", "tandem node",
+            "cert: the certificate's common name (shown in TLS errors); a host name or IP address is also put in "
             "subjectAltName, the name HTTPS clients check");
   flags.add("days", "825", "ca, cert: days the certificate is valid");
   const std::string action = args.empty() ? "" : args[0];
@@ -40,8 +41,7 @@ int run_keys(const std::vector<std::string>& args) {
   if (action == "generate") {
     const CurveKeyPair keys = generate_curve_keys();
     write_curve_key_files(out, keys);
-    std::cout << "wrote " << out << ".key (secret) and " << out << ".pub: public key " << keys.public_key
-              << std::endl;
+    std::cout << "wrote " << out << ".key (secret) and " << out << ".pub: public key " << keys.public_key << std::endl;
   } else if (action == "ca") {
     write_cluster_ca(out, int(days));
     std::cout << "wrote " << out << ".crt (the cluster CA: every node's --cluster-ca) and " << out
@@ -49,8 +49,8 @@ int run_keys(const std::vector<std::string>& args) {
   } else {
     if (flags.get("ca").empty()) throw UsageError("--ca DIR/ca (the CA's base name) is required");
     write_node_certificate(flags.get("ca"), out, flags.get("name"), int(days));
-    std::cout << "wrote " << out << ".crt and " << out << ".key (secret), signed by " << flags.get("ca")
-              << ".crt" << std::endl;
+    std::cout << "wrote " << out << ".crt and " << out << ".key (secret), signed by " << flags.get("ca") << ".crt"
+              << std::endl;
   }
   return 0;
 }

@@ -86,7 +86,7 @@ std::unique_ptr<httplib::Server> new_server(const HttpLimits& limits) {
   auto server = std::make_unique<httplib::SSLServer>(limits.tls_cert_file.c_str(), limits.tls_key_file.c_str());
   if (!server->is_valid())
     throw std::invalid_argument(limits.tls_cert_file + " and " + limits.tls_key_file +
-                             ": not a PEM certificate and its private key");
+                                ": not a PEM certificate and its private key");
   return server;
 }
 

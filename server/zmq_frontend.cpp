@@ -38,9 +38,10 @@ std::string client_id(const zmq::message_t& routing, zmq::message_t& payload) {
 }
 
 std::string routing_id(const std::string& client) {
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };  // client_id writes 0-9a-f only
   const std::string hex = client.substr(client.rfind(':') + 1);
   std::string routing;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) routing += char(std::stoi(hex.substr(i, 2), nullptr, 16));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) routing += char(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
   return routing;
 }
 

@@ -206,10 +206,9 @@ TEST(Http, WithACertificateItServesHttpsThatClientsCanVerify) {
   ASSERT_TRUE(trusting.Get("/health")) << "the server stopped serving after a plain-HTTP client";
 
   // A key that is not the certificate's is refused at start, before anything listens.
-  const test::CommandRun mismatched =
-      test::run_command(std::string(TANDEM_BINARY) + " serve --model " + test::stories_model() +
-                        " --draft-model none --http 127.0.0.1:0 --http-tls-cert " + ours + ".crt --http-tls-key " +
-                        theirs + ".key");
+  const test::CommandRun mismatched = test::run_command(
+      std::string(TANDEM_BINARY) + " serve --model " + test::stories_model() +
+      " --draft-model none --http 127.0.0.1:0 --http-tls-cert " + ours + ".crt --http-tls-key " + theirs + ".key");
   EXPECT_EQ(mismatched.status, 2) << mismatched.out;
   EXPECT_NE(mismatched.out.find("not a PEM certificate and its private key"), std::string::npos) << mismatched.out;
 }

@@ -57,9 +57,8 @@ TEST(RequestWorker, ConcurrentClientsSubmitAndCancelAndEachRequestIsAnsweredOnce
   for (const std::string& text : prompts) {
     GenerationOptions options;
     options.max_tokens = max_tokens;
-    expected[text] = generate_autoregressive(target, model->tokenizer().encode(text, model->tokenizer().add_bos()),
-                                             options)
-                         .ids;
+    expected[text] =
+        generate_autoregressive(target, model->tokenizer().encode(text, model->tokenizer().add_bos()), options).ids;
   }
 
   Replies replies;
@@ -72,8 +71,7 @@ TEST(RequestWorker, ConcurrentClientsSubmitAndCancelAndEachRequestIsAnsweredOnce
     const int clients = 4, per_client = 6;
     std::map<std::string, std::string> prompt_of;  // request id -> prompt, written before the threads start
     for (int c = 0; c < clients; ++c)
-      for (int r = 0; r < per_client; ++r)
-        prompt_of[request_name(c, r)] = prompts[size_t(c + r) % prompts.size()];
+      for (int r = 0; r < per_client; ++r) prompt_of[request_name(c, r)] = prompts[size_t(c + r) % prompts.size()];
     std::vector<std::thread> threads;
     for (int c = 0; c < clients; ++c)
       threads.emplace_back([&, c] {

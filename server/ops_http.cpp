@@ -1,6 +1,7 @@
 #include "server/ops_http.h"
 
 #include <httplib.h>
+#include <malloc.h>
 
 #include <stdexcept>
 
@@ -22,6 +23,10 @@ void add_ops_routes(httplib::Server& server, OpsStatus status) {
   server.Get("/health", [health = status.health](const httplib::Request&, httplib::Response& res) {
     nlohmann::json body = health ? health() : nlohmann::json::object();
     body["status"] = "ok";
+    // What malloc has handed out and not had back (every arena, mmapped chunks too): if the
+    // resident size grows while this stays flat, it is fragmentation, not a leak.
+    const struct mallinfo2 heap = mallinfo2();
+    body["heap_allocated_bytes"] = heap.uordblks + heap.hblkhd;
     res.set_content(body.dump(), "application/json");
   });
   server.Get("/ready", [ready = status.ready](const httplib::Request&, httplib::Response& res) {

@@ -15,7 +15,9 @@ It checks, and exits 1 if one fails:
     nothing after it), and only cancelled ones with CANCELLED;
   - greedy outputs are identical for the same prompt, whatever the mode or the drafter's fate;
   - the anonymous memory (RssAnon) of the scheduler and verifier after warm-up stays
-    within --rss-slack (or --rss-slack-kb) of where it was when warm-up ended;
+    within --rss-slack (or --rss-slack-kb) of where it was when warm-up ended (the heap
+    bytes malloc has handed out, from /health, are reported beside it: flat heap under a
+    growing RssAnon is fragmentation, a growing heap a leak);
   - after the traffic stops, live requests and KV cache bytes go back to zero.
 """
 import argparse
@@ -279,8 +281,8 @@ def submit_message(request_id, prompt, max_tokens, mode, stream, heartbeat_ms=10
 class Traffic:
     """What one traffic thread does until the deadline."""
 
-    def __init__(self, index, cluster, tally, deadline, seed):
-        self.index, self.cluster, self.tally, self.deadline = index, cluster, tally, deadline
+    def __init__(self, index, cluster, tally, deadline, seed, only=()):
+        self.index, self.cluster, self.tally, self.deadline, self.only = index, cluster, tally, deadline, only
         self.random = random.Random(seed)
         self.context = zmq.Context()
         self.client = ZmqClient(self.context, cluster)
@@ -293,6 +295,8 @@ class Traffic:
     def run(self):
         actions = [(self.zmq_request, 45), (self.zmq_cancel, 10), (self.zmq_vanish, 5), (self.zmq_garbage, 5),
                    (self.stranger, 3), (self.http_request, 22), (self.http_vanish, 5), (self.http_garbage, 5)]
+        if self.only:
+            actions = [(f, w) for f, w in actions if f.__name__ in self.only]
         choices, weights = zip(*actions)
         while time.monotonic() < self.deadline:
             action = self.random.choices(choices, weights)[0]
@@ -438,6 +442,7 @@ def main():
     p.add_argument("--rss-slack", type=float, default=0.10, help="allowed growth of RssAnon after warm-up")
     p.add_argument("--rss-slack-kb", type=int, default=4096, help="... or this many kB, whichever is more")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--only", default="", help="comma-separated traffic kinds to send (e.g. zmq_request,http_request)")
     p.add_argument("--json", default="")
     p.add_argument("--log", default="", help="keep the three processes' log here")
     args = p.parse_args()
@@ -448,17 +453,21 @@ def main():
         cluster = Cluster(args, tmp)
         start = time.monotonic()
         deadline = start + args.minutes * 60
-        samples = []  # (seconds, scheduler RssAnon kB, verifier RssAnon kB, scheduler live requests)
+        # (seconds, scheduler RssAnon kB, verifier RssAnon kB, scheduler live requests,
+        #  scheduler heap kB, verifier heap kB): heap = what malloc has handed out and not had back
+        samples = []
         stop_monitor = threading.Event()
 
         def monitor():
             while not stop_monitor.wait(10):
                 try:
-                    live = cluster.health()["live_requests"]
+                    scheduler, verifier = cluster.health(), cluster.health(cluster.verifier_http)
+                    live = scheduler["live_requests"]
+                    heap = (scheduler["heap_allocated_bytes"] // 1024, verifier["heap_allocated_bytes"] // 1024)
                 except (OSError, KeyError, ValueError):
-                    live = -1
+                    live, heap = -1, (-1, -1)
                 samples.append((round(time.monotonic() - start), anon_rss_kb(cluster.scheduler.pid),
-                                anon_rss_kb(cluster.verifier.pid), live))
+                                anon_rss_kb(cluster.verifier.pid), live) + heap)
 
         def chaos():
             while time.monotonic() + args.kill_every < deadline:
@@ -469,7 +478,8 @@ def main():
                 if not cluster.start_drafter():
                     tally.violation("a restarted drafter did not join")
 
-        threads = [threading.Thread(target=Traffic(i, cluster, tally, deadline, args.seed * 100 + i).run)
+        threads = [threading.Thread(target=Traffic(i, cluster, tally, deadline, args.seed * 100 + i,
+                                                        args.only.split(",") if args.only else ()).run)
                    for i in range(args.clients)]
         threads += [threading.Thread(target=monitor, daemon=True), threading.Thread(target=chaos, daemon=True)]
         for t in threads:
@@ -501,7 +511,9 @@ def main():
     for i, name in ((1, "scheduler"), (2, "verifier")):
         after_warmup = warm[0][i] if warm else samples[0][i]
         peak = max(s[i] for s in warm) if warm else final_rss[i - 1]
-        rss[name] = {"after_warmup_kb": after_warmup, "peak_after_warmup_kb": peak, "end_kb": final_rss[i - 1]}
+        heap = [s[i + 3] for s in (warm or samples)]
+        rss[name] = {"after_warmup_kb": after_warmup, "peak_after_warmup_kb": peak, "end_kb": final_rss[i - 1],
+                     "heap_after_warmup_kb": heap[0], "heap_last_kb": heap[-1]}
         if peak > after_warmup + max(after_warmup * args.rss_slack, args.rss_slack_kb):
             tally.violation(f"{name} RssAnon grew from {after_warmup} kB to {peak} kB after warm-up")
     result = {"minutes": round(elapsed / 60, 1), "clients": args.clients, "model": args.model,

@@ -49,9 +49,13 @@ std::vector<float> read_floats(const std::string& path) {
 
 std::string temp_path(const std::string& stem) {
   static int counter = 0;
-  return (std::filesystem::temp_directory_path() /
-          ("tandem-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + stem))
-      .string();
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() /
+      ("tandem-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + stem);
+  // An earlier test process with the same (reused) pid may have left this path behind: a
+  // stale endpoint file there was once read as the new server's address.
+  std::filesystem::remove_all(path);
+  return path.string();
 }
 
 // A copy of stories260K with layer 0's attention norm changed, so it drafts

@@ -42,7 +42,7 @@ import zmq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
-from tandem_client import client_pb2  # noqa: E402
+from tandem_client import _read_key_file, client_pb2  # noqa: E402
 
 MODES = ["ar", "chain", "tree", "pearl", "lookup", "recycle"]
 PROMPTS = ["Once upon a time", "Lily and Tom went to the park", "The little dog was sad because",
@@ -113,7 +113,7 @@ class Cluster:
         run([t, "keys", "cert", "--ca", f"{tmp}/ca", "--out", f"{tmp}/node", "--name", "127.0.0.1"])
         for name in ("server", "client", "stranger"):
             run([t, "keys", "generate", "--out", f"{tmp}/{name}"])
-        public = [line.split("=", 1)[1].strip() for line in open(f"{tmp}/client.pub") if line.startswith("public")][0]
+        public = _read_key_file(f"{tmp}/client.pub")["public"].decode()
         open(f"{tmp}/authorized", "w").write(f"{public} soak-client\n")
         self.api_key = "sk-soak-" + secrets.token_hex(12)
         self.tls = ["--cluster-ca", f"{tmp}/ca.crt", "--cluster-cert", f"{tmp}/node.crt",
@@ -191,9 +191,7 @@ class ZmqClient:
     """One CURVE DEALER connection that remembers which requests it has seen end."""
 
     def __init__(self, context, cluster, key="client"):
-        keys = lambda path: {l.split("=", 1)[0].strip(): l.split("=", 1)[1].strip().encode()  # noqa: E731
-                             for l in open(path) if "=" in l and not l.startswith("#")}
-        mine, server = keys(f"{cluster.tmp}/{key}.key"), keys(f"{cluster.tmp}/server.pub")
+        mine, server = _read_key_file(f"{cluster.tmp}/{key}.key"), _read_key_file(f"{cluster.tmp}/server.pub")
         self.socket = context.socket(zmq.DEALER)
         self.socket.linger = 0
         self.socket.curve_serverkey, self.socket.curve_publickey = server["public"], mine["public"]

@@ -167,19 +167,9 @@ TEST(Http, WithApiKeysOnlyABearerOfOneIsServedAndProbesStayOpen) {
   }
 }
 
-// A CA and a certificate of it for 127.0.0.1, by `tandem keys`: base-ca.crt, base.crt, base.key.
-std::string make_https_certificate(const std::string& name) {
-  const std::string base = test::temp_path(name), tandem = TANDEM_BINARY;
-  const test::CommandRun ca = test::run_command(tandem + " keys ca --out " + base + "-ca");
-  const test::CommandRun cert =
-      test::run_command(tandem + " keys cert --ca " + base + "-ca --out " + base + " --name 127.0.0.1");
-  EXPECT_EQ(ca.status, 0) << ca.out;
-  EXPECT_EQ(cert.status, 0) << cert.out;
-  return base;
-}
-
 TEST(Http, WithACertificateItServesHttpsThatClientsCanVerify) {
-  const std::string ours = make_https_certificate("https"), theirs = make_https_certificate("https-other");
+  const std::string ours = test::make_certificate("https", "127.0.0.1"),
+                    theirs = test::make_certificate("https-other", "127.0.0.1");
   Server server({"--http", "127.0.0.1:0", "--http-tls-cert", ours + ".crt", "--http-tls-key", ours + ".key"});
   ASSERT_EQ(server.http().rfind("https://127.0.0.1:", 0), 0u) << server.http();
   const int port = std::stoi(server.http().substr(server.http().rfind(':') + 1));

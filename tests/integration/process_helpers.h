@@ -221,4 +221,15 @@ inline CommandRun run_command(const std::string& command) {
   return r;
 }
 
+// A CA and a certificate of it for `name`, made by `tandem keys` at a fresh path BASE:
+// BASE-ca.crt and BASE-ca.key, BASE.crt and BASE.key. Returns BASE.
+inline std::string make_certificate(const std::string& stem, const std::string& name) {
+  const std::string base = temp_path(stem), tandem = TANDEM_BINARY;
+  const CommandRun ca = run_command(tandem + " keys ca --out " + base + "-ca");
+  const CommandRun cert = run_command(tandem + " keys cert --ca " + base + "-ca --out " + base + " --name " + name);
+  EXPECT_EQ(ca.status, 0) << ca.out;
+  EXPECT_EQ(cert.status, 0) << cert.out;
+  return base;
+}
+
 }  // namespace tandem::test

@@ -22,6 +22,7 @@
 // activations in the fixed order of dot_float_reference.
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "kernels/dtype.h"
 #include "kernels/kernel_isa.h"
@@ -34,6 +35,7 @@ namespace tandem {
 struct Int8Block {
   float d;         // scale: largest |x| / 127
   int16_t sum[2];  // sums of q over values 0-15 and 16-31
+  float dsum;      // d * float(sum[0] + sum[1]): what a format's minimum is multiplied by
   int8_t q[32];
 };
 
@@ -73,5 +75,16 @@ PackedMatrix pack_matrix(const WeightMatrix& w, ThreadPool& pool);
 
 /// y[t][r] = sum_k w[r][k] * x[t][k] for n_tokens rows of x ([n_tokens][cols] → [n_tokens][rows]).
 void matmul_int8(const PackedMatrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+/// One matrix of a shared matmul and where its output goes.
+struct MatmulOutput {
+  const PackedMatrix* w;
+  float* y;
+};
+
+/// matmul_int8 for several matrices of the same width over the same x (a layer's query, key and
+/// value, or its gate and up): x is quantized once and all their row groups are shared out to
+/// the threads in one pass. Each y is exactly what matmul_int8 alone would give.
+void matmul_int8_shared(std::span<const MatmulOutput> outputs, const float* x, int64_t n_tokens, ThreadPool& pool);
 
 }  // namespace tandem

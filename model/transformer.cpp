@@ -23,9 +23,20 @@ Transformer::Transformer(const Model& model, int threads, int segment, MatmulPat
 
 // y = w x, through the int8 kernels when the matrix has a packed copy.
 void Transformer::project(const WeightMatrix& w, const float* x, int64_t n, float* y) {
-  if (packed_)
-    if (const PackedMatrix* p = packed_->find(w)) return matmul_int8(*p, x, n, y, pool_);
-  matmul(w, x, n, y, pool_, path_);
+  project_shared({{&w, y}}, x, n);
+}
+
+// Several projections of the same x: the packed ones share one quantization and one threaded pass.
+void Transformer::project_shared(std::initializer_list<Projection> projections, const float* x, int64_t n) {
+  std::vector<MatmulOutput> packed;
+  for (const Projection& p : projections) {
+    const PackedMatrix* found = packed_ ? packed_->find(*p.w) : nullptr;
+    if (found)
+      packed.push_back({found, p.y});
+    else
+      matmul(*p.w, x, n, p.y, pool_, path_);
+  }
+  if (!packed.empty()) matmul_int8_shared(packed, x, n, pool_);
 }
 
 void Transformer::validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const {
@@ -200,9 +211,7 @@ std::span<const float> Transformer::forward_once(const std::vector<BatchToken>& 
     // Attention: q, k, v projections (+ bias), rotary, cache write, attention, output projection.
     for (int64_t i = 0; i < n; ++i)
       rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.attn_norm.data(), dim, c.rms_eps);
-    project(l.wq, xb_.data(), n, q_.data());
-    project(l.wk, xb_.data(), n, k_.data());
-    project(l.wv, xb_.data(), n, v_.data());
+    project_shared({{&l.wq, q_.data()}, {&l.wk, k_.data()}, {&l.wv, v_.data()}}, xb_.data(), n);
     const bool local = c.window(layer) > 0;
     const float* cos = local ? cos_local_.data() : cos_.data();
     const float* sin = local ? sin_local_.data() : sin_.data();
@@ -234,8 +243,7 @@ std::span<const float> Transformer::forward_once(const std::vector<BatchToken>& 
     // Feed-forward: gate activation (SiLU or GELU) times up, then down.
     for (int64_t i = 0; i < n; ++i)
       rmsnorm(&xb_[size_t(i * dim)], &x_[size_t(i * dim)], l.ffn_norm.data(), dim, c.rms_eps);
-    project(l.w_gate, xb_.data(), n, gate_.data());
-    project(l.w_up, xb_.data(), n, up_.data());
+    project_shared({{&l.w_gate, gate_.data()}, {&l.w_up, up_.data()}}, xb_.data(), n);
     if (c.activation == Activation::Silu)
       swiglu(gate_.data(), up_.data(), n * c.hidden_dim);
     else

@@ -1,6 +1,7 @@
 #pragma once
 // The forward pass of a Llama-family transformer over any batch of tokens.
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <vector>
 
@@ -51,6 +52,11 @@ class Transformer {
   void rebuild_remote(KvCache& cache, const std::string& why);
   void resize_buffers(int64_t n, int64_t n_logits);
   void project(const WeightMatrix& w, const float* x, int64_t n, float* y);
+  struct Projection {
+    const WeightMatrix* w;
+    float* y;
+  };
+  void project_shared(std::initializer_list<Projection> projections, const float* x, int64_t n);
   void attention(int layer, const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
   // Asks the caches' remotes for the partials of their segments (one request per sequence,
   // all sent at once), filling remote_segments_ and remote_tokens_; true if any was asked.
@@ -69,22 +75,22 @@ class Transformer {
   const PackedWeights* packed_ = nullptr;  // with path Int8
 
   // Activations for n tokens; sized for the largest batch seen.
-  std::vector<float> x_;                      // [n][dim] residual stream
-  std::vector<float> xb_;                     // [n][dim] normed input of a sublayer
-  std::vector<float> q_;                      // [n][n_heads*head_dim]
-  std::vector<float> k_, v_;                  // [n][kv_dim]
-  std::vector<float> att_;                    // [n][n_heads*head_dim]
-  std::vector<float> out_;                    // [n][dim] sublayer output
-  std::vector<float> gate_, up_;              // [n][hidden_dim]
-  std::vector<float> cos_, sin_;              // [n][head_dim/2] rotary angles per token (global layers)
-  std::vector<float> cos_local_, sin_local_;  // the same with the local layers' RoPE base
-  std::vector<float> logits_;                 // [n_marked][vocab]
-  std::vector<int64_t> slot_;                 // [n] cache row each token writes
-  std::vector<std::vector<int64_t>> rows_;    // [n] cache rows of positions 0..pos, in order
-  std::vector<float> partials_;               // attention segment partials when a context is split
-  std::vector<float> remote_;                 // remote segments' partials of this layer
-  std::vector<int64_t> remote_offset_;        // [n] token's first remote partial in remote_, -1: none
-  std::vector<int64_t> remote_segments_;      // [n] token's remote segments
+  std::vector<float> x_;                             // [n][dim] residual stream
+  std::vector<float> xb_;                            // [n][dim] normed input of a sublayer
+  std::vector<float> q_;                             // [n][n_heads*head_dim]
+  std::vector<float> k_, v_;                         // [n][kv_dim]
+  std::vector<float> att_;                           // [n][n_heads*head_dim]
+  std::vector<float> out_;                           // [n][dim] sublayer output
+  std::vector<float> gate_, up_;                     // [n][hidden_dim]
+  std::vector<float> cos_, sin_;                     // [n][head_dim/2] rotary angles per token (global layers)
+  std::vector<float> cos_local_, sin_local_;         // the same with the local layers' RoPE base
+  std::vector<float> logits_;                        // [n_marked][vocab]
+  std::vector<int64_t> slot_;                        // [n] cache row each token writes
+  std::vector<std::vector<int64_t>> rows_;           // [n] cache rows of positions 0..pos, in order
+  std::vector<float> partials_;                      // attention segment partials when a context is split
+  std::vector<float> remote_;                        // remote segments' partials of this layer
+  std::vector<int64_t> remote_offset_;               // [n] token's first remote partial in remote_, -1: none
+  std::vector<int64_t> remote_segments_;             // [n] token's remote segments
   std::vector<std::vector<int64_t>> remote_tokens_;  // [sequence] its tokens that asked its remote
 };
 

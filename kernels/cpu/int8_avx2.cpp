@@ -4,6 +4,7 @@
 // reach it, and 8-bit weights are split into two nibbles first.
 #include "kernels/cpu/float_simd.h"
 #include "kernels/cpu/int8_kernels.h"
+#include "kernels/cpu/int8_quantize_simd.h"
 #include "kernels/cpu/int8_simd.h"
 #include "kernels/cpu/vec_avx2.h"
 
@@ -14,5 +15,7 @@ GroupKernelFn avx2_kernel(DType type, int tokens) { return kernel_for_tokens<vec
 FloatGroupKernelFn avx2_float_kernel(DType type, int tokens) {
   return float_kernel_for_tokens<vec::Avx2, kAvx2MaxFloatTokens>(type, tokens);
 }
+
+void avx2_quantize(const float* x, int64_t n, Int8Block* out) { quantize_blocks<vec::Avx2>(x, n, out); }
 
 }  // namespace tandem::int8

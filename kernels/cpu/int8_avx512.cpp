@@ -3,6 +3,7 @@
 // AVX-512 flags (CMakeLists.txt) and called only when the processor has them.
 #include "kernels/cpu/float_simd.h"
 #include "kernels/cpu/int8_kernels.h"
+#include "kernels/cpu/int8_quantize_simd.h"
 #include "kernels/cpu/int8_simd.h"
 #include "kernels/cpu/vec_avx512.h"
 
@@ -15,5 +16,7 @@ GroupKernelFn avx512_kernel(DType type, int tokens) {
 FloatGroupKernelFn avx512_float_kernel(DType type, int tokens) {
   return float_kernel_for_tokens<vec::Avx512, kAvx512MaxFloatTokens>(type, tokens);
 }
+
+void avx512_quantize(const float* x, int64_t n, Int8Block* out) { quantize_blocks<vec::Avx512>(x, n, out); }
 
 }  // namespace tandem::int8

@@ -26,6 +26,10 @@ GroupKernelFn avx512_kernel(DType type, int tokens);
 /// The AVX2 kernel of `type` for 1..kAvx2MaxTokens tokens.
 GroupKernelFn avx2_kernel(DType type, int tokens);
 
+/// quantize_int8 on AVX-512 / AVX2: the same blocks, bit for bit.
+void avx512_quantize(const float* x, int64_t n, Int8Block* out);
+void avx2_quantize(const float* x, int64_t n, Int8Block* out);
+
 /// The float kernels (F32, F16, BF16) for 1..kAvx512MaxFloatTokens / kAvx2MaxFloatTokens tokens.
 FloatGroupKernelFn avx512_float_kernel(DType type, int tokens);
 FloatGroupKernelFn avx2_float_kernel(DType type, int tokens);

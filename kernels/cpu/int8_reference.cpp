@@ -77,6 +77,7 @@ void quantize_int8(const float* x, int64_t n, Int8Block* out) {
     }
     o.sum[0] = int16_t(sums[0]);
     o.sum[1] = int16_t(sums[1]);
+    o.dsum = o.d * float(sums[0] + sums[1]);
   }
 }
 
@@ -98,7 +99,7 @@ float dot_int8_reference(DType type, const void* row, const Int8Block* x, int64_
       const int32_t x_sum = a.sum[0] + a.sum[1];
       const int32_t s = sums[0] + sums[1] - layout.zero * x_sum;
       acc = std::fma(float(s), int8::block_scale(type, b, 0) * a.d, acc);
-      if (layout.bias_sign != 0) bias = std::fma(int8::block_bias(type, b), a.d * float(x_sum), bias);
+      if (layout.bias_sign != 0) bias = std::fma(int8::block_bias(type, b), a.dsum, bias);
     }
   }
   return layout.bias_sign > 0 ? acc + bias : layout.bias_sign < 0 ? acc - bias : acc;

@@ -132,10 +132,7 @@ void group_kernel(const uint8_t* group, int64_t units, const Int8Block* const* x
         }
         if constexpr (L.bias_sign != 0) {
           const F b = bias<V, Type>(unit, j, half);
-          for (int t = 0; t < T; ++t) {
-            const Int8Block& a = x[t][blk];
-            bias_acc[t] = V::fmadd(b, V::set1_ps(a.d * float(a.sum[0] + a.sum[1])), bias_acc[t]);
-          }
+          for (int t = 0; t < T; ++t) bias_acc[t] = V::fmadd(b, V::set1_ps(x[t][blk].dsum), bias_acc[t]);
         }
       }
     }

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace tandem::vec {
 namespace {
@@ -56,6 +57,26 @@ struct Avx2 {
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static F loadf(const float* p) { return _mm256_loadu_ps(p); }
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  // Rounded to nearest (ties to even, the default mode) and clamped to [-127, 127].
+  static I round_clamp127(F a) {
+    const I r = _mm256_cvtps_epi32(a);
+    return _mm256_max_epi32(_mm256_min_epi32(r, _mm256_set1_epi32(127)), _mm256_set1_epi32(-127));
+  }
+  // Lanes (each within int8) narrowed to bytes at p: the packs leave lanes 0-3 in the low
+  // 4 bytes of the low half and lanes 4-7 in those of the high half.
+  static void store_i8(int8_t* p, I v) {
+    const I bytes = _mm256_packs_epi16(_mm256_packs_epi32(v, v), _mm256_packs_epi32(v, v));
+    const int32_t low = _mm_cvtsi128_si32(_mm256_castsi256_si128(bytes)), high = _mm256_extract_epi32(bytes, 4);
+    std::memcpy(p, &low, 4);
+    std::memcpy(p + 4, &high, 4);
+  }
+  static int32_t sum_i32(I v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+  }
   // Lanes 0-7 of r[0] and 8-15 of r[1] summed in the fixed tree of sum16_reference
   // (kernels/cpu/attention.cpp).
   static float sum16(const F* r) {

@@ -47,6 +47,15 @@ struct Avx512 {
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F loadf(const float* p) { return _mm512_loadu_ps(p); }
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F abs(F a) { return _mm512_abs_ps(a); }
+  // Rounded to nearest (ties to even, the default mode) and clamped to [-127, 127].
+  static I round_clamp127(F a) {
+    const I r = _mm512_cvtps_epi32(a);
+    return _mm512_max_epi32(_mm512_min_epi32(r, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+  }
+  // Lanes (each within int8) narrowed to bytes at p.
+  static void store_i8(int8_t* p, I v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v)); }
+  static int32_t sum_i32(I v) { return _mm512_reduce_add_epi32(v); }
   // Lanes 0-15 of r[0] summed in the fixed tree of sum16_reference (kernels/cpu/attention.cpp).
   static float sum16(const F* r) {
     const __m256 t8 = _mm256_add_ps(_mm512_castps512_ps256(r[0]),

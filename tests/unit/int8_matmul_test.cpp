@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/int8_kernels.h"
 #include "kernels/dequantize.h"
 #include "model/transformer.h"
 #include "test_helpers.h"
@@ -225,6 +226,82 @@ TEST(Int8Matmul, QuantizesEdgeBlocks) {
   for (int i = 0; i < 32; ++i) EXPECT_EQ(q[0].q[i], 0);
   for (int i = 0; i < 32; ++i) EXPECT_EQ(q[1].q[i], i % 2 ? 127 : -127);
   EXPECT_FLOAT_EQ(q[1].d, 3e38f / 127.0f);
+}
+
+// A shared matmul (one quantization, every matrix's groups in one threaded pass)
+// gives each matrix exactly what it gets alone: mixed int8 and float types, row
+// counts that end mid-group, so the threads' slices cross from one matrix to the next.
+TEST(Int8Matmul, SharedMatmulEqualsOneMatrixAtATime) {
+  IsaGuard guard;
+  ThreadPool pool(2);
+  std::mt19937 rng(13);
+  const int64_t cols = 512, n_tokens = 11;
+  const std::pair<DType, int64_t> shapes[] = {{DType::Q4_K, 45}, {DType::Q6_K, 16}, {DType::F16, 7}, {DType::Q8_0, 33}};
+  std::vector<std::vector<uint8_t>> bytes;
+  std::vector<PackedMatrix> packed;
+  for (auto [type, rows] : shapes) {
+    bytes.push_back(has_float_kernel(type) ? random_float_matrix(type, rows, cols, Edge::Random, rng)
+                                           : random_matrix(type, rows, cols, Edge::Random, rng));
+    packed.push_back(pack_matrix({type, bytes.back().data(), rows, cols, row_bytes(type, cols)}, pool));
+  }
+  auto x = random_activations(n_tokens * cols, rng);
+  ThreadPool one_thread(1);  // one slice of every group: it crosses each matrix boundary
+  for (KernelIsa isa : supported_isas()) {
+    set_kernel_isa(isa);
+    for (ThreadPool* threads : {&pool, &one_thread}) {
+      std::vector<std::vector<float>> alone, shared;
+      std::vector<MatmulOutput> outputs;
+      for (const PackedMatrix& p : packed) {
+        alone.emplace_back(size_t(n_tokens * p.source.rows), NAN);
+        shared.emplace_back(size_t(n_tokens * p.source.rows), NAN);
+        matmul_int8(p, x.data(), n_tokens, alone.back().data(), pool);
+      }
+      for (size_t i = 0; i < packed.size(); ++i) outputs.push_back({&packed[i], shared[i].data()});
+      matmul_int8_shared(outputs, x.data(), n_tokens, *threads);
+      for (size_t i = 0; i < packed.size(); ++i)
+        EXPECT_EQ(std::memcmp(alone[i].data(), shared[i].data(), alone[i].size() * 4), 0)
+            << dtype_info(packed[i].source.type).name << " " << kernel_isa_name(isa) << " threads " << threads->size();
+    }
+  }
+  std::vector<uint8_t> narrow = random_matrix(DType::Q8_0, 16, 256, Edge::Random, rng);
+  PackedMatrix other = pack_matrix({DType::Q8_0, narrow.data(), 16, 256, row_bytes(DType::Q8_0, 256)}, pool);
+  std::vector<float> y(size_t(16 * n_tokens) * 4);
+  const MatmulOutput mixed[] = {{&packed[0], y.data()}, {&other, y.data()}};
+  EXPECT_THROW(matmul_int8_shared(mixed, x.data(), n_tokens, pool), std::invalid_argument);
+}
+
+// The vector quantizers against quantize_int8, byte for byte: random blocks with
+// outliers, an all-zero block, the largest floats, and values that land exactly
+// on a half step (ties round to even) or just past 127 after scaling.
+TEST(Int8Matmul, VectorQuantizersEqualTheReferenceBitForBit) {
+  std::mt19937 rng(11);
+  auto x = random_activations(32 * 64, rng);
+  for (int i = 0; i < 32; ++i) x[size_t(i)] = 0.0f;
+  for (int i = 32; i < 64; ++i) x[size_t(i)] = i % 3 ? 3e38f : -3e38f;
+  for (int i = 64; i < 96; ++i) x[size_t(i)] = 0.5f * float(i - 80);  // amax 7.5: steps of 127 / 15
+  x[96] = 127.0f;
+  for (int i = 97; i < 128; ++i) x[size_t(i)] = float(i - 96) + 0.5f;  // halves at d = 1
+  std::vector<Int8Block> expected(64), got(64);
+  quantize_int8(x.data(), int64_t(x.size()), expected.data());
+  using Quantizer = void (*)(const float*, int64_t, Int8Block*);
+  std::vector<std::pair<const char*, Quantizer>> quantizers;
+  for (KernelIsa isa : supported_isas()) {
+    if (isa == KernelIsa::Avx2) quantizers.push_back({"avx2", int8::avx2_quantize});
+    if (isa == KernelIsa::Avx512Vnni) quantizers.push_back({"avx512", int8::avx512_quantize});
+  }
+  for (auto [name, quantize] : quantizers) {
+    std::fill(got.begin(), got.end(), Int8Block{});
+    quantize(x.data(), int64_t(x.size()), got.data());
+    for (size_t b = 0; b < got.size(); ++b) {
+      ASSERT_EQ(std::memcmp(&got[b].d, &expected[b].d, 4), 0) << name << " block " << b;
+      ASSERT_EQ(got[b].sum[0], expected[b].sum[0]) << name << " block " << b;
+      ASSERT_EQ(got[b].sum[1], expected[b].sum[1]) << name << " block " << b;
+      ASSERT_EQ(std::memcmp(&got[b].dsum, &expected[b].dsum, 4), 0) << name << " block " << b;
+      ASSERT_EQ(std::memcmp(got[b].q, expected[b].q, 32), 0) << name << " block " << b;
+    }
+  }
+  EXPECT_EQ(expected[3].q[1], 2);  // 1.5 rounds to even
+  EXPECT_EQ(expected[3].q[2], 2);  // 2.5 too
 }
 
 TEST(Int8Matmul, RefusesAnInstructionSetTheProcessorLacksAndTypesWithoutKernel) {

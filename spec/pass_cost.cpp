@@ -8,7 +8,7 @@ PassCost PassCost::linear(double per_token) { return PassCost({{1.0, 1.0}, {2.0,
 
 // tandem_bench's "forward of k tokens / forward of 1" for Qwen2.5-Coder-1.5B Q4_K_M on
 // the int8 path, 2 threads, on the project's 2-core machine (README, "Benchmark").
-PassCost PassCost::measured() { return PassCost({{1, 1.0}, {2, 1.05}, {4, 1.35}, {8, 2.11}, {16, 4.19}}); }
+PassCost PassCost::measured() { return PassCost({{1, 1.0}, {2, 1.05}, {4, 1.2}, {8, 1.47}, {16, 2.7}}); }
 
 PassCost::PassCost(std::vector<std::pair<double, double>> points) : points_(std::move(points)) {
   if (points_.size() < 2 || points_[0].first != 1.0)

@@ -224,6 +224,7 @@ def main():
         out.with_suffix(".md").write_text(md + "\n")
         print(md)
     else:
+        out.with_suffix(".md").unlink(missing_ok=True)  # a table from an earlier full run would read as this one's
         print(json.dumps(raw, indent=2))
 
 

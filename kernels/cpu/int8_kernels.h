@@ -5,6 +5,7 @@
 
 #include "kernels/dtype.h"
 #include "kernels/int8_matmul.h"
+#include "kernels/kernel_isa.h"
 
 namespace tandem::int8 {
 
@@ -29,6 +30,10 @@ GroupKernelFn avx2_kernel(DType type, int tokens);
 /// quantize_int8 on AVX-512 / AVX2: the same blocks, bit for bit.
 void avx512_quantize(const float* x, int64_t n, Int8Block* out);
 void avx2_quantize(const float* x, int64_t n, Int8Block* out);
+
+using QuantizeFn = void (*)(const float* x, int64_t n, Int8Block* out);
+/// The quantizer of an instruction set (quantize_int8 itself for the scalar path).
+QuantizeFn quantizer_for(KernelIsa isa);
 
 /// The float kernels (F32, F16, BF16) for 1..kAvx512MaxFloatTokens / kAvx2MaxFloatTokens tokens.
 FloatGroupKernelFn avx512_float_kernel(DType type, int tokens);

@@ -13,6 +13,11 @@
 #include "kernels/cpu/int8_layout.h"
 
 namespace tandem {
+
+int8::QuantizeFn int8::quantizer_for(KernelIsa isa) {
+  return isa == KernelIsa::Avx512Vnni ? avx512_quantize : isa == KernelIsa::Avx2 ? avx2_quantize : quantize_int8;
+}
+
 namespace {
 
 // Scalar path: the reference, row by row.
@@ -117,9 +122,7 @@ void matmul_int8_shared(std::span<const MatmulOutput> outputs, const float* x, i
   thread_local std::vector<Int8Block> quantized;
   quantized.resize(size_t(n_tokens * blocks));
   Int8Block* xq = quantized.data();  // a plain pointer: inside the lambdas thread_local names the worker's copy
-  const auto quantize = isa == KernelIsa::Avx512Vnni ? int8::avx512_quantize
-                        : isa == KernelIsa::Avx2     ? int8::avx2_quantize
-                                                     : quantize_int8;
+  const int8::QuantizeFn quantize = int8::quantizer_for(isa);
   pool.parallel_for(n_tokens, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) quantize(x + t * cols, cols, xq + t * blocks);
   });

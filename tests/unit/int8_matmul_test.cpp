@@ -283,15 +283,11 @@ TEST(Int8Matmul, VectorQuantizersEqualTheReferenceBitForBit) {
   for (int i = 97; i < 128; ++i) x[size_t(i)] = float(i - 96) + 0.5f;  // halves at d = 1
   std::vector<Int8Block> expected(64), got(64);
   quantize_int8(x.data(), int64_t(x.size()), expected.data());
-  using Quantizer = void (*)(const float*, int64_t, Int8Block*);
-  std::vector<std::pair<const char*, Quantizer>> quantizers;
   for (KernelIsa isa : supported_isas()) {
-    if (isa == KernelIsa::Avx2) quantizers.push_back({"avx2", int8::avx2_quantize});
-    if (isa == KernelIsa::Avx512Vnni) quantizers.push_back({"avx512", int8::avx512_quantize});
-  }
-  for (auto [name, quantize] : quantizers) {
+    if (isa == KernelIsa::Scalar) continue;  // the reference itself
+    const char* name = kernel_isa_name(isa);
     std::fill(got.begin(), got.end(), Int8Block{});
-    quantize(x.data(), int64_t(x.size()), got.data());
+    int8::quantizer_for(isa)(x.data(), int64_t(x.size()), got.data());
     for (size_t b = 0; b < got.size(); ++b) {
       ASSERT_EQ(std::memcmp(&got[b].d, &expected[b].d, 4), 0) << name << " block " << b;
       ASSERT_EQ(got[b].sum[0], expected[b].sum[0]) << name << " block " << b;

@@ -6,16 +6,23 @@
 // chunk (no BOS is added, as llama.cpp does not for models without one).
 //
 //   build/tandem_perplexity --model M.gguf --text FILE [--tokens 8192] [--ctx 512] [--matmul precise,int8]
+//
+// --llama-kl-base FILE also writes the reference's log probabilities for llama.cpp's
+// `llama-perplexity --kl-divergence-base FILE --kl-divergence`, and each path's KL is
+// given both exactly and as llama-perplexity computes it from that file (16-bit log
+// probabilities), so the two engines' figures compare like for like.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "apps/flags.h"
+#include "bench/kl_base_file.h"
 #include "model/model.h"
 #include "model/transformer.h"
 
@@ -34,7 +41,7 @@ std::vector<double> log_softmax(const float* logits, int64_t n) {
 
 struct PathQuality {
   std::string name;
-  double nll = 0, kl = 0;  // sums over scored tokens
+  double nll = 0, kl = 0, kl_16bit = 0;  // sums over scored tokens
   int64_t same_top = 0;    // tokens whose most likely next token matches the reference's
 };
 
@@ -48,6 +55,7 @@ int run(int argc, char** argv) {
   flags.add("matmul", "precise,int8", "comma-separated matmul paths; the first is the KL reference");
   flags.add("threads", "0", "threads (0: one per core)");
   flags.add("json", "", "also write the figures to this JSON file");
+  flags.add("llama-kl-base", "", "also write the reference's log probabilities here, as llama-perplexity's KL base");
   if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
   std::ifstream in(flags.get("text"));
   if (!in) throw UsageError("--text: cannot read '" + flags.get("text") + "'");
@@ -68,6 +76,10 @@ int run(int argc, char** argv) {
   }
   const int64_t first = ctx / 2, scored_per_chunk = ctx - 1 - first;
   std::vector<std::vector<double>> reference(static_cast<size_t>(scored_per_chunk));
+  std::vector<QuantizedLogProbs> reference_16bit(static_cast<size_t>(scored_per_chunk));
+  std::unique_ptr<KlBaseWriter> base_file;
+  if (!flags.get("llama-kl-base").empty())
+    base_file = std::make_unique<KlBaseWriter>(flags.get("llama-kl-base"), ctx, int32_t(vocab), chunks, tokens);
   for (int64_t c = 0; c < chunks; ++c) {
     std::vector<BatchToken> batch;
     for (int64_t i = 0; i < ctx; ++i)
@@ -81,9 +93,12 @@ int run(int argc, char** argv) {
         const int32_t next = tokens[size_t(c * ctx + first + s + 1)];
         paths[p].nll -= lp[size_t(next)];
         if (p == 0) {
+          reference_16bit[size_t(s)] = quantize_log_probs(lp);
+          if (base_file) base_file->add(reference_16bit[size_t(s)]);
           reference[size_t(s)] = std::move(lp);
           continue;
         }
+        paths[p].kl_16bit += kl_from_base(reference_16bit[size_t(s)], lp);
         const std::vector<double>& ref = reference[size_t(s)];
         double kl = 0;
         for (int64_t v = 0; v < vocab; ++v) kl += std::exp(ref[size_t(v)]) * (ref[size_t(v)] - lp[size_t(v)]);
@@ -98,14 +113,20 @@ int run(int argc, char** argv) {
   const double scored = double(chunks * scored_per_chunk);
   nlohmann::json report = {{"model", model->config().name}, {"tokens", chunks * ctx}, {"ctx", ctx}, {"scored", scored}};
   std::printf(
-      "%s: %lld tokens in %lld chunks of %lld, %.0f scored\n\n| matmul | perplexity | mean KL vs %s | same top token "
-      "|\n|---|---|---|---|\n",
+      "%s: %lld tokens in %lld chunks of %lld, %.0f scored\n\n| matmul | perplexity | mean KL vs %s | ... as "
+      "llama-perplexity computes it | same top token |\n|---|---|---|---|---|\n",
       model->config().name.c_str(), (long long)(chunks * ctx), (long long)chunks, (long long)ctx, scored,
       paths[0].name.c_str());
   for (const auto& p : paths) {
-    const double ppl = std::exp(p.nll / scored), kl = p.kl / scored, same = double(p.same_top) / scored;
-    std::printf("| %s | %.4f | %.6f | %.2f%% |\n", p.name.c_str(), ppl, kl, &p == &paths[0] ? 100.0 : 100 * same);
-    report["paths"].push_back({{"matmul", p.name}, {"perplexity", ppl}, {"mean_kl", kl}, {"same_top", same}});
+    const double ppl = std::exp(p.nll / scored), kl = p.kl / scored, kl_16bit = p.kl_16bit / scored,
+                 same = double(p.same_top) / scored;
+    std::printf("| %s | %.4f | %.6f | %.6f | %.2f%% |\n", p.name.c_str(), ppl, kl, kl_16bit,
+                &p == &paths[0] ? 100.0 : 100 * same);
+    report["paths"].push_back({{"matmul", p.name},
+                               {"perplexity", ppl},
+                               {"mean_kl", kl},
+                               {"mean_kl_16bit_reference", kl_16bit},
+                               {"same_top", same}});
   }
   if (!flags.get("json").empty()) std::ofstream(flags.get("json")) << report.dump(2) << "\n";
   return 0;

@@ -6,6 +6,46 @@
 
 namespace tandem {
 
+double Drafter::next_uniform() {
+  constexpr uint64_t kDrafterStreams = 0x6472616674657273ull;  // "drafters": apart from the verifier's streams
+  return uniform_random(sampling_.seed ^ kDrafterStreams, draws_++);
+}
+
+Proposal draft_proposal(const float* logits, int32_t vocab, const SamplingParams& params) {
+  SamplingParams cut = params;
+  cut.top_k = params.top_k > 0 ? std::min(params.top_k, kMaxProposalTokens) : kMaxProposalTokens;
+  Proposal q;
+  for (const auto& [id, p] : sampling_distribution(logits, vocab, cut)) q.push_back({id, float(p)});
+  return q;
+}
+
+std::vector<int32_t> draw_distinct(const Proposal& q, int k, const std::function<double()>& uniform) {
+  std::vector<int32_t> drawn;
+  std::vector<bool> taken(q.size(), false);
+  double left = 0.0;  // mass of the tokens not yet drawn
+  for (const auto& entry : q) left += entry.second;
+  while (int(drawn.size()) < std::min<int>(k, int(q.size()))) {
+    double r = uniform() * left;
+    size_t pick = q.size();
+    for (size_t i = 0; i < q.size(); ++i) {
+      if (taken[i] || q[i].second <= 0.0f) continue;
+      pick = i;  // the last candidate, should rounding leave r >= 0
+      if ((r -= q[i].second) < 0.0) break;
+    }
+    if (pick == q.size()) break;  // nothing with mass is left
+    taken[pick] = true;
+    left -= q[pick].second;
+    drawn.push_back(q[pick].first);
+  }
+  return drawn;
+}
+
+float proposal_probability(const Proposal& q, int32_t token) {
+  for (const auto& [id, p] : q)
+    if (id == token) return p;
+  return 0.0f;
+}
+
 ChainDrafter::ChainDrafter(Transformer& draft_model, int length, int64_t max_context)
     : cache_(draft_model, max_context), length_(length) {}
 
@@ -19,8 +59,17 @@ TokenTree ChainDrafter::draft(const std::vector<int32_t>& context, int max_depth
   const int32_t vocab = cache_.vocab();
   int32_t parent = -1;
   for (int i = 0; i < length; ++i) {
-    int32_t token = int32_t(argmax(logits->data(), vocab));
-    parent = tree.add(token, parent, softmax_probability(logits->data(), vocab, token));
+    int32_t token;
+    if (sampling()) {
+      Proposal q = draft_proposal(logits->data(), vocab, sampling_);
+      token = draw_distinct(q, 1, [this] { return next_uniform(); }).at(0);
+      const int32_t node = tree.add(token, parent, proposal_probability(q, token));
+      tree.set_proposal(parent, std::move(q));
+      parent = node;
+    } else {
+      token = int32_t(argmax(logits->data(), vocab));
+      parent = tree.add(token, parent, softmax_probability(logits->data(), vocab, token));
+    }
     if (i + 1 == length) break;  // the last draft's own logits are never needed
     logits = &cache_.append(token);
   }

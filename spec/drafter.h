@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
+#include "model/sampler.h"
 #include "model/transformer.h"
 #include "spec/draft_model_cache.h"
 #include "spec/token_tree.h"
@@ -23,9 +25,36 @@ class Drafter {
   /// After each verifier pass: the tokens it ran and the target's logits after each
   /// ([tokens.size()][vocab]). Drafters that learn from the target override this.
   virtual void observe(const std::vector<int32_t>& /*tokens*/, const float* /*logits*/, int32_t /*vocab*/) {}
+  /// How the request samples. With a temperature, model drafters draw their drafts from
+  /// their own distribution under the same temperature, top-k and top-p and attach it
+  /// to the tree (TokenTree::set_proposal); greedy requests (the default) get their top
+  /// choices. Drafters without a model keep proposing deterministic guesses.
+  void sample_with(const SamplingParams& params) { sampling_ = params; }
+
+ protected:
+  bool sampling() const { return sampling_.temperature > 0.0f; }
+  /// The next number of the drafter's own random stream: seeded by the request, never
+  /// reused, and apart from the verifier's (which must not depend on the drafts).
+  double next_uniform();
+
+  SamplingParams sampling_;
+  int64_t draws_ = 0;
 };
 
-/// A draft model proposing a chain of its greedy choices. It keeps its own KV cache
+/// What a model drafter draws from after `logits`: the request's sampling distribution,
+/// cut to its kMaxProposalTokens most likely tokens (any q keeps the output exact; the
+/// cut only bounds its size).
+Proposal draft_proposal(const float* logits, int32_t vocab, const SamplingParams& params);
+
+/// `k` distinct tokens drawn one after another from q, each from what the earlier ones
+/// left (so in the order the verifier must try them); fewer if q holds fewer tokens.
+std::vector<int32_t> draw_distinct(const Proposal& q, int k, const std::function<double()>& uniform);
+
+/// q's probability of `token` (0 when q does not hold it).
+float proposal_probability(const Proposal& q, int32_t token);
+
+/// A draft model proposing a chain: its greedy choices, or for a sampled request tokens
+/// drawn from its own distribution (attached to the tree). It keeps its own KV cache
 /// in step with the context (DraftModelCache), so each call pays only for new tokens.
 class ChainDrafter : public Drafter {
  public:

@@ -14,6 +14,18 @@ int32_t TokenTree::add(int32_t token, int32_t parent, float draft_prob) {
   return size() - 1;
 }
 
+void TokenTree::set_proposal(int32_t parent, Proposal q) {
+  if (parent < -1 || parent >= size())
+    throw std::invalid_argument("tree parent " + std::to_string(parent) + " does not exist");
+  if (proposals_.size() <= size_t(parent + 1)) proposals_.resize(size_t(parent + 2));
+  proposals_[size_t(parent + 1)] = std::move(q);
+}
+
+const Proposal* TokenTree::proposal(int32_t parent) const {
+  const size_t at = size_t(parent + 1);
+  return at < proposals_.size() && !proposals_[at].empty() ? &proposals_[at] : nullptr;
+}
+
 std::vector<int32_t> TokenTree::children(int32_t node) const {
   std::vector<int32_t> out;
   for (int32_t i = 0; i < size(); ++i)

@@ -2,6 +2,7 @@
 // A tree of drafted tokens continuing a sequence, and the batch layout the
 // forward pass consumes.
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "model/transformer.h"
@@ -16,11 +17,24 @@ struct TreeNode {
   float draft_prob;  // the drafter's probability of this token given its path
 };
 
+/// A drafter's distribution q over the tokens after one node, as (token, q) pairs
+/// (absent tokens: q = 0). When a node's children carry one, they were drawn from it in
+/// order, without replacement, and the verifier accepts by p/q; without one they are
+/// deterministic guesses (point masses).
+using Proposal = std::vector<std::pair<int32_t, float>>;
+
+/// Most tokens a proposal may hold.
+constexpr int kMaxProposalTokens = 256;
+
 /// Drafted continuations of a context: parents always come before their children.
 class TokenTree {
  public:
   /// Adds a node under `parent` (-1: under the last context token) and returns its index.
   int32_t add(int32_t token, int32_t parent, float draft_prob);
+  /// Records that `parent`'s children were drawn, in the order added, from `q`.
+  void set_proposal(int32_t parent, Proposal q);
+  /// The distribution `parent`'s children were drawn from; null for deterministic drafts.
+  const Proposal* proposal(int32_t parent) const;
 
   /// Number of nodes.
   int32_t size() const { return int32_t(nodes_.size()); }
@@ -44,6 +58,7 @@ class TokenTree {
 
  private:
   std::vector<TreeNode> nodes_;
+  std::vector<Proposal> proposals_;  // [parent + 1]; empty: none
 };
 
 }  // namespace tandem

@@ -19,6 +19,24 @@ std::vector<int32_t> top_k(const float* logits, int32_t n, int k) {
   return best;
 }
 
+std::vector<std::pair<int32_t, double>> perturbed_children(const Proposal& q, double parent_log_score, int k,
+                                                          const std::function<double()>& uniform) {
+  std::vector<std::pair<int32_t, double>> keyed;  // (token, log q + Gumbel noise)
+  double top = -INFINITY;
+  for (const auto& [token, p] : q) {
+    if (p <= 0.0f) continue;
+    const double u = std::max(uniform(), 1e-300);
+    keyed.push_back({token, std::log(double(p)) - std::log(-std::log(u))});
+    top = std::max(top, keyed.back().second);
+  }
+  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  if (int(keyed.size()) > k) keyed.resize(size_t(k));
+  // Conditioned on the parent's key as their maximum: T - log(1 + e^(T-G) - e^(T-Z)).
+  for (auto& [token, g] : keyed)
+    g = parent_log_score - std::log1p(std::exp(parent_log_score - g) - std::exp(parent_log_score - top));
+  return keyed;
+}
+
 TreeDrafter::TreeDrafter(Transformer& draft_model, TreeShape shape, int max_depth, int64_t max_context)
     : cache_(draft_model, max_context), shape_(shape), max_depth_(max_depth) {}
 
@@ -29,6 +47,14 @@ void TreeDrafter::add_children(const float* logits, int32_t parent) {
   for (int32_t i = 0; i < vocab; ++i) total += std::exp(double(logits[i]) - double(top));
   const double parent_score = parent < 0 ? 1.0 : candidates_[size_t(parent)].score;
   const int32_t depth = parent < 0 ? 1 : candidates_[size_t(parent)].depth + 1;
+  if (sampling()) {
+    Proposal q = draft_proposal(logits, vocab, sampling_);
+    for (const auto& [token, log_score] :
+         perturbed_children(q, std::log(parent_score), shape_.branching, [this] { return next_uniform(); }))
+      candidates_.push_back({token, parent, depth, proposal_probability(q, token), std::exp(log_score), -1});
+    proposals_[parent] = std::move(q);
+    return;
+  }
   for (int32_t token : top_k(logits, vocab, shape_.branching)) {
     double p = std::exp(double(logits[token]) - double(top)) / total;
     candidates_.push_back({token, parent, depth, float(p), parent_score * p, -1});
@@ -98,25 +124,38 @@ TokenTree TreeDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   const int depth = int(std::min<int64_t>(std::min(max_depth_, max_depth), room));
   if (!context.empty()) reuse_accepted_rows(context);
   candidates_.clear();
+  proposals_.clear();
   if (context.empty() || depth <= 0 || shape_.budget <= 0) return tree;
   add_children(cache_.sync(context).data(), -1);
   std::vector<int32_t> level(candidates_.size());
   std::iota(level.begin(), level.end(), 0);
   for (int d = 1; d < depth && !level.empty(); ++d) level = expand(level, int64_t(context.size()));
 
-  // The budget best scores; a stable sort keeps each parent ahead of a child that ties it.
+  // The budget best scores, each capped by its parent's and its earlier siblings' (a
+  // no-op for greedy children, which come best first), so that the chosen set holds
+  // every kept node's parent and earlier siblings; a stable sort breaks ties by index,
+  // and candidates are numbered parents first, siblings in the order drawn.
+  std::vector<double> rank(candidates_.size());
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    const Candidate& c = candidates_[i];
+    rank[i] = c.score;
+    if (c.parent >= 0) rank[i] = std::min(rank[i], rank[size_t(c.parent)]);
+    if (i > 0 && candidates_[i - 1].parent == c.parent) rank[i] = std::min(rank[i], rank[i - 1]);
+  }
   std::vector<int32_t> order(candidates_.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int32_t a, int32_t b) { return candidates_[size_t(a)].score > candidates_[size_t(b)].score; });
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return rank[size_t(a)] > rank[size_t(b)]; });
   std::vector<bool> keep(candidates_.size(), false);
   for (size_t i = 0; i < order.size() && int(i) < shape_.budget; ++i) keep[size_t(order[i])] = true;
-  // Candidates are numbered parents first, so one pass in index order builds the tree.
   std::vector<int32_t> node_of(candidates_.size(), -1);
   for (size_t i = 0; i < candidates_.size(); ++i) {
     const Candidate& c = candidates_[i];
     if (!keep[i] || (c.parent >= 0 && node_of[size_t(c.parent)] < 0)) continue;
     node_of[i] = tree.add(c.token, c.parent < 0 ? -1 : node_of[size_t(c.parent)], c.prob);
+  }
+  for (auto& [parent, q] : proposals_) {
+    const int32_t node = parent < 0 ? -1 : node_of[size_t(parent)];
+    if ((parent < 0 || node >= 0) && !tree.children(node).empty()) tree.set_proposal(node, std::move(q));
   }
   return tree;
 }

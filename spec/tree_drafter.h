@@ -2,6 +2,8 @@
 // Dynamic draft trees from a draft model (the idea of EAGLE-2, DySpec, Sequoia):
 // grow the tree where the draft model is most confident, within a node budget.
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <vector>
 
 #include "spec/draft_model_cache.h"
@@ -18,7 +20,11 @@ struct TreeShape {
 
 /// Drafts a tree level by level. The score of a node is its path probability under
 /// the draft model (the product of the draft probabilities from the first level
-/// down). Each level expands the `width` best-scoring nodes of the previous one
+/// down). A greedy request's children are the draft model's top choices; a sampled
+/// request's are drawn from its distribution without replacement, and its scores are
+/// their perturbed keys (perturbed_children), so that which nodes are sent never
+/// depends on which tokens were drawn; a child is sent only with every sibling drawn
+/// before it, as the verifier's recursive rejection sampling needs. Each level expands the `width` best-scoring nodes of the previous one
 /// with one draft-model pass over just those nodes (their ancestors' keys and
 /// values stay as pending cache rows), and the tree sent is the `budget`
 /// best-scoring nodes overall, which always include each node's parent.
@@ -34,7 +40,7 @@ class TreeDrafter : public Drafter {
     int32_t parent;  // candidate index, -1 on the first level
     int32_t depth;
     float prob;    // draft probability given the parent's path
-    double score;  // path probability
+    double score;  // path probability (sampled: e to the perturbed key)
     int64_t row;   // pending cache row once expanded, else -1
   };
   // Adds the `branching` most likely children of `parent` under `logits`.
@@ -48,7 +54,17 @@ class TreeDrafter : public Drafter {
   TreeShape shape_;
   int max_depth_;
   std::vector<Candidate> candidates_;
+  std::map<int32_t, Proposal> proposals_;  // sampled: candidate (-1: the root) -> what its children were drawn from
 };
+
+/// A sampled node's children by Stochastic Beam Search (Kool et al., 2019): every token
+/// of q gets the key log q + Gumbel noise; the `k` largest, in falling order, are a draw
+/// of k tokens from q without replacement. Their keys, shifted so that their maximum is
+/// the parent's (`parent_log_score`), rank them against the rest of the tree: the keys
+/// say nothing about which tokens were drawn, so choosing nodes by them keeps the
+/// verifier's acceptance exact. Returns (token, log score) pairs.
+std::vector<std::pair<int32_t, double>> perturbed_children(const Proposal& q, double parent_log_score, int k,
+                                                          const std::function<double()>& uniform);
 
 /// The `k` largest entries of logits[0, n) (ties: lower index first), largest first.
 std::vector<int32_t> top_k(const float* logits, int32_t n, int k);

@@ -21,13 +21,16 @@ struct Verdict {
 Verdict verify_greedy(const TokenTree& tree, const float* root_logits, const float* node_logits, int32_t vocab);
 
 /// Lossless speculative sampling over a tree. At each node the children are tried in
-/// order, each as a point-mass proposal: child x is accepted with probability p(x) under
-/// the current target distribution p (sampling_distribution of the node's logits); a
-/// rejected x is removed from p and p renormalised. When no child is accepted the bonus
-/// token is drawn from what is left. Each step is a rejection sampler whose output is
-/// distributed exactly as p, whatever the drafter proposed, so the whole output follows
-/// the target's distribution. Random numbers come from (params.seed, position, attempt);
-/// the token chosen after the context sits at absolute position `first_pos`.
+/// order. Children drawn from a drafter's distribution q (tree.proposal(node)) are
+/// accepted by recursive rejection sampling: x with probability min(1, p(x)/q(x)) under
+/// the current target distribution p (sampling_distribution of the node's logits), p
+/// becoming the normalised residual max(0, p - q) after each rejection. Deterministic
+/// children are point-mass proposals: x accepted with probability p(x), a rejected x
+/// removed from p. When no child is accepted the bonus token is drawn from what is left
+/// of p. Each step is a rejection sampler whose output is distributed exactly as p, so
+/// the whole output follows the target's distribution. Random numbers come from
+/// (params.seed, position, attempt); the token chosen after the context sits at
+/// absolute position `first_pos`.
 Verdict verify_sampling(const TokenTree& tree, const float* root_logits, const float* node_logits, int32_t vocab,
                         const SamplingParams& params, int64_t first_pos);
 

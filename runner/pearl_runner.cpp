@@ -10,6 +10,7 @@
 
 #include "kernels/ops.h"
 #include "spec/draft_model_cache.h"
+#include "spec/drafter.h"
 #include "spec/pearl_pipeline.h"
 #include "spec/tree_drafter.h"
 #include "spec/verify.h"
@@ -34,7 +35,8 @@ struct Shared {
 // token, queued beyond those under verification (post-verify), always continuing
 // the pipeline's current branch.
 void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const PearlOptions& options,
-                  SpeculationStats& stats) {
+                  const SamplingParams& sampling, SpeculationStats& stats) {
+  int64_t draws = 0;  // of the drafter's random stream
   if (!options.drafter_cpus.empty()) draft.pool().pin(options.drafter_cpus);
   DraftModelCache cache(draft, max_context);
   const int32_t vocab = cache.vocab();
@@ -56,12 +58,21 @@ void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const
       auto busy_start = Clock::now();
       const std::vector<float>& logits = cache.sync(context);
       int32_t token = int32_t(argmax(logits.data(), vocab)), alternative = -1;
-      if (options.tree && softmax_probability(logits.data(), vocab, token) < options.branch_below)
+      Proposal q;
+      if (sampling.temperature > 0.0f) {
+        // Drawn from q; whether to branch depends on q alone, never on the tokens drawn.
+        q = draft_proposal(logits.data(), vocab, sampling);
+        const bool branch = options.tree && q.front().second < options.branch_below;
+        auto drawn = draw_distinct(q, branch ? 2 : 1, [&] { return drafter_uniform(sampling.seed, draws++); });
+        token = drawn[0];
+        if (drawn.size() > 1) alternative = drawn[1];
+      } else if (options.tree && softmax_probability(logits.data(), vocab, token) < options.branch_below) {
         alternative = top_k(logits.data(), vocab, 2).back();
+      }
       std::lock_guard lock(shared.mutex);
       stats.draft_seconds += seconds_since(busy_start);
       // Ignored when a verdict changed the branch meanwhile.
-      shared.pipeline.on_draft(epoch, token, alternative);
+      shared.pipeline.on_draft(epoch, token, alternative, std::move(q));
       shared.changed.notify_all();
     }
   } catch (const std::exception&) {
@@ -110,7 +121,7 @@ GenerationResult generate_pearl(Transformer& target, Transformer& draft, const s
   Shared shared(prompt_ids, std::max(1, pearl.max_window));
   auto start = Clock::now();
   std::thread drafter(drafter_loop, std::ref(shared), std::ref(draft), options.max_context, std::cref(pearl),
-                      std::ref(stats));
+                      std::cref(options.sampling), std::ref(stats));
   feed_chain(target, cache, prompt_ids, 0, int64_t(prompt_ids.size()) - 1, options.prefill_chunk, false);
   result.prefill_seconds = seconds_since(start);
 
@@ -146,6 +157,7 @@ GenerationResult generate_pearl(Transformer& target, Transformer& draft, const s
       if (int64_t(request.drafts.size()) > room) {
         request.drafts.resize(size_t(room));
         request.alternatives.resize(size_t(room));
+        if (!request.proposals.empty()) request.proposals.resize(size_t(room));
       }
 
       auto verify_start = Clock::now();

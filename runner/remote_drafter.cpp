@@ -1,9 +1,19 @@
 #include "runner/remote_drafter.h"
 
+#include <cmath>
+
 #include "cluster/metrics.h"
 #include "spec/tree_wire.h"
 
 namespace tandem {
+namespace {
+
+Proposal proposal_or_none(const TokenTree& tree, int32_t parent) {
+  const Proposal* q = tree.proposal(parent);
+  return q ? *q : Proposal{};
+}
+
+}  // namespace
 
 RemoteDrafter::~RemoteDrafter() {
   if (link_.lost || sent_.empty()) return;
@@ -22,6 +32,13 @@ TokenTree RemoteDrafter::draft(const std::vector<int32_t>& context, int max_dept
   r->set_keep(int32_t(keep));
   for (size_t i = keep; i < context.size(); ++i) r->add_tokens(context[i]);
   r->set_max_depth(max_depth);
+  if (sampling()) {
+    wire::Sampling* w = r->mutable_sampling();
+    w->set_temperature(sampling_.temperature);
+    w->set_top_k(sampling_.top_k);
+    w->set_top_p(sampling_.top_p);
+    w->set_seed(sampling_.seed);
+  }
   const auto asked = std::chrono::steady_clock::now();
   if (!send_message(*link_.channel, m)) {
     link_.lost = true;
@@ -91,6 +108,15 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
   const int32_t vocab = draft_.model().config().vocab_size;
   bool valid = r.keep() >= 0 && size_t(r.keep()) <= request.context.size();
   for (int32_t t : r.tokens()) valid = valid && t >= 0 && t < vocab;
+  const wire::Sampling& sampling = r.sampling();
+  valid = valid && std::isfinite(sampling.temperature()) && sampling.temperature() >= 0.0f &&
+          sampling.temperature() <= kMaxTemperature && sampling.top_k() >= 0 && sampling.top_p() >= 0.0f &&
+          sampling.top_p() <= 1.0f;
+  if (valid) {
+    // proto3 leaves an unset top_p at 0: no cut, as for a greedy request.
+    const float top_p = sampling.top_p() > 0.0f ? sampling.top_p() : 1.0f;
+    request.drafter->sample_with({sampling.temperature(), sampling.top_k(), top_p, sampling.seed()});
+  }
   if (!valid || (size_t(r.keep()) + size_t(r.tokens_size()) == 0)) {
     send_message(channel, reply);
     return;
@@ -98,7 +124,7 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
   // Did the verifier accept everything drafted and its bonus token match the next one drafted ahead?
   const size_t keep = size_t(r.keep()), added = size_t(r.tokens_size());
   bool follows = keep == request.context.size() && added <= request.ahead.size();
-  for (size_t i = 0; follows && i < added; ++i) follows = request.ahead[i].token == r.tokens(int(i));
+  for (size_t i = 0; follows && i < added; ++i) follows = request.ahead[i].node.token == r.tokens(int(i));
   request.context.resize(keep);
   request.context.insert(request.context.end(), r.tokens().begin(), r.tokens().end());
   TokenTree tree;
@@ -108,8 +134,12 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
     request.ahead.clear();
   if (follows && !request.ahead.empty()) {
     ++answered_ahead_;
-    for (int32_t i = 0, parent = -1; i < r.max_depth() && size_t(i) < request.ahead.size(); ++i)
-      parent = tree.add(request.ahead[size_t(i)].token, parent, request.ahead[size_t(i)].draft_prob);
+    for (int32_t i = 0, parent = -1; i < r.max_depth() && size_t(i) < request.ahead.size(); ++i) {
+      const Ahead& a = request.ahead[size_t(i)];
+      const int32_t node = tree.add(a.node.token, parent, a.node.draft_prob);
+      if (!a.q.empty()) tree.set_proposal(parent, a.q);
+      parent = node;
+    }
   } else {
     try {
       tree = request.drafter->draft(request.context, r.max_depth());
@@ -117,7 +147,7 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
       tree = TokenTree();  // could not draft (its context is full): an empty tree
     }
     if (settings_.mode == "chain")
-      for (int32_t i = 0; i < tree.size(); ++i) request.ahead.push_back(tree[i]);
+      for (int32_t i = 0; i < tree.size(); ++i) request.ahead.push_back({tree[i], proposal_or_none(tree, tree[i].parent)});
   }
   // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead.
   request.ahead_limit = settings_.mode == "chain" ? size_t(tree.size() + 1 + r.max_depth()) : 0;
@@ -132,12 +162,12 @@ bool DrafterService::draft_ahead() {
   Request& request = it->second;
   if (request.ahead.size() >= request.ahead_limit) return false;
   std::vector<int32_t> context = request.context;
-  for (const TreeNode& node : request.ahead) context.push_back(node.token);
+  for (const Ahead& a : request.ahead) context.push_back(a.node.token);
   if (int64_t(context.size()) + 2 >= max_context_) return false;
   try {
     TokenTree next = request.drafter->draft(context, 1);
     if (next.empty()) return false;
-    request.ahead.push_back(next[0]);
+    request.ahead.push_back({next[0], proposal_or_none(next, -1)});
   } catch (const std::exception&) {
     request.ahead_limit = 0;  // the context is full: stop drafting ahead
     return false;

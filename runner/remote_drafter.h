@@ -61,11 +61,15 @@ class DrafterService {
   bool idle() const { return idle_; }
 
  private:
+  struct Ahead {
+    TreeNode node;
+    Proposal q;  // what it was drawn from (sampled requests)
+  };
   struct Request {
     std::unique_ptr<Drafter> drafter;
     std::vector<int32_t> context;
-    std::vector<TreeNode> ahead;  // drafted past `context` (chain mode), first the chain last sent
-    size_t ahead_limit = 0;       // how far to draft ahead
+    std::vector<Ahead> ahead;  // drafted past `context` (chain mode), first the chain last sent
+    size_t ahead_limit = 0;    // how far to draft ahead
   };
   void answer(Channel& channel, uint64_t id, const wire::DraftRequest& r);
   // Drafts one more token ahead for the latest request; false when there is nothing to do.

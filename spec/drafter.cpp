@@ -6,9 +6,9 @@
 
 namespace tandem {
 
-double Drafter::next_uniform() {
-  constexpr uint64_t kDrafterStreams = 0x6472616674657273ull;  // "drafters": apart from the verifier's streams
-  return uniform_random(sampling_.seed ^ kDrafterStreams, draws_++);
+double drafter_uniform(uint64_t seed, int64_t draw) {
+  constexpr uint64_t kDrafterStreams = 0x6472616674657273ull;  // "drafters"
+  return uniform_random(seed ^ kDrafterStreams, draw);
 }
 
 Proposal draft_proposal(const float* logits, int32_t vocab, const SamplingParams& params) {

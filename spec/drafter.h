@@ -15,6 +15,10 @@
 
 namespace tandem {
 
+/// Draw number `draw` of a drafter's random stream for a request seeded `seed`: apart
+/// from the verifier's streams (whose decisions must not depend on the drafts).
+double drafter_uniform(uint64_t seed, int64_t draw);
+
 /// Proposes continuations of a context.
 class Drafter {
  public:
@@ -33,9 +37,8 @@ class Drafter {
 
  protected:
   bool sampling() const { return sampling_.temperature > 0.0f; }
-  /// The next number of the drafter's own random stream: seeded by the request, never
-  /// reused, and apart from the verifier's (which must not depend on the drafts).
-  double next_uniform();
+  /// The next number of the drafter's own random stream (drafter_uniform), never reused.
+  double next_uniform() { return drafter_uniform(sampling_.seed, draws_++); }
 
   SamplingParams sampling_;
   int64_t draws_ = 0;

@@ -20,10 +20,11 @@ std::vector<int32_t> PearlPipeline::drafter_context() const {
   return all;
 }
 
-bool PearlPipeline::on_draft(uint64_t epoch, int32_t token, int32_t alternative) {
+bool PearlPipeline::on_draft(uint64_t epoch, int32_t token, int32_t alternative, Proposal q) {
   if (epoch != epoch_) return false;  // drafted on a branch the target has since left
   drafts_.push_back(token);
   alternatives_.push_back(alternative);
+  proposals_.push_back(std::move(q));
   return true;
 }
 
@@ -36,6 +37,7 @@ std::optional<VerifyRequest> PearlPipeline::next_verify() {
   int take = std::min<int>(window_, int(drafts_.size()));
   request.drafts.assign(drafts_.begin(), drafts_.begin() + take);
   request.alternatives.assign(alternatives_.begin(), alternatives_.begin() + take);
+  request.proposals.assign(proposals_.begin(), proposals_.begin() + take);
   in_flight_ = take;
   in_flight_pending_ = true;
   return request;
@@ -70,9 +72,11 @@ void PearlPipeline::on_verdict(const VerifyResult& result) {
     // +1: the bonus is now decided.
     drafts_.erase(drafts_.begin(), drafts_.begin() + int64_t(used) + 1);
     alternatives_.erase(alternatives_.begin(), alternatives_.begin() + int64_t(used) + 1);
+    proposals_.erase(proposals_.begin(), proposals_.begin() + int64_t(used) + 1);
   } else {
     drafts_.clear();
     alternatives_.clear();
+    proposals_.clear();
     ++epoch_;  // the drafter restarts from drafter_context(); its in-flight drafts are stale
   }
 
@@ -82,8 +86,9 @@ void PearlPipeline::on_verdict(const VerifyResult& result) {
 }
 
 PearlTree::PearlTree(const VerifyRequest& request) {
-  if (request.alternatives.size() != request.drafts.size())
-    throw std::invalid_argument("a verify request needs one alternative slot per draft");
+  if (request.alternatives.size() != request.drafts.size() ||
+      (!request.proposals.empty() && request.proposals.size() != request.drafts.size()))
+    throw std::invalid_argument("a verify request needs one alternative and proposal slot per draft");
   int32_t parent = -1;
   for (size_t i = 0; i < request.drafts.size(); ++i) {
     const int32_t draft = tree_.add(request.drafts[i], parent, 1.0f);
@@ -92,6 +97,7 @@ PearlTree::PearlTree(const VerifyRequest& request) {
       tree_.add(request.alternatives[i], parent, 1.0f);
       is_alternative_.push_back(true);
     }
+    if (!request.proposals.empty() && !request.proposals[i].empty()) tree_.set_proposal(parent, request.proposals[i]);
     parent = draft;
   }
 }

@@ -25,12 +25,15 @@ namespace tandem {
 /// Tokens the verifier checks in one pass: `pending` (already decided, not yet in its
 /// cache) followed by the drafts; the first draft sits at position start + 1. With tree
 /// drafting, alternatives[i] (-1: none) is the drafter's runner-up for drafts[i]'s
-/// position, a sibling the verifier checks too: the drafts then form a tree.
+/// position, a sibling the verifier checks too: the drafts then form a tree. For a
+/// sampled request, proposals[i] is the distribution drafts[i] (and then its
+/// alternative, without replacement) was drawn from; empty: a greedy guess.
 struct VerifyRequest {
   int64_t start;  // position of `pending`
   int32_t pending;
   std::vector<int32_t> drafts;
   std::vector<int32_t> alternatives;  // [drafts.size()]
+  std::vector<Proposal> proposals;    // [drafts.size()]
 };
 
 /// The verifier's answer: how many of the request's drafts it accepted, then the
@@ -71,9 +74,9 @@ class PearlPipeline {
   uint64_t epoch() const { return epoch_; }
   /// Tokens the drafter should be continuing in this epoch (committed + pending + drafts so far).
   std::vector<int32_t> drafter_context() const;
-  /// The drafter produced its next token (and, drafting trees, its runner-up, else -1).
-  /// Returns false (and ignores it) if it is stale.
-  bool on_draft(uint64_t epoch, int32_t token, int32_t alternative = -1);
+  /// The drafter produced its next token (and, drafting trees, its runner-up, else -1),
+  /// drawn from `q` when the request samples. Returns false (and ignores it) if it is stale.
+  bool on_draft(uint64_t epoch, int32_t token, int32_t alternative = -1, Proposal q = {});
 
   /// What the verifier should check now, if it is idle: the pending token plus up to
   /// `window` drafts that are not under verification. With no draft yet it still
@@ -97,6 +100,7 @@ class PearlPipeline {
   std::vector<int32_t> output_;
   std::vector<int32_t> drafts_;        // the drafter's chain after context_ (this epoch)
   std::vector<int32_t> alternatives_;  // [drafts_.size()] runner-up per draft, -1: none
+  std::vector<Proposal> proposals_;    // [drafts_.size()] what each was drawn from (sampled requests)
   uint64_t epoch_ = 0;
   int in_flight_ = 0;  // drafts_[0, in_flight_) are under verification
   bool in_flight_pending_ = false;

@@ -1,11 +1,42 @@
 #include "spec/tree_wire.h"
 
+#include <cmath>
+#include <set>
 #include <stdexcept>
 
 namespace tandem {
 namespace {
 
 [[noreturn]] void bad(const std::string& what) { throw std::invalid_argument(what); }
+
+// A proposal must be a distribution (distinct tokens of the vocabulary, probabilities in
+// (0, 1] summing to 1) holding every child, each child once: the verifier's p/q
+// acceptance is exact only for what the drafter really drew from.
+Proposal proposal_from_wire(const wire::Proposal& w, const std::vector<int32_t>& children, const TokenTree& tree,
+                            int32_t vocab) {
+  const std::string what = "proposal for node " + std::to_string(w.parent()) + ": ";
+  if (w.tokens_size() != w.probs_size()) bad(what + "tokens and probabilities differ in number");
+  if (w.tokens_size() > kMaxProposalTokens || w.tokens_size() == 0)
+    bad(what + std::to_string(w.tokens_size()) + " tokens, not between 1 and " + std::to_string(kMaxProposalTokens));
+  Proposal q;
+  std::set<int32_t> seen;
+  double total = 0.0;
+  for (int i = 0; i < w.tokens_size(); ++i) {
+    const int32_t token = w.tokens(i);
+    const float p = w.probs(i);
+    if (token < 0 || token >= vocab || !seen.insert(token).second)
+      bad(what + "token " + std::to_string(token) + " is outside the vocabulary or repeated");
+    if (!(p > 0.0f && p <= 1.0f)) bad(what + "probability " + std::to_string(p) + " is not in (0, 1]");
+    total += p;
+    q.push_back({token, p});
+  }
+  if (std::abs(total - 1.0) > 1e-3) bad(what + "probabilities sum to " + std::to_string(total) + ", not 1");
+  std::set<int32_t> child_tokens;
+  for (int32_t child : children)
+    if (!seen.count(tree[child].token) || !child_tokens.insert(tree[child].token).second)
+      bad(what + "child token " + std::to_string(tree[child].token) + " is not in it, or repeated");
+  return q;
+}
 
 }  // namespace
 
@@ -19,6 +50,15 @@ wire::TokenTree tree_to_wire(const TokenTree& tree, uint64_t request_id, int64_t
     m.add_parents(tree[i].parent);
     m.add_draft_probs(tree[i].draft_prob);
   }
+  for (int32_t parent = -1; parent < tree.size(); ++parent)
+    if (const Proposal* q = tree.proposal(parent)) {
+      wire::Proposal* w = m.add_proposals();
+      w->set_parent(parent);
+      for (const auto& [token, p] : *q) {
+        w->add_tokens(token);
+        w->add_probs(p);
+      }
+    }
   return m;
 }
 
@@ -41,6 +81,12 @@ TokenTree tree_from_wire(const wire::TokenTree& m, int32_t vocab) {
     if (!(prob >= 0.0f && prob <= 1.0f))
       bad(node + ": draft probability " + std::to_string(prob) + " is not in [0, 1]");
     tree.add(token, parent, prob);
+  }
+  for (const wire::Proposal& w : m.proposals()) {
+    const int32_t parent = w.parent();
+    if (parent < -1 || parent >= n || tree.proposal(parent))
+      bad("proposal for node " + std::to_string(parent) + ": no such node, or a second proposal for it");
+    tree.set_proposal(parent, proposal_from_wire(w, tree.children(parent), tree, vocab));
   }
   return tree;
 }

@@ -18,7 +18,8 @@ constexpr int kMaxWireTreeNodes = 4096;
 wire::TokenTree tree_to_wire(const TokenTree& tree, uint64_t request_id, int64_t first_position, uint64_t epoch);
 /// The tree in `message`; throws std::invalid_argument naming the problem if the arrays
 /// differ in length, a parent is not an earlier node, a token is outside [0, vocab), a
-/// probability is outside [0, 1], or there are more than kMaxWireTreeNodes nodes.
+/// probability is outside [0, 1], there are more than kMaxWireTreeNodes nodes, or a
+/// proposal is not a distribution holding each of its node's children once.
 TokenTree tree_from_wire(const wire::TokenTree& message, int32_t vocab);
 
 /// `verdict` as a message.

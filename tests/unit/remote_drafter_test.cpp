@@ -37,7 +37,8 @@ struct RemoteRun {
   SpeculationStats stats;
 };
 
-RemoteRun run_with_remote_drafter(const std::string& draft_path, const std::string& mode, const std::string& prompt) {
+RemoteRun run_with_remote_drafter(const std::string& draft_path, const std::string& mode, const std::string& prompt,
+                                  const SamplingParams& sampling = {}) {
   auto target_model = Model::load(test::stories_model());
   auto draft_model = Model::load(draft_path);
   Transformer target(*target_model, 1), draft(*draft_model, 1);
@@ -55,6 +56,7 @@ RemoteRun run_with_remote_drafter(const std::string& draft_path, const std::stri
     RemoteDrafter drafter(link, 1);
     GenerationOptions options;
     options.max_tokens = 80;
+    options.sampling = sampling;
     SpeculationOptions speculation;
     speculation.max_depth = 4;
     run.ids = generate_speculative(target, drafter, target_model->tokenizer().encode(prompt, true), options, run.stats,
@@ -96,6 +98,22 @@ TEST(RemoteDrafter, RejectionsFallBackToDraftingOnTheSpot) {
     } else {
       EXPECT_GT(run.answered_ahead, 0u);
       EXPECT_LT(run.answered_ahead + 1, run.answered);
+    }
+  }
+}
+
+TEST(RemoteDrafter, SampledDraftsCarryTheDraftersDistribution) {
+  // The model drafting for itself, sampling with the target's own distribution (top-k 50:
+  // the drafter's proposals hold at most 256 tokens): every draft is accepted by p/q = 1,
+  // those drafted ahead included, which holds only if q crossed the channel intact.
+  for (const std::string mode : {"chain", "tree"}) {
+    RemoteRun run = run_with_remote_drafter(test::stories_model(), mode, "Once upon a time", {1.0f, 50, 1.0f, 7});
+    EXPECT_GT(run.stats.drafted, 20) << mode;
+    // Every pass keeps all 4 levels (a tree's other branches are its first child's siblings).
+    EXPECT_EQ(run.stats.accepted, 4 * run.stats.passes) << mode;
+    if (mode == "chain") {
+      EXPECT_EQ(run.stats.accepted, run.stats.drafted);
+      EXPECT_GT(run.answered_ahead, 0u);
     }
   }
 }

@@ -11,6 +11,7 @@
 #include <map>
 #include <tuple>
 
+#include "runner/pearl_runner.h"
 #include "spec/speculative.h"
 #include "spec/tree_drafter.h"
 #include "test_helpers.h"
@@ -147,7 +148,7 @@ class SendsTheLikelierDrawFirst : public Drafter {
 // (A third mistake, ranking a sampled tree's nodes by the drawn tokens' probabilities so
 // that which drafts are sent depends on which were drawn, failed the DynamicTree cases
 // while TreeDrafter was written: chi-square 130 against a critical 48.)
-enum class Shape { Chain, FanOut, DynamicTree, BrokenGreedyClaimingQ, BrokenSendsTheLikelierDrawFirst };
+enum class Shape { Chain, FanOut, DynamicTree, Pearl, PearlTree, BrokenGreedyClaimingQ, BrokenSendsTheLikelierDrawFirst };
 
 struct Sampling {
   const char* name;
@@ -192,7 +193,15 @@ Outcome sample_against_exact(Shape shape, const SamplingParams& params, int draw
     TreeDrafter tree(draft, {6, 2, 2}, 3, 64);
     GreedyClaimingQ greedy_claiming_q(draft);
     SendsTheLikelierDrawFirst likelier_first(draft);
-    Drafter* drafters[] = {&chain, &fan_out, &tree, &greedy_claiming_q, &likelier_first};
+    if (shape == Shape::Pearl || shape == Shape::PearlTree) {  // drafting on its own thread
+      PearlOptions pearl;
+      pearl.max_window = 3;
+      pearl.tree = shape == Shape::PearlTree;
+      pearl.branch_below = 0.95f;  // branch often, so alternatives are tried
+      ++seen[generate_pearl(target, draft, prompt, options, out.stats, {}, pearl).ids];
+      continue;
+    }
+    Drafter* drafters[] = {&chain, &fan_out, &tree, nullptr, nullptr, &greedy_claiming_q, &likelier_first};
     ++seen[generate_speculative(target, *drafters[int(shape)], prompt, options, out.stats).ids];
   }
   out.chi2 = chi_square(seen, exact, draws, out.dof);
@@ -214,12 +223,13 @@ TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<Shape, Sampling>>& info) {
-  const char* shapes[] = {"Chain", "FanOut", "DynamicTree"};
+  const char* shapes[] = {"Chain", "FanOut", "DynamicTree", "Pearl", "PearlTree"};
   return std::string(shapes[int(std::get<0>(info.param))]) + "_" + std::get<1>(info.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Drafts, SpeculativeSampling,
-                         ::testing::Combine(::testing::Values(Shape::Chain, Shape::FanOut, Shape::DynamicTree),
+                         ::testing::Combine(::testing::Values(Shape::Chain, Shape::FanOut, Shape::DynamicTree,
+                                                              Shape::Pearl, Shape::PearlTree),
                                             ::testing::ValuesIn(kSamplings)),
                          case_name);
 
@@ -238,16 +248,19 @@ TEST(SpeculativeSampling, ADrafterWithTheTargetsDistributionIsAlwaysAccepted) {
   auto model = Model::load(test::stories_model());
   Transformer target(*model, 1), draft(*model, 1);
   auto prompt = model->tokenizer().encode("Once upon a time", true);
-  SpeculationStats stats;
+  SpeculationStats stats, pearl_stats;
   for (int seed = 0; seed < 20; ++seed) {
     GenerationOptions options;
     options.max_tokens = 16;
     options.sampling = {1.0f, 50, 1.0f, uint64_t(seed)};  // q keeps at most 256 tokens: cut p the same
     ChainDrafter chain(draft, 4, 64);
     generate_speculative(target, chain, prompt, options, stats);
+    generate_pearl(target, draft, prompt, options, pearl_stats);
   }
   EXPECT_GT(stats.drafted, 100);
   EXPECT_EQ(stats.accepted, stats.drafted);
+  EXPECT_GT(pearl_stats.drafted, 50);
+  EXPECT_EQ(pearl_stats.accepted, pearl_stats.drafted);
 }
 
 }  // namespace

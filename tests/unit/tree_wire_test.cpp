@@ -84,6 +84,56 @@ TEST(TreeWire, RefusesMalformedTrees) {
   EXPECT_FALSE(garbage.ParseFromString(std::string("\xff\xff\xff\xff\x0f", 5)));
 }
 
+// The sample tree drawn from proposals: node 0 from {5, 9}, nodes 1 and 2 from {6, 7, 3}.
+TokenTree sampled_tree() {
+  TokenTree t = sample_tree();
+  t.set_proposal(-1, {{5, 0.75f}, {9, 0.25f}});
+  t.set_proposal(0, {{6, 0.5f}, {7, 0.25f}, {3, 0.25f}});
+  return t;
+}
+
+TEST(TreeWire, ProposalsRoundTrip) {
+  TokenTree tree = sampled_tree();
+  wire::TokenTree m;
+  ASSERT_TRUE(m.ParseFromString(tree_to_wire(tree, 1, 0, 0).SerializeAsString()));
+  TokenTree back = tree_from_wire(m, 100);
+  for (int32_t parent : {-1, 0})
+    ASSERT_TRUE(back.proposal(parent) && *back.proposal(parent) == *tree.proposal(parent)) << parent;
+  EXPECT_EQ(back.proposal(1), nullptr);  // node 1's child was a greedy guess
+}
+
+TEST(TreeWire, RefusesProposalsThatAreNotDistributionsOfTheirChildren) {
+  auto with = [](const std::function<void(wire::Proposal&)>& change) {
+    wire::TokenTree m = tree_to_wire(sampled_tree(), 1, 0, 0);
+    change(*m.mutable_proposals(1));  // node 0's
+    return error_of([&] { tree_from_wire(m, 100); });
+  };
+  EXPECT_EQ(with([](wire::Proposal&) {}), "");
+  EXPECT_EQ(with([](wire::Proposal& w) { w.add_tokens(4); }),
+            "proposal for node 0: tokens and probabilities differ in number");
+  EXPECT_EQ(with([](wire::Proposal& w) { w.set_tokens(2, 6); }),
+            "proposal for node 0: token 6 is outside the vocabulary or repeated");
+  EXPECT_EQ(with([](wire::Proposal& w) { w.set_tokens(2, 100); }),
+            "proposal for node 0: token 100 is outside the vocabulary or repeated");
+  EXPECT_NE(with([](wire::Proposal& w) { w.set_probs(2, 0.0f); }).find("is not in (0, 1]"), std::string::npos);
+  EXPECT_NE(with([](wire::Proposal& w) { w.set_probs(2, std::nanf("")); }).find("is not in (0, 1]"),
+            std::string::npos);
+  EXPECT_NE(with([](wire::Proposal& w) { w.set_probs(2, 0.5f); }).find("sum to 1.25"), std::string::npos);
+  EXPECT_EQ(with([](wire::Proposal& w) { w.set_tokens(1, 4); }),
+            "proposal for node 0: child token 7 is not in it, or repeated");
+  EXPECT_EQ(with([](wire::Proposal& w) { w.set_parent(-1); }),
+            "proposal for node -1: no such node, or a second proposal for it");
+  EXPECT_EQ(with([](wire::Proposal& w) { w.set_parent(4); }),
+            "proposal for node 4: no such node, or a second proposal for it");
+  EXPECT_NE(with([](wire::Proposal& w) {
+              for (int i = 0; i < kMaxProposalTokens; ++i) {
+                w.add_tokens(10 + i);
+                w.add_probs(0.001f);
+              }
+            }).find("not between 1 and 256"),
+            std::string::npos);
+}
+
 TEST(TreeWire, RefusesVerdictsOffTheTree) {
   TokenTree tree = sample_tree();
   auto verdict = [&](std::vector<int32_t> nodes, int32_t bonus) {

@@ -6,8 +6,9 @@
 Builds llama.cpp's tools (bench/peer/build.sh), then measures, alternating the two engines
 --repeats times for the engine figures: decode, prefill of 128 and 512 tokens, and the
 cost of one pass over 1, 2, 4, 8, 16 tokens in decode steps (llama-bench / tandem_bench);
-perplexity over the first 8k tokens of the Spec-Bench turns (llama-perplexity /
-tandem_perplexity); and every speculative mode of each on the stratified Spec-Bench
+perplexity over the first 8k tokens of the Spec-Bench turns, and each engine's mean KL
+divergence there from tandem's exact `precise` path (llama-perplexity --kl-divergence /
+tandem_perplexity --llama-kl-base); and every speculative mode of each on the stratified Spec-Bench
 subset, greedy (tandem_spec_bench / llama-speculative-simple with the 0.5B draft model and
 with n-grams). Prints one table of ratios and writes it (and the raw figures) under --out.
 """
@@ -80,14 +81,21 @@ def tandem_engine(threads):
 
 
 def perplexities(bins, threads, text):
-    out = run([bins / "llama-perplexity", "-m", TARGET, "-f", text, "-c", 512, "--chunks", 16, "-t", threads],
-              env=llama_env(bins))
-    llama = float(re.search(r"Final estimate: PPL = ([0-9.]+)", out.stdout + out.stderr).group(1))
-    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+    """Perplexity of both engines on the same 8k tokens, and the mean KL divergence of each
+    engine's default path from tandem's `precise` path (exact products of the GGUF's
+    weights): tandem writes precise's log probabilities as llama-perplexity's KL base, and
+    llama-perplexity then scores exactly those tokens against it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base, figures = Path(tmp) / "precise.kl", Path(tmp) / "tandem.json"
         run([ROOT / "build" / "tandem_perplexity", "--model", TARGET, "--text", text, "--tokens", 8192, "--ctx", 512,
-             "--matmul", "int8", "--threads", threads, "--json", f.name])
-        tandem = {p["matmul"]: p for p in json.load(open(f.name))["paths"]}
-    return {"llama.cpp": llama, "tandem": tandem}
+             "--matmul", "precise,int8", "--threads", threads, "--llama-kl-base", base, "--json", figures])
+        tandem = {p["matmul"]: p for p in json.loads(figures.read_text())["paths"]}
+        out = run([bins / "llama-perplexity", "-m", TARGET, "--kl-divergence-base", base, "--kl-divergence",
+                   "-c", 512, "-t", threads], env=llama_env(bins))
+    log = out.stdout + out.stderr
+    figure = lambda pattern: float(re.search(pattern, log).group(1))
+    return {"llama.cpp": figure(r"Mean PPL\(Q\)\s*:\s*([0-9.]+)"), "llama.cpp_kl": figure(r"Mean\s+KLD:\s*([0-9.]+)"),
+            "llama.cpp_same_top": figure(r"Same top p:\s*([0-9.]+)") / 100, "tandem": tandem}
 
 
 def llama_decode(bins, threads, prompt, max_tokens, name):
@@ -153,6 +161,11 @@ def table(engine_t, engine_l, ppl, spec_t, spec_l, args):
             better_low=True)
     row("perplexity, Spec-Bench text, 8k tokens (int8 default; lower is better)", ppl["tandem"]["int8"]["perplexity"],
         ppl["llama.cpp"], better_low=True, fmt="{:.4f}")
+    if "llama.cpp_kl" in ppl:
+        row("mean KL divergence from tandem's exact `precise` path, same tokens (lower is better)",
+            ppl["tandem"]["int8"]["mean_kl_16bit_reference"], ppl["llama.cpp_kl"], better_low=True, fmt="{:.6f}")
+        row("same top token as `precise`", 100 * ppl["tandem"]["int8"]["same_top"], 100 * ppl["llama.cpp_same_top"],
+            fmt="{:.2f}%")
     best_t = max(spec_t, key=lambda m: spec_t[m]["tok_s"])
     best_l = max(spec_l, key=lambda m: spec_l[m]["tok_s"])
     row("plain decoding on the Spec-Bench subset, tok/s", spec_t["ar"]["tok_s"], spec_l["plain"]["tok_s"])

@@ -22,6 +22,7 @@ It checks, and exits 1 if one fails:
 """
 import argparse
 import atexit
+import concurrent.futures
 import faulthandler
 import http.client
 import json
@@ -116,8 +117,8 @@ class Cluster:
         public = _read_key_file(f"{tmp}/client.pub")["public"].decode()
         open(f"{tmp}/authorized", "w").write(f"{public} soak-client\n")
         self.api_key = "sk-soak-" + secrets.token_hex(12)
-        self.tls = ["--cluster-ca", f"{tmp}/ca.crt", "--cluster-cert", f"{tmp}/node.crt",
-                    "--cluster-key", f"{tmp}/node.key"]
+        self.tls = [] if args.plain_control else [
+            "--cluster-ca", f"{tmp}/ca.crt", "--cluster-cert", f"{tmp}/node.crt", "--cluster-key", f"{tmp}/node.key"]
         self.log = open(f"{tmp}/cluster.log", "w")
         self.scheduler = self.verifier = self.drafter = None
         atexit.register(self.stop)  # whatever ends the soak, no process is left behind
@@ -149,6 +150,14 @@ class Cluster:
                                               "--listen", "tcp://127.0.0.1:0", "--threads", "1"])
         self.drafter_starts += 1
         return self.wait_health(lambda h: h["drafters"] == 1 and h["verifiers"] == 1, 120, "the drafter did not join")
+
+    def touch_http_workers(self, calls=512):
+        """Serves /health from every HTTP worker thread of the scheduler and the verifier (128 each by
+        default), so that each thread's first-use memory (its malloc cache and OpenSSL's per-thread
+        state, ~20 KB with TLS) is in before the warm-up figure rather than creeping in over the run."""
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:
+            for address in (None, self.verifier_http):
+                list(pool.map(lambda _: self.health(address), range(calls)))
 
     def kill_drafter(self):
         self.drafter.send_signal(signal.SIGKILL)
@@ -439,8 +448,12 @@ def main():
     p.add_argument("--warmup-fraction", type=float, default=0.2)
     p.add_argument("--rss-slack", type=float, default=0.10, help="allowed growth of RssAnon after warm-up")
     p.add_argument("--rss-slack-kb", type=int, default=4096, help="... or this many kB, whichever is more")
+    p.add_argument("--heap-slack-kb", type=int, default=1024,
+                   help="allowed growth of the heap from after warm-up to the end, traffic over (or --rss-slack)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--only", default="", help="comma-separated traffic kinds to send (e.g. zmq_request,http_request)")
+    p.add_argument("--plain-control", action="store_true",
+                   help="control plane without TLS (to tell its memory from the rest; loopback only)")
     p.add_argument("--json", default="")
     p.add_argument("--log", default="", help="keep the three processes' log here")
     args = p.parse_args()
@@ -449,6 +462,7 @@ def main():
     tally = Tally()
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(args, tmp)
+        cluster.touch_http_workers()
         start = time.monotonic()
         deadline = start + args.minutes * 60
         # (seconds, scheduler RssAnon kB, verifier RssAnon kB, scheduler live requests,
@@ -512,6 +526,12 @@ def main():
         heap = [s[i + 3] for s in (warm or samples)]
         rss[name] = {"after_warmup_kb": after_warmup, "peak_after_warmup_kb": peak, "end_kb": final_rss[i - 1],
                      "heap_after_warmup_kb": heap[0], "heap_last_kb": heap[-1]}
+        # Once the traffic is over and every request freed, what malloc still has handed out
+        # must be about what it had after warm-up: anything more was kept per request.
+        heap_end = end_health[name]["heap_allocated_bytes"] // 1024
+        rss[name]["heap_end_kb"] = heap_end
+        if heap_end > heap[0] + max(heap[0] * args.rss_slack, args.heap_slack_kb):
+            tally.violation(f"{name} heap grew from {heap[0]} kB after warm-up to {heap_end} kB at the end")
         if peak > after_warmup + max(after_warmup * args.rss_slack, args.rss_slack_kb):
             tally.violation(f"{name} RssAnon grew from {after_warmup} kB to {peak} kB after warm-up")
     result = {"minutes": round(elapsed / 60, 1), "clients": args.clients, "model": args.model,

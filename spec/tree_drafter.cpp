@@ -20,7 +20,7 @@ std::vector<int32_t> top_k(const float* logits, int32_t n, int k) {
 }
 
 std::vector<std::pair<int32_t, double>> perturbed_children(const Proposal& q, double parent_log_score, int k,
-                                                          const std::function<double()>& uniform) {
+                                                           const std::function<double()>& uniform) {
   std::vector<std::pair<int32_t, double>> keyed;  // (token, log q + Gumbel noise)
   double top = -INFINITY;
   for (const auto& [token, p] : q) {
@@ -42,9 +42,6 @@ TreeDrafter::TreeDrafter(Transformer& draft_model, TreeShape shape, int max_dept
 
 void TreeDrafter::add_children(const float* logits, int32_t parent) {
   const int32_t vocab = cache_.vocab();
-  const float top = *std::max_element(logits, logits + vocab);
-  double total = 0.0;
-  for (int32_t i = 0; i < vocab; ++i) total += std::exp(double(logits[i]) - double(top));
   const double parent_score = parent < 0 ? 1.0 : candidates_[size_t(parent)].score;
   const int32_t depth = parent < 0 ? 1 : candidates_[size_t(parent)].depth + 1;
   if (sampling()) {
@@ -55,6 +52,9 @@ void TreeDrafter::add_children(const float* logits, int32_t parent) {
     proposals_[parent] = std::move(q);
     return;
   }
+  const float top = *std::max_element(logits, logits + vocab);
+  double total = 0.0;
+  for (int32_t i = 0; i < vocab; ++i) total += std::exp(double(logits[i]) - double(top));
   for (int32_t token : top_k(logits, vocab, shape_.branching)) {
     double p = std::exp(double(logits[token]) - double(top)) / total;
     candidates_.push_back({token, parent, depth, float(p), parent_score * p, -1});

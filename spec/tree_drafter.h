@@ -24,10 +24,10 @@ struct TreeShape {
 /// request's are drawn from its distribution without replacement, and its scores are
 /// their perturbed keys (perturbed_children), so that which nodes are sent never
 /// depends on which tokens were drawn; a child is sent only with every sibling drawn
-/// before it, as the verifier's recursive rejection sampling needs. Each level expands the `width` best-scoring nodes of the previous one
-/// with one draft-model pass over just those nodes (their ancestors' keys and
-/// values stay as pending cache rows), and the tree sent is the `budget`
-/// best-scoring nodes overall, which always include each node's parent.
+/// before it, as the verifier's recursive rejection sampling needs. Each level expands the `width` best-scoring nodes
+/// of the previous one with one draft-model pass over just those nodes (their ancestors' keys and values stay as
+/// pending cache rows), and the tree sent is the `budget` best-scoring nodes overall, which always include each node's
+/// parent.
 class TreeDrafter : public Drafter {
  public:
   /// `max_depth` levels at most; the draft cache holds up to `max_context` positions.
@@ -64,7 +64,7 @@ class TreeDrafter : public Drafter {
 /// say nothing about which tokens were drawn, so choosing nodes by them keeps the
 /// verifier's acceptance exact. Returns (token, log score) pairs.
 std::vector<std::pair<int32_t, double>> perturbed_children(const Proposal& q, double parent_log_score, int k,
-                                                          const std::function<double()>& uniform);
+                                                           const std::function<double()>& uniform);
 
 /// The `k` largest entries of logits[0, n) (ties: lower index first), largest first.
 std::vector<int32_t> top_k(const float* logits, int32_t n, int k);

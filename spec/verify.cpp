@@ -88,7 +88,8 @@ int32_t accept_by_ratio(const TokenTree& tree, const std::vector<int32_t>& child
     const double u = uniform(attempt++);
     if (u * q[size_t(x)] < p[size_t(x)] * q_mass) return child;  // u < p(x) / (q(x) / q_mass)
     double residual = 0.0;
-    for (int32_t id = 0; id < vocab; ++id) residual += p[size_t(id)] = std::max(0.0, p[size_t(id)] - q[size_t(id)] / q_mass);
+    for (int32_t id = 0; id < vocab; ++id)
+      residual += p[size_t(id)] = std::max(0.0, p[size_t(id)] - q[size_t(id)] / q_mass);
     // A residual of (nearly) nothing means rejecting had (nearly) no chance: p stays.
     if (residual <= 1e-12) return -1;
     for (double& v : p) v /= residual;

@@ -71,6 +71,11 @@ void tree_frames() {
   const std::string t = tandem::tree_to_wire(tree, 1, 5, 2).SerializeAsString();
   const std::string v = tandem::verdict_to_wire({{a, b}, 14}, 1, 2).SerializeAsString();
   seed("tree_wire", "tree_and_verdict", std::string(1, char(t.size())) + t + v);  // first byte: the tree's length
+  // A sampled request's tree: the children of the root and of node a drawn from proposals.
+  tree.set_proposal(-1, {{10, 0.75f}, {20, 0.25f}});
+  tree.set_proposal(a, {{11, 0.5f}, {12, 0.3f}, {21, 0.2f}});
+  const std::string sampled = tandem::tree_to_wire(tree, 1, 5, 2).SerializeAsString();
+  seed("tree_wire", "sampled_tree_and_verdict", std::string(1, char(sampled.size())) + sampled + v);
 }
 
 void shard_frames() {

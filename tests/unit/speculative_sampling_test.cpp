@@ -148,7 +148,15 @@ class SendsTheLikelierDrawFirst : public Drafter {
 // (A third mistake, ranking a sampled tree's nodes by the drawn tokens' probabilities so
 // that which drafts are sent depends on which were drawn, failed the DynamicTree cases
 // while TreeDrafter was written: chi-square 130 against a critical 48.)
-enum class Shape { Chain, FanOut, DynamicTree, Pearl, PearlTree, BrokenGreedyClaimingQ, BrokenSendsTheLikelierDrawFirst };
+enum class Shape {
+  Chain,
+  FanOut,
+  DynamicTree,
+  Pearl,
+  PearlTree,
+  BrokenGreedyClaimingQ,
+  BrokenSendsTheLikelierDrawFirst
+};
 
 struct Sampling {
   const char* name;
@@ -244,11 +252,12 @@ TEST(SpeculativeSampling, BrokenRulesFailTheSameTest) {
 
 // Drafting from its own distribution, a drafter whose q equals the target's p has every
 // draft accepted: p/q = 1 (the point-mass rule would accept only with probability p).
+// Quick, so the sanitizer builds run it for the sampling code the chi-square tests cover.
 TEST(SpeculativeSampling, ADrafterWithTheTargetsDistributionIsAlwaysAccepted) {
   auto model = Model::load(test::stories_model());
   Transformer target(*model, 1), draft(*model, 1);
   auto prompt = model->tokenizer().encode("Once upon a time", true);
-  SpeculationStats stats, pearl_stats;
+  SpeculationStats stats, pearl_stats, tree_stats;
   for (int seed = 0; seed < 20; ++seed) {
     GenerationOptions options;
     options.max_tokens = 16;
@@ -256,11 +265,16 @@ TEST(SpeculativeSampling, ADrafterWithTheTargetsDistributionIsAlwaysAccepted) {
     ChainDrafter chain(draft, 4, 64);
     generate_speculative(target, chain, prompt, options, stats);
     generate_pearl(target, draft, prompt, options, pearl_stats);
+    TreeDrafter tree(draft, {10, 3, 2}, 4, 64);
+    generate_speculative(target, tree, prompt, options, tree_stats);
   }
   EXPECT_GT(stats.drafted, 100);
   EXPECT_EQ(stats.accepted, stats.drafted);
   EXPECT_GT(pearl_stats.drafted, 50);
   EXPECT_EQ(pearl_stats.accepted, pearl_stats.drafted);
+  // A tree's first child is drawn from q = p, so it is always accepted: at least one per pass.
+  EXPECT_GT(tree_stats.drafted, 100);
+  EXPECT_GE(tree_stats.accepted, tree_stats.passes);
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ std::vector<double> log_softmax(const float* logits, int64_t n) {
 struct PathQuality {
   std::string name;
   double nll = 0, kl = 0, kl_16bit = 0;  // sums over scored tokens
-  int64_t same_top = 0;    // tokens whose most likely next token matches the reference's
+  int64_t same_top = 0;                  // tokens whose most likely next token matches the reference's
 };
 
 int run(int argc, char** argv) {

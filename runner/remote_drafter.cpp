@@ -147,7 +147,8 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
       tree = TokenTree();  // could not draft (its context is full): an empty tree
     }
     if (settings_.mode == "chain")
-      for (int32_t i = 0; i < tree.size(); ++i) request.ahead.push_back({tree[i], proposal_or_none(tree, tree[i].parent)});
+      for (int32_t i = 0; i < tree.size(); ++i)
+        request.ahead.push_back({tree[i], proposal_or_none(tree, tree[i].parent)});
   }
   // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead.
   request.ahead_limit = settings_.mode == "chain" ? size_t(tree.size() + 1 + r.max_depth()) : 0;

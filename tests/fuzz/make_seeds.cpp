@@ -108,13 +108,17 @@ int main(int argc, char** argv) {
   seed("gguf", "tiny_llama", tandem::test::tiny_llama().bytes());
   seed("llama2c", "tiny", tiny_llama2c());
   seed("tokenizer", "stories", std::string(1, '\x02') + "Once upon a time, there was a little girl.");
-  seed("tokenizer", "qwen_special", std::string(1, '\x05') + "<|im_start|>user\ndef f(x):\n\treturn x**2 # é 漢字<|im_end|>");
+  seed("tokenizer", "qwen_special",
+       std::string(1, '\x05') + "<|im_start|>user\ndef f(x):\n\treturn x**2 # é 漢字<|im_end|>");
   client_frames();
   tree_frames();
   shard_frames();
-  seed("http_body", "completion", std::string(1, '\0') + "{\"prompt\":\"Once upon a time\",\"max_tokens\":16,\"temperature\":0.5,\"stop\":[\"\\n\"]}");
+  seed("http_body", "completion",
+       std::string(1, '\0') +
+           "{\"prompt\":\"Once upon a time\",\"max_tokens\":16,\"temperature\":0.5,\"stop\":[\"\\n\"]}");
   seed("http_body", "chat",
-       std::string(1, '\1') + "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,\"n\":1,\"top_p\":0.9,\"seed\":3}");
+       std::string(1, '\1') +
+           "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,\"n\":1,\"top_p\":0.9,\"seed\":3}");
   seed("config", "cluster", "# a comment\nmodel = stories260K\nthreads = 2\ntemperature = 0.5\ninsecure = true\n");
   return 0;
 }

@@ -116,8 +116,7 @@ TEST(TreeWire, RefusesProposalsThatAreNotDistributionsOfTheirChildren) {
   EXPECT_EQ(with([](wire::Proposal& w) { w.set_tokens(2, 100); }),
             "proposal for node 0: token 100 is outside the vocabulary or repeated");
   EXPECT_NE(with([](wire::Proposal& w) { w.set_probs(2, 0.0f); }).find("is not in (0, 1]"), std::string::npos);
-  EXPECT_NE(with([](wire::Proposal& w) { w.set_probs(2, std::nanf("")); }).find("is not in (0, 1]"),
-            std::string::npos);
+  EXPECT_NE(with([](wire::Proposal& w) { w.set_probs(2, std::nanf("")); }).find("is not in (0, 1]"), std::string::npos);
   EXPECT_NE(with([](wire::Proposal& w) { w.set_probs(2, 0.5f); }).find("sum to 1.25"), std::string::npos);
   EXPECT_EQ(with([](wire::Proposal& w) { w.set_tokens(1, 4); }),
             "proposal for node 0: child token 7 is not in it, or repeated");

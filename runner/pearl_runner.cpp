@@ -57,7 +57,7 @@ void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const
       if (int64_t(context.size()) >= max_context) break;  // no room for another draft
       auto busy_start = Clock::now();
       const std::vector<float>& logits = cache.sync(context);
-      int32_t token = int32_t(argmax(logits.data(), vocab)), alternative = -1;
+      int32_t token, alternative = -1;
       Proposal q;
       if (sampling.temperature > 0.0f) {
         // Drawn from q; whether to branch depends on q alone, never on the tokens drawn.
@@ -66,8 +66,10 @@ void drafter_loop(Shared& shared, Transformer& draft, int64_t max_context, const
         auto drawn = draw_distinct(q, branch ? 2 : 1, [&] { return drafter_uniform(sampling.seed, draws++); });
         token = drawn[0];
         if (drawn.size() > 1) alternative = drawn[1];
-      } else if (options.tree && softmax_probability(logits.data(), vocab, token) < options.branch_below) {
-        alternative = top_k(logits.data(), vocab, 2).back();
+      } else {
+        token = int32_t(argmax(logits.data(), vocab));
+        if (options.tree && softmax_probability(logits.data(), vocab, token) < options.branch_below)
+          alternative = top_k(logits.data(), vocab, 2).back();
       }
       std::lock_guard lock(shared.mutex);
       stats.draft_seconds += seconds_since(busy_start);

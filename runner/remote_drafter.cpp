@@ -1,7 +1,5 @@
 #include "runner/remote_drafter.h"
 
-#include <cmath>
-
 #include "cluster/metrics.h"
 #include "spec/tree_wire.h"
 
@@ -32,13 +30,7 @@ TokenTree RemoteDrafter::draft(const std::vector<int32_t>& context, int max_dept
   r->set_keep(int32_t(keep));
   for (size_t i = keep; i < context.size(); ++i) r->add_tokens(context[i]);
   r->set_max_depth(max_depth);
-  if (sampling()) {
-    wire::Sampling* w = r->mutable_sampling();
-    w->set_temperature(sampling_.temperature);
-    w->set_top_k(sampling_.top_k);
-    w->set_top_p(sampling_.top_p);
-    w->set_seed(sampling_.seed);
-  }
+  if (sampling()) *r->mutable_sampling() = sampling_to_wire(sampling_);
   const auto asked = std::chrono::steady_clock::now();
   if (!send_message(*link_.channel, m)) {
     link_.lost = true;
@@ -108,15 +100,9 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
   const int32_t vocab = draft_.model().config().vocab_size;
   bool valid = r.keep() >= 0 && size_t(r.keep()) <= request.context.size();
   for (int32_t t : r.tokens()) valid = valid && t >= 0 && t < vocab;
-  const wire::Sampling& sampling = r.sampling();
-  valid = valid && std::isfinite(sampling.temperature()) && sampling.temperature() >= 0.0f &&
-          sampling.temperature() <= kMaxTemperature && sampling.top_k() >= 0 && sampling.top_p() >= 0.0f &&
-          sampling.top_p() <= 1.0f;
-  if (valid) {
-    // proto3 leaves an unset top_p at 0: no cut, as for a greedy request.
-    const float top_p = sampling.top_p() > 0.0f ? sampling.top_p() : 1.0f;
-    request.drafter->sample_with({sampling.temperature(), sampling.top_k(), top_p, sampling.seed()});
-  }
+  if (valid) try {
+      request.drafter->sample_with(sampling_from_wire(r.sampling()));
+    } catch (const std::invalid_argument&) { valid = false; }
   if (!valid || (size_t(r.keep()) + size_t(r.tokens_size()) == 0)) {
     send_message(channel, reply);
     return;

@@ -1,6 +1,7 @@
 #include "server/active_request.h"
 
 #include "model/chat_template.h"
+#include "spec/tree_wire.h"
 
 namespace tandem {
 namespace {
@@ -73,12 +74,7 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   options_.max_tokens = r.max_tokens() > 0 ? r.max_tokens() : serving.default_max_tokens;
   if (r.max_tokens() < 0 || options_.max_tokens > serving.max_tokens_limit)
     throw std::invalid_argument("max_tokens must be between 0 and " + std::to_string(serving.max_tokens_limit));
-  const wire::Sampling& s = r.sampling();
-  if (!(s.temperature() >= 0.0f && s.temperature() <= kMaxTemperature) || s.top_k() < 0 ||
-      !(s.top_p() >= 0.0f && s.top_p() <= 1.0f))
-    throw std::invalid_argument("sampling needs temperature in [0, " + std::to_string(int(kMaxTemperature)) +
-                                "], top_k >= 0 and top_p in [0, 1]");
-  options_.sampling = {s.temperature(), s.top_k(), s.top_p() > 0.0f ? s.top_p() : 1.0f, s.seed()};
+  options_.sampling = sampling_from_wire(r.sampling());
   const Model& target = models.target->model();
   prompt_ids_ = prompt_ids(r, target.tokenizer());
   const bool remote = models.remote_drafter && (settings_.mode == "chain" || settings_.mode == "tree");

@@ -91,6 +91,23 @@ TokenTree tree_from_wire(const wire::TokenTree& m, int32_t vocab) {
   return tree;
 }
 
+SamplingParams sampling_from_wire(const wire::Sampling& s) {
+  if (!(s.temperature() >= 0.0f && s.temperature() <= kMaxTemperature) || s.top_k() < 0 ||
+      !(s.top_p() >= 0.0f && s.top_p() <= 1.0f))
+    bad("sampling needs temperature in [0, " + std::to_string(int(kMaxTemperature)) +
+        "], top_k >= 0 and top_p in [0, 1]");
+  return {s.temperature(), s.top_k(), s.top_p() > 0.0f ? s.top_p() : 1.0f, s.seed()};
+}
+
+wire::Sampling sampling_to_wire(const SamplingParams& params) {
+  wire::Sampling s;
+  s.set_temperature(params.temperature);
+  s.set_top_k(params.top_k);
+  s.set_top_p(params.top_p);
+  s.set_seed(params.seed);
+  return s;
+}
+
 wire::Verdict verdict_to_wire(const Verdict& verdict, uint64_t request_id, uint64_t epoch) {
   wire::Verdict m;
   m.set_request_id(request_id);

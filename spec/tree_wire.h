@@ -22,6 +22,12 @@ wire::TokenTree tree_to_wire(const TokenTree& tree, uint64_t request_id, int64_t
 /// proposal is not a distribution holding each of its node's children once.
 TokenTree tree_from_wire(const wire::TokenTree& message, int32_t vocab);
 
+/// A request's sampling from its wire form (client.proto); std::invalid_argument unless the
+/// temperature is in [0, kMaxTemperature], top_k >= 0 and top_p in [0, 1] (0, proto3's unset: no cut).
+SamplingParams sampling_from_wire(const wire::Sampling& s);
+/// `params` as its wire form.
+wire::Sampling sampling_to_wire(const SamplingParams& params);
+
 /// `verdict` as a message.
 wire::Verdict verdict_to_wire(const Verdict& verdict, uint64_t request_id, uint64_t epoch);
 /// The verdict in `message` on `tree`; throws std::invalid_argument unless the accepted

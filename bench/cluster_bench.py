@@ -78,7 +78,7 @@ def main():
             try:
                 results[setup] = []
                 for clients in [int(c) for c in args.clients.split(",")]:
-                    row = run_load(endpoint, prompts, clients, args.max_tokens, mode)
+                    row = run_load(endpoint, prompts, clients, args.max_tokens, [mode])
                     results[setup].append(row)
                     print(f"{setup:14s} {clients:3d} clients: {row['tokens_per_second']:5.2f} generated tok/s "
                           f"(+{row['prompt_tokens_per_second']:.1f} prompt tok/s), mean latency "

@@ -5,6 +5,9 @@ second for each N, measured in the same run with the same prompts.
     .venv/bin/python bench/serve_bench.py --clients 1,4,16 --requests 16 --max-tokens 48 \
         --json bench/results/serve_bench.json
 
+`--mode ar,ar,ar,pearl` gives request i the mode (i mod 4) of that list: a quarter of
+the requests PEARL, sent among the others.
+
 Prompts are taken round-robin across Spec-Bench categories (a stratified subset).
 """
 import argparse
@@ -36,8 +39,9 @@ def stratified_prompts(path, count):
     return prompts
 
 
-def run_load(endpoint, prompts, clients, max_tokens, mode):
-    """Sends every prompt once, spread over `clients` concurrent connections."""
+def run_load(endpoint, prompts, clients, max_tokens, modes):
+    """Sends every prompt once, spread over `clients` concurrent connections; prompt i
+    in modes[i % len(modes)]."""
     results, lock, next_index = [], threading.Lock(), [0]
 
     def worker():
@@ -47,13 +51,14 @@ def run_load(endpoint, prompts, clients, max_tokens, mode):
                     if next_index[0] >= len(prompts):
                         return
                     prompt = prompts[next_index[0]]
+                    mode = modes[next_index[0] % len(modes)]
                     next_index[0] += 1
                 start = time.monotonic()
                 final = client.generate(prompt, chat=True, max_tokens=max_tokens, mode=mode)
                 with lock:
                     results.append((final.stats.generated_tokens, time.monotonic() - start,
                                     final.stats.prompt_tokens, final.stats.decode_seconds,
-                                    final.stats.tokens_per_pass))
+                                    final.stats.tokens_per_pass, mode))
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     start = time.monotonic()
@@ -63,7 +68,13 @@ def run_load(endpoint, prompts, clients, max_tokens, mode):
         t.join()
     wall = time.monotonic() - start
     tokens, prompt_tokens = sum(r[0] for r in results), sum(r[2] for r in results)
-    return {"clients": clients, "requests": len(results), "tokens": tokens, "prompt_tokens": prompt_tokens,
+    per_mode = {}
+    for mode in sorted(set(modes)):
+        mine = [r for r in results if r[5] == mode]
+        per_mode[mode] = {"requests": len(mine), "tokens": sum(r[0] for r in mine),
+                          "mean_latency_seconds": sum(r[1] for r in mine) / max(1, len(mine)),
+                          "tokens_per_pass": sum(r[4] for r in mine) / max(1, len(mine))}
+    return {"per_mode": per_mode, "clients": clients, "requests": len(results), "tokens": tokens, "prompt_tokens": prompt_tokens,
             "seconds": wall, "tokens_per_second": tokens / wall, "prompt_tokens_per_second": prompt_tokens / wall,
             "mean_latency_seconds": sum(r[1] for r in results) / len(results),
             # Each request's own decoding speed (prompt excluded), averaged over requests.
@@ -84,7 +95,7 @@ def load_arguments(description):
 
 def main():
     p = load_arguments(__doc__)
-    p.add_argument("--mode", default="ar", help="mode of every request")
+    p.add_argument("--mode", default="ar", help="mode of every request, or a comma-separated list taken in turn")
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--json", default="")
     args = p.parse_args()
@@ -103,12 +114,15 @@ def main():
             endpoint = open(endpoint_file).read().split()[0]
             rows = []
             for clients in [int(c) for c in args.clients.split(",")]:
-                row = run_load(endpoint, prompts, clients, args.max_tokens, args.mode)
+                row = run_load(endpoint, prompts, clients, args.max_tokens, args.mode.split(","))
                 rows.append(row)
                 print(f"{clients:3d} clients: {row['tokens_per_second']:6.1f} generated tok/s total "
                       f"(+{row['prompt_tokens_per_second']:.1f} prompt tok/s), mean latency "
                       f"{row['mean_latency_seconds']:.1f} s ({row['requests']} requests, {row['tokens']} tokens)",
                       flush=True)
+                for mode, m in row["per_mode"].items():
+                    print(f"      {mode}: {m['requests']} requests, mean latency {m['mean_latency_seconds']:.1f} s, "
+                          f"{m['tokens_per_pass']:.2f} tokens per pass", flush=True)
         finally:
             server.terminate()
             server.wait(timeout=60)

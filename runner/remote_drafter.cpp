@@ -98,7 +98,7 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
   wire::TokenTree reply;
   reply.set_request_id(id);
   const int32_t vocab = draft_.model().config().vocab_size;
-  bool valid = r.keep() >= 0 && size_t(r.keep()) <= request.context.size();
+  bool valid = r.keep() >= 0 && size_t(r.keep()) <= request.chain.context().size();
   for (int32_t t : r.tokens()) valid = valid && t >= 0 && t < vocab;
   if (valid) try {
       request.drafter->sample_with(sampling_from_wire(r.sampling()));
@@ -107,38 +107,23 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
     send_message(channel, reply);
     return;
   }
-  // Did the verifier accept everything drafted and its bonus token match the next one drafted ahead?
-  const size_t keep = size_t(r.keep()), added = size_t(r.tokens_size());
-  bool follows = keep == request.context.size() && added <= request.ahead.size();
-  for (size_t i = 0; follows && i < added; ++i) follows = request.ahead[i].node.token == r.tokens(int(i));
-  request.context.resize(keep);
-  request.context.insert(request.context.end(), r.tokens().begin(), r.tokens().end());
+  // Did the verifier accept everything drafted, and its bonus token match the next one drafted ahead?
+  const bool follows = request.chain.move_to(size_t(r.keep()), std::span(r.tokens().data(), size_t(r.tokens_size())));
   TokenTree tree;
-  if (follows)
-    request.ahead.erase(request.ahead.begin(), request.ahead.begin() + int64_t(added));
-  else
-    request.ahead.clear();
-  if (follows && !request.ahead.empty()) {
+  if (follows && request.chain.size() > 0) {
     ++answered_ahead_;
-    for (int32_t i = 0, parent = -1; i < r.max_depth() && size_t(i) < request.ahead.size(); ++i) {
-      const Ahead& a = request.ahead[size_t(i)];
-      const int32_t node = tree.add(a.node.token, parent, a.node.draft_prob);
-      if (!a.q.empty()) tree.set_proposal(parent, a.q);
-      parent = node;
-    }
+    tree = request.chain.chain(r.max_depth());
   } else {
     try {
-      tree = request.drafter->draft(request.context, r.max_depth());
+      tree = request.drafter->draft(request.chain.context(), r.max_depth());
     } catch (const std::exception&) {
       tree = TokenTree();  // could not draft (its context is full): an empty tree
     }
-    if (settings_.mode == "chain")
-      for (int32_t i = 0; i < tree.size(); ++i)
-        request.ahead.push_back({tree[i], proposal_or_none(tree, tree[i].parent)});
+    if (settings_.mode == "chain") request.chain.push_chain(tree);
   }
   // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead.
   request.ahead_limit = settings_.mode == "chain" ? size_t(tree.size() + 1 + r.max_depth()) : 0;
-  reply = tree_to_wire(tree, id, int64_t(request.context.size()), 0);
+  reply = tree_to_wire(tree, id, int64_t(request.chain.context().size()), 0);
   send_message(channel, reply);
   ++answered_;
 }
@@ -147,14 +132,13 @@ bool DrafterService::draft_ahead() {
   auto it = requests_.find(latest_);
   if (it == requests_.end()) return false;
   Request& request = it->second;
-  if (request.ahead.size() >= request.ahead_limit) return false;
-  std::vector<int32_t> context = request.context;
-  for (const Ahead& a : request.ahead) context.push_back(a.node.token);
+  if (request.chain.size() >= request.ahead_limit) return false;
+  const std::vector<int32_t> context = request.chain.drafting_context();
   if (int64_t(context.size()) + 2 >= max_context_) return false;
   try {
     TokenTree next = request.drafter->draft(context, 1);
     if (next.empty()) return false;
-    request.ahead.push_back({next[0], proposal_or_none(next, -1)});
+    request.chain.push({next[0], proposal_or_none(next, -1)});
   } catch (const std::exception&) {
     request.ahead_limit = 0;  // the context is full: stop drafting ahead
     return false;

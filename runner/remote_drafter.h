@@ -14,6 +14,7 @@
 #include "cluster/channel.h"
 #include "proto/speculation.pb.h"
 #include "runner/speculation_mode.h"
+#include "spec/ahead_chain.h"
 
 namespace tandem {
 
@@ -61,15 +62,10 @@ class DrafterService {
   bool idle() const { return idle_; }
 
  private:
-  struct Ahead {
-    TreeNode node;
-    Proposal q;  // what it was drawn from (sampled requests)
-  };
   struct Request {
     std::unique_ptr<Drafter> drafter;
-    std::vector<int32_t> context;
-    std::vector<Ahead> ahead;  // drafted past `context` (chain mode), first the chain last sent
-    size_t ahead_limit = 0;    // how far to draft ahead
+    AheadChain chain;        // the verifier's context, and (chain mode) the drafts past it, first those last sent
+    size_t ahead_limit = 0;  // how far to draft ahead
   };
   void answer(Channel& channel, uint64_t id, const wire::DraftRequest& r);
   // Drafts one more token ahead for the latest request; false when there is nothing to do.

@@ -35,6 +35,7 @@ std::unique_ptr<Drafter> make_drafter(const ModeSettings& s, Transformer* draft,
 }
 
 SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, const Model* draft_model) {
+  // PEARL drafts beside the verifier: its drafts cost the verifier nothing.
   const bool uses_model = s.mode == "chain" || s.mode == "tree";
   const int max_depth = s.mode == "lookup" ? s.lookup_depth : s.draft_tokens;
   SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, max_depth, s.adaptive);

@@ -31,8 +31,9 @@ bool needs_draft_model(const std::string& mode);
 /// Throws std::invalid_argument naming the problem if `settings` cannot run.
 void check_mode_settings(const ModeSettings& settings);
 
-/// The drafter of a batched mode (chain, tree, lookup, recycle; null for ar), drafting with
-/// `draft` where the mode needs a model. PEARL has no Drafter: generate_pearl drafts itself.
+/// The drafter of a mode drafting between passes (chain, tree, lookup, recycle; null for ar),
+/// drafting with `draft` where the mode needs a model. PEARL drafts beside the passes: on
+/// generate_pearl's own thread, or in a server on the batch's drafting thread (runner/ahead_drafting).
 std::unique_ptr<Drafter> make_drafter(const ModeSettings& settings, Transformer* draft, int64_t max_context);
 /// Depth and cost settings for the mode's speculation on `target`.
 SpeculationOptions mode_speculation(const ModeSettings& settings, const Model& target, const Model* draft_model);

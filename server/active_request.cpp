@@ -77,18 +77,23 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   options_.sampling = sampling_from_wire(r.sampling());
   const Model& target = models.target->model();
   prompt_ids_ = prompt_ids(r, target.tokenizer());
-  const bool remote = models.remote_drafter && (settings_.mode == "chain" || settings_.mode == "tree");
-  if (needs_draft_model(settings_.mode) && !models.draft && !remote)
-    throw std::invalid_argument("mode " + settings_.mode + " needs a draft model, and this server has none");
-  if (!batched()) return;
+  const std::string& mode = settings_.mode;
+  const bool remote = models.remote_drafter && (mode == "chain" || mode == "tree" || mode == "pearl");
+  const bool local = mode == "pearl" ? models.pearl_drafting != nullptr : models.draft != nullptr;
+  if (needs_draft_model(mode) && !local && !remote)
+    throw std::invalid_argument("mode " + mode + " needs a draft model, and this server has none");
 
-  // The same drafter and depth settings as generate_in_mode, one drafter per request.
+  // The same drafter and depth settings as generate_in_mode, one drafter per request;
+  // PEARL's drafts come from the drafting thread (or the drafter process), drafted ahead.
   static std::atomic<uint64_t> next_remote_id{1};
   if (remote)
     drafter_ = std::make_unique<RemoteDrafter>(*models.remote_drafter, next_remote_id++);
+  else if (mode == "pearl")
+    drafter_ = models.pearl_drafting->drafter();
   else
     drafter_ = make_drafter(settings_, models.draft, options_.max_context);
-  drafts_locally_ = !remote;
+  drafts_locally_ = !remote && mode != "pearl";
+  drafts_ahead_ = !remote && mode == "pearl";
   run_ = std::make_unique<SpeculativeRun>(
       target, drafter_.get(), prompt_ids_, options_,
       mode_speculation(settings_, target, models.draft ? &models.draft->model() : nullptr),
@@ -112,14 +117,9 @@ void ActiveRequest::deliver(const StopMatcher::Released& released) {
   sink_(ticket_->client, chunk);
 }
 
-void ActiveRequest::run_alone() {
-  alone_result_ = generate_in_mode(settings_, *models_.pearl_target, models_.pearl_draft, prompt_ids_, options_,
-                                   alone_stats_, [this](int32_t id) { on_token(id); });
-}
-
 wire::ServerMessage ActiveRequest::final_message() {
-  const GenerationResult result = run_ ? run_->result() : alone_result_;
-  const SpeculationStats& spec = run_ ? run_->stats() : alone_stats_;
+  const GenerationResult result = run_->result();
+  const SpeculationStats& spec = run_->stats();
   deliver(stop_matcher_.flush(decoder_.flush()));
   wire::ServerMessage m;
   wire::FinalResult* f = m.mutable_final();

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "proto/client.pb.h"
+#include "runner/ahead_drafting.h"
 #include "runner/remote_drafter.h"
 #include "runner/speculation_mode.h"
 #include "server/request_backend.h"
@@ -20,9 +21,10 @@ namespace tandem {
 struct ServingModels {
   Transformer* target = nullptr;                // all threads
   Transformer* draft = nullptr;                 // all threads, for chain and tree
-  Transformer* pearl_target = nullptr;          // the verifier's share of the cores
-  Transformer* pearl_draft = nullptr;           // the drafter's share
-  RemoteDrafterLink* remote_drafter = nullptr;  // a drafter process for chain and tree, instead of `draft`
+  Transformer* pearl_target = nullptr;          // the verifier's share of the cores, for passes with PEARL requests
+  Transformer* pearl_draft = nullptr;           // the drafter's share, for PEARL's drafting thread
+  RemoteDrafterLink* remote_drafter = nullptr;  // a drafter process for chain, tree and PEARL, instead of `draft`
+  AheadDrafting* pearl_drafting = nullptr;      // set by the worker: drafts ahead for PEARL requests on pearl_draft
 };
 
 /// Serving limits and defaults.
@@ -75,18 +77,14 @@ class ActiveRequest {
 
   /// The ticket.
   RequestTicket& ticket() { return *ticket_; }
-  /// Whether it decodes pass by pass with others (PEARL runs alone on its own threads).
-  bool batched() const { return settings_.mode != "pearl"; }
   /// Its speculation mode.
   const std::string& mode() const { return settings_.mode; }
-  /// Whether a local draft model drafts for it (not a drafter process).
+  /// Whether a local draft model drafts for it while the verifier waits (chain, tree).
   bool drafts_locally() const { return drafts_locally_; }
-  /// Its pass-by-pass state (batched requests).
+  /// Whether the PEARL drafting thread drafts for it while passes run.
+  bool drafts_ahead() const { return drafts_ahead_; }
+  /// Its pass-by-pass state.
   SpeculativeRun& run() { return *run_; }
-  /// Runs a PEARL request to the end.
-  void run_alone();
-  /// PEARL's figures once run_alone() returned.
-  const SpeculationStats& alone_stats() const { return alone_stats_; }
   /// The final message, once finished (called once: a streaming request first gets
   /// the text still held back, if any, as a last chunk).
   wire::ServerMessage final_message();
@@ -104,14 +102,13 @@ class ActiveRequest {
   std::vector<int32_t> prompt_ids_;
   std::unique_ptr<Drafter> drafter_;
   std::unique_ptr<SpeculativeRun> run_;
-  GenerationResult alone_result_;  // PEARL's result
-  SpeculationStats alone_stats_;
   StreamDecoder decoder_;
   StopMatcher stop_matcher_;
   std::vector<int32_t> ids_;  // released to the client
   std::string text_;
   std::chrono::steady_clock::time_point started_;
   bool drafts_locally_ = false;
+  bool drafts_ahead_ = false;
 };
 
 }  // namespace tandem

@@ -36,7 +36,13 @@ std::optional<wire::ServerMessage> failure_of(const RequestTicket& ticket, F&& f
 }  // namespace
 
 RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink sink)
-    : models_(models), options_(std::move(options)), sink_(std::move(sink)), thread_([this] { loop(); }) {
+    : models_(models), options_(std::move(options)), sink_(std::move(sink)) {
+  if (models_.pearl_draft) {
+    pearl_drafting_ =
+        std::make_unique<AheadDrafting>(*models_.pearl_draft, options_.max_context, options_.defaults.pearl.pre_verify);
+    models_.pearl_drafting = pearl_drafting_.get();
+  }
+  thread_ = std::thread([this] { loop(); });
   const ModelConfig& config = models_.target->model().config();
   const double bytes_per_position = double(config.n_layers) * config.kv_dim() * 2 * sizeof(float);
   metrics().kv_cache_capacity.Set(bytes_per_position * double(options_.max_context) * options_.max_batch);
@@ -186,11 +192,10 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       switch_remote_drafter();
       check_alive(*ticket);
       request = std::make_unique<ActiveRequest>(ticket, models_, options_, sink_);
-      if (!request->batched()) run_alone(*request);
     });
     if (failed)
       end(*ticket, *failed);
-    else if (!request->batched() || request->run().finished())
+    else if (request->run().finished())
       end(*ticket, request->final_message());
     else
       active.push_back(std::move(request));
@@ -217,17 +222,6 @@ std::shared_ptr<RequestTicket> RequestWorker::next_fair(const std::vector<std::u
   return ticket;
 }
 
-void RequestWorker::run_alone(ActiveRequest& request) {
-  request.run_alone();  // PEARL: the whole request now, on its own threads
-  const SpeculationStats& s = request.alone_stats();
-  Metrics& m = metrics();
-  m.pass(request.mode(), 0, s.drafted, s.accepted);  // per-pass figures stay inside the pipeline
-  m.verifier_busy.Increment(s.verify_seconds);
-  m.verifier_idle.Increment(s.verifier_idle_seconds);
-  m.drafter_busy.Increment(s.draft_seconds);
-  m.drafter_idle.Increment(s.drafter_idle_seconds);
-}
-
 void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   // Each request appends its part as its own sequence: a chunk of its prompt while it
   // is prefilling (within a per-pass budget, so decoding requests are not held up
@@ -236,6 +230,10 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   std::vector<KvCache*> caches;
   std::vector<int64_t> first_row;  // of each request's logits, -1 for a prefill chunk
   int64_t logit_rows = 0, prefill_budget = options_.prefill_chunk;
+  // A PEARL request may wait for its first drafts only when that holds up no other kind.
+  if (pearl_drafting_)
+    pearl_drafting_->allow_waiting(
+        std::all_of(active.begin(), active.end(), [](const auto& a) { return a->drafts_ahead(); }));
   for (size_t i = 0; i < active.size();) {
     SpeculativeRun& run = active[i]->run();
     const size_t before = batch.size();
@@ -267,11 +265,16 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   }
   if (active.empty()) return;
 
-  // Everyone's part in one forward.
+  // Everyone's part in one forward. While PEARL requests are drafted for beside it, the
+  // forward keeps to the verifier's share of the cores (the same logits, bit for bit).
+  const bool drafting_beside = std::any_of(active.begin(), active.end(),
+                                           [](const auto& a) { return a->drafts_ahead() && !a->run().prefilling(); });
+  Transformer& verifier = drafting_beside ? *models_.pearl_target : *models_.target;
+  const double drafting_before = pearl_drafting_ ? pearl_drafting_->busy_seconds() : 0.0;
   const auto forward_start = std::chrono::steady_clock::now();
   std::span<const float> logits;
   try {
-    if (!batch.empty()) logits = models_.target->forward(batch, caches);
+    if (!batch.empty()) logits = verifier.forward(batch, caches);
   } catch (const std::exception&) {
     // A pass that cannot run (its KV shards are gone) ends every request in it, each with
     // the error the failure maps to (rethrown inside failure_of).
@@ -280,6 +283,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
     return;
   }
   metrics().verifier_busy.Increment(seconds_since(forward_start));
+  if (pearl_drafting_) metrics().drafter_busy.Increment(pearl_drafting_->busy_seconds() - drafting_before);
   metrics().batch_requests.Observe(double(active.size()));
   metrics().batch_tokens.Observe(double(batch.size()));
   const size_t vocab = size_t(models_.target->model().config().vocab_size);

@@ -3,7 +3,8 @@
 // each active request drafts its tree and all of them go through one target
 // forward; new requests join between passes, finished ones leave. Admission
 // (queue limit, duplicate ids), deadlines and cancellation are handled here.
-// PEARL requests run alone on their own threads, between passes.
+// PEARL requests are in the batch too: a drafting thread drafts ahead for them while
+// the forward runs (runner/ahead_drafting).
 //
 //   submit ─▶ queue ─▶ admit (parse, prefill) ─▶ [ add_pass … forward … finish_pass ]* ─▶ final
 //                 └─▶ OVERLOADED              └─▶ INVALID_ARGUMENT     └─▶ CANCELLED / DEADLINE_EXCEEDED
@@ -56,8 +57,6 @@ class RequestWorker : public RequestBackend {
   // Takes the waiting request to admit next (the queue must not be empty; mutex_ held): the
   // one whose client group has the fewest running, then the longest since its last admission.
   std::shared_ptr<RequestTicket> next_fair(const std::vector<std::unique_ptr<ActiveRequest>>& active);
-  // Runs a PEARL request to its end.
-  void run_alone(ActiveRequest& request);
   // One pass over every active request.
   void step(std::vector<std::unique_ptr<ActiveRequest>>& active);
   void end(const RequestTicket& ticket, const wire::ServerMessage& last);
@@ -80,6 +79,7 @@ class RequestWorker : public RequestBackend {
   std::optional<std::pair<std::string, std::string>> drafter_change_;  // (endpoint, key), guarded by mutex_
   CurveKeyPair data_keys_;
   std::vector<std::unique_ptr<RemoteDrafterLink>> drafter_links_;  // kept while requests may use them
+  std::unique_ptr<AheadDrafting> pearl_drafting_;                  // when a draft model has the drafter's share
   std::thread thread_;
 };
 

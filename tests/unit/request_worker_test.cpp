@@ -123,5 +123,66 @@ TEST(RequestWorker, ConcurrentClientsSubmitAndCancelAndEachRequestIsAnsweredOnce
   }
 }
 
+// A PEARL request is one of the batch: requests sent after it finish first, while its own
+// drafts, drafted ahead on the drafting thread, are verified in the same passes. (Before
+// PEARL joined the batch, it ran alone to its end and the others waited for it.)
+TEST(RequestWorker, PearlRequestsShareThePassesWithOthers) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(test::perturbed_stories());
+  Transformer target(*model, 2), draft(*drafter_model, 1), pearl_target(*model, 1), pearl_draft(*drafter_model, 1);
+  const std::string pearl_prompt = "Once upon a time", short_prompt = "The little dog";
+  const int pearl_tokens = 160, short_tokens = 16;
+  auto plain = [&](const std::string& text, int max_tokens) {
+    GenerationOptions options;
+    options.max_tokens = max_tokens;
+    return generate_autoregressive(target, model->tokenizer().encode(text, model->tokenizer().add_bos()), options).ids;
+  };
+
+  std::mutex mutex;
+  std::vector<std::string> finished_order;
+  std::map<std::string, wire::FinalResult> finals;
+  Replies replies;
+  ServingOptions options;
+  options.max_batch = 4;
+  RequestWorker worker({&target, &draft, &pearl_target, &pearl_draft}, options,
+                       [&](const std::string&, const wire::ServerMessage& m) {
+                         if (m.has_final()) {
+                           std::lock_guard lock(mutex);
+                           finished_order.push_back(m.final().request_id());
+                           finals[m.final().request_id()] = m.final();
+                         }
+                         replies.take(m);
+                       });
+  auto submit = [&](const std::string& id, const std::string& text, const std::string& mode, int max_tokens) {
+    wire::SubmitRequest request;
+    request.set_request_id(id);
+    request.set_text(text);
+    request.set_mode(mode);
+    request.set_max_tokens(max_tokens);
+    worker.submit("zmq:client", request);
+  };
+  submit("pearl", pearl_prompt, "pearl", pearl_tokens);
+  submit("ar", short_prompt, "ar", short_tokens);
+  submit("chain", short_prompt, "chain", short_tokens);
+  ASSERT_TRUE(replies.wait_for(3));
+
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(finished_order.size(), 3u) << "a request failed";
+  EXPECT_EQ(finished_order.back(), "pearl") << "the short requests waited for the PEARL request";
+  auto ids = [&](const std::string& id) {
+    return std::vector<int32_t>(finals.at(id).ids().begin(), finals.at(id).ids().end());
+  };
+  EXPECT_EQ(ids("pearl"), plain(pearl_prompt, pearl_tokens));
+  EXPECT_EQ(ids("ar"), plain(short_prompt, short_tokens));
+  EXPECT_EQ(ids("chain"), plain(short_prompt, short_tokens));
+  // Its drafts came from the drafting thread and were verified: more than one token a pass.
+  const wire::Statistics& pearl = finals.at("pearl").stats();
+  EXPECT_EQ(pearl.mode(), "pearl");
+  EXPECT_GT(pearl.accepted_tokens(), 0);
+  EXPECT_GT(pearl.tokens_per_pass(), 1.0);
+  std::printf("PEARL in the batch: %d drafted, %d accepted, %.2f tokens per pass\n", int(pearl.drafted_tokens()),
+              int(pearl.accepted_tokens()), pearl.tokens_per_pass());
+}
+
 }  // namespace
 }  // namespace tandem

@@ -11,6 +11,7 @@
 #include <map>
 #include <tuple>
 
+#include "runner/ahead_drafting.h"
 #include "runner/pearl_runner.h"
 #include "spec/speculative.h"
 #include "spec/tree_drafter.h"
@@ -154,6 +155,7 @@ enum class Shape {
   DynamicTree,
   Pearl,
   PearlTree,
+  BatchedPearl,
   BrokenGreedyClaimingQ,
   BrokenSendsTheLikelierDrawFirst
 };
@@ -209,7 +211,12 @@ Outcome sample_against_exact(Shape shape, const SamplingParams& params, int draw
       ++seen[generate_pearl(target, draft, prompt, options, out.stats, {}, pearl).ids];
       continue;
     }
-    Drafter* drafters[] = {&chain, &fan_out, &tree, nullptr, nullptr, &greedy_claiming_q, &likelier_first};
+    if (shape == Shape::BatchedPearl) {  // the batch's drafting thread: each pass takes what is drafted by then
+      AheadDrafting ahead(draft, 64);
+      ++seen[generate_speculative(target, *ahead.drafter(), prompt, options, out.stats).ids];
+      continue;
+    }
+    Drafter* drafters[] = {&chain, &fan_out, &tree, nullptr, nullptr, nullptr, &greedy_claiming_q, &likelier_first};
     ++seen[generate_speculative(target, *drafters[int(shape)], prompt, options, out.stats).ids];
   }
   out.chi2 = chi_square(seen, exact, draws, out.dof);
@@ -231,13 +238,13 @@ TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<Shape, Sampling>>& info) {
-  const char* shapes[] = {"Chain", "FanOut", "DynamicTree", "Pearl", "PearlTree"};
+  const char* shapes[] = {"Chain", "FanOut", "DynamicTree", "Pearl", "PearlTree", "BatchedPearl"};
   return std::string(shapes[int(std::get<0>(info.param))]) + "_" + std::get<1>(info.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Drafts, SpeculativeSampling,
                          ::testing::Combine(::testing::Values(Shape::Chain, Shape::FanOut, Shape::DynamicTree,
-                                                              Shape::Pearl, Shape::PearlTree),
+                                                              Shape::Pearl, Shape::PearlTree, Shape::BatchedPearl),
                                             ::testing::ValuesIn(kSamplings)),
                          case_name);
 
@@ -257,7 +264,8 @@ TEST(SpeculativeSampling, ADrafterWithTheTargetsDistributionIsAlwaysAccepted) {
   auto model = Model::load(test::stories_model());
   Transformer target(*model, 1), draft(*model, 1);
   auto prompt = model->tokenizer().encode("Once upon a time", true);
-  SpeculationStats stats, pearl_stats, tree_stats;
+  SpeculationStats stats, pearl_stats, tree_stats, batched_pearl_stats;
+  AheadDrafting ahead(draft, 64);
   for (int seed = 0; seed < 20; ++seed) {
     GenerationOptions options;
     options.max_tokens = 16;
@@ -267,11 +275,14 @@ TEST(SpeculativeSampling, ADrafterWithTheTargetsDistributionIsAlwaysAccepted) {
     generate_pearl(target, draft, prompt, options, pearl_stats);
     TreeDrafter tree(draft, {10, 3, 2}, 4, 64);
     generate_speculative(target, tree, prompt, options, tree_stats);
+    generate_speculative(target, *ahead.drafter(), prompt, options, batched_pearl_stats);
   }
   EXPECT_GT(stats.drafted, 100);
   EXPECT_EQ(stats.accepted, stats.drafted);
   EXPECT_GT(pearl_stats.drafted, 50);
   EXPECT_EQ(pearl_stats.accepted, pearl_stats.drafted);
+  EXPECT_GT(batched_pearl_stats.drafted, 20);
+  EXPECT_EQ(batched_pearl_stats.accepted, batched_pearl_stats.drafted);
   // A tree's first child is drawn from q = p, so it is always accepted: at least one per pass.
   EXPECT_GT(tree_stats.drafted, 100);
   EXPECT_GE(tree_stats.accepted, tree_stats.passes);

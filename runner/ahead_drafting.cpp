@@ -70,7 +70,16 @@ std::unique_ptr<Drafter> AheadDrafting::drafter() {
   return std::make_unique<SlotDrafter>(*this, std::move(slot));
 }
 
+void AheadDrafting::set_drafting(bool on) {
+  {
+    std::lock_guard lock(mutex_);
+    drafting_ = on;
+  }
+  work_.notify_one();
+}
+
 std::shared_ptr<AheadDrafting::Slot> AheadDrafting::next_short() {
+  if (!drafting_) return nullptr;
   for (size_t i = 0; i < slots_.size(); ++i) {
     const auto& slot = slots_[(turn_ + i) % slots_.size()];
     if (!slot->done && !slot->chain.context().empty() && slot->chain.size() < slot->wanted) {

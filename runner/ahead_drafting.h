@@ -40,6 +40,9 @@ class AheadDrafting {
   /// Whether draft() may wait for the first drafts of a chain that is starting over (set
   /// before each pass: only when no request of another kind shares it).
   void allow_waiting(bool allow) { allow_waiting_ = allow; }
+  /// Lets the thread draft, or holds it (from its next draft on) while the verifier needs
+  /// every core; held, it drafts nothing and passes take what is already there.
+  void set_drafting(bool on);
   /// Seconds the thread has spent drafting.
   double busy_seconds() const { return busy_seconds_; }
 
@@ -59,6 +62,7 @@ class AheadDrafting {
   std::atomic<bool> allow_waiting_{false};
   std::vector<std::shared_ptr<Slot>> slots_;
   size_t turn_ = 0;
+  bool drafting_ = true;
   bool stopping_ = false;
   std::atomic<double> busy_seconds_{0};
   std::thread thread_;

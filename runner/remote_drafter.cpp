@@ -1,6 +1,7 @@
 #include "runner/remote_drafter.h"
 
 #include "cluster/metrics.h"
+#include "spec/tree_drafter.h"
 #include "spec/tree_wire.h"
 
 namespace tandem {
@@ -59,7 +60,9 @@ TokenTree RemoteDrafter::draft(const std::vector<int32_t>& context, int max_dept
 }
 
 DrafterService::DrafterService(Transformer& draft, ModeSettings settings, int64_t max_context)
-    : draft_(draft), settings_(std::move(settings)), max_context_(max_context) {}
+    : draft_(draft), settings_(std::move(settings)), max_context_(max_context) {
+  if (settings_.mode == "tree") ++settings_.draft_tokens;  // room for the tree bet's extra level
+}
 
 void DrafterService::serve(Channel& channel, const std::atomic<bool>& stop) {
   bool busy = false;  // drafting ahead: poll the channel without waiting
@@ -113,6 +116,8 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
   if (follows && request.chain.size() > 0) {
     ++answered_ahead_;
     tree = request.chain.chain(r.max_depth());
+  } else if (tree = answer_from_bet(request, r.max_depth()); !tree.empty()) {
+    ++answered_ahead_;
   } else {
     try {
       tree = request.drafter->draft(request.chain.context(), r.max_depth());
@@ -121,17 +126,53 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
     }
     if (settings_.mode == "chain") request.chain.push_chain(tree);
   }
-  // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead.
+  // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead,
+  // or (tree mode) a tree for the context after the first branch.
   request.ahead_limit = settings_.mode == "chain" ? size_t(tree.size() + 1 + r.max_depth()) : 0;
+  request.bet = TreeBet();
+  if (settings_.mode == "tree" && !tree.empty()) {
+    request.bet.context = request.chain.context();
+    for (int32_t node = tree.children(-1).front();; node = tree.children(node).front()) {
+      request.bet.context.push_back(tree[node].token);
+      if (tree.children(node).empty()) break;
+    }
+    request.bet.depth = r.max_depth() + 1;
+  }
   reply = tree_to_wire(tree, id, int64_t(request.chain.context().size()), 0);
   send_message(channel, reply);
   ++answered_;
+}
+
+TokenTree DrafterService::answer_from_bet(const Request& request, int max_depth) {
+  const TreeBet& bet = request.bet;
+  const std::vector<int32_t>& context = request.chain.context();
+  if (!bet.drafted || context.size() != bet.context.size() + 1 ||
+      !std::equal(bet.context.begin(), bet.context.end(), context.begin()))
+    return {};
+  for (int32_t node : bet.tree.children(-1))
+    if (bet.tree[node].token == context.back()) return bet.tree.subtree(node, max_depth);
+  return {};
 }
 
 bool DrafterService::draft_ahead() {
   auto it = requests_.find(latest_);
   if (it == requests_.end()) return false;
   Request& request = it->second;
+  if (TreeBet& bet = request.bet; !bet.context.empty() && !bet.drafted) {
+    bet.drafted = true;
+    if (int64_t(bet.context.size()) + bet.depth + 1 >= max_context_) return false;
+    // Twice the budget: the answer is the part under one first-level node. Drafting
+    // costs a pass per level either way; the budget only chooses among the candidates.
+    auto* tree_drafter = dynamic_cast<TreeDrafter*>(request.drafter.get());
+    if (tree_drafter) tree_drafter->set_budget(2 * settings_.tree.budget);
+    try {
+      bet.tree = request.drafter->draft(bet.context, bet.depth);
+    } catch (const std::exception&) {
+      bet.tree = TokenTree();  // nothing drafted ahead: the next answer is drafted then
+    }
+    if (tree_drafter) tree_drafter->set_budget(settings_.tree.budget);
+    return true;
+  }
   if (request.chain.size() >= request.ahead_limit) return false;
   const std::vector<int32_t> context = request.chain.drafting_context();
   if (int64_t(context.size()) + 2 >= max_context_) return false;

@@ -41,13 +41,17 @@ class RemoteDrafter : public Drafter {
 };
 
 /// Answers DraftRequests with local drafters (chain or tree, per `settings`), one per request.
-/// Chain mode drafts ahead while the verifier verifies (PEARL's post-verify, across
-/// processes): after answering, it keeps extending the chain it sent, betting that all of
-/// it is accepted; when the next request's context follows that bet, the answer is ready.
+/// It drafts ahead while the verifier verifies (PEARL's post-verify, across processes),
+/// betting that everything it sent along one branch is accepted:
+/// - chain mode keeps extending the chain it sent; when the next request's context follows
+///   it (all accepted, the bonus token drafted next), the answer is ready;
+/// - tree mode drafts, for the context plus the sent tree's first branch, a tree one level
+///   deeper; when the verifier accepted that branch and its bonus token is one of that
+///   tree's first level, the subtree under it is the answer.
 ///
-///   idle ─DraftRequest─▶ answer (from the drafted-ahead chain when the context follows it,
-///     ▲                  else draft now) ─▶ drafting ahead, one token at a time,
-///     └──────────── ahead limit reached ◀─┘  between polls of the channel
+///   idle ─DraftRequest─▶ answer (from what was drafted ahead when the context follows the
+///     ▲                  bet, else draft now) ─▶ drafting ahead: a token at a time (chain)
+///     └─────────────── nothing left to draft ◀─┘ or one tree, between polls of the channel
 class DrafterService {
  public:
   DrafterService(Transformer& draft, ModeSettings settings, int64_t max_context);
@@ -62,13 +66,24 @@ class DrafterService {
   bool idle() const { return idle_; }
 
  private:
+  // Tree mode's bet: the verifier accepts the sent tree's first branch.
+  struct TreeBet {
+    std::vector<int32_t> context;  // the verifier's context, then that branch ('': no bet)
+    int depth = 0;                 // levels to draft for it: one more than were asked for
+    TokenTree tree;                // drafted for `context`
+    bool drafted = false;
+  };
   struct Request {
     std::unique_ptr<Drafter> drafter;
     AheadChain chain;        // the verifier's context, and (chain mode) the drafts past it, first those last sent
     size_t ahead_limit = 0;  // how far to draft ahead
+    TreeBet bet;
   };
   void answer(Channel& channel, uint64_t id, const wire::DraftRequest& r);
-  // Drafts one more token ahead for the latest request; false when there is nothing to do.
+  // The subtree the tree bet holds for the request's context, if it won; empty otherwise.
+  static TokenTree answer_from_bet(const Request& request, int max_depth);
+  // Drafts ahead for the latest request (its tree bet, or one more token of its chain);
+  // false when there is nothing to do.
   bool draft_ahead();
   Transformer& draft_;
   ModeSettings settings_;

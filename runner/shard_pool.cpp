@@ -29,10 +29,10 @@ void ShardPool::assign(const std::string& endpoints) {
     if (!link) {
       const size_t space = entry.find(' ');
       const std::string endpoint = entry.substr(0, space);
-      link = std::make_shared<ShardLink>(
-          space == std::string::npos ? zmq_channel_connect(endpoint)
-                                     : zmq_channel_connect_curve(endpoint, data_keys_, entry.substr(space + 1)),
-          endpoint);
+      link = std::make_shared<ShardLink>(space == std::string::npos
+                                             ? zmq_channel_connect(endpoint)
+                                             : zmq_channel_connect_curve(endpoint, data_keys_, entry.substr(space + 1)),
+                                         endpoint);
     }
     links.push_back(std::move(link));
     entries.push_back(entry);

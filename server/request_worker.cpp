@@ -222,6 +222,16 @@ std::shared_ptr<RequestTicket> RequestWorker::next_fair(const std::vector<std::u
   return ticket;
 }
 
+bool RequestWorker::drafting_pays(const std::vector<std::unique_ptr<ActiveRequest>>& active) {
+  int decoding = 0, pearl = 0;
+  for (const auto& a : active) {
+    if (a->run().prefilling()) continue;
+    ++decoding;
+    pearl += a->drafts_ahead() ? 1 : 0;
+  }
+  return pearl > 0 && 2 * pearl >= decoding;
+}
+
 void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   // Each request appends its part as its own sequence: a chunk of its prompt while it
   // is prefilling (within a per-pass budget, so decoding requests are not held up
@@ -230,10 +240,16 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   std::vector<KvCache*> caches;
   std::vector<int64_t> first_row;  // of each request's logits, -1 for a prefill chunk
   int64_t logit_rows = 0, prefill_budget = options_.prefill_chunk;
+  // PEARL requests are drafted for beside the pass when they are at least half of those
+  // decoding: the drafter's share of the cores is then worth more to the batch than to
+  // the verifier. Otherwise the pass gets every core and they decode with what they have.
   // A PEARL request may wait for its first drafts only when that holds up no other kind.
-  if (pearl_drafting_)
+  const bool drafting_beside = pearl_drafting_ && drafting_pays(active);
+  if (pearl_drafting_) {
+    pearl_drafting_->set_drafting(drafting_beside);
     pearl_drafting_->allow_waiting(
-        std::all_of(active.begin(), active.end(), [](const auto& a) { return a->drafts_ahead(); }));
+        drafting_beside && std::all_of(active.begin(), active.end(), [](const auto& a) { return a->drafts_ahead(); }));
+  }
   for (size_t i = 0; i < active.size();) {
     SpeculativeRun& run = active[i]->run();
     const size_t before = batch.size();
@@ -267,8 +283,6 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
 
   // Everyone's part in one forward. While PEARL requests are drafted for beside it, the
   // forward keeps to the verifier's share of the cores (the same logits, bit for bit).
-  const bool drafting_beside = std::any_of(active.begin(), active.end(),
-                                           [](const auto& a) { return a->drafts_ahead() && !a->run().prefilling(); });
   Transformer& verifier = drafting_beside ? *models_.pearl_target : *models_.target;
   const double drafting_before = pearl_drafting_ ? pearl_drafting_->busy_seconds() : 0.0;
   const auto forward_start = std::chrono::steady_clock::now();

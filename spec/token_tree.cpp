@@ -52,6 +52,26 @@ int32_t TokenTree::depth() const {
   return d;
 }
 
+TokenTree TokenTree::subtree(int32_t node, int max_depth) const {
+  TokenTree out;
+  std::vector<int32_t> index_in_out(nodes_.size(), -1);
+  const int32_t base = node < 0 ? 0 : nodes_.at(size_t(node)).depth;
+  for (int32_t i = node + 1; i < size(); ++i) {  // parents come before their children
+    const TreeNode& n = nodes_[size_t(i)];
+    if (n.depth - base > max_depth) continue;
+    if (n.parent == node)
+      index_in_out[size_t(i)] = out.add(n.token, -1, n.draft_prob);
+    else if (n.parent >= 0 && index_in_out[size_t(n.parent)] >= 0)
+      index_in_out[size_t(i)] = out.add(n.token, index_in_out[size_t(n.parent)], n.draft_prob);
+  }
+  if (const Proposal* q = proposal(node); q && !out.empty()) out.set_proposal(-1, *q);
+  for (int32_t i = node + 1; i < size(); ++i)
+    if (const Proposal* q = proposal(i);
+        q && index_in_out[size_t(i)] >= 0 && !out.children(index_in_out[size_t(i)]).empty())
+      out.set_proposal(index_in_out[size_t(i)], *q);
+  return out;
+}
+
 void TokenTree::append_to(std::vector<BatchToken>& batch, int32_t seq, int64_t first_pos, int32_t root) const {
   const int32_t offset = int32_t(batch.size());
   for (const TreeNode& n : nodes_)

@@ -50,6 +50,9 @@ class TokenTree {
   std::vector<int32_t> tokens_to(int32_t node) const;
   /// Deepest level (0 for an empty tree).
   int32_t depth() const;
+  /// The nodes below `node` as a tree of their own (node's children its first level), at
+  /// most `max_depth` levels, with their proposals.
+  TokenTree subtree(int32_t node, int max_depth) const;
 
   /// Appends the nodes to `batch` as tokens of sequence `seq` whose first level sits at
   /// position `first_pos` below batch entry `root` (-1: directly after the cache).

@@ -33,6 +33,8 @@ class TreeDrafter : public Drafter {
   /// `max_depth` levels at most; the draft cache holds up to `max_context` positions.
   TreeDrafter(Transformer& draft_model, TreeShape shape, int max_depth, int64_t max_context);
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
+  /// Changes the node budget of later drafts.
+  void set_budget(int budget) { shape_.budget = budget; }
 
  private:
   struct Candidate {

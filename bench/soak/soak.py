@@ -142,8 +142,12 @@ class Cluster:
             sys.exit(f"the drafter did not join (see {tmp}/cluster.log)")
 
     def start(self, role, flags):
+        env = dict(os.environ)
+        if self.args.no_thread_cache:
+            # glibc keeps freed blocks in a cache per thread, which its heap figure counts as in use.
+            env["GLIBC_TUNABLES"] = "glibc.malloc.tcache_count=0"
         return subprocess.Popen([self.args.tandem, "node", "--role", role, "--heartbeat-ms", "200"] + self.tls + flags,
-                                stdout=self.log, stderr=self.log)
+                                stdout=self.log, stderr=self.log, env=env)
 
     def start_drafter(self):
         self.drafter = self.start("drafter", ["--draft-model", self.args.draft_model, "--scheduler", self.control,
@@ -454,6 +458,8 @@ def main():
     p.add_argument("--only", default="", help="comma-separated traffic kinds to send (e.g. zmq_request,http_request)")
     p.add_argument("--plain-control", action="store_true",
                    help="control plane without TLS (to tell its memory from the rest; loopback only)")
+    p.add_argument("--no-thread-cache", action="store_true",
+                   help="turn glibc's per-thread malloc cache off in the nodes, so the heap figure is what is live")
     p.add_argument("--json", default="")
     p.add_argument("--log", default="", help="keep the three processes' log here")
     args = p.parse_args()

@@ -1,35 +1,20 @@
 // Drafting in another thread over a data channel, as a drafter process does: output
-// identical to plain decoding, and in chain mode most answers come from the chain the
-// drafter drafted ahead while the verifier was verifying.
+// identical to plain decoding, and answers from what the drafter drafted ahead while the
+// verifier was verifying (a chain past the one sent; a tree after the sent tree's first branch).
 #include "runner/remote_drafter.h"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 
+#include "patient_channel.h"
 #include "spec/speculative.h"
 #include "test_helpers.h"
 
 namespace tandem {
 namespace {
 
-// The verifier's end of the channel, holding each request until the drafter has drafted
-// as far ahead as it will: as when verifying takes longer than drafting ahead, without timing.
-class PatientChannel : public Channel {
- public:
-  PatientChannel(std::unique_ptr<Channel> inner, const DrafterService& service)
-      : inner_(std::move(inner)), service_(service) {}
-  bool send(std::string_view frame) override {
-    while (!service_.idle()) std::this_thread::sleep_for(std::chrono::microseconds(200));
-    return inner_->send(frame);
-  }
-  std::optional<std::string> receive(std::chrono::milliseconds timeout) override { return inner_->receive(timeout); }
-  const char* kind() const override { return inner_->kind(); }
-
- private:
-  std::unique_ptr<Channel> inner_;
-  const DrafterService& service_;
-};
+using test::PatientChannel;
 
 struct RemoteRun {
   std::vector<int32_t> ids;
@@ -88,17 +73,26 @@ TEST(RemoteDrafter, SelfDraftingChainIsAnsweredFromTheChainDraftedAhead) {
   EXPECT_EQ(run.answered_ahead + 1, run.answered);
 }
 
+TEST(RemoteDrafter, SelfDraftingTreeIsAnsweredFromTheTreeDraftedAhead) {
+  RemoteRun run = run_with_remote_drafter(test::stories_model(), "tree", "Once upon a time");
+  EXPECT_EQ(run.ids, plain("Once upon a time"));
+  // Its first branch is its greedy path, which the target accepts, and the target's bonus
+  // token is the drafter's first choice after it: every answer after the first comes from
+  // the tree drafted ahead. Such an answer is the part of a tree under one first-level
+  // node, which may be shallower than a tree drafted for it alone: most passes keep 4 levels.
+  EXPECT_GE(run.answered, 10u);
+  EXPECT_EQ(run.answered_ahead + 1, run.answered);
+  EXPECT_GE(run.stats.accepted, 3 * run.stats.passes);
+  std::printf("tree drafted ahead: %.2f tokens per pass\n", run.stats.tokens_per_pass());
+}
+
 TEST(RemoteDrafter, RejectionsFallBackToDraftingOnTheSpot) {
   for (const std::string mode : {"chain", "tree"}) {
     RemoteRun run = run_with_remote_drafter(test::perturbed_stories(), mode, "The little dog");
     EXPECT_EQ(run.ids, plain("The little dog")) << mode;
     EXPECT_LT(run.stats.accepted, run.stats.drafted) << mode;
-    if (mode == "tree") {
-      EXPECT_EQ(run.answered_ahead, 0u);  // trees are not drafted ahead
-    } else {
-      EXPECT_GT(run.answered_ahead, 0u);
-      EXPECT_LT(run.answered_ahead + 1, run.answered);
-    }
+    EXPECT_GT(run.answered_ahead, 0u) << mode;
+    EXPECT_LT(run.answered_ahead + 1, run.answered) << mode;
   }
 }
 
@@ -109,11 +103,14 @@ TEST(RemoteDrafter, SampledDraftsCarryTheDraftersDistribution) {
   for (const std::string mode : {"chain", "tree"}) {
     RemoteRun run = run_with_remote_drafter(test::stories_model(), mode, "Once upon a time", {1.0f, 50, 1.0f, 7});
     EXPECT_GT(run.stats.drafted, 20) << mode;
-    // Every pass keeps all 4 levels (a tree's other branches are its first child's siblings).
-    EXPECT_EQ(run.stats.accepted, 4 * run.stats.passes) << mode;
+    EXPECT_GT(run.answered_ahead, 0u) << mode;
     if (mode == "chain") {
+      EXPECT_EQ(run.stats.accepted, 4 * run.stats.passes);
       EXPECT_EQ(run.stats.accepted, run.stats.drafted);
-      EXPECT_GT(run.answered_ahead, 0u);
+    } else {
+      // The first branch is accepted to its end every pass (the tree's other nodes are
+      // siblings of its nodes, never tried); a subtree drafted ahead may be shallower.
+      EXPECT_GE(run.stats.accepted, 3 * run.stats.passes);
     }
   }
 }

@@ -11,8 +11,10 @@
 #include <map>
 #include <tuple>
 
+#include "patient_channel.h"
 #include "runner/ahead_drafting.h"
 #include "runner/pearl_runner.h"
+#include "runner/remote_drafter.h"
 #include "spec/speculative.h"
 #include "spec/tree_drafter.h"
 #include "test_helpers.h"
@@ -156,6 +158,7 @@ enum class Shape {
   Pearl,
   PearlTree,
   BatchedPearl,
+  RemoteTreeAhead,
   BrokenGreedyClaimingQ,
   BrokenSendsTheLikelierDrawFirst
 };
@@ -176,6 +179,34 @@ struct Outcome {
   double chi2, critical;
   int dof;
   SpeculationStats stats;
+  size_t answered_ahead = 0;  // RemoteTreeAhead: answers from a tree drafted ahead
+};
+
+// A drafter process in tree mode on its own thread, over an in-process channel that lets
+// it draft ahead before each request (test::PatientChannel).
+struct TreeDrafterProcess {
+  explicit TreeDrafterProcess(Transformer& draft) : service(draft, tree_settings(), 64) {
+    auto [verifier_end, drafter_end] = in_process_channel_pair();
+    drafter_side = std::move(drafter_end);
+    link.channel = std::make_unique<test::PatientChannel>(std::move(verifier_end), service);
+    link.vocab = draft.model().config().vocab_size;
+    thread = std::thread([this] { service.serve(*drafter_side, stop); });
+  }
+  ~TreeDrafterProcess() {
+    stop = true;
+    thread.join();
+  }
+  static ModeSettings tree_settings() {
+    ModeSettings settings;
+    settings.mode = "tree";
+    settings.tree = {6, 2, 2};
+    return settings;
+  }
+  DrafterService service;
+  std::unique_ptr<Channel> drafter_side;
+  RemoteDrafterLink link;
+  std::atomic<bool> stop{false};
+  std::thread thread;
 };
 
 // `draws` completions of `steps` tokens with seeds 0.. against the exact distribution.
@@ -193,6 +224,8 @@ Outcome sample_against_exact(Shape shape, const SamplingParams& params, int draw
 
   std::map<std::vector<int32_t>, int> seen;
   Outcome out{};
+  std::unique_ptr<TreeDrafterProcess> drafter_process;
+  if (shape == Shape::RemoteTreeAhead) drafter_process = std::make_unique<TreeDrafterProcess>(draft);
   for (int seed = 0; seed < draws; ++seed) {
     GenerationOptions options;
     options.max_tokens = steps;
@@ -217,9 +250,20 @@ Outcome sample_against_exact(Shape shape, const SamplingParams& params, int draw
       ++seen[generate_speculative(target, *ahead.drafter(), prompt, options, out.stats).ids];
       continue;
     }
-    Drafter* drafters[] = {&chain, &fan_out, &tree, nullptr, nullptr, nullptr, &greedy_claiming_q, &likelier_first};
+    if (shape == Shape::RemoteTreeAhead) {
+      // One level a pass: the second pass is answered from the tree drafted ahead for the
+      // first pass's first branch whenever that branch was accepted.
+      RemoteDrafter remote(drafter_process->link, uint64_t(seed) + 1);
+      SpeculationOptions one_level;
+      one_level.max_depth = 1;
+      ++seen[generate_speculative(target, remote, prompt, options, out.stats, {}, one_level).ids];
+      continue;
+    }
+    Drafter* drafters[] = {&chain,  &fan_out,           &tree,          nullptr, nullptr, nullptr,
+                           nullptr, &greedy_claiming_q, &likelier_first};
     ++seen[generate_speculative(target, *drafters[int(shape)], prompt, options, out.stats).ids];
   }
+  if (drafter_process) out.answered_ahead = drafter_process->service.answered_ahead();
   out.chi2 = chi_square(seen, exact, draws, out.dof);
   out.critical = chi_square_critical(out.dof);
   return out;
@@ -229,23 +273,28 @@ class SpeculativeSampling : public ::testing::TestWithParam<std::tuple<Shape, Sa
 
 TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
   const auto [shape, sampling] = GetParam();
-  Outcome out = sample_against_exact(shape, sampling.params, 3000);
+  const int draws = 3000;
+  Outcome out = sample_against_exact(shape, sampling.params, draws);
   EXPECT_LT(out.chi2, out.critical) << out.dof << " degrees of freedom";
   // Drafts were both accepted and rejected, so both branches of the sampler ran.
   EXPECT_GT(out.stats.accepted, 0);
   EXPECT_LT(out.stats.accepted, out.stats.drafted);
-  std::printf("chi-square %.1f with %d degrees of freedom (0.1%% critical value %.1f), %.2f tokens per pass\n",
-              out.chi2, out.dof, out.critical, out.stats.tokens_per_pass());
+  if (shape == Shape::RemoteTreeAhead) { EXPECT_GT(out.answered_ahead, size_t(draws / 10)); }
+  std::printf(
+      "chi-square %.1f with %d degrees of freedom (0.1%% critical value %.1f), %.2f tokens per pass, %zu "
+      "answers drafted ahead\n",
+      out.chi2, out.dof, out.critical, out.stats.tokens_per_pass(), out.answered_ahead);
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<Shape, Sampling>>& info) {
-  const char* shapes[] = {"Chain", "FanOut", "DynamicTree", "Pearl", "PearlTree", "BatchedPearl"};
+  const char* shapes[] = {"Chain", "FanOut", "DynamicTree", "Pearl", "PearlTree", "BatchedPearl", "RemoteTreeAhead"};
   return std::string(shapes[int(std::get<0>(info.param))]) + "_" + std::get<1>(info.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Drafts, SpeculativeSampling,
                          ::testing::Combine(::testing::Values(Shape::Chain, Shape::FanOut, Shape::DynamicTree,
-                                                              Shape::Pearl, Shape::PearlTree, Shape::BatchedPearl),
+                                                              Shape::Pearl, Shape::PearlTree, Shape::BatchedPearl,
+                                                              Shape::RemoteTreeAhead),
                                             ::testing::ValuesIn(kSamplings)),
                          case_name);
 

@@ -43,6 +43,34 @@ TEST(TokenTree, LayoutForTheForwardPass) {
   EXPECT_THROW(tree.add(1, 9, 1.0f), std::invalid_argument);
 }
 
+TEST(TokenTree, ASubtreeIsTheTreeBelowANode) {
+  TokenTree tree;                      // a ─┬─ b ── d ── e
+  int32_t a = tree.add(10, -1, 0.9f);  //  ├─ c
+  int32_t f = tree.add(15, -1, 0.1f);  // f
+  int32_t b = tree.add(11, a, 0.5f);
+  int32_t c = tree.add(12, a, 0.3f);
+  int32_t d = tree.add(13, b, 0.2f);
+  tree.add(14, d, 0.2f);
+  tree.set_proposal(a, {{11, 0.6f}, {12, 0.4f}});
+  tree.set_proposal(b, {{13, 1.0f}});
+  tree.set_proposal(d, {{14, 1.0f}});
+
+  TokenTree below_a = tree.subtree(a, 2);  // b ── d, c (e is a third level)
+  ASSERT_EQ(below_a.size(), 3);
+  EXPECT_EQ(below_a.depth(), 2);
+  EXPECT_EQ(below_a[0].token, 11);
+  EXPECT_EQ(below_a[1].token, 12);
+  EXPECT_EQ(below_a[2].token, 13);
+  EXPECT_EQ(below_a[2].parent, 0);
+  ASSERT_NE(below_a.proposal(-1), nullptr);
+  EXPECT_EQ(below_a.proposal(-1)->size(), 2u);
+  ASSERT_NE(below_a.proposal(0), nullptr);
+  EXPECT_EQ(below_a.proposal(2), nullptr);  // d's child was cut, and its proposal with it
+  EXPECT_EQ(tree.subtree(a, 3).size(), 4);
+  EXPECT_TRUE(tree.subtree(f, 3).empty());
+  EXPECT_EQ(tree.subtree(c, 3).proposal(-1), nullptr);
+}
+
 // Logits that put their maximum on `token`.
 std::vector<float> peaked(int32_t vocab, int32_t token) {
   std::vector<float> l(size_t(vocab), 0.0f);

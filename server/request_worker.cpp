@@ -223,13 +223,12 @@ std::shared_ptr<RequestTicket> RequestWorker::next_fair(const std::vector<std::u
 }
 
 bool RequestWorker::drafting_pays(const std::vector<std::unique_ptr<ActiveRequest>>& active) {
-  int decoding = 0, pearl = 0;
+  int pearl = 0;
   for (const auto& a : active) {
-    if (a->run().prefilling()) continue;
-    ++decoding;
+    if (a->run().prefilling()) return false;  // a prompt chunk needs every core more
     pearl += a->drafts_ahead() ? 1 : 0;
   }
-  return pearl > 0 && 2 * pearl >= decoding;
+  return 2 * pearl > int(active.size());
 }
 
 void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
@@ -240,9 +239,10 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   std::vector<KvCache*> caches;
   std::vector<int64_t> first_row;  // of each request's logits, -1 for a prefill chunk
   int64_t logit_rows = 0, prefill_budget = options_.prefill_chunk;
-  // PEARL requests are drafted for beside the pass when they are at least half of those
-  // decoding: the drafter's share of the cores is then worth more to the batch than to
-  // the verifier. Otherwise the pass gets every core and they decode with what they have.
+  // PEARL requests are drafted for beside the pass when they are most of the batch and no
+  // prompt is being prefilled: the drafter's share of the cores is then worth more to the
+  // batch than to the verifier (measured in the README). Otherwise the pass gets every
+  // core and they decode with what they have.
   // A PEARL request may wait for its first drafts only when that holds up no other kind.
   const bool drafting_beside = pearl_drafting_ && drafting_pays(active);
   if (pearl_drafting_) {

@@ -57,7 +57,7 @@ class RequestWorker : public RequestBackend {
   // Takes the waiting request to admit next (the queue must not be empty; mutex_ held): the
   // one whose client group has the fewest running, then the longest since its last admission.
   std::shared_ptr<RequestTicket> next_fair(const std::vector<std::unique_ptr<ActiveRequest>>& active);
-  // Whether PEARL requests are enough of the decoding batch for drafting beside the pass to pay.
+  // Whether drafting beside the pass pays: PEARL requests are most of the batch, none prefilling.
   static bool drafting_pays(const std::vector<std::unique_ptr<ActiveRequest>>& active);
   // One pass over every active request.
   void step(std::vector<std::unique_ptr<ActiveRequest>>& active);

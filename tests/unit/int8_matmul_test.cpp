@@ -332,8 +332,11 @@ TEST(Int8Matmul, ForwardLogitsAreIdenticalOnEveryInstructionSet) {
     std::vector<BatchToken> batch;
     for (int i = 0; i < 5; ++i) batch.push_back({100 + 37 * i, 0, i, i - 1, true});
     std::vector<std::vector<float>> logits;
-    for (KernelIsa isa : supported_isas()) {
-      if (isa == KernelIsa::Scalar && std::string(name).find("qwen") != std::string::npos) continue;  // slow
+    const std::vector<KernelIsa> isas = supported_isas();
+    for (KernelIsa isa : isas) {
+      // The scalar kernels are slow on Qwen: compare them only where there is nothing else
+      // to compare with (a processor with AVX2 but not AVX-512).
+      if (isa == KernelIsa::Scalar && std::string(name).find("qwen") != std::string::npos && isas.size() > 2) continue;
       set_kernel_isa(isa);
       KvCache cache(model->config(), 16);
       KvCache* caches[] = {&cache};

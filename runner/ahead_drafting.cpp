@@ -119,8 +119,7 @@ void AheadDrafting::loop() {
         slot->done = true;
       } else {
         // A draft begun before the chain started over continues a context that is gone.
-        const Proposal* q = next.proposal(-1);
-        if (slot->chain.epoch() == epoch) slot->chain.push({next[0], q ? *q : Proposal{}});
+        if (slot->chain.epoch() == epoch) slot->chain.push_chain(next);
       }
     }
     appended_.notify_all();

@@ -5,14 +5,6 @@
 #include "spec/tree_wire.h"
 
 namespace tandem {
-namespace {
-
-Proposal proposal_or_none(const TokenTree& tree, int32_t parent) {
-  const Proposal* q = tree.proposal(parent);
-  return q ? *q : Proposal{};
-}
-
-}  // namespace
 
 RemoteDrafter::~RemoteDrafter() {
   if (link_.lost || sent_.empty()) return;
@@ -179,7 +171,7 @@ bool DrafterService::draft_ahead() {
   try {
     TokenTree next = request.drafter->draft(context, 1);
     if (next.empty()) return false;
-    request.chain.push({next[0], proposal_or_none(next, -1)});
+    request.chain.push_chain(next);
   } catch (const std::exception&) {
     request.ahead_limit = 0;  // the context is full: stop drafting ahead
     return false;

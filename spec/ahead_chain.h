@@ -33,7 +33,8 @@ class AheadChain {
   TokenTree chain(int max_depth) const;
   /// Appends a draft made after drafting_context().
   void push(AheadDraft draft) { drafts_.push_back(std::move(draft)); }
-  /// Appends the nodes of a chain tree (first level first) and their proposals.
+  /// Appends the nodes of a chain tree (first level first) and their proposals, each
+  /// made after drafting_context() and the nodes before it.
   void push_chain(const TokenTree& tree);
   /// The context followed by the drafts: what the next draft continues.
   std::vector<int32_t> drafting_context() const;

@@ -73,17 +73,32 @@ void add_inplace(float* x, const float* y, int64_t n);
 /// Index of the largest value; ties go to the lowest index.
 int64_t argmax(const float* x, int64_t n);
 
+/// Where one key/value head's rows of a sequence are. Slot s >= 0 is row s of `keys` and
+/// `values`; a negative slot ~r is row r of `shared_keys` and `shared_values`: a prompt prefix
+/// that several sequences read and none writes (kv_cache.h). Rows are `stride` floats apart.
+struct KvRows {
+  const float* keys = nullptr;
+  const float* values = nullptr;
+  int64_t stride = 0;
+  const float* shared_keys = nullptr;
+  const float* shared_values = nullptr;
+
+  const float* key(int64_t slot) const { return slot >= 0 ? keys + slot * stride : shared_keys + ~slot * stride; }
+  const float* value(int64_t slot) const {
+    return slot >= 0 ? values + slot * stride : shared_values + ~slot * stride;
+  }
+};
+
 /// Attention of `group` query vectors that share one key/value head (q and out: [group][head_dim],
 /// group <= 64) over keys/values at consecutive absolute positions [first_pos, first_pos + count).
-/// The key of position first_pos + i is the row slots[i] of `keys` (rows `row_stride` floats
-/// apart), likewise for values; each row is read once for the whole group. Positions are
+/// The key and value of position first_pos + i are at slot slots[i] of `rows`; each row is
+/// read once for the whole group. Positions are
 /// grouped into segments of `segment` by absolute position; each segment gives a partial (max,
 /// sum, weighted values) computed in position order, and the partials merge in ascending
 /// order. Each head's result is the same whatever the group. `scratch` holds at least
 /// attend_scratch_floats(group, head_dim, count, segment) floats.
-void attend(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
-            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out,
-            float* scratch);
+void attend(const float* q, int group, int head_dim, float scale, const KvRows& rows, const int64_t* slots,
+            int64_t first_pos, int64_t count, int segment, float* out, float* scratch);
 
 /// Scratch floats attend needs.
 size_t attend_scratch_floats(int group, int head_dim, int64_t count, int segment);
@@ -96,8 +111,8 @@ inline int64_t attention_partial_floats(int head_dim) { return int64_t(head_dim)
 /// i at row slots[i], as in attend): partial is [group][attention_partial_floats(head_dim)];
 /// `scores` is scratch of group * n floats. Runs on the chosen instruction set (kernel_isa.h)
 /// with the same bits on every one.
-void attend_segment(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
-                    int64_t row_stride, const int64_t* slots, int64_t n, float* partial, float* scores);
+void attend_segment(const float* q, int group, int head_dim, float scale, const KvRows& rows, const int64_t* slots,
+                    int64_t n, float* partial, float* scores);
 
 /// Sets a running partial to the empty one (max -inf, sum 0, values 0).
 void start_attention(float* running, int group, int head_dim);
@@ -109,8 +124,7 @@ void finish_attention(const float* running, int group, int head_dim, float* out)
 /// Folds positions [first_pos, first_pos + count) into `running`, segment by segment in
 /// ascending order (attend is start_attention, this, finish_attention). `scratch` holds
 /// attend_scratch_floats floats.
-void attend_fold(float* running, const float* q, int group, int head_dim, float scale, const float* keys,
-                 const float* values, int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count,
-                 int segment, float* scratch);
+void attend_fold(float* running, const float* q, int group, int head_dim, float scale, const KvRows& rows,
+                 const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* scratch);
 
 }  // namespace tandem

@@ -8,7 +8,9 @@
 namespace tandem {
 
 namespace {
-constexpr int64_t kGrowthRows = 256;  // storage grows in steps of this many positions
+// Storage grows by half its size at least, in whole steps of this many rows: amortized
+// copies, and a sample's own rows after a shared prompt stay few (KvCache(prefix)).
+constexpr int64_t kGrowthStep = 16;
 }
 
 KvCache::KvCache(const ModelConfig& config, int64_t max_positions)
@@ -24,9 +26,46 @@ KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::unique_p
   remote_ = std::move(remote);
 }
 
+KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::shared_ptr<const KvCache> prefix)
+    : KvCache(config, max_positions) {
+  if (!prefix || prefix->remote() || prefix->shared_prefix() || prefix->pending() > 0 ||
+      prefix->kv_dim() != kv_dim_ || prefix->keys_.size() != keys_.size())
+    throw std::invalid_argument("a shared prefix must be a whole committed cache of the same model");
+  if (prefix->length() > max_positions_)
+    throw std::length_error("a shared prefix of " + std::to_string(prefix->length()) +
+                            " positions exceeds the KV cache limit of " + std::to_string(max_positions_));
+  base_ = length_ = prefix->length();
+  prefix_ = std::move(prefix);
+}
+
+void KvCache::shrink_to_committed() {
+  if (pending_ > 0) throw std::logic_error("shrink_to_committed with pending rows");
+  capacity_ = length_ - base_;
+  for (size_t l = 0; l < keys_.size(); ++l) {
+    keys_[l].resize(size_t(capacity_ * kv_dim_));
+    keys_[l].shrink_to_fit();
+    values_[l].resize(size_t(capacity_ * kv_dim_));
+    values_[l].shrink_to_fit();
+  }
+}
+
+KvRows KvCache::rows(int layer, int64_t offset) const {
+  KvRows r{.stride = kv_dim_};
+  if (capacity_ > 0) {
+    r.keys = key(layer, 0) + offset;
+    r.values = value(layer, 0) + offset;
+  }
+  if (prefix_ && prefix_->capacity_ > 0) {
+    r.shared_keys = prefix_->key(layer, 0) + offset;
+    r.shared_values = prefix_->value(layer, 0) + offset;
+  }
+  return r;
+}
+
 void KvCache::grow(int64_t rows) {
   if (rows <= capacity_) return;
-  int64_t target = std::min(max_positions_, (rows + kGrowthRows - 1) / kGrowthRows * kGrowthRows);
+  const int64_t wanted = std::max(rows, capacity_ + capacity_ / 2);
+  const int64_t target = std::min(max_positions_, (wanted + kGrowthStep - 1) / kGrowthStep * kGrowthStep);
   for (size_t l = 0; l < keys_.size(); ++l) {
     keys_[l].resize(size_t(target * kv_dim_));
     values_[l].resize(size_t(target * kv_dim_));

@@ -12,10 +12,17 @@
 // over and keeps only rows from base() on, so it holds at most a segment plus
 // the pending rows whatever the context. Rows are indexed locally: committed
 // position p is row p - base(), pending row r is row length() - base() + r.
+//
+// Several samples of one prompt (a request's `n`) share the prompt's positions
+// instead: each sample's cache reads positions before base() from one frozen
+// prefix cache that no one writes again, and writes its own rows from there on
+// (copy-on-write at the prompt's end). A cache has a remote or a shared prefix,
+// never both.
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "kernels/ops.h"
 #include "model/model.h"
 #include "model/remote_kv.h"
 
@@ -28,6 +35,12 @@ class KvCache {
   KvCache(const ModelConfig& config, int64_t max_positions);
   /// The same, keeping whole committed segments on `remote` (see above).
   KvCache(const ModelConfig& config, int64_t max_positions, std::unique_ptr<RemoteKv> remote);
+  /// A cache whose first prefix->length() positions are read from `prefix` (see above), which
+  /// must have no remote, no shared prefix of its own and no pending rows.
+  KvCache(const ModelConfig& config, int64_t max_positions, std::shared_ptr<const KvCache> prefix);
+
+  /// Drops the storage past the committed rows (a cache about to become a shared prefix).
+  void shrink_to_committed();
 
   /// Committed positions.
   int64_t length() const { return length_; }
@@ -36,8 +49,13 @@ class KvCache {
   /// Most positions this cache may hold.
   int64_t max_positions() const { return max_positions_; }
 
-  /// First committed position held here; those before it are on the remote.
+  /// First committed position held here; those before it are on the remote or in the shared prefix.
   int64_t base() const { return base_; }
+  /// The cache positions before base() are read from (nullptr: none).
+  const KvCache* shared_prefix() const { return prefix_.get(); }
+  /// The rows attention reads for the key/value head at float `offset` of each row of `layer`:
+  /// local row r at slot r, position p of the shared prefix at slot ~p.
+  KvRows rows(int layer, int64_t offset) const;
   /// Where positions before base() live (nullptr: nowhere, base() is 0).
   RemoteKv* remote() const { return remote_.get(); }
   /// Token ids of the committed positions (kept while a remote is set: its segments are
@@ -102,6 +120,7 @@ class KvCache {
   int64_t base_ = 0;
   int64_t pending_ = 0;
   std::unique_ptr<RemoteKv> remote_;
+  std::shared_ptr<const KvCache> prefix_;
   std::vector<int32_t> tokens_;                    // [length_] with a remote, else empty
   std::vector<PendingLink> pending_links_;         // [pending_]
   std::vector<std::vector<float>> keys_, values_;  // [layer][capacity * kv_dim]

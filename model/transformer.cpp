@@ -182,9 +182,13 @@ std::span<const float> Transformer::forward_once(const std::vector<BatchToken>& 
     const KvCache& cache = *caches[size_t(t.seq)];
     std::vector<int64_t>& rows = rows_[size_t(i)];
     rows.resize(size_t(t.pos + 1));
-    // Positions before the base are on the cache's remote (never read here).
+    // Positions before the base are on the cache's remote (never read here) or in its
+    // shared prefix (slot ~p, see KvRows).
     const int64_t base = cache.base(), local = cache.length() - base;
-    std::fill(rows.begin(), rows.begin() + base, int64_t(-1));
+    if (cache.shared_prefix())
+      for (int64_t p = 0; p < base; ++p) rows[size_t(p)] = ~p;
+    else
+      std::fill(rows.begin(), rows.begin() + base, int64_t(-1));
     for (int64_t p = base; p < cache.length(); ++p) rows[size_t(p)] = p - base;
     for (int64_t r = slot_[size_t(i)]; r >= 0; r = cache.pending_parent(r))
       rows[size_t(cache.pending_position(r))] = local + r;
@@ -280,16 +284,19 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
   const ModelConfig& c = model_.config();
   const int64_t n = int64_t(batch.size());
   const int heads = c.n_heads, hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
-  const int64_t q_dim = int64_t(heads) * hd, kv_dim = c.kv_dim(), ps = attention_partial_floats(hd);
+  const int64_t q_dim = int64_t(heads) * hd, ps = attention_partial_floats(hd);
   const float scale = 1.0f / std::sqrt(float(hd));
   const int64_t window = c.window(layer);
   // Token i sees positions [first, pos]: a local layer only the latest `window`, itself
-  // included. Those before its cache's base are remote; the rest are local rows.
+  // included. With a remote, those before its cache's base are remote; the rest are rows
+  // here (its own, or its shared prefix's).
   auto cache_of = [&](int64_t i) -> KvCache& { return *caches[size_t(batch[size_t(i)].seq)]; };
   auto first_of = [&](int64_t i) {
     return window > 0 ? std::max<int64_t>(0, batch[size_t(i)].pos + 1 - window) : int64_t(0);
   };
-  auto local_first = [&](int64_t i) { return std::max(first_of(i), cache_of(i).base()); };
+  auto local_first = [&](int64_t i) {
+    return cache_of(i).remote() ? std::max(first_of(i), cache_of(i).base()) : first_of(i);
+  };
   auto segments_of = [&](int64_t i) { return batch[size_t(i)].pos / segment_ - local_first(i) / segment_ + 1; };
   // The remote partials are asked for first and collected after the local segments'
   // partials are computed, so the shards and this node work at once; the merge order
@@ -337,13 +344,12 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
       const int64_t first = local_first(i), count = batch[size_t(i)].pos + 1 - first;
       const int64_t offset = int64_t(h / group) * hd;
       const float* q = &q_[size_t(i * q_dim + h * hd)];
-      const float *keys = cache.key(layer, 0) + offset, *values = cache.value(layer, 0) + offset;
+      const KvRows kv_rows = cache.rows(layer, offset);
       scratch.resize(attend_scratch_floats(sub, hd, count, segment_) + size_t(sub * ps));
       if (!separate) {
         float* running = scratch.data() + attend_scratch_floats(sub, hd, count, segment_);
         start(i, h, running);
-        attend_fold(running, q, sub, hd, scale, keys, values, kv_dim, rows + first, first, count, segment_,
-                    scratch.data());
+        attend_fold(running, q, sub, hd, scale, kv_rows, rows + first, first, count, segment_, scratch.data());
         finish_attention(running, sub, hd, &att_[size_t(i * q_dim + h * hd)]);
         continue;
       }
@@ -352,8 +358,7 @@ void Transformer::attention(int layer, const std::vector<BatchToken>& batch, std
       for (int64_t s = chunk * segments / chunks; s < (chunk + 1) * segments / chunks; ++s) {
         const int64_t from = std::max(first, (s0 + s) * segment_),
                       to = std::min(first + count, (s0 + s + 1) * segment_);
-        attend_segment(q, sub, hd, scale, keys, values, kv_dim, rows + from, to - from, partial_of(i, sg, s),
-                       scratch.data());
+        attend_segment(q, sub, hd, scale, kv_rows, rows + from, to - from, partial_of(i, sg, s), scratch.data());
       }
     }
   });

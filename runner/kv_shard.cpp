@@ -177,9 +177,11 @@ wire::ShardReply KvShard::attend(const std::string& peer, const wire::ShardAtten
       const int kv_head = int(w % s.n_kv_heads());
       const Segment& segment = held.segments.at(item.segment);
       const int64_t row = item.from - item.segment * seg;  // first row inside the segment
-      attend_segment(&q[size_t(item.query * q_dim(s) + kv_head * group * hd)], group, hd, s.scale(),
-                     segment.keys.data() + layer_offset + kv_head * hd,
-                     segment.values.data() + layer_offset + kv_head * hd, kv, slots.data() + row, item.to - item.from,
+      const KvRows rows{.keys = segment.keys.data() + layer_offset + kv_head * hd,
+                        .values = segment.values.data() + layer_offset + kv_head * hd,
+                        .stride = kv};
+      attend_segment(&q[size_t(item.query * q_dim(s) + kv_head * group * hd)], group, hd, s.scale(), rows,
+                     slots.data() + row, item.to - item.from,
                      &partials[size_t(w / s.n_kv_heads() * per_item + kv_head * group * ps)], scores.data());
     }
   });

@@ -58,8 +58,16 @@ void check_alive(const RequestTicket& t) {
 
 ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const ServingModels& models,
                              const ServingOptions& serving, ReplySink sink)
+    : ActiveRequest(std::move(ticket), models, serving, std::move(sink), 0, nullptr) {}
+
+ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const ServingModels& models,
+                             const ServingOptions& serving, ReplySink sink, uint32_t index,
+                             std::shared_ptr<SampleGroup> group)
     : ticket_(std::move(ticket)),
       models_(models),
+      serving_(serving),
+      index_(index),
+      group_(std::move(group)),
       sink_(std::move(sink)),
       settings_(serving.defaults),
       decoder_(models.target->model().tokenizer()),
@@ -74,7 +82,14 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   options_.max_tokens = r.max_tokens() > 0 ? r.max_tokens() : serving.default_max_tokens;
   if (r.max_tokens() < 0 || options_.max_tokens > serving.max_tokens_limit)
     throw std::invalid_argument("max_tokens must be between 0 and " + std::to_string(serving.max_tokens_limit));
+  const uint32_t n = std::max(r.n(), 1u);
+  if (n > uint32_t(serving.max_batch))
+    throw std::invalid_argument("n must be between 1 and " + std::to_string(serving.max_batch) +
+                                ", this server's batch size");
+  if (n > 1 && !group_) group_ = std::make_shared<SampleGroup>(n, r.first_finish());
+  shares_prompt_ = group_ && !serving.kv_remote;  // a cache on KV shards keeps its prompt there
   options_.sampling = sampling_from_wire(r.sampling());
+  options_.sampling.seed = sample_seed(options_.sampling.seed, index_);
   const Model& target = models.target->model();
   prompt_ids_ = prompt_ids(r, target.tokenizer());
   const std::string& mode = settings_.mode;
@@ -98,6 +113,17 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
       target, drafter_.get(), prompt_ids_, options_,
       mode_speculation(settings_, target, models.draft ? &models.draft->model() : nullptr),
       [this](int32_t id) { on_token(id); });
+  if (index_ > 0 && group_->prompt) run_->adopt_prompt(group_->prompt);
+}
+
+std::vector<std::unique_ptr<ActiveRequest>> ActiveRequest::fork() {
+  forked_ = true;
+  if (shares_prompt_) group_->prompt = run_->share_prompt();
+  std::vector<std::unique_ptr<ActiveRequest>> samples;
+  for (uint32_t i = 1; i < group_->size(); ++i)
+    samples.push_back(
+        std::unique_ptr<ActiveRequest>(new ActiveRequest(ticket_, models_, serving_, sink_, i, group_)));
+  return samples;
 }
 
 void ActiveRequest::on_token(int32_t id) {
@@ -114,6 +140,7 @@ void ActiveRequest::deliver(const StopMatcher::Released& released) {
   chunk.mutable_chunk()->set_request_id(ticket_->request.request_id());
   for (int32_t id : released.ids) chunk.mutable_chunk()->add_ids(id);
   chunk.mutable_chunk()->set_text(released.text);
+  chunk.mutable_chunk()->set_index(index_);
   sink_(ticket_->client, chunk);
 }
 
@@ -141,6 +168,7 @@ wire::ServerMessage ActiveRequest::final_message() {
   st->set_drafter_idle_seconds(spec.drafter_idle_seconds);
   st->set_verifier_idle_seconds(spec.verifier_idle_seconds);
   st->set_mode(settings_.mode);
+  st->set_kv_cache_bytes(int64_t(run_->cache().bytes_allocated()));
   return m;
 }
 

@@ -12,6 +12,7 @@
 #include "runner/remote_drafter.h"
 #include "runner/speculation_mode.h"
 #include "server/request_backend.h"
+#include "server/sample_group.h"
 #include "spec/speculative_run.h"
 #include "spec/stop_matcher.h"
 
@@ -67,11 +68,11 @@ int64_t steady_now_ms();
 /// client has missed three heartbeats.
 void check_alive(const RequestTicket& ticket);
 
-/// An admitted request.
+/// An admitted request, or one sample of it when it asks for several (SubmitRequest.n).
 class ActiveRequest {
  public:
   /// Parses and validates the ticket's request (std::invalid_argument names a bad field)
-  /// and prepares its drafter; streamed chunks go to `sink`.
+  /// and prepares its drafter; streamed chunks go to `sink`. This is its sample 0.
   ActiveRequest(std::shared_ptr<RequestTicket> ticket, const ServingModels& models, const ServingOptions& options,
                 ReplySink sink);
 
@@ -86,16 +87,38 @@ class ActiveRequest {
   /// Its pass-by-pass state.
   SpeculativeRun& run() { return *run_; }
   /// The final message, once finished (called once: a streaming request first gets
-  /// the text still held back, if any, as a last chunk).
+  /// the text still held back, if any, as a last chunk). For a sample, its own.
   wire::ServerMessage final_message();
 
+  /// The samples of the request this one belongs to (null: n = 1).
+  SampleGroup* group() const { return group_.get(); }
+  /// Which sample this is.
+  uint32_t sample_index() const { return index_; }
+  /// Places in the batch it holds: sample 0 of several holds them all until it has started
+  /// the others.
+  int batch_slots() const { return group_ && index_ == 0 && !forked_ ? int(group_->size()) : 1; }
+  /// Whether sample 0 may start the others now: its prompt is in (they share its cache), or
+  /// at once when caches live on KV shards (each sample prefills its own).
+  bool ready_to_fork() const { return group_ && index_ == 0 && !forked_ && (!shares_prompt_ || !run_->prefilling()); }
+  /// Starts samples 1 to n - 1, sharing this one's prompt cache where they can.
+  std::vector<std::unique_ptr<ActiveRequest>> fork();
+
  private:
+  // Sample `index` of `group`'s request.
+  ActiveRequest(std::shared_ptr<RequestTicket> ticket, const ServingModels& models, const ServingOptions& options,
+                ReplySink sink, uint32_t index, std::shared_ptr<SampleGroup> group);
+
   void on_token(int32_t id);
   // Adds released ids and text to the output, and streams them when the client asked.
   void deliver(const StopMatcher::Released& released);
 
   std::shared_ptr<RequestTicket> ticket_;
   const ServingModels& models_;
+  const ServingOptions& serving_;
+  uint32_t index_ = 0;
+  std::shared_ptr<SampleGroup> group_;
+  bool shares_prompt_ = false;  // the samples read sample 0's prompt cache
+  bool forked_ = false;
   ReplySink sink_;
   ModeSettings settings_;
   GenerationOptions options_;

@@ -56,7 +56,8 @@ json speculation(const wire::Statistics& s) {
           {"verifier_passes", s.verifier_passes()},
           {"tokens_per_pass", s.tokens_per_pass()},
           {"acceptance_rate", s.acceptance_rate()},
-          {"decode_seconds", s.decode_seconds()}};
+          {"decode_seconds", s.decode_seconds()},
+          {"kv_cache_bytes", s.kv_cache_bytes()}};
 }
 
 // Whether a and b are equal, in a time that does not depend on where they differ.
@@ -247,8 +248,8 @@ void HttpGateway::routes() {
       box->messages.pop_front();
       return m;
     };
-    auto choice = [chat](const std::string& text, const json& finish, bool delta) {
-      json c = {{"index", 0}, {"finish_reason", finish}};
+    auto choice = [chat](uint32_t index, const std::string& text, const json& finish, bool delta) {
+      json c = {{"index", index}, {"finish_reason", finish}};
       if (!chat)
         c["text"] = text;
       else if (delta)
@@ -272,11 +273,14 @@ void HttpGateway::routes() {
         return;
       }
       const wire::FinalResult& f = m->final();
+      json choices = json::array();
+      if (f.choices().empty()) choices.push_back(choice(0, f.text(), f.finish_reason(), false));
+      for (const wire::Choice& c : f.choices()) choices.push_back(choice(c.index(), c.text(), c.finish_reason(), false));
       json body = {{"id", id},
                    {"object", object},
                    {"created", created},
                    {"model", name},
-                   {"choices", {choice(f.text(), f.finish_reason(), false)}},
+                   {"choices", choices},
                    {"usage", usage(f.stats())},
                    {"tandem", speculation(f.stats())}};
       res.set_content(text_of(body), "application/json");
@@ -299,9 +303,12 @@ void HttpGateway::routes() {
                         {"model", name}};
           bool end = false;
           if (m->has_chunk()) {
-            event["choices"] = {choice(m->chunk().text(), nullptr, true)};
+            event["choices"] = {choice(m->chunk().index(), m->chunk().text(), nullptr, true)};
           } else if (m->has_final()) {
-            event["choices"] = {choice("", m->final().finish_reason(), true)};
+            const wire::FinalResult& f = m->final();
+            event["choices"] = json::array();
+            if (f.choices().empty()) event["choices"].push_back(choice(0, "", f.finish_reason(), true));
+            for (const wire::Choice& c : f.choices()) event["choices"].push_back(choice(c.index(), "", c.finish_reason(), true));
             event["usage"] = usage(m->final().stats());
             event["tandem"] = speculation(m->final().stats());
             end = true;

@@ -100,8 +100,9 @@ wire::SubmitRequest openai_submit(const json& body, bool chat) {
       throw std::invalid_argument("'prompt' must be a string");
     r.set_text(body["prompt"].get<std::string>());
   }
-  if (integer_field(body, "n", 1, 1, std::numeric_limits<int64_t>::max()) != 1)
-    throw std::invalid_argument("'n' must be 1: several completions per request are not supported yet");
+  // n samples share the prompt's cache; the server refuses more than its batch holds.
+  r.set_n(uint32_t(integer_field(body, "n", 1, 1, kMaxSamples)));
+  r.set_first_finish(bool_field(body, "first_finish"));  // tandem's extension: First Finish Search
   for (const std::string& s : stop_sequences(body)) r.add_stop(s);
   // OpenAI's defaults: 16 tokens for completions, temperature 1, top_p 1.
   r.set_max_tokens(int32_t(integer_field(body, "max_tokens", chat ? 0 : 16, 0, std::numeric_limits<int32_t>::max())));

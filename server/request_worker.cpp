@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 
 #include "cluster/metrics.h"
 
@@ -155,19 +156,40 @@ void RequestWorker::end(const RequestTicket& ticket, const wire::ServerMessage& 
   live_.erase({ticket.client, ticket.request.request_id()});
 }
 
+void RequestWorker::conclude(ActiveRequest& request, const wire::ServerMessage& last) {
+  SampleGroup* group = request.group();
+  if (!group) return end(request.ticket(), last);
+  if (group->ended()) return;  // answered already: the others were stopped
+  if (!last.has_final()) {
+    group->fail();
+    return end(request.ticket(), last);
+  }
+  if (auto whole = group->finished(request.sample_index(), last)) end(request.ticket(), *whole);
+}
+
+int64_t RequestWorker::cache_bytes(const std::vector<std::unique_ptr<ActiveRequest>>& active) {
+  int64_t bytes = 0;
+  std::set<const KvCache*> prompts;
+  for (auto& a : active) {
+    bytes += int64_t(a->run().cache().bytes_allocated());
+    const KvCache* prompt = a->run().cache().shared_prefix();
+    if (prompt && prompts.insert(prompt).second) bytes += int64_t(prompt->bytes_allocated());
+  }
+  return bytes;
+}
+
 void RequestWorker::loop() {
   std::vector<std::unique_ptr<ActiveRequest>> active;
   while (admit(active)) {
     step(active);
-    int64_t bytes = 0;
-    for (auto& a : active) bytes += int64_t(a->run().cache().bytes_allocated());
+    const int64_t bytes = cache_bytes(active);
     kv_cache_bytes_ = bytes;
     metrics().kv_cache_used.Set(double(bytes));
   }
   metrics().kv_cache_used.Set(0);
   kv_cache_bytes_ = 0;
   // Every request ends exactly once: the running and the waiting ones hear why.
-  for (auto& a : active) end(a->ticket(), error_message(a->ticket(), wire::CANCELLED, "the server is shutting down"));
+  for (auto& a : active) conclude(*a, error_message(a->ticket(), wire::CANCELLED, "the server is shutting down"));
   std::deque<std::shared_ptr<RequestTicket>> waiting;
   {
     std::lock_guard lock(mutex_);
@@ -177,7 +199,12 @@ void RequestWorker::loop() {
 }
 
 bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
-  while (int(active.size()) < options_.max_batch) {
+  auto used = [&] {
+    int slots = 0;
+    for (const auto& a : active) slots += a->batch_slots();
+    return slots;
+  };
+  while (used() < options_.max_batch) {
     std::shared_ptr<RequestTicket> ticket;
     {
       std::unique_lock lock(mutex_);
@@ -185,28 +212,40 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       if (active.empty()) wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return false;
       if (queue_.empty()) return true;
-      ticket = next_fair(active);
+      // A request for n samples waits, first in line, until the batch has room for them all
+      // (n beyond the batch size is refused when it is admitted).
+      auto next = next_fair(active);
+      const int samples = int(std::clamp<uint32_t>((*next)->request.n(), 1, uint32_t(options_.max_batch)));
+      if (!active.empty() && used() + samples > options_.max_batch) return true;
+      ticket = take(next);
     }
-    std::unique_ptr<ActiveRequest> request;
+    std::vector<std::unique_ptr<ActiveRequest>> started;
     auto failed = failure_of(*ticket, [&] {
       switch_remote_drafter();
       check_alive(*ticket);
-      request = std::make_unique<ActiveRequest>(ticket, models_, options_, sink_);
+      started.push_back(std::make_unique<ActiveRequest>(ticket, models_, options_, sink_));
+      if (started[0]->ready_to_fork())
+        for (auto& sample : started[0]->fork()) started.push_back(std::move(sample));
     });
-    if (failed)
+    if (failed) {
+      if (!started.empty() && started[0]->group()) started[0]->group()->fail();
       end(*ticket, *failed);
-    else if (request->run().finished())
-      end(*ticket, request->final_message());
-    else
-      active.push_back(std::move(request));
+      continue;
+    }
+    for (auto& request : started)
+      if (request->run().finished())
+        conclude(*request, request->final_message());
+      else
+        active.push_back(std::move(request));
   }
   std::lock_guard lock(mutex_);
   return !stopping_;
 }
 
-std::shared_ptr<RequestTicket> RequestWorker::next_fair(const std::vector<std::unique_ptr<ActiveRequest>>& active) {
+std::deque<std::shared_ptr<RequestTicket>>::iterator RequestWorker::next_fair(
+    const std::vector<std::unique_ptr<ActiveRequest>>& active) {
   std::map<std::string, int> running;
-  for (const auto& a : active) ++running[client_group(a->ticket().client)];
+  for (const auto& a : active) running[client_group(a->ticket().client)] += a->batch_slots();
   auto best = queue_.begin();
   std::pair<int, uint64_t> best_rank{INT32_MAX, UINT64_MAX};
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
@@ -215,8 +254,12 @@ std::shared_ptr<RequestTicket> RequestWorker::next_fair(const std::vector<std::u
     const std::pair<int, uint64_t> rank{running[group], last == last_admitted_.end() ? 0 : last->second};
     if (rank < best_rank) best = it, best_rank = rank;  // strict: ties keep arrival order
   }
-  std::shared_ptr<RequestTicket> ticket = *best;
-  queue_.erase(best);
+  return best;
+}
+
+std::shared_ptr<RequestTicket> RequestWorker::take(std::deque<std::shared_ptr<RequestTicket>>::iterator it) {
+  std::shared_ptr<RequestTicket> ticket = *it;
+  queue_.erase(it);
   if (last_admitted_.size() > 4096) last_admitted_.clear();  // forget old clients now and then
   last_admitted_[client_group(ticket->client)] = ++admissions_;
   return ticket;
@@ -244,6 +287,9 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   // batch than to the verifier (measured in the README). Otherwise the pass gets every
   // core and they decode with what they have.
   // A PEARL request may wait for its first drafts only when that holds up no other kind.
+  // Samples of a request that has been answered (first_finish) or has failed leave first.
+  std::erase_if(active, [](const auto& a) { return a->group() && a->group()->ended(); });
+  if (active.empty()) return;
   const bool drafting_beside = pearl_drafting_ && drafting_pays(active);
   if (pearl_drafting_) {
     pearl_drafting_->set_drafting(drafting_beside);
@@ -271,7 +317,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
     });
     if (failed) {
       batch.resize(before);
-      end(active[i]->ticket(), *failed);
+      conclude(*active[i], *failed);
       active.erase(active.begin() + int64_t(i));
       continue;
     }
@@ -292,7 +338,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   } catch (const std::exception&) {
     // A pass that cannot run (its KV shards are gone) ends every request in it, each with
     // the error the failure maps to (rethrown inside failure_of).
-    for (auto& a : active) end(a->ticket(), *failure_of(a->ticket(), [] { throw; }));
+    for (auto& a : active) conclude(*a, *failure_of(a->ticket(), [] { throw; }));
     active.clear();
     return;
   }
@@ -301,12 +347,14 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   metrics().batch_requests.Observe(double(active.size()));
   metrics().batch_tokens.Observe(double(batch.size()));
   const size_t vocab = size_t(models_.target->model().config().vocab_size);
-  std::vector<std::unique_ptr<ActiveRequest>> still;
+  std::vector<std::unique_ptr<ActiveRequest>> still, started;
   for (size_t i = 0; i < active.size(); ++i) {
     ActiveRequest& a = *active[i];
     auto failed = failure_of(a.ticket(), [&] {
       if (first_row[i] < 0) {
         a.run().finish_prefill_chunk();
+        if (a.ready_to_fork())  // its prompt is in: the other samples start from its cache
+          for (auto& sample : a.fork()) started.push_back(std::move(sample));
         return;
       }
       const SpeculationStats before = a.run().stats();
@@ -316,12 +364,13 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       metrics().pass(a.mode(), depth, after.drafted - before.drafted, after.accepted - before.accepted);
     });
     if (failed)
-      end(a.ticket(), *failed);
+      conclude(a, *failed);
     else if (a.run().finished())
-      end(a.ticket(), a.final_message());
+      conclude(a, a.final_message());
     else
       still.push_back(std::move(active[i]));
   }
+  for (auto& sample : started) still.push_back(std::move(sample));
   active.swap(still);
 }
 

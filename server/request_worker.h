@@ -54,14 +54,22 @@ class RequestWorker : public RequestBackend {
   void loop();
   // Starts queued requests while there is room in the batch; false when stopping.
   bool admit(std::vector<std::unique_ptr<ActiveRequest>>& active);
-  // Takes the waiting request to admit next (the queue must not be empty; mutex_ held): the
-  // one whose client group has the fewest running, then the longest since its last admission.
-  std::shared_ptr<RequestTicket> next_fair(const std::vector<std::unique_ptr<ActiveRequest>>& active);
+  // The waiting request to admit next (the queue must not be empty; mutex_ held): the one
+  // whose client group has the fewest running, then the longest since its last admission.
+  std::deque<std::shared_ptr<RequestTicket>>::iterator next_fair(
+      const std::vector<std::unique_ptr<ActiveRequest>>& active);
+  // Takes that request out of the queue (mutex_ held).
+  std::shared_ptr<RequestTicket> take(std::deque<std::shared_ptr<RequestTicket>>::iterator it);
   // Whether drafting beside the pass pays: PEARL requests are most of the batch, none prefilling.
   static bool drafting_pays(const std::vector<std::unique_ptr<ActiveRequest>>& active);
   // One pass over every active request.
   void step(std::vector<std::unique_ptr<ActiveRequest>>& active);
   void end(const RequestTicket& ticket, const wire::ServerMessage& last);
+  // Ends an active request with `last`; a sample of several adds its final to its group's,
+  // which answers once (all samples, or the first with first_finish) or fails once.
+  void conclude(ActiveRequest& request, const wire::ServerMessage& last);
+  // KV cache bytes the active requests hold, each shared prompt counted once.
+  static int64_t cache_bytes(const std::vector<std::unique_ptr<ActiveRequest>>& active);
   void reply_error(const RequestTicket& ticket, int code, const std::string& message);
   // Connects the drafter asked for by use_remote_drafter, if any (worker thread).
   void switch_remote_drafter();

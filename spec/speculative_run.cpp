@@ -1,5 +1,7 @@
 #include "spec/speculative_run.h"
 
+#include <stdexcept>
+
 #include "spec/verify.h"
 
 namespace tandem {
@@ -55,6 +57,25 @@ void SpeculativeRun::finish_prefill_chunk() {
     result_.prefill_seconds = seconds_since(decode_start_);
     decode_start_ = Clock::now();
   }
+}
+
+std::shared_ptr<const KvCache> SpeculativeRun::share_prompt() {
+  if (prefilling() || stats_.passes > 0 || cache_.remote() || cache_.shared_prefix())
+    throw std::logic_error("share_prompt: only a run whose prompt is in, before its first pass, on a local cache");
+  const int64_t max_positions = cache_.max_positions();
+  auto prompt = std::make_shared<KvCache>(std::move(cache_));
+  prompt->shrink_to_committed();
+  cache_ = KvCache(model_.config(), max_positions, prompt);
+  return prompt;
+}
+
+void SpeculativeRun::adopt_prompt(std::shared_ptr<const KvCache> prompt) {
+  const int64_t positions = int64_t(result_.prompt_ids.size()) - 1;  // all but the token opening the first pass
+  if (!prompt || prompt->length() != positions || prefilled_ > 0 || stats_.passes > 0 || cache_.remote())
+    throw std::logic_error("adopt_prompt: a prompt's cache of another length, or a run already started");
+  cache_ = KvCache(model_.config(), cache_.max_positions(), std::move(prompt));
+  prefilled_ = positions;
+  decode_start_ = Clock::now();
 }
 
 void SpeculativeRun::add_pass(std::vector<BatchToken>& batch, int32_t seq) {

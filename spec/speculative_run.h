@@ -30,6 +30,12 @@ class SpeculativeRun {
   int64_t add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens);
   /// After the forward of a prefill chunk: keeps its keys and values.
   void finish_prefill_chunk();
+  /// Once the prompt is in and before the first pass: makes the cache's prompt positions a
+  /// prefix that other runs of the same prompt share (KvCache), this run reading it too.
+  std::shared_ptr<const KvCache> share_prompt();
+  /// Before the first pass: reads the prompt's positions from `prompt` (another run's
+  /// share_prompt()) instead of prefilling them.
+  void adopt_prompt(std::shared_ptr<const KvCache> prompt);
   /// Whether the request has ended (stop token, token limit or context limit).
   bool finished() const { return finished_; }
   /// Drafts and appends this pass's tokens to `batch` as sequence `seq`: the pending token,

@@ -27,12 +27,11 @@ float sum16_reference(const float* lanes) {
   return (t4[0] + t4[2]) + (t4[1] + t4[3]);
 }
 
-void attend_segment_reference(const float* q, int group, int head_dim, float scale, const float* keys,
-                              const float* values, int64_t stride, const int64_t* slots, int64_t n, float* partial,
-                              float* scores) {
+void attend_segment_reference(const float* q, int group, int head_dim, float scale, const KvRows& rows,
+                              const int64_t* slots, int64_t n, float* partial, float* scores) {
   const int64_t ps = attention_partial_floats(head_dim);
   for (int64_t j = 0; j < n; ++j) {
-    const float* k = keys + slots[j] * stride;
+    const float* k = rows.key(slots[j]);
     for (int g = 0; g < group; ++g) {
       float lanes[16] = {};
       for (int d = 0; d < head_dim; ++d) lanes[d % 16] = std::fma(q[g * head_dim + d], k[d], lanes[d % 16]);
@@ -53,7 +52,7 @@ void attend_segment_reference(const float* q, int group, int head_dim, float sca
     float* acc = partial + g * ps + 2;
     std::fill(acc, acc + head_dim, 0.0f);
     for (int64_t j = 0; j < n; ++j) {
-      const float* v = values + slots[j] * stride;
+      const float* v = rows.value(slots[j]);
       for (int d = 0; d < head_dim; ++d) acc[d] = std::fma(s[j], v[d], acc[d]);
     }
   }
@@ -71,9 +70,9 @@ attn::SegmentFn segment_kernel(int head_dim) {
 
 }  // namespace
 
-void attend_segment(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
-                    int64_t row_stride, const int64_t* slots, int64_t n, float* partial, float* scores) {
-  segment_kernel(head_dim)(q, group, head_dim, scale, keys, values, row_stride, slots, n, partial, scores);
+void attend_segment(const float* q, int group, int head_dim, float scale, const KvRows& rows, const int64_t* slots,
+                    int64_t n, float* partial, float* scores) {
+  segment_kernel(head_dim)(q, group, head_dim, scale, rows, slots, n, partial, scores);
 }
 
 void start_attention(float* running, int group, int head_dim) {
@@ -106,9 +105,8 @@ size_t attend_scratch_floats(int group, int head_dim, int64_t count, int segment
   return size_t(group) * size_t(std::min<int64_t>(count, segment) + 2 * attention_partial_floats(head_dim));
 }
 
-void attend_fold(float* running, const float* q, int group, int head_dim, float scale, const float* keys,
-                 const float* values, int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count,
-                 int segment, float* scratch) {
+void attend_fold(float* running, const float* q, int group, int head_dim, float scale, const KvRows& rows,
+                 const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* scratch) {
   float* partial = scratch;
   float* scores = partial + group * attention_partial_floats(head_dim);  // [group][segment length]
   const attn::SegmentFn kernel = segment_kernel(head_dim);
@@ -116,18 +114,17 @@ void attend_fold(float* running, const float* q, int group, int head_dim, float 
     // This segment: positions up to the next multiple of `segment`.
     const int64_t pos = first_pos + i;
     const int64_t end = std::min(count, (pos / segment + 1) * segment - first_pos);
-    kernel(q, group, head_dim, scale, keys, values, row_stride, slots + i, end - i, partial, scores);
+    kernel(q, group, head_dim, scale, rows, slots + i, end - i, partial, scores);
     merge_attention(running, partial, group, head_dim);
     i = end;
   }
 }
 
-void attend(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
-            int64_t row_stride, const int64_t* slots, int64_t first_pos, int64_t count, int segment, float* out,
-            float* scratch) {
+void attend(const float* q, int group, int head_dim, float scale, const KvRows& rows, const int64_t* slots,
+            int64_t first_pos, int64_t count, int segment, float* out, float* scratch) {
   float* running = scratch;
   start_attention(running, group, head_dim);
-  attend_fold(running, q, group, head_dim, scale, keys, values, row_stride, slots, first_pos, count, segment,
+  attend_fold(running, q, group, head_dim, scale, rows, slots, first_pos, count, segment,
               running + group * attention_partial_floats(head_dim));
   finish_attention(running, group, head_dim, out);
 }

@@ -5,9 +5,9 @@
 
 namespace tandem::attn {
 
-void segment_avx2(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
-                  int64_t stride, const int64_t* slots, int64_t n, float* partial, float* scores) {
-  attend_segment_simd<vec::Avx2, 4>(q, group, head_dim, scale, keys, values, stride, slots, n, partial, scores);
+void segment_avx2(const float* q, int group, int head_dim, float scale, const KvRows& rows, const int64_t* slots,
+                  int64_t n, float* partial, float* scores) {
+  attend_segment_simd<vec::Avx2, 4>(q, group, head_dim, scale, rows, slots, n, partial, scores);
 }
 
 }  // namespace tandem::attn

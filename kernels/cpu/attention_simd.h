@@ -39,12 +39,12 @@ inline void prefetch_row(const float* row, int floats) {
 
 // Scores of H heads for every row: each row's key is read once for the H heads.
 template <class V, int H>
-void scores_tile(const float* q, int head_dim, float scale, const float* keys, int64_t stride, const int64_t* slots,
-                 int64_t n, float* scores) {
+void scores_tile(const float* q, int head_dim, float scale, const KvRows& rows, const int64_t* slots, int64_t n,
+                 float* scores) {
   constexpr int R = 16 / V::kLanes;
   for (int64_t j = 0; j < n; ++j) {
-    const float* k = keys + slots[j] * stride;
-    if (j + kPrefetchRows < n) prefetch_row(keys + slots[j + kPrefetchRows] * stride, head_dim);
+    const float* k = rows.key(slots[j]);
+    if (j + kPrefetchRows < n) prefetch_row(rows.key(slots[j + kPrefetchRows]), head_dim);
     typename V::F acc[H][R];
     for (int h = 0; h < H; ++h)
       for (int r = 0; r < R; ++r) acc[h][r] = V::zero_ps();
@@ -58,13 +58,13 @@ void scores_tile(const float* q, int head_dim, float scale, const float* keys, i
 }
 
 template <class V, int MaxHeads>
-void scores_simd(const float* q, int group, int head_dim, float scale, const float* keys, int64_t stride,
-                 const int64_t* slots, int64_t n, float* scores) {
+void scores_simd(const float* q, int group, int head_dim, float scale, const KvRows& rows, const int64_t* slots,
+                 int64_t n, float* scores) {
   for (int g0 = 0; g0 < group; g0 += MaxHeads) {
     const float* qg = q + g0 * head_dim;
     float* sg = scores + g0 * n;
     with_heads<MaxHeads>(std::min(MaxHeads, group - g0), [&](auto heads) {
-      scores_tile<V, decltype(heads)::value>(qg, head_dim, scale, keys, stride, slots, n, sg);
+      scores_tile<V, decltype(heads)::value>(qg, head_dim, scale, rows, slots, n, sg);
     });
   }
 }
@@ -98,16 +98,16 @@ void exps_simd(float* s, int64_t n, float* max_out, float* sum_out) {
 // Adds rows [j0, j1) of values, weighted by H heads' exps, to dimensions
 // [d0, d0 + C * lanes) of those heads' partials.
 template <class V, int H, int C>
-void values_tile(const float* p, int64_t n, const float* values, int64_t stride, const int64_t* slots, int64_t j0,
-                 int64_t j1, int d0, float* partial, int64_t partial_stride) {
+void values_tile(const float* p, int64_t n, const KvRows& rows, const int64_t* slots, int64_t j0, int64_t j1, int d0,
+                 float* partial, int64_t partial_stride) {
   const int head_dim = int(partial_stride - 2);
   typename V::F acc[H][C];
   for (int h = 0; h < H; ++h)
     for (int c = 0; c < C; ++c)
       acc[h][c] = j0 == 0 ? V::zero_ps() : V::loadf(partial + h * partial_stride + d0 + c * V::kLanes);
   for (int64_t j = j0; j < j1; ++j) {
-    const float* v = values + slots[j] * stride + d0;
-    if (d0 == 0 && j + kPrefetchRows < n) prefetch_row(values + slots[j + kPrefetchRows] * stride, head_dim);
+    const float* v = rows.value(slots[j]) + d0;
+    if (d0 == 0 && j + kPrefetchRows < n) prefetch_row(rows.value(slots[j + kPrefetchRows]), head_dim);
     typename V::F vv[C];
     for (int c = 0; c < C; ++c) vv[c] = V::loadf(v + c * V::kLanes);
     for (int h = 0; h < H; ++h) {
@@ -122,10 +122,10 @@ void values_tile(const float* p, int64_t n, const float* values, int64_t stride,
 // The segment's partial for `group` heads (head_dim a multiple of 16); layout as attend_segment's.
 // MaxHeads heads and 2 vectors of dimensions per tile keep the accumulators in registers.
 template <class V, int MaxHeads>
-void attend_segment_simd(const float* q, int group, int head_dim, float scale, const float* keys, const float* values,
-                         int64_t stride, const int64_t* slots, int64_t n, float* partial, float* scores) {
+void attend_segment_simd(const float* q, int group, int head_dim, float scale, const KvRows& rows, const int64_t* slots,
+                         int64_t n, float* partial, float* scores) {
   const int64_t ps = head_dim + 2;
-  scores_simd<V, MaxHeads>(q, group, head_dim, scale, keys, stride, slots, n, scores);
+  scores_simd<V, MaxHeads>(q, group, head_dim, scale, rows, slots, n, scores);
   for (int g = 0; g < group; ++g) exps_simd<V>(scores + g * n, n, &partial[g * ps], &partial[g * ps + 1]);
   for (int64_t j0 = 0; j0 < n; j0 += kRowBlock) {
     const int64_t j1 = std::min(n, j0 + kRowBlock);
@@ -136,9 +136,9 @@ void attend_segment_simd(const float* q, int group, int head_dim, float scale, c
         constexpr int H = decltype(h)::value;
         int d0 = 0;
         for (; d0 + 2 * V::kLanes <= head_dim; d0 += 2 * V::kLanes)
-          values_tile<V, H, 2>(scores + g0 * n, n, values, stride, slots, j0, j1, d0, out, ps);
+          values_tile<V, H, 2>(scores + g0 * n, n, rows, slots, j0, j1, d0, out, ps);
         for (; d0 < head_dim; d0 += V::kLanes)
-          values_tile<V, H, 1>(scores + g0 * n, n, values, stride, slots, j0, j1, d0, out, ps);
+          values_tile<V, H, 1>(scores + g0 * n, n, rows, slots, j0, j1, d0, out, ps);
       });
     }
   }

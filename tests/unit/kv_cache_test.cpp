@@ -129,7 +129,65 @@ TEST(KvCache, MemoryIsBoundedAndReported) {
   cache.commit_all();
   const size_t per_position = size_t(c.kv_dim()) * 4 * 2 * size_t(c.n_layers);
   EXPECT_EQ(cache.bytes_used(), 10 * per_position);
-  EXPECT_EQ(cache.bytes_allocated(), 256 * per_position);  // grows in steps of 256 positions
+  EXPECT_EQ(cache.bytes_allocated(), 16 * per_position);  // grows in steps of 16 positions
+  cache.begin_pending(10);
+  cache.commit_all();
+  EXPECT_EQ(cache.bytes_allocated(), 32 * per_position);  // and by half its size at least
+}
+
+// n samples of one prompt: each reads the prompt's positions from one shared prefix and
+// writes only its own, with the same logits, bit for bit, as a cache that holds it all.
+TEST(KvCache, SamplesOfASharedPromptEqualCachesOfTheirOwn) {
+  auto model = Model::load(test::stories_model());
+  const auto& c = model->config();
+  Transformer tf(*model, 2, /*segment=*/8);  // the prompt's 21 positions end inside a segment
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 21; ++i) prompt.push_back(int32_t(1 + i * 13 % 400));
+  auto prefill = [&](KvCache& cache) {
+    std::vector<BatchToken> batch;
+    for (size_t i = 0; i < prompt.size(); ++i)
+      batch.push_back({prompt[i], 0, int64_t(i), int32_t(i) - 1, false});
+    KvCache* caches[] = {&cache};
+    tf.forward(batch, caches);
+    cache.commit_all();
+  };
+  auto shared = std::make_shared<KvCache>(c, 64);
+  prefill(*shared);
+  shared->shrink_to_committed();
+  KvCache a(c, 64, shared), b(c, 64, shared), alone(c, 64);
+  prefill(alone);
+  EXPECT_EQ(a.length(), 21);
+  EXPECT_EQ(a.base(), 21);
+  EXPECT_EQ(a.bytes_allocated(), 0u);
+
+  // Both samples in one batch, each with a two-branch tree; then one path of each committed.
+  KvCache* pair[] = {&a, &b};
+  auto both = tf.forward({{70, 0, 21, -1, true}, {81, 0, 22, 0, true}, {80, 0, 22, 0, true},
+                          {90, 1, 21, -1, true}, {91, 1, 22, 3, true}},
+                         pair);
+  std::vector<float> logits(both.begin(), both.end());
+  KvCache* one[] = {&alone};
+  auto own = tf.forward({{70, 0, 21, -1, true}, {81, 0, 22, 0, true}, {80, 0, 22, 0, true}}, one);
+  const size_t vocab = size_t(c.vocab_size);
+  EXPECT_EQ(std::memcmp(logits.data(), own.data(), 3 * vocab * 4), 0);
+  a.commit({0, 2});  // 70, 80
+  b.commit({0, 1});  // 90, 91
+  alone.commit({0, 2});
+  for (int32_t t : {5, 6, 7, 8, 9, 10, 11, 12}) {  // on past the next segment boundary
+    auto x = next_logits(tf, a, t);
+    auto y = next_logits(tf, alone, t);
+    ASSERT_EQ(std::memcmp(x.data(), y.data(), x.size() * 4), 0) << "token " << t;
+  }
+  // b went its own way from the same prefix: the same as a cache that prefilled it all.
+  KvCache b_alone(c, 64);
+  prefill(b_alone);
+  for (int32_t t : {90, 91}) next_logits(tf, b_alone, t);
+  EXPECT_EQ(b.length(), b_alone.length());
+  auto x = next_logits(tf, b, 3);
+  auto y = next_logits(tf, b_alone, 3);
+  EXPECT_EQ(std::memcmp(x.data(), y.data(), x.size() * 4), 0);
+  EXPECT_THROW(b.truncate(20), std::out_of_range);  // the shared positions are not its to drop
+  EXPECT_LT(a.bytes_allocated(), alone.bytes_allocated());
 }
 
 }  // namespace

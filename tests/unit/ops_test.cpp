@@ -62,14 +62,14 @@ TEST(Ops, SegmentedAttentionEqualsPlainSoftmax) {
   }
   for (int segment : {1, 4, 7, 1024}) {
     std::vector<float> out(hd), scratch(attend_scratch_floats(1, hd, n, segment));
-    attend(q.data(), 1, hd, 0.25f, keys.data(), values.data(), hd, slots.data(), 0, n, segment, out.data(),
+    attend(q.data(), 1, hd, 0.25f, {keys.data(), values.data(), hd}, slots.data(), 0, n, segment, out.data(),
            scratch.data());
     for (int d = 0; d < hd; ++d) EXPECT_NEAR(out[size_t(d)], want[size_t(d)] / sum, 1e-5) << "segment " << segment;
     // Three heads sharing the keys: the first one's result is bit-identical to it alone.
     std::vector<float> q3(q), out3(size_t(3 * hd));
     for (int d = 0; d < 2 * hd; ++d) q3.push_back(float(d % 7) * 0.1f - 0.3f);
     std::vector<float> scratch3(attend_scratch_floats(3, hd, n, segment));
-    attend(q3.data(), 3, hd, 0.25f, keys.data(), values.data(), hd, slots.data(), 0, n, segment, out3.data(),
+    attend(q3.data(), 3, hd, 0.25f, {keys.data(), values.data(), hd}, slots.data(), 0, n, segment, out3.data(),
            scratch3.data());
     EXPECT_EQ(std::memcmp(out3.data(), out.data(), size_t(hd) * 4), 0) << "segment " << segment;
   }

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "server/sample_group.h"
 #include "spec/generation.h"
 #include "test_helpers.h"
 
@@ -190,6 +191,112 @@ TEST(RequestWorker, PearlRequestsShareThePassesWithOthers) {
   EXPECT_GT(pearl.tokens_per_pass(), 1.0);
   std::printf("PEARL in the batch: %d drafted, %d accepted, %.2f tokens per pass\n", int(pearl.drafted_tokens()),
               int(pearl.accepted_tokens()), pearl.tokens_per_pass());
+}
+
+// A request for n samples: they decode together from one prefill of the prompt, each is
+// exactly what a request with its seed alone gives, and they answer once, together.
+TEST(RequestWorker, SamplesOfOnePromptShareItsCacheAndEachIsWhatItsSeedAloneGives) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(test::perturbed_stories());
+  Transformer target(*model, 2), draft(*drafter_model, 1);
+  std::mutex mutex;
+  std::map<std::string, std::map<uint32_t, std::vector<int32_t>>> streamed;  // request -> index -> ids
+  Replies replies;
+  ServingOptions options;
+  options.max_batch = 4;
+  RequestWorker worker({&target, &draft}, options, [&](const std::string&, const wire::ServerMessage& m) {
+    if (m.has_chunk()) {
+      std::lock_guard lock(mutex);
+      auto& ids = streamed[m.chunk().request_id()][m.chunk().index()];
+      ids.insert(ids.end(), m.chunk().ids().begin(), m.chunk().ids().end());
+    }
+    replies.take(m);
+  });
+  std::string long_prompt = "Once upon a time, there was a little girl named Lily.";
+  for (int i = 0; i < 5; ++i) long_prompt += " She liked to play in the park with her dog and her friends.";
+  size_t submitted = 0;
+  auto submit = [&](const std::string& id, const std::string& mode, uint32_t n, uint64_t seed, int max_tokens,
+                    bool first_finish = false, const std::string& prompt = "") {
+    wire::SubmitRequest request;
+    request.set_request_id(id);
+    request.set_text(prompt.empty() ? long_prompt : prompt);
+    request.set_mode(mode);
+    request.set_max_tokens(max_tokens);
+    request.set_n(n);
+    request.set_first_finish(first_finish);
+    request.set_stream(true);
+    request.mutable_sampling()->set_temperature(1.0f);
+    request.mutable_sampling()->set_seed(seed);
+    worker.submit("zmq:client", request);
+    ++submitted;
+    EXPECT_TRUE(replies.wait_for(submitted)) << id;
+    std::lock_guard lock(replies.mutex);
+    EXPECT_TRUE(replies.terminal.at(id).has_final()) << replies.terminal.at(id).DebugString();
+    return replies.terminal.at(id).final();
+  };
+  auto ids_of = [](const auto& repeated) { return std::vector<int32_t>(repeated.begin(), repeated.end()); };
+
+  for (const std::string mode : {"ar", "chain"}) {
+    const wire::FinalResult four = submit(mode + "-n4", mode, 4, 7, 24);
+    ASSERT_EQ(four.choices_size(), 4);
+    std::set<std::vector<int32_t>> distinct;
+    for (const wire::Choice& choice : four.choices()) {
+      const uint32_t i = choice.index();
+      // Each sample alone, with the seed it drew from: the same tokens.
+      const wire::FinalResult alone = submit(mode + "-alone-" + std::to_string(i), mode, 1, sample_seed(7, i), 24);
+      EXPECT_EQ(ids_of(choice.ids()), ids_of(alone.ids())) << mode << " sample " << i;
+      EXPECT_EQ(choice.text(), alone.text());
+      std::lock_guard lock(mutex);
+      EXPECT_EQ(streamed[mode + "-n4"][i], ids_of(choice.ids())) << "streamed chunks of sample " << i;
+      distinct.insert(ids_of(choice.ids()));
+    }
+    EXPECT_EQ(distinct.size(), 4u) << "samples drawn from distinct seeds came out the same";
+    EXPECT_EQ(ids_of(four.ids()), ids_of(four.choices(0).ids()));
+    EXPECT_EQ(four.stats().prompt_tokens(), submit(mode + "-one", mode, 1, 7, 24).stats().prompt_tokens());
+    // The prompt's cache is held once: far less than four requests' caches.
+    const int64_t one_bytes = submit(mode + "-bytes", mode, 1, 7, 24).stats().kv_cache_bytes();
+    EXPECT_LT(four.stats().kv_cache_bytes(), 2 * one_bytes) << mode;
+    std::printf("%s: n = 4 holds %lld KV bytes, n = 1 %lld\n", mode.c_str(), (long long)four.stats().kv_cache_bytes(),
+                (long long)one_bytes);
+  }
+
+  // First Finish Search: the sample that needs the fewest passes answers alone, the others stop.
+  const wire::FinalResult all = submit("long-n4", "ar", 4, 13, 400, false, "Once upon a time");
+  auto passes = [](const wire::Choice& c) { return c.ids_size() + (c.finish_reason() == "stop" ? 1 : 0); };
+  uint32_t quickest = 0;
+  for (const wire::Choice& c : all.choices())
+    if (passes(c) < passes(all.choices(int(quickest)))) quickest = c.index();
+  ASSERT_NE(quickest, 0u) << "with this seed another sample should finish first";
+  const wire::FinalResult first = submit("ffs", "ar", 4, 13, 400, true, "Once upon a time");
+  ASSERT_EQ(first.choices_size(), 1);
+  EXPECT_EQ(first.choices(0).index(), quickest);
+  EXPECT_EQ(ids_of(first.choices(0).ids()), ids_of(all.choices(int(quickest)).ids()));
+  EXPECT_EQ(ids_of(first.ids()), ids_of(first.choices(0).ids()));
+  std::printf("first finish: sample %u after %d tokens (the longest took %d)\n", quickest,
+              first.choices(0).ids_size(), [&] {
+                int most = 0;
+                for (const wire::Choice& c : all.choices()) most = std::max(most, c.ids_size());
+                return most;
+              }());
+
+  // Cancelled: one answer for the request, whatever its samples were doing.
+  wire::SubmitRequest request;
+  request.set_request_id("cancelled");
+  request.set_text(long_prompt);
+  request.set_max_tokens(400);
+  request.set_n(3);
+  request.mutable_sampling()->set_temperature(1.0f);
+  worker.submit("zmq:client", request);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  worker.cancel("zmq:client", "cancelled");
+  ASSERT_TRUE(replies.wait_for(submitted + 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a second answer would come in this time
+  std::lock_guard lock(replies.mutex);
+  EXPECT_EQ(replies.terminal_count.at("cancelled"), 1);
+  const wire::ServerMessage& answer = replies.terminal.at("cancelled");
+  EXPECT_TRUE(answer.has_final() || answer.error().code() == wire::CANCELLED) << answer.DebugString();
+  for (const auto& [id, count] : replies.terminal_count) EXPECT_EQ(count, 1) << id;
+  EXPECT_EQ(worker.live_requests(), 0u);
 }
 
 }  // namespace

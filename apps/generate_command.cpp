@@ -61,6 +61,8 @@ Flags generate_flags() {
   f.add("timeout-ms", "5000",
         "--server: give up when the server is silent this long (it sends a heartbeat each second)");
   f.add("deadline-ms", "0", "--server: the server ends the request after this long (0: no deadline)");
+  f.add("samples", "1", "--server: samples of the prompt decoded together, sharing its KV cache (OpenAI's n)");
+  f.add_switch("first-finish", "--server: answer with the first of the samples to finish (First Finish Search)");
   f.add("curve-server-key", "", "--server: the server's CURVE public key file (its .pub); encrypts and authenticates");
   f.add("curve-secret-key", "", "--server: this client's CURVE key pair (its .key), which the server must list");
   return f;
@@ -73,6 +75,8 @@ int run_generate(const std::vector<std::string>& args) {
   if (!flags.parse(args)) return 0;
   if (flags.get("prompt").empty()) throw UsageError("--prompt is required");
   if (!flags.get("server").empty()) return run_remote_generate(flags);
+  if (flags.get_int("samples") != 1 || flags.get_switch("first-finish"))
+    throw UsageError("--samples and --first-finish need --server");
   GenerationOptions options;
   options.max_tokens = int(flags.get_int("max-tokens"));
   options.max_context = flags.get_int("max-context");

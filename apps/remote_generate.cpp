@@ -27,7 +27,11 @@ int run_remote_generate(const Flags& flags) {
   r->mutable_sampling()->set_seed(uint64_t(flags.get_int("seed")));
   if (flags.given("mode")) r->set_mode(flags.get("mode"));
   if (!flags.get("stop").empty()) r->add_stop(flags.get("stop"));
-  r->set_stream(true);
+  const int64_t samples = flags.get_int("samples");
+  if (samples < 1 || samples > 128) throw UsageError("--samples must be between 1 and 128");
+  r->set_n(uint32_t(samples));
+  r->set_first_finish(flags.get_switch("first-finish"));
+  r->set_stream(samples == 1);  // several samples' chunks would interleave: each is printed whole at the end
   r->set_deadline_ms(uint32_t(flags.get_int("deadline-ms")));
   constexpr auto kHeartbeat = std::chrono::milliseconds(1000);  // so the server can tell if we vanish
   r->set_heartbeat_ms(uint32_t(kHeartbeat.count()));
@@ -82,7 +86,14 @@ int run_remote_generate(const Flags& flags) {
       const wire::FinalResult& f = reply.final();
       const wire::Statistics& s = f.stats();
       if (json) {
+        nlohmann::json choices = nlohmann::json::array();
+        for (const wire::Choice& c : f.choices())
+          choices.push_back({{"index", c.index()},
+                             {"ids", std::vector<int32_t>(c.ids().begin(), c.ids().end())},
+                             {"text", c.text()},
+                             {"finish_reason", c.finish_reason()}});
         nlohmann::json out = {{"ids", std::vector<int32_t>(f.ids().begin(), f.ids().end())},
+                              {"choices", choices},
                               {"text", f.text()},
                               {"finish_reason", f.finish_reason()},
                               {"stats",
@@ -91,6 +102,7 @@ int run_remote_generate(const Flags& flags) {
                                 {"queue_seconds", s.queue_seconds()},
                                 {"prefill_seconds", s.prefill_seconds()},
                                 {"decode_seconds", s.decode_seconds()},
+                                {"kv_cache_bytes", s.kv_cache_bytes()},
                                 {"speculation",
                                  {{"mode", s.mode()},
                                   {"verifier_passes", s.verifier_passes()},
@@ -102,6 +114,8 @@ int run_remote_generate(const Flags& flags) {
                                   {"verifier_idle_seconds", s.verifier_idle_seconds()}}}}}};
         std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       } else {
+        for (const wire::Choice& c : f.choices())
+          std::cout << "--- sample " << c.index() << " (" << c.finish_reason() << ") ---\n" << c.text() << "\n";
         std::cout << std::endl;
         std::fprintf(stderr,
                      "server %s | mode %s | prompt %d tokens | generated %d tokens, %.1f tok/s | %s | %.2f tokens "

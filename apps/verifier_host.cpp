@@ -32,7 +32,8 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("max-client-requests", "16",
         "of those, most from one client (an HTTP API key or address, a ZeroMQ connection); the next one waiting "
         "is taken from the client with the fewest running");
-  f.add("max-batch", "8", "requests decoded together, their trees verified in one forward pass");
+  f.add("max-batch", "8",
+        "sequences decoded together, their trees verified in one forward pass (a request for n samples takes n)");
   f.add("prefill-chunk", "128", "most prompt tokens of joining requests per pass (chunked prefill)");
   add_kv_shard_flags(f);
 }

@@ -84,9 +84,7 @@ struct KvRows {
   const float* shared_values = nullptr;
 
   const float* key(int64_t slot) const { return slot >= 0 ? keys + slot * stride : shared_keys + ~slot * stride; }
-  const float* value(int64_t slot) const {
-    return slot >= 0 ? values + slot * stride : shared_values + ~slot * stride;
-  }
+  const float* value(int64_t slot) const { return slot >= 0 ? values + slot * stride : shared_values + ~slot * stride; }
 };
 
 /// Attention of `group` query vectors that share one key/value head (q and out: [group][head_dim],

@@ -11,7 +11,7 @@ namespace {
 // Storage grows by half its size at least, in whole steps of this many rows: amortized
 // copies, and a sample's own rows after a shared prompt stay few (KvCache(prefix)).
 constexpr int64_t kGrowthStep = 16;
-}
+}  // namespace
 
 KvCache::KvCache(const ModelConfig& config, int64_t max_positions)
     : kv_dim_(config.kv_dim()),
@@ -28,8 +28,8 @@ KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::unique_p
 
 KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::shared_ptr<const KvCache> prefix)
     : KvCache(config, max_positions) {
-  if (!prefix || prefix->remote() || prefix->shared_prefix() || prefix->pending() > 0 ||
-      prefix->kv_dim() != kv_dim_ || prefix->keys_.size() != keys_.size())
+  if (!prefix || prefix->remote() || prefix->shared_prefix() || prefix->pending() > 0 || prefix->kv_dim() != kv_dim_ ||
+      prefix->keys_.size() != keys_.size())
     throw std::invalid_argument("a shared prefix must be a whole committed cache of the same model");
   if (prefix->length() > max_positions_)
     throw std::length_error("a shared prefix of " + std::to_string(prefix->length()) +

@@ -87,7 +87,6 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
     throw std::invalid_argument("n must be between 1 and " + std::to_string(serving.max_batch) +
                                 ", this server's batch size");
   if (n > 1 && !group_) group_ = std::make_shared<SampleGroup>(n, r.first_finish());
-  shares_prompt_ = group_ && !serving.kv_remote;  // a cache on KV shards keeps its prompt there
   options_.sampling = sampling_from_wire(r.sampling());
   options_.sampling.seed = sample_seed(options_.sampling.seed, index_);
   const Model& target = models.target->model();
@@ -113,6 +112,7 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
       target, drafter_.get(), prompt_ids_, options_,
       mode_speculation(settings_, target, models.draft ? &models.draft->model() : nullptr),
       [this](int32_t id) { on_token(id); });
+  shares_prompt_ = group_ && !run_->cache().remote();  // a cache on KV shards keeps its prompt there
   if (index_ > 0 && group_->prompt) run_->adopt_prompt(group_->prompt);
 }
 
@@ -121,8 +121,7 @@ std::vector<std::unique_ptr<ActiveRequest>> ActiveRequest::fork() {
   if (shares_prompt_) group_->prompt = run_->share_prompt();
   std::vector<std::unique_ptr<ActiveRequest>> samples;
   for (uint32_t i = 1; i < group_->size(); ++i)
-    samples.push_back(
-        std::unique_ptr<ActiveRequest>(new ActiveRequest(ticket_, models_, serving_, sink_, i, group_)));
+    samples.push_back(std::unique_ptr<ActiveRequest>(new ActiveRequest(ticket_, models_, serving_, sink_, i, group_)));
   return samples;
 }
 

@@ -275,7 +275,8 @@ void HttpGateway::routes() {
       const wire::FinalResult& f = m->final();
       json choices = json::array();
       if (f.choices().empty()) choices.push_back(choice(0, f.text(), f.finish_reason(), false));
-      for (const wire::Choice& c : f.choices()) choices.push_back(choice(c.index(), c.text(), c.finish_reason(), false));
+      for (const wire::Choice& c : f.choices())
+        choices.push_back(choice(c.index(), c.text(), c.finish_reason(), false));
       json body = {{"id", id},
                    {"object", object},
                    {"created", created},
@@ -308,7 +309,8 @@ void HttpGateway::routes() {
             const wire::FinalResult& f = m->final();
             event["choices"] = json::array();
             if (f.choices().empty()) event["choices"].push_back(choice(0, "", f.finish_reason(), true));
-            for (const wire::Choice& c : f.choices()) event["choices"].push_back(choice(c.index(), "", c.finish_reason(), true));
+            for (const wire::Choice& c : f.choices())
+              event["choices"].push_back(choice(c.index(), "", c.finish_reason(), true));
             event["usage"] = usage(m->final().stats());
             event["tandem"] = speculation(m->final().stats());
             end = true;

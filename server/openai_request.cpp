@@ -19,8 +19,10 @@ int64_t integer_field(const json& body, const char* key, int64_t otherwise, int6
   if (it == body.end() || it->is_null()) return otherwise;
   const std::string range = " between " + std::to_string(low) + " and " + std::to_string(high);
   if (it->is_number_unsigned()) {
-    if (it->get<uint64_t>() > uint64_t(high)) throw std::invalid_argument(std::string("'") + key + "' must be" + range);
-    return int64_t(it->get<uint64_t>());
+    const uint64_t v = it->get<uint64_t>();
+    if (v > uint64_t(high) || int64_t(v) < low)
+      throw std::invalid_argument(std::string("'") + key + "' must be" + range);
+    return int64_t(v);
   }
   if (!it->is_number_integer()) throw std::invalid_argument(std::string("'") + key + "' must be an integer" + range);
   const int64_t v = it->get<int64_t>();
@@ -37,6 +39,15 @@ double number_field(const json& body, const char* key, double otherwise, double 
     throw std::invalid_argument(std::string("'") + key + "' must be a number between " + std::to_string(low) + " and " +
                                 std::to_string(high));
   return v;
+}
+
+// body["seed"]: any integer in [0, 2^64) (a sample's seed, server/sample_group.h, may pass 2^63), 0 when absent.
+uint64_t seed_field(const json& body) {
+  auto it = body.find("seed");
+  if (it == body.end() || it->is_null()) return 0;
+  if (it->is_number_unsigned()) return it->get<uint64_t>();
+  if (it->is_number_integer() && it->get<int64_t>() >= 0) return uint64_t(it->get<int64_t>());
+  throw std::invalid_argument("'seed' must be an integer between 0 and 18446744073709551615");
 }
 
 bool bool_field(const json& body, const char* key) {
@@ -110,7 +121,7 @@ wire::SubmitRequest openai_submit(const json& body, bool chat) {
   s.set_temperature(float(number_field(body, "temperature", 1.0, 0.0, kMaxTemperature)));
   s.set_top_p(float(number_field(body, "top_p", 1.0, 0.0, 1.0)));
   s.set_top_k(int32_t(integer_field(body, "top_k", 0, 0, std::numeric_limits<int32_t>::max())));
-  s.set_seed(uint64_t(integer_field(body, "seed", 0, 0, std::numeric_limits<int64_t>::max())));
+  s.set_seed(seed_field(body));
   r.set_mode(string_field(body, "mode"));  // tandem's extension
   r.set_stream(bool_field(body, "stream"));
   return r;

@@ -50,13 +50,11 @@ TEST(Attention, EveryKernelEqualsTheReferenceBitForBit) {
         const int64_t ps = attention_partial_floats(head_dim);
         std::vector<float> expected(size_t(group * ps)), scores(size_t(group * n));
         set_kernel_isa(KernelIsa::Scalar);
-        attend_segment(c.q.data(), group, head_dim, 0.1f, c.rows(), c.slots.data(), n,
-                       expected.data(), scores.data());
+        attend_segment(c.q.data(), group, head_dim, 0.1f, c.rows(), c.slots.data(), n, expected.data(), scores.data());
         for (KernelIsa isa : test::supported_isas()) {
           set_kernel_isa(isa);
           std::vector<float> got(size_t(group * ps), NAN);
-          attend_segment(c.q.data(), group, head_dim, 0.1f, c.rows(), c.slots.data(), n,
-                         got.data(), scores.data());
+          attend_segment(c.q.data(), group, head_dim, 0.1f, c.rows(), c.slots.data(), n, got.data(), scores.data());
           ASSERT_EQ(std::memcmp(got.data(), expected.data(), got.size() * 4), 0)
               << kernel_isa_name(isa) << " group " << group << " head_dim " << head_dim << " n " << n;
         }
@@ -101,8 +99,8 @@ TEST(Attention, SegmentsMergedInOrderEqualOneCall) {
     set_kernel_isa(isa);
     std::vector<float> whole(size_t(group * head_dim));
     std::vector<float> scratch(attend_scratch_floats(group, head_dim, count, segment));
-    attend(c.q.data(), group, head_dim, 0.1f, c.rows(), c.slots.data(), first_pos,
-           count, segment, whole.data(), scratch.data());
+    attend(c.q.data(), group, head_dim, 0.1f, c.rows(), c.slots.data(), first_pos, count, segment, whole.data(),
+           scratch.data());
 
     // Each segment's partial computed on its own (as another thread or node would), then merged.
     const int64_t ps = attention_partial_floats(head_dim);
@@ -111,8 +109,8 @@ TEST(Attention, SegmentsMergedInOrderEqualOneCall) {
     for (int64_t from = first_pos; from < first_pos + count;) {
       const int64_t to = std::min(first_pos + count, (from / segment + 1) * segment);
       partials.emplace_back(size_t(group * ps));
-      attend_segment(c.q.data(), group, head_dim, 0.1f, c.rows(),
-                     c.slots.data() + (from - first_pos), to - from, partials.back().data(), scores.data());
+      attend_segment(c.q.data(), group, head_dim, 0.1f, c.rows(), c.slots.data() + (from - first_pos), to - from,
+                     partials.back().data(), scores.data());
       from = to;
     }
     ASSERT_EQ(partials.size(), 6u);

@@ -145,8 +145,7 @@ TEST(KvCache, SamplesOfASharedPromptEqualCachesOfTheirOwn) {
   for (int i = 0; i < 21; ++i) prompt.push_back(int32_t(1 + i * 13 % 400));
   auto prefill = [&](KvCache& cache) {
     std::vector<BatchToken> batch;
-    for (size_t i = 0; i < prompt.size(); ++i)
-      batch.push_back({prompt[i], 0, int64_t(i), int32_t(i) - 1, false});
+    for (size_t i = 0; i < prompt.size(); ++i) batch.push_back({prompt[i], 0, int64_t(i), int32_t(i) - 1, false});
     KvCache* caches[] = {&cache};
     tf.forward(batch, caches);
     cache.commit_all();
@@ -162,9 +161,9 @@ TEST(KvCache, SamplesOfASharedPromptEqualCachesOfTheirOwn) {
 
   // Both samples in one batch, each with a two-branch tree; then one path of each committed.
   KvCache* pair[] = {&a, &b};
-  auto both = tf.forward({{70, 0, 21, -1, true}, {81, 0, 22, 0, true}, {80, 0, 22, 0, true},
-                          {90, 1, 21, -1, true}, {91, 1, 22, 3, true}},
-                         pair);
+  auto both = tf.forward(
+      {{70, 0, 21, -1, true}, {81, 0, 22, 0, true}, {80, 0, 22, 0, true}, {90, 1, 21, -1, true}, {91, 1, 22, 3, true}},
+      pair);
   std::vector<float> logits(both.begin(), both.end());
   KvCache* one[] = {&alone};
   auto own = tf.forward({{70, 0, 21, -1, true}, {81, 0, 22, 0, true}, {80, 0, 22, 0, true}}, one);

@@ -272,8 +272,8 @@ TEST(RequestWorker, SamplesOfOnePromptShareItsCacheAndEachIsWhatItsSeedAloneGive
   EXPECT_EQ(first.choices(0).index(), quickest);
   EXPECT_EQ(ids_of(first.choices(0).ids()), ids_of(all.choices(int(quickest)).ids()));
   EXPECT_EQ(ids_of(first.ids()), ids_of(first.choices(0).ids()));
-  std::printf("first finish: sample %u after %d tokens (the longest took %d)\n", quickest,
-              first.choices(0).ids_size(), [&] {
+  std::printf("first finish: sample %u after %d tokens (the longest took %d)\n", quickest, first.choices(0).ids_size(),
+              [&] {
                 int most = 0;
                 for (const wire::Choice& c : all.choices()) most = std::max(most, c.ids_size());
                 return most;

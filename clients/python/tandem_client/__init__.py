@@ -76,10 +76,13 @@ class Client:
         self.close()
 
     def submit(self, prompt=None, ids=None, messages=None, max_tokens=0, temperature=0.0, top_k=0, top_p=1.0, seed=0,
-               chat=False, mode="", stream=False, deadline_ms=0, request_id=None, heartbeat_ms=1000, stop=()):
+               chat=False, mode="", stream=False, deadline_ms=0, request_id=None, heartbeat_ms=1000, stop=(), n=1,
+               first_finish=False):
         """Sends a request and returns its id; read the replies with messages(request_id).
 
-        stop: a string or a list of strings; the output ends before the first of them."""
+        stop: a string or a list of strings; the output ends before the first of them.
+        n: samples of the prompt, sharing its cache (the final's `choices`; chunks carry an
+        `index`); first_finish: answer with the first of them to finish."""
         message = client_pb2.ClientMessage()
         r = message.submit
         r.request_id = request_id or f"py-{os.getpid()}-{next(self._ids)}"
@@ -91,6 +94,7 @@ class Client:
             r.text = prompt
         r.chat, r.max_tokens, r.mode, r.stream, r.deadline_ms = chat, max_tokens, mode, stream, deadline_ms
         r.stop.extend([stop] if isinstance(stop, str) else stop)
+        r.n, r.first_finish = n, first_finish
         # The server cancels the request if this client stays silent for three intervals;
         # messages() sends the heartbeats while it waits.
         r.heartbeat_ms = heartbeat_ms

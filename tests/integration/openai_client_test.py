@@ -1,0 +1,129 @@
+"""OpenAI's own Python client (the `openai` package, as users call us) against a real
+`tandem serve` process: `n` samples of one prompt on /v1/completions and
+/v1/chat/completions, streamed and not, First Finish Search, and the refusals.
+
+Each sample is what a request with its seed alone gives (sample i draws from
+sample_seed(seed, i), server/sample_group.h), and the prompt's KV cache is held once
+for all of them: the `tandem.kv_cache_bytes` the answer reports shows it.
+
+    openai_client_test.py BUILD_DIR SHARED_DIR MODELS_DIR
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import openai
+
+MASK = (1 << 64) - 1
+
+
+def sample_seed(seed, index):
+    """server/sample_group.cpp's sample_seed: the request's seed for sample 0, splitmix64 after."""
+    if index == 0:
+        return seed
+    z = (seed + 0x9E3779B97F4A7C15 * (index + 1)) & MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def start_server(tandem, model, tmp, name):
+    endpoint_file = os.path.join(tmp, name)
+    server = subprocess.Popen([tandem, "serve", "--model", model, "--draft-model", "none", "--threads", "2",
+                               "--max-batch", "4", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
+                               "--endpoint-file", endpoint_file], stdout=subprocess.DEVNULL)
+    for _ in range(600):
+        if os.path.exists(endpoint_file) and len(open(endpoint_file).read().split()) == 3:
+            break
+        assert server.poll() is None, "tandem serve exited"
+        time.sleep(0.1)
+    http = open(endpoint_file).read().split()[1]
+    return server, openai.OpenAI(api_key="unused", base_url=http + "/v1", max_retries=0, timeout=120)
+
+
+def check_completions(client):
+    prompt = "Once upon a time, there was a little girl named Lily." + \
+        " She liked to play in the park with her dog and her friends." * 5
+    settings = dict(model="stories260K", prompt=prompt, max_tokens=24, temperature=1.0)
+    four = client.completions.create(n=4, seed=5, **settings)
+    assert [c.index for c in four.choices] == [0, 1, 2, 3], four.choices
+    texts = [c.text for c in four.choices]
+    assert len(set(texts)) == 4, f"samples of distinct seeds came out the same: {texts}"
+    for i, choice in enumerate(four.choices):
+        alone = client.completions.create(n=1, seed=sample_seed(5, i), **settings)
+        assert alone.choices[0].text == choice.text, (i, alone.choices[0].text, choice.text)
+    again = client.completions.create(n=4, seed=5, **settings)
+    assert [c.text for c in again.choices] == texts, "the same seed gave other samples"
+    # The prompt's cache is held once: far less than four requests' caches (each about one).
+    one = client.completions.create(n=1, seed=5, **settings)
+    assert four.usage.prompt_tokens == one.usage.prompt_tokens, (four.usage, one.usage)
+    if all(c.finish_reason == "length" for c in four.choices):
+        assert four.usage.completion_tokens == 4 * 24, four.usage
+    four_bytes, one_bytes = four.model_extra["tandem"]["kv_cache_bytes"], one.model_extra["tandem"]["kv_cache_bytes"]
+    assert 0 < four_bytes < 2 * one_bytes, (four_bytes, one_bytes)
+    print(f"n = 4: {four_bytes} KV bytes, n = 1: {one_bytes}")
+
+    # Streamed: every chunk names its sample; each sample's text is the one not streamed.
+    pieces = {}
+    finished = {}
+    for chunk in client.completions.create(n=4, seed=5, stream=True, **settings):
+        for c in chunk.choices:
+            pieces[c.index] = pieces.get(c.index, "") + c.text
+            if c.finish_reason:
+                finished[c.index] = c.finish_reason
+    assert [pieces[i] for i in range(4)] == texts, pieces
+    assert sorted(finished) == [0, 1, 2, 3], finished
+
+    # First Finish Search (tandem's extension): the first sample to finish answers alone.
+    story = dict(model="stories260K", prompt="Once upon a time", max_tokens=400, temperature=1.0, seed=13)
+    every = client.completions.create(n=4, **story)
+    first = client.completions.create(n=4, extra_body={"first_finish": True}, **story)
+    assert len(first.choices) == 1, first.choices
+    winner = first.choices[0]
+    assert winner.text == every.choices[winner.index].text
+    assert winner.finish_reason == "stop", winner
+
+    for bad in ({"n": 5}, {"n": 0}, {"n": 129}):
+        try:
+            client.completions.create(**dict(settings, **bad))
+            raise AssertionError(f"{bad} was accepted")
+        except openai.BadRequestError as e:
+            assert "'n' must be between" in str(e) or "n must be between" in str(e), e
+
+
+def check_chat(client):
+    messages = [{"role": "user", "content": "Name a colour."}]
+    three = client.chat.completions.create(model="smollm2", messages=messages, n=3, seed=9, max_tokens=12,
+                                           temperature=1.0)
+    assert [c.index for c in three.choices] == [0, 1, 2], three.choices
+    assert all(c.message.role == "assistant" and c.message.content for c in three.choices), three.choices
+    alone = client.chat.completions.create(model="smollm2", messages=messages, n=1, seed=sample_seed(9, 2),
+                                           max_tokens=12, temperature=1.0)
+    assert alone.choices[0].message.content == three.choices[2].message.content
+    pieces = {}
+    for chunk in client.chat.completions.create(model="smollm2", messages=messages, n=3, seed=9, max_tokens=12,
+                                                temperature=1.0, stream=True):
+        for c in chunk.choices:
+            pieces[c.index] = pieces.get(c.index, "") + (c.delta.content or "")
+    assert [pieces[i] for i in range(3)] == [c.message.content for c in three.choices], pieces
+
+
+def main():
+    build, shared, models = sys.argv[1], sys.argv[2], sys.argv[3]
+    tandem = os.path.join(build, "tandem")
+    with tempfile.TemporaryDirectory() as tmp:
+        for model, check in ((os.path.join(shared, "data/models/stories260K/model.bin"), check_completions),
+                             (os.path.join(models, "smollm2-135m-instruct-q4_1.gguf"), check_chat)):
+            server, client = start_server(tandem, model, tmp, check.__name__)
+            try:
+                check(client)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+    print("openai client: n samples, streaming, first finish and refusals all passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -211,9 +211,10 @@ class Scheduler {
                               "verifier '" + node.name + "' was lost (" + why + ") before the request finished"));
         it = state_.requests.erase(it);
       }
-      if (!node.partner.empty()) send_work(node.partner, admit_atom::value, std::string());  // its drafter admits none
-    } else if (node.role == NodeRole::drafter && !node.partner.empty()) {
-      send_work(node.partner, pair_atom::value, std::string(), std::string());  // its verifier goes on alone for now
+      if (!node.partner.empty()) admit_on_drafter(node.partner);  // its drafter no longer admits it
+    } else if (node.role == NodeRole::drafter) {
+      for (const std::string& verifier : node.verifiers)  // each goes on alone until paired again
+        send_work(verifier, pair_atom::value, std::string(), std::string());
     }
     state_.work_actors.erase(node.name);
     pair_drafters();
@@ -250,14 +251,30 @@ class Scheduler {
       send_work(verifier->name, shards_atom::value, list);
   }
 
+  // A drafter's data channel admits the keys of the verifiers it drafts for, and no others.
+  void admit_on_drafter(const std::string& drafter) {
+    const NodeInfo* d = state_.membership.find(drafter);
+    if (!d) return;
+    std::string keys;
+    for (const std::string& verifier : d->verifiers)
+      if (const NodeInfo* v = state_.membership.find(verifier); v && !v->data_key.empty())
+        keys += (keys.empty() ? "" : ",") + v->data_key;
+    send_work(drafter, admit_atom::value, keys);
+  }
+
   void pair_drafters() {
-    for (const auto& [verifier, drafter] : state_.membership.pair_free()) {
-      const NodeInfo* d = state_.membership.find(drafter);
-      log_event(LogLevel::info, "drafter_paired",
-                {{"verifier", verifier}, {"drafter", drafter}, {"curve", !d->data_key.empty()}});
+    for (const Pairing& p : state_.membership.pair_by_load()) {
+      const NodeInfo* d = state_.membership.find(p.drafter);
+      LogFields fields = {{"verifier", p.verifier},
+                          {"drafter", p.drafter},
+                          {"drafter_verifiers", int64_t(d->verifiers.size())},
+                          {"curve", !d->data_key.empty()}};
+      if (!p.previous.empty()) fields["moved_from"] = p.previous;
+      log_event(LogLevel::info, "drafter_paired", fields);
       // The drafter admits the verifier's key before the verifier connects with the drafter's.
-      send_work(drafter, admit_atom::value, state_.membership.find(verifier)->data_key);
-      send_work(verifier, pair_atom::value, d->data_endpoint, d->data_key);
+      admit_on_drafter(p.drafter);
+      send_work(p.verifier, pair_atom::value, d->data_endpoint, d->data_key);
+      if (!p.previous.empty()) admit_on_drafter(p.previous);
     }
   }
 

@@ -143,7 +143,8 @@ void stay_joined(caf::actor_system& system, const std::string& address, Join joi
     auto lost = std::make_shared<std::atomic<bool>>(false);
     join(scheduler, lost);
     while (!stop_signal && !*lost) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (node_was_refused()) throw std::runtime_error("the scheduler at " + address + " refused this node (see the log)");
+    if (node_was_refused())
+      throw std::runtime_error("the scheduler at " + address + " refused this node (see the log)");
   }
 }
 
@@ -223,21 +224,28 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
   if (settings.mode != "chain" && settings.mode != "tree") throw UsageError("--drafter-mode must be chain or tree");
   const std::string model_name =
       flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" : flags.get("draft-model");
-  const bool curve = data_channel_curve(flags, tls, "verifiers (drafter data)");  // admits its paired verifier
+  const bool curve = data_channel_curve(flags, tls, "verifiers (drafter data)");  // admits its paired verifiers
   auto model = Model::load(resolve_model_path(model_name));
   Transformer draft(*model, int(flags.get_int("threads")));
   std::string endpoint;
   const CurveKeyPair data_keys = generate_curve_keys();
-  CurveListener listener = curve ? zmq_channel_listen_curve(flags.get("listen"), data_keys, &endpoint)
-                                 : CurveListener{zmq_channel_listen(flags.get("listen"), &endpoint), nullptr};
-  Channel* channel = listener.channel.get();
+  // Several verifiers may draft here. A draft request it can serve carries at most a context
+  // of --max-context token ids (varints of up to 5 bytes) and its sampling; libzmq drops a
+  // connection that sends a frame past this limit before allocating it.
+  const int64_t max_frame = 16 * flags.get_int("max-context") + 65536;
+  CurvePeerListener listener =
+      curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame, data_keys, &endpoint)
+            : CurvePeerListener{zmq_peer_listen(flags.get("listen"), max_frame, &endpoint), nullptr};
+  PeerChannel* channel = listener.channel.get();
   DrafterService service(draft, settings, flags.get_int("max-context"));
   auto joined = std::make_shared<std::atomic<bool>>(false);
-  OpsHttp ops(http_address(flags, "drafter"),
-              {[&] {
-                 return nlohmann::json{{"live_requests", service.live_requests()}, {"joined", bool(*joined)}};
-               },
-               [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
+  OpsHttp ops(http_address(flags, "drafter"), {[&] {
+                                                 return nlohmann::json{
+                                                     {"live_requests", service.live_requests()},
+                                                     {"most_drafted_together", service.most_drafted_together()},
+                                                     {"joined", bool(*joined)}};
+                                               },
+                                               [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << settings.mode
             << "), data on " << endpoint << "; metrics on " << ops.address() << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address(), listener.gate ? data_keys.public_key : ""});
@@ -270,8 +278,9 @@ int run_shard(const Flags& flags, const std::string& name, const ClusterTls& tls
   const bool curve = data_channel_curve(flags, tls, "verifiers (KV shard data)");  // admits every verifier
   const int64_t max_frame = std::max<long long>(1024, flags.get_int("max-frame-bytes"));
   const CurveKeyPair data_keys = generate_curve_keys();
-  CurvePeerListener listener = curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame, data_keys, &endpoint)
-                                     : CurvePeerListener{zmq_peer_listen(flags.get("listen"), max_frame, &endpoint), nullptr};
+  CurvePeerListener listener =
+      curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame, data_keys, &endpoint)
+            : CurvePeerListener{zmq_peer_listen(flags.get("listen"), max_frame, &endpoint), nullptr};
   PeerChannel* channel = listener.channel.get();
   auto health = [&] {
     const KvShardStats s = shard.stats();

@@ -24,6 +24,7 @@ std::optional<NodeInfo> Membership::join(NodeInfo node, int64_t now_ms) {
   std::optional<NodeInfo> replaced = leave(node.name);
   node.last_heard_ms = now_ms;
   node.partner.clear();
+  node.verifiers.clear();
   nodes_[node.name] = std::move(node);
   return replaced;
 }
@@ -40,9 +41,13 @@ bool Membership::heard(const std::string& name, int64_t now_ms, int64_t live_req
 std::optional<NodeInfo> Membership::leave(const std::string& name) {
   auto it = nodes_.find(name);
   if (it == nodes_.end()) return std::nullopt;
+  const std::string drafter = it->second.partner;  // the removed verifier still names it
+  if (it->second.role == NodeRole::verifier) unpair(it->second);
   NodeInfo node = std::move(it->second);
+  node.partner = drafter;
   nodes_.erase(it);
-  if (auto partner = nodes_.find(node.partner); partner != nodes_.end()) partner->second.partner.clear();
+  for (const std::string& verifier : node.verifiers)
+    if (auto v = nodes_.find(verifier); v != nodes_.end()) v->second.partner.clear();
   return node;
 }
 
@@ -74,20 +79,52 @@ std::vector<const NodeInfo*> Membership::members(NodeRole role) const {
   return found;
 }
 
-std::vector<std::pair<std::string, std::string>> Membership::pair_free() {
-  std::vector<std::pair<std::string, std::string>> paired;
+NodeInfo* Membership::least_loaded_drafter(const std::string& vocabulary) {
+  NodeInfo* best = nullptr;
+  for (auto& [name, d] : nodes_) {
+    if (d.role != NodeRole::drafter || d.draining || d.vocabulary != vocabulary) continue;
+    if (!best || std::make_pair(d.verifiers.size(), d.live_requests) <
+                     std::make_pair(best->verifiers.size(), best->live_requests))
+      best = &d;
+  }
+  return best;
+}
+
+void Membership::pair(NodeInfo& verifier, NodeInfo& drafter) {
+  verifier.partner = drafter.name;
+  drafter.verifiers.push_back(verifier.name);
+}
+
+void Membership::unpair(NodeInfo& verifier) {
+  if (auto d = nodes_.find(verifier.partner); d != nodes_.end()) std::erase(d->second.verifiers, verifier.name);
+  verifier.partner.clear();
+}
+
+std::vector<Pairing> Membership::pair_by_load() {
+  std::vector<Pairing> changed;
   for (auto& [name, verifier] : nodes_) {
     if (verifier.role != NodeRole::verifier || !verifier.partner.empty()) continue;
-    auto drafter = std::find_if(nodes_.begin(), nodes_.end(), [&vocabulary = verifier.vocabulary](const auto& entry) {
-      const NodeInfo& d = entry.second;
-      return d.role == NodeRole::drafter && d.partner.empty() && d.vocabulary == vocabulary;
-    });
-    if (drafter == nodes_.end()) continue;
-    verifier.partner = drafter->first;
-    drafter->second.partner = name;
-    paired.emplace_back(name, drafter->first);
+    if (NodeInfo* drafter = least_loaded_drafter(verifier.vocabulary)) {
+      pair(verifier, *drafter);
+      changed.push_back({name, drafter->name, ""});
+    }
   }
-  return paired;
+  // Even out: while a drafter serves two verifiers more than the least loaded one of its
+  // vocabulary, its last verifier moves there (its running requests keep their drafter).
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (auto& [name, busy] : nodes_) {
+      if (busy.role != NodeRole::drafter || busy.verifiers.empty()) continue;
+      NodeInfo* idle = least_loaded_drafter(busy.vocabulary);
+      if (!idle || idle->verifiers.size() + 2 > busy.verifiers.size()) continue;
+      NodeInfo& verifier = nodes_.at(busy.verifiers.back());
+      unpair(verifier);
+      pair(verifier, *idle);
+      changed.push_back({verifier.name, idle->name, name});
+      moved = true;
+    }
+  }
+  return changed;
 }
 
 int64_t Membership::kv_cache_bytes() const {

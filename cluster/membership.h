@@ -1,8 +1,9 @@
 #pragma once
 // Who is in the cluster: the scheduler's table of drafter, verifier and KV shard nodes, kept
 // alive by heartbeats. A node silent for longer than the timeout is dropped; nothing
-// is guessed. Each verifier is paired with at most one drafter (a drafter's data
-// channel serves one verifier). Plain bookkeeping, no threads, no sockets.
+// is guessed. Each verifier is paired with at most one drafter, a drafter with any
+// number of verifiers (it drafts for all their requests together), chosen by load.
+// Plain bookkeeping, no threads, no sockets.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -23,15 +24,23 @@ std::optional<NodeRole> role_named(const std::string& name);
 struct NodeInfo {
   std::string name;
   NodeRole role = NodeRole::verifier;
-  std::string data_endpoint;   // drafter, shard: where a verifier connects for token trees or KV segments
-  std::string model;           // verifier, drafter: its model's fingerprint (model/fingerprint.h)
-  std::string vocabulary;      // verifier, drafter: its vocabulary's fingerprint; pairs share one
-  std::string data_key;        // verifier, drafter: CURVE public key of its data channel ('' : plain)
-  int64_t last_heard_ms = 0;   // steady clock
-  int64_t live_requests = 0;   // as of its latest heartbeat
-  int64_t kv_cache_bytes = 0;  // as of its latest heartbeat (a shard: the segments it holds)
-  std::string partner;         // the paired drafter (of a verifier) or verifier (of a drafter); '' for none
-  bool draining = false;       // shutting down: takes no new requests
+  std::string data_endpoint;           // drafter, shard: where a verifier connects for token trees or KV segments
+  std::string model;                   // verifier, drafter: its model's fingerprint (model/fingerprint.h)
+  std::string vocabulary;              // verifier, drafter: its vocabulary's fingerprint; pairs share one
+  std::string data_key;                // verifier, drafter: CURVE public key of its data channel ('' : plain)
+  int64_t last_heard_ms = 0;           // steady clock
+  int64_t live_requests = 0;           // as of its latest heartbeat
+  int64_t kv_cache_bytes = 0;          // as of its latest heartbeat (a shard: the segments it holds)
+  std::string partner;                 // a verifier: its drafter ('' for none)
+  std::vector<std::string> verifiers;  // a drafter: the verifiers it drafts for
+  bool draining = false;               // shutting down: takes no new requests
+};
+
+/// A verifier's new drafter.
+struct Pairing {
+  std::string verifier, drafter;
+  std::string previous;  // the drafter it leaves ('' : it had none)
+  bool operator==(const Pairing&) const = default;
 };
 
 /// The scheduler's membership table.
@@ -45,7 +54,7 @@ class Membership {
   std::optional<NodeInfo> join(NodeInfo node, int64_t now_ms);
   /// Records a heartbeat; false for a node that is not a member (it should join again).
   bool heard(const std::string& name, int64_t now_ms, int64_t live_requests, int64_t kv_cache_bytes);
-  /// Removes a node and unpairs its partner; the removed node, if it was a member.
+  /// Removes a node and unpairs its partners; the removed node, if it was a member.
   std::optional<NodeInfo> leave(const std::string& name);
   /// Marks a node as shutting down; false if it is not a member.
   bool drain(const std::string& name);
@@ -56,13 +65,20 @@ class Membership {
   const NodeInfo* find(const std::string& name) const;
   /// Members of a role, by name.
   std::vector<const NodeInfo*> members(NodeRole role) const;
-  /// Pairs every unpaired verifier with an unpaired drafter of the same vocabulary; the verifiers
-  /// whose drafter changed, as (verifier, drafter) names.
-  std::vector<std::pair<std::string, std::string>> pair_free();
+  /// Pairs every unpaired verifier with the least loaded drafter of its vocabulary (fewest
+  /// verifiers, then fewest live requests; a draining drafter takes none), then evens out the
+  /// drafters (one serving two verifiers more than another hands one over). The verifiers
+  /// whose drafter changed.
+  std::vector<Pairing> pair_by_load();
   /// Total KV cache bytes the verifiers reported.
   int64_t kv_cache_bytes() const;
 
  private:
+  // The drafter that should take one more verifier of `vocabulary` (null: none can).
+  NodeInfo* least_loaded_drafter(const std::string& vocabulary);
+  void pair(NodeInfo& verifier, NodeInfo& drafter);
+  void unpair(NodeInfo& verifier);
+
   int64_t timeout_ms_;
   std::map<std::string, NodeInfo> nodes_;
 };

@@ -7,14 +7,31 @@
 namespace tandem {
 
 RemoteDrafter::~RemoteDrafter() {
+  link_.awaited.erase(request_id_);
+  link_.early.erase(request_id_);
   if (link_.lost || sent_.empty()) return;
   wire::DrafterMessage m;
   m.mutable_release()->set_request_id(request_id_);
   send_message(*link_.channel, m);
 }
 
+void RemoteDrafter::prepare(const std::vector<int32_t>& context, int max_depth) {
+  if (link_.lost || max_depth <= 0 || context.empty() || asked_depth_ >= 0) return;
+  if (ask(context, max_depth)) asked_depth_ = max_depth;
+}
+
 TokenTree RemoteDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
+  if (asked_depth_ >= 0 && (asked_depth_ != max_depth || sent_ != context)) {
+    await();  // asked for something else: that answer is dropped
+    asked_depth_ = -1;
+  }
   if (link_.lost || max_depth <= 0 || context.empty()) return {};
+  if (asked_depth_ < 0 && !ask(context, max_depth)) return {};
+  asked_depth_ = -1;
+  return await();
+}
+
+bool RemoteDrafter::ask(const std::vector<int32_t>& context, int max_depth) {
   size_t keep = 0;
   while (keep < sent_.size() && keep < context.size() && sent_[keep] == context[keep]) ++keep;
   wire::DrafterMessage m;
@@ -24,29 +41,43 @@ TokenTree RemoteDrafter::draft(const std::vector<int32_t>& context, int max_dept
   for (size_t i = keep; i < context.size(); ++i) r->add_tokens(context[i]);
   r->set_max_depth(max_depth);
   if (sampling()) *r->mutable_sampling() = sampling_to_wire(sampling_);
-  const auto asked = std::chrono::steady_clock::now();
+  asked_at_ = std::chrono::steady_clock::now();
+  link_.early.erase(request_id_);
   if (!send_message(*link_.channel, m)) {
     link_.lost = true;
-    return {};
+    return false;
   }
+  link_.awaited.insert(request_id_);
   metrics().channel_bytes("drafter", "sent").Increment(double(m.ByteSizeLong()));
   sent_ = context;
+  return true;
+}
+
+TokenTree RemoteDrafter::await() {
   try {
     const auto deadline = std::chrono::steady_clock::now() + link_.timeout;
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    while (!link_.lost) {
       wire::TokenTree reply;
-      if (left.count() <= 0 || !receive_message(*link_.channel, reply, left)) break;
-      metrics().channel_bytes("drafter", "received").Increment(double(reply.ByteSizeLong()));
+      if (auto early = link_.early.find(request_id_); early != link_.early.end()) {
+        reply = std::move(early->second);
+        link_.early.erase(early);
+      } else {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || !receive_message(*link_.channel, reply, left)) break;
+        metrics().channel_bytes("drafter", "received").Increment(double(reply.ByteSizeLong()));
+      }
       if (reply.request_id() == request_id_) {
-        metrics().channel_latency("drafter").Observe(seconds_since(asked));
+        link_.awaited.erase(request_id_);
+        metrics().channel_latency("drafter").Observe(seconds_since(asked_at_));
         return tree_from_wire(reply, link_.vocab);
       }
-      // An answer another request gave up waiting for: skip it.
+      // Another request's answer: kept for it if it still waits, else dropped.
+      if (link_.awaited.count(reply.request_id())) link_.early[reply.request_id()] = std::move(reply);
     }
   } catch (const std::invalid_argument&) {
     // A drafter that sends garbage is as good as gone.
   }
+  link_.awaited.erase(request_id_);
   link_.lost = true;  // silent or broken: the verifier carries on alone
   return {};
 }
@@ -56,71 +87,155 @@ DrafterService::DrafterService(Transformer& draft, ModeSettings settings, int64_
   if (settings_.mode == "tree") ++settings_.draft_tokens;  // room for the tree bet's extra level
 }
 
+namespace {
+
+// A channel's one peer, as a PeerChannel (its id is '').
+class OnePeer : public PeerChannel {
+ public:
+  explicit OnePeer(Channel& channel) : channel_(channel) {}
+  bool send(const std::string&, std::string_view frame) override { return channel_.send(frame); }
+  std::optional<std::pair<std::string, std::string>> receive(std::chrono::milliseconds timeout) override {
+    auto frame = channel_.receive(timeout);
+    if (!frame) return std::nullopt;
+    return std::make_pair(std::string(), std::move(*frame));
+  }
+
+ private:
+  Channel& channel_;
+};
+
+}  // namespace
+
 void DrafterService::serve(Channel& channel, const std::atomic<bool>& stop) {
+  OnePeer peer(channel);
+  serve(peer, stop);
+}
+
+void DrafterService::serve(PeerChannel& channel, const std::atomic<bool>& stop) {
   bool busy = false;  // drafting ahead: poll the channel without waiting
   Metrics& meter = metrics();
   while (!stop) {
-    wire::DrafterMessage m;
     auto start = std::chrono::steady_clock::now();
-    try {
-      const bool got = receive_message(channel, m, std::chrono::milliseconds(busy ? 0 : 100));
-      meter.drafter_idle.Increment(seconds_since(start));
-      start = std::chrono::steady_clock::now();
-      if (!got) {
-        busy = draft_ahead();
-        idle_ = !busy;
-        meter.drafter_busy.Increment(seconds_since(start));
-        continue;
-      }
-    } catch (const std::invalid_argument&) {
-      continue;  // not ours: ignore the frame
+    // The first message, then whatever else has come: requests that arrive together (one
+    // verifier's batch, or several verifiers') are drafted together.
+    std::vector<Asked> asked;
+    for (auto wait = std::chrono::milliseconds(busy ? 0 : 100); asked.size() < kMaxBatch;
+         wait = std::chrono::milliseconds(0)) {
+      auto frame = channel.receive(wait);
+      if (!frame) break;
+      wire::DrafterMessage m;
+      if (!m.ParseFromString(frame->second)) continue;  // not ours: ignore the frame
+      if (m.has_release())
+        requests_.erase({frame->first, m.release().request_id()});
+      else if (m.has_draft())
+        asked.push_back({frame->first, m.draft()});
     }
-    if (m.has_release()) {
-      requests_.erase(m.release().request_id());
-      continue;
+    meter.drafter_idle.Increment(seconds_since(start));
+    start = std::chrono::steady_clock::now();
+    if (asked.empty()) {
+      busy = draft_ahead();
+      idle_ = !busy;
+    } else {
+      answer(channel, asked);
+      busy = true;
     }
-    answer(channel, m.draft().request_id(), m.draft());
     meter.drafter_busy.Increment(seconds_since(start));
-    busy = true;
   }
 }
 
-void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequest& r) {
-  idle_ = false;  // before the reply goes out: it will draft ahead next
-  Request& request = requests_[id];
-  if (!request.drafter) request.drafter = make_drafter(settings_, &draft_, max_context_);
-  latest_ = id;
-  wire::TokenTree reply;
-  reply.set_request_id(id);
+DrafterService::Request* DrafterService::follow(const std::string& peer, const wire::DraftRequest& r, bool& follows) {
   const int32_t vocab = draft_.model().config().vocab_size;
-  bool valid = r.keep() >= 0 && size_t(r.keep()) <= request.chain.context().size();
+  bool valid = r.keep() >= 0 && r.tokens_size() <= max_context_;
   for (int32_t t : r.tokens()) valid = valid && t >= 0 && t < vocab;
+  SamplingParams sampling;
   if (valid) try {
-      request.drafter->sample_with(sampling_from_wire(r.sampling()));
+      sampling = sampling_from_wire(r.sampling());
     } catch (const std::invalid_argument&) { valid = false; }
-  if (!valid || (size_t(r.keep()) + size_t(r.tokens_size()) == 0)) {
-    send_message(channel, reply);
+  if (!valid) return nullptr;
+  auto it = requests_.find({peer, r.request_id()});
+  if (it == requests_.end()) {
+    if (requests_.size() >= kMaxRequests)  // a verifier that never releases: forget the oldest
+      requests_.erase(std::min_element(requests_.begin(), requests_.end(), [](const auto& a, const auto& b) {
+        return a.second.last_used < b.second.last_used;
+      }));
+    it = requests_.emplace(Key{peer, r.request_id()}, Request{}).first;
+    it->second.drafter = make_drafter(settings_, &draft_, max_context_);
+  }
+  Request& request = it->second;
+  request.last_used = ++asked_;
+  if (size_t(r.keep()) > request.chain.context().size() || size_t(r.keep()) + size_t(r.tokens_size()) == 0)
+    return nullptr;
+  request.drafter->sample_with(sampling);
+  // Did the verifier accept everything drafted, and its bonus token match the next one drafted ahead?
+  follows = request.chain.move_to(size_t(r.keep()), std::span(r.tokens().data(), size_t(r.tokens_size())));
+  return &request;
+}
+
+void DrafterService::answer(PeerChannel& channel, std::vector<Asked>& asked) {
+  idle_ = false;  // before the replies go out: it will draft ahead next
+  std::vector<Asked*> to_draft;
+  for (Asked& a : asked) {
+    bool follows = false;
+    a.state = follow(a.peer, a.request, follows);
+    if (!a.state) continue;
+    const int max_depth = a.request.max_depth();
+    if (follows && a.state->chain.size() > 0)
+      a.tree = a.state->chain.chain(max_depth);
+    else
+      a.tree = answer_from_bet(*a.state, max_depth);
+    a.answered = !a.tree.empty();
+    if (a.answered)
+      ++answered_ahead_;
+    else
+      to_draft.push_back(&a);
+  }
+  draft_now(to_draft);
+  most_together_ = std::max<size_t>(most_together_, to_draft.size());
+  for (Asked& a : asked) reply(channel, a);
+}
+
+void DrafterService::draft_now(std::vector<Asked*>& jobs) {
+  if (settings_.mode == "chain") {
+    std::vector<ChainDrafter*> drafters;
+    std::vector<const std::vector<int32_t>*> contexts;
+    std::vector<int> depths;
+    for (Asked* a : jobs) {
+      drafters.push_back(dynamic_cast<ChainDrafter*>(a->state->drafter.get()));
+      contexts.push_back(&a->state->chain.context());
+      depths.push_back(a->request.max_depth());
+    }
+    try {
+      std::vector<TokenTree> trees = ChainDrafter::draft_together(drafters, contexts, depths);
+      for (size_t i = 0; i < jobs.size(); ++i) {
+        jobs[i]->tree = std::move(trees[i]);
+        jobs[i]->state->chain.push_chain(jobs[i]->tree);
+      }
+    } catch (const std::exception&) {
+      // Could not draft (a context is full): empty trees, the verifiers decode those passes alone.
+    }
     return;
   }
-  // Did the verifier accept everything drafted, and its bonus token match the next one drafted ahead?
-  const bool follows = request.chain.move_to(size_t(r.keep()), std::span(r.tokens().data(), size_t(r.tokens_size())));
-  TokenTree tree;
-  if (follows && request.chain.size() > 0) {
-    ++answered_ahead_;
-    tree = request.chain.chain(r.max_depth());
-  } else if (tree = answer_from_bet(request, r.max_depth()); !tree.empty()) {
-    ++answered_ahead_;
-  } else {
-    try {
-      tree = request.drafter->draft(request.chain.context(), r.max_depth());
+  for (Asked* a : jobs) try {
+      a->tree = a->state->drafter->draft(a->state->chain.context(), a->request.max_depth());
     } catch (const std::exception&) {
-      tree = TokenTree();  // could not draft (its context is full): an empty tree
+      a->tree = TokenTree();  // could not draft (its context is full): an empty tree
     }
-    if (settings_.mode == "chain") request.chain.push_chain(tree);
+}
+
+void DrafterService::reply(PeerChannel& channel, Asked& a) {
+  const uint64_t id = a.request.request_id();
+  if (!a.state) {
+    wire::TokenTree empty;
+    empty.set_request_id(id);
+    channel.send(a.peer, empty.SerializeAsString());
+    return;
   }
+  Request& request = *a.state;
+  const TokenTree& tree = a.tree;
+  const int max_depth = a.request.max_depth();
   // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead,
   // or (tree mode) a tree for the context after the first branch.
-  request.ahead_limit = settings_.mode == "chain" ? size_t(tree.size() + 1 + r.max_depth()) : 0;
+  request.ahead_limit = settings_.mode == "chain" ? size_t(tree.size() + 1 + max_depth) : 0;
   request.bet = TreeBet();
   if (settings_.mode == "tree" && !tree.empty()) {
     request.bet.context = request.chain.context();
@@ -128,10 +243,9 @@ void DrafterService::answer(Channel& channel, uint64_t id, const wire::DraftRequ
       request.bet.context.push_back(tree[node].token);
       if (tree.children(node).empty()) break;
     }
-    request.bet.depth = r.max_depth() + 1;
+    request.bet.depth = max_depth + 1;
   }
-  reply = tree_to_wire(tree, id, int64_t(request.chain.context().size()), 0);
-  send_message(channel, reply);
+  channel.send(a.peer, tree_to_wire(tree, id, int64_t(request.chain.context().size()), 0).SerializeAsString());
   ++answered_;
 }
 
@@ -147,12 +261,11 @@ TokenTree DrafterService::answer_from_bet(const Request& request, int max_depth)
 }
 
 bool DrafterService::draft_ahead() {
-  auto it = requests_.find(latest_);
-  if (it == requests_.end()) return false;
-  Request& request = it->second;
-  if (TreeBet& bet = request.bet; !bet.context.empty() && !bet.drafted) {
+  for (auto& [key, request] : requests_) {
+    TreeBet& bet = request.bet;
+    if (bet.context.empty() || bet.drafted) continue;
     bet.drafted = true;
-    if (int64_t(bet.context.size()) + bet.depth + 1 >= max_context_) return false;
+    if (int64_t(bet.context.size()) + bet.depth + 1 >= max_context_) return true;
     // Twice the budget: the answer is the part under one first-level node. Drafting
     // costs a pass per level either way; the budget only chooses among the candidates.
     auto* tree_drafter = dynamic_cast<TreeDrafter*>(request.drafter.get());
@@ -165,15 +278,35 @@ bool DrafterService::draft_ahead() {
     if (tree_drafter) tree_drafter->set_budget(settings_.tree.budget);
     return true;
   }
-  if (request.chain.size() >= request.ahead_limit) return false;
-  const std::vector<int32_t> context = request.chain.drafting_context();
-  if (int64_t(context.size()) + 2 >= max_context_) return false;
+  // One more token of every chain with room to grow, in one forward pass.
+  std::vector<Request*> growing;
+  std::vector<ChainDrafter*> drafters;
+  std::vector<std::vector<int32_t>> contexts;
+  for (auto& [key, request] : requests_) {
+    auto* chain_drafter = dynamic_cast<ChainDrafter*>(request.drafter.get());
+    if (!chain_drafter || request.chain.size() >= request.ahead_limit) continue;
+    contexts.push_back(request.chain.drafting_context());
+    if (int64_t(contexts.back().size()) + 2 >= max_context_) {
+      contexts.pop_back();
+      request.ahead_limit = 0;  // the context is full: stop drafting ahead
+      continue;
+    }
+    growing.push_back(&request);
+    drafters.push_back(chain_drafter);
+  }
+  if (growing.empty()) return false;
+  std::vector<const std::vector<int32_t>*> context_ptrs;
+  for (const auto& c : contexts) context_ptrs.push_back(&c);
   try {
-    TokenTree next = request.drafter->draft(context, 1);
-    if (next.empty()) return false;
-    request.chain.push_chain(next);
+    const std::vector<TokenTree> next =
+        ChainDrafter::draft_together(drafters, context_ptrs, std::vector<int>(growing.size(), 1));
+    for (size_t i = 0; i < growing.size(); ++i)
+      if (next[i].empty())
+        growing[i]->ahead_limit = 0;
+      else
+        growing[i]->chain.push_chain(next[i]);
   } catch (const std::exception&) {
-    request.ahead_limit = 0;  // the context is full: stop drafting ahead
+    for (Request* request : growing) request->ahead_limit = 0;
     return false;
   }
   return true;

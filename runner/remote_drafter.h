@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "cluster/channel.h"
 #include "proto/speculation.pb.h"
@@ -21,9 +22,11 @@ namespace tandem {
 /// The verifier's end of a link to one drafter process, shared by its requests (one thread).
 struct RemoteDrafterLink {
   std::unique_ptr<Channel> channel;
-  std::chrono::milliseconds timeout{30000};  // silence after which the drafter counts as lost
-  int32_t vocab = 0;                         // the target's vocabulary, to check trees against
-  bool lost = false;                         // once lost, requests draft nothing
+  std::chrono::milliseconds timeout{30000};   // silence after which the drafter counts as lost
+  int32_t vocab = 0;                          // the target's vocabulary, to check trees against
+  bool lost = false;                          // once lost, requests draft nothing
+  std::set<uint64_t> awaited;                 // requests asked and not yet answered
+  std::map<uint64_t, wire::TokenTree> early;  // answers that came while another was awaited
 };
 
 /// A Drafter whose trees come from a remote DrafterService.
@@ -33,15 +36,27 @@ class RemoteDrafter : public Drafter {
   /// Tells the drafter to free this request's state.
   ~RemoteDrafter() override;
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
+  /// Sends the request now; draft() with the same arguments then only waits for the answer.
+  void prepare(const std::vector<int32_t>& context, int max_depth) override;
 
  private:
+  // Sends the draft request for `context`; false if the link is lost.
+  bool ask(const std::vector<int32_t>& context, int max_depth);
+  // This request's answer (empty, and the link lost, if none comes in time).
+  TokenTree await();
+
   RemoteDrafterLink& link_;
   uint64_t request_id_;
   std::vector<int32_t> sent_;  // the context the drafter holds for this request
+  int asked_depth_ = -1;       // the depth of the request sent and not yet awaited (-1: none)
+  std::chrono::steady_clock::time_point asked_at_;
 };
 
-/// Answers DraftRequests with local drafters (chain or tree, per `settings`), one per request.
-/// It drafts ahead while the verifier verifies (PEARL's post-verify, across processes),
+/// Answers DraftRequests with local drafters (chain or tree, per `settings`), one per request,
+/// for every verifier that reaches its channel (one drafter may serve several verifiers).
+/// Requests that arrive together, from one verifier's batch or from several verifiers, are
+/// drafted together: in chain mode each level of their chains is one forward pass for all.
+/// It drafts ahead while the verifiers verify (PEARL's post-verify, across processes),
 /// betting that everything it sent along one branch is accepted:
 /// - chain mode keeps extending the chain it sent; when the next request's context follows
 ///   it (all accepted, the bonus token drafted next), the answer is ready;
@@ -54,8 +69,15 @@ class RemoteDrafter : public Drafter {
 ///     └─────────────── nothing left to draft ◀─┘ or one tree, between polls of the channel
 class DrafterService {
  public:
+  /// Most requests it keeps state for; past it, the one unused the longest is forgotten.
+  static constexpr size_t kMaxRequests = 1024;
+  /// Most requests drafted together.
+  static constexpr size_t kMaxBatch = 64;
+
   DrafterService(Transformer& draft, ModeSettings settings, int64_t max_context);
-  /// Serves `channel` until `stop` is set.
+  /// Serves the verifiers that reach `channel` until `stop` is set.
+  void serve(PeerChannel& channel, const std::atomic<bool>& stop);
+  /// Serves the one verifier at the other end of `channel`.
   void serve(Channel& channel, const std::atomic<bool>& stop);
   /// Requests whose state it holds.
   size_t live_requests() const { return requests_.size(); }
@@ -64,6 +86,8 @@ class DrafterService {
   size_t answered() const { return answered_; }
   /// Whether it has nothing to draft ahead (or gave up on it) and waits for a request.
   bool idle() const { return idle_; }
+  /// Most requests answered together in one round of drafting.
+  size_t most_drafted_together() const { return most_together_; }
 
  private:
   // Tree mode's bet: the verifier accepts the sent tree's first branch.
@@ -78,19 +102,35 @@ class DrafterService {
     AheadChain chain;        // the verifier's context, and (chain mode) the drafts past it, first those last sent
     size_t ahead_limit = 0;  // how far to draft ahead
     TreeBet bet;
+    uint64_t last_used = 0;  // when it was last asked (a count of requests)
   };
-  void answer(Channel& channel, uint64_t id, const wire::DraftRequest& r);
+  using Key = std::pair<std::string, uint64_t>;  // (verifier's peer id, its request id)
+  struct Asked {
+    std::string peer;
+    wire::DraftRequest request;
+    Request* state = nullptr;  // null: an invalid request, answered with an empty tree
+    TokenTree tree;
+    bool answered = false;  // from what was drafted ahead
+  };
+  // Answers requests that arrived together, drafting those not drafted ahead together.
+  void answer(PeerChannel& channel, std::vector<Asked>& asked);
+  // The request's state brought to its new context; null if the request is invalid.
+  Request* follow(const std::string& peer, const wire::DraftRequest& r, bool& follows);
+  // Drafts, now, what was not drafted ahead: chains together, trees one at a time.
+  void draft_now(std::vector<Asked*>& jobs);
+  // Sets the next bet on the answer (see above) and sends it.
+  void reply(PeerChannel& channel, Asked& asked);
   // The subtree the tree bet holds for the request's context, if it won; empty otherwise.
   static TokenTree answer_from_bet(const Request& request, int max_depth);
-  // Drafts ahead for the latest request (its tree bet, or one more token of its chain);
-  // false when there is nothing to do.
+  // Drafts ahead: a pending tree bet, else one more token of every chain with room, all in
+  // one forward pass; false when there is nothing to do.
   bool draft_ahead();
   Transformer& draft_;
   ModeSettings settings_;
   int64_t max_context_;
-  std::map<uint64_t, Request> requests_;
-  uint64_t latest_ = 0;  // the request drafted ahead for
-  std::atomic<size_t> answered_ahead_{0}, answered_{0};
+  std::map<Key, Request> requests_;
+  uint64_t asked_ = 0;  // requests asked so far
+  std::atomic<size_t> answered_ahead_{0}, answered_{0}, most_together_{0};
   std::atomic<bool> idle_{true};
 };
 

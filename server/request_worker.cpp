@@ -296,6 +296,9 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
     pearl_drafting_->allow_waiting(
         drafting_beside && std::all_of(active.begin(), active.end(), [](const auto& a) { return a->drafts_ahead(); }));
   }
+  // Every drafter hears what it will be asked first: a drafter process then drafts the
+  // whole batch's trees together instead of one request at a time.
+  for (auto& a : active) a->run().announce_pass();
   for (size_t i = 0; i < active.size();) {
     SpeculativeRun& run = active[i]->run();
     const size_t before = batch.size();

@@ -15,31 +15,97 @@ DraftModelCache::DraftModelCache(Transformer& draft_model, int64_t max_context)
     : model_(draft_model), cache_(draft_model.model().config(), max_context) {}
 
 const std::vector<float>& DraftModelCache::sync(const std::vector<int32_t>& context) {
-  if (context.empty()) throw std::invalid_argument("a drafter needs a context");
-  size_t keep = 0;
-  while (keep < cached_.size() && keep < context.size() && cached_[keep] == context[keep]) ++keep;
-  if (keep == context.size() && keep == cached_.size() && logits_valid_) {
-    cache_.truncate(int64_t(keep));  // drops pending tree rows, if any
-    return logits_;
-  }
-  keep = std::min(keep, context.size() - 1);  // the last token is run again for its logits
-  cache_.truncate(int64_t(keep));
-  cached_.resize(keep);
-  logits_ = feed_chain(model_, cache_, context, int64_t(keep), int64_t(context.size()), kChunk, true);
-  cached_.insert(cached_.end(), context.begin() + int64_t(keep), context.end());
-  logits_valid_ = true;
+  DraftModelCache* self = this;
+  const std::vector<int32_t>* wanted = &context;
+  sync_together({&self, 1}, {&wanted, 1});
   return logits_;
 }
 
 const std::vector<float>& DraftModelCache::append(int32_t token) {
-  KvCache* caches[] = {&cache_};
-  cache_.truncate(cache_.length());
-  auto out = model_.forward({{token, 0, cache_.length(), -1, true}}, caches);
-  cache_.commit_all();
-  cached_.push_back(token);
-  logits_.assign(out.begin(), out.end());
-  logits_valid_ = true;
+  DraftModelCache* self = this;
+  append_together({&self, 1}, {&token, 1});
   return logits_;
+}
+
+void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
+                                    std::span<const std::vector<int32_t>* const> contexts) {
+  // Each cache keeps the longest prefix it shares with its context; the rest is fed below.
+  std::vector<int64_t> next(caches.size());  // next context position to feed (its size: nothing left)
+  for (size_t c = 0; c < caches.size(); ++c) {
+    DraftModelCache& d = *caches[c];
+    const std::vector<int32_t>& context = *contexts[c];
+    if (context.empty()) throw std::invalid_argument("a drafter needs a context");
+    if (&d.model_ != &caches[0]->model_) throw std::invalid_argument("sync_together: caches of different models");
+    size_t keep = 0;
+    while (keep < d.cached_.size() && keep < context.size() && d.cached_[keep] == context[keep]) ++keep;
+    if (keep == context.size() && keep == d.cached_.size() && d.logits_valid_) {
+      d.cache_.truncate(int64_t(keep));  // drops pending tree rows, if any
+      next[c] = int64_t(context.size());
+      continue;
+    }
+    keep = std::min(keep, context.size() - 1);  // the last token is run again for its logits
+    d.cache_.truncate(int64_t(keep));
+    d.cached_.resize(keep);
+    d.logits_valid_ = false;
+    next[c] = int64_t(keep);
+  }
+  // Forward passes of up to kChunk tokens of each cache, until every context is in.
+  const int64_t vocab = caches.empty() ? 0 : caches[0]->vocab();
+  for (;;) {
+    std::vector<BatchToken> batch;
+    std::vector<KvCache*> sequences;
+    std::vector<size_t> owner, wants_logits;  // cache of each sequence; caches whose last token is in this pass
+    for (size_t c = 0; c < caches.size(); ++c) {
+      const std::vector<int32_t>& context = *contexts[c];
+      const int64_t from = next[c], to = std::min<int64_t>(int64_t(context.size()), from + kChunk);
+      if (from >= to) continue;
+      const int32_t seq = int32_t(sequences.size());
+      for (int64_t i = from; i < to; ++i) {
+        const bool last = i + 1 == int64_t(context.size());
+        batch.push_back({context[size_t(i)], seq, i, i == from ? -1 : int32_t(batch.size()) - 1, last});
+        if (last) wants_logits.push_back(c);
+      }
+      sequences.push_back(&caches[c]->cache_);
+      owner.push_back(c);
+    }
+    if (batch.empty()) return;
+    auto out = caches[0]->model_.forward(batch, sequences);
+    for (size_t s = 0; s < sequences.size(); ++s) {
+      DraftModelCache& d = *caches[owner[s]];
+      const std::vector<int32_t>& context = *contexts[owner[s]];
+      const int64_t from = next[owner[s]], to = std::min<int64_t>(int64_t(context.size()), from + kChunk);
+      d.cache_.commit_all();
+      d.cached_.insert(d.cached_.end(), context.begin() + from, context.begin() + to);
+      next[owner[s]] = to;
+    }
+    for (size_t r = 0; r < wants_logits.size(); ++r) {
+      DraftModelCache& d = *caches[wants_logits[r]];
+      d.logits_.assign(out.begin() + int64_t(r) * vocab, out.begin() + int64_t(r + 1) * vocab);
+      d.logits_valid_ = true;
+    }
+  }
+}
+
+void DraftModelCache::append_together(std::span<DraftModelCache* const> caches, std::span<const int32_t> tokens) {
+  if (caches.empty()) return;
+  std::vector<BatchToken> batch;
+  std::vector<KvCache*> sequences;
+  for (size_t c = 0; c < caches.size(); ++c) {
+    DraftModelCache& d = *caches[c];
+    if (&d.model_ != &caches[0]->model_) throw std::invalid_argument("append_together: caches of different models");
+    d.cache_.truncate(d.cache_.length());
+    batch.push_back({tokens[c], int32_t(c), d.cache_.length(), -1, true});
+    sequences.push_back(&d.cache_);
+  }
+  auto out = caches[0]->model_.forward(batch, sequences);
+  const int64_t vocab = caches[0]->vocab();
+  for (size_t c = 0; c < caches.size(); ++c) {
+    DraftModelCache& d = *caches[c];
+    d.cache_.commit_all();
+    d.cached_.push_back(tokens[c]);
+    d.logits_.assign(out.begin() + int64_t(c) * vocab, out.begin() + int64_t(c + 1) * vocab);
+    d.logits_valid_ = true;
+  }
 }
 
 void DraftModelCache::commit_pending(const std::vector<int64_t>& rows, const std::vector<int32_t>& tokens) {

@@ -1,6 +1,7 @@
 #pragma once
 // A draft model's KV cache kept in step with a request's context between calls.
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "model/kv_cache.h"
@@ -20,6 +21,15 @@ class DraftModelCache {
   const std::vector<float>& sync(const std::vector<int32_t>& context);
   /// Appends `token` (a choice made from the current logits) and returns the logits after it.
   const std::vector<float>& append(int32_t token);
+  /// sync() for several caches of one draft model at once (a drafter serving several
+  /// requests): their new tokens share forward passes, each cache its own sequence. The
+  /// logits are the same, bit for bit, as each alone; read them with logits().
+  static void sync_together(std::span<DraftModelCache* const> caches,
+                            std::span<const std::vector<int32_t>* const> contexts);
+  /// append() for several caches at once, in one forward pass.
+  static void append_together(std::span<DraftModelCache* const> caches, std::span<const int32_t> tokens);
+  /// The logits after the last token synced or appended.
+  const std::vector<float>& logits() const { return logits_; }
 
   /// Commits pending tree rows `rows` (ascending, one path) holding `tokens` after the
   /// synced context: a later sync() to a context that continues along them reuses them.

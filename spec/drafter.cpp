@@ -50,30 +50,61 @@ ChainDrafter::ChainDrafter(Transformer& draft_model, int length, int64_t max_con
     : cache_(draft_model, max_context), length_(length) {}
 
 TokenTree ChainDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
-  TokenTree tree;
-  // Room for the drafts in this cache (the target checks its own).
-  int length =
-      int(std::min<int64_t>(std::min(length_, max_depth), cache_.cache().max_positions() - int64_t(context.size())));
-  if (context.empty() || length <= 0) return tree;
-  const std::vector<float>* logits = &cache_.sync(context);
-  const int32_t vocab = cache_.vocab();
-  int32_t parent = -1;
-  for (int i = 0; i < length; ++i) {
-    int32_t token;
-    if (sampling()) {
-      Proposal q = draft_proposal(logits->data(), vocab, sampling_);
-      token = draw_distinct(q, 1, [this] { return next_uniform(); }).at(0);
-      const int32_t node = tree.add(token, parent, proposal_probability(q, token));
-      tree.set_proposal(parent, std::move(q));
-      parent = node;
-    } else {
-      token = int32_t(argmax(logits->data(), vocab));
-      parent = tree.add(token, parent, softmax_probability(logits->data(), vocab, token));
-    }
-    if (i + 1 == length) break;  // the last draft's own logits are never needed
-    logits = &cache_.append(token);
+  ChainDrafter* self = this;
+  const std::vector<int32_t>* wanted = &context;
+  return draft_together({&self, 1}, {&wanted, 1}, {&max_depth, 1}).at(0);
+}
+
+std::vector<TokenTree> ChainDrafter::draft_together(std::span<ChainDrafter* const> drafters,
+                                                    std::span<const std::vector<int32_t>* const> contexts,
+                                                    std::span<const int> max_depths) {
+  std::vector<TokenTree> trees(drafters.size());
+  std::vector<int> length(drafters.size());
+  std::vector<size_t> drafting;  // those with room for a draft
+  for (size_t i = 0; i < drafters.size(); ++i) {
+    // Room for the drafts in this cache (the target checks its own).
+    DraftModelCache& cache = drafters[i]->cache_;
+    length[i] = int(std::min<int64_t>(std::min(drafters[i]->length_, max_depths[i]),
+                                      cache.cache().max_positions() - int64_t(contexts[i]->size())));
+    if (!contexts[i]->empty() && length[i] > 0) drafting.push_back(i);
   }
-  return tree;
+  std::vector<DraftModelCache*> caches;
+  std::vector<const std::vector<int32_t>*> synced;
+  for (size_t i : drafting) {
+    caches.push_back(&drafters[i]->cache_);
+    synced.push_back(contexts[i]);
+  }
+  DraftModelCache::sync_together(caches, synced);
+  std::vector<int32_t> parent(drafters.size(), -1);
+  for (int level = 0; !drafting.empty(); ++level) {
+    std::vector<size_t> going_on;
+    std::vector<int32_t> tokens;
+    caches.clear();
+    for (size_t i : drafting) {
+      ChainDrafter& d = *drafters[i];
+      const float* logits = d.cache_.logits().data();
+      const int32_t vocab = d.cache_.vocab();
+      TokenTree& tree = trees[i];
+      int32_t token;
+      if (d.sampling()) {
+        Proposal q = draft_proposal(logits, vocab, d.sampling_);
+        token = draw_distinct(q, 1, [&d] { return d.next_uniform(); }).at(0);
+        const int32_t node = tree.add(token, parent[i], proposal_probability(q, token));
+        tree.set_proposal(parent[i], std::move(q));
+        parent[i] = node;
+      } else {
+        token = int32_t(argmax(logits, vocab));
+        parent[i] = tree.add(token, parent[i], softmax_probability(logits, vocab, token));
+      }
+      if (level + 1 == length[i]) continue;  // the last draft's own logits are never needed
+      going_on.push_back(i);
+      caches.push_back(&d.cache_);
+      tokens.push_back(token);
+    }
+    DraftModelCache::append_together(caches, tokens);
+    drafting.swap(going_on);
+  }
+  return trees;
 }
 
 TokenTree PromptLookupDrafter::draft(const std::vector<int32_t>& context, int max_depth) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -26,6 +27,10 @@ class Drafter {
   /// A tree continuing `context` (every token so far, prompt and output), at most
   /// `max_depth` levels deep; may be empty.
   virtual TokenTree draft(const std::vector<int32_t>& context, int max_depth) = 0;
+  /// Says that draft(context, max_depth) comes next. A drafter in another process asks for it
+  /// at once, so that the drafts of a whole batch are asked for before any is awaited (and
+  /// drafted there together).
+  virtual void prepare(const std::vector<int32_t>& /*context*/, int /*max_depth*/) {}
   /// After each verifier pass: the tokens it ran and the target's logits after each
   /// ([tokens.size()][vocab]). Drafters that learn from the target override this.
   virtual void observe(const std::vector<int32_t>& /*tokens*/, const float* /*logits*/, int32_t /*vocab*/) {}
@@ -64,6 +69,11 @@ class ChainDrafter : public Drafter {
   /// `draft_model` drafts `length` tokens per call; its cache holds up to max_context positions.
   ChainDrafter(Transformer& draft_model, int length, int64_t max_context);
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
+  /// draft() for several requests' drafters (of one draft model) at once: each level of
+  /// their chains is one forward pass for all of them. The same chains as one at a time.
+  static std::vector<TokenTree> draft_together(std::span<ChainDrafter* const> drafters,
+                                               std::span<const std::vector<int32_t>* const> contexts,
+                                               std::span<const int> max_depths);
 
  private:
   DraftModelCache cache_;

@@ -38,6 +38,9 @@ class SpeculativeRun {
   void adopt_prompt(std::shared_ptr<const KvCache> prompt);
   /// Whether the request has ended (stop token, token limit or context limit).
   bool finished() const { return finished_; }
+  /// Before add_pass: chooses this pass's draft depth and tells the drafter what it will be
+  /// asked for (Drafter::prepare), so that a remote drafter drafts for the whole batch at once.
+  void announce_pass();
   /// Drafts and appends this pass's tokens to `batch` as sequence `seq`: the pending token,
   /// then the tree. All of them ask for logits.
   void add_pass(std::vector<BatchToken>& batch, int32_t seq);
@@ -71,8 +74,9 @@ class SpeculativeRun {
   TokenTree tree_;                 // this pass's drafts
   std::vector<int32_t> pass_ids_;  // tokens of this pass, for Drafter::observe
   bool finished_ = false;
-  int64_t prefilled_ = 0;  // prompt tokens in the cache
-  int64_t chunk_ = 0;      // prompt tokens in the current prefill chunk
+  int planned_depth_ = -1;  // chosen by announce_pass for the next add_pass (-1: not yet)
+  int64_t prefilled_ = 0;   // prompt tokens in the cache
+  int64_t chunk_ = 0;       // prompt tokens in the current prefill chunk
   std::chrono::steady_clock::time_point decode_start_, verify_start_;
 };
 

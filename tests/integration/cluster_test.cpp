@@ -145,8 +145,8 @@ TEST(Cluster, NodesOfAnotherModelOrVocabularyAreRefused) {
   auto scheduler = start_scheduler(test::stories_model());
   ASSERT_FALSE(scheduler->control().empty());
   auto other = start_verifier(*scheduler, "other", test::perturbed_stories());  // same vocabulary, other weights
-  auto foreign =
-      start_drafter(*scheduler, "foreign", test::installed_model("smollm2-135m-instruct-q4_1.gguf"));  // other vocabulary
+  auto foreign = start_drafter(*scheduler, "foreign",
+                               test::installed_model("smollm2-135m-instruct-q4_1.gguf"));  // other vocabulary
   auto verifier = start_verifier(*scheduler, "v1", test::stories_model());
   auto drafter = start_drafter(*scheduler, "d1", test::perturbed_stories());  // same vocabulary: fits
   ASSERT_TRUE(members_are(*scheduler, 1, 1)) << scheduler->log();
@@ -203,6 +203,73 @@ TEST(Cluster, AKilledDrafterLeavesItsRequestsToTheVerifier) {
   ASSERT_TRUE(m.has_final()) << m.DebugString();
   EXPECT_GT(m.final().stats().accepted_tokens(), 0) << m.final().stats().DebugString();
   EXPECT_EQ(ids_of(m), std::vector<int32_t>(expected.begin(), expected.begin() + 30));
+}
+
+// One drafter process drafts for two verifier processes at once (their requests drafted
+// together in shared forward passes); a second drafter joining takes one verifier over;
+// losing them leaves both verifiers decoding alone, with the same output.
+TEST(Cluster, OneDrafterServesTwoVerifiersAndLosingItLeavesThemAlone) {
+  auto scheduler = start_scheduler(test::stories_model());
+  ASSERT_FALSE(scheduler->control().empty());
+  const std::vector<std::string> timeout = {"--drafter-timeout-ms", "1000"};
+  auto v1 = start_verifier(*scheduler, "v1", test::stories_model(), timeout);
+  auto v2 = start_verifier(*scheduler, "v2", test::stories_model(), timeout);
+  auto drafter = start_drafter(*scheduler, "d1", test::perturbed_stories());
+  ASSERT_TRUE(members_are(*scheduler, 2, 1));
+  EXPECT_NE(scheduler->log().find("event=drafter_paired verifier=v1 drafter=d1 drafter_verifiers=2"),
+            std::string::npos);
+  EXPECT_NE(scheduler->log().find("event=drafter_paired verifier=v2 drafter=d1 drafter_verifiers=2"), std::string::npos)
+      << scheduler->log();
+
+  zmq::context_t context(1);
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom",
+                                            "A big cat",        "One day",        "The sun was"};
+  std::map<std::string, std::vector<int32_t>> expected;
+  for (const std::string& prompt : prompts) expected[prompt] = generate_command_ids(test::stories_model(), prompt, 40);
+  // Every request at once, in chain mode: the scheduler spreads them over both verifiers.
+  auto run_all = [&](const std::string& round) {
+    std::vector<std::unique_ptr<Client>> clients;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      clients.push_back(std::make_unique<Client>(context, scheduler->endpoint()));
+      wire::ClientMessage m = submit(round + std::to_string(i), prompts[i], 40);
+      m.mutable_submit()->set_mode("chain");
+      clients.back()->send(m);
+    }
+    std::vector<wire::FinalResult> finals;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      auto messages = clients[i]->until_end();
+      EXPECT_TRUE(messages.back().has_final()) << messages.back().DebugString();
+      EXPECT_EQ(ids_of(messages.back()), expected[prompts[i]]) << round << " " << prompts[i];
+      finals.push_back(messages.back().final());
+    }
+    return finals;
+  };
+  for (const wire::FinalResult& f : run_all("shared-")) EXPECT_GT(f.stats().accepted_tokens(), 0) << f.DebugString();
+  const std::string log = scheduler->log();
+  EXPECT_NE(log.find("verifier=v1 outcome=finished mode=chain"), std::string::npos) << log;
+  EXPECT_NE(log.find("verifier=v2 outcome=finished mode=chain"), std::string::npos) << log;
+  httplib::Client drafter_http(drafter->http());
+  auto health = drafter_http.Get("/health");
+  ASSERT_TRUE(health);
+  const int together = nlohmann::json::parse(health->body)["most_drafted_together"];
+  EXPECT_GE(together, 2) << "the drafter never drafted two requests in one forward";
+  std::printf("one drafter for two verifiers: at most %d requests drafted together\n", together);
+
+  // A second drafter evens the load: one verifier moves to it.
+  auto second = start_drafter(*scheduler, "d2", test::perturbed_stories());
+  ASSERT_TRUE(members_are(*scheduler, 2, 2));
+  auto moved = [&] { return scheduler->log().find("drafter=d2 drafter_verifiers=1") != std::string::npos; };
+  for (int i = 0; i < 100 && !moved(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(moved()) << scheduler->log();
+  EXPECT_NE(scheduler->log().find("moved_from=d1"), std::string::npos) << scheduler->log();
+  for (const wire::FinalResult& f : run_all("split-")) EXPECT_GT(f.stats().accepted_tokens(), 0) << f.DebugString();
+
+  // Both drafters gone: each verifier goes on alone, losslessly.
+  drafter->stop(SIGKILL);
+  second->stop(SIGKILL);
+  ASSERT_TRUE(members_are(*scheduler, 2, 0));
+  for (const wire::FinalResult& f : run_all("alone-")) EXPECT_EQ(f.stats().drafted_tokens(), 0) << f.DebugString();
+  EXPECT_EQ(health_once_idle(scheduler->http())["live_requests"], 0);
 }
 
 TEST(Cluster, AKilledVerifierEndsItsRequestsAndAnotherServesOn) {

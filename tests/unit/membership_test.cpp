@@ -30,29 +30,40 @@ TEST(Membership, HeartbeatsKeepNodesAndSilenceDropsThem) {
   EXPECT_TRUE(m.members(NodeRole::verifier).empty());
 }
 
-TEST(Membership, PairsEachVerifierWithOneFreeDrafter) {
+TEST(Membership, PairsVerifiersWithDraftersByLoad) {
   Membership m(1000);
   m.join(node("v1", NodeRole::verifier), 0);
   m.join(node("v2", NodeRole::verifier), 0);
   m.join(node("s1", NodeRole::shard, "tcp://s:1"), 0);  // shards serve every verifier: never paired
   m.join(node("d1", NodeRole::drafter, "tcp://a:1"), 0);
-  auto pairs = m.pair_free();
-  ASSERT_EQ(pairs.size(), 1u);
-  EXPECT_EQ(pairs[0], std::make_pair(std::string("v1"), std::string("d1")));
-  EXPECT_TRUE(m.pair_free().empty());  // v2 waits: no free drafter
+  // One drafter: it drafts for both verifiers.
+  EXPECT_EQ(m.pair_by_load(), (std::vector<Pairing>{{"v1", "d1", ""}, {"v2", "d1", ""}}));
+  EXPECT_TRUE(m.pair_by_load().empty());
+  EXPECT_EQ(m.find("d1")->verifiers, (std::vector<std::string>{"v1", "v2"}));
+  // A second drafter takes one of them over.
   m.join(node("d2", NodeRole::drafter, "tcp://b:2"), 0);
-  pairs = m.pair_free();
-  ASSERT_EQ(pairs.size(), 1u);
-  EXPECT_EQ(pairs[0], std::make_pair(std::string("v2"), std::string("d2")));
-  // A lost drafter frees its verifier for the next one.
-  auto left = m.leave("d1");
+  EXPECT_EQ(m.pair_by_load(), (std::vector<Pairing>{{"v2", "d2", "d1"}}));
+  EXPECT_EQ(m.find("v2")->partner, "d2");
+  // A new verifier goes to the drafter with fewer live requests.
+  m.heard("d1", 10, 5, 0);
+  m.heard("d2", 10, 1, 0);
+  m.join(node("v3", NodeRole::verifier), 10);
+  EXPECT_EQ(m.pair_by_load(), (std::vector<Pairing>{{"v3", "d2", ""}}));
+  // A lost drafter frees its verifiers for the others.
+  auto left = m.leave("d2");
   ASSERT_TRUE(left);
-  EXPECT_EQ(left->partner, "v1");
-  EXPECT_EQ(m.find("v1")->partner, "");
-  m.join(node("d3", NodeRole::drafter, "tcp://c:3"), 0);
-  pairs = m.pair_free();
-  ASSERT_EQ(pairs.size(), 1u);
-  EXPECT_EQ(pairs[0], std::make_pair(std::string("v1"), std::string("d3")));
+  EXPECT_EQ(left->verifiers, (std::vector<std::string>{"v2", "v3"}));
+  EXPECT_EQ(m.find("v2")->partner, "");
+  EXPECT_EQ(m.pair_by_load(), (std::vector<Pairing>{{"v2", "d1", ""}, {"v3", "d1", ""}}));
+  EXPECT_EQ(m.find("d1")->verifiers.size(), 3u);
+  // A lost verifier leaves its drafter, and says which it was.
+  left = m.leave("v1");
+  EXPECT_EQ(left->partner, "d1");
+  EXPECT_EQ(m.find("d1")->verifiers, (std::vector<std::string>{"v2", "v3"}));
+  // A draining drafter takes no new verifier.
+  m.drain("d1");
+  m.join(node("v4", NodeRole::verifier), 20);
+  EXPECT_TRUE(m.pair_by_load().empty());
   EXPECT_EQ(m.find("s1")->partner, "");
   EXPECT_EQ(m.members(NodeRole::shard).size(), 1u);
 }
@@ -65,19 +76,17 @@ TEST(Membership, PairsOnlyADrafterOfTheVerifiersVocabulary) {
   stranger.vocabulary = "49152 tokens:bb";
   m.join(verifier, 0);
   m.join(stranger, 0);
-  EXPECT_TRUE(m.pair_free().empty());  // d1's token ids would mean other text
+  EXPECT_TRUE(m.pair_by_load().empty());  // d1's token ids would mean other text
   m.join(fitting, 0);
-  auto pairs = m.pair_free();
-  ASSERT_EQ(pairs.size(), 1u);
-  EXPECT_EQ(pairs[0], std::make_pair(std::string("v1"), std::string("d2")));
-  EXPECT_EQ(m.find("d1")->partner, "");
+  EXPECT_EQ(m.pair_by_load(), (std::vector<Pairing>{{"v1", "d2", ""}}));
+  EXPECT_TRUE(m.find("d1")->verifiers.empty());
 }
 
 TEST(Membership, ARestartReplacesTheNodeAndDrainingIsRemembered) {
   Membership m(1000);
   m.join(node("v1", NodeRole::verifier), 0);
   m.join(node("d1", NodeRole::drafter, "tcp://a:1"), 0);
-  m.pair_free();
+  m.pair_by_load();
   EXPECT_TRUE(m.drain("v1"));
   EXPECT_FALSE(m.drain("nobody"));
   EXPECT_TRUE(m.find("v1")->draining);
@@ -85,7 +94,7 @@ TEST(Membership, ARestartReplacesTheNodeAndDrainingIsRemembered) {
   ASSERT_TRUE(replaced);
   EXPECT_TRUE(replaced->draining);
   EXPECT_FALSE(m.find("v1")->draining);
-  EXPECT_EQ(m.find("d1")->partner, "");  // its old pairing ended with it
+  EXPECT_TRUE(m.find("d1")->verifiers.empty());  // its old pairing ended with it
   EXPECT_EQ(role_named("drafter"), NodeRole::drafter);
   EXPECT_EQ(role_named("shard"), NodeRole::shard);
   EXPECT_FALSE(role_named("oracle"));

@@ -128,7 +128,7 @@ void DrafterService::serve(PeerChannel& channel, const std::atomic<bool>& stop) 
       if (m.has_release())
         requests_.erase({frame->first, m.release().request_id()});
       else if (m.has_draft())
-        asked.push_back({frame->first, m.draft()});
+        asked.push_back(Asked{.peer = frame->first, .request = m.draft()});
     }
     meter.drafter_idle.Increment(seconds_since(start));
     start = std::chrono::steady_clock::now();

@@ -127,8 +127,11 @@ void DrafterService::serve(PeerChannel& channel, const std::atomic<bool>& stop) 
       if (!m.ParseFromString(frame->second)) continue;  // not ours: ignore the frame
       if (m.has_release())
         requests_.erase({frame->first, m.release().request_id()});
-      else if (m.has_draft())
-        asked.push_back(Asked{.peer = frame->first, .request = m.draft()});
+      else if (m.has_draft()) {
+        Asked& a = asked.emplace_back();
+        a.peer = frame->first;
+        a.request = m.draft();
+      }
     }
     meter.drafter_idle.Increment(seconds_since(start));
     start = std::chrono::steady_clock::now();

@@ -5,6 +5,11 @@ Setups, each measured in this run with the same Spec-Bench prompts and 1, 4, 16 
   cluster-pearl scheduler + verifier node pinned to core 0 + drafter node pinned to core 1;
                 requests in chain mode: the drafter drafts ahead while the verifier verifies
   cluster-ar    the same three processes, requests in plain decoding (the drafter idles)
+  verifiers-2-drafters-1, verifiers-2-drafters-2
+                scheduler + two verifier nodes (pinned to cores 0 and 1) + one drafter node
+                serving both, or one drafter for each (drafters unpinned); requests in chain
+                mode. On 2 cores every process shares the cores: this compares what one
+                shared drafter costs and saves against one each, not more hardware.
 
     .venv/bin/python bench/cluster_bench.py --clients 1,4,16 --requests 16 --max-tokens 48 \\
         --json bench/results/cluster_bench.json
@@ -50,6 +55,8 @@ def start(tmp, setup, args):
                                   stdout=log, stderr=log)
         return wait_for_lines(ep, 1, [server])[0], [server], "ar"
     ep = os.path.join(tmp, setup + ".ep")
+    if setup.startswith("verifiers-"):
+        return start_shared(tmp, setup, args, log)
     scheduler = subprocess.Popen([args.tandem, "node", "--role", "scheduler", "--listen", "tcp://127.0.0.1:0",
                                   "--http", "127.0.0.1:0", "--control", "127.0.0.1:0", "--endpoint-file", ep],
                                  stdout=log, stderr=log)
@@ -61,6 +68,28 @@ def start(tmp, setup, args):
                                 control, "--listen", "tcp://127.0.0.1:0", "--threads", "1"], stdout=log, stderr=log)
     wait_for_members(http, 1, 1)
     return endpoint, [verifier, drafter, scheduler], "chain" if setup == "cluster-pearl" else "ar"
+
+
+def start_shared(tmp, setup, args, log):
+    """verifiers-V-drafters-D: V verifier nodes and D drafter nodes behind one scheduler."""
+    _, verifiers, _, drafters = setup.split("-")
+    ep = os.path.join(tmp, setup + ".ep")
+    scheduler = subprocess.Popen([args.tandem, "node", "--role", "scheduler", "--listen", "tcp://127.0.0.1:0",
+                                  "--http", "127.0.0.1:0", "--control", "127.0.0.1:0", "--endpoint-file", ep],
+                                 stdout=log, stderr=log)
+    endpoint, http, control = wait_for_lines(ep, 3, [scheduler])
+    processes = []
+    for v in range(int(verifiers)):
+        processes.append(subprocess.Popen(
+            ["taskset", "-c", str(v % os.cpu_count()), args.tandem, "node", "--role", "verifier", "--name", f"v{v}",
+             "--scheduler", control, "--threads", "1", "--max-batch", "16", "--queue-limit", "256",
+             "--draft-tokens", str(args.draft_tokens)], stdout=log, stderr=log))
+    for d in range(int(drafters)):
+        processes.append(subprocess.Popen(
+            [args.tandem, "node", "--role", "drafter", "--name", f"d{d}", "--scheduler", control, "--listen",
+             "tcp://127.0.0.1:0", "--threads", "1"], stdout=log, stderr=log))
+    wait_for_members(http, int(verifiers), int(drafters))
+    return endpoint, processes + [scheduler], "chain"
 
 
 def main():

@@ -1,8 +1,11 @@
 // Spec-Bench: every speculative mode against plain autoregressive decoding on the
 // same prompts in the same run, per category: speedup, tokens per verifier pass,
-// acceptance, and a check that greedy output is identical to AR's.
+// acceptance, and a check that greedy output is identical to AR's. With a temperature,
+// chain and tree run under each rule asked for: draft-aware (drafts drawn from the
+// drafter's q, accepted by p/q) and point-mass (greedy drafts accepted with probability p).
 //
 //   build/tandem_spec_bench --limit 2 --modes ar,chain,tree,pearl,lookup,recycle --json out.json --markdown out.md
+//   build/tandem_spec_bench --limit 1 --modes ar,chain,tree --temperature 1 --rules draft-aware,point-mass
 #include <unistd.h>
 
 #include <cstdio>
@@ -49,7 +52,7 @@ struct Run {
 
 struct Totals {
   double seconds = 0, ar_seconds = 0;
-  int64_t tokens = 0, passes = 0, accepted = 0, drafted = 0, mismatches = 0, prompts = 0;
+  int64_t tokens = 0, ar_tokens = 0, passes = 0, accepted = 0, drafted = 0, mismatches = 0, prompts = 0;
   double drafter_idle = 0, verifier_idle = 0;  // pearl
   double wall = 0;                             // prefill and decode: the span idle times fall in
 };
@@ -71,6 +74,10 @@ int main(int argc, char** argv) {
   flags.add("threads", "0", "CPU threads; 0 for one per core");
   flags.add("draft-tokens", "4", "most draft tokens per pass (per branch for recycle)");
   flags.add("adaptive", "true", "adaptive draft depth, as tandem generate does by default (true/false)");
+  flags.add("temperature", "0", "sampling temperature of every request (0: greedy)");
+  flags.add("seed", "1", "sampling seed of every request");
+  flags.add("rules", "draft-aware",
+            "with a temperature, chain and tree run once per rule: draft-aware (q drawn, p/q), point-mass");
   flags.add("json", "", "write every run and the summary to this JSON file");
   flags.add("markdown", "", "write the summary table to this markdown file");
   flags.add("write-prompts", "",
@@ -90,6 +97,22 @@ int main(int argc, char** argv) {
   const int threads = int(flags.get_int("threads")), draft_tokens = int(flags.get_int("draft-tokens"));
   const bool adaptive = flags.get_switch("adaptive");
   if (modes.empty() || modes[0] != "ar") modes.insert(modes.begin(), "ar");  // the baseline runs first
+  const float temperature = float(flags.get_double("temperature"));
+  // A sampled run of chain or tree under each rule: "chain" is draft-aware, "chain:point-mass" not.
+  if (temperature > 0) {
+    std::vector<std::string> runs;
+    for (const std::string& mode : modes)
+      for (const std::string& rule : flags.get_list("rules")) {
+        if (rule != "draft-aware" && rule != "point-mass") {
+          std::fprintf(stderr, "tandem_spec_bench: unknown rule '%s'\n", rule.c_str());
+          return 2;
+        }
+        const bool has_rules = mode == "chain" || mode == "tree";
+        if (!has_rules && rule != flags.get_list("rules")[0]) continue;
+        runs.push_back(has_rules && rule == "point-mass" ? mode + ":point-mass" : mode);
+      }
+    modes = runs;
+  }
   try {
     auto target = Model::load(target_path);
     std::unique_ptr<Model> draft;
@@ -109,6 +132,8 @@ int main(int argc, char** argv) {
     const bool progress = isatty(STDERR_FILENO);
     GenerationOptions options;
     options.max_tokens = max_tokens;
+    options.sampling.temperature = temperature;
+    options.sampling.seed = uint64_t(flags.get_int("seed"));
     ModeSettings settings;
     settings.draft_tokens = draft_tokens;
     settings.adaptive = adaptive;
@@ -124,11 +149,15 @@ int main(int argc, char** argv) {
       auto ids = target->tokenizer().encode(chat_prompt(target->tokenizer(), prompt.text), false, true);
       std::vector<int32_t> ar_ids;
       double ar_seconds = 0;
-      for (const auto& mode : modes) {
+      size_t ar_tokens = 0;
+      for (const auto& run_name : modes) {
         if (progress)
-          std::fprintf(stderr, "\r[%zu/%zu] %-14s %-8s", p + 1, prompts.size(), prompt.category.c_str(), mode.c_str());
+          std::fprintf(stderr, "\r[%zu/%zu] %-14s %-18s", p + 1, prompts.size(), prompt.category.c_str(),
+                       run_name.c_str());
         Run run;
+        const std::string mode = run_name.substr(0, run_name.find(':'));
         settings.mode = mode;
+        settings.draft_aware = run_name.find(":point-mass") == std::string::npos;
         Transformer* verifier = &target_tf;
         Transformer* drafter = nullptr;
         if (needs_draft_model(mode)) {
@@ -151,12 +180,14 @@ int main(int argc, char** argv) {
         if (mode == "ar") {
           ar_ids = run.result.ids;
           ar_seconds = seconds;
+          ar_tokens = ar_ids.size();
         }
-        bool same = run.result.ids == ar_ids;
+        bool same = run.result.ids == ar_ids;  // sampled: another sample of the same distribution
         for (const std::string& key : {prompt.category, std::string("all")}) {
-          Totals& t = totals[mode][key];
+          Totals& t = totals[run_name][key];
           t.seconds += seconds;
           t.ar_seconds += ar_seconds;
+          t.ar_tokens += int64_t(ar_tokens);
           t.tokens += int64_t(run.result.ids.size());
           t.passes += run.stats.passes;
           t.accepted += run.stats.accepted;
@@ -169,7 +200,7 @@ int main(int argc, char** argv) {
         }
         records.push_back({{"question_id", prompt.id},
                            {"category", prompt.category},
-                           {"mode", mode},
+                           {"mode", run_name},
                            {"prompt_tokens", ids.size()},
                            {"generated_tokens", run.result.ids.size()},
                            {"decode_seconds", seconds},
@@ -187,16 +218,22 @@ int main(int argc, char** argv) {
     std::ostringstream md;
     md << "Target " << target->config().name << ", drafter " << (draft ? draft->config().name : "-") << ", "
        << prompts.size() << " Spec-Bench prompts (" << (limit > 0 ? std::to_string(limit) + " per category" : "all")
-       << "), " << max_tokens << " tokens each, greedy, " << target_tf.pool().size() << " threads (pearl: drafter "
-       << split.drafter << ", verifier " << split.verifier << "), " << (adaptive ? "adaptive" : "fixed")
-       << " draft depth (at most " << draft_tokens << "; tree budget " << settings.tree.budget << ").\n\n";
+       << "), " << max_tokens << " tokens each, "
+       << (temperature > 0 ? "temperature " + std::to_string(temperature).substr(0, 4) + " seed " + flags.get("seed")
+                           : std::string("greedy"))
+       << ", " << target_tf.pool().size() << " threads (pearl: drafter " << split.drafter << ", verifier "
+       << split.verifier << "), " << (adaptive ? "adaptive" : "fixed") << " draft depth (at most " << draft_tokens
+       << "; tree budget " << settings.tree.budget << ").\n\n";
     md << "| mode | category | speedup vs AR | tokens/pass | acceptance | idle drafter/verifier | output identical to "
           "AR "
           "|\n|---|---|---|---|---|---|---|\n";
     nlohmann::json summary;
     for (const auto& mode : modes) {
       for (const auto& [category, t] : totals[mode]) {
-        double speedup = t.seconds > 0 ? t.ar_seconds / t.seconds : 0;
+        // AR's time per token over the mode's: sampled runs may stop at other lengths.
+        double speedup = t.seconds > 0 && t.ar_tokens > 0 ? (t.ar_seconds / double(t.ar_tokens)) /
+                                                                (t.seconds / double(std::max<int64_t>(t.tokens, 1)))
+                                                          : 0;
         double per_pass = t.passes ? double(t.accepted + t.passes) / double(t.passes) : 1.0;
         double acceptance = t.drafted ? double(t.accepted) / double(t.drafted) : 0.0;
         summary[mode][category] = {{"speedup", speedup},
@@ -212,18 +249,25 @@ int main(int argc, char** argv) {
           std::snprintf(idle, sizeof idle, "%.0f%% / %.0f%%", 100 * t.drafter_idle / t.wall,
                         100 * t.verifier_idle / t.wall);
         char row[320];
-        std::snprintf(row, sizeof row, "| %s | %s | %.2fx | %.2f | %.0f%% | %s | %lld/%lld |\n", mode.c_str(),
-                      category.c_str(), speedup, per_pass, 100 * acceptance, idle,
-                      (long long)(t.prompts - t.mismatches), (long long)t.prompts);
+        char identical[48] = "- (sampled)";
+        if (temperature <= 0)
+          std::snprintf(identical, sizeof identical, "%lld/%lld", (long long)(t.prompts - t.mismatches),
+                        (long long)t.prompts);
+        std::snprintf(row, sizeof row, "| %s | %s | %.2fx | %.2f | %.0f%% | %s | %s |\n", mode.c_str(),
+                      category.c_str(), speedup, per_pass, 100 * acceptance, idle, identical);
         md << row;
       }
     }
     std::printf("%s", md.str().c_str());
     if (!markdown_path.empty()) std::ofstream(markdown_path) << md.str();
     if (!json_path.empty())
-      std::ofstream(json_path) << nlohmann::json{{"target", target_path},    {"draft", draft_path},
-                                                 {"max_tokens", max_tokens}, {"limit_per_category", limit},
-                                                 {"summary", summary},       {"runs", records}}
+      std::ofstream(json_path) << nlohmann::json{{"target", target_path},
+                                                 {"draft", draft_path},
+                                                 {"max_tokens", max_tokens},
+                                                 {"limit_per_category", limit},
+                                                 {"temperature", temperature},
+                                                 {"summary", summary},
+                                                 {"runs", records}}
                                       .dump(2)
                                << "\n";
     return 0;

@@ -39,6 +39,7 @@ SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, 
   const bool uses_model = s.mode == "chain" || s.mode == "tree";
   const int max_depth = s.mode == "lookup" ? s.lookup_depth : s.draft_tokens;
   SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, max_depth, s.adaptive);
+  o.draft_aware = s.draft_aware;
   if (s.mode == "tree") {
     // A level of the tree holds about budget / depth nodes, each verified, and each
     // level's expansion is a draft pass over `width` nodes.

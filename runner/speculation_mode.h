@@ -22,6 +22,7 @@ struct ModeSettings {
   int recycle_width = 2;    // recycle: first-level candidates
   TreeShape tree;           // tree: budget, branching, width
   PearlOptions pearl;       // pearl: window (set from draft_tokens), pre-verify, pinning
+  bool draft_aware = true;  // chain, tree: sampled drafts checked by p/q (false: greedy point masses)
 };
 
 /// The modes, in the order the help lists them.

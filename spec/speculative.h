@@ -29,6 +29,10 @@ struct SpeculationOptions {
   bool adaptive = false;                        // choose each pass's depth with DraftLength
   PassCost verify_cost = PassCost::measured();  // adaptive: a verifier pass over k tokens, in decode steps
   double draft_cost = 0.0;                      // adaptive: drafting work per drafted level, in target decode steps
+  // A sampled request's model drafter draws from its own distribution q, which the verifier
+  // accepts by p/q. False: it proposes its greedy tokens as point masses (accepted with
+  // probability p), the rule before draft-aware sampling, kept to measure the difference.
+  bool draft_aware = true;
 };
 
 /// Speculation settings for a drafter on a target: adaptive depth with the verify cost

@@ -24,7 +24,7 @@ SpeculativeRun::SpeculativeRun(const Model& target, Drafter* drafter, std::vecto
       depth_(speculation.max_depth, speculation.verify_cost, speculation.draft_cost),
       context_(std::move(prompt_ids)) {
   check_prompt_fits(context_, cache_);
-  if (drafter_) drafter_->sample_with(options_.sampling);
+  if (drafter_ && speculation_.draft_aware) drafter_->sample_with(options_.sampling);
   result_.prompt_ids = context_;
   pending_ = context_.back();
   finished_ = options_.max_tokens <= 0;

@@ -166,7 +166,8 @@ DrafterService::Request* DrafterService::follow(const std::string& peer, const w
   }
   Request& request = it->second;
   request.last_used = ++asked_;
-  if (size_t(r.keep()) > request.chain.context().size() || size_t(r.keep()) + size_t(r.tokens_size()) == 0)
+  const size_t context = size_t(r.keep()) + size_t(r.tokens_size());
+  if (size_t(r.keep()) > request.chain.context().size() || context == 0 || context > size_t(max_context_))
     return nullptr;
   request.drafter->sample_with(sampling);
   // Did the verifier accept everything drafted, and its bonus token match the next one drafted ahead?
@@ -176,8 +177,16 @@ DrafterService::Request* DrafterService::follow(const std::string& peer, const w
 
 void DrafterService::answer(PeerChannel& channel, std::vector<Asked>& asked) {
   idle_ = false;  // before the replies go out: it will draft ahead next
+  // A request asked twice in one round (a verifier never does): the last ask counts, the
+  // earlier ones get empty trees.
+  std::set<Key> latest;
+  std::vector<bool> superseded(asked.size());
+  for (size_t i = asked.size(); i-- > 0;)
+    superseded[i] = !latest.insert({asked[i].peer, asked[i].request.request_id()}).second;
   std::vector<Asked*> to_draft;
-  for (Asked& a : asked) {
+  for (size_t i = 0; i < asked.size(); ++i) {
+    Asked& a = asked[i];
+    if (superseded[i]) continue;
     bool follows = false;
     a.state = follow(a.peer, a.request, follows);
     if (!a.state) continue;

@@ -206,32 +206,37 @@ void DrafterService::answer(PeerChannel& channel, std::vector<Asked>& asked) {
   for (Asked& a : asked) reply(channel, a);
 }
 
-void DrafterService::draft_now(std::vector<Asked*>& jobs) {
-  if (settings_.mode == "chain") {
-    std::vector<ChainDrafter*> drafters;
-    std::vector<const std::vector<int32_t>*> contexts;
-    std::vector<int> depths;
-    for (Asked* a : jobs) {
-      drafters.push_back(dynamic_cast<ChainDrafter*>(a->state->drafter.get()));
-      contexts.push_back(&a->state->chain.context());
-      depths.push_back(a->request.max_depth());
-    }
-    try {
-      std::vector<TokenTree> trees = ChainDrafter::draft_together(drafters, contexts, depths);
-      for (size_t i = 0; i < jobs.size(); ++i) {
-        jobs[i]->tree = std::move(trees[i]);
-        jobs[i]->state->chain.push_chain(jobs[i]->tree);
-      }
-    } catch (const std::exception&) {
-      // Could not draft (a context is full): empty trees, the verifiers decode those passes alone.
-    }
-    return;
+namespace {
+
+// Drafts for every job at once with Kind::draft_together (ChainDrafter or TreeDrafter).
+template <class Kind, class Job>
+void draft_jobs_together(std::vector<Job*>& jobs) {
+  std::vector<Kind*> drafters;
+  std::vector<const std::vector<int32_t>*> contexts;
+  std::vector<int> depths;
+  for (Job* job : jobs) {
+    drafters.push_back(dynamic_cast<Kind*>(job->state->drafter.get()));
+    contexts.push_back(&job->state->chain.context());
+    depths.push_back(job->request.max_depth());
   }
-  for (Asked* a : jobs) try {
-      a->tree = a->state->drafter->draft(a->state->chain.context(), a->request.max_depth());
-    } catch (const std::exception&) {
-      a->tree = TokenTree();  // could not draft (its context is full): an empty tree
+  std::vector<TokenTree> trees = Kind::draft_together(drafters, contexts, depths);
+  for (size_t i = 0; i < jobs.size(); ++i) jobs[i]->tree = std::move(trees[i]);
+}
+
+}  // namespace
+
+void DrafterService::draft_now(std::vector<Asked*>& jobs) {
+  try {
+    if (settings_.mode == "chain") {
+      draft_jobs_together<ChainDrafter>(jobs);
+      for (Asked* a : jobs) a->state->chain.push_chain(a->tree);
+    } else {
+      draft_jobs_together<TreeDrafter>(jobs);
     }
+  } catch (const std::exception&) {
+    // Could not draft (a context is full): empty trees, the verifiers decode those passes alone.
+    for (Asked* a : jobs) a->tree = TokenTree();
+  }
 }
 
 void DrafterService::reply(PeerChannel& channel, Asked& a) {

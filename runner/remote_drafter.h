@@ -55,7 +55,7 @@ class RemoteDrafter : public Drafter {
 /// Answers DraftRequests with local drafters (chain or tree, per `settings`), one per request,
 /// for every verifier that reaches its channel (one drafter may serve several verifiers).
 /// Requests that arrive together, from one verifier's batch or from several verifiers, are
-/// drafted together: in chain mode each level of their chains is one forward pass for all.
+/// drafted together: each level of their chains or trees is one forward pass for all.
 /// It drafts ahead while the verifiers verify (PEARL's post-verify, across processes),
 /// betting that everything it sent along one branch is accepted:
 /// - chain mode keeps extending the chain it sent; when the next request's context follows
@@ -116,7 +116,7 @@ class DrafterService {
   void answer(PeerChannel& channel, std::vector<Asked>& asked);
   // The request's state brought to its new context; null if the request is invalid.
   Request* follow(const std::string& peer, const wire::DraftRequest& r, bool& follows);
-  // Drafts, now, what was not drafted ahead: chains together, trees one at a time.
+  // Drafts, now and together, what was not drafted ahead.
   void draft_now(std::vector<Asked*>& jobs);
   // Sets the next bet on the answer (see above) and sends it.
   void reply(PeerChannel& channel, Asked& asked);

@@ -61,7 +61,7 @@ void TreeDrafter::add_children(const float* logits, int32_t parent) {
   }
 }
 
-std::vector<int32_t> TreeDrafter::expand(const std::vector<int32_t>& level, int64_t first_pos) {
+std::vector<int32_t> TreeDrafter::choose(const std::vector<int32_t>& level) const {
   // Only nodes that could still make the final budget are worth expanding: a child
   // never scores above its parent, so one below the budget-th best score is hopeless.
   std::vector<double> scores;
@@ -76,24 +76,26 @@ std::vector<int32_t> TreeDrafter::expand(const std::vector<int32_t>& level, int6
                    [&](int32_t a, int32_t b) { return candidates_[size_t(a)].score > candidates_[size_t(b)].score; });
   if (int(chosen.size()) > shape_.width) chosen.resize(size_t(shape_.width));
   std::erase_if(chosen, [&](int32_t i) { return candidates_[size_t(i)].score <= cutoff; });
-  if (chosen.empty()) return {};
+  return chosen;
+}
 
-  KvCache& cache = cache_.cache();
-  std::vector<BatchToken> batch;
+int64_t TreeDrafter::append_expansion(const std::vector<int32_t>& chosen, int64_t first_pos, int32_t seq,
+                                      std::vector<BatchToken>& batch) {
   for (int32_t i : chosen) {
     const Candidate& c = candidates_[size_t(i)];
     int64_t parent_row = c.parent < 0 ? -1 : candidates_[size_t(c.parent)].row;
-    batch.push_back({c.token, 0, first_pos + c.depth - 1, -1, true, parent_row});
+    batch.push_back({c.token, seq, first_pos + c.depth - 1, -1, true, parent_row});
   }
   // The first level starts the pending rows afresh; deeper levels append to them.
-  const int64_t first_row = candidates_[size_t(chosen[0])].depth == 1 ? 0 : cache.pending();
-  KvCache* caches[] = {&cache};
-  auto logits = cache_.model().forward(batch, caches);
+  return candidates_[size_t(chosen[0])].depth == 1 ? 0 : cache_.cache().pending();
+}
+
+std::vector<int32_t> TreeDrafter::grow(const std::vector<int32_t>& chosen, const float* logits, int64_t first_row) {
   std::vector<int32_t> next;
   for (size_t j = 0; j < chosen.size(); ++j) {
     candidates_[size_t(chosen[j])].row = first_row + int64_t(j);
     const size_t before = candidates_.size();
-    add_children(logits.data() + j * size_t(cache_.vocab()), chosen[j]);
+    add_children(logits + j * size_t(cache_.vocab()), chosen[j]);
     for (size_t k = before; k < candidates_.size(); ++k) next.push_back(int32_t(k));
   }
   return next;
@@ -119,18 +121,80 @@ void TreeDrafter::reuse_accepted_rows(const std::vector<int32_t>& context) {
 }
 
 TokenTree TreeDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
-  TokenTree tree;
+  TreeDrafter* self = this;
+  const std::vector<int32_t>* wanted = &context;
+  return draft_together({&self, 1}, {&wanted, 1}, {&max_depth, 1}).at(0);
+}
+
+int TreeDrafter::begin(const std::vector<int32_t>& context, int max_depth) {
   const int64_t room = cache_.cache().max_positions() - int64_t(context.size());
   const int depth = int(std::min<int64_t>(std::min(max_depth_, max_depth), room));
   if (!context.empty()) reuse_accepted_rows(context);
   candidates_.clear();
   proposals_.clear();
-  if (context.empty() || depth <= 0 || shape_.budget <= 0) return tree;
-  add_children(cache_.sync(context).data(), -1);
-  std::vector<int32_t> level(candidates_.size());
-  std::iota(level.begin(), level.end(), 0);
-  for (int d = 1; d < depth && !level.empty(); ++d) level = expand(level, int64_t(context.size()));
+  return context.empty() || shape_.budget <= 0 ? 0 : std::max(depth, 0);
+}
 
+std::vector<TokenTree> TreeDrafter::draft_together(std::span<TreeDrafter* const> drafters,
+                                                   std::span<const std::vector<int32_t>* const> contexts,
+                                                   std::span<const int> max_depths) {
+  const size_t n = drafters.size();
+  std::vector<TokenTree> trees(n);
+  std::vector<int> depth(n);
+  std::vector<size_t> drafting;
+  std::vector<DraftModelCache*> caches;
+  std::vector<const std::vector<int32_t>*> synced;
+  for (size_t i = 0; i < n; ++i) {
+    depth[i] = drafters[i]->begin(*contexts[i], max_depths[i]);
+    if (depth[i] <= 0) continue;
+    drafting.push_back(i);
+    caches.push_back(&drafters[i]->cache_);
+    synced.push_back(contexts[i]);
+  }
+  DraftModelCache::sync_together(caches, synced);
+  std::vector<std::vector<int32_t>> level(n);
+  for (size_t i : drafting) {
+    TreeDrafter& d = *drafters[i];
+    d.add_children(d.cache_.logits().data(), -1);
+    level[i].resize(d.candidates_.size());
+    std::iota(level[i].begin(), level[i].end(), 0);
+  }
+  // Each level: the chosen nodes of every tree still growing, in one forward pass.
+  for (int d = 1;; ++d) {
+    std::vector<BatchToken> batch;
+    std::vector<KvCache*> sequences;
+    std::vector<size_t> growing;
+    std::vector<std::vector<int32_t>> chosen;
+    std::vector<int64_t> first_row, first_logit;
+    for (size_t i : drafting) {
+      if (d >= depth[i] || level[i].empty()) continue;
+      TreeDrafter& drafter = *drafters[i];
+      std::vector<int32_t> nodes = drafter.choose(level[i]);
+      if (nodes.empty()) {
+        level[i].clear();
+        continue;
+      }
+      first_logit.push_back(int64_t(batch.size()));  // every expanded node asks for logits
+      first_row.push_back(
+          drafter.append_expansion(nodes, int64_t(contexts[i]->size()), int32_t(sequences.size()), batch));
+      sequences.push_back(&drafter.cache_.cache());
+      growing.push_back(i);
+      chosen.push_back(std::move(nodes));
+    }
+    if (batch.empty()) break;
+    auto logits = drafters[growing[0]]->cache_.model().forward(batch, sequences);
+    for (size_t g = 0; g < growing.size(); ++g) {
+      TreeDrafter& drafter = *drafters[growing[g]];
+      level[growing[g]] = drafter.grow(
+          chosen[g], logits.data() + size_t(first_logit[g]) * size_t(drafter.cache_.vocab()), first_row[g]);
+    }
+  }
+  for (size_t i : drafting) trees[i] = drafters[i]->finish();
+  return trees;
+}
+
+TokenTree TreeDrafter::finish() {
+  TokenTree tree;
   // The budget best scores, each capped by its parent's and its earlier siblings' (a
   // no-op for greedy children, which come best first), so that the chosen set holds
   // every kept node's parent and earlier siblings; a stable sort breaks ties by index,

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <span>
 #include <vector>
 
 #include "spec/draft_model_cache.h"
@@ -33,6 +34,11 @@ class TreeDrafter : public Drafter {
   /// `max_depth` levels at most; the draft cache holds up to `max_context` positions.
   TreeDrafter(Transformer& draft_model, TreeShape shape, int max_depth, int64_t max_context);
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
+  /// draft() for several requests' drafters (of one draft model) at once: their contexts
+  /// share forward passes, and so does each level's expansion. The same trees as one at a time.
+  static std::vector<TokenTree> draft_together(std::span<TreeDrafter* const> drafters,
+                                               std::span<const std::vector<int32_t>* const> contexts,
+                                               std::span<const int> max_depths);
   /// Changes the node budget of later drafts.
   void set_budget(int budget) { shape_.budget = budget; }
 
@@ -49,8 +55,21 @@ class TreeDrafter : public Drafter {
   void add_children(const float* logits, int32_t parent);
   // Keeps the draft cache rows of the previous tree that `context` went on to accept.
   void reuse_accepted_rows(const std::vector<int32_t>& context);
-  // Expands the best of `level` (candidate indices); returns the next level.
-  std::vector<int32_t> expand(const std::vector<int32_t>& level, int64_t first_pos);
+  // Starts a draft for `context`: keeps the rows the last one got accepted, forgets its
+  // candidates; returns how many levels to draft (0: none).
+  int begin(const std::vector<int32_t>& context, int max_depth);
+  // The nodes of `level` (candidate indices) worth expanding: the best `width` that could
+  // still make the budget.
+  std::vector<int32_t> choose(const std::vector<int32_t>& level) const;
+  // Appends the chosen nodes to `batch` as sequence `seq` (after a context of `first_pos`
+  // tokens); returns the pending row the first of them will take.
+  int64_t append_expansion(const std::vector<int32_t>& chosen, int64_t first_pos, int32_t seq,
+                           std::vector<BatchToken>& batch);
+  // After the forward: records the chosen nodes' rows and adds their children from
+  // `logits` ([chosen][vocab]); returns the next level.
+  std::vector<int32_t> grow(const std::vector<int32_t>& chosen, const float* logits, int64_t first_row);
+  // The tree of the budget best candidates.
+  TokenTree finish();
 
   DraftModelCache cache_;
   TreeShape shape_;

@@ -4,12 +4,11 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "spec/generation.h"
-
 namespace tandem {
 namespace {
-constexpr int kChunk = 256;  // context tokens per forward pass when the drafter catches up
-}
+constexpr int kChunk = 256;           // context tokens of one cache per forward pass when the drafter catches up
+constexpr size_t kPassTokens = 1024;  // most tokens of all caches in one such pass (bounds its buffers)
+}  // namespace
 
 DraftModelCache::DraftModelCache(Transformer& draft_model, int64_t max_context)
     : model_(draft_model), cache_(draft_model.model().config(), max_context) {}
@@ -55,7 +54,7 @@ void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
     std::vector<BatchToken> batch;
     std::vector<KvCache*> sequences;
     std::vector<size_t> owner, wants_logits;  // cache of each sequence; caches whose last token is in this pass
-    for (size_t c = 0; c < caches.size(); ++c) {
+    for (size_t c = 0; c < caches.size() && batch.size() < kPassTokens; ++c) {
       const std::vector<int32_t>& context = *contexts[c];
       const int64_t from = next[c], to = std::min<int64_t>(int64_t(context.size()), from + kChunk);
       if (from >= to) continue;

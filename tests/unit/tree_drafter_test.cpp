@@ -94,6 +94,44 @@ SpecRun generate(Transformer& target, Drafter& drafter, const std::vector<int32_
   return run;
 }
 
+// A drafter serving several requests catches their draft caches up in shared forward passes
+// (each cache's new tokens in chunks, the pass capped in tokens) and drafts their trees
+// level by level together: the same logits and trees, bit for bit, as each alone.
+TEST(TreeDrafter, ManyRequestsDraftedTogetherEqualEachAlone) {
+  auto model = Model::load(test::stories_model());
+  Transformer together_tf(*model, 2), alone_tf(*model, 2);
+  std::vector<std::vector<int32_t>> contexts;
+  for (int r = 0; r < 6; ++r) {  // 6 x 300 tokens: more than one pass of the catch-up
+    contexts.emplace_back();
+    for (int i = 0; i < 300; ++i) contexts.back().push_back(int32_t(1 + (i * 7 + r * 31) % 500));
+  }
+  std::vector<std::unique_ptr<TreeDrafter>> together, alone;
+  std::vector<TreeDrafter*> drafters;
+  std::vector<const std::vector<int32_t>*> context_of;
+  for (const auto& context : contexts) {
+    together.push_back(std::make_unique<TreeDrafter>(together_tf, TreeShape{}, 4, 512));
+    alone.push_back(std::make_unique<TreeDrafter>(alone_tf, TreeShape{}, 4, 512));
+    drafters.push_back(together.back().get());
+    context_of.push_back(&context);
+  }
+  const std::vector<int> depths(contexts.size(), 4);
+  // Twice: the second round reuses each cache's rows of the first.
+  for (int round = 0; round < 2; ++round) {
+    const std::vector<TokenTree> trees = TreeDrafter::draft_together(drafters, context_of, depths);
+    for (size_t r = 0; r < contexts.size(); ++r) {
+      const TokenTree want = alone[r]->draft(contexts[r], 4);
+      ASSERT_EQ(trees[r].size(), want.size()) << "request " << r;
+      ASSERT_GT(want.size(), 3);
+      for (int32_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(trees[r][i].token, want[i].token);
+        EXPECT_EQ(trees[r][i].parent, want[i].parent);
+        EXPECT_EQ(trees[r][i].draft_prob, want[i].draft_prob);
+      }
+      contexts[r].push_back(want[0].token);  // the verifier accepted the first node
+    }
+  }
+}
+
 TEST(SpeculativeGreedy, DynamicTreeMatchesAutoregressiveAndAcceptsMoreThanAChain) {
   auto model = Model::load(test::stories_model());
   auto drafter_model = Model::load(test::perturbed_stories());

@@ -235,9 +235,7 @@ class Scheduler {
 
   // Every shard serves every verifier, so each admits all the verifiers' data keys.
   void admit_verifiers_on_shards() {
-    std::string keys;
-    for (const NodeInfo* verifier : state_.membership.members(NodeRole::verifier))
-      if (!verifier->data_key.empty()) keys += (keys.empty() ? "" : ",") + verifier->data_key;
+    const std::string keys = data_keys(state_.membership.members(NodeRole::verifier));
     for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
       if (!shard->data_key.empty()) send_work(shard->name, admit_atom::value, keys);
   }
@@ -251,15 +249,21 @@ class Scheduler {
       send_work(verifier->name, shards_atom::value, list);
   }
 
+  // The CURVE data keys of `nodes` (those that have one), as the (admit, "key,key,...") message lists them.
+  static std::string data_keys(const std::vector<const NodeInfo*>& nodes) {
+    std::string keys;
+    for (const NodeInfo* node : nodes)
+      if (node && !node->data_key.empty()) keys += (keys.empty() ? "" : ",") + node->data_key;
+    return keys;
+  }
+
   // A drafter's data channel admits the keys of the verifiers it drafts for, and no others.
   void admit_on_drafter(const std::string& drafter) {
     const NodeInfo* d = state_.membership.find(drafter);
     if (!d) return;
-    std::string keys;
-    for (const std::string& verifier : d->verifiers)
-      if (const NodeInfo* v = state_.membership.find(verifier); v && !v->data_key.empty())
-        keys += (keys.empty() ? "" : ",") + v->data_key;
-    send_work(drafter, admit_atom::value, keys);
+    std::vector<const NodeInfo*> verifiers;
+    for (const std::string& verifier : d->verifiers) verifiers.push_back(state_.membership.find(verifier));
+    send_work(drafter, admit_atom::value, data_keys(verifiers));
   }
 
   void pair_drafters() {

@@ -37,14 +37,6 @@ wire::ServerMessage SampleGroup::merged() const {
       *out.mutable_ids() = f.ids();
       out.set_text(f.text());
       out.set_finish_reason(f.finish_reason());
-      total = f.stats();
-      total.set_generated_tokens(0);
-      total.set_verifier_passes(0);
-      total.set_drafted_tokens(0);
-      total.set_accepted_tokens(0);
-      total.set_drafter_idle_seconds(0);
-      total.set_verifier_idle_seconds(0);
-      first = false;
     }
     wire::Choice& choice = *out.add_choices();
     choice.set_index(i);
@@ -52,6 +44,12 @@ wire::ServerMessage SampleGroup::merged() const {
     choice.set_text(f.text());
     choice.set_finish_reason(f.finish_reason());
     const wire::Statistics& s = f.stats();
+    kv_bytes += s.kv_cache_bytes();
+    if (first) {  // the others' counters are added to the first's
+      total = s;
+      first = false;
+      continue;
+    }
     total.set_generated_tokens(total.generated_tokens() + s.generated_tokens());
     total.set_verifier_passes(total.verifier_passes() + s.verifier_passes());
     total.set_drafted_tokens(total.drafted_tokens() + s.drafted_tokens());
@@ -60,7 +58,6 @@ wire::ServerMessage SampleGroup::merged() const {
     total.set_verifier_idle_seconds(total.verifier_idle_seconds() + s.verifier_idle_seconds());
     total.set_prefill_seconds(std::max(total.prefill_seconds(), s.prefill_seconds()));
     total.set_decode_seconds(std::max(total.decode_seconds(), s.decode_seconds()));
-    kv_bytes += s.kv_cache_bytes();
   }
   // Tokens a pass and acceptance over every sample's passes.
   const int64_t passes = total.verifier_passes(), drafted = total.drafted_tokens();

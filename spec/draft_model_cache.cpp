@@ -54,6 +54,7 @@ void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
     std::vector<BatchToken> batch;
     std::vector<KvCache*> sequences;
     std::vector<size_t> owner, wants_logits;  // cache of each sequence; caches whose last token is in this pass
+    std::vector<int64_t> end;                 // of each sequence: where its tokens in this pass end
     for (size_t c = 0; c < caches.size() && batch.size() < kPassTokens; ++c) {
       const std::vector<int32_t>& context = *contexts[c];
       const int64_t from = next[c], to = std::min<int64_t>(int64_t(context.size()), from + kChunk);
@@ -66,16 +67,16 @@ void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
       }
       sequences.push_back(&caches[c]->cache_);
       owner.push_back(c);
+      end.push_back(to);
     }
     if (batch.empty()) return;
     auto out = caches[0]->model_.forward(batch, sequences);
     for (size_t s = 0; s < sequences.size(); ++s) {
       DraftModelCache& d = *caches[owner[s]];
       const std::vector<int32_t>& context = *contexts[owner[s]];
-      const int64_t from = next[owner[s]], to = std::min<int64_t>(int64_t(context.size()), from + kChunk);
       d.cache_.commit_all();
-      d.cached_.insert(d.cached_.end(), context.begin() + from, context.begin() + to);
-      next[owner[s]] = to;
+      d.cached_.insert(d.cached_.end(), context.begin() + next[owner[s]], context.begin() + end[s]);
+      next[owner[s]] = end[s];
     }
     for (size_t r = 0; r < wants_logits.size(); ++r) {
       DraftModelCache& d = *caches[wants_logits[r]];

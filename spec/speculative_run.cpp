@@ -78,18 +78,23 @@ void SpeculativeRun::adopt_prompt(std::shared_ptr<const KvCache> prompt) {
   decode_start_ = Clock::now();
 }
 
+int SpeculativeRun::planned_depth() {
+  if (planned_depth_ < 0) planned_depth_ = speculation_.adaptive ? depth_.next() : speculation_.max_depth;
+  return planned_depth_;
+}
+
 void SpeculativeRun::announce_pass() {
   if (finished_ || prefilling() || planned_depth_ >= 0) return;
-  planned_depth_ = speculation_.adaptive ? depth_.next() : speculation_.max_depth;
-  if (drafter_) drafter_->prepare(context_, planned_depth_);
+  const int depth = planned_depth();
+  if (drafter_) drafter_->prepare(context_, depth);
 }
 
 void SpeculativeRun::add_pass(std::vector<BatchToken>& batch, int32_t seq) {
   auto draft_start = Clock::now();
   tree_ = TokenTree();
-  if (planned_depth_ < 0) planned_depth_ = speculation_.adaptive ? depth_.next() : speculation_.max_depth;
-  if (drafter_) tree_ = drafter_->draft(context_, planned_depth_);
+  const int depth = planned_depth();
   planned_depth_ = -1;
+  if (drafter_) tree_ = drafter_->draft(context_, depth);
   if (cache_.length() + 1 + tree_.depth() >= cache_.max_positions()) tree_ = TokenTree();  // no room: one token
   stats_.draft_seconds += seconds_since(draft_start);
   verify_start_ = Clock::now();

@@ -75,8 +75,11 @@ class SpeculativeRun {
   std::vector<int32_t> pass_ids_;  // tokens of this pass, for Drafter::observe
   bool finished_ = false;
   int planned_depth_ = -1;  // chosen by announce_pass for the next add_pass (-1: not yet)
-  int64_t prefilled_ = 0;   // prompt tokens in the cache
-  int64_t chunk_ = 0;       // prompt tokens in the current prefill chunk
+
+  // The next pass's draft depth, chosen once (by announce_pass or add_pass).
+  int planned_depth();
+  int64_t prefilled_ = 0;  // prompt tokens in the cache
+  int64_t chunk_ = 0;      // prompt tokens in the current prefill chunk
   std::chrono::steady_clock::time_point decode_start_, verify_start_;
 };
 

@@ -61,7 +61,11 @@ std::string temp_path(const std::string& stem) {
 // A copy of stories260K with layer 0's attention norm changed, so it drafts
 // differently from the original in some places.
 std::string perturbed_stories() {
-  std::string path = temp_path("stories-perturbed.bin");
+  // In a folder of its own: the tokenizer is looked up beside the model, and a
+  // shared /tmp/tokenizer.bin was rewritten by one test process while another read it.
+  const std::filesystem::path folder = temp_path("stories-perturbed");
+  std::filesystem::create_directories(folder);
+  const std::string path = (folder / "model.bin").string();
   std::ifstream in(stories_model(), std::ios::binary);
   std::string data((std::istreambuf_iterator<char>(in)), {});
   const size_t rms_att = 28 + 4 * size_t(512 * 64);
@@ -73,8 +77,7 @@ std::string perturbed_stories() {
   }
   std::ofstream(path, std::ios::binary) << data;
   std::filesystem::copy_file(std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/tokenizer.bin",
-                             std::filesystem::path(path).parent_path() / "tokenizer.bin",
-                             std::filesystem::copy_options::overwrite_existing);
+                             folder / "tokenizer.bin");
   return path;
 }
 

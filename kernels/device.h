@@ -1,5 +1,6 @@
 #pragma once
-// Which accelerators this process can use.
+// Which accelerators this process can use, and how a command names one.
+#include <string>
 
 namespace tandem {
 
@@ -8,5 +9,19 @@ int cuda_device_count();
 
 /// True when this build contains the CUDA kernels.
 bool built_with_cuda();
+
+/// Where a forward runs: the CPU, or CUDA device `index`.
+struct Device {
+  enum class Kind { Cpu, Cuda };
+  Kind kind = Kind::Cpu;
+  int index = 0;
+
+  /// "cpu" or "cuda:N".
+  std::string name() const { return kind == Kind::Cpu ? "cpu" : "cuda:" + std::to_string(index); }
+};
+
+/// The device `name` says: cpu, cuda (device 0) or cuda:N. Throws std::invalid_argument for
+/// anything else; whether the device exists is checked where it is used.
+Device device_named(const std::string& name);
 
 }  // namespace tandem

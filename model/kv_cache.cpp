@@ -11,13 +11,44 @@ namespace {
 // Storage grows by half its size at least, in whole steps of this many rows: amortized
 // copies, and a sample's own rows after a shared prompt stay few (KvCache(prefix)).
 constexpr int64_t kGrowthStep = 16;
+
+// Rows in host memory, a vector per layer.
+class HostRowStore final : public KvRowStore {
+ public:
+  HostRowStore(int n_layers, int64_t kv_dim) : kv_dim_(kv_dim), keys_(size_t(n_layers)), values_(size_t(n_layers)) {}
+  void resize(int64_t rows) override {
+    for (auto* rows_of_layers : {&keys_, &values_})
+      for (std::vector<float>& layer : *rows_of_layers) {
+        const bool shrink = layer.size() > size_t(rows * kv_dim_);
+        layer.resize(size_t(rows * kv_dim_));
+        if (shrink) layer.shrink_to_fit();
+      }
+  }
+  void move_rows(const std::vector<std::pair<int64_t, int64_t>>& moves) override {
+    for (size_t l = 0; l < keys_.size(); ++l)
+      for (auto [dst, src] : moves) {
+        std::memmove(&keys_[l][size_t(dst * kv_dim_)], &keys_[l][size_t(src * kv_dim_)], size_t(kv_dim_) * 4);
+        std::memmove(&values_[l][size_t(dst * kv_dim_)], &values_[l][size_t(src * kv_dim_)], size_t(kv_dim_) * 4);
+      }
+  }
+  float* keys(int layer) override { return keys_[size_t(layer)].data(); }
+  float* values(int layer) override { return values_[size_t(layer)].data(); }
+  bool on_host() const override { return true; }
+  std::unique_ptr<KvRowStore> empty_like() const override {
+    return std::make_unique<HostRowStore>(int(keys_.size()), kv_dim_);
+  }
+
+ private:
+  int64_t kv_dim_;
+  std::vector<std::vector<float>> keys_, values_;  // [layer][rows * kv_dim]
+};
 }  // namespace
 
 KvCache::KvCache(const ModelConfig& config, int64_t max_positions)
     : kv_dim_(config.kv_dim()),
+      n_layers_(config.n_layers),
       max_positions_(std::min<int64_t>(max_positions, config.context_length)),
-      keys_(size_t(config.n_layers)),
-      values_(size_t(config.n_layers)) {
+      store_(std::make_unique<HostRowStore>(config.n_layers, config.kv_dim())) {
   if (max_positions_ <= 0) throw std::invalid_argument("KV cache needs at least one position");
 }
 
@@ -29,35 +60,41 @@ KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::unique_p
 KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::shared_ptr<const KvCache> prefix)
     : KvCache(config, max_positions) {
   if (!prefix || prefix->remote() || prefix->shared_prefix() || prefix->pending() > 0 || prefix->kv_dim() != kv_dim_ ||
-      prefix->keys_.size() != keys_.size())
+      prefix->n_layers_ != n_layers_)
     throw std::invalid_argument("a shared prefix must be a whole committed cache of the same model");
   if (prefix->length() > max_positions_)
     throw std::length_error("a shared prefix of " + std::to_string(prefix->length()) +
                             " positions exceeds the KV cache limit of " + std::to_string(max_positions_));
   base_ = length_ = prefix->length();
+  store_ = prefix->store().empty_like();  // the sample's rows live where the prompt's do
   prefix_ = std::move(prefix);
+}
+
+void KvCache::use_store(std::unique_ptr<KvRowStore> store) {
+  if (capacity_ > 0) throw std::logic_error("use_store on a cache that holds rows");
+  store_ = std::move(store);
+}
+
+float* KvCache::host_rows(float* rows) const {
+  if (!store_->on_host()) throw std::logic_error("the KV cache's rows are in device memory, not on the host");
+  return rows;
 }
 
 void KvCache::shrink_to_committed() {
   if (pending_ > 0) throw std::logic_error("shrink_to_committed with pending rows");
   capacity_ = length_ - base_;
-  for (size_t l = 0; l < keys_.size(); ++l) {
-    keys_[l].resize(size_t(capacity_ * kv_dim_));
-    keys_[l].shrink_to_fit();
-    values_[l].resize(size_t(capacity_ * kv_dim_));
-    values_[l].shrink_to_fit();
-  }
+  store_->resize(capacity_);
 }
 
 KvRows KvCache::rows(int layer, int64_t offset) const {
   KvRows r{.stride = kv_dim_};
   if (capacity_ > 0) {
-    r.keys = key(layer, 0) + offset;
-    r.values = value(layer, 0) + offset;
+    r.keys = store_->keys(layer) + offset;
+    r.values = store_->values(layer) + offset;
   }
   if (prefix_ && prefix_->capacity_ > 0) {
-    r.shared_keys = prefix_->key(layer, 0) + offset;
-    r.shared_values = prefix_->value(layer, 0) + offset;
+    r.shared_keys = prefix_->store_->keys(layer) + offset;
+    r.shared_values = prefix_->store_->values(layer) + offset;
   }
   return r;
 }
@@ -66,10 +103,7 @@ void KvCache::grow(int64_t rows) {
   if (rows <= capacity_) return;
   const int64_t wanted = std::max(rows, capacity_ + capacity_ / 2);
   const int64_t target = std::min(max_positions_, (wanted + kGrowthStep - 1) / kGrowthStep * kGrowthStep);
-  for (size_t l = 0; l < keys_.size(); ++l) {
-    keys_[l].resize(size_t(target * kv_dim_));
-    values_[l].resize(size_t(target * kv_dim_));
-  }
+  store_->resize(target);
   capacity_ = target;
 }
 
@@ -116,14 +150,12 @@ void KvCache::commit(const std::vector<int64_t>& path) {
       throw std::invalid_argument("commit path must be strictly ascending indices below " + std::to_string(pending_));
   }
   // Rows only move towards lower slots, so copying in order is safe.
+  std::vector<std::pair<int64_t, int64_t>> moves;
   for (size_t j = 0; j < path.size(); ++j) {
     int64_t src = length_ - base_ + path[j], dst = length_ - base_ + int64_t(j);
-    if (src == dst) continue;
-    for (size_t l = 0; l < keys_.size(); ++l) {
-      std::memcpy(key(int(l), dst), key(int(l), src), size_t(kv_dim_) * 4);
-      std::memcpy(value(int(l), dst), value(int(l), src), size_t(kv_dim_) * 4);
-    }
+    if (src != dst) moves.emplace_back(dst, src);
   }
+  if (!moves.empty()) store_->move_rows(moves);
   if (remote_)
     for (int64_t row : path) tokens_.push_back(pending_links_[size_t(row)].token);
   length_ += int64_t(path.size());
@@ -152,10 +184,9 @@ void KvCache::hand_over_full_segments() {
   }
   // The open segment's rows move down to row 0.
   const int64_t shift = to - base_, keep = length_ - to;
-  for (size_t l = 0; l < keys_.size(); ++l) {
-    std::memmove(key(int(l), 0), key(int(l), shift), size_t(keep * kv_dim_) * 4);
-    std::memmove(value(int(l), 0), value(int(l), shift), size_t(keep * kv_dim_) * 4);
-  }
+  std::vector<std::pair<int64_t, int64_t>> moves;
+  for (int64_t r = 0; r < keep; ++r) moves.emplace_back(r, shift + r);
+  store_->move_rows(moves);
   base_ = to;
 }
 

@@ -20,6 +20,7 @@
 // never both.
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "kernels/ops.h"
@@ -27,6 +28,24 @@
 #include "model/remote_kv.h"
 
 namespace tandem {
+
+/// The memory that holds a cache's rows, [layer][row][kv_dim] keys and values: host memory,
+/// or a GPU's (kernels/cuda). The cache keeps the bookkeeping; the store only moves rows.
+class KvRowStore {
+ public:
+  virtual ~KvRowStore() = default;
+  /// Holds `rows` rows per layer, keeping the first min(old, new) rows.
+  virtual void resize(int64_t rows) = 0;
+  /// For each (dst, src) in order, copies row src onto row dst in every layer (dst < src).
+  virtual void move_rows(const std::vector<std::pair<int64_t, int64_t>>& moves) = 0;
+  /// Row 0 of `layer`'s keys / values, in the store's memory.
+  virtual float* keys(int layer) = 0;
+  virtual float* values(int layer) = 0;
+  /// Whether the rows are in host memory.
+  virtual bool on_host() const = 0;
+  /// A store of the same kind for another cache of the same shape, empty.
+  virtual std::unique_ptr<KvRowStore> empty_like() const = 0;
+};
 
 /// Keys and values of one sequence, every layer.
 class KvCache {
@@ -87,12 +106,18 @@ class KvCache {
   int64_t pending_parent(int64_t row) const { return pending_links_.at(size_t(row)).parent; }
   /// Position held by pending row `row`.
   int64_t pending_position(int64_t row) const { return pending_links_.at(size_t(row)).pos; }
-  /// Key row of `layer` at local row index `slot` ([kv_dim] floats).
-  float* key(int layer, int64_t slot) { return keys_[size_t(layer)].data() + slot * kv_dim_; }
+  /// Key row of `layer` at local row index `slot` ([kv_dim] floats), in host memory (throws
+  /// std::logic_error when the rows are on a device).
+  float* key(int layer, int64_t slot) { return host_rows(store_->keys(layer)) + slot * kv_dim_; }
   /// Value row of `layer` at row index `slot`.
-  float* value(int layer, int64_t slot) { return values_[size_t(layer)].data() + slot * kv_dim_; }
-  const float* key(int layer, int64_t slot) const { return keys_[size_t(layer)].data() + slot * kv_dim_; }
-  const float* value(int layer, int64_t slot) const { return values_[size_t(layer)].data() + slot * kv_dim_; }
+  float* value(int layer, int64_t slot) { return host_rows(store_->values(layer)) + slot * kv_dim_; }
+  const float* key(int layer, int64_t slot) const { return host_rows(store_->keys(layer)) + slot * kv_dim_; }
+  const float* value(int layer, int64_t slot) const { return host_rows(store_->values(layer)) + slot * kv_dim_; }
+  /// Where the rows are.
+  const KvRowStore& store() const { return *store_; }
+  KvRowStore& store() { return *store_; }
+  /// Moves the rows into `store` (a backend's memory; the cache must hold no rows yet).
+  void use_store(std::unique_ptr<KvRowStore> store);
   /// Width of a row.
   int64_t kv_dim() const { return kv_dim_; }
 
@@ -102,7 +127,8 @@ class KvCache {
   size_t bytes_allocated() const { return size_t(capacity_) * row_bytes_all_layers(); }
 
  private:
-  size_t row_bytes_all_layers() const { return size_t(kv_dim_) * 4 * 2 * keys_.size(); }
+  size_t row_bytes_all_layers() const { return size_t(kv_dim_) * 4 * 2 * size_t(n_layers_); }
+  float* host_rows(float* rows) const;
   void grow(int64_t rows);
   void reserve_pending(int64_t total);
   void hand_over_full_segments();
@@ -114,6 +140,7 @@ class KvCache {
   };
 
   int64_t kv_dim_;
+  int n_layers_;
   int64_t max_positions_;
   int64_t capacity_ = 0;
   int64_t length_ = 0;
@@ -121,9 +148,9 @@ class KvCache {
   int64_t pending_ = 0;
   std::unique_ptr<RemoteKv> remote_;
   std::shared_ptr<const KvCache> prefix_;
-  std::vector<int32_t> tokens_;                    // [length_] with a remote, else empty
-  std::vector<PendingLink> pending_links_;         // [pending_]
-  std::vector<std::vector<float>> keys_, values_;  // [layer][capacity * kv_dim]
+  std::vector<int32_t> tokens_;             // [length_] with a remote, else empty
+  std::vector<PendingLink> pending_links_;  // [pending_]
+  std::unique_ptr<KvRowStore> store_;       // [layer][capacity][kv_dim] keys and values
 };
 
 }  // namespace tandem

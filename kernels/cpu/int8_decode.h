@@ -6,7 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "kernels/cpu/ggml_blocks.h"
+#include "kernels/ggml_blocks.h"
 #include "kernels/cpu/int8_layout.h"
 
 namespace tandem::int8 {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/device.h"
 #include "model/model.h"
 
 namespace tandem {
@@ -33,6 +34,12 @@ std::string resolve_model_path(const std::string& name_or_path);
 
 /// Loads a draft model (name or path) for `target`; throws unless their vocabularies are identical.
 std::unique_ptr<Model> load_draft_model(const std::string& name_or_path, const Model& target);
+
+/// Adds --device (and, with `draft`, --draft-device) to a command's flags.
+void add_device_flags(Flags& f, bool draft);
+/// The device a flag names (cpu, cuda, cuda:N); a bad name is a UsageError. --draft-device
+/// left empty means the same as --device.
+Device device_flag(const Flags& flags, const std::string& name);
 
 /// The default target model file name.
 inline constexpr const char* kDefaultModel = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";

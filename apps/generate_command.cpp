@@ -56,6 +56,7 @@ Flags generate_flags() {
         "integer dot products, activations to ~31 bits), int16-fast (~15 bits) or float (weights decoded to float)");
   f.add("max-context", "4096", "most positions (prompt + output) the KV cache may hold");
   add_kv_shard_flags(f);
+  add_device_flags(f, true);
   f.add_switch("json", "print one JSON object: prompt_ids, ids, text, stats");
   f.add("server", "", "generate on a running tandem serve at this ZeroMQ endpoint instead of locally");
   f.add("timeout-ms", "5000",
@@ -162,9 +163,10 @@ int run_generate(const std::vector<std::string>& args) {
       settings.pearl.drafter_cpus = split.drafter_cpus;
       settings.pearl.verifier_cpus = split.verifier_cpus;
     }
-    draft_transformer = std::make_unique<Transformer>(*draft_model, draft_threads, segment, matmul_path);
+    draft_transformer = std::make_unique<Transformer>(*draft_model, draft_threads, segment, matmul_path,
+                                                      device_flag(flags, "draft-device"));
   }
-  Transformer transformer(*model, target_threads, segment, matmul_path);
+  Transformer transformer(*model, target_threads, segment, matmul_path, device_flag(flags, "device"));
   KvShardSetup shards = kv_shards_from_flags(flags, model->config(), segment);
   options.kv_remote = shards.pool->factory();
   SpeculationStats spec;
@@ -188,7 +190,8 @@ int run_generate(const std::vector<std::string>& args) {
                             {"prefill_tokens_per_second", prefill_tps},
                             {"decode_tokens_per_second", decode_tps},
                             {"kv_cache_bytes", result.kv_cache_bytes},
-                            {"threads", transformer.pool().size()}}}};
+                            {"threads", transformer.pool().size()},
+                            {"device", transformer.device_name()}}}};
     if (mode != "ar")
       out["stats"]["speculation"] = {{"mode", mode},
                                      {"verifier_passes", spec.passes},
@@ -207,9 +210,9 @@ int run_generate(const std::vector<std::string>& args) {
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     std::cout << std::endl;
-    std::fprintf(stderr, "prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | %s | %d threads\n",
+    std::fprintf(stderr, "prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | %s | %s, %d threads\n",
                  prompt_ids.size(), prefill_tps, result.ids.size(), decode_tps, finish_reason_name(result.finish),
-                 transformer.pool().size());
+                 transformer.device_name().c_str(), transformer.pool().size());
     if (mode != "ar")
       std::fprintf(stderr, "%s: %lld verifier passes, %.2f tokens per pass, %.0f%% of %lld drafted tokens accepted\n",
                    mode.c_str(), (long long)spec.passes, spec.tokens_per_pass(), 100 * spec.acceptance_rate(),

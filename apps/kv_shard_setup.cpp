@@ -64,11 +64,11 @@ KvShardSetup kv_shards_from_flags(const Flags& flags, const ModelConfig& config,
   settings.min_context = flags.get_int("shard-min-context");
   if (settings.min_context < 0) throw UsageError("--shard-min-context must not be negative");
   if (!links.empty())
-    setup.description = std::to_string(links.size()) + " KV shard(s) (" + std::to_string(local) +
-                        " in-process), segments of " + std::to_string(segment) + " positions" +
-                        (settings.min_context > 0 ? ", for requests of " + std::to_string(settings.min_context) +
-                                                        " positions or more"
-                                                  : "");
+    setup.description =
+        std::to_string(links.size()) + " KV shard(s) (" + std::to_string(local) + " in-process), segments of " +
+        std::to_string(segment) + " positions" +
+        (settings.min_context > 0 ? ", for requests of " + std::to_string(settings.min_context) + " positions or more"
+                                  : "");
   setup.pool = std::make_unique<ShardPool>(std::move(links), config, settings);
   return setup;
 }

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "apps/commands.h"
+#include "apps/flags.h"
 
 namespace tandem {
 
@@ -17,6 +18,18 @@ std::string models_dir() {
     if (std::filesystem::is_directory(beside_build)) return beside_build.string();
   }
   return "models";
+}
+
+void add_device_flags(Flags& f, bool draft) {
+  f.add("device", "cpu", "where the model runs: cpu, cuda (device 0) or cuda:N");
+  if (draft) f.add("draft-device", "", "where the draft model runs (empty: as --device), e.g. cuda:1");
+}
+
+Device device_flag(const Flags& flags, const std::string& name) {
+  const std::string& value = flags.get(name).empty() && name == "draft-device" ? flags.get("device") : flags.get(name);
+  try {
+    return device_named(value);
+  } catch (const std::invalid_argument& e) { throw UsageError("--" + name + ": " + e.what()); }
 }
 
 std::string resolve_model_path(const std::string& name_or_path) {

@@ -35,6 +35,7 @@ int run_models(const std::vector<std::string>& args) {
       std::printf("%-44s unusable: %s\n", path.filename().string().c_str(), e.what());
     }
   }
+  std::printf("devices: %s\n", usable_devices().c_str());
   return 0;
 }
 

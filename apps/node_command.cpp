@@ -226,7 +226,8 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
       flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" : flags.get("draft-model");
   const bool curve = data_channel_curve(flags, tls, "verifiers (drafter data)");  // admits its paired verifiers
   auto model = Model::load(resolve_model_path(model_name));
-  Transformer draft(*model, int(flags.get_int("threads")));
+  Transformer draft(*model, int(flags.get_int("threads")), kAttentionSegment, kDefaultMatmulPath,
+                    device_flag(flags, "draft-device"));
   std::string endpoint;
   const CurveKeyPair data_keys = generate_curve_keys();
   // Several verifiers may draft here. A draft request it can serve carries at most a context

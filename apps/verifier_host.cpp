@@ -25,6 +25,7 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("matmul", matmul_path_name(kDefaultMatmulPath),
         "quantized matmul: int8 (8-bit activation blocks, repacked weights) or precise (int16 activations)");
   f.add("draft-threads", "0", "pearl: threads for the drafter (0: a quarter, at least 1)");
+  add_device_flags(f, true);
   f.add("max-tokens", "256", "tokens generated when a request asks for 0");
   f.add("max-tokens-limit", "4096", "most tokens a request may ask for");
   f.add("max-context", "4096", "KV cache positions per request");
@@ -67,12 +68,13 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   options_.defaults.pearl.drafter_cpus = split.drafter_cpus;
   options_.defaults.pearl.verifier_cpus = split.verifier_cpus;
   const int segment = attention_segment(flags);
-  target_tf_ = std::make_unique<Transformer>(*target_, threads, segment, matmul);
+  const Device device = device_flag(flags, "device"), draft_device = device_flag(flags, "draft-device");
+  target_tf_ = std::make_unique<Transformer>(*target_, threads, segment, matmul, device);
   ServingModels models{target_tf_.get()};
   if (draft_) {
-    draft_tf_ = std::make_unique<Transformer>(*draft_, threads, segment, matmul);
-    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier, segment, matmul);
-    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter, segment, matmul);
+    draft_tf_ = std::make_unique<Transformer>(*draft_, threads, segment, matmul, draft_device);
+    pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier, segment, matmul, device);
+    pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter, segment, matmul, draft_device);
     models = {target_tf_.get(), draft_tf_.get(), pearl_target_tf_.get(), pearl_draft_tf_.get()};
   }
   shards_ = kv_shards_from_flags(flags, target_->config(), segment);
@@ -123,7 +125,7 @@ void VerifierHost::stop() {
 std::string VerifierHost::describe() const {
   return "target " + target_->config().name + " (" + target_->path() + "), draft " +
          (draft_ ? draft_->config().name : std::string("none")) + "; default mode " + options_.defaults.mode + ", " +
-         std::to_string(target_tf_->pool().size()) + " threads" +
+         target_tf_->device_name() + ", " + std::to_string(target_tf_->pool().size()) + " threads" +
          (shards_.description.empty() ? "" : "; " + shards_.description);
 }
 

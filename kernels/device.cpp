@@ -14,4 +14,12 @@ Device device_named(const std::string& name) {
   throw std::invalid_argument("unknown device '" + name + "': expected cpu, cuda or cuda:N");
 }
 
+std::string usable_devices() {
+  std::string line = "cpu";
+  for (int i = 0; i < cuda_device_count(); ++i)
+    line += ", cuda:" + std::to_string(i) + " (" + cuda_device_description(i) + ")";
+  if (!built_with_cuda()) line += " (this build has no CUDA)";
+  return line;
+}
+
 }  // namespace tandem

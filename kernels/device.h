@@ -10,6 +10,13 @@ int cuda_device_count();
 /// True when this build contains the CUDA kernels.
 bool built_with_cuda();
 
+/// What CUDA device `index` is, e.g. "NVIDIA H200, 139.8 GiB"; empty when it is not usable.
+std::string cuda_device_description(int index);
+
+/// The devices a forward can run on here, as one line: "cpu, cuda:0 (NVIDIA H200, 139.8 GiB)",
+/// with a note when this build has no CUDA.
+std::string usable_devices();
+
 /// Where a forward runs: the CPU, or CUDA device `index`.
 struct Device {
   enum class Kind { Cpu, Cuda };

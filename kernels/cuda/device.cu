@@ -1,6 +1,8 @@
-// CUDA device discovery. The CUDA compute backend is not written yet; this file
-// proves the CUDA build path and lets the binary report and skip GPUs honestly.
+// CUDA device discovery: the binary reports GPUs, and steps aside when none is usable.
 #include <cuda_runtime.h>
+
+#include <cstdio>
+#include <string>
 
 #include "kernels/device.h"
 
@@ -16,5 +18,16 @@ int cuda_device_count() {
 }
 
 bool built_with_cuda() { return true; }
+
+std::string cuda_device_description(int index) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
+    cudaGetLastError();
+    return "";
+  }
+  char memory[32];
+  std::snprintf(memory, sizeof memory, "%.1f GiB", double(prop.totalGlobalMem) / double(1ull << 30));
+  return std::string(prop.name) + ", " + memory;
+}
 
 }  // namespace tandem

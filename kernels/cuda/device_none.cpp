@@ -5,5 +5,6 @@ namespace tandem {
 
 int cuda_device_count() { return 0; }
 bool built_with_cuda() { return false; }
+std::string cuda_device_description(int) { return ""; }
 
 }  // namespace tandem

@@ -13,6 +13,10 @@ bool built_with_cuda();
 /// What CUDA device `index` is, e.g. "NVIDIA H200, 139.8 GiB"; empty when it is not usable.
 std::string cuda_device_description(int index);
 
+/// Device-to-device copy bandwidth of CUDA device `index` in bytes per second, bytes read and
+/// written both counted (the ceiling of a memory-bound kernel); 0 without a usable device.
+double cuda_copy_bandwidth(int index);
+
 /// The devices a forward can run on here, as one line: "cpu, cuda:0 (NVIDIA H200, 139.8 GiB)",
 /// with a note when this build has no CUDA.
 std::string usable_devices();

@@ -1,6 +1,8 @@
 #include "model/unicode.h"
 
+#ifndef TANDEM_NO_ICU
 #include <unicode/uchar.h>
+#endif
 
 namespace tandem {
 
@@ -58,6 +60,7 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+#ifndef TANDEM_NO_ICU
 bool is_letter(uint32_t cp) {
   if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
   return (U_GET_GC_MASK(UChar32(cp)) & U_GC_L_MASK) != 0;
@@ -72,5 +75,19 @@ bool is_whitespace(uint32_t cp) {
   if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0d);
   return u_isUWhiteSpace(UChar32(cp));
 }
+#else
+// The lean GPU check build has no ICU: ASCII exactly, and past it every code point that is
+// not Unicode white space counts as a letter. Its binaries feed token ids, never text.
+bool is_whitespace(uint32_t cp) {
+  if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0d);
+  return cp == 0x85 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202f || cp == 0x205f || cp == 0x3000;
+}
+bool is_letter(uint32_t cp) {
+  if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+  return !is_whitespace(cp);
+}
+bool is_number(uint32_t cp) { return cp >= '0' && cp <= '9'; }
+#endif
 
 }  // namespace tandem

@@ -30,4 +30,31 @@ std::string cuda_device_description(int index) {
   return std::string(prop.name) + ", " + memory;
 }
 
+double cuda_copy_bandwidth(int index) {
+  if (index >= cuda_device_count() || cudaSetDevice(index) != cudaSuccess) return 0;
+  const size_t bytes = size_t(1) << 30;  // 1 GiB, far past the L2
+  void *from = nullptr, *to = nullptr;
+  cudaEvent_t start, stop;
+  if (cudaMalloc(&from, bytes) != cudaSuccess || cudaMalloc(&to, bytes) != cudaSuccess) {
+    cudaFree(from);
+    cudaGetLastError();
+    return 0;
+  }
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  cudaMemcpy(to, from, bytes, cudaMemcpyDeviceToDevice);  // warm-up
+  constexpr int kCopies = 10;
+  cudaEventRecord(start);
+  for (int i = 0; i < kCopies; ++i) cudaMemcpy(to, from, bytes, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(stop);
+  cudaEventSynchronize(stop);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(from);
+  cudaFree(to);
+  return ms > 0 ? 2.0 * double(bytes) * kCopies / (double(ms) / 1000.0) : 0;
+}
+
 }  // namespace tandem

@@ -135,6 +135,19 @@ class GgufBuilder {
   std::vector<Tensor> tensors_;
 };
 
+/// Byte offsets of the fp16 scale fields (scale, and min where there is one) in one block of a
+/// quantized type: random bytes there could be NaN, so tests making random blocks overwrite them.
+inline std::vector<size_t> fp16_field_offsets(DType type) {
+  switch (type) {
+    case DType::Q6_K: return {208};  // d sits after ql, qh and scales
+    case DType::Q4_1:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K: return {0, 2};  // d, then m / dmin
+    default: return {0};
+  }
+}
+
 /// Options for a tiny generated llama model.
 struct TinyModelOptions {
   std::string skip_tensor;      // leave this tensor out

@@ -18,7 +18,12 @@ std::vector<KernelIsa> supported_isas() {
   return isas;
 }
 
-std::string stories_model() { return std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/model.bin"; }
+std::string shared_dir() {
+  const char* env = std::getenv("TANDEM_SHARED_DIR");
+  return env ? env : TANDEM_SHARED_DIR;
+}
+
+std::string stories_model() { return shared_dir() + "/data/models/stories260K/model.bin"; }
 
 std::string installed_model(const std::string& name) {
   const char* env = std::getenv("TANDEM_MODELS_DIR");
@@ -76,18 +81,8 @@ std::string perturbed_stories() {
     std::memcpy(&data[rms_att + 4 * size_t(i)], &v, 4);
   }
   std::ofstream(path, std::ios::binary) << data;
-  std::filesystem::copy_file(std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/tokenizer.bin",
-                             folder / "tokenizer.bin");
+  std::filesystem::copy_file(shared_dir() + "/data/models/stories260K/tokenizer.bin", folder / "tokenizer.bin");
   return path;
-}
-
-std::vector<size_t> fp16_field_offsets(DType type) {
-  switch (type) {
-    case DType::Q6_K: return {208};  // d sits after ql, qh and scales
-    case DType::Q4_1:
-    case DType::Q4_K: return {0, 2};  // d, then m / dmin
-    default: return {0};
-  }
 }
 
 double kl_divergence(const float* p, const float* q, int64_t n) {

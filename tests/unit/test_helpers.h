@@ -4,12 +4,15 @@
 #include <string>
 #include <vector>
 
+#include "gguf_builder.h"
 #include "kernels/dtype.h"
 #include "kernels/kernel_isa.h"
 
 namespace tandem::test {
 
-/// ../shared/data/models/stories260K/model.bin
+/// ../shared, or $TANDEM_SHARED_DIR (the GPU check carries the files it needs elsewhere).
+std::string shared_dir();
+/// <shared>/data/models/stories260K/model.bin
 std::string stories_model();
 /// An installed model file by name (fails the test when missing: run scripts/setup.sh).
 std::string installed_model(const std::string& name);
@@ -22,9 +25,6 @@ std::vector<float> read_floats(const std::string& path);
 /// A copy of stories260K (tokenizer beside it) with one norm changed: a drafter that
 /// agrees with the original often but not always.
 std::string perturbed_stories();
-/// Byte offsets of the fp16 scale fields (scale, and min where there is one) in one block of a
-/// quantized type: random bytes there could be NaN, so tests making random blocks overwrite them.
-std::vector<size_t> fp16_field_offsets(DType type);
 /// KL(softmax(p) || softmax(q)) of two logit rows of n values, in double.
 double kl_divergence(const float* p, const float* q, int64_t n);
 /// A fresh temporary file path.

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -112,17 +114,11 @@ class DeviceRowStore final : public KvRowStore {
   GrowingBuffer moves_;
 };
 
-class CudaBackend final : public Backend {
+// A model's weights on one device, found by the host address of the model's own copy.
+class DeviceWeights {
  public:
-  CudaBackend(const Model& model, int device) : model_(model), device_(device) {
-    const int count = cuda_device_count();
-    if (device < 0 || device >= count)
-      throw std::runtime_error("device cuda:" + std::to_string(device) + " asked for, but " +
-                               (count == 0 ? std::string("no CUDA device is usable here")
-                                           : std::to_string(count) + " CUDA device(s) are present"));
-    check(cudaSetDevice(device_), "selecting the device");
-    const ModelConfig& c = model.config();
-    if (c.head_dim > 256) throw std::invalid_argument("CUDA backend: head_dim past 256");
+  DeviceWeights(const Model& model, int device) {
+    check(cudaSetDevice(device), "selecting the device");
     const Weights& w = model.weights();
     add_matrix(w.token_embedding);
     add_matrix(w.output);
@@ -133,6 +129,49 @@ class CudaBackend final : public Backend {
            {&l.attn_norm, &l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm, &l.post_attn_norm, &l.post_ffn_norm, &l.ffn_norm})
         add_vector(*v);
     }
+  }
+  const cuda::DeviceMatrix& matrix(const WeightMatrix& m) const { return matrices_.at(m.data); }
+  const float* vector(const std::vector<float>& v) const { return vectors_.at(v.data()); }
+
+  // The weights of `model` on `device`, uploaded once however many backends use them (a
+  // verifier keeps one transformer for plain requests and one for PEARL's).
+  static std::shared_ptr<const DeviceWeights> of(const Model& model, int device) {
+    static std::mutex mutex;
+    static std::map<std::pair<const Model*, int>, std::weak_ptr<const DeviceWeights>> uploaded;
+    std::lock_guard lock(mutex);
+    std::weak_ptr<const DeviceWeights>& slot = uploaded[{&model, device}];
+    std::shared_ptr<const DeviceWeights> weights = slot.lock();
+    if (!weights) slot = weights = std::make_shared<const DeviceWeights>(model, device);
+    return weights;
+  }
+
+ private:
+  void add_matrix(const WeightMatrix& m) {
+    if (!m.data || matrices_.count(m.data)) return;
+    memory_.push_back(to_device(static_cast<const char*>(m.data), m.bytes()));
+    matrices_[m.data] = {m.type, memory_.back().get(), m.rows, m.cols, m.row_bytes};
+  }
+  void add_vector(const std::vector<float>& v) {
+    if (v.empty() || vectors_.count(v.data())) return;
+    memory_.push_back(to_device(v.data(), v.size()));
+    vectors_[v.data()] = memory_.back().get<float>();
+  }
+
+  std::vector<DeviceMemory> memory_;
+  std::unordered_map<const void*, cuda::DeviceMatrix> matrices_;
+  std::unordered_map<const float*, const float*> vectors_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const Model& model, int device) : model_(model), device_(device) {
+    const int count = cuda_device_count();
+    if (device < 0 || device >= count)
+      throw std::runtime_error("device cuda:" + std::to_string(device) + " asked for, but " +
+                               (count == 0 ? std::string("no CUDA device is usable here")
+                                           : std::to_string(count) + " CUDA device(s) are present"));
+    if (model.config().head_dim > 256) throw std::invalid_argument("CUDA backend: head_dim past 256");
+    weights_ = DeviceWeights::of(model, device);
   }
 
   std::string name() const override { return "cuda:" + std::to_string(device_); }
@@ -170,12 +209,12 @@ class CudaBackend final : public Backend {
 
   void embed(const WeightMatrix& table, std::span<const int32_t> tokens, float scale, float* x) override {
     const int32_t* ids = tokens_.upload(tokens.data(), tokens.size());
-    cuda::embed(matrix(table), ids, int64_t(tokens.size()), scale, x, nullptr);
+    cuda::embed(on_device(table), ids, int64_t(tokens.size()), scale, x, nullptr);
   }
 
   void rmsnorm(float* out, const float* x, const std::vector<float>& weight, int64_t rows, int64_t width,
                float eps) override {
-    cuda::rmsnorm(out, x, vector(weight), rows, width, eps, nullptr);
+    cuda::rmsnorm(out, x, on_device(weight), rows, width, eps, nullptr);
   }
 
   void gather_rows(float* out, const float* x, std::span<const int64_t> rows, int64_t width) override {
@@ -184,11 +223,11 @@ class CudaBackend final : public Backend {
   }
 
   void project(std::initializer_list<Projection> projections, const float* x, int64_t n) override {
-    for (const Projection& p : projections) cuda::matmul(matrix(*p.w), x, n, p.y, nullptr);
+    for (const Projection& p : projections) cuda::matmul(on_device(*p.w), x, n, p.y, nullptr);
   }
 
   void add_bias(float* x, const std::vector<float>& bias, int64_t rows) override {
-    cuda::add_bias(x, vector(bias), rows, int64_t(bias.size()), nullptr);
+    cuda::add_bias(x, on_device(bias), rows, int64_t(bias.size()), nullptr);
   }
 
   void rope(float* x, int64_t n, int heads, int head_dim, const float* cos, const float* sin,
@@ -234,18 +273,8 @@ class CudaBackend final : public Backend {
   void add(float* x, const float* y, int64_t count) override { cuda::add(x, y, count, nullptr); }
 
  private:
-  void add_matrix(const WeightMatrix& m) {
-    if (!m.data || matrices_.count(m.data)) return;
-    memory_.push_back(to_device(static_cast<const char*>(m.data), m.bytes()));
-    matrices_[m.data] = {m.type, memory_.back().get(), m.rows, m.cols, m.row_bytes};
-  }
-  void add_vector(const std::vector<float>& v) {
-    if (v.empty() || vectors_.count(v.data())) return;
-    memory_.push_back(to_device(v.data(), v.size()));
-    vectors_[v.data()] = memory_.back().get<float>();
-  }
-  const cuda::DeviceMatrix& matrix(const WeightMatrix& m) const { return matrices_.at(m.data); }
-  const float* vector(const std::vector<float>& v) const { return vectors_.at(v.data()); }
+  const cuda::DeviceMatrix& on_device(const WeightMatrix& m) const { return weights_->matrix(m); }
+  const float* on_device(const std::vector<float>& v) const { return weights_->vector(v); }
 
   // Uploads what every layer of this pass shares: where each sequence's rows are, each
   // token's sequence, slot, positions and the slots of the positions it reads.
@@ -299,9 +328,7 @@ class CudaBackend final : public Backend {
 
   const Model& model_;
   int device_;
-  std::vector<DeviceMemory> memory_;  // the weights
-  std::unordered_map<const void*, cuda::DeviceMatrix> matrices_;
-  std::unordered_map<const float*, const float*> vectors_;
+  std::shared_ptr<const DeviceWeights> weights_;
   Activations act_{};
   GrowingBuffer x_, xb_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_, cos_local_, sin_local_, logits_;
   GrowingBuffer tokens_, gather_, partials_;

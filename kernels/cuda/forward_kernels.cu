@@ -331,34 +331,6 @@ __global__ void move_rows_kernel(float* base, int64_t blocks, int64_t block_stri
   for (int64_t m = 0; m < n; ++m) block[moves[2 * m] * row_floats + c] = block[moves[2 * m + 1] * row_floats + c];
 }
 
-constexpr int kArgmaxThreads = 256;
-
-__global__ void argmax_kernel(const float* x, int64_t width, int32_t* out) {
-  __shared__ float best_value[kArgmaxThreads];
-  __shared__ int64_t best_index[kArgmaxThreads];
-  const float* row = x + int64_t(blockIdx.x) * width;
-  float bv = -FLT_MAX;
-  int64_t bi = -1;
-  for (int64_t k = threadIdx.x; k < width; k += blockDim.x)
-    if (bi < 0 || row[k] > bv) {
-      bv = row[k];
-      bi = k;
-    }
-  best_value[threadIdx.x] = bv;
-  best_index[threadIdx.x] = bi;
-  __syncthreads();
-  if (threadIdx.x != 0) return;
-  for (int t = 1; t < kArgmaxThreads; ++t) {
-    const int64_t ti = best_index[t];
-    if (ti < 0) continue;
-    if (bi < 0 || best_value[t] > bv || (best_value[t] == bv && ti < bi)) {
-      bv = best_value[t];
-      bi = ti;
-    }
-  }
-  out[blockIdx.x] = int32_t(bi);
-}
-
 // Launches of a kernel for each weight type (by_type picks the member).
 struct MatmulLaunch {
   const DeviceMatrix& w;
@@ -472,12 +444,6 @@ void move_rows(float* base, int64_t blocks, int64_t block_stride, int64_t row_fl
   move_rows_kernel<<<blocks_for(blocks * row_floats, 256), 256, 0, stream>>>(base, blocks, block_stride, row_floats,
                                                                              moves, n);
   check_launch("move_rows");
-}
-
-void argmax_rows(const float* x, int64_t rows, int64_t width, int32_t* out, cudaStream_t stream) {
-  if (rows == 0) return;
-  argmax_kernel<<<unsigned(rows), kArgmaxThreads, 0, stream>>>(x, width, out);
-  check_launch("argmax_rows");
 }
 
 }  // namespace tandem::cuda

@@ -80,7 +80,4 @@ void attention(const AttentionArgs& args, cudaStream_t stream);
 void move_rows(float* base, int64_t blocks, int64_t block_stride, int64_t row_floats, const int64_t* moves, int64_t n,
                cudaStream_t stream);
 
-/// out[i] = index of the largest of row i's `width` values (ties: lowest index).
-void argmax_rows(const float* x, int64_t rows, int64_t width, int32_t* out, cudaStream_t stream);
-
 }  // namespace tandem::cuda

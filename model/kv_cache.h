@@ -116,7 +116,7 @@ class KvCache {
   /// Where the rows are.
   const KvRowStore& store() const { return *store_; }
   KvRowStore& store() { return *store_; }
-  /// Moves the rows into `store` (a backend's memory; the cache must hold no rows yet).
+  /// Keeps the rows in `store` from now on (a backend's memory); the cache must hold no rows yet.
   void use_store(std::unique_ptr<KvRowStore> store);
   /// Width of a row.
   int64_t kv_dim() const { return kv_dim_; }

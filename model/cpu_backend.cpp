@@ -3,7 +3,6 @@
 // across the KV shards that hold a sequence's earlier segments.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>

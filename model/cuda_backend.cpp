@@ -250,7 +250,7 @@ class CudaBackend final : public Backend {
     args.out = att;
     args.seqs_kv = seqs_kv_.memory.get<cuda::DeviceKvSeq>();
     args.seqs = seqs_.memory.get<int32_t>();
-    args.first = (local ? first_local_ : first_global_).memory.get<int64_t>();
+    args.first = local ? first_local_.memory.get<int64_t>() : nullptr;  // global layers see from 0
     args.pos = pos_.memory.get<int64_t>();
     args.rows = rows_.memory.get<int64_t>();
     args.row_offset = row_offset_.memory.get<int64_t>();
@@ -302,25 +302,23 @@ class CudaBackend final : public Backend {
       seqs_kv.push_back(s);
     }
     std::vector<int32_t> seqs;
-    std::vector<int64_t> pos, first_global, first_local, rows, row_offset;
+    std::vector<int64_t> pos, first_local, rows, row_offset;
     most_segments_global_ = most_segments_local_ = 1;
     for (size_t i = 0; i < batch.tokens.size(); ++i) {
       const BatchToken& t = batch.tokens[i];
       seqs.push_back(t.seq);
       pos.push_back(t.pos);
-      first_global.push_back(0);
       first_local.push_back(c.sliding_window > 0 ? std::max<int64_t>(0, t.pos + 1 - c.sliding_window) : 0);
       row_offset.push_back(int64_t(rows.size()));
       rows.insert(rows.end(), batch.rows[i].begin(), batch.rows[i].end());
       auto segments = [&](int64_t first) { return t.pos / batch.segment - first / batch.segment + 1; };
-      most_segments_global_ = std::max(most_segments_global_, segments(first_global.back()));
+      most_segments_global_ = std::max(most_segments_global_, segments(0));
       most_segments_local_ = std::max(most_segments_local_, segments(first_local.back()));
     }
     seqs_kv_.upload(seqs_kv.data(), seqs_kv.size());
     seqs_.upload(seqs.data(), seqs.size());
     slots_.upload(slots.data(), slots.size());
     pos_.upload(pos.data(), pos.size());
-    first_global_.upload(first_global.data(), first_global.size());
     first_local_.upload(first_local.data(), first_local.size());
     rows_.upload(rows.data(), rows.size());
     row_offset_.upload(row_offset.data(), row_offset.size());
@@ -333,7 +331,7 @@ class CudaBackend final : public Backend {
   GrowingBuffer x_, xb_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_, cos_local_, sin_local_, logits_;
   GrowingBuffer tokens_, gather_, partials_;
   // This pass's layout (upload_pass).
-  GrowingBuffer seqs_kv_, seqs_, slots_, pos_, first_global_, first_local_, rows_, row_offset_;
+  GrowingBuffer seqs_kv_, seqs_, slots_, pos_, first_local_, rows_, row_offset_;
   int64_t most_segments_global_ = 1, most_segments_local_ = 1;
   std::vector<float> host_logits_;
 };

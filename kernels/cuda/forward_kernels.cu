@@ -216,8 +216,11 @@ __global__ void store_kv_kernel(const float* k, const float* v, const DeviceKvSe
 
 constexpr int kDimsPerLane = kMaxHeadDim / kWarp;
 
+// Token i's first position: 0 unless a sliding window gives a list.
+__device__ int64_t first_of(const AttentionArgs& a, int64_t i) { return a.first ? a.first[i] : 0; }
+
 __device__ int64_t segment_count(const AttentionArgs& a, int64_t i) {
-  return a.pos[i] / a.segment - a.first[i] / a.segment + 1;
+  return a.pos[i] / a.segment - first_of(a, i) / a.segment + 1;
 }
 
 __global__ void attention_segments(AttentionArgs a) {
@@ -227,8 +230,8 @@ __global__ void attention_segments(AttentionArgs a) {
   const int64_t s = item % a.max_segments, i = item / a.max_segments / a.heads;
   const int h = int(item / a.max_segments % a.heads);
   if (s >= segment_count(a, i)) return;
-  const int64_t s0 = a.first[i] / a.segment;
-  const int64_t from = max(a.first[i], (s0 + s) * a.segment), to = min(a.pos[i] + 1, (s0 + s + 1) * a.segment);
+  const int64_t first = first_of(a, i), s0 = first / a.segment;
+  const int64_t from = max(first, (s0 + s) * a.segment), to = min(a.pos[i] + 1, (s0 + s + 1) * a.segment);
   const DeviceKvSeq& kv = a.seqs_kv[a.seqs[i]];
   const int64_t kv_dim = int64_t(a.kv_heads) * a.head_dim;
   const int64_t head_offset = int64_t(h / (a.heads / a.kv_heads)) * a.head_dim;
@@ -241,7 +244,7 @@ __global__ void attention_segments(AttentionArgs a) {
     acc[j] = 0.0f;
   }
   float m = -FLT_MAX, l = 0.0f;
-  bool first = true;
+  bool started = false;  // no position folded in yet
   const int64_t* slots = a.rows + a.row_offset[i];
   for (int64_t p = from; p < to; ++p) {
     const int64_t slot = slots[p];
@@ -262,10 +265,10 @@ __global__ void attention_segments(AttentionArgs a) {
     const float score = warp_sum(dot) * a.scale;
     // Online softmax: the running max only grows; earlier terms are rescaled when it does.
     float old_scale = 1.0f, weight = 1.0f;
-    if (first || score > m) {
-      old_scale = first ? 0.0f : expf(m - score);
+    if (!started || score > m) {
+      old_scale = started ? expf(m - score) : 0.0f;
       m = score;
-      first = false;
+      started = true;
     } else {
       weight = expf(score - m);
     }

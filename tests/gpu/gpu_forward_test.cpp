@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "kernels/device.h"
 #include "model/transformer.h"
@@ -18,40 +17,19 @@
 namespace tandem {
 namespace {
 
-using Logits = std::vector<float>;
+using test::chain_logits;
+using test::expect_bit_identical;
+using test::Logits;
 constexpr Device kGpu{Device::Kind::Cuda, 0};
 
 #define SKIP_WITHOUT_GPU()      \
   if (cuda_device_count() == 0) \
   GTEST_SKIP() << "no GPU: " << (built_with_cuda() ? "no CUDA device is usable here" : "built without CUDA")
 
-// Logits of each position of `ids`, fed `chunk` tokens at a time into a fresh cache.
-std::vector<Logits> chain_logits(Transformer& tf, const std::vector<int32_t>& ids, size_t chunk) {
-  const int64_t vocab = tf.model().config().vocab_size;
-  KvCache cache(tf.model().config(), 1024);
-  KvCache* caches[] = {&cache};
-  std::vector<Logits> out;
-  for (size_t begin = 0; begin < ids.size(); begin += chunk) {
-    std::vector<BatchToken> batch;
-    for (size_t i = begin; i < std::min(ids.size(), begin + chunk); ++i)
-      batch.push_back({ids[i], 0, int64_t(i), i == begin ? -1 : int32_t(i - begin - 1), true});
-    auto logits = tf.forward(batch, caches);
-    cache.commit_all();
-    for (size_t j = 0; j < batch.size(); ++j)
-      out.emplace_back(logits.begin() + int64_t(j) * vocab, logits.begin() + int64_t(j + 1) * vocab);
-  }
-  return out;
-}
-
 std::vector<int32_t> some_tokens(int n, int32_t vocab, int salt) {
   std::vector<int32_t> ids;
   for (int i = 0; i < n; ++i) ids.push_back(int32_t((i * 37 + salt * 101 + 11) % vocab));
   return ids;
-}
-
-void expect_bit_identical(const Logits& a, const Logits& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << what;
 }
 
 // A model for a test: stories260K, or a synthetic one written once per process.
@@ -147,58 +125,30 @@ TEST_P(Models, GpuPrefillChunksAndSingleTokensAgree) {
   }
 }
 
-// A tree for one sequence beside a chain for another, each node equal to its path run as a chain.
+// A tree for one sequence beside a chain for another, each node equal to its path run as a
+// chain (test::expect_tree_beside_chain_matches_chains); then commit and truncate.
 TEST_P(Models, GpuTreeBatchWithTwoSequencesMatchesChains) {
   SKIP_WITHOUT_GPU();
   auto model = Model::load(model_path(GetParam()));
-  const int32_t vocab = model->config().vocab_size;
   Transformer gpu(*model, 1, GetParam().segment, MatmulPath::Float, kGpu);
-  auto tok = [&](int i) { return int32_t((i * 53 + 7) % vocab); };
-  std::vector<int32_t> prefix_a, prefix_b;
-  for (int i = 0; i < 19; ++i) prefix_a.push_back(tok(i));
-  for (int i = 0; i < 6; ++i) prefix_b.push_back(tok(100 + i));
-  KvCache cache_a(model->config(), 512), cache_b(model->config(), 512);
-  KvCache* caches[] = {&cache_a, &cache_b};
-  for (auto [cache, prefix, seq] : {std::tuple{&cache_a, &prefix_a, 0}, std::tuple{&cache_b, &prefix_b, 1}}) {
-    std::vector<BatchToken> batch;
-    for (size_t i = 0; i < prefix->size(); ++i) batch.push_back({(*prefix)[i], seq, int64_t(i), int32_t(i) - 1, false});
-    gpu.forward(batch, caches);
-    cache->commit_all();
-  }
-  // Sequence A: root(0) ─┬─ 1 ── 3      sequence B: a chain 6 ── 7 ── 8
-  //                      └─ 2 ─┬─ 4
-  //                            └─ 5
-  const int64_t a0 = int64_t(prefix_a.size()), b0 = int64_t(prefix_b.size());
-  const std::vector<BatchToken> batch = {
-      {tok(20), 0, a0, -1, true},    {tok(21), 0, a0 + 1, 0, true}, {tok(22), 0, a0 + 1, 0, true},
-      {tok(23), 0, a0 + 2, 1, true}, {tok(24), 0, a0 + 2, 2, true}, {tok(25), 0, a0 + 2, 2, true},
-      {tok(30), 1, b0, -1, true},    {tok(31), 1, b0 + 1, 6, true}, {tok(32), 1, b0 + 2, 7, true},
-  };
-  auto tree = gpu.forward(batch, caches);
-  std::vector<Logits> tree_logits;
-  for (size_t j = 0; j < batch.size(); ++j)
-    tree_logits.emplace_back(tree.begin() + int64_t(j) * vocab, tree.begin() + int64_t(j + 1) * vocab);
-  for (size_t j = 0; j < batch.size(); ++j) {
-    std::vector<int32_t> chain = batch[j].seq == 0 ? prefix_a : prefix_b, path;
-    for (int64_t k = int64_t(j); k >= 0; k = batch[size_t(k)].parent) path.insert(path.begin(), batch[size_t(k)].token);
-    chain.insert(chain.end(), path.begin(), path.end());
-    expect_bit_identical(tree_logits[j], chain_logits(gpu, chain, 4).back(), "tree node " + std::to_string(j));
-  }
+  test::TreeBesideChain t = test::expect_tree_beside_chain_matches_chains(gpu, 19);
+  KvCache* caches[] = {&t.a, &t.b};
+  const int64_t a0 = int64_t(t.prefix_a.size());
 
   // Commit A's branch 0-2-5: the next token sees exactly that path; truncating back to
   // the prefix and going on gives the chain's bits again.
-  cache_a.commit({0, 2, 5});
-  ASSERT_EQ(cache_a.length(), a0 + 3);
-  const std::vector<BatchToken> next = {{tok(40), 0, a0 + 3, -1, true}};
+  t.a.commit({0, 2, 5});
+  ASSERT_EQ(t.a.length(), a0 + 3);
+  const std::vector<BatchToken> next = {{t.token(40), 0, a0 + 3, -1, true}};
   auto after_commit = gpu.forward(next, caches);
-  std::vector<int32_t> chain = prefix_a;
-  chain.insert(chain.end(), {tok(20), tok(22), tok(25), tok(40)});
+  std::vector<int32_t> chain = t.prefix_a;
+  chain.insert(chain.end(), {t.token(20), t.token(22), t.token(25), t.token(40)});
   expect_bit_identical(Logits(after_commit.begin(), after_commit.end()), chain_logits(gpu, chain, 7).back(),
                        "after commit");
-  cache_a.truncate(a0);
-  const std::vector<BatchToken> again = {{tok(20), 0, a0, -1, true}};
+  t.a.truncate(a0);
+  const std::vector<BatchToken> again = {{t.token(20), 0, a0, -1, true}};
   auto after_truncate = gpu.forward(again, caches);
-  expect_bit_identical(Logits(after_truncate.begin(), after_truncate.end()), tree_logits[0], "after truncate");
+  expect_bit_identical(Logits(after_truncate.begin(), after_truncate.end()), t.logits[0], "after truncate");
 }
 
 INSTANTIATE_TEST_SUITE_P(Gpu, Models, ::testing::ValuesIn(model_cases()),

@@ -2,38 +2,14 @@
 // chunks, or inside a tree batch beside other branches and other sequences.
 #include <gtest/gtest.h>
 
-#include <cstring>
-
 #include "model/transformer.h"
 #include "test_helpers.h"
 
 namespace tandem {
 namespace {
 
-using Logits = std::vector<float>;
-
-// Logits of each position of `ids`, feeding the prompt `chunk` tokens at a time.
-std::vector<Logits> chain_logits(Transformer& tf, const std::vector<int32_t>& ids, size_t chunk) {
-  const int64_t vocab = tf.model().config().vocab_size;
-  KvCache cache(tf.model().config(), 512);
-  KvCache* caches[] = {&cache};
-  std::vector<Logits> out;
-  for (size_t begin = 0; begin < ids.size(); begin += chunk) {
-    std::vector<BatchToken> batch;
-    for (size_t i = begin; i < std::min(ids.size(), begin + chunk); ++i)
-      batch.push_back({ids[i], 0, int64_t(i), i == begin ? -1 : int32_t(i - begin - 1), true});
-    auto logits = tf.forward(batch, caches);
-    cache.commit_all();
-    for (size_t j = 0; j < batch.size(); ++j)
-      out.emplace_back(logits.begin() + int64_t(j) * vocab, logits.begin() + int64_t(j + 1) * vocab);
-  }
-  return out;
-}
-
-void expect_bit_identical(const Logits& a, const Logits& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << what;
-}
+using test::chain_logits;
+using test::expect_bit_identical;
 
 struct Case {
   std::string model;  // empty: stories260K
@@ -67,49 +43,8 @@ TEST_P(BitStability, PrefillChunksAndSingleTokensAgree) {
 
 TEST_P(BitStability, TreeBatchWithTwoSequencesMatchesChains) {
   auto model = Model::load(path());
-  const int32_t vocab = model->config().vocab_size;
   Transformer tf(*model, 2, GetParam().segment, GetParam().path);
-  auto tok = [&](int i) { return int32_t((i * 53 + 7) % vocab); };
-  std::vector<int32_t> prefix_a, prefix_b;
-  for (int i = 0; i < 9; ++i) prefix_a.push_back(tok(i));
-  for (int i = 0; i < 6; ++i) prefix_b.push_back(tok(100 + i));
-
-  KvCache cache_a(model->config(), 512), cache_b(model->config(), 512);
-  KvCache* caches[] = {&cache_a, &cache_b};
-  for (auto [cache, prefix, seq] : {std::tuple{&cache_a, &prefix_a, 0}, std::tuple{&cache_b, &prefix_b, 1}}) {
-    std::vector<BatchToken> batch;
-    for (size_t i = 0; i < prefix->size(); ++i) batch.push_back({(*prefix)[i], seq, int64_t(i), int32_t(i) - 1, false});
-    tf.forward(batch, caches);
-    cache->commit_all();
-  }
-  // Sequence A gets a tree:      root(0) ─┬─ 1 ── 3
-  //                                       └─ 2 ─┬─ 4
-  //                                             └─ 5
-  // interleaved with a chain of three tokens for sequence B (indices 6, 7, 8).
-  const int64_t a0 = int64_t(prefix_a.size()), b0 = int64_t(prefix_b.size());
-  std::vector<BatchToken> batch = {
-      {tok(20), 0, a0, -1, true},    {tok(21), 0, a0 + 1, 0, true}, {tok(22), 0, a0 + 1, 0, true},
-      {tok(23), 0, a0 + 2, 1, true}, {tok(24), 0, a0 + 2, 2, true}, {tok(25), 0, a0 + 2, 2, true},
-      {tok(30), 1, b0, -1, true},    {tok(31), 1, b0 + 1, 6, true}, {tok(32), 1, b0 + 2, 7, true},
-  };
-  auto tree = tf.forward(batch, caches);
-  std::vector<Logits> tree_logits;
-  for (size_t j = 0; j < batch.size(); ++j)
-    tree_logits.emplace_back(tree.begin() + int64_t(j) * vocab, tree.begin() + int64_t(j + 1) * vocab);
-
-  // Each node equals the same tokens run as a plain chain.
-  auto path_of = [&](size_t j) {
-    std::vector<int32_t> path;
-    for (int64_t k = int64_t(j); k >= 0; k = batch[size_t(k)].parent) path.insert(path.begin(), batch[size_t(k)].token);
-    return path;
-  };
-  for (size_t j = 0; j < batch.size(); ++j) {
-    std::vector<int32_t> chain = batch[j].seq == 0 ? prefix_a : prefix_b;
-    auto path = path_of(j);
-    chain.insert(chain.end(), path.begin(), path.end());
-    auto expected = chain_logits(tf, chain, 4).back();
-    expect_bit_identical(tree_logits[j], expected, "tree node " + std::to_string(j));
-  }
+  test::expect_tree_beside_chain_matches_chains(tf, 9);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, BitStability,

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 namespace tandem::test {
 
@@ -83,6 +84,61 @@ std::string perturbed_stories() {
   std::ofstream(path, std::ios::binary) << data;
   std::filesystem::copy_file(shared_dir() + "/data/models/stories260K/tokenizer.bin", folder / "tokenizer.bin");
   return path;
+}
+
+std::vector<Logits> chain_logits(Transformer& tf, const std::vector<int32_t>& ids, size_t chunk) {
+  const int64_t vocab = tf.model().config().vocab_size;
+  KvCache cache(tf.model().config(), 1024);
+  KvCache* caches[] = {&cache};
+  std::vector<Logits> out;
+  for (size_t begin = 0; begin < ids.size(); begin += chunk) {
+    std::vector<BatchToken> batch;
+    for (size_t i = begin; i < std::min(ids.size(), begin + chunk); ++i)
+      batch.push_back({ids[i], 0, int64_t(i), i == begin ? -1 : int32_t(i - begin - 1), true});
+    auto logits = tf.forward(batch, caches);
+    cache.commit_all();
+    for (size_t j = 0; j < batch.size(); ++j)
+      out.emplace_back(logits.begin() + int64_t(j) * vocab, logits.begin() + int64_t(j + 1) * vocab);
+  }
+  return out;
+}
+
+void expect_bit_identical(const Logits& a, const Logits& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * 4), 0) << what;
+}
+
+TreeBesideChain expect_tree_beside_chain_matches_chains(Transformer& tf, int prefix_a) {
+  const ModelConfig& c = tf.model().config();
+  TreeBesideChain t{KvCache(c, 512), KvCache(c, 512), {}, {}, {}, {}, c.vocab_size};
+  for (int i = 0; i < prefix_a; ++i) t.prefix_a.push_back(t.token(i));
+  for (int i = 0; i < 6; ++i) t.prefix_b.push_back(t.token(100 + i));
+  KvCache* caches[] = {&t.a, &t.b};
+  for (auto [cache, prefix, seq] : {std::tuple{&t.a, &t.prefix_a, 0}, std::tuple{&t.b, &t.prefix_b, 1}}) {
+    std::vector<BatchToken> batch;
+    for (size_t i = 0; i < prefix->size(); ++i) batch.push_back({(*prefix)[i], seq, int64_t(i), int32_t(i) - 1, false});
+    tf.forward(batch, caches);
+    cache->commit_all();
+  }
+  const int64_t a0 = int64_t(t.prefix_a.size()), b0 = int64_t(t.prefix_b.size());
+  t.batch = {
+      {t.token(20), 0, a0, -1, true},    {t.token(21), 0, a0 + 1, 0, true}, {t.token(22), 0, a0 + 1, 0, true},
+      {t.token(23), 0, a0 + 2, 1, true}, {t.token(24), 0, a0 + 2, 2, true}, {t.token(25), 0, a0 + 2, 2, true},
+      {t.token(30), 1, b0, -1, true},    {t.token(31), 1, b0 + 1, 6, true}, {t.token(32), 1, b0 + 2, 7, true},
+  };
+  auto tree = tf.forward(t.batch, caches);
+  for (size_t j = 0; j < t.batch.size(); ++j)
+    t.logits.emplace_back(tree.begin() + int64_t(j) * t.vocab, tree.begin() + int64_t(j + 1) * t.vocab);
+
+  // Each node equals the same tokens run as a plain chain.
+  for (size_t j = 0; j < t.batch.size(); ++j) {
+    std::vector<int32_t> chain = t.batch[j].seq == 0 ? t.prefix_a : t.prefix_b, path;
+    for (int64_t k = int64_t(j); k >= 0; k = t.batch[size_t(k)].parent)
+      path.insert(path.begin(), t.batch[size_t(k)].token);
+    chain.insert(chain.end(), path.begin(), path.end());
+    expect_bit_identical(t.logits[j], chain_logits(tf, chain, 4).back(), "tree node " + std::to_string(j));
+  }
+  return t;
 }
 
 double kl_divergence(const float* p, const float* q, int64_t n) {

@@ -7,6 +7,7 @@
 #include "gguf_builder.h"
 #include "kernels/dtype.h"
 #include "kernels/kernel_isa.h"
+#include "model/transformer.h"
 
 namespace tandem::test {
 
@@ -29,6 +30,30 @@ std::string perturbed_stories();
 double kl_divergence(const float* p, const float* q, int64_t n);
 /// A fresh temporary file path.
 std::string temp_path(const std::string& stem);
+
+/// Logits of one position.
+using Logits = std::vector<float>;
+/// Logits of each position of `ids`, fed `chunk` tokens at a time into a fresh cache.
+std::vector<Logits> chain_logits(Transformer& tf, const std::vector<int32_t>& ids, size_t chunk);
+/// Expects `a` and `b` to be the same bits.
+void expect_bit_identical(const Logits& a, const Logits& b, const std::string& what);
+
+/// One batch holding a tree for sequence 0 beside a chain for sequence 1, each after a prefix
+/// already in its cache:   sequence 0: root(0) ─┬─ 1 ── 3      sequence 1: 6 ── 7 ── 8
+///                                              └─ 2 ─┬─ 4
+///                                                    └─ 5
+struct TreeBesideChain {
+  KvCache a, b;                             // the two caches, the batch's rows pending
+  std::vector<int32_t> prefix_a, prefix_b;  // what each cache held before the batch
+  std::vector<BatchToken> batch;
+  std::vector<Logits> logits;  // [batch token]
+  /// The token ids the batch draws from.
+  int32_t token(int i) const { return int32_t((i * 53 + 7) % vocab); }
+  int32_t vocab;
+};
+/// Runs that batch after a prefix of `prefix_a` tokens for sequence 0 and 6 for sequence 1, and
+/// expects every node's logits to equal its path run as a chain, bit for bit.
+TreeBesideChain expect_tree_beside_chain_matches_chains(Transformer& tf, int prefix_a);
 
 /// The kernels' instruction sets this processor runs, the scalar reference first.
 std::vector<KernelIsa> supported_isas();

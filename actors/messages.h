@@ -3,9 +3,10 @@
 // types travel: strings (protobuf bytes for client messages), integers, actor handles.
 //
 // Joining and staying joined (node agent ─▶ scheduler):
-//   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key) ─▶ "" or the reason it was refused
+//   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key, site) ─▶ "" or the reason it was refused
 //      model, vocabulary: the node's fingerprints (model/fingerprint.h; '' for a shard)
 //      data_key: the CURVE public key of its data channel ('' : plain ZeroMQ)
+//      site: where its model runs, for choosing links (cluster/link_site.h; '' : ZeroMQ only)
 //   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
 //   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //
@@ -13,7 +14,13 @@
 //   (submit, client, SubmitRequest bytes)          gateway ─▶ scheduler ─▶ verifier
 //   (cancel, client, request_id), (heard, client)  gateway ─▶ scheduler ─▶ verifier
 //   (reply, verifier_name, client, ServerMessage bytes)  verifier ─▶ scheduler ─▶ client
-//   (pair, drafter_endpoint, drafter_key)           scheduler ─▶ verifier ('' : none)
+//   (pair, drafter_endpoint, drafter_key, group_ids) scheduler ─▶ verifier ('' endpoint : none). group_ids
+//                                                   '' : ZeroMQ; else the NCCL link's ids (cluster/nccl_channel.h),
+//                                                   with ZeroMQ to fall back on if joining it fails
+// Forming an NCCL link, when both ends' sites allow one (cluster/link_site.h):
+//   (group) scheduler ─▶ verifier ─▶ the new link's ids, or "!" and why it cannot make one
+//   (group, verifier_name, group_ids) scheduler ─▶ drafter: join that link as rank 1
+//   then (pair, ..., group_ids) to the verifier, which joins as rank 0
 //   (admit, "key,key,...")                          scheduler ─▶ drafter, shard: the verifiers' CURVE keys its
 //                                                   data channel admits (a drafter: its paired verifier's)
 //   (shards, "endpoint[ key],endpoint[ key],...")   scheduler ─▶ verifier: the KV shard nodes
@@ -40,5 +47,6 @@ using admit_atom = caf::atom_constant<caf::atom("admit")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using group_atom = caf::atom_constant<caf::atom("group")>;
 
 }  // namespace tandem

@@ -23,7 +23,7 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
     const caf::actor work = s.work ? s.work : caf::actor_cast<caf::actor>(self);
     auto join = [self, scheduler, s, timeout, give_up, work] {
       self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work, s.model, s.vocabulary,
-                    s.data_key)
+                    s.data_key, s.site)
           .then(
               [self, s, give_up](const std::string& reason) {
                 if (!reason.empty()) {
@@ -43,6 +43,9 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
         [self, scheduler, s](drain_atom) { self->send(scheduler, drain_atom::value, s.name); },
         [s](admit_atom, const std::string& verifier_keys) {
           if (s.admit) s.admit(verifier_keys);
+        },
+        [s](group_atom, const std::string& verifier, const std::string& ids) {
+          if (s.nccl_link) s.nccl_link(verifier, ids);
         },
         [self, scheduler, s, timeout, join, give_up](tick_atom) {
           auto [live, kv] = s.load ? s.load() : std::pair<int64_t, int64_t>{0, 0};

@@ -21,6 +21,9 @@ struct NodeAgentSettings {
   std::string role, name, data_endpoint;
   std::string model, vocabulary;                      // fingerprints of its model and vocabulary ('' : none)
   std::string data_key;                               // CURVE public key of its data channel ('' : plain)
+  std::string site;                                   // where its model runs (cluster/link_site.h; '' : ZeroMQ only)
+  // drafter: join the NCCL link (verifier's name, link ids) the scheduler formed
+  std::function<void(const std::string&, const std::string&)> nccl_link;
   std::function<void(const std::string&)> admit;      // drafter, shard: the verifiers' keys, comma-separated
   caf::actor work;                                    // receives the scheduler's work messages (null: the agent)
   std::function<std::pair<int64_t, int64_t>()> load;  // (live requests, KV cache bytes)

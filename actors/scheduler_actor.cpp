@@ -77,6 +77,9 @@ void log_end(const std::string& client, const wire::ServerMessage& m, const Trac
   log_event(trouble ? LogLevel::warn : LogLevel::info, "request", f);
 }
 
+// Two NCCL unique ids in hex and the comma between them (cluster/nccl_channel.h).
+constexpr size_t kNcclGroupIdsSize = 2 * 256 + 1;
+
 wire::ServerMessage error_reply(const std::string& request_id, wire::ErrorCode code, const std::string& message) {
   wire::ServerMessage m;
   m.mutable_error()->set_request_id(request_id);
@@ -102,8 +105,9 @@ class Scheduler {
     self_->send(self_, tick_atom::value);
     return {
         [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
-               caf::actor work, const std::string& model, const std::string& vocabulary, const std::string& data_key) {
-          const std::string refused = join(role, name, data_endpoint, work, model, vocabulary, data_key);
+               caf::actor work, const std::string& model, const std::string& vocabulary, const std::string& data_key,
+               const std::string& site) {
+          const std::string refused = join(role, name, data_endpoint, work, model, vocabulary, data_key, site);
           if (!refused.empty())
             log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});
           return refused;
@@ -150,7 +154,7 @@ class Scheduler {
  private:
   std::string join(const std::string& role_text, const std::string& name, const std::string& data_endpoint,
                    const caf::actor& work, const std::string& model, const std::string& vocabulary,
-                   const std::string& data_key) {
+                   const std::string& data_key, const std::string& site) {
     auto role = role_named(role_text);
     if (!role) return "unknown role '" + role_text + "' (drafter, verifier or shard)";
     if (name.empty()) return "a node needs a name";
@@ -163,6 +167,7 @@ class Scheduler {
     node.model = model;
     node.vocabulary = vocabulary;
     node.data_key = data_key;
+    node.site = parse_link_site(site);
     if (auto replaced = state_.membership.join(node, steady_now_ms())) end_node(*replaced, "restarted");
     state_.work_actors[name] = work;
     std::erase_if(state_.node_names, [&](const auto& entry) { return entry.second == name; });  // a restart's old self
@@ -214,7 +219,7 @@ class Scheduler {
       if (!node.partner.empty()) admit_on_drafter(node.partner);  // its drafter no longer admits it
     } else if (node.role == NodeRole::drafter) {
       for (const std::string& verifier : node.verifiers)  // each goes on alone until paired again
-        send_work(verifier, pair_atom::value, std::string(), std::string());
+        send_work(verifier, pair_atom::value, std::string(), std::string(), std::string());
     }
     state_.work_actors.erase(node.name);
     pair_drafters();
@@ -269,17 +274,52 @@ class Scheduler {
   void pair_drafters() {
     for (const Pairing& p : state_.membership.pair_by_load()) {
       const NodeInfo* d = state_.membership.find(p.drafter);
+      const LinkChoice& link = state_.membership.find(p.verifier)->link;
       LogFields fields = {{"verifier", p.verifier},
                           {"drafter", p.drafter},
                           {"drafter_verifiers", int64_t(d->verifiers.size())},
-                          {"curve", !d->data_key.empty()}};
+                          {"curve", !d->data_key.empty()},
+                          {"link", link.link},
+                          {"link_reason", link.reason}};
       if (!p.previous.empty()) fields["moved_from"] = p.previous;
       log_event(LogLevel::info, "drafter_paired", fields);
       // The drafter admits the verifier's key before the verifier connects with the drafter's.
       admit_on_drafter(p.drafter);
-      send_work(p.verifier, pair_atom::value, d->data_endpoint, d->data_key);
+      if (link.link == "nccl")
+        form_nccl_link(p.verifier, p.drafter);
+      else
+        send_work(p.verifier, pair_atom::value, d->data_endpoint, d->data_key, std::string());
       if (!p.previous.empty()) admit_on_drafter(p.previous);
     }
+  }
+
+  // Asks the verifier for the new link's ids, hands them to the drafter (rank 1), then pairs
+  // the verifier (rank 0) with them. Any failure: the pair uses ZeroMQ, and says why.
+  void form_nccl_link(const std::string& verifier, const std::string& drafter) {
+    auto work = state_.work_actors.find(verifier);
+    if (work == state_.work_actors.end()) return;
+    auto paired = [this, verifier, drafter] {
+      const NodeInfo* v = state_.membership.find(verifier);
+      return v && v->partner == drafter && v->link.link == "nccl" ? state_.membership.find(drafter) : nullptr;
+    };
+    auto fall_back = [this, verifier, paired](const std::string& why) {
+      const NodeInfo* d = paired();
+      if (!d || !state_.membership.fall_back_to_zeromq(verifier, why)) return;
+      log_event(LogLevel::warn, "nccl_link_failed", {{"verifier", verifier}, {"drafter", d->name}, {"why", why}});
+      send_work(verifier, pair_atom::value, d->data_endpoint, d->data_key, std::string());
+      publish_view();
+    };
+    self_->request(work->second, std::chrono::seconds(10), group_atom::value)
+        .then(
+            [this, verifier, paired, fall_back](const std::string& ids) {
+              if (!ids.empty() && ids[0] == '!') return fall_back("the verifier cannot make one: " + ids.substr(1));
+              if (ids.size() != kNcclGroupIdsSize) return fall_back("the verifier's link ids are malformed");
+              const NodeInfo* d = paired();
+              if (!d) return;  // paired otherwise meanwhile
+              send_work(d->name, group_atom::value, verifier, ids);
+              send_work(verifier, pair_atom::value, d->data_endpoint, d->data_key, ids);
+            },
+            [this, fall_back](caf::error& e) { fall_back("no link ids from the verifier: " + self_->system().render(e)); });
   }
 
   void submit(const std::string& client, const std::string& bytes) {
@@ -356,6 +396,15 @@ class Scheduler {
     v.verifiers = state_.membership.members(NodeRole::verifier).size();
     v.drafters = state_.membership.members(NodeRole::drafter).size();
     v.shards = state_.membership.members(NodeRole::shard).size();
+    v.pairs.clear();
+    double links[2] = {0, 0};  // nccl, zeromq
+    for (const NodeInfo* verifier : state_.membership.members(NodeRole::verifier)) {
+      if (verifier->partner.empty()) continue;
+      v.pairs.push_back({verifier->name, verifier->partner, verifier->link.link, verifier->link.reason});
+      ++links[verifier->link.link == "nccl" ? 0 : 1];
+    }
+    metrics().pairs("nccl").Set(links[0]);
+    metrics().pairs("zeromq").Set(links[1]);
     metrics().queue_depth.Set(double(v.live_requests));
     metrics().nodes("verifier").Set(double(v.verifiers));
     metrics().nodes("drafter").Set(double(v.drafters));

@@ -16,6 +16,12 @@
 
 namespace tandem {
 
+/// A verifier and its drafter, with the link chosen for them.
+struct PairView {
+  std::string verifier, drafter;
+  std::string link, reason;  // "nccl" or "zeromq", and why (cluster/link_site.h)
+};
+
 /// What the scheduler shows the client endpoints, updated after every message it handles.
 struct SchedulerView {
   mutable std::mutex mutex;
@@ -23,6 +29,7 @@ struct SchedulerView {
   size_t live_requests = 0;
   int64_t kv_cache_bytes = 0;  // as the verifiers and KV shards last reported
   size_t verifiers = 0, drafters = 0, shards = 0;
+  std::vector<PairView> pairs;
 };
 
 /// How the scheduler is set up.

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/link_site.h"
 #include "kernels/device.h"
 #include "model/model.h"
 
@@ -40,6 +41,10 @@ void add_device_flags(Flags& f, bool draft);
 /// The device a flag names (cpu, cuda, cuda:N); a bad name is a UsageError. --draft-device
 /// left empty means the same as --device.
 Device device_flag(const Flags& flags, const std::string& name);
+/// Adds --link and --nccl-network (how a verifier and its drafter node are linked).
+void add_link_flags(Flags& f);
+/// This node's link site for a model on `device` (cluster/link_site.h); a bad --link is a UsageError.
+LinkSite link_site_flag(const Flags& flags, const Device& device);
 
 /// The default target model file name.
 inline constexpr const char* kDefaultModel = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";

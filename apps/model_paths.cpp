@@ -32,6 +32,20 @@ Device device_flag(const Flags& flags, const std::string& name) {
   } catch (const std::invalid_argument& e) { throw UsageError("--" + name + ": " + e.what()); }
 }
 
+void add_link_flags(Flags& f) {
+  f.add("link", "auto",
+        "verifier, drafter: auto (NCCL to a paired node when both run on GPUs NCCL can join, else ZeroMQ) or zeromq");
+  f.add("nccl-network", "",
+        "verifier, drafter on GPUs: a name for an NCCL network (InfiniBand, RoCE) this machine shares with others; "
+        "nodes of different machines naming the same one link over NCCL");
+}
+
+LinkSite link_site_flag(const Flags& flags, const Device& device) {
+  try {
+    return local_link_site(device, flags.get("link"), flags.get("nccl-network"));
+  } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
+}
+
 std::string resolve_model_path(const std::string& name_or_path) {
   if (std::filesystem::exists(name_or_path)) return name_or_path;
   auto installed = std::filesystem::path(models_dir()) / name_or_path;

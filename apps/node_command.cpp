@@ -27,6 +27,7 @@
 #include "apps/verifier_host.h"
 #include "cluster/control_plane.h"
 #include "cluster/log.h"
+#include "cluster/peer_set.h"
 #include "model/fingerprint.h"
 #include "runner/kv_shard.h"
 #include "runner/remote_drafter.h"
@@ -183,6 +184,7 @@ int run_scheduler(const Flags& flags, const ClusterTls& tls) {
   const std::string control_address = scheduler.publish(flags.get("control"));
   scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();
+  endpoints.add_health([&scheduler] { return nlohmann::json{{"pairs", scheduler.pairs()}}; });
   std::cout << "tandem node: scheduler for " << model->config().name << "\n"
             << "  nodes join at: " << control_address << "\n"
             << "  zeromq clients: " << endpoints.zmq_endpoint() << "\n"
@@ -202,6 +204,7 @@ int run_verifier(const Flags& flags, const std::string& name, const ClusterTls& 
                                                   return nlohmann::json{{"live_requests", verifier.live_requests()},
                                                                         {"kv_cache_bytes", verifier.kv_cache_bytes()},
                                                                         {"kv_shards", verifier.kv_shards()},
+                                                                        {"drafter_link", verifier.drafter_link()},
                                                                         {"joined", verifier.joined()}};
                                                 },
                                                 [&] { return verifier.joined(); }});
@@ -226,8 +229,9 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
       flags.get("draft-model") == "none" ? "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" : flags.get("draft-model");
   const bool curve = data_channel_curve(flags, tls, "verifiers (drafter data)");  // admits its paired verifiers
   auto model = Model::load(resolve_model_path(model_name));
-  Transformer draft(*model, int(flags.get_int("threads")), kAttentionSegment, kDefaultMatmulPath,
-                    device_flag(flags, "draft-device"));
+  const Device draft_device = device_flag(flags, "draft-device");
+  const LinkSite site = link_site_flag(flags, draft_device);
+  Transformer draft(*model, int(flags.get_int("threads")), kAttentionSegment, kDefaultMatmulPath, draft_device);
   std::string endpoint;
   const CurveKeyPair data_keys = generate_curve_keys();
   // Several verifiers may draft here. A draft request it can serve carries at most a context
@@ -237,18 +241,22 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
   CurvePeerListener listener =
       curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame, data_keys, &endpoint)
             : CurvePeerListener{zmq_peer_listen(flags.get("listen"), max_frame, &endpoint), nullptr};
-  PeerChannel* channel = listener.channel.get();
+  // Paired verifiers on GPUs NCCL can join reach it over NCCL links of their own, the rest over ZeroMQ.
+  PeerSet peers(*listener.channel);
+  PeerChannel* channel = &peers;
   DrafterService service(draft, settings, flags.get_int("max-context"));
   auto joined = std::make_shared<std::atomic<bool>>(false);
   OpsHttp ops(http_address(flags, "drafter"), {[&] {
                                                  return nlohmann::json{
                                                      {"live_requests", service.live_requests()},
                                                      {"most_drafted_together", service.most_drafted_together()},
+                                                     {"nccl_links", peers.links()},
                                                      {"joined", bool(*joined)}};
                                                },
                                                [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << settings.mode
-            << "), data on " << endpoint << "; metrics on " << ops.address() << std::endl;
+            << "), " << draft.device_name() << ", data on " << endpoint << "; " << describe_links(site, draft_device)
+            << "; metrics on " << ops.address() << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address(), listener.gate ? data_keys.public_key : ""});
 
   ServingThread serving([&](const std::atomic<bool>& stop) { service.serve(*channel, stop); });
@@ -262,6 +270,15 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
     s.data_key = data_keys.public_key;
     s.admit = admit_keys(*gate);
   }
+  s.site = format_link_site(site);
+  s.nccl_link = [&peers, draft_device](const std::string& verifier, const std::string& ids) {
+    log_event(LogLevel::info, "nccl_link_joining", {{"verifier", verifier}});
+    peers.add_link(
+        "nccl:" + verifier, [=] { return join_nccl_drafter_link(ids, 1, draft_device); },
+        [verifier](const std::string& why) {
+          log_event(LogLevel::warn, "nccl_link_failed", {{"verifier", verifier}, {"why", why}});
+        });
+  };
   s.load = [&service] { return std::pair<int64_t, int64_t>(int64_t(service.live_requests()), 0); };
   s.joined = joined;
   serve_joined(flags, tls, std::move(s), [] { return true; });

@@ -106,6 +106,14 @@ SchedulerHost::SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms,
                                           .vocabulary = vocabulary_fingerprint(model.tokenizer())})),
       gateway_(std::make_unique<SchedulerGateway>(scheduler_, view_)) {}
 
+nlohmann::json SchedulerHost::pairs() const {
+  nlohmann::json list = nlohmann::json::array();
+  std::lock_guard lock(view_->mutex);
+  for (const PairView& p : view_->pairs)
+    list.push_back({{"verifier", p.verifier}, {"drafter", p.drafter}, {"link", p.link}, {"reason", p.reason}});
+  return list;
+}
+
 std::string SchedulerHost::publish(const std::string& control) {
   return control.empty() ? "none" : publish_actor(system_, scheduler_, control);
 }

@@ -41,6 +41,8 @@ class SchedulerHost {
   void open(const Model& model, const std::string& listen, const std::string& http,
             const ClientEndpointSettings& settings = {});
   ClientEndpoints& endpoints() { return endpoints_; }
+  /// The verifier-drafter pairs and the link chosen for each, for /health.
+  nlohmann::json pairs() const;
   /// After a stop signal: refuse new requests and give those running `drain` to finish, run
   /// `stop_local_work` (a verifier in this process ends what is left: CANCELLED), let the
   /// scheduler relay the last replies, then close the endpoints.

@@ -52,7 +52,10 @@ int run_serve(const std::vector<std::string>& args) {
   verifier.join(scheduler.actor(), nullptr, 500);
   scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();
-  endpoints.add_health([&verifier] { return nlohmann::json{{"kv_shards", verifier.kv_shards()}}; });
+  endpoints.add_health([&verifier, &scheduler] {
+    return nlohmann::json{
+        {"kv_shards", verifier.kv_shards()}, {"pairs", scheduler.pairs()}, {"drafter_link", verifier.drafter_link()}};
+  });
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -26,6 +26,7 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
         "quantized matmul: int8 (8-bit activation blocks, repacked weights) or precise (int16 activations)");
   f.add("draft-threads", "0", "pearl: threads for the drafter (0: a quarter, at least 1)");
   add_device_flags(f, true);
+  add_link_flags(f);
   f.add("max-tokens", "256", "tokens generated when a request asks for 0");
   f.add("max-tokens-limit", "4096", "most tokens a request may ask for");
   f.add("max-context", "4096", "KV cache positions per request");
@@ -69,6 +70,7 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   options_.defaults.pearl.verifier_cpus = split.verifier_cpus;
   const int segment = attention_segment(flags);
   const Device device = device_flag(flags, "device"), draft_device = device_flag(flags, "draft-device");
+  link_site_ = link_site_flag(flags, device);
   target_tf_ = std::make_unique<Transformer>(*target_, threads, segment, matmul, device);
   ServingModels models{target_tf_.get()};
   if (draft_) {
@@ -97,6 +99,7 @@ void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic
   s.model = model_fingerprint_;
   s.vocabulary = vocabulary_fingerprint_;
   s.data_key = data_keys_.public_key;
+  s.site = format_link_site(link_site_);
   RequestWorker* worker = worker_.get();
   s.load = [worker] { return std::pair<int64_t, int64_t>(int64_t(worker->live_requests()), worker->kv_cache_bytes()); };
   s.heartbeat_ms = heartbeat_ms;
@@ -125,7 +128,8 @@ void VerifierHost::stop() {
 std::string VerifierHost::describe() const {
   return "target " + target_->config().name + " (" + target_->path() + "), draft " +
          (draft_ ? draft_->config().name : std::string("none")) + "; default mode " + options_.defaults.mode + ", " +
-         target_tf_->device_name() + ", " + std::to_string(target_tf_->pool().size()) + " threads" +
+         target_tf_->device_name() + ", " + std::to_string(target_tf_->pool().size()) + " threads; " +
+         describe_links(link_site_, device_named(target_tf_->device_name())) +
          (shards_.description.empty() ? "" : "; " + shards_.description);
 }
 

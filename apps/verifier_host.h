@@ -10,6 +10,7 @@
 #include "actors/verifier_actor.h"
 #include "apps/flags.h"
 #include "apps/kv_shard_setup.h"
+#include "cluster/link_site.h"
 #include "server/request_worker.h"
 
 namespace tandem {
@@ -40,6 +41,8 @@ class VerifierHost {
   const Model& target() const { return *target_; }
   /// One line: models, default mode, threads.
   std::string describe() const;
+  /// Its link to a drafter node for /health: {"link", "reason"}.
+  nlohmann::json drafter_link() const { return worker_->drafter_link(); }
   /// Its KV shards for /health (an empty array without shards).
   nlohmann::json kv_shards() const { return kv_shards_health(shards_); }
 
@@ -52,6 +55,7 @@ class VerifierHost {
   std::shared_ptr<VerifierRoute> route_ = std::make_shared<VerifierRoute>();
   KvShardSetup shards_;  // before worker_: requests release their segments as the worker ends
   std::string model_fingerprint_, vocabulary_fingerprint_;  // model/fingerprint.h
+  LinkSite link_site_;                                      // stated at every (re)join
   // Made afresh each start; its public half travels to the paired drafter over the control plane.
   CurveKeyPair data_keys_ = generate_curve_keys();
   std::unique_ptr<RequestWorker> worker_;

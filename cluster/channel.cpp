@@ -1,5 +1,7 @@
 #include "cluster/channel.h"
 
+#include <google/protobuf/message_lite.h>
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -8,6 +10,8 @@
 #include <vector>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
+
+#include "cluster/curve.h"
 
 namespace tandem {
 namespace {

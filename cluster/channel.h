@@ -1,9 +1,7 @@
 #pragma once
 // Data channels: how token trees and verdicts travel between two actors. One
 // interface whatever carries the bytes (in-process queue, ZeroMQ between processes,
-// NCCL later), so an actor never knows which it has.
-#include <google/protobuf/message_lite.h>
-
+// NCCL between GPUs: cluster/nccl_channel.h), so an actor never knows which it has.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,9 +10,14 @@
 #include <string_view>
 #include <utility>
 
-#include "cluster/curve.h"
+namespace google::protobuf {
+class MessageLite;
+}
 
 namespace tandem {
+
+struct CurveKeyPair;  // cluster/curve.h
+class ZapHandler;
 
 /// One end of a two-way link to a single peer, carrying whole frames in order.
 class Channel {
@@ -24,7 +27,7 @@ class Channel {
   virtual bool send(std::string_view frame) = 0;
   /// The next frame, waiting up to `timeout`; nothing on timeout or when the other end closed.
   virtual std::optional<std::string> receive(std::chrono::milliseconds timeout) = 0;
-  /// The kind of transport, for logs ("in-process", "zeromq").
+  /// The kind of transport, for logs ("in-process", "zeromq", "nccl").
   virtual const char* kind() const = 0;
 };
 

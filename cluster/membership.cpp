@@ -47,7 +47,10 @@ std::optional<NodeInfo> Membership::leave(const std::string& name) {
   node.partner = drafter;
   nodes_.erase(it);
   for (const std::string& verifier : node.verifiers)
-    if (auto v = nodes_.find(verifier); v != nodes_.end()) v->second.partner.clear();
+    if (auto v = nodes_.find(verifier); v != nodes_.end()) {
+      v->second.partner.clear();
+      v->second.link = {};
+    }
   return node;
 }
 
@@ -92,12 +95,21 @@ NodeInfo* Membership::least_loaded_drafter(const std::string& vocabulary) {
 
 void Membership::pair(NodeInfo& verifier, NodeInfo& drafter) {
   verifier.partner = drafter.name;
+  verifier.link = choose_link(verifier.site, drafter.site);
   drafter.verifiers.push_back(verifier.name);
 }
 
 void Membership::unpair(NodeInfo& verifier) {
   if (auto d = nodes_.find(verifier.partner); d != nodes_.end()) std::erase(d->second.verifiers, verifier.name);
   verifier.partner.clear();
+  verifier.link = {};
+}
+
+bool Membership::fall_back_to_zeromq(const std::string& verifier, const std::string& why) {
+  auto it = nodes_.find(verifier);
+  if (it == nodes_.end() || it->second.link.link != "nccl") return false;
+  it->second.link = {"zeromq", why};
+  return true;
 }
 
 std::vector<Pairing> Membership::pair_by_load() {

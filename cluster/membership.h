@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "cluster/link_site.h"
+
 namespace tandem {
 
 /// What a node does in the cluster.
@@ -28,6 +30,8 @@ struct NodeInfo {
   std::string model;                   // verifier, drafter: its model's fingerprint (model/fingerprint.h)
   std::string vocabulary;              // verifier, drafter: its vocabulary's fingerprint; pairs share one
   std::string data_key;                // verifier, drafter: CURVE public key of its data channel ('' : plain)
+  LinkSite site;                       // verifier, drafter: where its model runs, for choosing links
+  LinkChoice link;                     // a verifier: the link to its drafter (empty without one)
   int64_t last_heard_ms = 0;           // steady clock
   int64_t live_requests = 0;           // as of its latest heartbeat
   int64_t kv_cache_bytes = 0;          // as of its latest heartbeat (a shard: the segments it holds)
@@ -36,7 +40,7 @@ struct NodeInfo {
   bool draining = false;               // shutting down: takes no new requests
 };
 
-/// A verifier's new drafter.
+/// A verifier's new drafter (the link chosen is on the verifier's NodeInfo).
 struct Pairing {
   std::string verifier, drafter;
   std::string previous;  // the drafter it leaves ('' : it had none)
@@ -70,6 +74,9 @@ class Membership {
   /// drafters (one serving two verifiers more than another hands one over). The verifiers
   /// whose drafter changed.
   std::vector<Pairing> pair_by_load();
+  /// A verifier whose NCCL link could not be formed uses ZeroMQ, `why` said; false if it had
+  /// no NCCL link to fall back from.
+  bool fall_back_to_zeromq(const std::string& verifier, const std::string& why);
   /// Total KV cache bytes the verifiers reported.
   int64_t kv_cache_bytes() const;
 

@@ -186,6 +186,14 @@ Metrics::Metrics()
                            .Name("tandem_channel_message_latency_seconds")
                            .Help("Request-to-reply time of messages on a channel.")
                            .Register(*registry_)),
+      pairs_(BuildGauge()
+                 .Name("tandem_pairs")
+                 .Help("Verifier-drafter pairs the scheduler formed, by the link chosen (nccl, zeromq).")
+                 .Register(*registry_)),
+      drafter_link_(BuildGauge()
+                        .Name("tandem_drafter_link")
+                        .Help("The link this verifier reaches its drafter over: 1 for the one in use.")
+                        .Register(*registry_)),
       kv_shard_requests(BuildGauge()
                             .Name("tandem_kv_shard_requests")
                             .Help("Requests whose attention segments this process's KV shards hold.")
@@ -215,11 +223,17 @@ Metrics::Metrics()
   }
   channel_latency("drafter");
   channel_latency("kv_shard");
+  for (const char* link : {"nccl", "zeromq"}) {
+    pairs(link);
+    drafter_link(link);
+  }
 }
 
 prometheus::Counter& Metrics::requests(const std::string& outcome) { return requests_.Add({{"outcome", outcome}}); }
 
 prometheus::Gauge& Metrics::nodes(const std::string& role) { return nodes_.Add({{"role", role}}); }
+prometheus::Gauge& Metrics::pairs(const std::string& link) { return pairs_.Add({{"link", link}}); }
+prometheus::Gauge& Metrics::drafter_link(const std::string& link) { return drafter_link_.Add({{"link", link}}); }
 
 void Metrics::pass(const std::string& mode, int depth, int64_t drafted, int64_t accepted) {
   drafted_.Add({{"mode", mode}}).Increment(double(drafted));

@@ -60,6 +60,10 @@ class Metrics {
   // Data channels.
   prometheus::Counter& channel_bytes(const std::string& channel, const std::string& direction);
   prometheus::Histogram& channel_latency(const std::string& channel);  // request-reply round trip, seconds
+  // Links: the scheduler's pairs by the link chosen, and a verifier's drafter link now (1 for
+  // the one in use, 0 for the other), by link ("nccl", "zeromq").
+  prometheus::Gauge& pairs(const std::string& link);
+  prometheus::Gauge& drafter_link(const std::string& link);
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
@@ -71,6 +75,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& depth_accepted_;
   prometheus::Family<prometheus::Counter>& channel_bytes_;
   prometheus::Family<prometheus::Histogram>& channel_latency_;
+  prometheus::Family<prometheus::Gauge>& pairs_;
+  prometheus::Family<prometheus::Gauge>& drafter_link_;
 
  public:  // declared last: initialized after the families above
   // KV shard (sequence parallelism): what the shards of this process hold.

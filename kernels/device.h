@@ -13,6 +13,10 @@ bool built_with_cuda();
 /// What CUDA device `index` is, e.g. "NVIDIA H200, 139.8 GiB"; empty when it is not usable.
 std::string cuda_device_description(int index);
 
+/// CUDA device `index`'s UUID as 32 hex digits (what tells two processes they hold the same
+/// GPU); empty when it is not usable.
+std::string cuda_device_uuid(int index);
+
 /// Device-to-device copy bandwidth of CUDA device `index` in bytes per second, bytes read and
 /// written both counted (the ceiling of a memory-bound kernel); 0 without a usable device.
 double cuda_copy_bandwidth(int index);

@@ -1,6 +1,7 @@
 #include "runner/remote_drafter.h"
 
 #include "cluster/metrics.h"
+#include "cluster/nccl_channel.h"
 #include "spec/tree_drafter.h"
 #include "spec/tree_wire.h"
 
@@ -80,6 +81,16 @@ TokenTree RemoteDrafter::await() {
   link_.awaited.erase(request_id_);
   link_.lost = true;  // silent or broken: the verifier carries on alone
   return {};
+}
+
+std::unique_ptr<Channel> join_nccl_drafter_link(const std::string& group_ids, int rank, const Device& device) {
+  if (device.kind != Device::Kind::Cuda) throw std::runtime_error("this end runs on the CPU");
+  NcclLinkSettings settings;
+  settings.device = device.index;
+  settings.rank = rank;
+  settings.group_ids = group_ids;
+  settings.max_frame_bytes = kDrafterLinkFrameBytes;
+  return NcclChannel::join(settings);
 }
 
 DrafterService::DrafterService(Transformer& draft, ModeSettings settings, int64_t max_context)

@@ -19,6 +19,14 @@
 
 namespace tandem {
 
+/// Most bytes of one frame on an NCCL drafter link (both ends reserve this much device memory
+/// per frame slot): a draft request with a context of over 800k token ids.
+constexpr size_t kDrafterLinkFrameBytes = size_t(4) << 20;
+
+/// Joins the NCCL link to a drafter (rank 1) or to its verifier (rank 0) on `device`, within
+/// 10 seconds. Throws std::runtime_error when it cannot (the caller falls back to ZeroMQ).
+std::unique_ptr<Channel> join_nccl_drafter_link(const std::string& group_ids, int rank, const Device& device);
+
 /// The verifier's end of a link to one drafter process, shared by its requests (one thread).
 struct RemoteDrafterLink {
   std::unique_ptr<Channel> channel;

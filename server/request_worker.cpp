@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <set>
 
+#include "cluster/log.h"
 #include "cluster/metrics.h"
 
 namespace tandem {
@@ -124,28 +125,50 @@ void RequestWorker::cancel(const std::string& client, const std::string& request
   if (it != live_.end()) it->second->cancelled = true;
 }
 
-void RequestWorker::use_remote_drafter(const std::string& endpoint, const std::string& drafter_key) {
+void RequestWorker::use_remote_drafter(const std::string& endpoint, const std::string& drafter_key,
+                                       const std::string& nccl_group_ids) {
   std::lock_guard lock(mutex_);
-  drafter_change_ = {endpoint, drafter_key};
+  drafter_change_ = DrafterChange{endpoint, drafter_key, nccl_group_ids};
+}
+
+nlohmann::json RequestWorker::drafter_link() const {
+  std::lock_guard lock(mutex_);
+  return {{"link", link_.empty() ? "none" : link_}, {"reason", link_reason_}};
 }
 
 void RequestWorker::switch_remote_drafter() {
-  std::optional<std::pair<std::string, std::string>> change;
+  std::optional<DrafterChange> change;
   {
     std::lock_guard lock(mutex_);
     change.swap(drafter_change_);
   }
   if (!change) return;
-  const auto& [endpoint, drafter_key] = *change;
   auto link = std::make_unique<RemoteDrafterLink>();
   link->timeout = options_.drafter_timeout;
   link->vocab = models_.target->model().config().vocab_size;
-  if (endpoint.empty())
+  std::string kind = "zeromq", reason;
+  if (change->endpoint.empty()) {
     link->lost = true;  // no drafter: chain and tree requests decode alone, still lossless
-  else if (drafter_key.empty())
-    link->channel = zmq_channel_connect(endpoint);
-  else
-    link->channel = zmq_channel_connect_curve(endpoint, data_keys_, drafter_key);
+    kind = "";
+  } else if (!change->nccl_group_ids.empty()) {
+    try {
+      link->channel = join_nccl_drafter_link(change->nccl_group_ids, 0, device_named(models_.target->device_name()));
+      kind = "nccl";
+    } catch (const std::runtime_error& e) {
+      reason = std::string("NCCL failed, on ZeroMQ: ") + e.what();
+      log_event(LogLevel::warn, "nccl_link_failed", {{"why", e.what()}});
+    }
+  }
+  if (!link->channel && !link->lost)
+    link->channel = change->key.empty() ? zmq_channel_connect(change->endpoint)
+                                        : zmq_channel_connect_curve(change->endpoint, data_keys_, change->key);
+  {
+    std::lock_guard lock(mutex_);
+    link_ = kind;
+    link_reason_ = reason;
+  }
+  metrics().drafter_link("nccl").Set(kind == "nccl" ? 1 : 0);
+  metrics().drafter_link("zeromq").Set(kind == "zeromq" ? 1 : 0);
   models_.remote_drafter = link.get();
   drafter_links_.push_back(std::move(link));
 }

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cluster/curve.h"
 #include "server/active_request.h"
 #include "server/request_backend.h"
@@ -45,7 +47,12 @@ class RequestWorker : public RequestBackend {
   /// From the next admitted request on, chain and tree requests draft on the drafter process
   /// at `endpoint` ('' for none: they decode alone). Earlier requests keep their drafter.
   /// With the drafter's CURVE public key, the channel is CURVE with this worker's data keys.
-  void use_remote_drafter(const std::string& endpoint, const std::string& drafter_key = "");
+  /// With NCCL link ids (cluster/nccl_channel.h) it joins that link as rank 0 instead, and
+  /// falls back to ZeroMQ if joining fails.
+  void use_remote_drafter(const std::string& endpoint, const std::string& drafter_key = "",
+                          const std::string& nccl_group_ids = "");
+  /// The link to the drafter in use, for /health: {"link": "nccl"|"zeromq"|"none", "reason": ...}.
+  nlohmann::json drafter_link() const;
   /// The key pair this worker's drafter channels speak CURVE with (its public half is what
   /// the verifier states when it joins); set before any use_remote_drafter.
   void set_data_keys(const CurveKeyPair& keys) { data_keys_ = keys; }
@@ -86,7 +93,11 @@ class RequestWorker : public RequestBackend {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
   std::atomic<int64_t> kv_cache_bytes_{0};
-  std::optional<std::pair<std::string, std::string>> drafter_change_;  // (endpoint, key), guarded by mutex_
+  struct DrafterChange {
+    std::string endpoint, key, nccl_group_ids;
+  };
+  std::optional<DrafterChange> drafter_change_;  // guarded by mutex_
+  std::string link_, link_reason_;               // the drafter link in use, guarded by mutex_
   CurveKeyPair data_keys_;
   std::vector<std::unique_ptr<RemoteDrafterLink>> drafter_links_;  // kept while requests may use them
   std::unique_ptr<AheadDrafting> pearl_drafting_;                  // when a draft model has the drafter's share

@@ -30,6 +30,18 @@ std::string cuda_device_description(int index) {
   return std::string(prop.name) + ", " + memory;
 }
 
+std::string cuda_device_uuid(int index) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
+    cudaGetLastError();
+    return "";
+  }
+  static const char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (char c : prop.uuid.bytes) hex += {digits[(c >> 4) & 15], digits[c & 15]};
+  return hex;
+}
+
 double cuda_copy_bandwidth(int index) {
   if (index >= cuda_device_count() || cudaSetDevice(index) != cudaSuccess) return 0;
   const size_t bytes = size_t(1) << 30;  // 1 GiB, far past the L2

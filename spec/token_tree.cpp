@@ -1,6 +1,7 @@
 #include "spec/token_tree.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -12,6 +13,27 @@ int32_t TokenTree::add(int32_t token, int32_t parent, float draft_prob) {
   int32_t depth = parent < 0 ? 1 : nodes_[size_t(parent)].depth + 1;
   nodes_.push_back({token, parent, depth, draft_prob});
   return size() - 1;
+}
+
+std::string TokenTree::node_bytes() const {
+  return std::string(reinterpret_cast<const char*>(nodes_.data()), nodes_.size() * sizeof(TreeNode));
+}
+
+TokenTree TokenTree::from_node_bytes(std::string_view bytes, int32_t vocab) {
+  if (bytes.size() % sizeof(TreeNode) != 0)
+    throw std::invalid_argument(std::to_string(bytes.size()) + " bytes are not whole tree nodes");
+  TokenTree tree;
+  tree.nodes_.reserve(bytes.size() / sizeof(TreeNode));
+  for (size_t at = 0; at < bytes.size(); at += sizeof(TreeNode)) {
+    TreeNode node;
+    std::memcpy(&node, bytes.data() + at, sizeof node);
+    if (node.token < 0 || node.token >= vocab)
+      throw std::invalid_argument("tree token " + std::to_string(node.token) + " is not in the vocabulary");
+    if (tree.add(node.token, node.parent, node.draft_prob) != int32_t(at / sizeof(TreeNode)) ||
+        tree.nodes_.back().depth != node.depth)
+      throw std::invalid_argument("tree node depth " + std::to_string(node.depth) + " does not follow its parent's");
+  }
+  return tree;
 }
 
 void TokenTree::set_proposal(int32_t parent, Proposal q) {

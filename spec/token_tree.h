@@ -2,6 +2,8 @@
 // A tree of drafted tokens continuing a sequence, and the batch layout the
 // forward pass consumes.
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -58,6 +60,14 @@ class TokenTree {
   /// position `first_pos` below batch entry `root` (-1: directly after the cache).
   /// Node i becomes batch entry batch.size() + i; every node asks for logits.
   void append_to(std::vector<BatchToken>& batch, int32_t seq, int64_t first_pos, int32_t root) const;
+
+  /// The nodes as flat bytes, TreeNode after TreeNode: the layout a device buffer holds on an
+  /// NCCL link (no proposals: those travel with sampled drafts, over the wire format).
+  std::string node_bytes() const;
+  /// The tree node_bytes() gave. Bytes from a peer are checked: std::invalid_argument unless
+  /// they are whole nodes whose parents come first, whose depths follow and whose tokens are
+  /// in [0, vocab).
+  static TokenTree from_node_bytes(std::string_view bytes, int32_t vocab);
 
  private:
   std::vector<TreeNode> nodes_;

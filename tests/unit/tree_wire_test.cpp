@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace tandem {
@@ -52,6 +53,26 @@ TEST(TreeWire, RoundTripsThroughBytes) {
   Verdict v = verdict_from_wire(vm, tree, 100);
   EXPECT_EQ(v.accepted, verdict.accepted);
   EXPECT_EQ(v.bonus, 9);
+}
+
+// The flat layout an NCCL link's device buffer holds: exact both ways, and checked on the way in.
+TEST(TreeWire, NodeBytesRoundTripAndAreChecked) {
+  const TokenTree tree = sample_tree();
+  const std::string bytes = tree.node_bytes();
+  EXPECT_EQ(bytes.size(), 4 * sizeof(TreeNode));
+  EXPECT_EQ(TokenTree::from_node_bytes(bytes, 100).node_bytes(), bytes);
+  EXPECT_TRUE(TokenTree::from_node_bytes("", 100).empty());
+  EXPECT_EQ(error_of([&] { TokenTree::from_node_bytes(bytes.substr(1), 100); }), "63 bytes are not whole tree nodes");
+  EXPECT_EQ(error_of([&] { TokenTree::from_node_bytes(bytes, 8); }), "tree token 8 is not in the vocabulary");
+  auto changed = [&](size_t node, size_t field, int32_t value) {
+    std::string b = bytes;
+    std::memcpy(b.data() + node * sizeof(TreeNode) + field * 4, &value, 4);
+    return b;
+  };
+  EXPECT_EQ(error_of([&] { TokenTree::from_node_bytes(changed(1, 1, 3), 100); }), "tree parent 3 does not exist");
+  EXPECT_EQ(error_of([&] { TokenTree::from_node_bytes(changed(0, 1, -7), 100); }), "tree parent -7 does not exist");
+  EXPECT_EQ(error_of([&] { TokenTree::from_node_bytes(changed(3, 2, 9), 100); }),
+            "tree node depth 9 does not follow its parent's");
 }
 
 TEST(TreeWire, RefusesMalformedTrees) {

@@ -15,8 +15,6 @@
 // pass each link's tree round trip is.
 //
 //   tandem_link_bench [--out link_bench.json] [--pass-ms 8.5] [--quick]
-#include <zmq.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +25,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <zmq.hpp>
 
 #include "cluster/nccl_channel.h"
 #include "kernels/device.h"
@@ -100,10 +99,12 @@ nlohmann::json zeromq(int reps) {
   }
   const size_t big = size_t(4) << 20;
   std::string frame(big, 'x');
-  out["bandwidth_GBps"] = bandwidth(big, 50, [&](bool) {
-                            zmq::message_t back;
-                            return near.send(zmq::buffer(frame), zmq::send_flags::none) && near.recv(back);
-                          }) / 2 / 1e9;  // echoed: twice the bytes moved
+  out["bandwidth_GBps"] = bandwidth(big, 50,
+                                    [&](bool) {
+                                      zmq::message_t back;
+                                      return near.send(zmq::buffer(frame), zmq::send_flags::none) && near.recv(back);
+                                    }) /
+                          2 / 1e9;  // echoed: twice the bytes moved
   stop = true;
   echo.join();
   return out;
@@ -146,10 +147,12 @@ nlohmann::json nccl(int reps) {
     });
   }
   const size_t big = size_t(4) << 20;
-  out["bandwidth_GBps"] = bandwidth(big, 50, [&](bool) {
-                            return link.send_device(from, big) &&
-                                   link.receive_device(to, big, std::chrono::seconds(5)) == big;
-                          }) / (ends[1] ? 2 : 1) / 1e9;
+  out["bandwidth_GBps"] =
+      bandwidth(big, 50,
+                [&](bool) {
+                  return link.send_device(from, big) && link.receive_device(to, big, std::chrono::seconds(5)) == big;
+                }) /
+      (ends[1] ? 2 : 1) / 1e9;
   stop = true;
   if (echo.joinable()) echo.join();
   cudaFree(from);
@@ -164,9 +167,12 @@ int run(int argc, char** argv) {
   int reps = 2000;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--out" && i + 1 < argc) out_path = argv[++i];
-    else if (a == "--pass-ms" && i + 1 < argc) pass_ms = std::atof(argv[++i]);
-    else if (a == "--quick") reps = 200;
+    if (a == "--out" && i + 1 < argc)
+      out_path = argv[++i];
+    else if (a == "--pass-ms" && i + 1 < argc)
+      pass_ms = std::atof(argv[++i]);
+    else if (a == "--quick")
+      reps = 200;
     else {
       std::fprintf(stderr, "usage: tandem_link_bench [--out FILE] [--pass-ms MS] [--quick]\n");
       return 2;
@@ -200,7 +206,8 @@ int run(int argc, char** argv) {
   std::printf("bandwidth one way, 4 MiB frames: zeromq %.2f GB/s", rt["zeromq"]["bandwidth_GBps"].get<double>());
   if (rt.contains("nccl")) std::printf(", nccl %.2f GB/s", rt["nccl"]["bandwidth_GBps"].get<double>());
   std::printf("\n");
-  if (report.contains("nccl_skipped")) std::printf("nccl skipped: %s\n", report["nccl_skipped"].get<std::string>().c_str());
+  if (report.contains("nccl_skipped"))
+    std::printf("nccl skipped: %s\n", report["nccl_skipped"].get<std::string>().c_str());
   if (pass_ms > 0) {
     const double zmq_us = rt["zeromq"]["tree 64 nodes"].get<double>();
     report["tree_round_trip_share_of_pass"]["zeromq"] = zmq_us / (pass_ms * 1000);

@@ -60,11 +60,16 @@ LinkSite parse_link_site(const std::string& text) {
     const size_t eq = field.find('=');
     if (eq == std::string::npos) return {};
     const std::string key = field.substr(0, eq), value = field.substr(eq + 1);
-    if (key == "host") site.host = value;
-    else if (key == "gpu") site.gpu = value;
-    else if (key == "nccl") site.nccl = value;
-    else if (key == "net") site.network = value;
-    else if (key == "why") site.why_not = value;  // other keys: from a newer node, ignored
+    if (key == "host")
+      site.host = value;
+    else if (key == "gpu")
+      site.gpu = value;
+    else if (key == "nccl")
+      site.nccl = value;
+    else if (key == "net")
+      site.network = value;
+    else if (key == "why")
+      site.why_not = value;  // other keys: from a newer node, ignored
     start = end + 1;
   }
   return site;
@@ -74,8 +79,8 @@ LinkChoice choose_link(const LinkSite& verifier, const LinkSite& drafter) {
   auto zeromq = [](const std::string& why) { return LinkChoice{"zeromq", why}; };
   for (const auto& [side, site] : {std::pair{"verifier", &verifier}, std::pair{"drafter", &drafter}})
     if (site->nccl.empty())
-      return zeromq(std::string("the ") + side + " cannot use NCCL: " +
-                    (site->why_not.empty() ? "it did not say why" : site->why_not));
+      return zeromq(std::string("the ") + side +
+                    " cannot use NCCL: " + (site->why_not.empty() ? "it did not say why" : site->why_not));
   if (verifier.gpu == drafter.gpu) return zeromq("both on one GPU (NCCL takes one GPU per rank)");
   if (!verifier.host.empty() && verifier.host == drafter.host) return {"nccl", "both on GPUs of one machine"};
   if (!verifier.network.empty() && verifier.network == drafter.network)
@@ -85,7 +90,8 @@ LinkChoice choose_link(const LinkSite& verifier, const LinkSite& drafter) {
 
 std::string describe_links(const LinkSite& site, const Device& device) {
   if (site.nccl.empty()) return "links: zeromq only (" + site.why_not + ")";
-  return "links: nccl " + site.nccl + " on " + device.name() + (site.network.empty() ? "" : ", network " + site.network);
+  return "links: nccl " + site.nccl + " on " + device.name() +
+         (site.network.empty() ? "" : ", network " + site.network);
 }
 
 }  // namespace tandem

@@ -77,8 +77,7 @@ ncclUniqueId from_hex(std::string_view hex) {
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     throw std::runtime_error("an NCCL group id is not hex");
   };
-  for (size_t i = 0; i < sizeof id.internal; ++i)
-    id.internal[i] = char(digit(hex[2 * i]) << 4 | digit(hex[2 * i + 1]));
+  for (size_t i = 0; i < sizeof id.internal; ++i) id.internal[i] = char(digit(hex[2 * i]) << 4 | digit(hex[2 * i + 1]));
   return id;
 }
 
@@ -109,17 +108,17 @@ struct NcclChannel::State {
   std::chrono::milliseconds timeout{10000};
   ncclComm_t out = nullptr, in = nullptr;  // loopback: out only
   cudaStream_t out_stream = nullptr, in_stream = nullptr;
-  void* staging = nullptr;          // a host frame on its way out
-  int64_t* out_length = nullptr;    // device: the length sent before each frame
-  int64_t* in_length = nullptr;     // device: the length received
-  std::vector<void*> slots;         // device: received frames
+  void* staging = nullptr;        // a host frame on its way out
+  int64_t* out_length = nullptr;  // device: the length sent before each frame
+  int64_t* in_length = nullptr;   // device: the length received
+  std::vector<void*> slots;       // device: received frames
   std::mutex send_mutex;
 
   std::mutex mutex;  // guards what follows
   std::condition_variable changed;
   std::deque<std::pair<int, size_t>> full;  // (slot, bytes) in arrival order
   std::vector<int> free_slots;
-  bool broken = false;
+  std::atomic<bool> broken{false};  // also read by the sender without `mutex`
   std::atomic<bool> stopping{false};
   std::thread receiver;
 
@@ -210,9 +209,7 @@ struct NcclChannel::State {
     try {
       check_nccl(nccl_library().recv(data, bytes, ncclInt8, peer, in, in_stream), "ncclRecv");
       wait_issued(in, Clock::now() + timeout, "ncclRecv");
-    } catch (const std::runtime_error&) {
-      return false;
-    }
+    } catch (const std::runtime_error&) { return false; }
     return wait_done(in, in_stream, deadline, &stopping);
   }
 
@@ -240,8 +237,7 @@ struct NcclChannel::State {
         wait_issued(out, deadline, "ncclSend");
       }
       if (wait_done(out, out_stream, deadline, nullptr)) return true;
-    } catch (const std::runtime_error&) {
-    }
+    } catch (const std::runtime_error&) {}
     nccl_library().comm_abort(out);  // the peer is gone or stuck: never wait on it again
     out = nullptr;
     mark_broken();
@@ -362,9 +358,7 @@ std::unique_ptr<NcclChannel> NcclChannel::loopback(int device, size_t max_frame_
   return std::unique_ptr<NcclChannel>(new NcclChannel(std::move(state)));
 }
 
-bool NcclChannel::send(std::string_view frame) {
-  return state_->send_frame(nullptr, frame.size(), frame.data());
-}
+bool NcclChannel::send(std::string_view frame) { return state_->send_frame(nullptr, frame.size(), frame.data()); }
 
 bool NcclChannel::send_device(const void* data, size_t bytes) { return state_->send_frame(data, bytes); }
 
@@ -373,8 +367,8 @@ std::optional<std::string> NcclChannel::receive(std::chrono::milliseconds timeou
   if (!frame) return std::nullopt;
   std::string bytes(frame->second, '\0');
   cudaSetDevice(state_->device);
-  const bool copied = frame->second == 0 || cudaMemcpy(bytes.data(), state_->slots[size_t(frame->first)],
-                                                       frame->second, cudaMemcpyDeviceToHost) == cudaSuccess;
+  const bool copied = frame->second == 0 || cudaMemcpy(bytes.data(), state_->slots[size_t(frame->first)], frame->second,
+                                                       cudaMemcpyDeviceToHost) == cudaSuccess;
   state_->release(frame->first);
   if (!copied) {
     cudaGetLastError();

@@ -32,9 +32,9 @@ std::string nccl_new_group_ids();
 
 /// How one end joins a link.
 struct NcclLinkSettings {
-  int device = 0;          // the CUDA device this end's buffers live on
-  int rank = 0;            // 0 or 1
-  std::string group_ids;   // nccl_new_group_ids() of rank 0, handed to both ends
+  int device = 0;                            // the CUDA device this end's buffers live on
+  int rank = 0;                              // 0 or 1
+  std::string group_ids;                     // nccl_new_group_ids() of rank 0, handed to both ends
   std::chrono::milliseconds timeout{10000};  // joining, and each frame's send
   size_t max_frame_bytes = size_t(1) << 20;  // both ends must agree
 };

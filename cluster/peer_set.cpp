@@ -53,7 +53,8 @@ std::optional<std::pair<std::string, std::string>> PeerSet::receive(std::chrono:
     for (auto& [peer, link] : links)
       if (auto frame = link->receive(std::chrono::milliseconds(0))) return std::make_pair(peer, std::move(*frame));
     // Take turns: a short wait on the shared channel, then the links again.
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (auto frame = shared_.receive(std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(1))))
       return frame;
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;

@@ -19,9 +19,9 @@
 namespace tandem {
 namespace {
 
-#define SKIP_WITHOUT_NCCL(gpus)                                                                 \
-  if (std::string why = nccl_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;          \
-  if (cuda_device_count() < (gpus))                                                             \
+#define SKIP_WITHOUT_NCCL(gpus)                                                       \
+  if (std::string why = nccl_unavailable_reason(); !why.empty()) GTEST_SKIP() << why; \
+  if (cuda_device_count() < (gpus))                                                   \
   GTEST_SKIP() << "needs " << (gpus) << " GPUs; this machine has " << cuda_device_count()
 
 // A drafted tree of `n` nodes: a main branch with side branches, as a tree drafter makes.

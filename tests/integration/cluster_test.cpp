@@ -101,6 +101,21 @@ TEST(Cluster, SchedulerVerifierAndDrafterProcessesMatchGenerateAr) {
   nlohmann::json health = health_once_idle(scheduler->http());
   EXPECT_EQ(health["live_requests"], 0) << health.dump();
   EXPECT_EQ(health["kv_cache_bytes"], 0) << health.dump();
+  // CPU nodes: the pair's link is ZeroMQ, and every place that shows it says so and why.
+  EXPECT_EQ(health["pairs"], nlohmann::json::parse(R"([{"verifier": "v1", "drafter": "d1", "link": "zeromq",
+                                                         "reason": "the verifier cannot use NCCL: it runs on the CPU"}])"))
+      << health.dump();
+  httplib::Client scheduler_http(scheduler->http()), verifier_http(verifier->http());
+  auto metrics = scheduler_http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("tandem_pairs{link=\"zeromq\"} 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("tandem_pairs{link=\"nccl\"} 0"), std::string::npos);
+  auto verifier_health = verifier_http.Get("/health");
+  ASSERT_TRUE(verifier_health);
+  EXPECT_EQ(nlohmann::json::parse(verifier_health->body)["drafter_link"]["link"], "zeromq") << verifier_health->body;
+  EXPECT_NE(scheduler->log().find("link=zeromq link_reason=\"the verifier cannot use NCCL: it runs on the CPU\""),
+            std::string::npos)
+      << scheduler->log();
 }
 
 // A stranger who connects to a drafter's data port, with no key or with a key of its own,

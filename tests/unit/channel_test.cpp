@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "cluster/peer_set.h"
 #include "spec/tree_wire.h"
 
 namespace tandem {
@@ -53,6 +58,52 @@ TEST(Channel, ZeroMqOverTcp) {
   ASSERT_TRUE(b->send("hello"));
   EXPECT_EQ(a->receive(milliseconds(5000)), "hello");
   expect_round_trip(*a, *b);
+}
+
+// A drafter's PeerSet: peers on the shared ZeroMQ port and a peer on a link of its own
+// (in-process here, NCCL on GPUs) arrive through one receive; each reply goes back the way
+// its peer came; a link that cannot be made is reported, and a broken one dropped.
+TEST(Channel, PeerSetServesTheSharedPortAndLinksOfTheirOwn) {
+  std::string endpoint;
+  auto shared = zmq_peer_listen("tcp://127.0.0.1:0", 1 << 20, &endpoint);
+  PeerSet peers(*shared);
+  auto zmq_peer = zmq_channel_connect(endpoint);
+  auto [link_end, far_end] = in_process_channel_pair();
+  Channel* far = far_end.get();
+  auto handed_over = std::make_shared<std::unique_ptr<Channel>>(std::move(link_end));  // std::function copies
+  peers.add_link("nccl:v1", [handed_over] { return std::move(*handed_over); }, nullptr);
+  std::atomic<bool> failed{false};
+  std::string why;
+  peers.add_link(
+      "nccl:v2", []() -> std::unique_ptr<Channel> { throw std::runtime_error("joining timed out"); },
+      [&](const std::string& w) {
+        why = w;
+        failed = true;
+      });
+  for (int i = 0; i < 500 && (peers.links() < 1 || !failed); ++i) std::this_thread::sleep_for(milliseconds(10));
+  ASSERT_EQ(peers.links(), 1u);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(why, "joining timed out");
+
+  ASSERT_TRUE(zmq_peer->send("over zeromq"));
+  ASSERT_TRUE(far->send("over the link"));
+  std::map<std::string, std::string> got;  // frame -> peer
+  for (int i = 0; i < 2; ++i) {
+    auto frame = peers.receive(milliseconds(5000));
+    ASSERT_TRUE(frame);
+    got[frame->second] = frame->first;
+  }
+  EXPECT_EQ(got["over the link"], "nccl:v1");
+  ASSERT_TRUE(got.count("over zeromq"));
+  ASSERT_TRUE(peers.send(got["over zeromq"], "reply 1"));
+  ASSERT_TRUE(peers.send("nccl:v1", "reply 2"));
+  EXPECT_EQ(zmq_peer->receive(milliseconds(5000)), "reply 1");
+  EXPECT_EQ(far->receive(milliseconds(5000)), "reply 2");
+  EXPECT_FALSE(peers.receive(milliseconds(20)));  // nothing more: a timeout
+
+  far_end.reset();  // the linked peer is gone: the send fails and the link is dropped
+  EXPECT_FALSE(peers.send("nccl:v1", "anyone?"));
+  EXPECT_EQ(peers.links(), 0u);
 }
 
 }  // namespace

@@ -20,8 +20,8 @@ namespace {
 // What a node actor was told.
 struct Heard {
   std::mutex mutex;
-  std::vector<std::string> pair_ids;                           // the group ids of each pair message
-  std::vector<std::pair<std::string, std::string>> groups;     // (verifier, ids) given to a drafter
+  std::vector<std::string> pair_ids;                        // the group ids of each pair message
+  std::vector<std::pair<std::string, std::string>> groups;  // (verifier, ids) given to a drafter
 };
 
 // A node's work actor: answers (group) with `ids` ('' : with this process's real NCCL answer).
@@ -50,8 +50,14 @@ struct Cluster {
   caf::actor_system_config config;
   caf::actor_system system{config};
   std::shared_ptr<SchedulerView> view = std::make_shared<SchedulerView>();
-  caf::actor scheduler = spawn_scheduler(system, {.sink = [](const std::string&, const wire::ServerMessage&) {},
-                                                  .view = view});
+  caf::actor scheduler = spawn_scheduler(system, settings());
+
+  SchedulerSettings settings() {
+    SchedulerSettings s;
+    s.sink = [](const std::string&, const wire::ServerMessage&) {};
+    s.view = view;
+    return s;
+  }
 
   void join(const std::string& role, const std::string& name, const caf::actor& work, const LinkSite& site) {
     caf::scoped_actor self{system};

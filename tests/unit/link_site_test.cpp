@@ -40,7 +40,7 @@ TEST(LinkChoice, SitesTravelAsOneLineAndMalformedOnesMeanZeromq) {
   EXPECT_EQ(parse_link_site(format_link_site(odd)).why_not, "cannot open x, y,z");
   EXPECT_EQ(parse_link_site("host=a;gpu=b;nccl=2;future=1").nccl, "2");  // a newer node's extra field
   for (const std::string& bad : std::vector<std::string>{"", "garbage", "host=a;;gpu=b", std::string(2000, 'x'),
-                                "host=a;gpu=" + std::string(1100, 'g') + ";nccl=2"})
+                                                         "host=a;gpu=" + std::string(1100, 'g') + ";nccl=2"})
     EXPECT_EQ(parse_link_site(bad), LinkSite{}) << bad.substr(0, 40);
   EXPECT_EQ(choose_link(parse_link_site("garbage"), gpu_site("a", "b")).link, "zeromq");
 }

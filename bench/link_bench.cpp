@@ -15,6 +15,8 @@
 // pass each link's tree round trip is.
 //
 //   tandem_link_bench [--out link_bench.json] [--pass-ms 8.5] [--quick]
+#include <cuda_runtime.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,10 +31,6 @@
 
 #include "cluster/nccl_channel.h"
 #include "kernels/device.h"
-
-#if TANDEM_LINK_BENCH_CUDA
-#include <cuda_runtime.h>
-#endif
 
 namespace tandem {
 namespace {
@@ -66,11 +64,11 @@ double median_us(int reps, const std::function<bool()>& round_trip) {
   return us[us.size() / 2];
 }
 
-// Bytes per second one way: `count` frames of `bytes`, the last one answered.
-double bandwidth(size_t bytes, int count, const std::function<bool(bool last)>& send_one) {
+// Bytes per second: `count` calls of `move_one`, each moving `bytes`.
+double bandwidth(size_t bytes, int count, const std::function<bool()>& move_one) {
   const auto start = Clock::now();
   for (int i = 0; i < count; ++i)
-    if (!send_one(i == count - 1)) return -1;
+    if (!move_one()) return -1;
   return double(bytes) * count / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
@@ -100,7 +98,7 @@ nlohmann::json zeromq(int reps) {
   const size_t big = size_t(4) << 20;
   std::string frame(big, 'x');
   out["bandwidth_GBps"] = bandwidth(big, 50,
-                                    [&](bool) {
+                                    [&] {
                                       zmq::message_t back;
                                       return near.send(zmq::buffer(frame), zmq::send_flags::none) && near.recv(back);
                                     }) /
@@ -110,7 +108,6 @@ nlohmann::json zeromq(int reps) {
   return out;
 }
 
-#if TANDEM_LINK_BENCH_CUDA
 // NCCL: `out` sends to `back`, which echoes; host frames, then device buffers.
 nlohmann::json nccl(int reps) {
   nlohmann::json out;
@@ -148,10 +145,9 @@ nlohmann::json nccl(int reps) {
   }
   const size_t big = size_t(4) << 20;
   out["bandwidth_GBps"] =
-      bandwidth(big, 50,
-                [&](bool) {
-                  return link.send_device(from, big) && link.receive_device(to, big, std::chrono::seconds(5)) == big;
-                }) /
+      bandwidth(
+          big, 50,
+          [&] { return link.send_device(from, big) && link.receive_device(to, big, std::chrono::seconds(5)) == big; }) /
       (ends[1] ? 2 : 1) / 1e9;
   stop = true;
   if (echo.joinable()) echo.join();
@@ -159,7 +155,6 @@ nlohmann::json nccl(int reps) {
   cudaFree(to);
   return out;
 }
-#endif
 
 int run(int argc, char** argv) {
   std::string out_path;
@@ -182,26 +177,23 @@ int run(int argc, char** argv) {
   report["device"] = usable_devices();
   report["round_trip_us"]["zeromq"] = zeromq(reps);
   if (std::string why = nccl_unavailable_reason(); why.empty()) {
-#if TANDEM_LINK_BENCH_CUDA
     report["nccl_version"] = nccl_version();
     report["round_trip_us"]["nccl"] = nccl(reps);
-#endif
   } else {
     report["nccl_skipped"] = why;
   }
   std::printf("%-22s %12s %14s %14s\n", "round trip (median us)", "zeromq", "nccl host", "nccl device");
   const nlohmann::json& rt = report["round_trip_us"];
   for (const Size& s : sizes()) {
-    auto cell = [&](const char* link, const char* kind) -> std::string {
-      const nlohmann::json* table = rt.contains(link) ? &rt[link] : nullptr;
-      if (table && kind) table = table->contains(kind) ? &(*table)[kind] : nullptr;
-      if (!table || !table->contains(s.what)) return "-";
+    auto cell = [&](const std::string& table) -> std::string {
+      const nlohmann::json::json_pointer at(table + "/" + s.what);
+      if (!rt.contains(at)) return "-";
       char text[32];
-      std::snprintf(text, sizeof text, "%.1f", (*table)[s.what].get<double>());
+      std::snprintf(text, sizeof text, "%.1f", rt[at].get<double>());
       return text;
     };
-    std::printf("%-22s %12s %14s %14s\n", s.what.c_str(), cell("zeromq", nullptr).c_str(),
-                cell("nccl", "host frames").c_str(), cell("nccl", "device buffers").c_str());
+    std::printf("%-22s %12s %14s %14s\n", s.what.c_str(), cell("/zeromq").c_str(), cell("/nccl/host frames").c_str(),
+                cell("/nccl/device buffers").c_str());
   }
   std::printf("bandwidth one way, 4 MiB frames: zeromq %.2f GB/s", rt["zeromq"]["bandwidth_GBps"].get<double>());
   if (rt.contains("nccl")) std::printf(", nccl %.2f GB/s", rt["nccl"]["bandwidth_GBps"].get<double>());

@@ -2,7 +2,7 @@
 
 #include <fstream>
 #include <stdexcept>
-#include <vector>
+#include <utility>
 
 #include "cluster/nccl_channel.h"
 
@@ -10,6 +10,13 @@ namespace tandem {
 namespace {
 
 constexpr size_t kMaxSiteBytes = 1024;
+
+// The site's fields as the join message names them, in order.
+constexpr std::pair<const char*, std::string LinkSite::*> kFields[] = {{"host", &LinkSite::host},
+                                                                       {"gpu", &LinkSite::gpu},
+                                                                       {"nccl", &LinkSite::nccl},
+                                                                       {"net", &LinkSite::network},
+                                                                       {"why", &LinkSite::why_not}};
 
 std::string boot_id() {
   std::ifstream file("/proc/sys/kernel/random/boot_id");
@@ -45,8 +52,14 @@ LinkSite local_link_site(const Device& device, const std::string& link, const st
 }
 
 std::string format_link_site(const LinkSite& s) {
-  return "host=" + clean(s.host) + ";gpu=" + clean(s.gpu) + ";nccl=" + clean(s.nccl) + ";net=" + clean(s.network) +
-         ";why=" + clean(s.why_not);
+  std::string text;
+  for (const auto& [key, field] : kFields) {
+    if (!text.empty()) text += ';';
+    text += key;
+    text += '=';
+    text += clean(s.*field);
+  }
+  return text;
 }
 
 LinkSite parse_link_site(const std::string& text) {
@@ -59,17 +72,9 @@ LinkSite parse_link_site(const std::string& text) {
     const std::string field = text.substr(start, end - start);
     const size_t eq = field.find('=');
     if (eq == std::string::npos) return {};
-    const std::string key = field.substr(0, eq), value = field.substr(eq + 1);
-    if (key == "host")
-      site.host = value;
-    else if (key == "gpu")
-      site.gpu = value;
-    else if (key == "nccl")
-      site.nccl = value;
-    else if (key == "net")
-      site.network = value;
-    else if (key == "why")
-      site.why_not = value;  // other keys: from a newer node, ignored
+    const std::string name = field.substr(0, eq);
+    for (const auto& [key, member] : kFields)  // other keys: from a newer node, ignored
+      if (name == key) site.*member = field.substr(eq + 1);
     start = end + 1;
   }
   return site;

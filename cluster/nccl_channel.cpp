@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -161,11 +162,12 @@ struct NcclChannel::State {
     changed.notify_all();
   }
 
-  // A free slot, waiting for the reader to consume one; -1 when stopping or broken.
-  int take_free_slot() {
+  // A free slot, waiting for the reader to consume one if `wait`; -1 when there is none
+  // (stopping, broken, or none free without waiting).
+  int take_free_slot(bool wait) {
     std::unique_lock lock(mutex);
-    changed.wait(lock, [&] { return !free_slots.empty() || stopping || broken; });
-    if (stopping || broken) return -1;
+    if (wait) changed.wait(lock, [&] { return !free_slots.empty() || stopping || broken; });
+    if (stopping || broken || free_slots.empty()) return -1;
     const int slot = free_slots.back();
     free_slots.pop_back();
     return slot;
@@ -181,7 +183,7 @@ struct NcclChannel::State {
   void receive_loop() {
     cudaSetDevice(device);
     while (!stopping) {
-      const int slot = take_free_slot();
+      const int slot = take_free_slot(true);
       if (slot < 0) break;
       const std::optional<size_t> length = receive_length();
       // Once its length came the frame is under way, so its bytes get the usual deadline.
@@ -246,13 +248,7 @@ struct NcclChannel::State {
 
   // Loopback: the send and its receive in one group, as NCCL needs for a rank talking to itself.
   bool send_to_self(const void* data, size_t bytes, Clock::time_point deadline) {
-    const int slot = [&] {
-      std::lock_guard lock(mutex);
-      if (free_slots.empty()) return -1;  // nobody reads: refuse rather than wait on ourselves
-      const int s = free_slots.back();
-      free_slots.pop_back();
-      return s;
-    }();
+    const int slot = take_free_slot(false);  // nobody reads: refuse rather than wait on ourselves
     if (slot < 0) return false;
     const NcclLibrary& nccl = nccl_library();
     if (bytes > 0) {
@@ -267,14 +263,38 @@ struct NcclChannel::State {
     return true;
   }
 
-  // The next frame's (slot, bytes), waiting up to `timeout`.
-  std::optional<std::pair<int, size_t>> next(std::chrono::milliseconds wait) {
-    std::unique_lock lock(mutex);
-    changed.wait_for(lock, wait, [&] { return !full.empty() || broken; });
-    if (full.empty()) return std::nullopt;
-    auto frame = full.front();
-    full.pop_front();
-    return frame;
+  // Copies the next frame, waiting up to `wait`, to where `destination(bytes)` says (device
+  // or host memory, as `kind` says) and frees its slot: its size, or nothing on timeout or
+  // closure. What `destination` throws (the frame does not fit) drops the frame.
+  std::optional<size_t> take(std::chrono::milliseconds wait, const std::function<void*(size_t)>& destination,
+                             cudaMemcpyKind kind) {
+    std::pair<int, size_t> frame;
+    {
+      std::unique_lock lock(mutex);
+      changed.wait_for(lock, wait, [&] { return !full.empty() || broken; });
+      if (full.empty()) return std::nullopt;
+      frame = full.front();
+      full.pop_front();
+    }
+    const auto [slot, bytes] = frame;
+    cudaError_t e = cudaSuccess;
+    try {
+      void* to = destination(bytes);
+      if (bytes > 0) {
+        cudaSetDevice(device);
+        e = cudaMemcpy(to, slots[size_t(slot)], bytes, kind);
+      }
+    } catch (...) {
+      release(slot);
+      throw;
+    }
+    release(slot);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      mark_broken();
+      return std::nullopt;
+    }
+    return bytes;
   }
 
   void release(int slot) {
@@ -363,45 +383,25 @@ bool NcclChannel::send(std::string_view frame) { return state_->send_frame(nullp
 bool NcclChannel::send_device(const void* data, size_t bytes) { return state_->send_frame(data, bytes); }
 
 std::optional<std::string> NcclChannel::receive(std::chrono::milliseconds timeout) {
-  auto frame = state_->next(timeout);
-  if (!frame) return std::nullopt;
-  std::string bytes(frame->second, '\0');
-  cudaSetDevice(state_->device);
-  const bool copied = frame->second == 0 || cudaMemcpy(bytes.data(), state_->slots[size_t(frame->first)], frame->second,
-                                                       cudaMemcpyDeviceToHost) == cudaSuccess;
-  state_->release(frame->first);
-  if (!copied) {
-    cudaGetLastError();
-    state_->mark_broken();
-    return std::nullopt;
-  }
-  return bytes;
+  std::string frame;
+  auto into_frame = [&](size_t bytes) -> void* {
+    frame.resize(bytes);
+    return frame.data();
+  };
+  if (!state_->take(timeout, into_frame, cudaMemcpyDeviceToHost)) return std::nullopt;
+  return frame;
 }
 
 std::optional<size_t> NcclChannel::receive_device(void* data, size_t capacity, std::chrono::milliseconds timeout) {
-  auto frame = state_->next(timeout);
-  if (!frame) return std::nullopt;
-  const auto [slot, bytes] = *frame;
-  if (bytes > capacity) {
-    state_->release(slot);
-    throw std::length_error("an NCCL frame of " + std::to_string(bytes) + " bytes does not fit in " +
-                            std::to_string(capacity));
-  }
-  cudaSetDevice(state_->device);
-  const cudaError_t e =
-      bytes == 0 ? cudaSuccess : cudaMemcpy(data, state_->slots[size_t(slot)], bytes, cudaMemcpyDeviceToDevice);
-  state_->release(slot);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    state_->mark_broken();
-    return std::nullopt;
-  }
-  return bytes;
+  auto into_data = [&](size_t bytes) -> void* {
+    if (bytes > capacity)
+      throw std::length_error("an NCCL frame of " + std::to_string(bytes) + " bytes does not fit in " +
+                              std::to_string(capacity));
+    return data;
+  };
+  return state_->take(timeout, into_data, cudaMemcpyDeviceToDevice);
 }
 
-bool NcclChannel::closed() const {
-  std::lock_guard lock(state_->mutex);
-  return state_->broken;
-}
+bool NcclChannel::closed() const { return state_->broken; }
 
 }  // namespace tandem

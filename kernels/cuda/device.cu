@@ -2,6 +2,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "kernels/device.h"
@@ -19,26 +20,32 @@ int cuda_device_count() {
 
 bool built_with_cuda() { return true; }
 
-std::string cuda_device_description(int index) {
+namespace {
+
+// Device `index`'s properties; nothing when it is not usable.
+std::optional<cudaDeviceProp> properties(int index) {
   cudaDeviceProp prop{};
-  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
-    cudaGetLastError();
-    return "";
-  }
+  if (cudaGetDeviceProperties(&prop, index) == cudaSuccess) return prop;
+  cudaGetLastError();
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string cuda_device_description(int index) {
+  const auto prop = properties(index);
+  if (!prop) return "";
   char memory[32];
-  std::snprintf(memory, sizeof memory, "%.1f GiB", double(prop.totalGlobalMem) / double(1ull << 30));
-  return std::string(prop.name) + ", " + memory;
+  std::snprintf(memory, sizeof memory, "%.1f GiB", double(prop->totalGlobalMem) / double(1ull << 30));
+  return std::string(prop->name) + ", " + memory;
 }
 
 std::string cuda_device_uuid(int index) {
-  cudaDeviceProp prop{};
-  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
-    cudaGetLastError();
-    return "";
-  }
+  const auto prop = properties(index);
+  if (!prop) return "";
   static const char digits[] = "0123456789abcdef";
   std::string hex;
-  for (char c : prop.uuid.bytes) hex += {digits[(c >> 4) & 15], digits[c & 15]};
+  for (char c : prop->uuid.bytes) hex += {digits[(c >> 4) & 15], digits[c & 15]};
   return hex;
 }
 

@@ -46,11 +46,18 @@ caf::behavior node_actor(caf::event_based_actor*, std::shared_ptr<Heard> heard, 
   };
 }
 
+template <typename F>
+bool eventually(F done) {
+  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return done();
+}
+
 struct Cluster {
   caf::actor_system_config config;
   caf::actor_system system{config};
   std::shared_ptr<SchedulerView> view = std::make_shared<SchedulerView>();
   caf::actor scheduler = spawn_scheduler(system, settings());
+  std::shared_ptr<Heard> verifier_heard = std::make_shared<Heard>(), drafter_heard = std::make_shared<Heard>();
 
   SchedulerSettings settings() {
     SchedulerSettings s;
@@ -67,30 +74,33 @@ struct Cluster {
         .receive([](const std::string& refused) { EXPECT_EQ(refused, ""); },
                  [](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
   }
+  // Joins a verifier answering (group) with `verifier_ids` and a drafter, at these sites; true
+  // once the verifier heard its pair message.
+  bool pair(const std::string& verifier_ids, const LinkSite& verifier_site, const LinkSite& drafter_site) {
+    join("verifier", "v1", system.spawn(node_actor, verifier_heard, verifier_ids), verifier_site);
+    join("drafter", "d1", system.spawn(node_actor, drafter_heard, std::string()), drafter_site);
+    return eventually([&] {
+      std::lock_guard lock(verifier_heard->mutex);
+      return !verifier_heard->pair_ids.empty();
+    });
+  }
   ~Cluster() { caf::anon_send_exit(scheduler, caf::exit_reason::user_shutdown); }
 };
-
-template <typename F>
-bool eventually(F done) {
-  for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  return done();
-}
 
 const LinkSite kGpu0{"boot-a", "gpu-0", "2.28.9", "", ""}, kGpu1{"boot-a", "gpu-1", "2.28.9", "", ""};
 
 TEST(LinkFormation, TheSchedulerHandsTheVerifiersIdsToTheDrafter) {
   Cluster c;
-  auto verifier_heard = std::make_shared<Heard>(), drafter_heard = std::make_shared<Heard>();
   const std::string ids = std::string(256, 'a') + "," + std::string(256, 'b');
-  c.join("verifier", "v1", c.system.spawn(node_actor, verifier_heard, ids), kGpu0);
-  c.join("drafter", "d1", c.system.spawn(node_actor, drafter_heard, std::string()), kGpu1);
+  ASSERT_TRUE(c.pair(ids, kGpu0, kGpu1));
+  // The drafter's and the verifier's messages are handled by two actors, in either order.
   ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(verifier_heard->mutex);
-    return !verifier_heard->pair_ids.empty();
+    std::lock_guard lock(c.drafter_heard->mutex);
+    return !c.drafter_heard->groups.empty();
   }));
-  std::lock_guard a(verifier_heard->mutex), b(drafter_heard->mutex);
-  EXPECT_EQ(verifier_heard->pair_ids, std::vector<std::string>{ids});  // rank 0 joins with them
-  EXPECT_EQ(drafter_heard->groups, (std::vector<std::pair<std::string, std::string>>{{"v1", ids}}));  // rank 1
+  std::lock_guard a(c.verifier_heard->mutex), b(c.drafter_heard->mutex);
+  EXPECT_EQ(c.verifier_heard->pair_ids, std::vector<std::string>{ids});  // rank 0 joins with them
+  EXPECT_EQ(c.drafter_heard->groups, (std::vector<std::pair<std::string, std::string>>{{"v1", ids}}));  // rank 1
   std::lock_guard view(c.view->mutex);
   ASSERT_EQ(c.view->pairs.size(), 1u);
   EXPECT_EQ(c.view->pairs[0].link, "nccl");
@@ -101,17 +111,11 @@ TEST(LinkFormation, AVerifierThatCannotMakeALinkIsPairedOverZeromq) {
   const std::string why = nccl_unavailable_reason();
   if (why.empty()) GTEST_SKIP() << "NCCL works here: the verifier would make a real link";
   Cluster c;
-  auto verifier_heard = std::make_shared<Heard>(), drafter_heard = std::make_shared<Heard>();
   // Sites claiming GPUs, as nodes on a GPU machine would; the verifier's real answer is "no NCCL".
-  c.join("verifier", "v1", c.system.spawn(node_actor, verifier_heard, std::string()), kGpu0);
-  c.join("drafter", "d1", c.system.spawn(node_actor, drafter_heard, std::string()), kGpu1);
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(verifier_heard->mutex);
-    return !verifier_heard->pair_ids.empty();
-  }));
-  std::lock_guard a(verifier_heard->mutex), b(drafter_heard->mutex);
-  EXPECT_EQ(verifier_heard->pair_ids, std::vector<std::string>{""});  // ZeroMQ
-  EXPECT_TRUE(drafter_heard->groups.empty());
+  ASSERT_TRUE(c.pair("", kGpu0, kGpu1));
+  std::lock_guard a(c.verifier_heard->mutex), b(c.drafter_heard->mutex);
+  EXPECT_EQ(c.verifier_heard->pair_ids, std::vector<std::string>{""});  // ZeroMQ
+  EXPECT_TRUE(c.drafter_heard->groups.empty());
   std::lock_guard view(c.view->mutex);
   ASSERT_EQ(c.view->pairs.size(), 1u);
   EXPECT_EQ(c.view->pairs[0].link, "zeromq");
@@ -120,30 +124,18 @@ TEST(LinkFormation, AVerifierThatCannotMakeALinkIsPairedOverZeromq) {
 
 TEST(LinkFormation, MalformedIdsFromAVerifierMeanZeromq) {
   Cluster c;
-  auto verifier_heard = std::make_shared<Heard>(), drafter_heard = std::make_shared<Heard>();
-  c.join("verifier", "v1", c.system.spawn(node_actor, verifier_heard, std::string(100000, 'x')), kGpu0);
-  c.join("drafter", "d1", c.system.spawn(node_actor, drafter_heard, std::string()), kGpu1);
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(verifier_heard->mutex);
-    return !verifier_heard->pair_ids.empty();
-  }));
-  std::lock_guard a(verifier_heard->mutex), b(drafter_heard->mutex);
-  EXPECT_EQ(verifier_heard->pair_ids, std::vector<std::string>{""});
-  EXPECT_TRUE(drafter_heard->groups.empty()) << "nothing unchecked is passed on";
+  ASSERT_TRUE(c.pair(std::string(100000, 'x'), kGpu0, kGpu1));
+  std::lock_guard a(c.verifier_heard->mutex), b(c.drafter_heard->mutex);
+  EXPECT_EQ(c.verifier_heard->pair_ids, std::vector<std::string>{""});
+  EXPECT_TRUE(c.drafter_heard->groups.empty()) << "nothing unchecked is passed on";
   std::lock_guard view(c.view->mutex);
   EXPECT_EQ(c.view->pairs.at(0).reason, "the verifier's link ids are malformed");
 }
 
 TEST(LinkFormation, CpuNodesArePairedOverZeromqWithoutAskingForIds) {
   Cluster c;
-  auto verifier_heard = std::make_shared<Heard>(), drafter_heard = std::make_shared<Heard>();
   const LinkSite cpu = local_link_site(Device{}, "auto", "");
-  c.join("verifier", "v1", c.system.spawn(node_actor, verifier_heard, std::string("!never asked")), cpu);
-  c.join("drafter", "d1", c.system.spawn(node_actor, drafter_heard, std::string()), cpu);
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(verifier_heard->mutex);
-    return !verifier_heard->pair_ids.empty();
-  }));
+  ASSERT_TRUE(c.pair("!never asked", cpu, cpu));
   std::lock_guard view(c.view->mutex);
   EXPECT_EQ(c.view->pairs.at(0).link, "zeromq");
   EXPECT_EQ(c.view->pairs.at(0).reason, "the verifier cannot use NCCL: it runs on the CPU");

@@ -44,9 +44,13 @@ void add_client_endpoint_flags(Flags& f) {
   f.add("max-body-bytes", std::to_string(HttpLimits{}.max_body_bytes),
         "HTTP: larger request bodies get 413 without being read");
   f.add("http-threads", std::to_string(HttpLimits{}.threads),
-        "HTTP: connections served at once, idle keep-alive ones included (streams hold one each)");
+        "HTTP: event loop threads; every connection shares them, however many there are");
+  f.add("http-max-connections", std::to_string(HttpLimits{}.max_connections),
+        "HTTP: open connections at most (idle keep-alive ones included); more are closed at once");
   f.add("http-timeout-s", std::to_string(HttpLimits{}.read_timeout_s),
-        "HTTP: a client silent this long while sending a request, or not reading a reply, is dropped");
+        "HTTP: deadline for a whole request header, a whole body, and each write of a reply");
+  f.add("http-idle-timeout-s", std::to_string(HttpLimits{}.idle_timeout_s),
+        "HTTP: a keep-alive connection with no new request for this long is closed");
   f.add("api-keys", "",
         "HTTP: comma-separated API keys (16 characters or more); with any, /v1/ requests need 'Authorization: "
         "Bearer KEY' (/health, /ready, /metrics stay open)");
@@ -74,13 +78,19 @@ ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
   ClientEndpointSettings settings;
   HttpLimits& limits = settings.http;
   const long long body = flags.get_int("max-body-bytes"), threads = flags.get_int("http-threads"),
-                  timeout = flags.get_int("http-timeout-s");
-  if (body < 1024) throw UsageError("--max-body-bytes must be at least 1024");
-  if (threads < 2 || threads > 4096) throw UsageError("--http-threads must be between 2 and 4096");
+                  connections = flags.get_int("http-max-connections"), timeout = flags.get_int("http-timeout-s"),
+                  idle = flags.get_int("http-idle-timeout-s");
+  if (body < 1024 || body > (1LL << 30)) throw UsageError("--max-body-bytes must be between 1024 and 1 GiB");
+  if (threads < 1 || threads > 64) throw UsageError("--http-threads must be between 1 and 64");
+  if (connections < 1 || connections > 1000000)
+    throw UsageError("--http-max-connections must be between 1 and 1000000");
   if (timeout < 1 || timeout > 3600) throw UsageError("--http-timeout-s must be between 1 and 3600");
+  if (idle < 1 || idle > 3600) throw UsageError("--http-idle-timeout-s must be between 1 and 3600");
   limits.max_body_bytes = size_t(body);
   limits.threads = int(threads);
+  limits.max_connections = size_t(connections);
   limits.read_timeout_s = int(timeout);
+  limits.idle_timeout_s = int(idle);
   limits.api_keys = api_keys(flags);
   limits.tls_cert_file = flags.get("http-tls-cert");
   limits.tls_key_file = flags.get("http-tls-key");

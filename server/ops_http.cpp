@@ -1,51 +1,45 @@
 #include "server/ops_http.h"
 
-#include <httplib.h>
 #include <malloc.h>
-
-#include <stdexcept>
 
 #include "cluster/control_plane.h"
 #include "cluster/metrics.h"
 
 namespace tandem {
 
-int bind_http(httplib::Server& server, const std::string& host, int port) {
-  const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound < 0) throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
-  return bound;
+std::vector<HttpRoute> ops_routes(OpsStatus status) {
+  auto get = [](const std::string& path, HttpHandler handler) {
+    return HttpRoute{.method = "GET", .path = path, .open = true, .takes_body = false, .handler = std::move(handler)};
+  };
+  return {
+      get("/metrics",
+          [](std::shared_ptr<HttpExchange> exchange) {
+            exchange->reply(200, metrics().scrape(), "text/plain; version=0.0.4; charset=utf-8");
+          }),
+      get("/health",
+          [health = status.health](std::shared_ptr<HttpExchange> exchange) {
+            nlohmann::json body = health ? health() : nlohmann::json::object();
+            body["status"] = "ok";
+            // What malloc has handed out and not had back (every arena, mmapped chunks too): if the
+            // resident size grows while this stays flat, it is fragmentation, not a leak.
+            const struct mallinfo2 heap = mallinfo2();
+            body["heap_allocated_bytes"] = heap.uordblks + heap.hblkhd;
+            exchange->reply(200, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+          }),
+      get("/ready",
+          [ready = status.ready](std::shared_ptr<HttpExchange> exchange) {
+            const bool is_ready = !ready || ready();
+            exchange->reply(is_ready ? 200 : 503, nlohmann::json{{"ready", is_ready}}.dump());
+          }),
+  };
 }
 
-void add_ops_routes(httplib::Server& server, OpsStatus status) {
-  server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics().scrape(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  server.Get("/health", [health = status.health](const httplib::Request&, httplib::Response& res) {
-    nlohmann::json body = health ? health() : nlohmann::json::object();
-    body["status"] = "ok";
-    // What malloc has handed out and not had back (every arena, mmapped chunks too): if the
-    // resident size grows while this stays flat, it is fragmentation, not a leak.
-    const struct mallinfo2 heap = mallinfo2();
-    body["heap_allocated_bytes"] = heap.uordblks + heap.hblkhd;
-    res.set_content(body.dump(), "application/json");
-  });
-  server.Get("/ready", [ready = status.ready](const httplib::Request&, httplib::Response& res) {
-    const bool is_ready = !ready || ready();
-    res.status = is_ready ? 200 : 503;
-    res.set_content(nlohmann::json{{"ready", is_ready}}.dump(), "application/json");
-  });
-}
-
-OpsHttp::OpsHttp(const std::string& address, OpsStatus status) : http_(std::make_unique<httplib::Server>()) {
+OpsHttp::OpsHttp(const std::string& address, OpsStatus status) {
   auto [host, port] = split_host_port(address);
-  add_ops_routes(*http_, std::move(status));
-  address_ = "http://" + host + ":" + std::to_string(bind_http(*http_, host, port));
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
-}
-
-OpsHttp::~OpsHttp() {
-  http_->stop();
-  thread_.join();
+  HttpLimits limits;
+  limits.threads = 1;  // a handful of probes and scrapes: one event loop is plenty
+  http_ = std::make_unique<HttpServer>(host, port, limits, ops_routes(std::move(status)));
+  address_ = "http://" + host + ":" + std::to_string(http_->port());
 }
 
 }  // namespace tandem

@@ -6,11 +6,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
+#include <vector>
 
-namespace httplib {
-class Server;
-}
+#include "server/http_server.h"
 
 namespace tandem {
 
@@ -20,27 +18,20 @@ struct OpsStatus {
   std::function<bool()> ready;             // /ready answers 200 when true, else 503
 };
 
-/// Binds `server` to host:port (port 0: any free port) and returns the port; std::runtime_error if it cannot.
-int bind_http(httplib::Server& server, const std::string& host, int port);
+/// GET /metrics, /health and /ready: open to all (probes, Prometheus), and they read no body.
+std::vector<HttpRoute> ops_routes(OpsStatus status);
 
-/// Adds /metrics, /health and /ready to `server`.
-void add_ops_routes(httplib::Server& server, OpsStatus status);
-
-/// A small HTTP server with just the operations endpoints (verifier and drafter nodes).
+/// A small HTTP server with just the operations endpoints (verifier, drafter and shard nodes).
 class OpsHttp {
  public:
   /// Binds HOST:PORT (port 0: any free port).
   OpsHttp(const std::string& address, OpsStatus status);
-  ~OpsHttp();
-  OpsHttp(const OpsHttp&) = delete;
-  OpsHttp& operator=(const OpsHttp&) = delete;
   /// http://HOST:PORT as bound.
   const std::string& address() const { return address_; }
 
  private:
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<HttpServer> http_;
   std::string address_;
-  std::thread thread_;
 };
 
 }  // namespace tandem

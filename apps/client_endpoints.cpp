@@ -38,13 +38,20 @@ void ClientEndpoints::open(RequestBackend& backend, const Model& model, const st
         std::lock_guard lock(wiring_);
         if (!backend_) return;
         backend_->heard_from(client);
-        if (m.has_submit() && draining_) {
+        auto refuse = [&](const std::string& id, wire::ErrorCode code, const std::string& why) {
           wire::ServerMessage refused;
-          refused.mutable_error()->set_request_id(m.submit().request_id());
-          refused.mutable_error()->set_code(wire::UNAVAILABLE);
-          refused.mutable_error()->set_message("the server is shutting down");
+          refused.mutable_error()->set_request_id(id);
+          refused.mutable_error()->set_code(code);
+          refused.mutable_error()->set_message(why);
           frontend_->reply(client, refused);
-        } else if (m.has_submit())
+        };
+        if (m.has_submit() && m.submit().request_id().size() > kMaxRequestIdBytes)  // not echoed: that is the point
+          refuse("", wire::INVALID_ARGUMENT,
+                 "the request id has " + std::to_string(m.submit().request_id().size()) + " bytes; at most " +
+                     std::to_string(kMaxRequestIdBytes) + " are allowed");
+        else if (m.has_submit() && draining_)
+          refuse(m.submit().request_id(), wire::UNAVAILABLE, "the server is shutting down");
+        else if (m.has_submit())
           backend_->submit(client, m.submit());
         else if (m.has_cancel())
           backend_->cancel(client, m.cancel().request_id());

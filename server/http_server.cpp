@@ -77,16 +77,9 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
       : server_(server), limits_(server.limits), stream_(std::move(stream)), peer_(std::move(peer)) {}
   ~Session() override { --server_.connections; }
 
+  // Starts serving on the connection's strand (the caller is not on it).
   void start() {
-    if constexpr (std::is_same_v<Stream, tcp::socket>) {
-      wait_for_request();
-    } else {
-      arm(limits_.read_timeout_s);
-      stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](error_code ec) {
-        if (ec) return self->close();
-        self->wait_for_request();
-      });
-    }
+    net::dispatch(socket().get_executor(), [self = this->shared_from_this()] { self->begin(); });
   }
 
   void send(std::string bytes, bool last, bool keep_alive) override {
@@ -107,6 +100,18 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
   }
 
  private:
+  void begin() {
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      wait_for_request();
+    } else {
+      arm(limits_.read_timeout_s);
+      stream_.async_handshake(net::ssl::stream_base::server, [self = this->shared_from_this()](error_code ec) {
+        if (ec || self->closed_) return self->close();
+        self->wait_for_request();
+      });
+    }
+  }
+
   tcp::socket& socket() { return boost::beast::get_lowest_layer(stream_); }
 
   // After `seconds` the connection is closed, unless arm() or disarm() is called first.
@@ -142,6 +147,7 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
     stream_.async_read_some(buffer_.prepare(kReadChunk),
                             [self = this->shared_from_this()](error_code ec, size_t n) {
                               self->reading_ = false;
+                              if (self->closed_) return;
                               if (ec) return self->close();
                               self->buffer_.commit(n);
                               if (self->draining_) self->buffer_.clear();
@@ -292,6 +298,7 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
     if (answering_) arm(limits_.read_timeout_s);  // a client that does not read is dropped
     net::async_write(stream_, net::buffer(out_.front()), [self = this->shared_from_this()](error_code ec, size_t) {
       self->writing_ = false;
+      if (self->closed_) return;  // out_ is gone
       if (ec) return self->close();
       self->out_.pop_front();
       self->write_next();
@@ -328,7 +335,6 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
     error_code ignored;
     socket().shutdown(tcp::socket::shutdown_both, ignored);
     socket().close(ignored);
-    out_.clear();
     if (auto gone = std::move(gone_)) gone();
   }
 

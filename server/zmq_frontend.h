@@ -21,6 +21,8 @@ constexpr size_t kMaxClientFrameBytes = 1 << 20;
 /// Largest frame libzmq takes in at all: a client sending more is disconnected unanswered,
 /// so what a peer can make the server allocate stays near the limit above.
 constexpr size_t kMaxClientFrameReadBytes = kMaxClientFrameBytes + (64 << 10);
+/// Longest request id a client may choose: it is echoed in every reply and streamed chunk.
+constexpr size_t kMaxRequestIdBytes = 256;
 
 /// Serves one ROUTER endpoint on its own thread.
 class ZmqFrontend {

@@ -156,7 +156,7 @@ TEST(Http, WithApiKeysOnlyABearerOfOneIsServedAndProbesStayOpen) {
   }
   for (const std::string key : {"sk-alice-0123456789abcdef", "sk-bob-0123456789abcdef"}) {
     auto res = ask("Bearer " + key);
-    ASSERT_TRUE(res);
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
     EXPECT_EQ(res->status, 200) << key << ": " << res->body;
   }
   auto models = http.Get("/v1/models");

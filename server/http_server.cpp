@@ -148,6 +148,9 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
                             [self = this->shared_from_this()](error_code ec, size_t n) {
                               self->reading_ = false;
                               if (self->closed_) return;
+                              // cancelled by finish_answer: a pipelined request waits in buffer_
+                              if (ec == net::error::operation_aborted && !self->answering_ && !self->draining_)
+                                return self->read_header();
                               if (ec) return self->close();
                               self->buffer_.commit(n);
                               if (self->draining_) self->buffer_.clear();
@@ -195,13 +198,13 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
                                               : api_key_name(head[http::field::authorization], limits_.api_keys);
     if (key) request_.key_name = *key;
     route_ = nullptr;
-    bool path_known = false;
+    bool path_known = false, open = false;
     for (const HttpRoute& r : server_.routes)
       if (r.path == request_.path) {
         path_known = true;
+        open = r.open;
         if (r.method == request_.method) route_ = &r;
       }
-    const bool open = route_ && route_->open;
     if (!limits_.api_keys.empty() && !open && !key)
       return refuse(401, "a valid API key is required (Authorization: Bearer KEY)", {{"WWW-Authenticate", "Bearer"}});
     if (!path_known) return refuse(404, "no such path: " + request_.path);
@@ -310,10 +313,12 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
     gone_ = nullptr;
     parser_.reset();
     if (!keep_alive_) return linger();
-    if (reading_)
-      arm(limits_.idle_timeout_s);  // the read already waiting is the wait for the next request
-    else
+    if (!reading_)
       wait_for_request();
+    else if (buffer_.size() > 0)
+      socket().cancel();  // the next request is here already: stop waiting for more, read it
+    else
+      arm(limits_.idle_timeout_s);  // the read already waiting is the wait for the next request
   }
 
   // Ends a connection whose client may still be sending (a refused body): the answer goes out

@@ -2,46 +2,14 @@
 // body, idle and slow connections, numbers out of range, bytes that are not UTF-8,
 // fields we do not support, and a non-streaming client that leaves. Each gets a clear
 // answer (or none) and costs the server nothing it keeps.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include "process_helpers.h"
+#include "raw_connection.h"
 
 namespace tandem {
 namespace {
 
+using test::RawConnection;
 using test::Server;
-
-// A raw TCP connection to an http://HOST:PORT address.
-class RawConnection {
- public:
-  explicit RawConnection(const std::string& http) {
-    const std::string host_port = http.substr(http.find("//") + 2);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(uint16_t(std::stoi(host_port.substr(host_port.find(':') + 1))));
-    inet_pton(AF_INET, host_port.substr(0, host_port.find(':')).c_str(), &address.sin_addr);
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  }
-  ~RawConnection() { close(fd_); }
-  bool connected() const { return connected_; }
-  void send_text(const std::string& text) { (void)::send(fd_, text.data(), text.size(), MSG_NOSIGNAL); }
-  // What the server sends until it closes or `timeout` passes.
-  std::string read_all(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    timeval tv{long(timeout.count() / 1000), long(timeout.count() % 1000 * 1000)};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string out;
-    char buffer[4096];
-    for (ssize_t n; (n = recv(fd_, buffer, sizeof buffer, 0)) > 0;) out.append(buffer, size_t(n));
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-};
 
 std::unique_ptr<Server> start_serve(const std::string& model = test::stories_model()) {
   return std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0"}, model);

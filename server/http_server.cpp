@@ -12,6 +12,7 @@
 
 #include "cluster/log.h"
 #include "server/http_connection.h"
+#include "server/http_screen.h"
 
 namespace tandem {
 
@@ -23,25 +24,6 @@ using boost::system::error_code;
 namespace {
 
 constexpr size_t kReadChunk = 512;  // bytes read at a time while waiting; an idle connection holds no more
-
-// Whether a and b are equal, in a time that does not depend on where they differ.
-bool same_secret(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
-// The name of the API key in an "Authorization: Bearer KEY" value, if it is one of `keys`.
-std::optional<std::string> api_key_name(std::string_view authorization, const std::map<std::string, std::string>& keys) {
-  constexpr std::string_view scheme = "Bearer ";
-  if (authorization.substr(0, scheme.size()) != scheme) return std::nullopt;
-  const std::string given(authorization.substr(scheme.size()));
-  std::optional<std::string> name;
-  for (const auto& [key, key_name] : keys)  // every key compared, so the time says nothing either
-    if (same_secret(given, key)) name = key_name;
-  return name;
-}
 
 // Lets this process hold as many sockets as it is allowed (idle keep-alive clients are cheap,
 // but each is a file descriptor).
@@ -164,8 +146,8 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
   void read_header() {
     if (closed_) return;
     parser_.emplace();
-    parser_->header_limit(uint32_t(limits_.max_header_bytes));
-    parser_->body_limit(limits_.max_body_bytes);
+    limit_parser(*parser_, limits_);
+    request_ = HttpRequest{};
     arm(limits_.read_timeout_s);  // the whole header, however slowly it comes
     http::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](error_code ec, size_t) {
       self->on_header(ec);
@@ -181,42 +163,13 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
         ec == net::error::connection_reset)
       return close();
     if (ec) return refuse(400, "malformed HTTP request: " + ec.message());
-    const auto& head = parser_->get();
-    if (size_t(std::distance(head.begin(), head.end())) > limits_.max_header_fields)
-      return refuse(431, "more than " + std::to_string(limits_.max_header_fields) + " header fields");
-
-    const std::string_view target = head.target();
-    const size_t question = target.find('?');
-    request_ = HttpRequest{};
-    request_.method = std::string(head.method_string());
-    request_.path = std::string(target.substr(0, question));
-    if (question != std::string_view::npos) request_.query = std::string(target.substr(question + 1));
+    HttpScreening screening = screen_request(*parser_, server_.routes, limits_);
+    request_ = std::move(screening.request);
     request_.peer = peer_;
-    for (const auto& field : head) request_.fields.emplace_back(field.name_string(), field.value());
-
-    const auto key = limits_.api_keys.empty() ? std::optional<std::string>()
-                                              : api_key_name(head[http::field::authorization], limits_.api_keys);
-    if (key) request_.key_name = *key;
-    route_ = nullptr;
-    bool path_known = false, open = false;
-    for (const HttpRoute& r : server_.routes)
-      if (r.path == request_.path) {
-        path_known = true;
-        open = r.open;
-        if (r.method == request_.method) route_ = &r;
-      }
-    if (!limits_.api_keys.empty() && !open && !key)
-      return refuse(401, "a valid API key is required (Authorization: Bearer KEY)", {{"WWW-Authenticate", "Bearer"}});
-    if (!path_known) return refuse(404, "no such path: " + request_.path);
-    if (!route_) return refuse(405, "this path does not take " + request_.method);
-    if (!body_pending()) return dispatch();
-    if (!route_->takes_body) return refuse(413, request_.path + " takes no request body");
-    const auto encoding = head[http::field::content_encoding];
-    if (!encoding.empty() && !boost::beast::iequals(encoding, "identity"))
-      return refuse(415, "compressed request bodies (Content-Encoding: " + std::string(encoding) +
-                             ") are not accepted; send the body as it is");
-    if (parser_->content_length() && *parser_->content_length() > limits_.max_body_bytes) return refuse_too_large();
-    if (boost::beast::iequals(head[http::field::expect], "100-continue"))
+    route_ = screening.route;
+    if (screening.status) return refuse(screening.status, screening.reason, std::move(screening.fields));
+    if (!screening.read_body) return dispatch();
+    if (boost::beast::iequals(parser_->get()[http::field::expect], "100-continue"))
       queue("HTTP/1.1 100 Continue\r\n\r\n", false, true);
     read_body();
   }
@@ -350,7 +303,7 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
   net::steady_timer deadline_{socket().get_executor()};
   uint64_t deadline_generation_ = 0;
   boost::beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<HttpParser> parser_;
   HttpRequest request_;
   const HttpRoute* route_ = nullptr;
   std::deque<std::string> out_;

@@ -119,6 +119,16 @@ int main(int argc, char** argv) {
   seed("http_body", "chat",
        std::string(1, '\1') +
            "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,\"n\":1,\"top_p\":0.9,\"seed\":3}");
+  seed("http_request", "keyed_chunked",
+       std::string(1, '\1') +
+           "POST /v1/completions?x=1 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer sk-fuzz-0123456789abcdef\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n");
+  seed("http_request", "length",
+       std::string(1, '\0') + "POST /v1/completions HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n{\"a\":1}");
+  seed("http_request", "gzip",
+       std::string(1, '\0') +
+           "POST /v1/completions HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc");
+  seed("http_request", "health", std::string(1, '\1') + "GET /health HTTP/1.0\r\n\r\n");
   seed("config", "cluster", "# a comment\nmodel = stories260K\nthreads = 2\ntemperature = 0.5\ninsecure = true\n");
   return 0;
 }

@@ -42,6 +42,9 @@ class Tokenizer {
   const std::string& token_text(int32_t id) const { return tokens_.at(size_t(id)); }
   /// Id of an exact token text, or -1.
   int32_t find(std::string_view text) const;
+  /// The most bytes of input text one token can stand for (at least 4: one UTF-8 character
+  /// with no token of its own). A text of N bytes encodes to at least N / this many tokens.
+  size_t max_bytes_per_token() const { return max_bytes_per_token_; }
   /// Beginning-of-sequence id (-1 if none).
   int32_t bos_id() const { return bos_id_; }
   /// End-of-sequence id (-1 if none).
@@ -77,6 +80,7 @@ class Tokenizer {
   std::vector<int32_t> stop_ids_;
   int32_t bos_id_ = -1, eos_id_ = -1, unk_id_ = -1;
   bool add_bos_ = false;
+  size_t max_bytes_per_token_ = 4;
   bool llama2c_ = false;           // spaces are literal " " and bytes are ids 3 + byte
   bool add_space_prefix_ = false;  // SentencePiece dummy prefix
   std::string chat_template_;

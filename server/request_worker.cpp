@@ -35,6 +35,18 @@ std::optional<wire::ServerMessage> failure_of(const RequestTicket& ticket, F&& f
   } catch (const std::exception& e) { return error_message(ticket, wire::INTERNAL, e.what()); }
 }
 
+// Refuses, before any tokenizing, a text prompt too long for the context whatever its tokens:
+// a text of N bytes makes at least N / max_bytes_per_token tokens.
+void check_prompt_bytes(const wire::SubmitRequest& r, const Tokenizer& tokenizer, int64_t max_context) {
+  size_t bytes = r.text().size();
+  for (const wire::ChatTurn& turn : r.messages()) bytes += turn.content().size();
+  const int64_t fewest = int64_t(bytes / tokenizer.max_bytes_per_token());
+  if (fewest >= max_context || (r.has_ids() && r.ids().ids_size() >= max_context))
+    throw std::invalid_argument("the prompt (" + std::to_string(r.has_ids() ? size_t(r.ids().ids_size()) : bytes) +
+                                (r.has_ids() ? " token ids" : " bytes, so at least " + std::to_string(fewest) + " tokens") +
+                                ") does not fit in the context of " + std::to_string(max_context) + " positions");
+}
+
 }  // namespace
 
 RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink sink)
@@ -86,6 +98,12 @@ void RequestWorker::submit(const std::string& client, const wire::SubmitRequest&
   ticket->last_heard_ms = steady_now_ms();
   ticket->deadline = request.deadline_ms() > 0 ? ticket->received + std::chrono::milliseconds(request.deadline_ms())
                                                : Clock::time_point::max();
+  try {
+    check_prompt_bytes(request, models_.target->model().tokenizer(), options_.max_context);
+  } catch (const std::invalid_argument& e) {
+    reply_error(*ticket, wire::INVALID_ARGUMENT, e.what());
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     auto key = std::make_pair(client, request.request_id());

@@ -6,6 +6,8 @@
 #include <sys/resource.h>
 #include <zlib.h>
 
+#include <future>
+
 #include "process_helpers.h"
 #include "raw_connection.h"
 
@@ -219,6 +221,30 @@ TEST(HttpAbuse, ContinueAndPipelinedRequestsAreServedInOrder) {
   ASSERT_NE(models, std::string::npos) << replies;
   EXPECT_LT(ready, completion);
   EXPECT_LT(completion, models);
+}
+
+TEST(HttpAbuse, HugePromptsAreRefusedByTheirBytesBeforeTokenizingAndAnHonestRequestGoesOn) {
+  auto server = std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0", "--max-body-bytes", "5000000"});
+  ASSERT_FALSE(server->http().empty()) << "serve did not start";
+  const std::string huge = R"({"max_tokens": 4, "prompt": ")" + std::string(3900000, 'x') + "\"}";
+  std::vector<std::future<httplib::Result>> refused;
+  for (int i = 0; i < 4; ++i)
+    refused.push_back(std::async(std::launch::async, [&] {
+      return httplib::Client(server->http()).Post("/v1/completions", huge, "application/json");
+    }));
+  auto honest = httplib::Client(server->http())
+                    .Post("/v1/completions", R"({"prompt": "Once upon", "max_tokens": 3, "temperature": 0})",
+                          "application/json");
+  ASSERT_TRUE(honest);
+  EXPECT_EQ(honest->status, 200) << honest->body;
+  for (auto& f : refused) {
+    auto res = f.get();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    // "bytes, so at least N tokens": the count from the bytes alone, no tokenizer run.
+    EXPECT_NE(res->body.find("3900000 bytes, so at least"), std::string::npos) << res->body;
+    EXPECT_NE(res->body.find("does not fit in the context of 4096 positions"), std::string::npos) << res->body;
+  }
 }
 
 TEST(HttpAbuse, ARequestIdOverTwoHundredFiftySixBytesIsRefusedNotEchoed) {

@@ -135,5 +135,27 @@ TEST(PreTokenizer, SmolLmSplitsDigits) {
   EXPECT_EQ(got, want);
 }
 
+// max_bytes_per_token is what lets the server refuse a huge prompt without tokenizing it, so
+// it must be a true bound: no text, however repetitive or odd, makes fewer tokens than it says.
+TEST(Tokenizer, NoTextMakesFewerTokensThanItsBytesOverMaxBytesPerToken) {
+  std::vector<std::string> texts = {std::string(5000, ' '), std::string(5000, '\n'), std::string(4000, '='),
+                                    std::string(3000, 'a'), "<|im_start|><|im_end|><|endoftext|>"};
+  std::string mixed;
+  for (int i = 0; i < 2000; ++i) mixed += char(32 + (i * 7919) % 95);
+  texts.push_back(mixed + "漢字 é \xff\xfe");
+  for (const std::string path : {test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+                                 test::installed_model("gemma-3-270m-q4_k_m.gguf")}) {
+    const Tokenizer tok = Tokenizer::from_gguf(GgufFile(path));
+    EXPECT_GE(tok.max_bytes_per_token(), 4u);
+    for (const std::string& text : texts)
+      for (bool special : {false, true})
+        EXPECT_GE(tok.encode(text, false, special).size(), text.size() / tok.max_bytes_per_token())
+            << path << ": " << text.substr(0, 20) << " (" << text.size() << " bytes)";
+  }
+  auto stories = Model::load(test::stories_model());
+  for (const std::string& text : texts)
+    EXPECT_GE(stories->tokenizer().encode(text, false).size(), text.size() / stories->tokenizer().max_bytes_per_token());
+}
+
 }  // namespace
 }  // namespace tandem

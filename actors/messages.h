@@ -36,6 +36,9 @@
 namespace tandem {
 
 using join_atom = caf::atom_constant<caf::atom("join")>;
+/// How the scheduler's refusal of a join begins when the name belongs to a live member: the
+/// node tries again (a restart whose old self the scheduler has not yet seen go).
+inline constexpr const char* kNameInUse = "name in use";
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using submit_atom = caf::atom_constant<caf::atom("submit")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;

@@ -6,6 +6,9 @@
 namespace tandem {
 namespace {
 std::atomic<bool> refused{false};
+// How many times a node whose name is still a live member's tries again, a heartbeat apart,
+// before it gives up: long enough for the scheduler to see a killed predecessor go.
+constexpr int kNameWaits = 150;
 }  // namespace
 
 bool node_was_refused() { return refused; }
@@ -21,16 +24,27 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
       self->quit();
     };
     const caf::actor work = s.work ? s.work : caf::actor_cast<caf::actor>(self);
-    auto join = [self, scheduler, s, timeout, give_up, work] {
+    // Heartbeats start once joined: until then the name may still be an old member's, whose
+    // silence must let it expire.
+    auto member = std::make_shared<bool>(false);
+    auto name_waits = std::make_shared<int>(0);  // joins refused so far because the name was live
+    auto join = [self, scheduler, s, timeout, give_up, work, member, name_waits] {
       self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work, s.model, s.vocabulary,
                     s.data_key, s.site)
           .then(
-              [self, s, give_up](const std::string& reason) {
+              [self, s, give_up, member, name_waits](const std::string& reason) {
+                if (reason.rfind(kNameInUse, 0) == 0 && ++*name_waits <= kNameWaits) {
+                  if (*name_waits == 1) log_event(LogLevel::warn, "join_waits", {{"why", reason}});
+                  self->delayed_send(self, std::chrono::milliseconds(s.heartbeat_ms), join_atom::value);
+                  return;
+                }
                 if (!reason.empty()) {
                   refused = true;
                   return give_up("refused: " + reason);
                 }
                 log_event(LogLevel::info, "joined_scheduler", {{"role", s.role}});
+                *member = true;
+                *name_waits = 0;
                 if (s.joined) *s.joined = true;
               },
               [give_up, self](caf::error& e) { give_up(self->system().render(e)); });
@@ -47,15 +61,19 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
         [s](group_atom, const std::string& verifier, const std::string& ids) {
           if (s.nccl_link) s.nccl_link(verifier, ids);
         },
-        [self, scheduler, s, timeout, join, give_up](tick_atom) {
+        [join](join_atom) { join(); },
+        [self, scheduler, s, timeout, join, give_up, member](tick_atom) {
+          self->delayed_send(self, std::chrono::milliseconds(s.heartbeat_ms), tick_atom::value);
+          if (!*member) return;
           auto [live, kv] = s.load ? s.load() : std::pair<int64_t, int64_t>{0, 0};
           self->request(scheduler, timeout, heartbeat_atom::value, s.name, live, kv)
               .then(
-                  [join](bool known) {
-                    if (!known) join();
+                  [join, member](bool known) {
+                    if (known) return;
+                    *member = false;  // dropped meanwhile (silent too long): join again
+                    join();
                   },
                   [give_up, self](caf::error& e) { give_up(self->system().render(e)); });
-          self->delayed_send(self, std::chrono::milliseconds(s.heartbeat_ms), tick_atom::value);
         },
     };
   };

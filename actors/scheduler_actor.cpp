@@ -168,9 +168,10 @@ class Scheduler {
     node.vocabulary = vocabulary;
     node.data_key = data_key;
     node.site = parse_link_site(site);
-    if (auto replaced = state_.membership.join(node, steady_now_ms())) end_node(*replaced, "restarted");
+    if (!state_.membership.join(node, steady_now_ms()))
+      return std::string(kNameInUse) + ": '" + name + "' is a live member; a restart under that name joins once the " +
+             "old node has gone (disconnected, or silent for " + std::to_string(settings_.node_timeout_ms) + " ms)";
     state_.work_actors[name] = work;
-    std::erase_if(state_.node_names, [&](const auto& entry) { return entry.second == name; });  // a restart's old self
     state_.node_names[work.address()] = name;
     self_->monitor(work);
     LogFields joined = {{"role", role_text}, {"name", name}};

@@ -20,13 +20,13 @@ std::optional<NodeRole> role_named(const std::string& name) {
   return std::nullopt;
 }
 
-std::optional<NodeInfo> Membership::join(NodeInfo node, int64_t now_ms) {
-  std::optional<NodeInfo> replaced = leave(node.name);
+bool Membership::join(NodeInfo node, int64_t now_ms) {
+  if (nodes_.count(node.name)) return false;
   node.last_heard_ms = now_ms;
   node.partner.clear();
   node.verifiers.clear();
   nodes_[node.name] = std::move(node);
-  return replaced;
+  return true;
 }
 
 bool Membership::heard(const std::string& name, int64_t now_ms, int64_t live_requests, int64_t kv_cache_bytes) {

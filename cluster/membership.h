@@ -53,9 +53,10 @@ class Membership {
   /// Nodes silent for more than `timeout_ms` are dropped by expire().
   explicit Membership(int64_t timeout_ms) : timeout_ms_(timeout_ms) {}
 
-  /// Adds a node, or replaces a node of the same name (a restart: it starts unpaired).
-  /// Returns the node it replaced, if any, so its work can be ended.
-  std::optional<NodeInfo> join(NodeInfo node, int64_t now_ms);
+  /// Adds a node, unpaired; false (and nothing changes) while a member of that name is live:
+  /// a name belongs to one node until it leaves or expires, so a restart joins once the old
+  /// process is gone, and a second node cannot take a live node's name and work.
+  bool join(NodeInfo node, int64_t now_ms);
   /// Records a heartbeat; false for a node that is not a member (it should join again).
   bool heard(const std::string& name, int64_t now_ms, int64_t live_requests, int64_t kv_cache_bytes);
   /// Removes a node and unpairs its partners; the removed node, if it was a member.

@@ -16,8 +16,8 @@ NodeInfo node(const std::string& name, NodeRole role, const std::string& endpoin
 
 TEST(Membership, HeartbeatsKeepNodesAndSilenceDropsThem) {
   Membership m(1000);
-  EXPECT_FALSE(m.join(node("v1", NodeRole::verifier), 0));
-  EXPECT_FALSE(m.join(node("d1", NodeRole::drafter, "tcp://a:1"), 0));
+  EXPECT_TRUE(m.join(node("v1", NodeRole::verifier), 0));
+  EXPECT_TRUE(m.join(node("d1", NodeRole::drafter, "tcp://a:1"), 0));
   EXPECT_TRUE(m.heard("v1", 900, 2, 4096));
   EXPECT_FALSE(m.heard("ghost", 900, 0, 0));  // unknown: it must join again
   EXPECT_EQ(m.kv_cache_bytes(), 4096);
@@ -82,7 +82,7 @@ TEST(Membership, PairsOnlyADrafterOfTheVerifiersVocabulary) {
   EXPECT_TRUE(m.find("d1")->verifiers.empty());
 }
 
-TEST(Membership, ARestartReplacesTheNodeAndDrainingIsRemembered) {
+TEST(Membership, ALiveNameIsNotTakenAndARestartJoinsOnceTheOldNodeIsGone) {
   Membership m(1000);
   m.join(node("v1", NodeRole::verifier), 0);
   m.join(node("d1", NodeRole::drafter, "tcp://a:1"), 0);
@@ -90,11 +90,22 @@ TEST(Membership, ARestartReplacesTheNodeAndDrainingIsRemembered) {
   EXPECT_TRUE(m.drain("v1"));
   EXPECT_FALSE(m.drain("nobody"));
   EXPECT_TRUE(m.find("v1")->draining);
-  auto replaced = m.join(node("v1", NodeRole::verifier), 10);  // the same name joins again
-  ASSERT_TRUE(replaced);
-  EXPECT_TRUE(replaced->draining);
+  EXPECT_FALSE(m.join(node("v1", NodeRole::verifier), 10));  // an impostor, or a restart too soon
+  EXPECT_FALSE(m.join(node("v1", NodeRole::drafter, "tcp://evil:1"), 10));
+  EXPECT_TRUE(m.find("v1")->draining);  // the live one untouched, still paired
+  EXPECT_EQ(m.find("v1")->partner, "d1");
+  EXPECT_EQ(m.find("v1")->role, NodeRole::verifier);
+  ASSERT_TRUE(m.leave("v1"));  // the old one goes (disconnected)
+  EXPECT_TRUE(m.find("d1")->verifiers.empty());
+  EXPECT_TRUE(m.join(node("v1", NodeRole::verifier), 20));  // the restart joins fresh
   EXPECT_FALSE(m.find("v1")->draining);
-  EXPECT_TRUE(m.find("d1")->verifiers.empty());  // its old pairing ended with it
+  m.join(node("d2", NodeRole::drafter, "tcp://b:2"), 20);
+  m.heard("v1", 1400, 0, 0);
+  m.heard("d2", 1400, 0, 0);
+  const auto expired = m.expire(1500);  // d1, silent since 0
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].name, "d1");
+  EXPECT_TRUE(m.join(node("d1", NodeRole::drafter, "tcp://a:2"), 1500));  // and an expired name is free again
   EXPECT_EQ(role_named("drafter"), NodeRole::drafter);
   EXPECT_EQ(role_named("shard"), NodeRole::shard);
   EXPECT_FALSE(role_named("oracle"));

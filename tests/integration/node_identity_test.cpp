@@ -1,0 +1,94 @@
+// A node's name belongs to its live membership (issue 27): a second process joining under
+// a live node's name is refused and takes none of its work, whatever the control plane; a
+// real restart (the old process killed) joins once the scheduler has seen the old one go,
+// and is paired and re-keyed like a new node (with TLS, the drafter's new CURVE key reaches
+// its verifier, so chain requests draft again).
+#include "process_helpers.h"
+
+namespace tandem {
+namespace {
+
+using test::Server;
+
+std::unique_ptr<Server> node(const std::string& role, const std::string& name, const Server& scheduler,
+                             const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"node",      "--role",    role, "--name", name, "--scheduler", scheduler.control(),
+                                   "--threads", "1",         "--heartbeat-ms", "200"};
+  if (role == "verifier") args.insert(args.end(), {"--model", test::stories_model(), "--mode", "chain"});
+  if (role == "drafter")
+    args.insert(args.end(), {"--draft-model", test::stories_model(), "--listen", "tcp://127.0.0.1:0"});
+  return std::make_unique<Server>(args, extra);
+}
+
+bool members_are(const Server& scheduler, int verifiers, int drafters) {
+  auto h = test::health_when(scheduler.http(), [&](const nlohmann::json& h) {
+    return h["verifiers"] == verifiers && h["drafters"] == drafters;
+  });
+  return h["verifiers"] == verifiers && h["drafters"] == drafters;
+}
+
+int count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// A chain request's final message.
+wire::ServerMessage ask(const Server& scheduler, const std::string& id) {
+  zmq::context_t context(1);
+  test::Client client(context, scheduler.endpoint());
+  client.send(test::submit(id, "Once upon a time", 24));
+  return client.receive();
+}
+
+TEST(NodeIdentity, ASecondNodeUnderALiveNameIsRefusedAndTakesNothing) {
+  auto scheduler = test::start_scheduler(test::stories_model());
+  ASSERT_FALSE(scheduler->control().empty());
+  auto verifier = node("verifier", "v1", *scheduler, {});
+  ASSERT_TRUE(members_are(*scheduler, 1, 0));
+  auto impostor = node("verifier", "v1", *scheduler, {});  // no credential needed on the plain control plane
+  auto drafter_impostor = node("drafter", "v1", *scheduler, {});
+  for (int i = 0; i < 30 && count(impostor->log(), "event=join_waits") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(impostor->log().find("name in use"), std::string::npos) << impostor->log();
+  EXPECT_NE(drafter_impostor->log().find("name in use"), std::string::npos) << drafter_impostor->log();
+  const auto expected = test::local_greedy("Once upon a time", 24);
+  for (int i = 0; i < 4; ++i) {
+    const wire::ServerMessage m = ask(*scheduler, "r" + std::to_string(i));
+    ASSERT_TRUE(m.has_final()) << m.DebugString();
+    EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected);
+  }
+  EXPECT_TRUE(members_are(*scheduler, 1, 0));
+  EXPECT_EQ(count(scheduler->log(), "event=node_joined"), 1) << scheduler->log();
+  EXPECT_GE(count(scheduler->log(), "event=node_refused"), 2) << scheduler->log();
+}
+
+TEST(NodeIdentity, ADrafterKilledAndRestartedUnderItsNameIsReKeyedAndPaired) {
+  const std::string base = test::make_certificate("identity", "identity");
+  const std::vector<std::string> tls = {"--cluster-ca", base + "-ca.crt", "--cluster-cert", base + ".crt",
+                                        "--cluster-key", base + ".key"};
+  auto scheduler = test::start_scheduler(test::stories_model(), tls);
+  ASSERT_FALSE(scheduler->control().empty());
+  auto verifier = node("verifier", "v1", *scheduler, tls);
+  auto drafter = node("drafter", "d1", *scheduler, tls);
+  ASSERT_TRUE(members_are(*scheduler, 1, 1));
+  const auto expected = test::local_greedy("Once upon a time", 24);
+  auto drafted_and_right = [&](const std::string& id) {
+    const wire::ServerMessage m = ask(*scheduler, id);
+    EXPECT_TRUE(m.has_final()) << m.DebugString();
+    EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected) << id;
+    return m.final().stats().accepted_tokens();
+  };
+  EXPECT_GT(drafted_and_right("before"), 0);
+  drafter->stop(SIGKILL);
+  drafter = node("drafter", "d1", *scheduler, tls);  // at once, under the same name, with a new CURVE key
+  ASSERT_FALSE(drafter->endpoint().empty()) << "the restarted drafter did not start";
+  for (int i = 0; i < 50 && count(scheduler->log(), "event=drafter_paired") < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(members_are(*scheduler, 1, 1));
+  EXPECT_EQ(count(scheduler->log(), "event=drafter_paired"), 2) << scheduler->log();
+  EXPECT_GT(drafted_and_right("after"), 0) << "the restarted drafter drafts nothing: its verifier lacks its key";
+}
+
+}  // namespace
+}  // namespace tandem

@@ -125,7 +125,9 @@ nlohmann::json SchedulerHost::pairs() const {
 }
 
 std::string SchedulerHost::publish(const std::string& control) {
-  return control.empty() ? "none" : publish_actor(system_, scheduler_, control);
+  if (control.empty()) return "none";
+  published_ = publish_actor(system_, scheduler_, control);
+  return published_.address;
 }
 
 void SchedulerHost::open(const Model& model, const std::string& listen, const std::string& http,

@@ -11,6 +11,7 @@
 
 #include "actors/scheduler_gateway.h"
 #include "apps/client_endpoints.h"
+#include "cluster/control_plane.h"
 
 namespace tandem {
 
@@ -54,6 +55,7 @@ class SchedulerHost {
   std::shared_ptr<SchedulerView> view_ = std::make_shared<SchedulerView>();
   caf::actor scheduler_;
   std::unique_ptr<SchedulerGateway> gateway_;
+  PublishedActor published_;  // the control port, listening while this lives
 };
 
 }  // namespace tandem

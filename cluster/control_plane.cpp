@@ -75,12 +75,16 @@ caf::actor_system_config& ControlPlane::configure(caf::actor_system_config& conf
   return config;
 }
 
-std::string publish_actor(caf::actor_system& system, const caf::actor& actor, const std::string& address) {
+PublishedActor publish_actor(caf::actor_system& system, const caf::actor& actor, const std::string& address) {
   auto [host, port] = split_host_port(address);
-  auto bound = system.has_openssl_manager() ? caf::openssl::publish(actor, port, host.c_str(), true)
-                                            : system.middleman().publish(actor, port, host.c_str(), true);
+  if (!system.has_openssl_manager()) {
+    auto front = std::make_unique<ControlFront>(system, actor, host, port);
+    const std::string bound = host + ":" + std::to_string(front->port());
+    return {bound, std::move(front)};
+  }
+  auto bound = caf::openssl::publish(actor, port, host.c_str(), true);
   if (!bound) throw std::runtime_error("cannot listen on " + address + ": " + system.render(bound.error()));
-  return host + ":" + std::to_string(*bound);
+  return {host + ":" + std::to_string(*bound), nullptr};
 }
 
 caf::actor connect_actor(caf::actor_system& system, const std::string& address) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cluster/certificates.h"
+#include "cluster/control_front.h"
 
 namespace tandem {
 
@@ -30,9 +31,15 @@ struct ControlPlane {
 
 /// Splits "host:port" (port 0 to 65535); std::invalid_argument says what is wrong.
 std::pair<std::string, uint16_t> split_host_port(const std::string& address);
-/// Publishes `actor` on "host:port" (with TLS when the system has the cluster's certificates) (port 0: any free port) and returns the bound "host:port";
-/// std::runtime_error says why it could not.
-std::string publish_actor(caf::actor_system& system, const caf::actor& actor, const std::string& address);
+/// An actor listening for remote peers: where, and (on a plain control plane) the front that
+/// checks what they claim before CAF reads it; it listens as long as this lives.
+struct PublishedActor {
+  std::string address;  // "host:port" as bound
+  std::unique_ptr<ControlFront> front;
+};
+/// Publishes `actor` on "host:port" (port 0: any free port): with TLS when the system has the
+/// cluster's certificates, else behind a ControlFront; std::runtime_error says why it could not.
+PublishedActor publish_actor(caf::actor_system& system, const caf::actor& actor, const std::string& address);
 /// The actor published at "host:port"; std::runtime_error if it cannot be reached.
 caf::actor connect_actor(caf::actor_system& system, const std::string& address);
 

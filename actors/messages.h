@@ -51,5 +51,6 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using group_atom = caf::atom_constant<caf::atom("group")>;
+using gone_atom = caf::atom_constant<caf::atom("gone")>;
 
 }  // namespace tandem

@@ -125,6 +125,11 @@ class Scheduler {
           auto it = state_.requests.find({client, request_id});
           if (it != state_.requests.end()) send_work(it->second.verifier, cancel_atom::value, client, request_id);
         },
+        [this](gone_atom, const std::string& client) {  // its connection closed: its requests end
+          for (auto it = state_.requests.lower_bound({client, ""});
+               it != state_.requests.end() && it->first.first == client; ++it)
+            send_work(it->second.verifier, cancel_atom::value, client, it->first.second);
+        },
         [this](heard_atom, const std::string& client) {
           std::string last;
           for (auto it = state_.requests.lower_bound({client, ""});

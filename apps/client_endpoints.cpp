@@ -56,7 +56,11 @@ void ClientEndpoints::open(RequestBackend& backend, const Model& model, const st
         else if (m.has_cancel())
           backend_->cancel(client, m.cancel().request_id());
       },
-      settings.curve ? &*settings.curve : nullptr);
+      settings.curve ? &*settings.curve : nullptr,
+      [this](const std::string& client) {  // its connection closed: nobody waits for its answers
+        std::lock_guard lock(wiring_);
+        if (backend_) backend_->client_gone(client);
+      });
   std::unique_ptr<HttpGateway> gateway;
   if (!http.empty()) {
     auto [host, port] = split_host_port(http);

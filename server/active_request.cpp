@@ -36,7 +36,8 @@ std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& t
 }  // namespace
 
 std::string client_group(const std::string& client) {
-  // "http:WHO:N" and "zmq:KEYNAME:ROUTING": WHO or KEYNAME is the client; "zmq:ROUTING" is one connection.
+  // "http:WHO:N" and "zmq:WHO:ROUTING": WHO (an API or CURVE key's name, or an address) is the
+  // client; "zmq:ROUTING" (no address known) is one connection.
   const size_t first = client.find(':'), last = client.rfind(':');
   if (first == std::string::npos || first == last) return client;
   return client.substr(0, last);

@@ -43,8 +43,8 @@ struct ServingOptions {
 };
 
 /// Who a client is, for fairness: an HTTP client "http:WHO:N" is WHO (its API key's name,
-/// else its address); a ZeroMQ client "zmq:KEYNAME:CONNECTION" is its CURVE key's name, and
-/// "zmq:CONNECTION" (no CURVE) its connection.
+/// else its address); a ZeroMQ client "zmq:WHO:CONNECTION" is its CURVE key's name, else
+/// "@" and its address; "zmq:CONNECTION" (no address known) is its connection.
 std::string client_group(const std::string& client);
 
 /// A request as received.

@@ -21,6 +21,8 @@ class RequestBackend {
   virtual void submit(const std::string& client, const wire::SubmitRequest& request) = 0;
   /// Cancels the client's request: it ends with CANCELLED (a no-op if it already ended).
   virtual void cancel(const std::string& client, const std::string& request_id) = 0;
+  /// The client has gone (its connection closed): every request of its ends with CANCELLED.
+  virtual void client_gone(const std::string& client) = 0;
   /// Any message from `client` shows it is still there (see SubmitRequest.heartbeat_ms).
   virtual void heard_from(const std::string& client) = 0;
   /// Clients with a request waiting or running.

@@ -143,6 +143,12 @@ void RequestWorker::cancel(const std::string& client, const std::string& request
   if (it != live_.end()) it->second->cancelled = true;
 }
 
+void RequestWorker::client_gone(const std::string& client) {
+  std::lock_guard lock(mutex_);
+  for (auto it = live_.lower_bound({client, ""}); it != live_.end() && it->first.first == client; ++it)
+    it->second->cancelled = true;
+}
+
 void RequestWorker::use_remote_drafter(const std::string& endpoint, const std::string& drafter_key,
                                        const std::string& nccl_group_ids) {
   std::lock_guard lock(mutex_);

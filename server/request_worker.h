@@ -40,6 +40,7 @@ class RequestWorker : public RequestBackend {
   /// Admits a request or answers at once (OVERLOADED, INVALID_ARGUMENT for a duplicate id).
   void submit(const std::string& client, const wire::SubmitRequest& request) override;
   void cancel(const std::string& client, const std::string& request_id) override;
+  void client_gone(const std::string& client) override;
   void heard_from(const std::string& client) override;
   std::vector<std::string> live_clients() const override;
   size_t live_requests() const override;

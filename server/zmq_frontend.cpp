@@ -1,5 +1,6 @@
 #include "server/zmq_frontend.h"
 
+#include <cstring>
 #include <iterator>
 #include <vector>
 #include <zmq_addon.hpp>
@@ -11,6 +12,7 @@ namespace tandem {
 namespace {
 
 constexpr const char* kOutbox = "inproc://tandem-frontend-outbox";
+constexpr const char* kMonitor = "inproc://tandem-frontend-monitor";
 constexpr int kPollMilliseconds = 100;  // how often the thread checks for shutdown
 
 void send_to(zmq::socket_t& socket, const std::string& client, const std::string& bytes) {
@@ -28,11 +30,14 @@ wire::ServerMessage malformed(const std::string& why) {
 constexpr const char* kHex = "0123456789abcdef";
 
 // A ZeroMQ client's id for the rest of the server, readable in the logs: "zmq:", then the
-// name its CURVE key has in the authorized keys file (the ZAP handler's User-Id) and ':',
-// then its routing id in hex. routing_id() turns it back.
+// name its CURVE key has in the authorized keys file (the ZAP handler's User-Id), else '@'
+// and its address, and ':', then its routing id in hex. routing_id() turns it back.
 std::string client_id(const zmq::message_t& routing, zmq::message_t& payload) {
   std::string id = "zmq:";
-  if (const char* user = zmq_msg_gets(payload.handle(), "User-Id"); user && *user) id += std::string(user) + ":";
+  if (const char* user = zmq_msg_gets(payload.handle(), "User-Id"); user && *user)
+    id += std::string(user) + ":";
+  else if (const char* address = zmq_msg_gets(payload.handle(), "Peer-Address"); address && *address)
+    id += "@" + std::string(address) + ":";
   for (unsigned char c : routing.to_string_view()) id += {kHex[c >> 4], kHex[c & 15]};
   return id;
 }
@@ -47,13 +52,15 @@ std::string routing_id(const std::string& client) {
 
 }  // namespace
 
-ZmqFrontend::ZmqFrontend(const std::string& endpoint, Handler handler, const CurveServer* curve)
+ZmqFrontend::ZmqFrontend(const std::string& endpoint, Handler handler, const CurveServer* curve, GoneHandler gone)
     : context_(1),
       zap_(curve ? std::make_unique<ZapHandler>(context_, curve->authorized) : nullptr),
       router_(context_, zmq::socket_type::router),
       outbox_pull_(context_, zmq::socket_type::pull),
       outbox_push_(context_, zmq::socket_type::push),
-      handler_(std::move(handler)) {
+      monitor_(context_, zmq::socket_type::pair),
+      handler_(std::move(handler)),
+      gone_(std::move(gone)) {
   router_.set(zmq::sockopt::linger, 0);
   // Replies to a client that has gone away are dropped instead of piling up.
   router_.set(zmq::sockopt::router_mandatory, 0);
@@ -63,6 +70,9 @@ ZmqFrontend::ZmqFrontend(const std::string& endpoint, Handler handler, const Cur
   if (curve) make_curve_server(router_, curve->keys);
   router_.bind(endpoint);
   endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+  // Closed connections, to end their clients' requests whatever their heartbeat setting.
+  zmq_socket_monitor(router_.handle(), kMonitor, ZMQ_EVENT_DISCONNECTED);
+  monitor_.connect(kMonitor);
   outbox_pull_.bind(kOutbox);
   outbox_push_.set(zmq::sockopt::linger, 0);
   outbox_push_.connect(kOutbox);
@@ -99,13 +109,33 @@ void ZmqFrontend::handle_frame(zmq::socket_t& router, const zmq::message_t& rout
     send_to(router, routing.to_string(), malformed("frame is not a tandem ClientMessage").SerializeAsString());
     return;
   }
+  // The connection it came on, to know whose requests end when it closes.
+  const int fd = zmq_msg_get(payload.handle(), ZMQ_SRCFD);
+  if (fd >= 0 && gone_) client_of_socket_[fd] = client;
   handler_(client, message);
 }
 
+void ZmqFrontend::handle_disconnect() {
+  zmq::message_t event, address;
+  if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return;
+  if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::none);
+  if (event.size() < 6) return;
+  int32_t fd = 0;  // the event's value: the closed socket (2 bytes of event id, then 4 of value)
+  std::memcpy(&fd, static_cast<const char*>(event.data()) + 2, sizeof fd);
+  auto it = client_of_socket_.find(fd);
+  if (it == client_of_socket_.end()) return;
+  const std::string client = it->second;
+  client_of_socket_.erase(it);
+  gone_(client);
+}
+
 void ZmqFrontend::serve() {
-  zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0}, {outbox_pull_.handle(), 0, ZMQ_POLLIN, 0}};
+  zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                             {outbox_pull_.handle(), 0, ZMQ_POLLIN, 0},
+                             {monitor_.handle(), 0, ZMQ_POLLIN, 0}};
   while (!stopping_) {
-    zmq::poll(items, 2, std::chrono::milliseconds(kPollMilliseconds));
+    zmq::poll(items, 3, std::chrono::milliseconds(kPollMilliseconds));
+    if (items[2].revents & ZMQ_POLLIN) handle_disconnect();
     if (items[0].revents & ZMQ_POLLIN) {
       // [client id][payload] from a DEALER; [client id][empty][payload] from a REQ.
       std::vector<zmq::message_t> parts;

@@ -1,8 +1,9 @@
-// The HTTP front door against what got through the old thread-per-connection server
-// (issue 27): compressed bombs and chunked floods on every path, keys before bodies,
-// slow headers, thousands of idle keep-alive connections, oversized headers, long
-// request ids; and the HTTP/1.1 a real client relies on (100-continue, pipelining).
-// Each runs `tandem serve` (and a shard node, for the ops ports) as a real process.
+// The front doors against what got through before (issue 27): compressed bombs and
+// chunked floods on every HTTP path and ops port, keys before bodies, slow headers,
+// thousands of idle keep-alive connections, oversized headers, huge prompts; ZeroMQ
+// clients that leave without heartbeats, one process with many connections, long request
+// ids; and the HTTP/1.1 a real client relies on (100-continue, pipelining). Each runs
+// `tandem serve` (and a shard node, for the ops ports) as a real process.
 #include <sys/resource.h>
 #include <zlib.h>
 
@@ -262,6 +263,44 @@ TEST(HttpAbuse, ARequestIdOverTwoHundredFiftySixBytesIsRefusedNotEchoed) {
   const auto answer = client.until_end();
   ASSERT_TRUE(answer.back().has_final()) << answer.back().DebugString();
   EXPECT_EQ(answer.back().final().request_id(), std::string(256, 'r'));
+}
+
+TEST(ZmqAbuse, AClientThatDisconnectsWithoutHeartbeatsHasItsRequestCancelled) {
+  auto server = std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0"},
+                                         test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
+  ASSERT_FALSE(server->http().empty()) << "serve did not start";
+  {
+    zmq::context_t context;
+    test::Client client(context, server->endpoint());
+    wire::ClientMessage m = test::submit("long", "def fibonacci(n):", 4000, true);
+    m.mutable_submit()->set_heartbeat_ms(0);  // it promises no heartbeats: only its connection tells
+    client.send(m);
+    ASSERT_TRUE(client.receive().has_chunk());
+    auto running = test::health_when(server->http(), [](const nlohmann::json& h) { return h["live_requests"] == 1; });
+    ASSERT_EQ(running["live_requests"], 1) << running.dump();
+  }  // the client process's socket closes
+  auto health = test::health_when(server->http(), [](const nlohmann::json& h) { return h["live_requests"] == 0; });
+  EXPECT_EQ(health["live_requests"], 0) << health.dump();
+}
+
+TEST(ZmqAbuse, ManyConnectionsFromOneAddressShareOneClientsLimit) {
+  auto server = std::make_unique<Server>(
+      std::vector<std::string>{"--http", "127.0.0.1:0", "--max-client-requests", "4", "--queue-limit", "64"},
+      test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
+  ASSERT_FALSE(server->endpoint().empty()) << "serve did not start";
+  zmq::context_t context;
+  std::vector<std::unique_ptr<test::Client>> connections;
+  for (int i = 0; i < 12; ++i) {
+    connections.push_back(std::make_unique<test::Client>(context, server->endpoint()));
+    connections.back()->send(test::submit(std::to_string(i), "def fibonacci(n):", 4000));
+  }
+  int overloaded = 0;
+  for (auto& c : connections) {
+    const wire::ServerMessage m = c->receive(std::chrono::milliseconds(2000));
+    if (m.has_error() && m.error().code() == wire::OVERLOADED) ++overloaded;
+  }
+  // Twelve connections of one process are one client: four run or wait, eight are refused.
+  EXPECT_EQ(overloaded, 8);
 }
 
 }  // namespace

@@ -54,6 +54,7 @@ struct RequestTicket {
   std::chrono::steady_clock::time_point received, deadline;  // deadline: max() when none
   std::atomic<bool> cancelled{false};
   std::atomic<int64_t> last_heard_ms{0};  // steady-clock time of the client's latest message
+  int passed_over = 0;  // requests admitted ahead of it because its samples did not fit (worker's lock)
 };
 
 /// Thrown to end a request early (cancelled, past its deadline).

@@ -259,11 +259,19 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       if (active.empty()) wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return false;
       if (queue_.empty()) return true;
-      // A request for n samples waits, first in line, until the batch has room for them all
-      // (n beyond the batch size is refused when it is admitted).
+      // A request for n samples needs room for them all (n beyond the batch size is refused
+      // when it is admitted). Until there is, requests that fit go ahead of it, so that it holds
+      // nobody up; once max_batch of them have, it waits first in line, so that it is not starved.
       auto next = next_fair(active);
       const int samples = int(std::clamp<uint32_t>((*next)->request.n(), 1, uint32_t(options_.max_batch)));
-      if (!active.empty() && used() + samples > options_.max_batch) return true;
+      const int room = options_.max_batch - used();
+      if (!active.empty() && samples > room) {
+        if ((*next)->passed_over >= options_.max_batch) return true;
+        auto fitting = next_fair(active, room);
+        if (fitting == queue_.end()) return true;
+        ++(*next)->passed_over;
+        next = fitting;
+      }
       ticket = take(next);
     }
     std::vector<std::unique_ptr<ActiveRequest>> started;
@@ -290,12 +298,13 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
 }
 
 std::deque<std::shared_ptr<RequestTicket>>::iterator RequestWorker::next_fair(
-    const std::vector<std::unique_ptr<ActiveRequest>>& active) {
+    const std::vector<std::unique_ptr<ActiveRequest>>& active, int room) {
   std::map<std::string, int> running;
   for (const auto& a : active) running[client_group(a->ticket().client)] += a->batch_slots();
-  auto best = queue_.begin();
+  auto best = queue_.end();
   std::pair<int, uint64_t> best_rank{INT32_MAX, UINT64_MAX};
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (int(std::max<uint32_t>((*it)->request.n(), 1)) > room) continue;
     const std::string group = client_group((*it)->client);
     const auto last = last_admitted_.find(group);
     const std::pair<int, uint64_t> rank{running[group], last == last_admitted_.end() ? 0 : last->second};
@@ -346,6 +355,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   // Every drafter hears what it will be asked first: a drafter process then drafts the
   // whole batch's trees together instead of one request at a time.
   for (auto& a : active) a->run().announce_pass();
+  int64_t prefilling = std::count_if(active.begin(), active.end(), [](const auto& a) { return a->run().prefilling(); });
   for (size_t i = 0; i < active.size();) {
     SpeculativeRun& run = active[i]->run();
     const size_t before = batch.size();
@@ -353,7 +363,12 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
     auto failed = failure_of(active[i]->ticket(), [&] {
       check_alive(active[i]->ticket());
       if (run.prefilling()) {
-        prefill_budget -= run.add_prefill_chunk(batch, int32_t(caches.size()), std::max<int64_t>(prefill_budget, 0));
+        // The pass's prompt tokens are shared among the prompts still coming in (what one
+        // leaves goes to those after it), so that a long prompt holds a short one up by a
+        // pass at most, not by its whole length.
+        const int64_t left = std::max<int64_t>(prefill_budget, 0), sharing = std::max<int64_t>(prefilling--, 1);
+        const int64_t share = (left + sharing - 1) / sharing;
+        prefill_budget -= run.add_prefill_chunk(batch, int32_t(caches.size()), share);
       } else {
         const double drafting_before = run.stats().draft_seconds;
         run.add_pass(batch, int32_t(caches.size()));

@@ -62,10 +62,11 @@ class RequestWorker : public RequestBackend {
   void loop();
   // Starts queued requests while there is room in the batch; false when stopping.
   bool admit(std::vector<std::unique_ptr<ActiveRequest>>& active);
-  // The waiting request to admit next (the queue must not be empty; mutex_ held): the one
-  // whose client group has the fewest running, then the longest since its last admission.
+  // The waiting request to admit next (mutex_ held): the one whose client group has the fewest
+  // batch slots running, then the longest since its last admission; only requests of at most
+  // `room` samples count (end(): none).
   std::deque<std::shared_ptr<RequestTicket>>::iterator next_fair(
-      const std::vector<std::unique_ptr<ActiveRequest>>& active);
+      const std::vector<std::unique_ptr<ActiveRequest>>& active, int room = INT32_MAX);
   // Takes that request out of the queue (mutex_ held).
   std::shared_ptr<RequestTicket> take(std::deque<std::shared_ptr<RequestTicket>>::iterator it);
   // Whether drafting beside the pass pays: PEARL requests are most of the batch, none prefilling.

@@ -299,5 +299,71 @@ TEST(RequestWorker, SamplesOfOnePromptShareItsCacheAndEachIsWhatItsSeedAloneGive
   EXPECT_EQ(worker.live_requests(), 0u);
 }
 
+// Fair admission (issue 27): a request for as many samples as the batch holds, waiting behind a
+// long request, does not hold up a short one that fits; a long prompt coming in shares each
+// pass's prompt budget with a short one instead of taking it all. Answers stay exactly plain
+// decoding's (chunk boundaries never change a token's logits).
+TEST(RequestWorker, NeitherManySamplesNorALongPromptHoldUpAShortRequest) {
+  auto model = Model::load(test::stories_model());
+  Transformer target(*model, 2);
+  auto plain = [&](const std::vector<int32_t>& prompt, int max_tokens) {
+    GenerationOptions options;
+    options.max_tokens = max_tokens;
+    return generate_autoregressive(target, prompt, options).ids;
+  };
+  std::mutex mutex;
+  std::vector<std::string> finished_order;
+  std::map<std::string, std::vector<int32_t>> ids;
+  Replies replies;
+  ServingOptions options;
+  options.max_batch = 4;
+  options.prefill_chunk = 16;
+  RequestWorker worker({&target, nullptr, nullptr, nullptr}, options,
+                       [&](const std::string&, const wire::ServerMessage& m) {
+                         if (m.has_final()) {
+                           std::lock_guard lock(mutex);
+                           finished_order.push_back(m.final().request_id());
+                           ids[m.final().request_id()].assign(m.final().ids().begin(), m.final().ids().end());
+                         }
+                         replies.take(m);
+                       });
+  const std::vector<int32_t> short_prompt = model->tokenizer().encode("Once upon a time", true);
+  std::vector<int32_t> long_prompt = {1};
+  for (int i = 0; long_prompt.size() < 320; ++i) long_prompt.push_back(int32_t(3 + (i * 37) % 500));
+  auto submit = [&](const std::string& id, const std::string& client, const std::vector<int32_t>& prompt,
+                    int max_tokens, uint32_t n) {
+    wire::SubmitRequest request;
+    request.set_request_id(id);
+    *request.mutable_ids()->mutable_ids() = {prompt.begin(), prompt.end()};
+    request.set_max_tokens(max_tokens);
+    request.set_n(n);
+    if (n > 1) request.mutable_sampling()->set_temperature(0.8f);
+    worker.submit(client, request);
+  };
+  submit("long", "zmq:@a:1", short_prompt, 400, 1);
+  submit("samples", "zmq:@b:1", short_prompt, 150, 4);        // the whole batch: waits for room
+  submit("short", "zmq:@c:1", short_prompt, 4, 1);            // fits beside "long"
+  ASSERT_TRUE(replies.wait_for(3));
+  {
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(finished_order.size(), 3u) << "a request failed";
+    EXPECT_EQ(finished_order[0], "short") << "the short request waited for the samples' room";
+    EXPECT_EQ(ids["short"], plain(short_prompt, 4));
+    EXPECT_EQ(ids["long"], plain(short_prompt, 400));
+    finished_order.clear();
+  }
+  // A 320-token prompt comes in 16 tokens a pass alone; a short prompt arriving just after
+  // gets half of each pass's budget, so it is answered long before the long one.
+  submit("long-prompt", "zmq:@a:1", long_prompt, 2, 1);
+  submit("short-prompt", "zmq:@c:1", short_prompt, 2, 1);
+  ASSERT_TRUE(replies.wait_for(5));
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(finished_order.size(), 2u);
+  EXPECT_EQ(finished_order[0], "short-prompt") << "the short prompt waited for the long one's prefill";
+  EXPECT_EQ(ids["long-prompt"], plain(long_prompt, 2));
+  EXPECT_EQ(ids["short-prompt"], plain(short_prompt, 2));
+}
+
 }  // namespace
 }  // namespace tandem
+

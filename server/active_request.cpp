@@ -8,7 +8,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The request's prompt as token ids; throws std::invalid_argument for a bad one.
+}  // namespace
+
 std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& tok) {
   std::vector<int32_t> ids;
   if (r.has_ids()) {
@@ -32,8 +33,6 @@ std::vector<int32_t> prompt_ids(const wire::SubmitRequest& r, const Tokenizer& t
   if (ids.empty()) throw std::invalid_argument("the prompt is empty");
   return ids;
 }
-
-}  // namespace
 
 std::string client_group(const std::string& client) {
   // "http:WHO:N" and "zmq:WHO:ROUTING": WHO (an API or CURVE key's name, or an address) is the
@@ -91,7 +90,7 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   options_.sampling = sampling_from_wire(r.sampling());
   options_.sampling.seed = sample_seed(options_.sampling.seed, index_);
   const Model& target = models.target->model();
-  prompt_ids_ = prompt_ids(r, target.tokenizer());
+  prompt_ids_ = ticket_->prompt_ids.empty() ? prompt_ids(r, target.tokenizer()) : ticket_->prompt_ids;
   const std::string& mode = settings_.mode;
   const bool remote = models.remote_drafter && (mode == "chain" || mode == "tree" || mode == "pearl");
   const bool local = mode == "pearl" ? models.pearl_drafting != nullptr : models.draft != nullptr;

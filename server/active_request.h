@@ -55,7 +55,12 @@ struct RequestTicket {
   std::atomic<bool> cancelled{false};
   std::atomic<int64_t> last_heard_ms{0};  // steady-clock time of the client's latest message
   int passed_over = 0;  // requests admitted ahead of it because its samples did not fit (worker's lock)
+  std::vector<int32_t> prompt_ids;  // the prompt, tokenized before the request is queued (empty: not yet)
 };
+
+/// The request's prompt as token ids (its chat turns through the model's template); throws
+/// std::invalid_argument for a bad one.
+std::vector<int32_t> prompt_ids(const wire::SubmitRequest& request, const Tokenizer& tokenizer);
 
 /// Thrown to end a request early (cancelled, past its deadline).
 struct RequestAborted {

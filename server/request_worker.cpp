@@ -57,6 +57,7 @@ RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink 
     models_.pearl_drafting = pearl_drafting_.get();
   }
   thread_ = std::thread([this] { loop(); });
+  prepare_thread_ = std::thread([this] { prepare(); });
   const ModelConfig& config = models_.target->model().config();
   const double bytes_per_position = double(config.n_layers) * config.kv_dim() * 2 * sizeof(float);
   metrics().kv_cache_capacity.Set(bytes_per_position * double(options_.max_context) * options_.max_batch);
@@ -69,6 +70,8 @@ RequestWorker::~RequestWorker() {
     stopping_ = true;
     for (auto& [key, ticket] : live_) ticket->cancelled = true;
   }
+  incoming_ready_.notify_all();
+  prepare_thread_.join();
   wake_.notify_all();
   thread_.join();
 }
@@ -125,9 +128,40 @@ void RequestWorker::submit(const std::string& client, const wire::SubmitRequest&
       return;
     }
     live_[key] = ticket;
-    queue_.push_back(ticket);
+    incoming_.push_back(ticket);
   }
-  wake_.notify_all();
+  incoming_ready_.notify_all();
+}
+
+void RequestWorker::prepare() {
+  const Tokenizer& tokenizer = models_.target->model().tokenizer();
+  for (;;) {
+    std::shared_ptr<RequestTicket> ticket;
+    {
+      std::unique_lock lock(mutex_);
+      incoming_ready_.wait(lock, [&] { return stopping_ || !incoming_.empty(); });
+      if (stopping_) return;  // the loop ends what is left in incoming_
+      ticket = incoming_.front();
+      incoming_.pop_front();
+    }
+    auto failed = failure_of(*ticket, [&] {
+      check_alive(*ticket);
+      ticket->prompt_ids = prompt_ids(ticket->request, tokenizer);
+    });
+    if (failed) {
+      end(*ticket, *failed);
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (!stopping_) {
+        queue_.push_back(ticket);
+        ticket = nullptr;
+      }
+    }
+    if (ticket) end(*ticket, error_message(*ticket, wire::CANCELLED, "the server is shutting down"));
+    wake_.notify_all();
+  }
 }
 
 void RequestWorker::heard_from(const std::string& client) {
@@ -241,6 +275,8 @@ void RequestWorker::loop() {
   {
     std::lock_guard lock(mutex_);
     waiting.swap(queue_);
+    waiting.insert(waiting.end(), incoming_.begin(), incoming_.end());
+    incoming_.clear();
   }
   for (auto& t : waiting) end(*t, error_message(*t, wire::CANCELLED, "the server is shutting down"));
 }

@@ -60,6 +60,9 @@ class RequestWorker : public RequestBackend {
 
  private:
   void loop();
+  // Tokenizes submitted prompts, then queues their requests (its own thread, so that a long
+  // prompt's tokenizing holds up neither the passes nor the endpoints).
+  void prepare();
   // Starts queued requests while there is room in the batch; false when stopping.
   bool admit(std::vector<std::unique_ptr<ActiveRequest>>& active);
   // The waiting request to admit next (mutex_ held): the one whose client group has the fewest
@@ -88,7 +91,9 @@ class RequestWorker : public RequestBackend {
   Sink sink_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::shared_ptr<RequestTicket>> queue_;
+  std::deque<std::shared_ptr<RequestTicket>> incoming_;  // submitted, to be tokenized
+  std::condition_variable incoming_ready_;
+  std::deque<std::shared_ptr<RequestTicket>> queue_;     // tokenized, waiting for the batch
   // Worker thread only: when each client group last had a request admitted (admission count).
   std::map<std::string, uint64_t> last_admitted_;
   uint64_t admissions_ = 0;
@@ -103,7 +108,7 @@ class RequestWorker : public RequestBackend {
   CurveKeyPair data_keys_;
   std::vector<std::unique_ptr<RemoteDrafterLink>> drafter_links_;  // kept while requests may use them
   std::unique_ptr<AheadDrafting> pearl_drafting_;                  // when a draft model has the drafter's share
-  std::thread thread_;
+  std::thread thread_, prepare_thread_;
 };
 
 }  // namespace tandem

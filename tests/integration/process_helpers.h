@@ -136,9 +136,12 @@ inline nlohmann::json health_once_idle(const std::string& http) {
 // One client connection.
 class Client {
  public:
-  Client(zmq::context_t& context, const std::string& endpoint) : socket_(context, zmq::socket_type::dealer) {
+  // `from`: the loopback address to connect from (another client, as the server counts them:
+  // by key, else by address), such as "127.0.0.2"; '' for the default.
+  Client(zmq::context_t& context, const std::string& endpoint, const std::string& from = "")
+      : socket_(context, zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
-    socket_.connect(endpoint);
+    socket_.connect(from.empty() ? endpoint : "tcp://" + from + ":0;" + endpoint.substr(6));  // after "tcp://"
   }
   void send_bytes(const std::string& bytes) { socket_.send(zmq::buffer(bytes), zmq::send_flags::none); }
   void send(const wire::ClientMessage& m) { send_bytes(m.SerializeAsString()); }

@@ -44,7 +44,7 @@ std::string request_name(size_t i) {
 TEST(Serve, ThirtyTwoConcurrentClientsEachGetExactlyOneCorrectAnswer) {
   // Prompts of 5 to 8 tokens go in 3-token chunks, sharing passes with others' decoding;
   // 16 requests at a time, greedy and sampled, different lengths.
-  Server server({"--prefill-chunk", "3", "--max-batch", "16"});
+  Server server({"--prefill-chunk", "3", "--max-batch", "16", "--max-client-requests", "32"});  // one host
   ASSERT_FALSE(server.endpoint().empty());
   zmq::context_t context(1);
   const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom",  "Tim had a red ball",
@@ -215,7 +215,7 @@ TEST(Serve, OneClientCannotTakeEverySlotOrCutInLine) {
                 test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
   ASSERT_FALSE(server.endpoint().empty());
   zmq::context_t context(1);
-  Client greedy(context, server.endpoint()), other(context, server.endpoint());
+  Client greedy(context, server.endpoint()), other(context, server.endpoint(), "127.0.0.2");  // two hosts
   for (const char* id : {"a1", "a2", "a3", "a4"}) greedy.send(submit(id, "Count from one to ten.", 12));
   wire::ServerMessage refused = greedy.receive();
   ASSERT_TRUE(refused.has_error()) << refused.DebugString();

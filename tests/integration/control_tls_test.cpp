@@ -103,37 +103,37 @@ int send_claim(uint16_t port) {
   return fd;
 }
 
-TEST(ControlTls, ClaimedPayloadBeforeTheHandshakeAllocatesNothing) {
-  auto scheduler = test::start_scheduler(test::stories_model(), make_credentials("cluster"));
-  ASSERT_FALSE(scheduler->control().empty()) << "the scheduler did not start";
-  const uint16_t port = uint16_t(std::stoi(scheduler->control().substr(scheduler->control().rfind(':') + 1)));
-  const long before = test::peak_rss_kb(scheduler->pid());
+// Three connections to the scheduler's control port that claim 4 GiB each, left open for two
+// seconds; the growth of its peak memory must stay under 32 MB. Returns the sockets.
+std::vector<int> claim_three_times(const Server& scheduler) {
+  const uint16_t port = uint16_t(std::stoi(scheduler.control().substr(scheduler.control().rfind(':') + 1)));
+  const long before = test::peak_rss_kb(scheduler.pid());
   std::vector<int> sockets;
   for (int i = 0; i < 3; ++i) sockets.push_back(send_claim(port));
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_LT(test::peak_rss_kb(scheduler->pid()) - before, 32 * 1024) << "the scheduler's peak memory grew";
-  for (int fd : sockets) close(fd);
+  EXPECT_LT(test::peak_rss_kb(scheduler.pid()) - before, 32 * 1024) << "the scheduler's peak memory grew";
+  return sockets;
+}
+
+TEST(ControlTls, ClaimedPayloadBeforeTheHandshakeAllocatesNothing) {
+  auto scheduler = test::start_scheduler(test::stories_model(), make_credentials("cluster"));
+  ASSERT_FALSE(scheduler->control().empty()) << "the scheduler did not start";
+  for (int fd : claim_three_times(*scheduler)) close(fd);
   const nlohmann::json health = test::health_when(scheduler->http(), [](auto&) { return true; });
   EXPECT_EQ(health["status"], "ok") << health.dump();
 }
 
 // The plain control plane: CAF listens only on a private Unix socket, behind a front that
-// reads every BASP header; a header claiming 1 GiB closes its connection before CAF sees it.
+// reads every BASP header; a header claiming 4 GiB closes its connection before CAF sees it.
 TEST(ControlPlain, ClaimedPayloadIsRefusedByTheFrontAndNodesStillJoin) {
   auto scheduler = test::start_scheduler(test::stories_model());
   ASSERT_FALSE(scheduler->control().empty()) << "the scheduler did not start";
-  const uint16_t port = uint16_t(std::stoi(scheduler->control().substr(scheduler->control().rfind(':') + 1)));
-  const long before = test::peak_rss_kb(scheduler->pid());
-  std::vector<int> sockets;
-  for (int i = 0; i < 3; ++i) sockets.push_back(send_claim(port));
-  std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_LT(test::peak_rss_kb(scheduler->pid()) - before, 32 * 1024) << "the scheduler's peak memory grew";
-  for (int fd : sockets) {
+  for (int fd : claim_three_times(*scheduler)) {
     timeval patience{5, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
     char byte;
     const ssize_t n = read(fd, &byte, 1);  // the end of the stream, or a reset (bytes were left unread)
-    EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << "the front did not close a connection claiming 1 GiB";
+    EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << "the front did not close a connection claiming 4 GiB";
     close(fd);
   }
   EXPECT_EQ(count(scheduler->log(), "event=control_refused"), 3) << scheduler->log();

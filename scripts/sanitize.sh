@@ -18,11 +18,14 @@ build-asan/tests/tandem_unit_tests --gtest_brief=1 \
   --gtest_filter="${TANDEM_SANITIZE_FILTER:--Models/*:RealModels/*:Passkey*:*Qwen*:*RealPair*:Drafts/SpeculativeSampling.*:SpeculativeSampling.Broken*}"
 # The sanitized `tandem` binary itself, as a cluster of processes (CAF, TLS, CURVE, HTTP):
 # integration tests on the tiny model, which spawn build-asan/tandem. A child's report
-# aborts it, which fails its test.
+# aborts it, which fails its test. (The HTTP abuse tests that bound memory per connection
+# or per chunked body are left out: ASan's own redzones and quarantine exceed the bounds.)
 cmake --build build-asan -j "$(nproc)" --target tandem tandem_integration_tests
 build-asan/tests/tandem_integration_tests --gtest_brief=1 --gtest_filter="${TANDEM_SANITIZE_INTEGRATION_FILTER:-\
 Cluster.SchedulerVerifierAndDrafterProcessesMatchGenerateAr:Cluster.AStrangerOnTheDrafterPort*:\
-ControlTls.*:Curve.*:Logging.*:Http.WithApiKeys*:Http.WithACertificate*:Http.OutOfRange*}"
+ControlTls.*:ControlPlain.*:Curve.*:Logging.*:Http.WithApiKeys*:Http.WithACertificate*:Http.OutOfRange*:\
+HttpAbuse.Compressed*:HttpAbuse.Slow*:HttpAbuse.Oversized*:HttpAbuse.Continue*:HttpAbuse.ARequestId*:\
+NodeIdentity.ASecond*}"
 
 # ThreadSanitizer: the tests where several threads share state. tests/tsan.supp lists the
 # uninstrumented libraries whose own synchronisation TSan cannot see.

@@ -74,13 +74,16 @@ HttpGateway::HttpGateway(const std::string& host, int port, RequestBackend& work
 }
 
 HttpGateway::~HttpGateway() {
+  // No handler runs once the server has stopped, so nothing new reaches the pool; what the pool
+  // and pending_ hold is let go while the server's event loop still exists to drop it.
+  http_->stop();
   pool_->join();
   std::map<std::string, Pending> pending;
   {
     std::lock_guard lock(pending_mutex_);
     pending.swap(pending_);
   }
-  pending.clear();  // their exchanges answer (or close) while the server still runs
+  pending.clear();
   http_.reset();
 }
 

@@ -41,6 +41,7 @@ struct HttpServer::State {
   HttpLimits limits;
   std::vector<HttpRoute> routes;
   std::atomic<size_t> connections{0};
+  std::atomic<size_t> answering{0};  // connections whose answer is being made or written
   std::optional<net::ssl::context> tls;
   net::io_context io;
   tcp::acceptor acceptor{io};
@@ -211,7 +212,7 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
 
   void begin_answer() {
     disarm();
-    answering_ = true;
+    set_answering(true);
     read_more();  // to notice at once a client that leaves before its answer
   }
 
@@ -262,7 +263,8 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
   }
 
   void finish_answer() {
-    answering_ = finishing_ = false;
+    set_answering(false);
+    finishing_ = false;
     gone_ = nullptr;
     parser_.reset();
     if (!keep_alive_) return linger();
@@ -286,9 +288,16 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
     read_more();
   }
 
+  // Counted in the server's answers in progress, which stop() lets finish.
+  void set_answering(bool answering) {
+    if (answering != answering_ && !closed_) answering ? ++server_.answering : --server_.answering;
+    answering_ = answering;
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
+    if (answering_) --server_.answering;  // answering_ stays set: on_close still tells the exchange
     disarm();
     error_code ignored;
     socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -375,9 +384,19 @@ HttpServer::HttpServer(const std::string& host, int port, HttpLimits limits, std
   for (int i = 0; i < std::max(1, l.threads); ++i) threads_.emplace_back([state = state_] { state->io.run(); });
 }
 
-HttpServer::~HttpServer() {
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::stop() {
+  if (threads_.empty()) return;
+  // Answers under way get a moment to be written (a stream's last events after a drain).
+  net::post(state_->io, [state = state_.get()] {
+    error_code ignored;
+    state->acceptor.close(ignored);
+  });
+  for (int i = 0; i < 40 && state_->answering > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   state_->io.stop();
   for (std::thread& t : threads_) t.join();
+  threads_.clear();
 }
 
 int HttpServer::port() const { return state_->acceptor.local_endpoint().port(); }

@@ -107,6 +107,10 @@ class HttpServer {
   const char* scheme() const;
   /// Connections open now.
   size_t connections() const;
+  /// Stops serving (idempotent): no handler runs after it returns, and what exchanges still
+  /// send is dropped. The destructor stops first; call it earlier to let go of exchanges
+  /// before the server goes.
+  void stop();
 
   struct State;
 

@@ -120,6 +120,8 @@ void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOC
 
 // Reads what `from` has into `into` (up to kBufferBytes); false if it closed or failed.
 bool read_into(int from, std::string& into, size_t* got) {
+  *got = 0;
+  if (into.size() >= kBufferBytes) return true;  // full: the other side must take some first
   char buffer[kBufferBytes];
   const ssize_t n = recv(from, buffer, kBufferBytes - into.size(), 0);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return false;

@@ -6,6 +6,7 @@
 
 #include "cluster/log.h"
 #include "cluster/metrics.h"
+#include "server/prefill_shares.h"
 
 namespace tandem {
 namespace {
@@ -373,7 +374,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   std::vector<BatchToken> batch;
   std::vector<KvCache*> caches;
   std::vector<int64_t> first_row;  // of each request's logits, -1 for a prefill chunk
-  int64_t logit_rows = 0, prefill_budget = options_.prefill_chunk;
+  int64_t logit_rows = 0;
   // PEARL requests are drafted for beside the pass when they are most of the batch and no
   // prompt is being prefilled: the drafter's share of the cores is then worth more to the
   // batch than to the verifier (measured in the README). Otherwise the pass gets every
@@ -391,7 +392,12 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   // Every drafter hears what it will be asked first: a drafter process then drafts the
   // whole batch's trees together instead of one request at a time.
   for (auto& a : active) a->run().announce_pass();
-  int64_t prefilling = std::count_if(active.begin(), active.end(), [](const auto& a) { return a->run().prefilling(); });
+  // The pass's prompt tokens, shared among the clients with prompts coming in and then among
+  // each one's prompts, so that a long prompt, or many, hold another's up by a pass at most.
+  std::vector<std::string> prompt_clients;
+  for (const auto& a : active)
+    if (a->run().prefilling()) prompt_clients.push_back(client_group(a->ticket().client));
+  PrefillShares prefill(options_.prefill_chunk, prompt_clients);
   for (size_t i = 0; i < active.size();) {
     SpeculativeRun& run = active[i]->run();
     const size_t before = batch.size();
@@ -399,12 +405,8 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
     auto failed = failure_of(active[i]->ticket(), [&] {
       check_alive(active[i]->ticket());
       if (run.prefilling()) {
-        // The pass's prompt tokens are shared among the prompts still coming in (what one
-        // leaves goes to those after it), so that a long prompt holds a short one up by a
-        // pass at most, not by its whole length.
-        const int64_t left = std::max<int64_t>(prefill_budget, 0), sharing = std::max<int64_t>(prefilling--, 1);
-        const int64_t share = (left + sharing - 1) / sharing;
-        prefill_budget -= run.add_prefill_chunk(batch, int32_t(caches.size()), share);
+        const std::string client = client_group(active[i]->ticket().client);
+        prefill.took(client, run.add_prefill_chunk(batch, int32_t(caches.size()), prefill.share(client)));
       } else {
         const double drafting_before = run.stats().draft_seconds;
         run.add_pass(batch, int32_t(caches.size()));

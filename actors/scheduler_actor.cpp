@@ -177,6 +177,9 @@ class Scheduler {
       return std::string(kNameInUse) + ": '" + name + "' is a live member; a restart under that name joins once the " +
              "old node has gone (disconnected, or silent for " + std::to_string(settings_.node_timeout_ms) + " ms)";
     state_.work_actors[name] = work;
+    // An old self that expired by silence may still have its address here; its late
+    // disconnect must not take the new member with it.
+    std::erase_if(state_.node_names, [&](const auto& entry) { return entry.second == name; });
     state_.node_names[work.address()] = name;
     self_->monitor(work);
     LogFields joined = {{"role", role_text}, {"name", name}};

@@ -178,37 +178,45 @@ std::string peer_of(const sockaddr_storage& address) {
 
 ControlFront::ControlFront(caf::actor_system& system, const caf::actor& actor, const std::string& host,
                            uint16_t port) {
+  listener_ = listen_tcp(host, port, &port_);  // first: an address that cannot be bound leaves CAF untouched
   char folder[] = "/tmp/tandem-control-XXXXXX";  // mode 0700: only this user reaches the socket
-  if (!mkdtemp(folder)) throw std::runtime_error(std::string("cannot make a folder for the control socket: ") +
-                                                 std::strerror(errno));
+  if (!mkdtemp(folder) || pipe(wake_) != 0) {
+    close(listener_);
+    throw std::runtime_error(std::string("cannot make a folder for the control socket: ") + std::strerror(errno));
+  }
   folder_ = folder;
   socket_path_ = folder_ + "/caf.sock";
   const int unix_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   std::strncpy(address.sun_path, socket_path_.c_str(), sizeof address.sun_path - 1);
-  if (bind(unix_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(unix_fd, 128) != 0) {
-    close(unix_fd);
-    throw std::runtime_error("cannot listen on " + socket_path_ + ": " + std::strerror(errno));
-  }
-  auto broker = system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
-  auto middleman = system.spawn<UnixSocketMiddleman, caf::hidden>(broker, unix_fd);
-  caf::scoped_actor self{system};
   std::string failure;
-  self->request(middleman, caf::infinite, caf::publish_atom::value, uint16_t(0),
-                caf::actor_cast<caf::strong_actor_ptr>(actor), std::set<std::string>{}, std::string(), true)
-      .receive([](uint16_t) {}, [&](caf::error& e) { failure = system.render(e); });
-  anon_send_exit(middleman, caf::exit_reason::user_shutdown);  // the doorman lives on in the broker
-  if (!failure.empty()) throw std::runtime_error("cannot publish on " + socket_path_ + ": " + failure);
-  listener_ = listen_tcp(host, port, &port_);
-  if (pipe(wake_) != 0) throw std::runtime_error("cannot make a pipe");
+  if (bind(unix_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(unix_fd, 128) != 0) {
+    failure = std::strerror(errno);
+    close(unix_fd);
+  } else {
+    auto broker = system.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+    auto middleman = system.spawn<UnixSocketMiddleman, caf::hidden>(broker, unix_fd);
+    caf::scoped_actor self{system};
+    self->request(middleman, caf::infinite, caf::publish_atom::value, uint16_t(0),
+                  caf::actor_cast<caf::strong_actor_ptr>(actor), std::set<std::string>{}, std::string(), true)
+        .receive([](uint16_t) {}, [&](caf::error& e) { failure = system.render(e); });
+    anon_send_exit(middleman, caf::exit_reason::user_shutdown);  // the doorman lives on in the broker
+  }
+  if (!failure.empty()) {
+    close(listener_);
+    close(wake_[0]);
+    close(wake_[1]);
+    std::error_code ignored;
+    std::filesystem::remove_all(folder_, ignored);
+    throw std::runtime_error("cannot listen on " + socket_path_ + ": " + failure);
+  }
   thread_ = std::thread([this] { relay(); });
 }
 
 ControlFront::~ControlFront() {
   stopping_ = true;
-  if (write(wake_[1], "x", 1) < 0) {
-  }
+  (void)!write(wake_[1], "x", 1);
   thread_.join();
   close(listener_);
   close(wake_[0]);

@@ -90,7 +90,6 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   options_.sampling = sampling_from_wire(r.sampling());
   options_.sampling.seed = sample_seed(options_.sampling.seed, index_);
   const Model& target = models.target->model();
-  prompt_ids_ = ticket_->prompt_ids.empty() ? prompt_ids(r, target.tokenizer()) : ticket_->prompt_ids;
   const std::string& mode = settings_.mode;
   const bool remote = models.remote_drafter && (mode == "chain" || mode == "tree" || mode == "pearl");
   const bool local = mode == "pearl" ? models.pearl_drafting != nullptr : models.draft != nullptr;
@@ -109,7 +108,7 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   drafts_locally_ = !remote && mode != "pearl";
   drafts_ahead_ = !remote && mode == "pearl";
   run_ = std::make_unique<SpeculativeRun>(
-      target, drafter_.get(), prompt_ids_, options_,
+      target, drafter_.get(), ticket_->prompt_ids, options_,
       mode_speculation(settings_, target, models.draft ? &models.draft->model() : nullptr),
       [this](int32_t id) { on_token(id); });
   shares_prompt_ = group_ && !run_->cache().remote();  // a cache on KV shards keeps its prompt there
@@ -154,7 +153,7 @@ wire::ServerMessage ActiveRequest::final_message() {
   f->set_text(text_);
   f->set_finish_reason(finish_reason_name(result.finish));
   wire::Statistics* st = f->mutable_stats();
-  st->set_prompt_tokens(int32_t(prompt_ids_.size()));
+  st->set_prompt_tokens(int32_t(ticket_->prompt_ids.size()));
   st->set_generated_tokens(int32_t(ids_.size()));
   st->set_queue_seconds(std::chrono::duration<double>(started_ - ticket_->received).count());
   st->set_prefill_seconds(result.prefill_seconds);

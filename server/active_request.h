@@ -55,7 +55,7 @@ struct RequestTicket {
   std::atomic<bool> cancelled{false};
   std::atomic<int64_t> last_heard_ms{0};  // steady-clock time of the client's latest message
   int passed_over = 0;  // requests admitted ahead of it because its samples did not fit (worker's lock)
-  std::vector<int32_t> prompt_ids;  // the prompt, tokenized before the request is queued (empty: not yet)
+  std::vector<int32_t> prompt_ids;  // the prompt, tokenized (prepare thread) before the request is queued
 };
 
 /// The request's prompt as token ids (its chat turns through the model's template); throws
@@ -128,7 +128,6 @@ class ActiveRequest {
   ReplySink sink_;
   ModeSettings settings_;
   GenerationOptions options_;
-  std::vector<int32_t> prompt_ids_;
   std::unique_ptr<Drafter> drafter_;
   std::unique_ptr<SpeculativeRun> run_;
   StreamDecoder decoder_;

@@ -1,6 +1,4 @@
 #include <boost/beast/http/status.hpp>
-#include <strings.h>
-
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -9,15 +7,12 @@
 
 namespace tandem {
 
-std::string http_error_body(const std::string& message, const std::string& type) {
-  const nlohmann::json body = {{"error", {{"message", message}, {"type", type}}}};
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+nlohmann::json http_error_json(const std::string& message, const std::string& type) {
+  return {{"error", {{"message", message}, {"type", type}}}};
 }
 
-std::string HttpRequest::header(const std::string& name) const {
-  for (const auto& [field, value] : fields)
-    if (field.size() == name.size() && strncasecmp(field.c_str(), name.c_str(), name.size()) == 0) return value;
-  return "";
+std::string http_error_body(const std::string& message, const std::string& type) {
+  return http_error_json(message, type).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 namespace {

@@ -35,10 +35,6 @@ int http_status(wire::ErrorCode code) {
 // JSON text; bytes that are not UTF-8 (from a prompt, say) become U+FFFD instead of throwing.
 std::string text_of(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-json error_json(const std::string& message, const std::string& type) {
-  return {{"error", {{"message", message}, {"type", type}}}};
-}
-
 json usage(const wire::Statistics& s) {
   return {{"prompt_tokens", s.prompt_tokens()},
           {"completion_tokens", s.generated_tokens()},
@@ -225,7 +221,7 @@ bool HttpGateway::answer(Pending& p, const wire::ServerMessage& m) {
     event["tandem"] = speculation(f.stats());
     end = true;
   } else {
-    event = error_json(m.error().message(), wire::ErrorCode_Name(m.error().code()));
+    event = http_error_json(m.error().message(), wire::ErrorCode_Name(m.error().code()));
     end = true;
   }
   std::string data = "data: " + text_of(event) + "\n\n";

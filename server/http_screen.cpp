@@ -51,7 +51,6 @@ HttpScreening screen_request(const HttpParser& parser, const std::vector<HttpRou
   request.method = std::string(head.method_string());
   request.path = std::string(target.substr(0, question));
   if (question != std::string_view::npos) request.query = std::string(target.substr(question + 1));
-  for (const auto& field : head) request.fields.emplace_back(field.name_string(), field.value());
 
   const auto key = limits.api_keys.empty() ? std::nullopt : api_key_name(head[http::field::authorization], limits.api_keys);
   if (key) request.key_name = *key;

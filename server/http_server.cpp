@@ -401,6 +401,5 @@ void HttpServer::stop() {
 
 int HttpServer::port() const { return state_->acceptor.local_endpoint().port(); }
 const char* HttpServer::scheme() const { return state_->tls ? "https" : "http"; }
-size_t HttpServer::connections() const { return state_->connections; }
 
 }  // namespace tandem

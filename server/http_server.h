@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <utility>
@@ -38,15 +39,12 @@ struct HttpLimits {
   std::string tls_cert_file, tls_key_file;
 };
 
-/// One request as the handler sees it: header fields read, body complete.
+/// One request as the handler sees it: header read, body complete.
 struct HttpRequest {
   std::string method, path, query;  // path without the query; query without the '?'
-  std::vector<std::pair<std::string, std::string>> fields;
   std::string body;
   std::string peer;      // the client's address, without the port
   std::string key_name;  // the name of the API key it carried, if keys are on
-  /// The first header field of that name (case-insensitive), or "".
-  std::string header(const std::string& name) const;
 };
 
 class HttpConnection;
@@ -105,8 +103,6 @@ class HttpServer {
   int port() const;
   /// "https" with a certificate, else "http".
   const char* scheme() const;
-  /// Connections open now.
-  size_t connections() const;
   /// Stops serving (idempotent): no handler runs after it returns, and what exchanges still
   /// send is dropped. The destructor stops first; call it earlier to let go of exchanges
   /// before the server goes.
@@ -119,7 +115,8 @@ class HttpServer {
   std::vector<std::thread> threads_;
 };
 
-/// An OpenAI-style error body: {"error": {"message": ..., "type": ...}}.
+/// An OpenAI-style error: {"error": {"message": ..., "type": ...}}, as JSON and as its text.
+nlohmann::json http_error_json(const std::string& message, const std::string& type);
 std::string http_error_body(const std::string& message, const std::string& type);
 
 }  // namespace tandem

@@ -12,9 +12,9 @@ namespace {
 
 const std::vector<tandem::HttpRoute>& routes() {
   static const std::vector<tandem::HttpRoute> all = {
-      {.method = "GET", .path = "/health", .open = true},
-      {.method = "GET", .path = "/v1/models"},
-      {.method = "POST", .path = "/v1/completions", .takes_body = true},
+      {.method = "GET", .path = "/health", .open = true, .handler = {}},
+      {.method = "GET", .path = "/v1/models", .handler = {}},
+      {.method = "POST", .path = "/v1/completions", .takes_body = true, .handler = {}},
   };
   return all;
 }

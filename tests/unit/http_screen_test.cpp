@@ -11,9 +11,9 @@ namespace tandem {
 namespace {
 
 const std::vector<HttpRoute> kRoutes = {
-    {.method = "GET", .path = "/health", .open = true},
-    {.method = "GET", .path = "/v1/models"},
-    {.method = "POST", .path = "/v1/completions", .takes_body = true},
+    {.method = "GET", .path = "/health", .open = true, .handler = {}},
+    {.method = "GET", .path = "/v1/models", .handler = {}},
+    {.method = "POST", .path = "/v1/completions", .takes_body = true, .handler = {}},
 };
 
 // The screening of a raw request header (with the blank line that ends it).

@@ -3,10 +3,13 @@
 // types travel: strings (protobuf bytes for client messages), integers, actor handles.
 //
 // Joining and staying joined (node agent ─▶ scheduler):
-//   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key, site) ─▶ "" or the reason it was refused
+//   (challenge) ─▶ a fresh nonce, which the join's proof signs (cluster/join_proof.h)
+//   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key, site, proof) ─▶ "" or the reason it
+//                                                   was refused
 //      model, vocabulary: the node's fingerprints (model/fingerprint.h; '' for a shard)
 //      data_key: the CURVE public key of its data channel ('' : plain ZeroMQ)
 //      site: where its model runs, for choosing links (cluster/link_site.h; '' : ZeroMQ only)
+//      proof: that its certificate binds its role and name (cluster/join_proof.h; '' : plain control plane)
 //   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
 //   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //
@@ -36,6 +39,7 @@
 namespace tandem {
 
 using join_atom = caf::atom_constant<caf::atom("join")>;
+using challenge_atom = caf::atom_constant<caf::atom("challenge")>;
 /// How the scheduler's refusal of a join begins when the name belongs to a live member: the
 /// node tries again (a restart whose old self the scheduler has not yet seen go).
 inline constexpr const char* kNameInUse = "name in use";

@@ -1,6 +1,7 @@
 #pragma once
 // A node's membership agent: joins the scheduler with the node's role, name, data
-// endpoint and work actor, then heartbeats with its load. If the scheduler forgets
+// endpoint and work actor (with TLS, proving that its certificate binds that role and
+// name), then heartbeats with its load. If the scheduler forgets
 // the node it joins again; if the scheduler goes away the agent stops and sets
 // `scheduler_lost`, so the process can reconnect.
 //
@@ -14,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include "cluster/join_proof.h"
+
 namespace tandem {
 
 /// What a node tells the scheduler about itself.
@@ -22,6 +25,9 @@ struct NodeAgentSettings {
   std::string model, vocabulary;                      // fingerprints of its model and vocabulary ('' : none)
   std::string data_key;                               // CURVE public key of its data channel ('' : plain)
   std::string site;                                   // where its model runs (cluster/link_site.h; '' : ZeroMQ only)
+  // The proof for a claim (cluster/join_proof.h), its nonce the scheduler's challenge; null: none
+  // (a plain control plane).
+  JoinProver prove;
   // drafter: join the NCCL link (verifier's name, link ids) the scheduler formed
   std::function<void(const std::string&, const std::string&)> nccl_link;
   std::function<void(const std::string&)> admit;      // drafter, shard: the verifiers' keys, comma-separated

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "actors/messages.h"
+#include "cluster/join_proof.h"
 #include "cluster/log.h"
 #include "cluster/membership.h"
 #include "cluster/metrics.h"
@@ -29,6 +30,7 @@ struct SchedulerState {
   std::map<caf::actor_addr, std::string> node_names;  // monitored actor -> node name
   std::map<RequestKey, Tracked> requests;
   std::string assigned_shards;  // the KV shard list the verifiers last heard
+  Challenges challenges;        // nonces handed to joining nodes
 };
 
 // "finished" or the error code's name in lower case, as in tandem_requests_total{outcome}.
@@ -91,7 +93,10 @@ wire::ServerMessage error_reply(const std::string& request_id, wire::ErrorCode c
 class Scheduler {
  public:
   Scheduler(caf::event_based_actor* self, SchedulerSettings settings)
-      : self_(self), settings_(std::move(settings)), state_(settings_.node_timeout_ms) {}
+      : self_(self),
+        settings_(std::move(settings)),
+        state_(settings_.node_timeout_ms),
+        proofs_(settings_.cluster_ca, settings_.local_secret) {}
 
   caf::behavior behavior() {
     self_->set_down_handler([this](caf::down_msg& down) {
@@ -104,10 +109,12 @@ class Scheduler {
     });
     self_->send(self_, tick_atom::value);
     return {
+        [this](challenge_atom) { return state_.challenges.issue(steady_now_ms()); },
         [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
                caf::actor work, const std::string& model, const std::string& vocabulary, const std::string& data_key,
-               const std::string& site) {
-          const std::string refused = join(role, name, data_endpoint, work, model, vocabulary, data_key, site);
+               const std::string& site, const std::string& proof) {
+          std::string refused = unproven(JoinClaim{role, name, data_endpoint, data_key, join_proof_nonce(proof)}, proof);
+          if (refused.empty()) refused = join(role, name, data_endpoint, work, model, vocabulary, data_key, site);
           if (!refused.empty())
             log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});
           return refused;
@@ -157,6 +164,15 @@ class Scheduler {
   }
 
  private:
+  // Why `claim` is not proven by `proof` ('' when it is, or no proof is needed: a plain control plane).
+  std::string unproven(const JoinClaim& claim, const std::string& proof) {
+    if (settings_.cluster_ca.empty()) return "";
+    if (!claim.nonce.empty() && !state_.challenges.take(claim.nonce, steady_now_ms()))
+      return "the join proof answers no challenge of this scheduler's (used, or over " +
+             std::to_string(Challenges::kLifetimeMs / 1000) + " s old)";
+    return proofs_.check(proof, claim);
+  }
+
   std::string join(const std::string& role_text, const std::string& name, const std::string& data_endpoint,
                    const caf::actor& work, const std::string& model, const std::string& vocabulary,
                    const std::string& data_key, const std::string& site) {
@@ -423,6 +439,7 @@ class Scheduler {
   caf::event_based_actor* self_;
   SchedulerSettings settings_;
   SchedulerState state_;
+  JoinProofChecker proofs_;
 };
 
 }  // namespace

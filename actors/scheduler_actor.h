@@ -2,7 +2,7 @@
 // The scheduler actor: admits client requests, sends each to the least busy live
 // verifier, relays the verifier's replies to the client, and keeps the membership
 // table (drafters and verifiers join, heartbeat, and are dropped when silent or
-// disconnected). Each verifier is paired with a free drafter. When a verifier is
+// disconnected; with TLS, only under a role and name its certificate binds). Each verifier is paired with a free drafter. When a verifier is
 // lost, every request it held ends with UNAVAILABLE; nothing waits forever.
 // Protocol: actors/messages.h.
 #include <caf/all.hpp>
@@ -40,6 +40,9 @@ struct SchedulerSettings {
   int64_t tick_ms = 250;                // how often silence is checked
   std::string model, vocabulary;        // fingerprints of the model served: a verifier of another model,
                                         // or a drafter of another vocabulary, is refused ('' : not checked)
+  std::string cluster_ca;    // the control plane's CA: a joining node must prove that its certificate
+                             // binds its role and name (cluster/join_proof.h; '' : plain, no proof)
+  std::string local_secret;  // proves a node inside this process instead ('' : none)
 };
 
 /// Spawns a scheduler.

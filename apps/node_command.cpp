@@ -149,6 +149,24 @@ void stay_joined(caf::actor_system& system, const std::string& address, Join joi
   }
 }
 
+// With the cluster's certificates, each join proves that this node's certificate binds its role and name.
+JoinProver prover(const ClusterTls& tls) {
+  return tls.enabled() ? certificate_prover(tls.cert_file, tls.key_file) : nullptr;
+}
+
+// A UsageError unless the certificate lets this node join as `role` under `name` (the
+// scheduler would refuse it; better to say so before any model loads).
+void check_certificate_binds(const ClusterTls& tls, const std::string& role, const std::string& name) {
+  if (!tls.enabled() || (role != "verifier" && role != "drafter" && role != "shard")) return;
+  const std::vector<std::string> bindings = certificate_node_bindings(tls.cert_file);
+  if (node_bindings_allow(bindings, role, name)) return;
+  std::string list;
+  for (const std::string& b : bindings) list += (list.empty() ? "" : ", ") + b;
+  throw UsageError(tls.cert_file + " does not let this node join as " + role + "/" + name + " (it binds " +
+                   (list.empty() ? std::string("no node") : list) + "); make one with tandem keys cert --node " +
+                   role + "/" + name);
+}
+
 // Until a stop signal: with --scheduler, joins it as `s` describes (again whenever it is
 // lost); then drains (the scheduler sends no new work) until `idle` or --drain-timeout-ms.
 void serve_joined(const Flags& flags, const ClusterTls& tls, NodeAgentSettings s, const std::function<bool()>& idle) {
@@ -159,6 +177,7 @@ void serve_joined(const Flags& flags, const ClusterTls& tls, NodeAgentSettings s
   ControlPlane control(tls);
   caf::actor agent;
   s.heartbeat_ms = flags.get_int("heartbeat-ms");
+  s.prove = prover(tls);
   stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
     if (agent) caf::anon_send_exit(agent, caf::exit_reason::user_shutdown);
     s.scheduler_lost = lost;
@@ -180,7 +199,7 @@ int run_scheduler(const Flags& flags, const ClusterTls& tls) {
   // and joining nodes must hold the same model (verifiers) or vocabulary (drafters).
   auto model = Model::load(resolve_model_path(flags.get("model")));
   ControlPlane control(tls);
-  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), *model);
+  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), *model, tls);
   const std::string control_address = scheduler.publish(flags.get("control"));
   scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();
@@ -212,7 +231,7 @@ int run_verifier(const Flags& flags, const std::string& name, const ClusterTls& 
             << flags.get("scheduler") << "; metrics on " << ops.address() << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {name, ops.address()});
   stay_joined(control.system, flags.get("scheduler"), [&](const caf::actor& scheduler, auto lost) {
-    verifier.join(scheduler, lost, flags.get_int("heartbeat-ms"));
+    verifier.join(scheduler, lost, flags.get_int("heartbeat-ms"), prover(tls));
   });
   std::cout << "tandem node: verifier draining" << std::endl;
   verifier.drain(std::chrono::milliseconds(flags.get_int("drain-timeout-ms")));
@@ -349,6 +368,7 @@ int run_node(const std::vector<std::string>& args) {
   const std::string name = flags.get("name").empty() ? default_name(role) : flags.get("name");
   apply_log_flags(flags, name);
   const ClusterTls tls = cluster_tls(flags);  // wrong certificate files fail now, before any model loads
+  check_certificate_binds(tls, role, name);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   if (role == "scheduler") return run_scheduler(flags, tls);

@@ -107,14 +107,21 @@ ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
   return settings;
 }
 
-SchedulerHost::SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms, const Model& model)
+SchedulerHost::SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms, const Model& model,
+                             const ClusterTls& tls)
     : system_(system),
       scheduler_(spawn_scheduler(system, {.sink = endpoints_.sink(),
                                           .view = view_,
                                           .node_timeout_ms = node_timeout_ms,
                                           .model = model_fingerprint(model),
-                                          .vocabulary = vocabulary_fingerprint(model.tokenizer())})),
+                                          .vocabulary = vocabulary_fingerprint(model.tokenizer()),
+                                          .cluster_ca = tls.ca_file,
+                                          .local_secret = local_secret_})),
       gateway_(std::make_unique<SchedulerGateway>(scheduler_, view_)) {}
+
+JoinProver SchedulerHost::local_prover() const {
+  return [secret = local_secret_](const JoinClaim&) { return make_local_join_proof(secret); };
+}
 
 nlohmann::json SchedulerHost::pairs() const {
   nlohmann::json list = nlohmann::json::array();

@@ -12,6 +12,7 @@
 #include "actors/scheduler_gateway.h"
 #include "apps/client_endpoints.h"
 #include "cluster/control_plane.h"
+#include "cluster/join_proof.h"
 
 namespace tandem {
 
@@ -30,11 +31,14 @@ void check_scheduler_exposure(const Flags& flags, const std::string& listen, con
 /// A running scheduler and its client endpoints.
 class SchedulerHost {
  public:
-  /// A scheduler for `model`: verifiers of another model and drafters of another vocabulary are refused.
-  SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms, const Model& model);
+  /// A scheduler for `model`: verifiers of another model and drafters of another vocabulary are
+  /// refused; with `tls`, so is a node whose certificate does not bind its role and name.
+  SchedulerHost(caf::actor_system& system, int64_t node_timeout_ms, const Model& model, const ClusterTls& tls);
 
   /// The scheduler actor (local verifiers join it directly).
   const caf::actor& actor() const { return scheduler_; }
+  /// How a node in this process proves itself when it joins.
+  JoinProver local_prover() const;
   /// Lets nodes of other processes join at HOST:PORT ('' for none); the bound address or "none".
   std::string publish(const std::string& control);
   /// Binds the ZeroMQ endpoint and the HTTP HOST:PORT ('' for none); `model` gives HTTP its
@@ -51,6 +55,7 @@ class SchedulerHost {
 
  private:
   caf::actor_system& system_;
+  std::string local_secret_ = new_nonce();  // never leaves this process
   ClientEndpoints endpoints_;
   std::shared_ptr<SchedulerView> view_ = std::make_shared<SchedulerView>();
   caf::actor scheduler_;

@@ -45,11 +45,12 @@ int run_serve(const std::vector<std::string>& args) {
   if (!flags.parse(args)) return 0;
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   check_scheduler_exposure(flags, flags.get("listen"), flags.get("http"), flags.get("control"), endpoint_settings);
-  ControlPlane control(cluster_tls(flags));
+  const ClusterTls tls = cluster_tls(flags);
+  ControlPlane control(tls);
   VerifierHost verifier(flags, control.system, "local");
-  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), verifier.target());
+  SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), verifier.target(), tls);
   const std::string control_address = scheduler.publish(flags.get("control"));
-  verifier.join(scheduler.actor(), nullptr, 500);
+  verifier.join(scheduler.actor(), nullptr, 500, scheduler.local_prover());
   scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();
   endpoints.add_health([&verifier, &scheduler] {

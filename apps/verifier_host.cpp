@@ -90,7 +90,8 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   actor_ = spawn_verifier(system_, *worker_, *shards_.pool, route_);
 }
 
-void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic<bool>> lost, int64_t heartbeat_ms) {
+void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic<bool>> lost, int64_t heartbeat_ms,
+                        JoinProver prove) {
   if (agent_) caf::anon_send_exit(agent_, caf::exit_reason::user_shutdown);
   NodeAgentSettings s;
   s.role = "verifier";
@@ -100,6 +101,7 @@ void VerifierHost::join(const caf::actor& scheduler, std::shared_ptr<std::atomic
   s.vocabulary = vocabulary_fingerprint_;
   s.data_key = data_keys_.public_key;
   s.site = format_link_site(link_site_);
+  s.prove = std::move(prove);
   RequestWorker* worker = worker_.get();
   s.load = [worker] { return std::pair<int64_t, int64_t>(int64_t(worker->live_requests()), worker->kv_cache_bytes()); };
   s.heartbeat_ms = heartbeat_ms;

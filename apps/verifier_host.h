@@ -10,6 +10,7 @@
 #include "actors/verifier_actor.h"
 #include "apps/flags.h"
 #include "apps/kv_shard_setup.h"
+#include "cluster/join_proof.h"
 #include "cluster/link_site.h"
 #include "server/request_worker.h"
 
@@ -25,8 +26,10 @@ class VerifierHost {
   VerifierHost(const Flags& flags, caf::actor_system& system, std::string name);
   ~VerifierHost() { stop(); }
 
-  /// Joins `scheduler` (and keeps joined); `lost` is set if the scheduler goes away.
-  void join(const caf::actor& scheduler, std::shared_ptr<std::atomic<bool>> lost, int64_t heartbeat_ms);
+  /// Joins `scheduler` (and keeps joined), proving its name with `prove` (null: no proof);
+  /// `lost` is set if the scheduler goes away.
+  void join(const caf::actor& scheduler, std::shared_ptr<std::atomic<bool>> lost, int64_t heartbeat_ms,
+            JoinProver prove);
   /// Whether it is joined to a scheduler now.
   bool joined() const { return *joined_; }
   /// Requests waiting or running, and the KV cache bytes they hold.

@@ -15,57 +15,23 @@
 #include <memory>
 #include <stdexcept>
 
+#include "cluster/join_proof.h"
+#include "cluster/openssl_handles.h"
+
 namespace tandem {
 namespace {
 
-struct Free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
-  void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(FILE* p) const { fclose(p); }
-};
-using Key = std::unique_ptr<EVP_PKEY, Free>;
-using Certificate = std::unique_ptr<X509, Free>;
-
-// OpenSSL's queued errors as one line.
-std::string openssl_errors() {
-  std::string text;
-  while (unsigned long code = ERR_get_error()) {
-    char buffer[256];
-    ERR_error_string_n(code, buffer, sizeof buffer);
-    text += (text.empty() ? "" : "; ") + std::string(buffer);
-  }
-  return text.empty() ? "unknown OpenSSL error" : text;
-}
-
-void require(bool ok, const std::string& what) {
-  if (!ok) throw std::runtime_error(what + ": " + openssl_errors());
-}
-
-std::unique_ptr<FILE, Free> open_file(const std::string& path, const char* mode) {
-  std::unique_ptr<FILE, Free> file(fopen(path.c_str(), mode));
-  if (!file) throw std::runtime_error(path + ": cannot open");
-  return file;
-}
+using openssl::Certificate;
+using openssl::Key;
+using openssl::require;
+using openssl::read_certificate;
+using openssl::read_key;
+using openssl::open_file;
 
 Key new_key() {
   Key key(EVP_EC_gen("P-256"));
   require(key != nullptr, "cannot make a P-256 key");
   return key;
-}
-
-Key read_key(const std::string& path) {
-  Key key(PEM_read_PrivateKey(open_file(path, "r").get(), nullptr, nullptr, nullptr));
-  if (!key) throw std::runtime_error(path + ": not a PEM private key (" + openssl_errors() + ")");
-  return key;
-}
-
-Certificate read_certificate(const std::string& path) {
-  Certificate cert(PEM_read_X509(open_file(path, "r").get(), nullptr, nullptr, nullptr));
-  if (!cert) throw std::runtime_error(path + ": not a PEM certificate (" + openssl_errors() + ")");
-  return cert;
 }
 
 void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
@@ -86,7 +52,7 @@ Certificate new_certificate(EVP_PKEY* key, const std::string& name, X509* issuer
   unsigned char serial[16];
   require(RAND_bytes(serial, sizeof serial) == 1, "no random serial");
   serial[0] &= 0x7f;  // positive
-  std::unique_ptr<BIGNUM, Free> number(BN_bin2bn(serial, sizeof serial, nullptr));
+  std::unique_ptr<BIGNUM, openssl::Free> number(BN_bin2bn(serial, sizeof serial, nullptr));
   require(number && BN_to_ASN1_INTEGER(number.get(), X509_get_serialNumber(cert.get())), "cannot set the serial");
   require(X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) &&  // tolerate clocks an hour apart
               X509_gmtime_adj(X509_getm_notAfter(cert.get()), long(days) * 86400),
@@ -102,6 +68,9 @@ Certificate new_certificate(EVP_PKEY* key, const std::string& name, X509* issuer
           "cannot set the issuer");
   return cert;
 }
+
+// How a subjectAltName URI naming a node the certificate binds begins.
+const std::string kNodeUriPrefix = std::string("URI:") + kNodeUriScheme;
 
 bool is_ip_address(const std::string& name) {
   unsigned char address[16];
@@ -119,7 +88,7 @@ void write_key_file(const std::string& path, EVP_PKEY* key) {
   auto file = fopen(path.c_str(), "w");
   umask(old);
   if (!file) throw std::runtime_error(path + ": cannot write");
-  std::unique_ptr<FILE, Free> closer(file);
+  std::unique_ptr<FILE, openssl::Free> closer(file);
   if (fchmod(fileno(file), 0600) != 0) throw std::runtime_error(path + ": cannot make it private");  // it existed
   require(PEM_write_PrivateKey(file, key, nullptr, nullptr, 0, nullptr, nullptr) == 1, path + ": cannot write");
 }
@@ -141,7 +110,10 @@ void write_cluster_ca(const std::string& base, int days) {
   write_certificate_file(base + ".crt", cert.get());
 }
 
-void write_node_certificate(const std::string& ca_base, const std::string& base, const std::string& name, int days) {
+void write_node_certificate(const std::string& ca_base, const std::string& base, const std::string& name,
+                            const std::vector<std::string>& nodes, int days) {
+  for (const std::string& node : nodes)
+    if (std::string wrong = check_node_binding(node); !wrong.empty()) throw std::runtime_error(wrong);
   Certificate ca = read_certificate(ca_base + ".crt");
   Key ca_key = read_key(ca_base + ".key");
   if (X509_check_private_key(ca.get(), ca_key.get()) != 1)
@@ -152,11 +124,15 @@ void write_node_certificate(const std::string& ca_base, const std::string& base,
   add_extension(cert.get(), ca.get(), NID_key_usage, "critical,digitalSignature,keyAgreement");
   add_extension(cert.get(), ca.get(), NID_ext_key_usage, "serverAuth,clientAuth");  // nodes both listen and connect
   add_extension(cert.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
-  // The name as a subject alternative name too, so HTTPS clients can check it (--http-tls-cert).
+  // The name as a subject alternative name too, so HTTPS clients can check it (--http-tls-cert),
+  // and the nodes the certificate binds (cluster/join_proof.h).
+  std::string alt_names;
   if (is_ip_address(name))
-    add_extension(cert.get(), ca.get(), NID_subject_alt_name, ("IP:" + name).c_str());
+    alt_names = "IP:" + name;
   else if (is_host_name(name))
-    add_extension(cert.get(), ca.get(), NID_subject_alt_name, ("DNS:" + name).c_str());
+    alt_names = "DNS:" + name;
+  for (const std::string& node : nodes) alt_names += (alt_names.empty() ? "" : ",") + kNodeUriPrefix + node;
+  if (!alt_names.empty()) add_extension(cert.get(), ca.get(), NID_subject_alt_name, alt_names.c_str());
   require(X509_sign(cert.get(), ca_key.get(), EVP_sha256()) > 0, "cannot sign the node certificate");
   write_key_file(base + ".key", key.get());
   write_certificate_file(base + ".crt", cert.get());
@@ -169,8 +145,8 @@ void check_cluster_tls(const ClusterTls& tls) {
   Key key = read_key(tls.key_file);
   if (X509_check_private_key(cert.get(), key.get()) != 1)
     throw std::runtime_error(tls.key_file + " is not the key of " + tls.cert_file);
-  std::unique_ptr<X509_STORE, Free> store(X509_STORE_new());
-  std::unique_ptr<X509_STORE_CTX, Free> context(X509_STORE_CTX_new());
+  std::unique_ptr<X509_STORE, openssl::Free> store(X509_STORE_new());
+  std::unique_ptr<X509_STORE_CTX, openssl::Free> context(X509_STORE_CTX_new());
   require(store && context && X509_STORE_add_cert(store.get(), ca.get()) == 1 &&
               X509_STORE_CTX_init(context.get(), store.get(), cert.get(), nullptr) == 1,
           "cannot check the certificate");

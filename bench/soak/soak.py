@@ -111,7 +111,8 @@ class Cluster:
         self.args, self.tmp = args, tmp
         t = args.tandem
         run([t, "keys", "ca", "--out", f"{tmp}/ca"])
-        run([t, "keys", "cert", "--ca", f"{tmp}/ca", "--out", f"{tmp}/node", "--name", "127.0.0.1"])
+        run([t, "keys", "cert", "--ca", f"{tmp}/ca", "--out", f"{tmp}/node", "--name", "127.0.0.1",
+             "--node", "*/*"])
         for name in ("server", "client", "stranger"):
             run([t, "keys", "generate", "--out", f"{tmp}/{name}"])
         public = _read_key_file(f"{tmp}/client.pub")["public"].decode()

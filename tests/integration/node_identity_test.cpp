@@ -53,8 +53,8 @@ TEST(NodeIdentity, ASecondNodeUnderALiveNameIsRefusedAndTakesNothing) {
   EXPECT_NE(impostor->log().find("name in use"), std::string::npos) << impostor->log();
   EXPECT_NE(drafter_impostor->log().find("name in use"), std::string::npos) << drafter_impostor->log();
   const auto expected = test::local_greedy("Once upon a time", 24);
-  for (int i = 0; i < 4; ++i) {
-    const wire::ServerMessage m = ask(*scheduler, "r" + std::to_string(i));
+  for (const char* id : {"r0", "r1", "r2", "r3"}) {
+    const wire::ServerMessage m = ask(*scheduler, id);
     ASSERT_TRUE(m.has_final()) << m.DebugString();
     EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected);
   }
@@ -88,6 +88,59 @@ TEST(NodeIdentity, ADrafterKilledAndRestartedUnderItsNameIsReKeyedAndPaired) {
   ASSERT_TRUE(members_are(*scheduler, 1, 1));
   EXPECT_EQ(count(scheduler->log(), "event=drafter_paired"), 2) << scheduler->log();
   EXPECT_GT(drafted_and_right("after"), 0) << "the restarted drafter drafts nothing: its verifier lacks its key";
+}
+
+// With TLS and a certificate per node (`tandem keys cert --node ROLE/NAME`), each node joins
+// under the role and name its own certificate binds; a node whose certificate does not bind
+// its name says so and stops before loading a model. (How the scheduler refuses a proof of the
+// wrong name, a replayed one or a foreign one: tests/unit/scheduler_join_test.cpp.)
+TEST(NodeIdentity, WithTlsEachNodeJoinsAsItsOwnCertificateBinds) {
+  const std::string base = test::make_certificate("bound", "bound");  // the CA, and */* for the scheduler
+  const std::vector<std::string> tls = {"--cluster-ca", base + "-ca.crt", "--cluster-cert", base + ".crt",
+                                        "--cluster-key", base + ".key"};
+  const auto verifier_tls = test::node_credentials(base + "-ca", "bound-v", "verifier/v1");
+  const auto drafter_tls = test::node_credentials(base + "-ca", "bound-d", "drafter/tandem-drafter-*");
+  auto scheduler = test::start_scheduler(test::stories_model(), tls);
+  ASSERT_FALSE(scheduler->control().empty());
+  auto verifier = node("verifier", "v1", *scheduler, verifier_tls);
+  auto drafter = node("drafter", "tandem-drafter-7f9c", *scheduler, drafter_tls);
+  ASSERT_TRUE(members_are(*scheduler, 1, 1)) << scheduler->log();
+  const wire::ServerMessage m = ask(*scheduler, "bound");
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+  EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()),
+            test::local_greedy("Once upon a time", 24));
+  EXPECT_GT(m.final().stats().accepted_tokens(), 0);
+
+  const std::string tandem = TANDEM_BINARY;
+  const test::CommandRun wrong = test::run_command(
+      tandem + " node --role verifier --name v2 --model " + test::stories_model() + " --scheduler " +
+      scheduler->control() + " --cluster-ca " + drafter_tls[1] + " --cluster-cert " + drafter_tls[3] +
+      " --cluster-key " + drafter_tls[5]);
+  EXPECT_EQ(wrong.status, 2) << wrong.out;
+  EXPECT_NE(wrong.out.find("does not let this node join as verifier/v2 (it binds drafter/tandem-drafter-*)"),
+            std::string::npos)
+      << wrong.out;
+  EXPECT_TRUE(members_are(*scheduler, 1, 1));
+}
+
+// tandem serve with the cluster's certificates: its own verifier ("local") needs no certificate
+// binding it (it proves itself with a secret that never leaves the process), and a drafter
+// node joins with the certificate that binds it.
+TEST(NodeIdentity, ServeWithTlsServesItsOwnVerifierAndAdmitsABoundDrafter) {
+  const std::string base = test::make_certificate("serve-bound", "serve-bound");
+  const auto serve_tls = test::node_credentials(base + "-ca", "serve-bound-s", "shard/unused");
+  const auto drafter_tls = test::node_credentials(base + "-ca", "serve-bound-d", "drafter/d1");
+  std::vector<std::string> extra = serve_tls;
+  extra.insert(extra.end(), {"--control", "127.0.0.1:0", "--http", "127.0.0.1:0", "--mode", "chain"});
+  Server serve(extra);
+  ASSERT_FALSE(serve.control().empty()) << "serve did not start";
+  auto drafter = node("drafter", "d1", serve, drafter_tls);
+  ASSERT_TRUE(members_are(serve, 1, 1)) << serve.log();
+  const wire::ServerMessage m = ask(serve, "served");
+  ASSERT_TRUE(m.has_final()) << m.DebugString();
+  EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()),
+            test::local_greedy("Once upon a time", 24));
+  EXPECT_GT(m.final().stats().accepted_tokens(), 0);
 }
 
 }  // namespace

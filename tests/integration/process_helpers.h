@@ -224,15 +224,28 @@ inline CommandRun run_command(const std::string& command) {
   return r;
 }
 
-// A CA and a certificate of it for `name`, made by `tandem keys` at a fresh path BASE:
+// A CA and a certificate of it for `name` that lets any node join (*/*), made by `tandem keys`
+// at a fresh path BASE:
 // BASE-ca.crt and BASE-ca.key, BASE.crt and BASE.key. Returns BASE.
 inline std::string make_certificate(const std::string& stem, const std::string& name) {
   const std::string base = temp_path(stem), tandem = TANDEM_BINARY;
   const CommandRun ca = run_command(tandem + " keys ca --out " + base + "-ca");
-  const CommandRun cert = run_command(tandem + " keys cert --ca " + base + "-ca --out " + base + " --name " + name);
+  const CommandRun cert =
+      run_command(tandem + " keys cert --ca " + base + "-ca --out " + base + " --name " + name + " --node '*/*'");
   EXPECT_EQ(ca.status, 0) << ca.out;
   EXPECT_EQ(cert.status, 0) << cert.out;
   return base;
+}
+
+// The flags that give a node a certificate of the CA at CA_BASE (a make_certificate BASE + "-ca")
+// binding `nodes` ("ROLE/NAME,..."), made by `tandem keys cert --node` at a fresh path.
+inline std::vector<std::string> node_credentials(const std::string& ca_base, const std::string& stem,
+                                                 const std::string& nodes) {
+  const std::string base = temp_path(stem), tandem = TANDEM_BINARY;
+  const CommandRun cert =
+      run_command(tandem + " keys cert --ca " + ca_base + " --out " + base + " --node '" + nodes + "'");
+  EXPECT_EQ(cert.status, 0) << cert.out;
+  return {"--cluster-ca", ca_base + ".crt", "--cluster-cert", base + ".crt", "--cluster-key", base + ".key"};
 }
 
 }  // namespace tandem::test

@@ -225,8 +225,13 @@ def k8s_check(build):
     check_client_secret(build, workloads)
 
 
+def role_of(workload):
+    args = workload["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args[args.index("--role") + 1]
+
+
 def check_cluster_tls(overlay, conf, workloads):
-    """cluster.conf names certificate files inside the mounted Secret tandem-cluster-tls, in every pod."""
+    """cluster.conf names certificate files inside the mounted Secret tandem-cluster-tls-ROLE, in every pod."""
     settings = {name.strip(): value.strip() for name, value in
                 (line.split("=", 1) for line in conf.splitlines() if "=" in line and not line.startswith("#"))}
     paths = [settings.get(k, "") for k in ("cluster-ca", "cluster-cert", "cluster-key")]
@@ -234,15 +239,20 @@ def check_cluster_tls(overlay, conf, workloads):
         fail("cluster.conf does not set cluster-ca, cluster-cert and cluster-key")
     for w in workloads:
         pod = w["spec"]["template"]["spec"]
+        secret = f"tandem-cluster-tls-{role_of(w)}"
         volumes = {v["name"]: v for v in pod.get("volumes", [])}
         mounts = [m for m in pod["containers"][0].get("volumeMounts", [])
-                  if volumes.get(m["name"], {}).get("secret", {}).get("secretName") == "tandem-cluster-tls"]
+                  if volumes.get(m["name"], {}).get("secret", {}).get("secretName") == secret]
         if not any(all(p.startswith(m["mountPath"].rstrip("/") + "/") for p in paths) for m in mounts):
-            fail(f"{overlay}: {w['metadata']['name']} does not mount tandem-cluster-tls where cluster.conf looks")
+            fail(f"{overlay}: {w['metadata']['name']} does not mount {secret} where cluster.conf looks")
+        if role_of(w) != "scheduler" and w["metadata"]["name"] != f"tandem-{role_of(w)}":
+            fail(f"{overlay}: {w['metadata']['name']}'s pods are not named tandem-{role_of(w)}-*, "
+                 "the names its certificate binds")
 
 
 def check_cluster_secret(build):
-    """deploy/k8s/cluster-secret.sh makes a valid Secret whose certificate verifies against its CA."""
+    """deploy/k8s/cluster-secret.sh makes one valid Secret per role whose certificate verifies against
+    its CA and binds that role's pod names (tandem-ROLE-*), the scheduler's none."""
     import base64
     import kubernetes_validate
     import yaml
@@ -252,19 +262,29 @@ def check_cluster_secret(build):
                               capture_output=True, text=True, env=env)
         if made.returncode != 0:
             fail(f"cluster-secret.sh: {made.stderr}")
-        secret = yaml.safe_load(made.stdout)
-        kubernetes_validate.validate(secret, "1.31.0", strict=True)
-        if secret["metadata"]["name"] != "tandem-cluster-tls" or set(secret["data"]) != {"ca.crt", "node.crt",
-                                                                                         "node.key"}:
-            fail(f"cluster-secret.sh made {secret['metadata']['name']} with {sorted(secret['data'])}")
-        for name, value in secret["data"].items():
-            with open(os.path.join(tmp, name), "wb") as f:
-                f.write(base64.b64decode(value))
-        verified = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tmp, "ca.crt"),
-                                   os.path.join(tmp, "node.crt")], capture_output=True, text=True)
-        if verified.returncode != 0:
-            fail(f"the Secret's node.crt does not verify against its ca.crt: {verified.stdout}{verified.stderr}")
-    print("k8s: cluster-secret.sh makes a valid tandem-cluster-tls Secret; its certificate verifies")
+        secrets = {s["metadata"]["name"]: s for s in yaml.safe_load_all(made.stdout) if s}
+        roles = ["scheduler", "verifier", "drafter", "shard"]
+        if sorted(secrets) != sorted(f"tandem-cluster-tls-{r}" for r in roles):
+            fail(f"cluster-secret.sh made {sorted(secrets)}")
+        for role in roles:
+            secret = secrets[f"tandem-cluster-tls-{role}"]
+            kubernetes_validate.validate(secret, "1.31.0", strict=True)
+            if set(secret["data"]) != {"ca.crt", "node.crt", "node.key"}:
+                fail(f"tandem-cluster-tls-{role} holds {sorted(secret['data'])}")
+            for name, value in secret["data"].items():
+                with open(os.path.join(tmp, f"{role}-{name}"), "wb") as f:
+                    f.write(base64.b64decode(value))
+            verified = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tmp, f"{role}-ca.crt"),
+                                       os.path.join(tmp, f"{role}-node.crt")], capture_output=True, text=True)
+            if verified.returncode != 0:
+                fail(f"{role}'s node.crt does not verify against its ca.crt: {verified.stdout}{verified.stderr}")
+            text = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                                   os.path.join(tmp, f"{role}-node.crt")], capture_output=True, text=True).stdout
+            bound = re.findall(r"URI:tandem-node:(\S+?)(?:,|$)", text, re.M)
+            expected = [] if role == "scheduler" else [f"{role}/tandem-{role}-*"]
+            if bound != expected:
+                fail(f"{role}'s certificate binds {bound}, not {expected}")
+    print("k8s: cluster-secret.sh makes a valid Secret per role; each certificate verifies and binds its pods' names")
 
 
 def check_client_secret(build, workloads):

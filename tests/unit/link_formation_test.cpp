@@ -70,7 +70,7 @@ struct Cluster {
     caf::scoped_actor self{system};
     const std::string endpoint = role == "drafter" ? "tcp://127.0.0.1:1" : "";
     self->request(scheduler, std::chrono::seconds(5), join_atom::value, role, name, endpoint, work, std::string(),
-                  std::string(), std::string(), format_link_site(site))
+                  std::string(), std::string(), format_link_site(site), std::string())
         .receive([](const std::string& refused) { EXPECT_EQ(refused, ""); },
                  [](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
   }

@@ -51,6 +51,9 @@ void add_client_endpoint_flags(Flags& f) {
         "HTTP: deadline for a whole request header, a whole body, and each write of a reply");
   f.add("http-idle-timeout-s", std::to_string(HttpLimits{}.idle_timeout_s),
         "HTTP: a keep-alive connection with no new request for this long is closed");
+  f.add("http-stream-backlog-bytes", std::to_string(HttpLimits{}.max_stream_backlog_bytes),
+        "HTTP: streamed bytes a client may leave unread (beyond the socket's buffers) before it is dropped and its "
+        "request cancelled");
   f.add("api-keys", "",
         "HTTP: comma-separated API keys (16 characters or more); with any, /v1/ requests need 'Authorization: "
         "Bearer KEY' (/health, /ready, /metrics stay open)");
@@ -79,18 +82,21 @@ ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
   HttpLimits& limits = settings.http;
   const long long body = flags.get_int("max-body-bytes"), threads = flags.get_int("http-threads"),
                   connections = flags.get_int("http-max-connections"), timeout = flags.get_int("http-timeout-s"),
-                  idle = flags.get_int("http-idle-timeout-s");
+                  idle = flags.get_int("http-idle-timeout-s"), backlog = flags.get_int("http-stream-backlog-bytes");
   if (body < 1024 || body > (1LL << 30)) throw UsageError("--max-body-bytes must be between 1024 and 1 GiB");
   if (threads < 1 || threads > 64) throw UsageError("--http-threads must be between 1 and 64");
   if (connections < 1 || connections > 1000000)
     throw UsageError("--http-max-connections must be between 1 and 1000000");
   if (timeout < 1 || timeout > 3600) throw UsageError("--http-timeout-s must be between 1 and 3600");
   if (idle < 1 || idle > 3600) throw UsageError("--http-idle-timeout-s must be between 1 and 3600");
+  if (backlog < 1024 || backlog > (1LL << 30))
+    throw UsageError("--http-stream-backlog-bytes must be between 1024 and 1 GiB");
   limits.max_body_bytes = size_t(body);
   limits.threads = int(threads);
   limits.max_connections = size_t(connections);
   limits.read_timeout_s = int(timeout);
   limits.idle_timeout_s = int(idle);
+  limits.max_stream_backlog_bytes = size_t(backlog);
   limits.api_keys = api_keys(flags);
   limits.tls_cert_file = flags.get("http-tls-cert");
   limits.tls_key_file = flags.get("http-tls-key");

@@ -248,6 +248,34 @@ TEST(HttpAbuse, HugePromptsAreRefusedByTheirBytesBeforeTokenizingAndAnHonestRequ
   }
 }
 
+// A streaming client that stops reading: once the socket's buffers are full, the server queues
+// at most --http-stream-backlog-bytes for it, then drops it and cancels its request.
+TEST(HttpAbuse, AStreamingClientThatStopsReadingIsDroppedAndItsRequestCancelled) {
+  auto server = std::make_unique<Server>(std::vector<std::string>{
+      "--http", "127.0.0.1:0", "--http-stream-backlog-bytes", "4096", "--http-timeout-s", "120"});
+  ASSERT_FALSE(server->http().empty()) << "serve did not start";
+  RawConnection reader(server->http(), 2048);
+  const std::string body = R"({"prompt": "Once upon a time", "max_tokens": 400, "n": 4, "stream": true})";
+  ASSERT_TRUE(reader.send_text(post_head("/v1/completions", "Content-Length: " + std::to_string(body.size()) +
+                                                                 "\r\n") +
+                               body));
+  auto dropped = [&] { return server->log().find("event=http_dropped") != std::string::npos; };
+  for (int i = 0; i < 300 && !dropped(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(dropped()) << server->log();
+  EXPECT_NE(server->log().find("reason=\"the client reads too slowly\""), std::string::npos) << server->log();
+  // Its request ends cancelled, long before its 4 x 400 tokens.
+  const nlohmann::json health = test::health_when(server->http(), [](auto& h) { return h["live_requests"] == 0; });
+  EXPECT_EQ(health["live_requests"], 0) << health.dump();
+  EXPECT_NE(server->log().find("outcome=cancelled"), std::string::npos) << server->log();
+  // And the server serves the next client.
+  auto next = httplib::Client(server->http())
+                  .Post("/v1/completions", R"({"prompt": "Once upon", "max_tokens": 3, "stream": true})",
+                        "application/json");
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+  EXPECT_NE(next->body.find("data: [DONE]"), std::string::npos) << next->body;
+}
+
 TEST(HttpAbuse, ARequestIdOverTwoHundredFiftySixBytesIsRefusedNotEchoed) {
   auto server = std::make_unique<Server>(std::vector<std::string>{});
   ASSERT_FALSE(server->endpoint().empty()) << "serve did not start";

@@ -14,13 +14,15 @@ namespace tandem::test {
 
 class RawConnection {
  public:
-  explicit RawConnection(const std::string& http) {
+  // `receive_buffer` > 0: the socket's receive buffer in bytes (a client that reads slowly).
+  explicit RawConnection(const std::string& http, int receive_buffer = 0) {
     const std::string host_port = http.substr(http.find("//") + 2);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(uint16_t(std::stoi(host_port.substr(host_port.find(':') + 1))));
     inet_pton(AF_INET, host_port.substr(0, host_port.find(':')).c_str(), &address.sin_addr);
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
   }
   ~RawConnection() { close(fd_); }

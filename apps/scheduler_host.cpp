@@ -54,6 +54,9 @@ void add_client_endpoint_flags(Flags& f) {
   f.add("http-stream-backlog-bytes", std::to_string(HttpLimits{}.max_stream_backlog_bytes),
         "HTTP: streamed bytes a client may leave unread (beyond the socket's buffers) before it is dropped and its "
         "request cancelled");
+  f.add("http-send-buffer-bytes", "0",
+        "HTTP: each connection's kernel send buffer (SO_SNDBUF, like nginx's listen sndbuf=); 0: the kernel's "
+        "autotuning, which may hold megabytes for a client that does not read");
   f.add("api-keys", "",
         "HTTP: comma-separated API keys (16 characters or more); with any, /v1/ requests need 'Authorization: "
         "Bearer KEY' (/health, /ready, /metrics stay open)");
@@ -82,7 +85,8 @@ ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
   HttpLimits& limits = settings.http;
   const long long body = flags.get_int("max-body-bytes"), threads = flags.get_int("http-threads"),
                   connections = flags.get_int("http-max-connections"), timeout = flags.get_int("http-timeout-s"),
-                  idle = flags.get_int("http-idle-timeout-s"), backlog = flags.get_int("http-stream-backlog-bytes");
+                  idle = flags.get_int("http-idle-timeout-s"), backlog = flags.get_int("http-stream-backlog-bytes"),
+                  send_buffer = flags.get_int("http-send-buffer-bytes");
   if (body < 1024 || body > (1LL << 30)) throw UsageError("--max-body-bytes must be between 1024 and 1 GiB");
   if (threads < 1 || threads > 64) throw UsageError("--http-threads must be between 1 and 64");
   if (connections < 1 || connections > 1000000)
@@ -91,12 +95,15 @@ ClientEndpointSettings client_endpoint_settings(const Flags& flags) {
   if (idle < 1 || idle > 3600) throw UsageError("--http-idle-timeout-s must be between 1 and 3600");
   if (backlog < 1024 || backlog > (1LL << 30))
     throw UsageError("--http-stream-backlog-bytes must be between 1024 and 1 GiB");
+  if (send_buffer != 0 && (send_buffer < 1024 || send_buffer > (64LL << 20)))
+    throw UsageError("--http-send-buffer-bytes must be 0 or between 1024 and 64 MiB");
   limits.max_body_bytes = size_t(body);
   limits.threads = int(threads);
   limits.max_connections = size_t(connections);
   limits.read_timeout_s = int(timeout);
   limits.idle_timeout_s = int(idle);
   limits.max_stream_backlog_bytes = size_t(backlog);
+  limits.send_buffer_bytes = size_t(send_buffer);
   limits.api_keys = api_keys(flags);
   limits.tls_cert_file = flags.get("http-tls-cert");
   limits.tls_key_file = flags.get("http-tls-key");

@@ -25,7 +25,7 @@ build-asan/tests/tandem_integration_tests --gtest_brief=1 --gtest_filter="${TAND
 Cluster.SchedulerVerifierAndDrafterProcessesMatchGenerateAr:Cluster.AStrangerOnTheDrafterPort*:\
 ControlTls.*:ControlPlain.*:Curve.*:Logging.*:Http.WithApiKeys*:Http.WithACertificate*:Http.OutOfRange*:\
 HttpAbuse.Compressed*:HttpAbuse.Slow*:HttpAbuse.Oversized*:HttpAbuse.Continue*:HttpAbuse.ARequestId*:\
-NodeIdentity.ASecond*}"
+NodeIdentity.ASecond*:NodeIdentity.WithTls*:HttpAbuse.AStreaming*}"
 
 # ThreadSanitizer: the tests where several threads share state. tests/tsan.supp lists the
 # uninstrumented libraries whose own synchronisation TSan cannot see.

@@ -339,6 +339,8 @@ void HttpServer::State::accept() {
     } else {
       ++connections;
       error_code peer_error;
+      if (limits.send_buffer_bytes > 0)  // else the kernel's autotuning (up to net.ipv4.tcp_wmem's maximum)
+        socket.set_option(net::socket_base::send_buffer_size(int(limits.send_buffer_bytes)), peer_error);
       const auto remote = socket.remote_endpoint(peer_error);
       std::string peer = peer_error ? "?" : remote.address().to_string();
       if (tls)

@@ -29,6 +29,7 @@ struct HttpLimits {
   size_t max_header_fields = 100;           // else 431
   size_t max_connections = 16384;           // open connections; more are closed at once
   size_t max_stream_backlog_bytes = 1 << 20;  // streamed bytes a client may leave unread before it is dropped
+  size_t send_buffer_bytes = 0;  // each connection's kernel send buffer (SO_SNDBUF); 0: the kernel's autotuning
   int threads = 2;                          // event loop threads: every connection shares them
   int read_timeout_s = 10;  // deadline for a whole header, a whole body, a TLS handshake and each write
   int idle_timeout_s = 60;  // a keep-alive connection with no request for this long is closed

@@ -19,15 +19,19 @@ struct Credentials {
   std::string cert, key;
 };
 
+// A joined node's work actor: hears what the scheduler tells it. (Spawned with an argument:
+// CAF 0.17's spawn without one binds a null reference, which UBSan reports.)
+caf::behavior joined_node(caf::event_based_actor*, int) {
+  return {[](admit_atom, const std::string&) {}, [](shards_atom, const std::string&) {}};
+}
+
 struct Cluster {
   std::string ca = test::temp_path("join-ca");
   std::string local_secret = new_nonce();
   caf::actor_system_config config;
   caf::actor_system system{config};
   caf::actor scheduler;
-  caf::actor work = system.spawn([] {  // what a joined node hears
-    return caf::behavior{[](admit_atom, const std::string&) {}, [](shards_atom, const std::string&) {}};
-  });
+  caf::actor work = system.spawn(joined_node, 0);
 
   Cluster() {
     write_cluster_ca(ca, 30);

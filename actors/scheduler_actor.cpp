@@ -113,7 +113,8 @@ class Scheduler {
         [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
                caf::actor work, const std::string& model, const std::string& vocabulary, const std::string& data_key,
                const std::string& site, const std::string& proof) {
-          std::string refused = unproven(JoinClaim{role, name, data_endpoint, data_key, join_proof_nonce(proof)}, proof);
+          std::string refused =
+              unproven(JoinClaim{role, name, data_endpoint, data_key, join_proof_nonce(proof)}, proof);
           if (refused.empty()) refused = join(role, name, data_endpoint, work, model, vocabulary, data_key, site);
           if (!refused.empty())
             log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});

@@ -2,7 +2,8 @@
 // The scheduler actor: admits client requests, sends each to the least busy live
 // verifier, relays the verifier's replies to the client, and keeps the membership
 // table (drafters and verifiers join, heartbeat, and are dropped when silent or
-// disconnected; with TLS, only under a role and name its certificate binds). Each verifier is paired with a free drafter. When a verifier is
+// disconnected; with TLS, nodes join only under a role and name their certificate
+// binds). Each verifier is paired with a free drafter. When a verifier is
 // lost, every request it held ends with UNAVAILABLE; nothing waits forever.
 // Protocol: actors/messages.h.
 #include <caf/all.hpp>

@@ -34,8 +34,9 @@ std::string from_hex(const std::string& text) {
   if (text.size() % 2 != 0) return "";
   std::string bytes;
   for (size_t i = 0; i < text.size(); i += 2) {
-    if (!std::isxdigit(static_cast<unsigned char>(text[i])) || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
-        std::isupper(static_cast<unsigned char>(text[i])) || std::isupper(static_cast<unsigned char>(text[i + 1])))
+    if (!std::isxdigit(static_cast<unsigned char>(text[i])) ||
+        !std::isxdigit(static_cast<unsigned char>(text[i + 1])) || std::isupper(static_cast<unsigned char>(text[i])) ||
+        std::isupper(static_cast<unsigned char>(text[i + 1])))
       return "";
     bytes += char(value(text[i]) * 16 + value(text[i + 1]));
   }
@@ -57,8 +58,7 @@ struct ProofParts {
 bool split_proof(const std::string& proof, ProofParts& parts) {
   std::istringstream in(proof);
   std::string header, nonce, signature;
-  if (!std::getline(in, header) || header != kProofHeader || !std::getline(in, nonce) ||
-      !std::getline(in, signature))
+  if (!std::getline(in, header) || header != kProofHeader || !std::getline(in, nonce) || !std::getline(in, signature))
     return false;
   parts.nonce = nonce;
   parts.signature = from_hex(signature);
@@ -193,7 +193,8 @@ JoinProofChecker::JoinProofChecker(const std::string& ca_file, std::string local
 JoinProofChecker::~JoinProofChecker() = default;
 
 std::string JoinProofChecker::check(const std::string& proof, const JoinClaim& claim) const {
-  if (proof.size() > kMaxJoinProofBytes) return "the join proof is over " + std::to_string(kMaxJoinProofBytes) + " bytes";
+  if (proof.size() > kMaxJoinProofBytes)
+    return "the join proof is over " + std::to_string(kMaxJoinProofBytes) + " bytes";
   const std::string local = make_local_join_proof(local_secret_);
   if (!local_secret_.empty() && proof.size() == local.size() &&
       CRYPTO_memcmp(proof.data(), local.data(), local.size()) == 0)

@@ -95,8 +95,7 @@ TEST(JoinProof, EveryChangedFieldOrForeignCertificateIsRefused) {
   // Our certificate with another node's signature (its key is not the certificate's).
   const Files other = certificate(ca, "refuse-o", {"drafter/d1"});
   const std::string theirs = make_join_proof(other.cert, other.key, c);
-  const std::string mixed = theirs.substr(0, theirs.find("-----BEGIN")) +
-                            proof.substr(proof.find("-----BEGIN"));
+  const std::string mixed = theirs.substr(0, theirs.find("-----BEGIN")) + proof.substr(proof.find("-----BEGIN"));
   EXPECT_NE(checker.check(mixed, c).find("signature"), std::string::npos);
 }
 
@@ -129,9 +128,9 @@ TEST(JoinProof, ChallengesAreGoodOnceAndNotForever) {
   EXPECT_NE(a, b);
   EXPECT_EQ(a.size(), 64u);
   EXPECT_TRUE(challenges.take(a, 1000));
-  EXPECT_FALSE(challenges.take(a, 1000));  // used up
+  EXPECT_FALSE(challenges.take(a, 1000));                         // used up
   EXPECT_FALSE(challenges.take(b, Challenges::kLifetimeMs + 1));  // too old
-  EXPECT_FALSE(challenges.take(new_nonce(), 0));                   // never handed out
+  EXPECT_FALSE(challenges.take(new_nonce(), 0));                  // never handed out
   const std::string first = challenges.issue(0);
   for (size_t i = 0; i < Challenges::kMost; ++i) challenges.issue(0);
   EXPECT_FALSE(challenges.take(first, 0));  // pushed out: the book is bounded

@@ -8,6 +8,7 @@
 
 #include "kernels/block_decode.h"
 #include "kernels/cuda/forward_kernels.h"
+#include "kernels/cuda/launch.h"
 
 namespace tandem::cuda {
 namespace {
@@ -343,12 +344,13 @@ struct MatmulLaunch {
   cudaStream_t stream;
   template <class Block, int kGroups>
   void quantized() {
-    matmul_blocks<Block, kGroups>
-        <<<blocks_for(w.rows, kWarpsPerBlock), kWarpsPerBlock * kWarp, 0, stream>>>(w, x, n, y);
+    auto* kernel = matmul_blocks<Block, kGroups>;
+    TANDEM_LAUNCH(kernel, blocks_for(w.rows, kWarpsPerBlock), kWarpsPerBlock * kWarp, 0, stream)(w, x, n, y);
   }
   template <class Elem>
   void elements() {
-    matmul_elements<Elem><<<blocks_for(w.rows, kWarpsPerBlock), kWarpsPerBlock * kWarp, 0, stream>>>(w, x, n, y);
+    auto* kernel = matmul_elements<Elem>;
+    TANDEM_LAUNCH(kernel, blocks_for(w.rows, kWarpsPerBlock), kWarpsPerBlock * kWarp, 0, stream)(w, x, n, y);
   }
 };
 
@@ -361,11 +363,13 @@ struct EmbedLaunch {
   cudaStream_t stream;
   template <class Block, int kGroups>
   void quantized() {
-    embed_blocks<Block, kGroups><<<unsigned(n), 128, 0, stream>>>(table, tokens, scale, x);
+    auto* kernel = embed_blocks<Block, kGroups>;
+    TANDEM_LAUNCH(kernel, unsigned(n), 128, 0, stream)(table, tokens, scale, x);
   }
   template <class Elem>
   void elements() {
-    embed_elements<Elem><<<unsigned(n), 128, 0, stream>>>(table, tokens, scale, x);
+    auto* kernel = embed_elements<Elem>;
+    TANDEM_LAUNCH(kernel, unsigned(n), 128, 0, stream)(table, tokens, scale, x);
   }
 };
 
@@ -386,31 +390,31 @@ void embed(const DeviceMatrix& table, const int32_t* tokens, int64_t n, float sc
 void rmsnorm(float* out, const float* x, const float* weight, int64_t rows, int64_t width, float eps,
              cudaStream_t stream) {
   if (rows == 0) return;
-  rmsnorm_rows<<<unsigned(rows), kNormThreads, 0, stream>>>(out, x, weight, width, eps);
+  TANDEM_LAUNCH(rmsnorm_rows, unsigned(rows), kNormThreads, 0, stream)(out, x, weight, width, eps);
   check_launch("rmsnorm");
 }
 
 void gather_rows(float* out, const float* x, const int64_t* rows, int64_t n, int64_t width, cudaStream_t stream) {
   if (n == 0) return;
-  gather<<<unsigned(n), 128, 0, stream>>>(out, x, rows, width);
+  TANDEM_LAUNCH(gather, unsigned(n), 128, 0, stream)(out, x, rows, width);
   check_launch("gather_rows");
 }
 
 void add_bias(float* x, const float* bias, int64_t rows, int64_t width, cudaStream_t stream) {
   if (rows == 0) return;
-  add_bias_kernel<<<blocks_for(rows * width, 256), 256, 0, stream>>>(x, bias, rows * width, width);
+  TANDEM_LAUNCH(add_bias_kernel, blocks_for(rows * width, 256), 256, 0, stream)(x, bias, rows * width, width);
   check_launch("add_bias");
 }
 
 void add(float* x, const float* y, int64_t count, cudaStream_t stream) {
   if (count == 0) return;
-  add_kernel<<<blocks_for(count, 256), 256, 0, stream>>>(x, y, count);
+  TANDEM_LAUNCH(add_kernel, blocks_for(count, 256), 256, 0, stream)(x, y, count);
   check_launch("add");
 }
 
 void gated_activation(bool gelu, float* gate, const float* up, int64_t count, cudaStream_t stream) {
   if (count == 0) return;
-  gated_kernel<<<blocks_for(count, 256), 256, 0, stream>>>(gelu, gate, up, count);
+  TANDEM_LAUNCH(gated_kernel, blocks_for(count, 256), 256, 0, stream)(gelu, gate, up, count);
   check_launch("gated_activation");
 }
 
@@ -418,14 +422,14 @@ void rope(float* x, int64_t n, int heads, int head_dim, const float* cos, const 
           cudaStream_t stream) {
   const int64_t items = n * heads * (head_dim / 2);
   if (items == 0) return;
-  rope_kernel<<<blocks_for(items, 256), 256, 0, stream>>>(x, n, heads, head_dim, cos, sin, interleaved);
+  TANDEM_LAUNCH(rope_kernel, blocks_for(items, 256), 256, 0, stream)(x, n, heads, head_dim, cos, sin, interleaved);
   check_launch("rope");
 }
 
 void store_kv(const float* k, const float* v, const DeviceKvSeq* seqs_kv, const int32_t* seqs, const int64_t* slots,
               int64_t n, int layer, int64_t kv_dim, cudaStream_t stream) {
   if (n == 0) return;
-  store_kv_kernel<<<unsigned(n), 128, 0, stream>>>(k, v, seqs_kv, seqs, slots, layer, kv_dim);
+  TANDEM_LAUNCH(store_kv_kernel, unsigned(n), 128, 0, stream)(k, v, seqs_kv, seqs, slots, layer, kv_dim);
   check_launch("store_kv");
 }
 
@@ -435,17 +439,18 @@ void attention(const AttentionArgs& args, cudaStream_t stream) {
     throw std::invalid_argument("CUDA attention: head_dim " + std::to_string(args.head_dim) + " exceeds " +
                                 std::to_string(kMaxHeadDim));
   const int threads = kWarpsPerBlock * kWarp;
-  attention_segments<<<blocks_for(args.n * args.heads * args.max_segments, kWarpsPerBlock), threads, 0, stream>>>(args);
+  TANDEM_LAUNCH(attention_segments, blocks_for(args.n * args.heads * args.max_segments, kWarpsPerBlock), threads, 0,
+                stream)(args);
   check_launch("attention_segments");
-  attention_merge<<<blocks_for(args.n * args.heads, kWarpsPerBlock), threads, 0, stream>>>(args);
+  TANDEM_LAUNCH(attention_merge, blocks_for(args.n * args.heads, kWarpsPerBlock), threads, 0, stream)(args);
   check_launch("attention_merge");
 }
 
 void move_rows(float* base, int64_t blocks, int64_t block_stride, int64_t row_floats, const int64_t* moves, int64_t n,
                cudaStream_t stream) {
   if (n == 0 || blocks == 0) return;
-  move_rows_kernel<<<blocks_for(blocks * row_floats, 256), 256, 0, stream>>>(base, blocks, block_stride, row_floats,
-                                                                             moves, n);
+  TANDEM_LAUNCH(move_rows_kernel, blocks_for(blocks * row_floats, 256), 256, 0, stream)(base, blocks, block_stride,
+                                                                                       row_floats, moves, n);
   check_launch("move_rows");
 }
 

@@ -9,6 +9,8 @@ int cuda_device_count();
 
 /// True when this build contains the CUDA kernels.
 bool built_with_cuda();
+/// True when its CUDA devices are the SIMT emulator on the CPU (a TANDEM_CUDA_EMU build).
+bool cuda_emulated();
 
 /// What CUDA device `index` is, e.g. "NVIDIA H200, 139.8 GiB"; empty when it is not usable.
 std::string cuda_device_description(int index);

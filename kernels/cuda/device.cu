@@ -20,6 +20,12 @@ int cuda_device_count() {
 
 bool built_with_cuda() { return true; }
 
+#if defined(TANDEM_CUDA_EMU)
+bool cuda_emulated() { return true; }
+#else
+bool cuda_emulated() { return false; }
+#endif
+
 namespace {
 
 // Device `index`'s properties; nothing when it is not usable.

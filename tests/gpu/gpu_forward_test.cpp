@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "kernels/device.h"
 #include "model/transformer.h"
@@ -22,9 +23,12 @@ using test::expect_bit_identical;
 using test::Logits;
 constexpr Device kGpu{Device::Kind::Cuda, 0};
 
-#define SKIP_WITHOUT_GPU()      \
-  if (cuda_device_count() == 0) \
-  GTEST_SKIP() << "no GPU: " << (built_with_cuda() ? "no CUDA device is usable here" : "built without CUDA")
+// Skips a test without a CUDA device; else says which kind runs it, so an emulated run is
+// never taken for a GPU's.
+#define SKIP_WITHOUT_GPU()                                                                                       \
+  if (cuda_device_count() == 0)                                                                                  \
+    GTEST_SKIP() << "no GPU: " << (built_with_cuda() ? "no CUDA device is usable here" : "built without CUDA"); \
+  std::cout << "[  device  ] " << (cuda_emulated() ? "emulated: " : "GPU: ") << cuda_device_description(0) << std::endl
 
 std::vector<int32_t> some_tokens(int n, int32_t vocab, int salt) {
   std::vector<int32_t> ids;

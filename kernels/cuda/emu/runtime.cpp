@@ -42,7 +42,7 @@ cudaError_t cudaGetDeviceCount(int* count) {
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device < 0 || device >= device_count()) return fail(cudaErrorInvalidDevice);
   *prop = {};
-  std::snprintf(prop->name, sizeof prop->name, "SIMT emulator on the CPU (emulated)");
+  std::snprintf(prop->name, sizeof prop->name, "tandem SIMT emulator on the CPU, emulated");
   std::memcpy(prop->uuid.bytes, "tandem-emulated", 15);
   prop->uuid.bytes[15] = char('0' + device);  // a distinct GPU UUID per emulated device
   prop->totalGlobalMem = size_t(16) << 30;
@@ -104,6 +104,15 @@ cudaError_t cudaFree(void* pointer) {
 cudaError_t cudaMemcpy(void* to, const void* from, size_t bytes, cudaMemcpyKind) {
   if (bytes && (!to || !from)) return fail(cudaErrorInvalidValue);
   if (bytes) std::memmove(to, from, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy2D(void* to, size_t to_pitch, const void* from, size_t from_pitch, size_t width, size_t height,
+                         cudaMemcpyKind) {
+  if (width > to_pitch || width > from_pitch) return fail(cudaErrorInvalidValue);  // as CUDA refuses it
+  if (width && height && (!to || !from)) return fail(cudaErrorInvalidValue);
+  for (size_t row = 0; row < height; ++row)
+    std::memmove(static_cast<char*>(to) + row * to_pitch, static_cast<const char*>(from) + row * from_pitch, width);
   return cudaSuccess;
 }
 

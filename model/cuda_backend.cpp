@@ -280,10 +280,15 @@ class CudaBackend final : public Backend {
   // token's sequence, slot, positions and the slots of the positions it reads.
   void upload_pass(const AttentionBatch& batch, std::span<const int64_t> slots) {
     const ModelConfig& c = model_.config();
+    // A pass may list the caches of sequences with no token in it (still empty, on the host):
+    // nothing reads them, so they stay null here.
+    std::vector<bool> in_pass(batch.caches.size(), false);
+    for (const BatchToken& t : batch.tokens) in_pass[size_t(t.seq)] = true;
     std::vector<cuda::DeviceKvSeq> seqs_kv;
-    for (KvCache* cache : batch.caches) {
+    for (size_t seq = 0; seq < batch.caches.size(); ++seq) {
+      KvCache* cache = batch.caches[seq];
       cuda::DeviceKvSeq s{};
-      if (cache) {
+      if (cache && in_pass[seq]) {
         if (cache->remote())
           throw std::invalid_argument("KV shards hold rows in host memory; --kv-shards cannot serve a CUDA device yet");
         auto* own = dynamic_cast<DeviceRowStore*>(&cache->store());

@@ -144,15 +144,17 @@ TEST_P(Models, GpuTreeBatchWithTwoSequencesMatchesChains) {
   t.a.commit({0, 2, 5});
   ASSERT_EQ(t.a.length(), a0 + 3);
   const std::vector<BatchToken> next = {{t.token(40), 0, a0 + 3, -1, true}};
-  auto after_commit = gpu.forward(next, caches);
+  // forward() returns a view of the backend's buffer, which the next forward overwrites (or
+  // moves): copy it first.
+  const std::span<const float> commit_view = gpu.forward(next, caches);
+  const Logits after_commit(commit_view.begin(), commit_view.end());
   std::vector<int32_t> chain = t.prefix_a;
   chain.insert(chain.end(), {t.token(20), t.token(22), t.token(25), t.token(40)});
-  expect_bit_identical(Logits(after_commit.begin(), after_commit.end()), chain_logits(gpu, chain, 7).back(),
-                       "after commit");
+  expect_bit_identical(after_commit, chain_logits(gpu, chain, 7).back(), "after commit");
   t.a.truncate(a0);
   const std::vector<BatchToken> again = {{t.token(20), 0, a0, -1, true}};
-  auto after_truncate = gpu.forward(again, caches);
-  expect_bit_identical(Logits(after_truncate.begin(), after_truncate.end()), t.logits[0], "after truncate");
+  const std::span<const float> truncate_view = gpu.forward(again, caches);
+  expect_bit_identical(Logits(truncate_view.begin(), truncate_view.end()), t.logits[0], "after truncate");
 }
 
 INSTANTIATE_TEST_SUITE_P(Gpu, Models, ::testing::ValuesIn(model_cases()),

@@ -10,6 +10,9 @@
 #include <iostream>
 
 #include "kernels/device.h"
+#if defined(TANDEM_CUDA_EMU)
+#include "kernels/cuda/emu/simt.h"
+#endif
 #include "model/transformer.h"
 #include "runner/speculation_mode.h"
 #include "synthetic_model.h"
@@ -155,6 +158,29 @@ TEST_P(Models, GpuTreeBatchWithTwoSequencesMatchesChains) {
   const std::vector<BatchToken> again = {{t.token(20), 0, a0, -1, true}};
   const std::span<const float> truncate_view = gpu.forward(again, caches);
   expect_bit_identical(Logits(truncate_view.begin(), truncate_view.end()), t.logits[0], "after truncate");
+}
+
+// On the emulator: a forward's logits are the same bits whatever order blocks and threads
+// run in (a missing barrier or a race between blocks would change them).
+TEST_P(Models, EmulatedLogitsDoNotDependOnTheOrderThreadsRunIn) {
+#if defined(TANDEM_CUDA_EMU)
+  SKIP_WITHOUT_GPU();
+  auto model = Model::load(model_path(GetParam()));
+  Transformer gpu(*model, 1, GetParam().segment, MatmulPath::Float, kGpu);
+  const std::vector<int32_t> ids = some_tokens(12, model->config().vocab_size, 5);
+  std::vector<std::vector<Logits>> runs;
+  for (emu::Order order : {emu::Order::forward, emu::Order::reverse, emu::Order::shuffled}) {
+    emu::set_order(order, 7);
+    runs.push_back(chain_logits(gpu, ids, 5));
+  }
+  emu::set_order(emu::Order::forward);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    expect_bit_identical(runs[0][i], runs[1][i], "position " + std::to_string(i) + ": forward vs reverse");
+    expect_bit_identical(runs[0][i], runs[2][i], "position " + std::to_string(i) + ": forward vs shuffled");
+  }
+#else
+  GTEST_SKIP() << "the order threads run in is the emulator's to choose; a GPU chooses its own";
+#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(Gpu, Models, ::testing::ValuesIn(model_cases()),

@@ -2,6 +2,8 @@
 // host memory, streams and events complete at once, kernels run on the SIMT emulator.
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/emu/stream.h"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +17,11 @@ thread_local cudaError_t last_error = cudaSuccess;
 thread_local std::string last_message;  // the emulator's reason for the last failed launch
 thread_local int current_device = 0;
 
-struct Stream {};
+// Work queued on `stream` waits for what is still under way on it (stream order).
+void wait_for(cudaStream_t stream) {
+  if (stream) stream->wait();
+}
+
 struct Event {
   std::chrono::steady_clock::time_point at;
 };
@@ -116,7 +122,8 @@ cudaError_t cudaMemcpy2D(void* to, size_t to_pitch, const void* from, size_t fro
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* to, const void* from, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* to, const void* from, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  wait_for(stream);
   return cudaMemcpy(to, from, bytes, kind);
 }
 
@@ -126,22 +133,30 @@ cudaError_t cudaMemset(void* to, int value, size_t bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* to, int value, size_t bytes, cudaStream_t) { return cudaMemset(to, value, bytes); }
+cudaError_t cudaMemsetAsync(void* to, int value, size_t bytes, cudaStream_t stream) {
+  wait_for(stream);
+  return cudaMemset(to, value, bytes);
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
-  *stream = reinterpret_cast<cudaStream_t>(new Stream);
+  *stream = new CUstream_st;
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) { return cudaStreamCreate(stream); }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete reinterpret_cast<Stream*>(stream);
+  if (stream) stream->wait();
+  delete stream;
   return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  wait_for(stream);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamQuery(cudaStream_t stream) { return stream && stream->busy() ? cudaErrorNotReady : cudaSuccess; }
 cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
@@ -154,8 +169,9 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
   return cudaSuccess;
 }
 
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return fail(cudaErrorInvalidResourceHandle);
+  wait_for(stream);
   reinterpret_cast<Event*>(event)->at = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
@@ -172,7 +188,8 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop)
 
 namespace tandem::emu {
 
-void launch(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t, const std::function<void()>& body) {
+void launch(dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream, const std::function<void()>& body) {
+  wait_for(stream);
   if (shared_bytes > 0) {  // dynamic shared memory is not emulated (kernels/cuda/README.md)
     last_message = "dynamic shared memory is not emulated";
     fail(cudaErrorLaunchFailure);

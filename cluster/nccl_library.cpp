@@ -16,7 +16,12 @@ void find(void* handle, const char* name, F& function, std::string& missing) {
 NcclLibrary load() {
   NcclLibrary lib;
   const char* named = std::getenv("TANDEM_NCCL_LIBRARY");
-  const std::string path = named && *named ? named : "libnccl.so.2";
+#if defined(TANDEM_DEFAULT_NCCL_LIBRARY)
+  const char* fallback = TANDEM_DEFAULT_NCCL_LIBRARY;  // the emulated build's host transport
+#else
+  const char* fallback = "libnccl.so.2";
+#endif
+  const std::string path = named && *named ? named : fallback;
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char* why = dlerror();

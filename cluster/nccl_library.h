@@ -1,7 +1,8 @@
 #pragma once
 // libnccl opened at run time: the functions tandem calls, looked up once. Linking libnccl
 // would tie every binary to a 200 MB library that CPU machines do not need and a GPU
-// machine may hold elsewhere (a PyTorch wheel's copy, say: TANDEM_NCCL_LIBRARY names it).
+// machine may hold elsewhere (a PyTorch wheel's copy, say: TANDEM_NCCL_LIBRARY names it). The
+// emulated build (TANDEM_CUDA_EMU) opens its host transport, libtandem_nccl_host.so, instead.
 #include <cuda_runtime.h>
 #include <nccl.h>
 

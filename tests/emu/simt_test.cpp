@@ -61,9 +61,9 @@ TEST(Simt, ShufflesExchangeAmongTheLanesOfAWarp) {
     }
     expected = v[lane];
     EXPECT_EQ(out[t * 4 + 0], expected) << t;
-    EXPECT_EQ(out[t * 4 + 1], float(warp0 + 5)) << t;                        // broadcast from lane 5
-    EXPECT_EQ(out[t * 4 + 2], float(lane + 3 < 32 ? t + 3 : t)) << t;        // down: the top lanes keep theirs
-    EXPECT_EQ(out[t * 4 + 3], float(t ^ 1)) << t;                            // xor within segments of 8
+    EXPECT_EQ(out[t * 4 + 1], float(warp0 + 5)) << t;                  // broadcast from lane 5
+    EXPECT_EQ(out[t * 4 + 2], float(lane + 3 < 32 ? t + 3 : t)) << t;  // down: the top lanes keep theirs
+    EXPECT_EQ(out[t * 4 + 3], float(t ^ 1)) << t;                      // xor within segments of 8
   }
 }
 

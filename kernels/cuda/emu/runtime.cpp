@@ -2,14 +2,14 @@
 // host memory, streams and events complete at once, kernels run on the SIMT emulator.
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/emu/stream.h"
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
+
+#include "kernels/cuda/emu/stream.h"
 
 namespace {
 
@@ -180,9 +180,9 @@ cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
   if (!start || !stop) return fail(cudaErrorInvalidResourceHandle);
-  *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<Event*>(stop)->at -
-                                                  reinterpret_cast<Event*>(start)->at)
-            .count();
+  *ms =
+      std::chrono::duration<float, std::milli>(reinterpret_cast<Event*>(stop)->at - reinterpret_cast<Event*>(start)->at)
+          .count();
   return cudaSuccess;
 }
 

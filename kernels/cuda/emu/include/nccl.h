@@ -7,7 +7,7 @@
 
 #include <cstddef>
 
-#define NCCL_VERSION(X, Y, Z) ((X) * 10000 + (Y) * 100 + (Z))
+#define NCCL_VERSION(X, Y, Z) ((X)*10000 + (Y)*100 + (Z))
 #define NCCL_MAJOR 2
 #define NCCL_MINOR 19
 #define NCCL_PATCH 0
@@ -42,7 +42,8 @@ typedef struct {
   int blocking;
 } ncclConfig_t;
 
-#define NCCL_CONFIG_INITIALIZER {sizeof(ncclConfig_t), 0xcafebeef, NCCL_VERSION_CODE, 1}
+#define NCCL_CONFIG_INITIALIZER \
+  { sizeof(ncclConfig_t), 0xcafebeef, NCCL_VERSION_CODE, 1 }
 
 extern "C" {
 ncclResult_t ncclGetVersion(int* version);

@@ -8,14 +8,12 @@
 #include "kernels/dtype.h"
 #include "kernels/ggml_blocks.h"
 
+#include "kernels/host_device.h"
+
 #if defined(__CUDACC__)
 #include <cuda_fp16.h>
-#define TANDEM_HD __host__ __device__ inline
-#else
-#if defined(__F16C__)
+#elif defined(__F16C__)
 #include <immintrin.h>
-#endif
-#define TANDEM_HD inline
 #endif
 
 namespace tandem::blocks {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/block_decode.h"
+#include "kernels/exact_math.h"
 #include "kernels/cuda/forward_kernels.h"
 #include "kernels/cuda/launch.h"
 
@@ -180,9 +181,9 @@ __global__ void gated_kernel(bool gelu, float* gate, const float* up, int64_t co
   const float g = gate[i];
   if (gelu) {
     const float k = 0.7978845608028654f;  // sqrt(2 / pi)
-    gate[i] = 0.5f * g * (1.0f + tanhf(k * (g + 0.044715f * g * g * g))) * up[i];
+    gate[i] = 0.5f * g * (1.0f + exact::tanh(k * (g + 0.044715f * g * g * g))) * up[i];
   } else {
-    gate[i] = g / (1.0f + expf(-g)) * up[i];
+    gate[i] = g / (1.0f + exact::exp(-g)) * up[i];
   }
 }
 
@@ -267,11 +268,11 @@ __global__ void attention_segments(AttentionArgs a) {
     // Online softmax: the running max only grows; earlier terms are rescaled when it does.
     float old_scale = 1.0f, weight = 1.0f;
     if (!started || score > m) {
-      old_scale = started ? expf(m - score) : 0.0f;
+      old_scale = started ? exact::exp(m - score) : 0.0f;
       m = score;
       started = true;
     } else {
-      weight = expf(score - m);
+      weight = exact::exp(score - m);
     }
     l = l * old_scale + weight;
 #pragma unroll
@@ -309,7 +310,7 @@ __global__ void attention_merge(AttentionArgs a) {
   for (int64_t s = 1; s < segment_count(a, i); ++s) {
     const float* p = partials + s * ps;
     const float new_max = fmaxf(m, p[0]);
-    const float keep = expf(m - new_max), add = expf(p[0] - new_max);
+    const float keep = exact::exp(m - new_max), add = exact::exp(p[0] - new_max);
     l = l * keep + p[1] * add;
 #pragma unroll
     for (int j = 0; j < kDimsPerLane; ++j) {

@@ -6,6 +6,9 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <cstring>
 #include <random>
 #include <thread>
@@ -134,6 +137,49 @@ TEST(NcclLink, TwoGpusTalkBothWaysAndAStuckOrLostPeerHangsNothing) {
   const auto closing = std::chrono::steady_clock::now();
   verifier.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - closing, std::chrono::seconds(5));
+}
+
+// Rank 1 in a process of its own (the next test, run by this one): what the verifier's
+// process sends comes back from the drafter's, bit for bit, through NCCL.
+TEST(NcclLink, TwoProcessesCarryFramesBothWays) {
+  SKIP_WITHOUT_NCCL(2);
+  const std::string ids = nccl_new_group_ids();
+  std::vector<std::string> args = {"/proc/self/exe", "--gtest_also_run_disabled_tests",
+                                   "--gtest_filter=NcclLink.DISABLED_PeerInAnotherProcessEchoesFrames"};
+  std::vector<std::string> env = {"TANDEM_NCCL_PEER_IDS=" + ids};
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  for (auto& e : env) envp.push_back(e.data());
+  argv.push_back(nullptr);
+  envp.push_back(nullptr);
+  pid_t peer = -1;
+  ASSERT_EQ(posix_spawn(&peer, "/proc/self/exe", nullptr, nullptr, argv.data(), envp.data()), 0);
+  {
+    auto verifier = NcclChannel::join({.device = 0, .rank = 0, .group_ids = ids, .timeout = std::chrono::seconds(30)});
+    const std::vector<std::string> frames = {sample_tree(200, 9).node_bytes(), "", std::string(300000, 'z')};
+    for (const std::string& frame : frames) {
+      ASSERT_TRUE(verifier->send(frame));
+      EXPECT_EQ(verifier->receive(std::chrono::seconds(30)), frame);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(peer, &status, 0), peer);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the peer process failed";
+}
+
+// The other process of TwoProcessesCarryFramesBothWays (disabled: only that test runs it).
+TEST(NcclLink, DISABLED_PeerInAnotherProcessEchoesFrames) {
+  const char* ids = std::getenv("TANDEM_NCCL_PEER_IDS");
+  ASSERT_NE(ids, nullptr) << "run by NcclLink.TwoProcessesCarryFramesBothWays";
+  auto drafter = NcclChannel::join({.device = 1, .rank = 1, .group_ids = ids, .timeout = std::chrono::seconds(30)});
+  for (int i = 0; i < 3; ++i) {
+    const std::optional<std::string> frame = drafter->receive(std::chrono::seconds(30));
+    ASSERT_TRUE(frame.has_value()) << "frame " << i;
+    ASSERT_TRUE(drafter->send(*frame));
+  }
+  // Stay until the verifier has read the last echo and left.
+  for (int i = 0; i < 300 && !drafter->closed(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 // PEARL across two GPUs of one machine: the drafter on GPU 1, the verifier on GPU 0.

@@ -367,7 +367,12 @@ TEST(Cluster, ASigtermedVerifierFinishesItsRequestsAndTakesNoNewOnes) {
   ASSERT_FALSE(scheduler->control().empty());
   auto verifier = start_verifier(*scheduler, "v1", model, {"--drain-timeout-ms", "60000"});
   ASSERT_TRUE(members_are(*scheduler, 1, 0));
-  EXPECT_EQ(httplib::Client(verifier->http()).Get("/ready")->status, 200);  // joined
+  // Joined: the scheduler counts the verifier as it answers the join, a moment before the
+  // verifier hears the answer and turns ready.
+  int ready = 0;
+  for (int i = 0; i < 50 && (ready = httplib::Client(verifier->http()).Get("/ready")->status) != 200; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(ready, 200);
   zmq::context_t context(1);
   Client running(context, scheduler->endpoint());
   running.send(submit("running", "Write a long story about a dragon.", 40, true));

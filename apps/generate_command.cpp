@@ -9,6 +9,7 @@
 #include "apps/commands.h"
 #include "apps/flags.h"
 #include "apps/kv_shard_setup.h"
+#include "kernels/device.h"
 #include "model/chat_template.h"
 #include "model/model.h"
 #include "runner/speculation_mode.h"
@@ -212,7 +213,7 @@ int run_generate(const std::vector<std::string>& args) {
     std::cout << std::endl;
     std::fprintf(stderr, "prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | %s | %s, %d threads\n",
                  prompt_ids.size(), prefill_tps, result.ids.size(), decode_tps, finish_reason_name(result.finish),
-                 transformer.device_name().c_str(), transformer.pool().size());
+                 device_label(transformer.device_name()).c_str(), transformer.pool().size());
     if (mode != "ar")
       std::fprintf(stderr, "%s: %lld verifier passes, %.2f tokens per pass, %.0f%% of %lld drafted tokens accepted\n",
                    mode.c_str(), (long long)spec.passes, spec.tokens_per_pass(), 100 * spec.acceptance_rate(),

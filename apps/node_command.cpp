@@ -274,7 +274,7 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
                                                },
                                                [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << settings.mode
-            << "), " << draft.device_name() << ", data on " << endpoint << "; " << describe_links(site, draft_device)
+            << "), " << device_label(draft.device_name()) << ", data on " << endpoint << "; " << describe_links(site, draft_device)
             << "; metrics on " << ops.address() << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address(), listener.gate ? data_keys.public_key : ""});
 

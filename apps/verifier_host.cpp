@@ -130,7 +130,7 @@ void VerifierHost::stop() {
 std::string VerifierHost::describe() const {
   return "target " + target_->config().name + " (" + target_->path() + "), draft " +
          (draft_ ? draft_->config().name : std::string("none")) + "; default mode " + options_.defaults.mode + ", " +
-         target_tf_->device_name() + ", " + std::to_string(target_tf_->pool().size()) + " threads; " +
+         device_label(target_tf_->device_name()) + ", " + std::to_string(target_tf_->pool().size()) + " threads; " +
          describe_links(link_site_, device_named(target_tf_->device_name())) +
          (shards_.description.empty() ? "" : "; " + shards_.description);
 }

@@ -95,7 +95,8 @@ LinkChoice choose_link(const LinkSite& verifier, const LinkSite& drafter) {
 
 std::string describe_links(const LinkSite& site, const Device& device) {
   if (site.nccl.empty()) return "links: zeromq only (" + site.why_not + ")";
-  return "links: nccl " + site.nccl + " on " + device.name() +
+  return "links: nccl " + site.nccl + (cuda_emulated() ? " (the emulated build's host transport)" : "") + " on " +
+         device_label(device.name()) +
          (site.network.empty() ? "" : ", network " + site.network);
 }
 

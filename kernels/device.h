@@ -11,6 +11,10 @@ int cuda_device_count();
 bool built_with_cuda();
 /// True when its CUDA devices are the SIMT emulator on the CPU (a TANDEM_CUDA_EMU build).
 bool cuda_emulated();
+/// A device's name as banners show it: "cuda:0 (emulated)" on the SIMT emulator, else as is.
+inline std::string device_label(const std::string& name) {
+  return name.rfind("cuda", 0) == 0 && cuda_emulated() ? name + " (emulated)" : name;
+}
 
 /// What CUDA device `index` is, e.g. "NVIDIA H200, 139.8 GiB"; empty when it is not usable.
 std::string cuda_device_description(int index);

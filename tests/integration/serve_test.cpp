@@ -142,7 +142,21 @@ TEST(Serve, EveryModeBatchedTogetherMatchesAutoregressive) {
     EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), local_greedy(prompts[i], 80))
         << modes[i];
     EXPECT_EQ(m.final().stats().mode(), modes[i]);
-    if (modes[i] != "ar") { EXPECT_GT(m.final().stats().drafted_tokens(), 0) << modes[i]; }
+    int64_t drafted = m.final().stats().drafted_tokens();
+    // PEARL's drafter runs beside the batch on its own thread: on two busy cores it may get no
+    // turn before 80 tokens are verified (seen once). It must draft in one of three tries.
+    for (int retry = 0; modes[i] == "pearl" && drafted == 0 && retry < 3; ++retry) {
+      std::string id = "pearl-again-";
+      id += std::to_string(retry);
+      wire::ClientMessage again = submit(id, prompts[i], 80);
+      again.mutable_submit()->set_mode("pearl");
+      clients[i]->send(again);
+      const wire::ServerMessage r = clients[i]->receive();
+      ASSERT_TRUE(r.has_final()) << r.DebugString();
+      EXPECT_EQ(std::vector<int32_t>(r.final().ids().begin(), r.final().ids().end()), local_greedy(prompts[i], 80));
+      drafted = r.final().stats().drafted_tokens();
+    }
+    if (modes[i] != "ar") { EXPECT_GT(drafted, 0) << modes[i]; }
   }
 }
 

@@ -232,6 +232,17 @@ TEST(GpuSpeculative, EveryModeGreedyEqualsAr) {
 
 // Where no GPU is, asking for one is a clear error, not a crash or a silent CPU run.
 TEST(GpuAbsent, AskingForCudaIsAClearError) {
+#if defined(TANDEM_CUDA_EMU)
+  // The emulator with no device is what a machine without a GPU looks like.
+  const char* before = std::getenv("TANDEM_EMU_DEVICES");
+  const std::string saved = before ? before : "";
+  setenv("TANDEM_EMU_DEVICES", "0", 1);
+  struct Restore {
+    std::string value;
+    bool had;
+    ~Restore() { had ? setenv("TANDEM_EMU_DEVICES", value.c_str(), 1) : unsetenv("TANDEM_EMU_DEVICES"); }
+  } restore{saved, before != nullptr};
+#endif
   if (cuda_device_count() > 0) GTEST_SKIP() << "a GPU is present";
   auto model = Model::load(test::stories_model());
   try {

@@ -31,11 +31,12 @@ cudaError_t fail(cudaError_t error) {
   return error;
 }
 
-// TANDEM_EMU_DEVICES (default 1): how many emulated devices there are (two-rank tests want two).
+// TANDEM_EMU_DEVICES (default 1, at most 8): how many emulated devices there are (two-rank
+// tests want two; 0 is a machine without a GPU).
 int device_count() {
   const char* text = std::getenv("TANDEM_EMU_DEVICES");
   const int n = text ? std::atoi(text) : 1;
-  return n < 1 ? 1 : n > 8 ? 8 : n;
+  return n < 0 ? 0 : n > 8 ? 8 : n;
 }
 
 }  // namespace

@@ -107,7 +107,9 @@ T __shfl_up_sync(unsigned mask, T value, unsigned delta, int width = 32) {
   return tandem::emu::shuffle_value(mask, value, tandem::emu::Shuffle::up, int(delta), width);
 }
 
-// Blocks run one at a time, so plain read-modify-writes are atomic here.
+// A launch runs its blocks one at a time, so a plain read-modify-write is atomic within it.
+// Kernels launched at once from two host threads (PEARL's two devices) are not atomic with
+// each other here; no kernel of the project uses atomics yet.
 template <class T>
 T atomicAdd(T* address, T value) {
   const T old = *address;

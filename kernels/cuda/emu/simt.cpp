@@ -30,7 +30,6 @@ struct Lane {
   Wait wait = Wait::none;
   uint3 index;
   // The shuffle it waits in.
-  unsigned mask = 0;
   Shuffle kind = Shuffle::index;
   int operand = 0, width = kWarp;
   uint64_t bits = 0, result = 0;
@@ -245,7 +244,6 @@ uint64_t shuffle(unsigned mask, uint64_t bits, Shuffle kind, int operand, int wi
   if (mask != 0xffffffffu) throw SimtError("a warp shuffle with a partial mask (the emulator needs all 32 lanes)");
   if (width < 1 || width > kWarp || (width & (width - 1)) != 0)
     throw SimtError("a warp shuffle of width " + std::to_string(width) + " (a power of two up to 32)");
-  me.mask = mask;
   me.bits = bits;
   me.kind = kind;
   me.operand = operand;

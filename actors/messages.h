@@ -3,13 +3,13 @@
 // types travel: strings (protobuf bytes for client messages), integers, actor handles.
 //
 // Joining and staying joined (node agent ─▶ scheduler):
-//   (challenge) ─▶ a fresh nonce, which the join's proof signs (cluster/join_proof.h)
+//   (challenge) ─▶ a fresh nonce, which the join's proof signs (security/join_proof.h)
 //   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key, site, proof) ─▶ "" or the reason it
 //                                                   was refused
 //      model, vocabulary: the node's fingerprints (model/fingerprint.h; '' for a shard)
 //      data_key: the CURVE public key of its data channel ('' : plain ZeroMQ)
-//      site: where its model runs, for choosing links (cluster/link_site.h; '' : ZeroMQ only)
-//      proof: that its certificate binds its role and name (cluster/join_proof.h; '' : plain control plane)
+//      site: where its model runs, for choosing links (transport/link_site.h; '' : ZeroMQ only)
+//      proof: that its certificate binds its role and name (security/join_proof.h; '' : plain control plane)
 //   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
 //   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //
@@ -18,9 +18,9 @@
 //   (cancel, client, request_id), (heard, client)  gateway ─▶ scheduler ─▶ verifier
 //   (reply, verifier_name, client, ServerMessage bytes)  verifier ─▶ scheduler ─▶ client
 //   (pair, drafter_endpoint, drafter_key, group_ids) scheduler ─▶ verifier ('' endpoint : none). group_ids
-//                                                   '' : ZeroMQ; else the NCCL link's ids (cluster/nccl_channel.h),
+//                                                   '' : ZeroMQ; else the NCCL link's ids (transport/nccl_channel.h),
 //                                                   with ZeroMQ to fall back on if joining it fails
-// Forming an NCCL link, when both ends' sites allow one (cluster/link_site.h):
+// Forming an NCCL link, when both ends' sites allow one (transport/link_site.h):
 //   (group) scheduler ─▶ verifier ─▶ the new link's ids, or "!" and why it cannot make one
 //   (group, verifier_name, group_ids) scheduler ─▶ drafter: join that link as rank 1
 //   then (pair, ..., group_ids) to the verifier, which joins as rank 0

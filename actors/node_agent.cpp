@@ -1,7 +1,7 @@
 #include "actors/node_agent.h"
 
 #include "actors/messages.h"
-#include "cluster/log.h"
+#include "observability/log.h"
 
 namespace tandem {
 namespace {

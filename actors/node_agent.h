@@ -15,17 +15,17 @@
 #include <memory>
 #include <string>
 
-#include "cluster/join_proof.h"
+#include "security/join_proof.h"
 
 namespace tandem {
 
 /// What a node tells the scheduler about itself.
 struct NodeAgentSettings {
   std::string role, name, data_endpoint;
-  std::string model, vocabulary;                      // fingerprints of its model and vocabulary ('' : none)
-  std::string data_key;                               // CURVE public key of its data channel ('' : plain)
-  std::string site;                                   // where its model runs (cluster/link_site.h; '' : ZeroMQ only)
-  // The proof for a claim (cluster/join_proof.h), its nonce the scheduler's challenge; null: none
+  std::string model, vocabulary;  // fingerprints of its model and vocabulary ('' : none)
+  std::string data_key;           // CURVE public key of its data channel ('' : plain)
+  std::string site;               // where its model runs (transport/link_site.h; '' : ZeroMQ only)
+  // The proof for a claim (security/join_proof.h), its nonce the scheduler's challenge; null: none
   // (a plain control plane).
   JoinProver prove;
   // drafter: join the NCCL link (verifier's name, link ids) the scheduler formed

@@ -6,31 +6,23 @@
 #include <map>
 
 #include "actors/messages.h"
-#include "cluster/join_proof.h"
-#include "cluster/log.h"
-#include "cluster/membership.h"
-#include "cluster/metrics.h"
+#include "membership/membership.h"
+#include "membership/request_router.h"
+#include "observability/log.h"
+#include "observability/metrics.h"
+#include "security/join_proof.h"
 
 namespace tandem {
 namespace {
-
-using RequestKey = std::pair<std::string, std::string>;  // (client, request id)
-
-// A request in flight: where it runs and how far it got.
-struct Tracked {
-  std::string verifier;
-  std::chrono::steady_clock::time_point submitted;
-  bool first_token_seen = false;
-};
 
 struct SchedulerState {
   explicit SchedulerState(int64_t timeout_ms) : membership(timeout_ms) {}
   Membership membership;
   std::map<std::string, caf::actor> work_actors;      // node name -> where its work goes
   std::map<caf::actor_addr, std::string> node_names;  // monitored actor -> node name
-  std::map<RequestKey, Tracked> requests;
-  std::string assigned_shards;  // the KV shard list the verifiers last heard
-  Challenges challenges;        // nonces handed to joining nodes
+  RequestRouter requests;                             // in flight, by (client, request id)
+  std::string assigned_shards;                        // the KV shard list the verifiers last heard
+  Challenges challenges;                              // nonces handed to joining nodes
 };
 
 // "finished" or the error code's name in lower case, as in tandem_requests_total{outcome}.
@@ -42,7 +34,7 @@ std::string outcome_of(const wire::ServerMessage& m) {
 }
 
 // Latency and token figures of a request that ended.
-void record_end(const wire::ServerMessage& m, const Tracked* tracked) {
+void record_end(const wire::ServerMessage& m, const TrackedRequest* tracked) {
   Metrics& metrics = tandem::metrics();
   metrics.requests(outcome_of(m)).Increment();
   if (tracked) metrics.request_duration.Observe(seconds_since(tracked->submitted));
@@ -58,7 +50,7 @@ void record_end(const wire::ServerMessage& m, const Tracked* tracked) {
 }
 
 // The one line each request leaves when it ends (never its prompt or output).
-void log_end(const std::string& client, const wire::ServerMessage& m, const Tracked* tracked) {
+void log_end(const std::string& client, const wire::ServerMessage& m, const TrackedRequest* tracked) {
   LogFields f;
   f["request"] = m.has_final() ? m.final().request_id() : m.error().request_id();
   f["client"] = client;  // "http:KEYNAME-OR-ADDRESS:N" or "zmq:[KEYNAME:]CONNECTION"
@@ -79,7 +71,7 @@ void log_end(const std::string& client, const wire::ServerMessage& m, const Trac
   log_event(trouble ? LogLevel::warn : LogLevel::info, "request", f);
 }
 
-// Two NCCL unique ids in hex and the comma between them (cluster/nccl_channel.h).
+// Two NCCL unique ids in hex and the comma between them (transport/nccl_channel.h).
 constexpr size_t kNcclGroupIdsSize = 2 * 256 + 1;
 
 wire::ServerMessage error_reply(const std::string& request_id, wire::ErrorCode code, const std::string& message) {
@@ -130,19 +122,17 @@ class Scheduler {
           publish_view();
         },
         [this](cancel_atom, const std::string& client, const std::string& request_id) {
-          auto it = state_.requests.find({client, request_id});
-          if (it != state_.requests.end()) send_work(it->second.verifier, cancel_atom::value, client, request_id);
+          if (const TrackedRequest* tracked = state_.requests.find({client, request_id}))
+            send_work(tracked->verifier, cancel_atom::value, client, request_id);
         },
         [this](gone_atom, const std::string& client) {  // its connection closed: its requests end
-          for (auto it = state_.requests.lower_bound({client, ""});
-               it != state_.requests.end() && it->first.first == client; ++it)
-            send_work(it->second.verifier, cancel_atom::value, client, it->first.second);
+          for (const auto& [request_id, verifier] : state_.requests.requests_of(client))
+            send_work(verifier, cancel_atom::value, client, request_id);
         },
         [this](heard_atom, const std::string& client) {
           std::string last;
-          for (auto it = state_.requests.lower_bound({client, ""});
-               it != state_.requests.end() && it->first.first == client; ++it)
-            if (it->second.verifier != last) send_work(last = it->second.verifier, heard_atom::value, client);
+          for (const auto& [request_id, verifier] : state_.requests.requests_of(client))
+            if (verifier != last) send_work(last = verifier, heard_atom::value, client);
         },
         [this](reply_atom, const std::string& verifier, const std::string& client, const std::string& bytes) {
           relay(verifier, client, bytes);
@@ -232,16 +222,10 @@ class Scheduler {
   void end_node(const NodeInfo& node, const std::string& why) {
     log_event(LogLevel::warn, "node_lost", {{"role", role_name(node.role)}, {"name", node.name}, {"why", why}});
     if (node.role == NodeRole::verifier) {
-      for (auto it = state_.requests.begin(); it != state_.requests.end();) {
-        if (it->second.verifier != node.name) {
-          ++it;
-          continue;
-        }
-        reply_end(it->first.first, &it->second,
-                  error_reply(it->first.second, wire::UNAVAILABLE,
+      for (const auto& [key, tracked] : state_.requests.take_requests_on(node.name))
+        reply_end(key.first, &tracked,
+                  error_reply(key.second, wire::UNAVAILABLE,
                               "verifier '" + node.name + "' was lost (" + why + ") before the request finished"));
-        it = state_.requests.erase(it);
-      }
       if (!node.partner.empty()) admit_on_drafter(node.partner);  // its drafter no longer admits it
     } else if (node.role == NodeRole::drafter) {
       for (const std::string& verifier : node.verifiers)  // each goes on alone until paired again
@@ -301,12 +285,9 @@ class Scheduler {
     for (const Pairing& p : state_.membership.pair_by_load()) {
       const NodeInfo* d = state_.membership.find(p.drafter);
       const LinkChoice& link = state_.membership.find(p.verifier)->link;
-      LogFields fields = {{"verifier", p.verifier},
-                          {"drafter", p.drafter},
-                          {"drafter_verifiers", int64_t(d->verifiers.size())},
-                          {"curve", !d->data_key.empty()},
-                          {"link", link.link},
-                          {"link_reason", link.reason}};
+      LogFields fields = {
+          {"verifier", p.verifier},        {"drafter", p.drafter}, {"drafter_verifiers", int64_t(d->verifiers.size())},
+          {"curve", !d->data_key.empty()}, {"link", link.link},    {"link_reason", link.reason}};
       if (!p.previous.empty()) fields["moved_from"] = p.previous;
       log_event(LogLevel::info, "drafter_paired", fields);
       // The drafter admits the verifier's key before the verifier connects with the drafter's.
@@ -345,34 +326,24 @@ class Scheduler {
               send_work(d->name, group_atom::value, verifier, ids);
               send_work(verifier, pair_atom::value, d->data_endpoint, d->data_key, ids);
             },
-            [this, fall_back](caf::error& e) { fall_back("no link ids from the verifier: " + self_->system().render(e)); });
+            [this, fall_back](caf::error& e) {
+              fall_back("no link ids from the verifier: " + self_->system().render(e));
+            });
   }
 
   void submit(const std::string& client, const std::string& bytes) {
     wire::SubmitRequest request;
     if (!request.ParseFromString(bytes)) return;  // the frontend parsed it already
     const RequestKey key{client, request.request_id()};
-    if (state_.requests.count(key)) {
+    const Route route = state_.requests.route(key, state_.membership, std::chrono::steady_clock::now());
+    if (route.refusal == Route::Refusal::duplicate_id)
       reply_end(client, nullptr,
                 error_reply(key.second, wire::INVALID_ARGUMENT, "request id '" + key.second + "' is already in use"));
-      return;
-    }
-    // The least busy verifier, counting the requests sent to it.
-    std::map<std::string, int> load;
-    for (const NodeInfo* v : state_.membership.members(NodeRole::verifier))
-      if (!v->draining) load[v->name] = 0;
-    for (const auto& [k, tracked] : state_.requests)
-      if (load.count(tracked.verifier)) ++load[tracked.verifier];
-    std::string chosen;
-    for (const auto& [name, n] : load)
-      if (state_.membership.find(name) && (chosen.empty() || n < load[chosen])) chosen = name;
-    if (chosen.empty()) {
+    else if (route.refusal == Route::Refusal::no_verifier)
       reply_end(client, nullptr,
                 error_reply(key.second, wire::UNAVAILABLE, "no verifier has joined the cluster (or all are draining)"));
-      return;
-    }
-    state_.requests[key] = Tracked{chosen, std::chrono::steady_clock::now()};
-    send_work(chosen, submit_atom::value, client, bytes);
+    else
+      send_work(route.verifier, submit_atom::value, client, bytes);
   }
 
   // Passes a verifier's reply on if that verifier still owns the request.
@@ -383,22 +354,22 @@ class Scheduler {
                             : m.has_final() ? m.final().request_id()
                             : m.has_error() ? m.error().request_id()
                                             : std::string();
-    auto it = state_.requests.find({client, id});
-    if (it == state_.requests.end() || it->second.verifier != verifier) return;  // ended already (verifier dropped)
+    TrackedRequest* tracked = state_.requests.owned_by({client, id}, verifier);
+    if (!tracked) return;  // ended already (verifier dropped)
     if (m.has_final() || m.has_error()) {
-      reply_end(client, &it->second, m);
-      state_.requests.erase(it);
+      reply_end(client, tracked, m);
+      state_.requests.end({client, id});
       return;
     }
-    if (m.has_chunk() && !it->second.first_token_seen) {
-      it->second.first_token_seen = true;
-      metrics().time_to_first_token.Observe(seconds_since(it->second.submitted));
+    if (m.has_chunk() && !tracked->first_token_seen) {
+      tracked->first_token_seen = true;
+      metrics().time_to_first_token.Observe(seconds_since(tracked->submitted));
     }
     settings_.sink(client, m);
   }
 
   // Sends a request's last message and records how it ended.
-  void reply_end(const std::string& client, const Tracked* tracked, const wire::ServerMessage& m) {
+  void reply_end(const std::string& client, const TrackedRequest* tracked, const wire::ServerMessage& m) {
     record_end(m, tracked);
     log_end(client, m, tracked);
     settings_.sink(client, m);
@@ -414,9 +385,7 @@ class Scheduler {
     if (!settings_.view) return;
     SchedulerView& v = *settings_.view;
     std::lock_guard lock(v.mutex);
-    v.live_clients.clear();
-    for (const auto& [key, tracked] : state_.requests)
-      if (v.live_clients.empty() || v.live_clients.back() != key.first) v.live_clients.push_back(key.first);
+    v.live_clients = state_.requests.clients();
     v.live_requests = state_.requests.size();
     v.kv_cache_bytes = state_.membership.kv_cache_bytes();
     v.verifiers = state_.membership.members(NodeRole::verifier).size();

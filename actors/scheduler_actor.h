@@ -20,7 +20,7 @@ namespace tandem {
 /// A verifier and its drafter, with the link chosen for them.
 struct PairView {
   std::string verifier, drafter;
-  std::string link, reason;  // "nccl" or "zeromq", and why (cluster/link_site.h)
+  std::string link, reason;  // "nccl" or "zeromq", and why (transport/link_site.h)
 };
 
 /// What the scheduler shows the client endpoints, updated after every message it handles.
@@ -41,9 +41,9 @@ struct SchedulerSettings {
   int64_t tick_ms = 250;                // how often silence is checked
   std::string model, vocabulary;        // fingerprints of the model served: a verifier of another model,
                                         // or a drafter of another vocabulary, is refused ('' : not checked)
-  std::string cluster_ca;    // the control plane's CA: a joining node must prove that its certificate
-                             // binds its role and name (cluster/join_proof.h; '' : plain, no proof)
-  std::string local_secret;  // proves a node inside this process instead ('' : none)
+  std::string cluster_ca;               // the control plane's CA: a joining node must prove that its certificate
+                                        // binds its role and name (security/join_proof.h; '' : plain, no proof)
+  std::string local_secret;             // proves a node inside this process instead ('' : none)
 };
 
 /// Spawns a scheduler.

@@ -8,9 +8,7 @@ void SchedulerGateway::submit(const std::string& client, const wire::SubmitReque
   caf::anon_send(scheduler_, submit_atom::value, client, request.SerializeAsString());
 }
 
-void SchedulerGateway::client_gone(const std::string& client) {
-  caf::anon_send(scheduler_, gone_atom::value, client);
-}
+void SchedulerGateway::client_gone(const std::string& client) { caf::anon_send(scheduler_, gone_atom::value, client); }
 
 void SchedulerGateway::cancel(const std::string& client, const std::string& request_id) {
   caf::anon_send(scheduler_, cancel_atom::value, client, request_id);

@@ -1,7 +1,7 @@
 #include "actors/verifier_actor.h"
 
 #include "actors/messages.h"
-#include "cluster/nccl_channel.h"
+#include "transport/nccl_channel.h"
 
 namespace tandem {
 
@@ -39,7 +39,9 @@ caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, Shar
         },
         [&worker](heard_atom, const std::string& client) { worker.heard_from(client); },
         [&worker](pair_atom, const std::string& drafter_endpoint, const std::string& drafter_key,
-                  const std::string& group_ids) { worker.use_remote_drafter(drafter_endpoint, drafter_key, group_ids); },
+                  const std::string& group_ids) {
+          worker.use_remote_drafter(drafter_endpoint, drafter_key, group_ids);
+        },
         [](group_atom) -> std::string {  // the ids of a new NCCL link to its drafter (this end hosts its rendezvous)
           try {
             return nccl_new_group_ids();

@@ -8,8 +8,8 @@
 #include <mutex>
 #include <string>
 
-#include "runner/shard_pool.h"
 #include "server/request_worker.h"
+#include "shards/shard_pool.h"
 
 namespace tandem {
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "cluster/control_plane.h"
+#include "transport/control_plane.h"
 
 namespace tandem {
 

@@ -4,8 +4,8 @@
 // handing requests to one RequestBackend, and the sink that routes replies back to
 // whichever endpoint the client came through.
 #include <chrono>
-#include <functional>
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>

@@ -1,7 +1,7 @@
 #pragma once
 // --cluster-ca, --cluster-cert and --cluster-key: TLS on the control plane for every
-// command that has one (tandem serve, tandem node), see cluster/certificates.h.
-#include "cluster/certificates.h"
+// command that has one (tandem serve, tandem node), see security/certificates.h.
+#include "security/certificates.h"
 
 namespace tandem {
 

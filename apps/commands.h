@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "cluster/link_site.h"
 #include "kernels/device.h"
 #include "model/model.h"
+#include "transport/link_site.h"
 
 namespace tandem {
 
@@ -43,7 +43,7 @@ void add_device_flags(Flags& f, bool draft);
 Device device_flag(const Flags& flags, const std::string& name);
 /// Adds --link and --nccl-network (how a verifier and its drafter node are linked).
 void add_link_flags(Flags& f);
-/// This node's link site for a model on `device` (cluster/link_site.h); a bad --link is a UsageError.
+/// This node's link site for a model on `device` (transport/link_site.h); a bad --link is a UsageError.
 LinkSite link_site_flag(const Flags& flags, const Device& device);
 
 /// The default target model file name.

@@ -12,8 +12,8 @@
 #include "kernels/device.h"
 #include "model/chat_template.h"
 #include "model/model.h"
-#include "runner/speculation_mode.h"
-#include "spec/stop_matcher.h"
+#include "speculation/mode.h"
+#include "speculation/stop_matcher.h"
 
 namespace tandem {
 namespace {
@@ -132,7 +132,6 @@ int run_generate(const std::vector<std::string>& args) {
   };
 
   ModeSettings settings;
-  settings.mode = flags.get("mode");
   settings.draft_tokens = int(flags.get_int("draft-tokens"));
   settings.adaptive = flags.get_switch("adaptive");
   settings.ngram = int(flags.get_int("ngram"));
@@ -147,9 +146,10 @@ int run_generate(const std::vector<std::string>& args) {
   settings.pearl.tree = pearl_drafts == "tree";
   settings.pearl.branch_below = float(flags.get_double("branch-below"));
   try {
+    settings.mode = parse_mode(flags.get("mode"));
     check_mode_settings(settings);
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
-  const std::string& mode = settings.mode;
+  const Mode mode = settings.mode;
 
   std::unique_ptr<Model> draft_model;
   std::unique_ptr<Transformer> draft_transformer;
@@ -157,7 +157,7 @@ int run_generate(const std::vector<std::string>& args) {
   if (needs_draft_model(mode)) {
     draft_model = load_draft_model(flags.get("draft-model"), *model);
     int draft_threads = threads;
-    if (mode == "pearl") {
+    if (mode == Mode::pearl) {
       const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));
       draft_threads = split.drafter;
       target_threads = split.verifier;
@@ -193,8 +193,8 @@ int run_generate(const std::vector<std::string>& args) {
                             {"kv_cache_bytes", result.kv_cache_bytes},
                             {"threads", transformer.pool().size()},
                             {"device", transformer.device_name()}}}};
-    if (mode != "ar")
-      out["stats"]["speculation"] = {{"mode", mode},
+    if (mode != Mode::ar)
+      out["stats"]["speculation"] = {{"mode", mode_name(mode)},
                                      {"verifier_passes", spec.passes},
                                      {"drafted_tokens", spec.drafted},
                                      {"accepted_tokens", spec.accepted},
@@ -202,7 +202,7 @@ int run_generate(const std::vector<std::string>& args) {
                                      {"acceptance_rate", spec.acceptance_rate()},
                                      {"draft_seconds", spec.draft_seconds},
                                      {"verify_seconds", spec.verify_seconds}};
-    if (mode == "pearl") {
+    if (mode == Mode::pearl) {
       out["stats"]["speculation"]["drafter_idle_seconds"] = spec.drafter_idle_seconds;
       out["stats"]["speculation"]["verifier_idle_seconds"] = spec.verifier_idle_seconds;
       out["stats"]["speculation"]["draft_threads"] = draft_transformer->pool().size();
@@ -214,11 +214,11 @@ int run_generate(const std::vector<std::string>& args) {
     std::fprintf(stderr, "prompt %zu tokens, %.1f tok/s | generated %zu tokens, %.1f tok/s | %s | %s, %d threads\n",
                  prompt_ids.size(), prefill_tps, result.ids.size(), decode_tps, finish_reason_name(result.finish),
                  device_label(transformer.device_name()).c_str(), transformer.pool().size());
-    if (mode != "ar")
+    if (mode != Mode::ar)
       std::fprintf(stderr, "%s: %lld verifier passes, %.2f tokens per pass, %.0f%% of %lld drafted tokens accepted\n",
-                   mode.c_str(), (long long)spec.passes, spec.tokens_per_pass(), 100 * spec.acceptance_rate(),
+                   mode_name(mode), (long long)spec.passes, spec.tokens_per_pass(), 100 * spec.acceptance_rate(),
                    (long long)spec.drafted);
-    if (mode == "pearl")
+    if (mode == Mode::pearl)
       std::fprintf(stderr, "pearl: drafter idle %.2f s, verifier idle %.2f s (drafter %d threads, verifier %d)\n",
                    spec.drafter_idle_seconds, spec.verifier_idle_seconds, draft_transformer->pool().size(),
                    transformer.pool().size());

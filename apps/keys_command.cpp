@@ -3,14 +3,14 @@
 //   ca --out DIR/ca                the cluster's certificate authority (ca.crt, ca.key)
 //   cert --ca DIR/ca --out NAME [--node ROLE/NAME,...]
 //                                  a node certificate signed by that CA (NAME.crt, NAME.key),
-//                                  binding the nodes it may join as (cluster/join_proof.h)
+//                                  binding the nodes it may join as (security/join_proof.h)
 #include <iostream>
 
 #include "apps/commands.h"
 #include "apps/flags.h"
-#include "cluster/certificates.h"
-#include "cluster/curve.h"
-#include "cluster/join_proof.h"
+#include "security/certificates.h"
+#include "security/curve.h"
+#include "security/join_proof.h"
 
 namespace tandem {
 

@@ -3,8 +3,8 @@
 #include <chrono>
 
 #include "apps/flags.h"
-#include "cluster/channel.h"
 #include "model/transformer.h"
+#include "transport/channel.h"
 
 namespace tandem {
 

@@ -12,8 +12,8 @@
 
 #include "model/model.h"
 #include "model/remote_kv.h"
-#include "runner/local_kv_shards.h"
-#include "runner/shard_pool.h"
+#include "shards/local_kv_shards.h"
+#include "shards/shard_pool.h"
 
 namespace tandem {
 

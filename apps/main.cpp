@@ -5,8 +5,8 @@
 
 #include "apps/commands.h"
 #include "apps/flags.h"
-#include "cluster/log.h"
 #include "model/mapped_file.h"
+#include "observability/log.h"
 
 namespace {
 

@@ -9,8 +9,8 @@
 
 #include "apps/commands.h"
 #include "apps/flags.h"
-#include "cluster/curve.h"
 #include "proto/client.pb.h"
+#include "security/curve.h"
 
 namespace tandem {
 

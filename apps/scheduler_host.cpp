@@ -7,8 +7,8 @@
 #include "actors/messages.h"
 #include "apps/bind_policy.h"
 #include "apps/flags.h"
-#include "cluster/control_plane.h"
 #include "model/fingerprint.h"
+#include "transport/control_plane.h"
 
 namespace tandem {
 

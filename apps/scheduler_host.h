@@ -11,8 +11,8 @@
 
 #include "actors/scheduler_gateway.h"
 #include "apps/client_endpoints.h"
-#include "cluster/control_plane.h"
-#include "cluster/join_proof.h"
+#include "security/join_proof.h"
+#include "transport/control_plane.h"
 
 namespace tandem {
 

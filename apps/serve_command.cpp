@@ -10,7 +10,7 @@
 #include "apps/commands.h"
 #include "apps/scheduler_host.h"
 #include "apps/verifier_host.h"
-#include "cluster/control_plane.h"
+#include "transport/control_plane.h"
 
 namespace tandem {
 namespace {

@@ -7,7 +7,7 @@
 #include "apps/commands.h"
 #include "apps/kv_shard_setup.h"
 #include "model/fingerprint.h"
-#include "runner/pearl_runner.h"
+#include "speculation/pearl_runner.h"
 
 namespace tandem {
 
@@ -18,7 +18,7 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
         "scheduler pairs with this verifier takes over chain and tree drafting");
   f.add("mode", "ar",
         "mode for requests that name none: ar, chain, tree, pearl, lookup, recycle (on CPUs where a pass over k "
-        "tokens costs about k decode steps, ar is fastest; see README)");
+        "tokens costs about k decode steps, ar is fastest; see docs/benchmarks.md)");
   f.add("draft-tokens", "5", "most drafted tokens per verifier pass");
   f.add("drafter-timeout-ms", "30000", "a drafter node silent this long is dropped; requests go on without it");
   f.add("threads", "0", "CPU threads; 0 for one per core");
@@ -42,7 +42,6 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
 
 VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::string name)
     : system_(system), name_(std::move(name)) {
-  options_.defaults.mode = flags.get("mode");
   options_.defaults.draft_tokens = int(flags.get_int("draft-tokens"));
   options_.default_max_tokens = int(flags.get_int("max-tokens"));
   options_.max_tokens_limit = int(flags.get_int("max-tokens-limit"));
@@ -53,6 +52,7 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   options_.prefill_chunk = std::max<int64_t>(1, flags.get_int("prefill-chunk"));
   options_.drafter_timeout = std::chrono::milliseconds(flags.get_int("drafter-timeout-ms"));
   try {
+    options_.defaults.mode = parse_mode(flags.get("mode"));
     check_mode_settings(options_.defaults);
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
 
@@ -129,8 +129,9 @@ void VerifierHost::stop() {
 
 std::string VerifierHost::describe() const {
   return "target " + target_->config().name + " (" + target_->path() + "), draft " +
-         (draft_ ? draft_->config().name : std::string("none")) + "; default mode " + options_.defaults.mode + ", " +
-         device_label(target_tf_->device_name()) + ", " + std::to_string(target_tf_->pool().size()) + " threads; " +
+         (draft_ ? draft_->config().name : std::string("none")) + "; default mode " +
+         mode_name(options_.defaults.mode) + ", " + device_label(target_tf_->device_name()) + ", " +
+         std::to_string(target_tf_->pool().size()) + " threads; " +
          describe_links(link_site_, device_named(target_tf_->device_name())) +
          (shards_.description.empty() ? "" : "; " + shards_.description);
 }

@@ -10,9 +10,9 @@
 #include "actors/verifier_actor.h"
 #include "apps/flags.h"
 #include "apps/kv_shard_setup.h"
-#include "cluster/join_proof.h"
-#include "cluster/link_site.h"
+#include "security/join_proof.h"
 #include "server/request_worker.h"
+#include "transport/link_site.h"
 
 namespace tandem {
 

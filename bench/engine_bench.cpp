@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "apps/flags.h"
-#include "cluster/metrics.h"
 #include "model/model.h"
 #include "model/transformer.h"
-#include "runner/local_kv_shards.h"
+#include "observability/metrics.h"
+#include "shards/local_kv_shards.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   using namespace tandem;
   std::string out_path = "gpu_bench.json";
   bool quick = false, big = true;
-  double tokens_per_pass = 3.25;  // chain, depth 4, 0.5B → 1.5B, Spec-Bench subset, greedy (README)
+  double tokens_per_pass = 3.25;  // chain, depth 4, 0.5B → 1.5B, Spec-Bench subset, greedy (docs/reports)
   int depth = 4;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];

@@ -2,14 +2,14 @@
 // over ZeroMQ and over NCCL on one machine. Round trips (a frame out, the same frame back,
 // as a tree goes to the verifier and its verdict returns), median of many, and one-way
 // bandwidth of large frames.
-//   - ZeroMQ: two DEALER sockets over TCP on 127.0.0.1, as cluster/channel.cpp's data
+//   - ZeroMQ: two DEALER sockets over TCP on 127.0.0.1, as transport/channel.cpp's data
 //     channels are (one process, an echo thread: the socket path is the same as between
 //     processes on one machine);
 //   - NCCL: two ranks on GPUs 0 and 1 when there are two (the real drafter-verifier link), else
 //     a one-rank link to itself on GPU 0 (NCCL's call and kernel overhead, no transfer between
 //     devices: the only NCCL path one GPU allows). Host frames (copied to and from the
 //     device) and device buffers (kept on the device) both.
-// Sizes: trees of 16, 32, 64 nodes (16 bytes a node, the device layout of spec/token_tree.h),
+// Sizes: trees of 16, 32, 64 nodes (16 bytes a node, the device layout of speculation/token_tree.h),
 // partials of 1, 4, 16 tokens × 12 heads × (128 + 1) floats (Qwen2.5-1.5B's attention).
 // With --pass-ms (a verifier pass's time, from the GPU benchmark) it says what share of a
 // pass each link's tree round trip is.
@@ -29,8 +29,8 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "cluster/nccl_channel.h"
 #include "kernels/device.h"
+#include "transport/nccl_channel.h"
 
 namespace tandem {
 namespace {

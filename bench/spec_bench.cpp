@@ -19,7 +19,7 @@
 #include "apps/flags.h"
 #include "model/chat_template.h"
 #include "model/model.h"
-#include "runner/speculation_mode.h"
+#include "speculation/mode.h"
 
 namespace tandem {
 namespace {
@@ -156,11 +156,11 @@ int main(int argc, char** argv) {
                        run_name.c_str());
         Run run;
         const std::string mode = run_name.substr(0, run_name.find(':'));
-        settings.mode = mode;
+        settings.mode = parse_mode(mode);
         settings.draft_aware = run_name.find(":point-mass") == std::string::npos;
         Transformer* verifier = &target_tf;
         Transformer* drafter = nullptr;
-        if (needs_draft_model(mode)) {
+        if (needs_draft_model(settings.mode)) {
           if (!draft) draft = Model::load(draft_path);
           if (mode == "pearl") {
             // PEARL splits the cores: its own transformers with their own thread pools.

@@ -7,7 +7,6 @@
 
 #include "kernels/dtype.h"
 #include "kernels/ggml_blocks.h"
-
 #include "kernels/host_device.h"
 
 #if defined(__CUDACC__)

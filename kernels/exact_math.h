@@ -12,13 +12,13 @@ namespace tandem::exact {
 /// e^x: x = k ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so k ln2 loses nothing), e^r by
 /// its Taylor series to r^7 (truncation below 6e-9 of the result), times 2^k.
 TANDEM_HD float exp(float x) {
-  if (x != x) return x;                    // NaN
+  if (x != x) return x;                          // NaN
   if (x > 88.72283935546875f) return HUGE_VALF;  // past the largest float
   if (x < -103.97208404541015625f) return 0.0f;  // below half the smallest denormal
   const float k = rintf(x * 1.4426950216293335f);
   float r = fmaf(-k, 0.693145751953125f, x);
   r = fmaf(-k, 1.428606765330187e-06f, r);
-  float p = 0.00019841270113829523f;  // 1/7!
+  float p = 0.00019841270113829523f;       // 1/7!
   p = fmaf(p, r, 0.0013888889225199819f);  // 1/6!
   p = fmaf(p, r, 0.008333333767950535f);   // 1/5!
   p = fmaf(p, r, 0.0416666679084301f);     // 1/4!

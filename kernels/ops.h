@@ -35,7 +35,7 @@ float dot_f32(const float* a, const float* b, int64_t n);
 enum class MatmulPath { Int16, Int16Fast, Float, Int8 };
 
 /// The path every command uses unless told otherwise: int8, measured no worse than
-/// llama.cpp's own perplexity on the same GGUF and tokens (README, "Quality").
+/// llama.cpp's own perplexity on the same GGUF and tokens (docs/engine.md, "Quality of the int8 path").
 constexpr MatmulPath kDefaultMatmulPath = MatmulPath::Int8;
 
 /// The path named `name` (precise, int8, int16-fast or float; int16 = precise); throws

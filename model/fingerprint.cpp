@@ -79,10 +79,11 @@ std::string model_fingerprint(const Model& model) {
   add_matrix(h, w.output);
   add_floats(h, w.output_norm);
   for (const LayerWeights& layer : w.layers) {
-    for (const WeightMatrix* m : {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.w_gate, &layer.w_up, &layer.w_down})
+    for (const WeightMatrix* m :
+         {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.w_gate, &layer.w_up, &layer.w_down})
       add_matrix(h, *m);
-    for (const std::vector<float>* v : {&layer.attn_norm, &layer.ffn_norm, &layer.bq, &layer.bk, &layer.bv, &layer.q_norm,
-                                        &layer.k_norm, &layer.post_attn_norm, &layer.post_ffn_norm})
+    for (const std::vector<float>* v : {&layer.attn_norm, &layer.ffn_norm, &layer.bq, &layer.bk, &layer.bv,
+                                        &layer.q_norm, &layer.k_norm, &layer.post_attn_norm, &layer.post_ffn_norm})
       add_floats(h, *v);
   }
   return c.name + ":" + h.hex();

@@ -222,8 +222,7 @@ void Tokenizer::build_indexes() {
   // Control tokens match their text whole (parse_special), other tokens their bytes; a
   // SentencePiece "▁" (3 bytes stored) stands for one space, so the stored size bounds it too.
   for (size_t i = 0; i < tokens_.size(); ++i)
-    max_bytes_per_token_ =
-        std::max({max_bytes_per_token_, tokens_[i].size(), token_bytes(int32_t(i)).size()});
+    max_bytes_per_token_ = std::max({max_bytes_per_token_, tokens_[i].size(), token_bytes(int32_t(i)).size()});
   if (eos_id_ >= 0) stop_ids_.push_back(eos_id_);
   for (const char* end : {"<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|eot_id|>"}) {
     int32_t id = find(end);

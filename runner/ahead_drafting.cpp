@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "spec/ahead_chain.h"
+#include "speculation/ahead_chain.h"
 
 namespace tandem {
 

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "spec/drafter.h"
+#include "speculation/drafter.h"
 
 namespace tandem {
 

@@ -1,9 +1,9 @@
 #include "runner/remote_drafter.h"
 
-#include "cluster/metrics.h"
-#include "cluster/nccl_channel.h"
-#include "spec/tree_drafter.h"
-#include "spec/tree_wire.h"
+#include "observability/metrics.h"
+#include "proto/tree_wire.h"
+#include "speculation/tree_drafter.h"
+#include "transport/nccl_channel.h"
 
 namespace tandem {
 
@@ -95,7 +95,7 @@ std::unique_ptr<Channel> join_nccl_drafter_link(const std::string& group_ids, in
 
 DrafterService::DrafterService(Transformer& draft, ModeSettings settings, int64_t max_context)
     : draft_(draft), settings_(std::move(settings)), max_context_(max_context) {
-  if (settings_.mode == "tree") ++settings_.draft_tokens;  // room for the tree bet's extra level
+  if (settings_.mode == Mode::tree) ++settings_.draft_tokens;  // room for the tree bet's extra level
 }
 
 namespace {
@@ -238,7 +238,7 @@ void draft_jobs_together(std::vector<Job*>& jobs) {
 
 void DrafterService::draft_now(std::vector<Asked*>& jobs) {
   try {
-    if (settings_.mode == "chain") {
+    if (settings_.mode == Mode::chain) {
       draft_jobs_together<ChainDrafter>(jobs);
       for (Asked* a : jobs) a->state->chain.push_chain(a->tree);
     } else {
@@ -263,9 +263,9 @@ void DrafterService::reply(PeerChannel& channel, Asked& a) {
   const int max_depth = a.request.max_depth();
   // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead,
   // or (tree mode) a tree for the context after the first branch.
-  request.ahead_limit = settings_.mode == "chain" ? size_t(tree.size() + 1 + max_depth) : 0;
+  request.ahead_limit = settings_.mode == Mode::chain ? size_t(tree.size() + 1 + max_depth) : 0;
   request.bet = TreeBet();
-  if (settings_.mode == "tree" && !tree.empty()) {
+  if (settings_.mode == Mode::tree && !tree.empty()) {
     request.bet.context = request.chain.context();
     for (int32_t node = tree.children(-1).front();; node = tree.children(node).front()) {
       request.bet.context.push_back(tree[node].token);
@@ -273,7 +273,7 @@ void DrafterService::reply(PeerChannel& channel, Asked& a) {
     }
     request.bet.depth = max_depth + 1;
   }
-  channel.send(a.peer, tree_to_wire(tree, id, int64_t(request.chain.context().size()), 0).SerializeAsString());
+  channel.send(a.peer, tree_to_wire(tree, id, int64_t(request.chain.context().size())).SerializeAsString());
   ++answered_;
 }
 

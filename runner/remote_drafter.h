@@ -12,10 +12,10 @@
 #include <memory>
 #include <set>
 
-#include "cluster/channel.h"
 #include "proto/speculation.pb.h"
-#include "runner/speculation_mode.h"
-#include "spec/ahead_chain.h"
+#include "speculation/ahead_chain.h"
+#include "speculation/mode.h"
+#include "transport/channel.h"
 
 namespace tandem {
 

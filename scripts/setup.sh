@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(build-essential cmake pkg-config git python3 python3-venv python3-pip
               libgtest-dev libgmock-dev libbenchmark-dev libicu-dev nlohmann-json3-dev
               libprotobuf-dev protobuf-compiler libzmq3-dev cppzmq-dev libcpp-httplib-dev libboost1.81-dev libboost-context1.81-dev libcaf-dev libssl-dev openssl
-              prometheus-cpp-dev prometheus)
+              prometheus-cpp-dev prometheus clang-format)
 # kubectl (for `kubectl kustomize` in the manifest tests) comes from Debian's kubernetes-client
 # unless a kubectl is already installed.
 command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)

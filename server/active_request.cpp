@@ -1,7 +1,7 @@
 #include "server/active_request.h"
 
 #include "model/chat_template.h"
-#include "spec/tree_wire.h"
+#include "proto/tree_wire.h"
 
 namespace tandem {
 namespace {
@@ -75,7 +75,7 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
       started_(Clock::now()) {
   const wire::SubmitRequest& r = ticket_->request;
   check_stop_sequences({r.stop().begin(), r.stop().end()});
-  if (!r.mode().empty()) settings_.mode = r.mode();
+  if (!r.mode().empty()) settings_.mode = parse_mode(r.mode());
   check_mode_settings(settings_);
   options_.max_context = serving.max_context;
   options_.kv_remote = serving.kv_remote;
@@ -90,23 +90,24 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   options_.sampling = sampling_from_wire(r.sampling());
   options_.sampling.seed = sample_seed(options_.sampling.seed, index_);
   const Model& target = models.target->model();
-  const std::string& mode = settings_.mode;
-  const bool remote = models.remote_drafter && (mode == "chain" || mode == "tree" || mode == "pearl");
-  const bool local = mode == "pearl" ? models.pearl_drafting != nullptr : models.draft != nullptr;
+  const Mode mode = settings_.mode;
+  const bool remote = models.remote_drafter && needs_draft_model(mode);
+  const bool local = mode == Mode::pearl ? models.pearl_drafting != nullptr : models.draft != nullptr;
   if (needs_draft_model(mode) && !local && !remote)
-    throw std::invalid_argument("mode " + mode + " needs a draft model, and this server has none");
+    throw std::invalid_argument(std::string("mode ") + mode_name(mode) +
+                                " needs a draft model, and this server has none");
 
   // The same drafter and depth settings as generate_in_mode, one drafter per request;
   // PEARL's drafts come from the drafting thread (or the drafter process), drafted ahead.
   static std::atomic<uint64_t> next_remote_id{1};
   if (remote)
     drafter_ = std::make_unique<RemoteDrafter>(*models.remote_drafter, next_remote_id++);
-  else if (mode == "pearl")
+  else if (mode == Mode::pearl)
     drafter_ = models.pearl_drafting->drafter();
   else
     drafter_ = make_drafter(settings_, models.draft, options_.max_context);
-  drafts_locally_ = !remote && mode != "pearl";
-  drafts_ahead_ = !remote && mode == "pearl";
+  drafts_locally_ = !remote && mode != Mode::pearl;
+  drafts_ahead_ = !remote && mode == Mode::pearl;
   run_ = std::make_unique<SpeculativeRun>(
       target, drafter_.get(), ticket_->prompt_ids, options_,
       mode_speculation(settings_, target, models.draft ? &models.draft->model() : nullptr),
@@ -165,7 +166,7 @@ wire::ServerMessage ActiveRequest::final_message() {
   st->set_acceptance_rate(spec.acceptance_rate());
   st->set_drafter_idle_seconds(spec.drafter_idle_seconds);
   st->set_verifier_idle_seconds(spec.verifier_idle_seconds);
-  st->set_mode(settings_.mode);
+  st->set_mode(mode_name(settings_.mode));
   st->set_kv_cache_bytes(int64_t(run_->cache().bytes_allocated()));
   return m;
 }

@@ -10,11 +10,11 @@
 #include "proto/client.pb.h"
 #include "runner/ahead_drafting.h"
 #include "runner/remote_drafter.h"
-#include "runner/speculation_mode.h"
 #include "server/request_backend.h"
 #include "server/sample_group.h"
-#include "spec/speculative_run.h"
-#include "spec/stop_matcher.h"
+#include "speculation/mode.h"
+#include "speculation/speculative_run.h"
+#include "speculation/stop_matcher.h"
 
 namespace tandem {
 
@@ -54,7 +54,7 @@ struct RequestTicket {
   std::chrono::steady_clock::time_point received, deadline;  // deadline: max() when none
   std::atomic<bool> cancelled{false};
   std::atomic<int64_t> last_heard_ms{0};  // steady-clock time of the client's latest message
-  int passed_over = 0;  // requests admitted ahead of it because its samples did not fit (worker's lock)
+  int passed_over = 0;              // requests admitted ahead of it because its samples did not fit (worker's lock)
   std::vector<int32_t> prompt_ids;  // the prompt, tokenized (prepare thread) before the request is queued
 };
 
@@ -85,7 +85,7 @@ class ActiveRequest {
   /// The ticket.
   RequestTicket& ticket() { return *ticket_; }
   /// Its speculation mode.
-  const std::string& mode() const { return settings_.mode; }
+  Mode mode() const { return settings_.mode; }
   /// Whether a local draft model drafts for it while the verifier waits (chain, tree).
   bool drafts_locally() const { return drafts_locally_; }
   /// Whether the PEARL drafting thread drafts for it while passes run.

@@ -1,15 +1,15 @@
 #include "server/http_gateway.h"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 
-#include "cluster/log.h"
+#include "observability/log.h"
 #include "server/openai_request.h"
 #include "server/ops_http.h"
 
@@ -96,27 +96,28 @@ void HttpGateway::add_health(std::function<nlohmann::json()> more) {
 }
 
 std::vector<HttpRoute> HttpGateway::routes() {
-  std::vector<HttpRoute> routes = ops_routes({[this] {
-                                                json health{{"live_requests", worker_.live_requests()},
-                                                            {"kv_cache_bytes", worker_.kv_cache_bytes()},
-                                                            {"verifiers", worker_.verifiers()},
-                                                            {"drafters", worker_.drafters()},
-                                                            {"shards", worker_.shards()}};
-                                                std::lock_guard lock(health_mutex_);
-                                                if (more_health_) health.update(more_health_());
-                                                return health;
-                                              },
-                                              [this] {
-                                                std::lock_guard lock(submit_mutex_);
-                                                return !closing_ && worker_.verifiers() > 0;  // someone can take requests
-                                              }});
-  routes.push_back({.method = "GET",
-                    .path = "/v1/models",
-                    .handler = [name = model_.config().name](std::shared_ptr<HttpExchange> exchange) {
-                      json body = {{"object", "list"},
-                                   {"data", {{{"id", name}, {"object", "model"}, {"owned_by", "tandem"}}}}};
-                      exchange->reply(200, body.dump());
-                    }});
+  std::vector<HttpRoute> routes =
+      ops_routes({[this] {
+                    json health{{"live_requests", worker_.live_requests()},
+                                {"kv_cache_bytes", worker_.kv_cache_bytes()},
+                                {"verifiers", worker_.verifiers()},
+                                {"drafters", worker_.drafters()},
+                                {"shards", worker_.shards()}};
+                    std::lock_guard lock(health_mutex_);
+                    if (more_health_) health.update(more_health_());
+                    return health;
+                  },
+                  [this] {
+                    std::lock_guard lock(submit_mutex_);
+                    return !closing_ && worker_.verifiers() > 0;  // someone can take requests
+                  }});
+  routes.push_back(
+      {.method = "GET",
+       .path = "/v1/models",
+       .handler = [name = model_.config().name](std::shared_ptr<HttpExchange> exchange) {
+         json body = {{"object", "list"}, {"data", {{{"id", name}, {"object", "model"}, {"owned_by", "tandem"}}}}};
+         exchange->reply(200, body.dump());
+       }});
   for (const bool chat : {false, true})
     routes.push_back({.method = "POST",
                       .path = chat ? "/v1/chat/completions" : "/v1/completions",

@@ -47,7 +47,7 @@ class HttpGateway {
   // A submitted request waiting for its worker replies.
   struct Pending {
     std::shared_ptr<HttpExchange> exchange;
-    std::string id;  // the request id, as in the replies
+    std::string id;                                        // the request id, as in the replies
     bool chat = false, stream = false, streaming = false;  // streaming: the event stream has begun
     long created = 0;
   };
@@ -60,7 +60,7 @@ class HttpGateway {
   RequestBackend& worker_;
   const Model& model_;
   std::unique_ptr<boost::asio::thread_pool> pool_;  // parses bodies: a 4 MB JSON body takes a while
-  std::mutex submit_mutex_;  // guards closing_ and each hand-over to the worker
+  std::mutex submit_mutex_;                         // guards closing_ and each hand-over to the worker
   bool closing_ = false;
   std::mutex pending_mutex_;
   std::map<std::string, Pending> pending_;  // by worker client id

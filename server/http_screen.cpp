@@ -17,7 +17,8 @@ bool same_secret(std::string_view a, std::string_view b) {
 }
 
 // The name of the API key in an "Authorization: Bearer KEY" value, if it is one of `keys`.
-std::optional<std::string> api_key_name(std::string_view authorization, const std::map<std::string, std::string>& keys) {
+std::optional<std::string> api_key_name(std::string_view authorization,
+                                        const std::map<std::string, std::string>& keys) {
   constexpr std::string_view scheme = "Bearer ";
   if (authorization.substr(0, scheme.size()) != scheme) return std::nullopt;
   const std::string_view given = authorization.substr(scheme.size());
@@ -52,7 +53,8 @@ HttpScreening screen_request(const HttpParser& parser, const std::vector<HttpRou
   request.path = std::string(target.substr(0, question));
   if (question != std::string_view::npos) request.query = std::string(target.substr(question + 1));
 
-  const auto key = limits.api_keys.empty() ? std::nullopt : api_key_name(head[http::field::authorization], limits.api_keys);
+  const auto key =
+      limits.api_keys.empty() ? std::nullopt : api_key_name(head[http::field::authorization], limits.api_keys);
   if (key) request.key_name = *key;
   bool path_known = false, open = false;
   for (const HttpRoute& r : routes)

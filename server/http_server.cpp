@@ -10,7 +10,7 @@
 #include <optional>
 #include <stdexcept>
 
-#include "cluster/log.h"
+#include "observability/log.h"
 #include "server/http_connection.h"
 #include "server/http_screen.h"
 
@@ -127,21 +127,19 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
     if (reading_ || closed_) return;
     if (buffer_.size() + kReadChunk > buffer_limit()) return;  // a pipelining client: it waits for its turn
     reading_ = true;
-    stream_.async_read_some(buffer_.prepare(kReadChunk),
-                            [self = this->shared_from_this()](error_code ec, size_t n) {
-                              self->reading_ = false;
-                              if (self->closed_) return;
-                              // cancelled by finish_answer: a pipelined request waits in buffer_
-                              if (ec == net::error::operation_aborted && !self->answering_ && !self->draining_)
-                                return self->read_header();
-                              if (ec) return self->close();
-                              self->buffer_.commit(n);
-                              if (self->draining_) self->buffer_.clear();
-                              if (self->answering_ || self->draining_)
-                                self->read_more();
-                              else
-                                self->read_header();
-                            });
+    stream_.async_read_some(buffer_.prepare(kReadChunk), [self = this->shared_from_this()](error_code ec, size_t n) {
+      self->reading_ = false;
+      if (self->closed_) return;
+      // cancelled by finish_answer: a pipelined request waits in buffer_
+      if (ec == net::error::operation_aborted && !self->answering_ && !self->draining_) return self->read_header();
+      if (ec) return self->close();
+      self->buffer_.commit(n);
+      if (self->draining_) self->buffer_.clear();
+      if (self->answering_ || self->draining_)
+        self->read_more();
+      else
+        self->read_header();
+    });
   }
 
   void read_header() {
@@ -150,9 +148,8 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
     limit_parser(*parser_, limits_);
     request_ = HttpRequest{};
     arm(limits_.read_timeout_s);  // the whole header, however slowly it comes
-    http::async_read_header(stream_, buffer_, *parser_, [self = this->shared_from_this()](error_code ec, size_t) {
-      self->on_header(ec);
-    });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](error_code ec, size_t) { self->on_header(ec); });
   }
 
   void on_header(error_code ec) {
@@ -202,8 +199,8 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
     if (closed_) return;
     log_event(status == 401 ? LogLevel::warn : LogLevel::info, "http_refused",
               {{"status", status}, {"path", request_.path}, {"peer", peer_}, {"reason", message}});
-    const bool keep_alive = parser_ && parser_->is_header_done() && parser_->get().keep_alive() &&
-                            !body_pending() && status != 400 && status != 431;
+    const bool keep_alive = parser_ && parser_->is_header_done() && parser_->get().keep_alive() && !body_pending() &&
+                            status != 400 && status != 431;
     begin_answer();
     queue(format_http_reply(status, http_error_body(message, "invalid_request_error"), "application/json", fields,
                             keep_alive),
@@ -317,8 +314,8 @@ class Session : public HttpConnection, public std::enable_shared_from_this<Sessi
   const HttpRoute* route_ = nullptr;
   std::deque<std::string> out_;
   size_t queued_bytes_ = 0;  // in out_, not counting the piece being written
-  bool reading_ = false, writing_ = false, answering_ = false, finishing_ = false, keep_alive_ = true,
-       closed_ = false, draining_ = false;
+  bool reading_ = false, writing_ = false, answering_ = false, finishing_ = false, keep_alive_ = true, closed_ = false,
+       draining_ = false;
   std::function<void()> gone_;
 };
 
@@ -364,8 +361,7 @@ HttpServer::HttpServer(const std::string& host, int port, HttpLimits limits, std
       throw std::invalid_argument("an HTTPS certificate needs its key, and a key its certificate");
     state_->tls.emplace(net::ssl::context::tls_server);
     state_->tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                             net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-                             net::ssl::context::no_tlsv1_1);
+                             net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
     error_code ec;
     state_->tls->use_certificate_chain_file(l.tls_cert_file, ec);
     if (!ec) state_->tls->use_private_key_file(l.tls_key_file, net::ssl::context::pem, ec);
@@ -381,7 +377,8 @@ HttpServer::HttpServer(const std::string& host, int port, HttpLimits limits, std
   if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind({address, uint16_t(port)}, ec);
   if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  if (ec)
+    throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port) + ": " + ec.message());
   state_->accept();
   for (int i = 0; i < std::max(1, l.threads); ++i) threads_.emplace_back([state = state_] { state->io.run(); });
 }

@@ -24,15 +24,15 @@ namespace tandem {
 
 /// What one HTTP client may cost the server.
 struct HttpLimits {
-  size_t max_body_bytes = size_t(4) << 20;  // larger bodies (after chunked decoding) get 413, unread
-  size_t max_header_bytes = 16 << 10;       // request line and header fields together; else 431
-  size_t max_header_fields = 100;           // else 431
-  size_t max_connections = 16384;           // open connections; more are closed at once
+  size_t max_body_bytes = size_t(4) << 20;    // larger bodies (after chunked decoding) get 413, unread
+  size_t max_header_bytes = 16 << 10;         // request line and header fields together; else 431
+  size_t max_header_fields = 100;             // else 431
+  size_t max_connections = 16384;             // open connections; more are closed at once
   size_t max_stream_backlog_bytes = 1 << 20;  // streamed bytes a client may leave unread before it is dropped
   size_t send_buffer_bytes = 0;  // each connection's kernel send buffer (SO_SNDBUF); 0: the kernel's autotuning
-  int threads = 2;                          // event loop threads: every connection shares them
-  int read_timeout_s = 10;  // deadline for a whole header, a whole body, a TLS handshake and each write
-  int idle_timeout_s = 60;  // a keep-alive connection with no request for this long is closed
+  int threads = 2;               // event loop threads: every connection shares them
+  int read_timeout_s = 10;       // deadline for a whole header, a whole body, a TLS handshake and each write
+  int idle_timeout_s = 60;       // a keep-alive connection with no request for this long is closed
   // API keys -> their names: when not empty, every path but the open ones (/health, /ready,
   // /metrics) needs "Authorization: Bearer KEY", checked before a byte of body is read.
   std::map<std::string, std::string> api_keys;

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "spec/stop_matcher.h"
+#include "speculation/stop_matcher.h"
 
 namespace tandem {
 namespace {

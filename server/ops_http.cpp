@@ -2,8 +2,8 @@
 
 #include <malloc.h>
 
-#include "cluster/control_plane.h"
-#include "cluster/metrics.h"
+#include "observability/metrics.h"
+#include "transport/control_plane.h"
 
 namespace tandem {
 

@@ -9,7 +9,8 @@ int64_t ceil_div(int64_t a, int64_t b) { return b <= 0 ? a : (a + b - 1) / b; }
 
 }  // namespace
 
-PrefillShares::PrefillShares(int64_t budget, const std::vector<std::string>& clients) : left_(std::max<int64_t>(budget, 0)) {
+PrefillShares::PrefillShares(int64_t budget, const std::vector<std::string>& clients)
+    : left_(std::max<int64_t>(budget, 0)) {
   for (const std::string& client : clients) ++prompts_left_[client];
   clients_waiting_ = prompts_left_.size();
 }

@@ -20,8 +20,8 @@ class PrefillShares {
   void took(const std::string& client, int64_t tokens);
 
  private:
-  int64_t left_;                                // of the pass's budget
-  size_t clients_waiting_ = 0;                  // clients not yet given their part
+  int64_t left_;                                 // of the pass's budget
+  size_t clients_waiting_ = 0;                   // clients not yet given their part
   std::map<std::string, int64_t> prompts_left_;  // per client: its prompts not yet served
   std::map<std::string, int64_t> client_left_;   // per client given its part: what remains of it
 };

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <set>
 
-#include "cluster/log.h"
-#include "cluster/metrics.h"
+#include "observability/log.h"
+#include "observability/metrics.h"
 #include "server/prefill_shares.h"
 
 namespace tandem {
@@ -43,9 +43,10 @@ void check_prompt_bytes(const wire::SubmitRequest& r, const Tokenizer& tokenizer
   for (const wire::ChatTurn& turn : r.messages()) bytes += turn.content().size();
   const int64_t fewest = int64_t(bytes / tokenizer.max_bytes_per_token());
   if (fewest >= max_context || (r.has_ids() && r.ids().ids_size() >= max_context))
-    throw std::invalid_argument("the prompt (" + std::to_string(r.has_ids() ? size_t(r.ids().ids_size()) : bytes) +
-                                (r.has_ids() ? " token ids" : " bytes, so at least " + std::to_string(fewest) + " tokens") +
-                                ") does not fit in the context of " + std::to_string(max_context) + " positions");
+    throw std::invalid_argument(
+        "the prompt (" + std::to_string(r.has_ids() ? size_t(r.ids().ids_size()) : bytes) +
+        (r.has_ids() ? " token ids" : " bytes, so at least " + std::to_string(fewest) + " tokens") +
+        ") does not fit in the context of " + std::to_string(max_context) + " positions");
 }
 
 }  // namespace
@@ -377,10 +378,9 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   int64_t logit_rows = 0;
   // PEARL requests are drafted for beside the pass when they are most of the batch and no
   // prompt is being prefilled: the drafter's share of the cores is then worth more to the
-  // batch than to the verifier (measured in the README). Otherwise the pass gets every
-  // core and they decode with what they have.
-  // A PEARL request may wait for its first drafts only when that holds up no other kind.
-  // Samples of a request that has been answered (first_finish) or has failed leave first.
+  // batch than to the verifier (measured in docs/reports/2026-12-01-front-door-and-soak.md). Otherwise the pass gets
+  // every core and they decode with what they have. A PEARL request may wait for its first drafts only when that holds
+  // up no other kind. Samples of a request that has been answered (first_finish) or has failed leave first.
   std::erase_if(active, [](const auto& a) { return a->group() && a->group()->ended(); });
   if (active.empty()) return;
   const bool drafting_beside = pearl_drafting_ && drafting_pays(active);
@@ -464,7 +464,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       const int depth = a.run().pass_depth();
       a.run().finish_pass(logits.data() + size_t(first_row[i]) * vocab);
       const SpeculationStats& after = a.run().stats();
-      metrics().pass(a.mode(), depth, after.drafted - before.drafted, after.accepted - before.accepted);
+      metrics().pass(mode_name(a.mode()), depth, after.drafted - before.drafted, after.accepted - before.accepted);
     });
     if (failed)
       conclude(a, *failed);

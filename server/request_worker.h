@@ -14,14 +14,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "cluster/curve.h"
+#include "security/curve.h"
 #include "server/active_request.h"
 #include "server/request_backend.h"
 
@@ -48,7 +47,7 @@ class RequestWorker : public RequestBackend {
   /// From the next admitted request on, chain and tree requests draft on the drafter process
   /// at `endpoint` ('' for none: they decode alone). Earlier requests keep their drafter.
   /// With the drafter's CURVE public key, the channel is CURVE with this worker's data keys.
-  /// With NCCL link ids (cluster/nccl_channel.h) it joins that link as rank 0 instead, and
+  /// With NCCL link ids (transport/nccl_channel.h) it joins that link as rank 0 instead, and
   /// falls back to ZeroMQ if joining fails.
   void use_remote_drafter(const std::string& endpoint, const std::string& drafter_key = "",
                           const std::string& nccl_group_ids = "");
@@ -93,7 +92,7 @@ class RequestWorker : public RequestBackend {
   std::condition_variable wake_;
   std::deque<std::shared_ptr<RequestTicket>> incoming_;  // submitted, to be tokenized
   std::condition_variable incoming_ready_;
-  std::deque<std::shared_ptr<RequestTicket>> queue_;     // tokenized, waiting for the batch
+  std::deque<std::shared_ptr<RequestTicket>> queue_;  // tokenized, waiting for the batch
   // Worker thread only: when each client group last had a request admitted (admission count).
   std::map<std::string, uint64_t> last_admitted_;
   uint64_t admissions_ = 0;

@@ -5,8 +5,8 @@
 #include <vector>
 #include <zmq_addon.hpp>
 
-#include "cluster/log.h"
-#include "cluster/metrics.h"
+#include "observability/log.h"
+#include "observability/metrics.h"
 
 namespace tandem {
 namespace {
@@ -35,9 +35,9 @@ constexpr const char* kHex = "0123456789abcdef";
 std::string client_id(const zmq::message_t& routing, zmq::message_t& payload) {
   std::string id = "zmq:";
   if (const char* user = zmq_msg_gets(payload.handle(), "User-Id"); user && *user)
-    id += std::string(user) + ":";
+    id.append(user).append(":");
   else if (const char* address = zmq_msg_gets(payload.handle(), "Peer-Address"); address && *address)
-    id += "@" + std::string(address) + ":";
+    id.append("@").append(address).append(":");  // not "@" + ...: GCC 12's false -Wrestrict
   for (unsigned char c : routing.to_string_view()) id += {kHex[c >> 4], kHex[c & 15]};
   return id;
 }

@@ -12,8 +12,8 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "cluster/curve.h"
 #include "proto/client.pb.h"
+#include "security/curve.h"
 
 namespace tandem {
 

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "kernels/ggml_blocks.h"
 #include "kernels/cpu/int8_layout.h"
+#include "kernels/ggml_blocks.h"
 
 namespace tandem::int8 {
 

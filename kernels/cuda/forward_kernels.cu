@@ -7,9 +7,9 @@
 #include <string>
 
 #include "kernels/block_decode.h"
-#include "kernels/exact_math.h"
 #include "kernels/cuda/forward_kernels.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/exact_math.h"
 
 namespace tandem::cuda {
 namespace {
@@ -441,7 +441,8 @@ void attention(const AttentionArgs& args, cudaStream_t stream) {
                                 std::to_string(kMaxHeadDim));
   const int threads = kWarpsPerBlock * kWarp;
   TANDEM_LAUNCH(attention_segments, blocks_for(args.n * args.heads * args.max_segments, kWarpsPerBlock), threads, 0,
-                stream)(args);
+                stream)
+  (args);
   check_launch("attention_segments");
   TANDEM_LAUNCH(attention_merge, blocks_for(args.n * args.heads, kWarpsPerBlock), threads, 0, stream)(args);
   check_launch("attention_merge");
@@ -450,8 +451,8 @@ void attention(const AttentionArgs& args, cudaStream_t stream) {
 void move_rows(float* base, int64_t blocks, int64_t block_stride, int64_t row_floats, const int64_t* moves, int64_t n,
                cudaStream_t stream) {
   if (n == 0 || blocks == 0) return;
-  TANDEM_LAUNCH(move_rows_kernel, blocks_for(blocks * row_floats, 256), 256, 0, stream)(base, blocks, block_stride,
-                                                                                       row_floats, moves, n);
+  TANDEM_LAUNCH(move_rows_kernel, blocks_for(blocks * row_floats, 256), 256, 0, stream)
+  (base, blocks, block_stride, row_floats, moves, n);
   check_launch("move_rows");
 }
 

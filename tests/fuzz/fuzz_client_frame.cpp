@@ -26,7 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tandem::ServingOptions options;
   options.max_context = 512;
   try {
-    tandem::ActiveRequest request(ticket, models, options, [](const std::string&, const tandem::wire::ServerMessage&) {});
+    tandem::ActiveRequest request(ticket, models, options,
+                                  [](const std::string&, const tandem::wire::ServerMessage&) {});
   } catch (const std::invalid_argument&) {  // the INVALID_ARGUMENT a client gets
   }
   return 0;

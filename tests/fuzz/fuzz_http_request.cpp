@@ -2,8 +2,8 @@
 // limits and its screening (route, API key, encoding, declared length), then the body when
 // the screening lets it be read: every input ends in a verdict, never a crash, an
 // allocation past the limits or a hang. The first byte picks API keys on or off.
-#include <boost/beast/core/buffers_prefix.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/core/buffers_prefix.hpp>
 
 #include "fuzz_input.h"
 #include "server/http_screen.h"

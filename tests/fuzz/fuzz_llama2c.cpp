@@ -7,7 +7,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tandem::fuzz::InputFile file(data, size);
   try {
     tandem::Model::load(file.path(), tandem::fuzz::stories_tokenizer());
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   return 0;
 }

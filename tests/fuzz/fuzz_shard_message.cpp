@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "fuzz_input.h"
-#include "runner/kv_shard.h"
+#include "shards/kv_shard.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tandem::KvShardLimits limits;

@@ -27,7 +27,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!raw.empty()) std::memcpy(raw.data(), data + 1, raw.size() * 4);
   try {
     (void)tokenizer.decode(raw);  // ids from a peer: out-of-range ones must throw, not read past the table
-  } catch (const std::out_of_range&) {
-  }
+  } catch (const std::out_of_range&) {}
   return 0;
 }

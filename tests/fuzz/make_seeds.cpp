@@ -10,7 +10,7 @@
 #include "../unit/gguf_builder.h"
 #include "proto/client.pb.h"
 #include "proto/shard.pb.h"
-#include "spec/tree_wire.h"
+#include "proto/tree_wire.h"
 
 namespace {
 
@@ -68,14 +68,11 @@ void tree_frames() {
   const int a = tree.add(10, -1, 0.9f), b = tree.add(11, a, 0.5f);
   tree.add(12, a, 0.3f);
   tree.add(13, b, 0.7f);
-  const std::string t = tandem::tree_to_wire(tree, 1, 5, 2).SerializeAsString();
-  const std::string v = tandem::verdict_to_wire({{a, b}, 14}, 1, 2).SerializeAsString();
-  seed("tree_wire", "tree_and_verdict", std::string(1, char(t.size())) + t + v);  // first byte: the tree's length
+  seed("tree_wire", "tree", tandem::tree_to_wire(tree, 1, 5).SerializeAsString());
   // A sampled request's tree: the children of the root and of node a drawn from proposals.
   tree.set_proposal(-1, {{10, 0.75f}, {20, 0.25f}});
   tree.set_proposal(a, {{11, 0.5f}, {12, 0.3f}, {21, 0.2f}});
-  const std::string sampled = tandem::tree_to_wire(tree, 1, 5, 2).SerializeAsString();
-  seed("tree_wire", "sampled_tree_and_verdict", std::string(1, char(sampled.size())) + sampled + v);
+  seed("tree_wire", "sampled_tree", tandem::tree_to_wire(tree, 1, 5).SerializeAsString());
 }
 
 void shard_frames() {
@@ -125,9 +122,9 @@ int main(int argc, char** argv) {
            "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n");
   seed("http_request", "length",
        std::string(1, '\0') + "POST /v1/completions HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\n{\"a\":1}");
-  seed("http_request", "gzip",
-       std::string(1, '\0') +
-           "POST /v1/completions HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc");
+  seed(
+      "http_request", "gzip",
+      std::string(1, '\0') + "POST /v1/completions HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc");
   seed("http_request", "health", std::string(1, '\1') + "GET /health HTTP/1.0\r\n\r\n");
   seed("config", "cluster", "# a comment\nmodel = stories260K\nthreads = 2\ntemperature = 0.5\ninsecure = true\n");
   return 0;

@@ -14,7 +14,7 @@
 #include "kernels/cuda/emu/simt.h"
 #endif
 #include "model/transformer.h"
-#include "runner/speculation_mode.h"
+#include "speculation/mode.h"
 #include "synthetic_model.h"
 #include "test_helpers.h"
 
@@ -28,8 +28,8 @@ constexpr Device kGpu{Device::Kind::Cuda, 0};
 
 // Skips a test without a CUDA device; else says which kind runs it, so an emulated run is
 // never taken for a GPU's.
-#define SKIP_WITHOUT_GPU()                                                                                       \
-  if (cuda_device_count() == 0)                                                                                  \
+#define SKIP_WITHOUT_GPU()                                                                                      \
+  if (cuda_device_count() == 0)                                                                                 \
     GTEST_SKIP() << "no GPU: " << (built_with_cuda() ? "no CUDA device is usable here" : "built without CUDA"); \
   std::cout << "[  device  ] " << (cuda_emulated() ? "emulated: " : "GPU: ") << cuda_device_description(0) << std::endl
 
@@ -214,19 +214,18 @@ TEST(GpuSpeculative, EveryModeGreedyEqualsAr) {
   GenerationOptions options;
   options.max_tokens = 48;
   ModeSettings ar;
-  ar.mode = "ar";
   SpeculationStats stats;
   const std::vector<int32_t> expected = generate_in_mode(ar, target_tf, nullptr, prompt, options, stats, nullptr).ids;
   ASSERT_EQ(expected.size(), 48u);
-  for (const std::string mode : {"chain", "tree", "pearl", "lookup", "recycle"}) {
+  for (const Mode mode : {Mode::chain, Mode::tree, Mode::pearl, Mode::lookup, Mode::recycle}) {
     ModeSettings settings;
     settings.mode = mode;
     settings.draft_tokens = 4;
     SpeculationStats spec;
     const GenerationResult result = generate_in_mode(settings, target_tf, needs_draft_model(mode) ? &draft_tf : nullptr,
                                                      prompt, options, spec, nullptr);
-    EXPECT_EQ(result.ids, expected) << mode;
-    if (needs_draft_model(mode)) { EXPECT_GT(spec.accepted, 0) << mode << ": no draft accepted"; }
+    EXPECT_EQ(result.ids, expected) << mode_name(mode);
+    if (needs_draft_model(mode)) { EXPECT_GT(spec.accepted, 0) << mode_name(mode) << ": no draft accepted"; }
   }
 }
 

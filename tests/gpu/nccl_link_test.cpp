@@ -5,7 +5,6 @@
 // the verifier on the other gives AR's greedy output. Without NCCL each test says why it skipped.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
-
 #include <spawn.h>
 #include <sys/wait.h>
 
@@ -13,11 +12,11 @@
 #include <random>
 #include <thread>
 
-#include "cluster/nccl_channel.h"
 #include "kernels/device.h"
-#include "runner/speculation_mode.h"
-#include "spec/token_tree.h"
+#include "speculation/mode.h"
+#include "speculation/token_tree.h"
 #include "test_helpers.h"
+#include "transport/nccl_channel.h"
 
 namespace tandem {
 namespace {
@@ -193,8 +192,7 @@ TEST(NcclLink, PearlWithTheDrafterOnAnotherGpuEqualsAr) {
   GenerationOptions options;
   options.max_tokens = 48;
   ModeSettings ar, pearl;
-  ar.mode = "ar";
-  pearl.mode = "pearl";
+  pearl.mode = Mode::pearl;
   pearl.draft_tokens = 4;
   SpeculationStats ar_stats, pearl_stats;
   const auto expected = generate_in_mode(ar, target_tf, nullptr, prompt, options, ar_stats, nullptr).ids;

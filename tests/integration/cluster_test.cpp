@@ -4,8 +4,8 @@
 // still ends exactly once and nothing leaks.
 #include <cstdio>
 
-#include "cluster/curve.h"
 #include "process_helpers.h"
+#include "security/curve.h"
 
 namespace tandem {
 namespace {

@@ -21,10 +21,10 @@ std::vector<std::string> make_credentials(const std::string& name) {
 
 std::unique_ptr<Server> start_verifier(const std::string& name, const std::string& control,
                                        const std::vector<std::string>& credentials) {
-  return std::make_unique<Server>(std::vector<std::string>{"node", "--role", "verifier", "--name", name, "--model",
-                                                           test::stories_model(), "--scheduler", control,
-                                                           "--threads", "1", "--heartbeat-ms", "200"},
-                                  credentials);
+  return std::make_unique<Server>(
+      std::vector<std::string>{"node", "--role", "verifier", "--name", name, "--model", test::stories_model(),
+                               "--scheduler", control, "--threads", "1", "--heartbeat-ms", "200"},
+      credentials);
 }
 
 int count(const std::string& text, const std::string& what) {
@@ -71,16 +71,27 @@ TEST(ControlTls, WithCertificatesDataPortsOffLoopbackNeedNoInsecure) {
   auto scheduler = test::start_scheduler(test::stories_model(), cluster);
   ASSERT_FALSE(scheduler->control().empty()) << "the scheduler did not start";
   auto node = [&](const std::string& role) {
-    std::vector<std::string> args = {"node", "--role", role, "--name", role, "--draft-model", test::stories_model(),
-                                     "--listen", "tcp://0.0.0.0:0", "--scheduler", scheduler->control(),
-                                     "--threads", "1", "--heartbeat-ms", "200"};
+    std::vector<std::string> args = {"node",
+                                     "--role",
+                                     role,
+                                     "--name",
+                                     role,
+                                     "--draft-model",
+                                     test::stories_model(),
+                                     "--listen",
+                                     "tcp://0.0.0.0:0",
+                                     "--scheduler",
+                                     scheduler->control(),
+                                     "--threads",
+                                     "1",
+                                     "--heartbeat-ms",
+                                     "200"};
     return std::make_unique<Server>(args, cluster);
   };
   auto drafter = node("drafter"), shard = node("shard");
   auto verifier = start_verifier("member", scheduler->control(), cluster);
-  const nlohmann::json health = test::health_when(scheduler->http(), [](auto& h) {
-    return h["verifiers"] == 1 && h["drafters"] == 1 && h["shards"] == 1;
-  });
+  const nlohmann::json health = test::health_when(
+      scheduler->http(), [](auto& h) { return h["verifiers"] == 1 && h["drafters"] == 1 && h["shards"] == 1; });
   EXPECT_EQ(health["drafters"], 1) << health.dump() << drafter->log();
   EXPECT_EQ(health["shards"], 1) << health.dump() << shard->log();
 }
@@ -95,7 +106,7 @@ int send_claim(uint16_t port) {
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) return fd;
-  unsigned char header[32] = {1};                        // operation: client handshake
+  unsigned char header[32] = {1};                              // operation: client handshake
   header[4] = header[5] = header[6] = 0xff, header[7] = 0xf0;  // payload length, big-endian
   (void)!write(fd, header, sizeof header);
   const std::string filler(65536, 'x');
@@ -134,8 +145,7 @@ TEST(ControlPlain, ClaimedPayloadIsRefusedByTheFrontAndNodesStillJoin) {
     // CAF's greeting may come first; then the end of the stream, or a reset (bytes were left unread).
     char buffer[4096];
     ssize_t n;
-    while ((n = read(fd, buffer, sizeof buffer)) > 0) {
-    }
+    while ((n = read(fd, buffer, sizeof buffer)) > 0) {}
     EXPECT_TRUE(n == 0 || errno == ECONNRESET) << "the front did not close a connection claiming 4 GiB";
     close(fd);
   }

@@ -106,8 +106,7 @@ TEST(HttpAbuse, ChunkedBodiesCountAgainstTheLimitAndKeysComeFirst) {
   auto flood = [&](const std::string& head, size_t chunks) {
     RawConnection raw(server->http());
     raw.send_text(head + "{\"prompt\": \"\r\n");
-    for (size_t i = 0; i < chunks && raw.send_text(chunk); ++i) {
-    }
+    for (size_t i = 0; i < chunks && raw.send_text(chunk); ++i) {}
     return status_of(raw.read_all(std::chrono::seconds(5)));
   };
   const std::string chunked = "Transfer-Encoding: chunked\r\n";
@@ -206,8 +205,8 @@ TEST(HttpAbuse, ContinueAndPipelinedRequestsAreServedInOrder) {
   ASSERT_FALSE(server->http().empty()) << "serve did not start";
   const std::string body = R"({"prompt": "Once upon", "max_tokens": 3, "temperature": 0})";
   RawConnection raw(server->http());
-  raw.send_text(post_head("/v1/completions", "Expect: 100-continue\r\nContent-Length: " +
-                                                 std::to_string(body.size()) + "\r\n"));
+  raw.send_text(
+      post_head("/v1/completions", "Expect: 100-continue\r\nContent-Length: " + std::to_string(body.size()) + "\r\n"));
   EXPECT_EQ(status_of(raw.read_until("\r\n\r\n")), "HTTP/1.1 100 Continue");
   raw.send_text(body);
   EXPECT_EQ(status_of(raw.read_until("\"total_tokens\"")), "HTTP/1.1 200 OK");
@@ -225,7 +224,8 @@ TEST(HttpAbuse, ContinueAndPipelinedRequestsAreServedInOrder) {
 }
 
 TEST(HttpAbuse, HugePromptsAreRefusedByTheirBytesBeforeTokenizingAndAnHonestRequestGoesOn) {
-  auto server = std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0", "--max-body-bytes", "5000000"});
+  auto server =
+      std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0", "--max-body-bytes", "5000000"});
   ASSERT_FALSE(server->http().empty()) << "serve did not start";
   const std::string huge = R"({"max_tokens": 4, "prompt": ")" + std::string(3900000, 'x') + "\"}";
   std::vector<std::future<httplib::Result>> refused;
@@ -233,9 +233,9 @@ TEST(HttpAbuse, HugePromptsAreRefusedByTheirBytesBeforeTokenizingAndAnHonestRequ
     refused.push_back(std::async(std::launch::async, [&] {
       return httplib::Client(server->http()).Post("/v1/completions", huge, "application/json");
     }));
-  auto honest = httplib::Client(server->http())
-                    .Post("/v1/completions", R"({"prompt": "Once upon", "max_tokens": 3, "temperature": 0})",
-                          "application/json");
+  auto honest =
+      httplib::Client(server->http())
+          .Post("/v1/completions", R"({"prompt": "Once upon", "max_tokens": 3, "temperature": 0})", "application/json");
   ASSERT_TRUE(honest);
   EXPECT_EQ(honest->status, 200) << honest->body;
   for (auto& f : refused) {
@@ -252,15 +252,14 @@ TEST(HttpAbuse, HugePromptsAreRefusedByTheirBytesBeforeTokenizingAndAnHonestRequ
 // at most --http-stream-backlog-bytes for it, then drops it and cancels its request. (The send
 // buffer is fixed small: the kernel's autotuning would take megabytes first.)
 TEST(HttpAbuse, AStreamingClientThatStopsReadingIsDroppedAndItsRequestCancelled) {
-  auto server = std::make_unique<Server>(
-      std::vector<std::string>{"--http", "127.0.0.1:0", "--http-stream-backlog-bytes", "4096",
-                               "--http-send-buffer-bytes", "4096", "--http-timeout-s", "120"});
+  auto server =
+      std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0", "--http-stream-backlog-bytes", "4096",
+                                                        "--http-send-buffer-bytes", "4096", "--http-timeout-s", "120"});
   ASSERT_FALSE(server->http().empty()) << "serve did not start";
   RawConnection reader(server->http(), 2048);
   const std::string body = R"({"prompt": "Once upon a time", "max_tokens": 400, "n": 4, "stream": true})";
-  ASSERT_TRUE(reader.send_text(post_head("/v1/completions", "Content-Length: " + std::to_string(body.size()) +
-                                                                 "\r\n") +
-                               body));
+  ASSERT_TRUE(
+      reader.send_text(post_head("/v1/completions", "Content-Length: " + std::to_string(body.size()) + "\r\n") + body));
   auto dropped = [&] { return server->log().find("event=http_dropped") != std::string::npos; };
   for (int i = 0; i < 300 && !dropped(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(dropped()) << server->log();
@@ -270,9 +269,9 @@ TEST(HttpAbuse, AStreamingClientThatStopsReadingIsDroppedAndItsRequestCancelled)
   EXPECT_EQ(health["live_requests"], 0) << health.dump();
   EXPECT_NE(server->log().find("outcome=cancelled"), std::string::npos) << server->log();
   // And the server serves the next client.
-  auto next = httplib::Client(server->http())
-                  .Post("/v1/completions", R"({"prompt": "Once upon", "max_tokens": 3, "stream": true})",
-                        "application/json");
+  auto next =
+      httplib::Client(server->http())
+          .Post("/v1/completions", R"({"prompt": "Once upon", "max_tokens": 3, "stream": true})", "application/json");
   ASSERT_TRUE(next);
   EXPECT_EQ(next->status, 200);
   EXPECT_NE(next->body.find("data: [DONE]"), std::string::npos) << next->body;

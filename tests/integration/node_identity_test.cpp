@@ -12,8 +12,9 @@ using test::Server;
 
 std::unique_ptr<Server> node(const std::string& role, const std::string& name, const Server& scheduler,
                              const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {"node",      "--role",    role, "--name", name, "--scheduler", scheduler.control(),
-                                   "--threads", "1",         "--heartbeat-ms", "200"};
+  std::vector<std::string> args = {
+      "node", "--role",         role, "--name", name, "--scheduler", scheduler.control(), "--threads",
+      "1",    "--heartbeat-ms", "200"};
   if (role == "verifier") args.insert(args.end(), {"--model", test::stories_model(), "--mode", "chain"});
   if (role == "drafter")
     args.insert(args.end(), {"--draft-model", test::stories_model(), "--listen", "tcp://127.0.0.1:0"});
@@ -65,8 +66,8 @@ TEST(NodeIdentity, ASecondNodeUnderALiveNameIsRefusedAndTakesNothing) {
 
 TEST(NodeIdentity, ADrafterKilledAndRestartedUnderItsNameIsReKeyedAndPaired) {
   const std::string base = test::make_certificate("identity", "identity");
-  const std::vector<std::string> tls = {"--cluster-ca", base + "-ca.crt", "--cluster-cert", base + ".crt",
-                                        "--cluster-key", base + ".key"};
+  const std::vector<std::string> tls = {"--cluster-ca", base + "-ca.crt", "--cluster-cert",
+                                        base + ".crt",  "--cluster-key",  base + ".key"};
   auto scheduler = test::start_scheduler(test::stories_model(), tls);
   ASSERT_FALSE(scheduler->control().empty());
   auto verifier = node("verifier", "v1", *scheduler, tls);
@@ -96,8 +97,8 @@ TEST(NodeIdentity, ADrafterKilledAndRestartedUnderItsNameIsReKeyedAndPaired) {
 // wrong name, a replayed one or a foreign one: tests/unit/scheduler_join_test.cpp.)
 TEST(NodeIdentity, WithTlsEachNodeJoinsAsItsOwnCertificateBinds) {
   const std::string base = test::make_certificate("bound", "bound");  // the CA, and */* for the scheduler
-  const std::vector<std::string> tls = {"--cluster-ca", base + "-ca.crt", "--cluster-cert", base + ".crt",
-                                        "--cluster-key", base + ".key"};
+  const std::vector<std::string> tls = {"--cluster-ca", base + "-ca.crt", "--cluster-cert",
+                                        base + ".crt",  "--cluster-key",  base + ".key"};
   const auto verifier_tls = test::node_credentials(base + "-ca", "bound-v", "verifier/v1");
   const auto drafter_tls = test::node_credentials(base + "-ca", "bound-d", "drafter/tandem-drafter-*");
   auto scheduler = test::start_scheduler(test::stories_model(), tls);
@@ -112,10 +113,10 @@ TEST(NodeIdentity, WithTlsEachNodeJoinsAsItsOwnCertificateBinds) {
   EXPECT_GT(m.final().stats().accepted_tokens(), 0);
 
   const std::string tandem = TANDEM_BINARY;
-  const test::CommandRun wrong = test::run_command(
-      tandem + " node --role verifier --name v2 --model " + test::stories_model() + " --scheduler " +
-      scheduler->control() + " --cluster-ca " + drafter_tls[1] + " --cluster-cert " + drafter_tls[3] +
-      " --cluster-key " + drafter_tls[5]);
+  const test::CommandRun wrong =
+      test::run_command(tandem + " node --role verifier --name v2 --model " + test::stories_model() + " --scheduler " +
+                        scheduler->control() + " --cluster-ca " + drafter_tls[1] + " --cluster-cert " + drafter_tls[3] +
+                        " --cluster-key " + drafter_tls[5]);
   EXPECT_EQ(wrong.status, 2) << wrong.out;
   EXPECT_NE(wrong.out.find("does not let this node join as verifier/v2 (it binds drafter/tandem-drafter-*)"),
             std::string::npos)

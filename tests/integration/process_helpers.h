@@ -18,7 +18,7 @@
 
 #include "model/transformer.h"
 #include "proto/client.pb.h"
-#include "spec/generation.h"
+#include "speculation/generation.h"
 #include "test_helpers.h"
 
 extern char** environ;

@@ -39,16 +39,15 @@ class RawConnection {
     return true;
   }
   // What the server sends until it closes or `timeout` passes.
-  std::string read_all(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    return read_until("", timeout);
-  }
+  std::string read_all(std::chrono::milliseconds timeout = std::chrono::seconds(10)) { return read_until("", timeout); }
   // What the server sends until `end` has come (empty: until it closes), or `timeout` passes.
   std::string read_until(const std::string& end, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::string out;
     char buffer[4096];
     while (end.empty() || out.find(end) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd p{fd_, POLLIN, 0};
       if (left.count() <= 0 || poll(&p, 1, int(left.count())) <= 0) break;
       const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
@@ -62,7 +61,8 @@ class RawConnection {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     char buffer[4096];
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd p{fd_, POLLIN, 0};
       if (left.count() <= 0 || poll(&p, 1, int(left.count())) <= 0) return false;
       if (recv(fd_, buffer, sizeof buffer, 0) <= 0) return true;

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <future>
 
-#include "cluster/curve.h"
 #include "process_helpers.h"
+#include "security/curve.h"
 
 namespace tandem {
 namespace {
@@ -165,7 +165,9 @@ TEST(Shards, ShardNodesJoinTheSchedulerWhichHandsThemToItsVerifiers) {
   for (zmq::socket_t* stranger : {&plain, &keyed}) {
     stranger->set(zmq::sockopt::linger, 0);
     stranger->connect(a->endpoint());
-    stranger->send(zmq::str_buffer("\x0a\x03" "abc"), zmq::send_flags::dontwait);
+    stranger->send(zmq::str_buffer("\x0a\x03"
+                                   "abc"),
+                   zmq::send_flags::dontwait);
   }
   for (zmq::socket_t* stranger : {&plain, &keyed}) {
     zmq::pollitem_t item{stranger->handle(), 0, ZMQ_POLLIN, 0};

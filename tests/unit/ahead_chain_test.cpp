@@ -1,6 +1,6 @@
 // The chain drafted ahead of the verifier: kept when the verifier's next context follows
 // it, dropped (a new epoch) when it does not.
-#include "spec/ahead_chain.h"
+#include "speculation/ahead_chain.h"
 
 #include <gtest/gtest.h>
 

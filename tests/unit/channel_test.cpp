@@ -1,6 +1,6 @@
 // Data channels: frames arrive whole and in order over every transport, a token tree
 // survives the trip, and closed peers, timeouts and garbage are reported.
-#include "cluster/channel.h"
+#include "transport/channel.h"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 #include <map>
 #include <thread>
 
-#include "cluster/peer_set.h"
-#include "spec/tree_wire.h"
+#include "proto/tree_wire.h"
+#include "transport/peer_set.h"
 
 namespace tandem {
 namespace {
@@ -25,7 +25,7 @@ void expect_round_trip(Channel& a, Channel& b) {
   TokenTree tree;
   int32_t root = tree.add(5, -1, 0.5f);
   tree.add(6, root, 0.25f);
-  ASSERT_TRUE(send_message(a, tree_to_wire(tree, 7, 12, 1)));
+  ASSERT_TRUE(send_message(a, tree_to_wire(tree, 7, 12)));
   wire::TokenTree got;
   ASSERT_TRUE(receive_message(b, got, milliseconds(5000)));
   TokenTree back = tree_from_wire(got, 100);
@@ -35,8 +35,8 @@ void expect_round_trip(Channel& a, Channel& b) {
 
   EXPECT_FALSE(b.receive(milliseconds(20)));  // nothing more: a timeout, not a hang
   ASSERT_TRUE(a.send("not a protobuf \xff\xff\xff"));
-  wire::Verdict verdict;
-  EXPECT_THROW(receive_message(b, verdict, milliseconds(5000)), std::invalid_argument);
+  wire::TokenTree garbage;
+  EXPECT_THROW(receive_message(b, garbage, milliseconds(5000)), std::invalid_argument);
 }
 
 TEST(Channel, InProcess) {
@@ -71,7 +71,8 @@ TEST(Channel, PeerSetServesTheSharedPortAndLinksOfTheirOwn) {
   auto [link_end, far_end] = in_process_channel_pair();
   Channel* far = far_end.get();
   auto handed_over = std::make_shared<std::unique_ptr<Channel>>(std::move(link_end));  // std::function copies
-  peers.add_link("nccl:v1", [handed_over] { return std::move(*handed_over); }, nullptr);
+  peers.add_link(
+      "nccl:v1", [handed_over] { return std::move(*handed_over); }, nullptr);
   std::atomic<bool> failed{false};
   std::string why;
   peers.add_link(

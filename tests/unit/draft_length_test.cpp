@@ -1,5 +1,5 @@
 // Adaptive draft length on scripted acceptance sequences.
-#include "spec/draft_length.h"
+#include "speculation/draft_length.h"
 
 #include <gtest/gtest.h>
 

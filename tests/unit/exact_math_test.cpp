@@ -31,8 +31,7 @@ TEST(ExactMath, ExpIsWithinTwoUlpsEverywhere) {
   for (const float x : points) {
     const float got = exact::exp(x), want = float(std::exp(double(x)));
     if (want < std::numeric_limits<float>::min()) {  // denormal results: one denormal step
-      EXPECT_LE(std::fabs(double(got) - std::exp(double(x))), double(std::numeric_limits<float>::denorm_min()))
-          << x;
+      EXPECT_LE(std::fabs(double(got) - std::exp(double(x))), double(std::numeric_limits<float>::denorm_min())) << x;
       continue;
     }
     if (std::isinf(want)) {

@@ -39,7 +39,8 @@ std::vector<Case> cases() {
     // 8-bit activation blocks (the default path): each dot product moves by up to half a
     // quantization step per activation, and 20-30 layers compound it. The largest logit
     // differences land on unlikely tokens, so the distribution is held by its KL divergence
-    // and the extremes only loosely (README, "Quality"; measured values in the comments below).
+    // and the extremes only loosely (docs/engine.md, "Quality of the int8 path"; measured values in the comments
+    // below).
     all.push_back(int8_case(m));
   }
   return all;

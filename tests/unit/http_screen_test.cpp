@@ -53,9 +53,9 @@ TEST(HttpScreen, MethodsBodiesEncodingsAndLengths) {
   EXPECT_EQ(screen("GET /v1/completions HTTP/1.1\r\n" + kKey + "\r\n").status, 405);
   EXPECT_EQ(screen("GET /health HTTP/1.1\r\nContent-Length: 3\r\n\r\n").status, 413);  // probes take no body
   EXPECT_EQ(screen("GET /health HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").status, 413);
-  EXPECT_EQ(screen("POST /v1/completions HTTP/1.1\r\n" + kKey + "Content-Encoding: gzip\r\nContent-Length: 5\r\n\r\n")
-                .status,
-            415);
+  EXPECT_EQ(
+      screen("POST /v1/completions HTTP/1.1\r\n" + kKey + "Content-Encoding: gzip\r\nContent-Length: 5\r\n\r\n").status,
+      415);
   {  // a declared length past the limit: the parser itself stops at the header (the server answers 413)
     HttpLimits limits;
     limits.max_body_bytes = 1000;
@@ -68,8 +68,8 @@ TEST(HttpScreen, MethodsBodiesEncodingsAndLengths) {
   const HttpScreening fits = screen("POST /v1/completions HTTP/1.1\r\n" + kKey + "Content-Length: 1000\r\n\r\n");
   EXPECT_EQ(fits.status, 0);
   EXPECT_TRUE(fits.read_body);
-  const HttpScreening chunked =
-      screen("POST /v1/completions HTTP/1.1\r\n" + kKey + "Content-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const HttpScreening chunked = screen("POST /v1/completions HTTP/1.1\r\n" + kKey +
+                                       "Content-Encoding: identity\r\nTransfer-Encoding: chunked\r\n\r\n");
   EXPECT_EQ(chunked.status, 0);
   EXPECT_TRUE(chunked.read_body);  // its decoded length is the parser's body limit to hold
   EXPECT_FALSE(screen("POST /v1/completions HTTP/1.1\r\n" + kKey + "\r\n").read_body);

@@ -1,11 +1,11 @@
-// A node's name bound to its certificate (cluster/join_proof.h): real certificates made by
+// A node's name bound to its certificate (security/join_proof.h): real certificates made by
 // the same code as `tandem keys`, proofs signed with their keys, and every way a proof can
 // be wrong refused with a reason.
-#include "cluster/join_proof.h"
+#include "security/join_proof.h"
 
 #include <gtest/gtest.h>
 
-#include "cluster/certificates.h"
+#include "security/certificates.h"
 #include "test_helpers.h"
 
 namespace tandem {

@@ -11,8 +11,8 @@
 
 #include "actors/messages.h"
 #include "actors/scheduler_actor.h"
-#include "cluster/link_site.h"
-#include "cluster/nccl_channel.h"
+#include "transport/link_site.h"
+#include "transport/nccl_channel.h"
 
 namespace tandem {
 namespace {

@@ -1,12 +1,12 @@
 // Choosing a pair's link (NCCL or ZeroMQ) from the two nodes' sites, the sites as they travel
 // in the join message, the membership table's record of each pair's link, and what the NCCL
 // channel says on a machine where it cannot run.
-#include "cluster/link_site.h"
+#include "transport/link_site.h"
 
 #include <gtest/gtest.h>
 
-#include "cluster/membership.h"
-#include "cluster/nccl_channel.h"
+#include "membership/membership.h"
+#include "transport/nccl_channel.h"
 
 namespace tandem {
 namespace {

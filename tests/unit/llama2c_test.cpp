@@ -7,7 +7,7 @@
 
 #include "model/mapped_file.h"
 #include "model/model.h"
-#include "spec/generation.h"
+#include "speculation/generation.h"
 #include "test_helpers.h"
 
 namespace tandem {
@@ -73,9 +73,7 @@ std::string with_header_field(int index, int32_t value) {
 std::string load_error(const std::string& path) {
   try {
     Model::load(path, std::string(TANDEM_SHARED_DIR) + "/data/models/stories260K/tokenizer.bin");
-  } catch (const FormatError& e) {
-    return e.what();
-  }
+  } catch (const FormatError& e) { return e.what(); }
   return "no error";
 }
 

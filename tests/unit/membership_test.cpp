@@ -1,5 +1,5 @@
 // The scheduler's membership table: joins, heartbeats, expiry, pairing, draining, restarts.
-#include "cluster/membership.h"
+#include "membership/membership.h"
 
 #include <gtest/gtest.h>
 

@@ -7,8 +7,8 @@
 
 #include <chrono>
 
-#include "runner/local_kv_shards.h"
-#include "spec/generation.h"
+#include "shards/local_kv_shards.h"
+#include "speculation/generation.h"
 #include "test_helpers.h"
 
 namespace tandem {

@@ -1,5 +1,5 @@
 // The PEARL state machine on scripted drafter and verifier events.
-#include "spec/pearl_pipeline.h"
+#include "speculation/pearl_pipeline.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // PEARL with real threads: drafter and verifier overlap, and greedy output stays
 // identical to plain autoregressive decoding whatever the timing.
-#include "runner/pearl_runner.h"
+#include "speculation/pearl_runner.h"
 
 #include <gtest/gtest.h>
 

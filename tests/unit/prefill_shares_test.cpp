@@ -23,10 +23,10 @@ TEST(PrefillShares, ClientsShareEvenlyWhateverTheirPromptCounts) {
 TEST(PrefillShares, WhatAPromptLeavesGoesToThoseAfterIt) {
   PrefillShares shares(128, {"a", "b", "c"});
   EXPECT_EQ(shares.share("a"), 43);
-  shares.took("a", 3);                // a short prompt's last 3 tokens
-  EXPECT_EQ(shares.share("b"), 63);   // (128 - 3) / 2, rounded up
+  shares.took("a", 3);               // a short prompt's last 3 tokens
+  EXPECT_EQ(shares.share("b"), 63);  // (128 - 3) / 2, rounded up
   shares.took("b", 63);
-  EXPECT_EQ(shares.share("c"), 62);   // all that is left
+  EXPECT_EQ(shares.share("c"), 62);  // all that is left
   shares.took("c", 62);
 }
 

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "patient_channel.h"
-#include "spec/speculative.h"
-#include "spec/tree_wire.h"
+#include "proto/tree_wire.h"
+#include "speculation/speculative.h"
 #include "test_helpers.h"
 
 namespace tandem {
@@ -30,7 +30,7 @@ RemoteRun run_with_remote_drafter(const std::string& draft_path, const std::stri
   Transformer target(*target_model, 1), draft(*draft_model, 1);
   auto [verifier_end, drafter_end] = in_process_channel_pair();
   ModeSettings settings;
-  settings.mode = mode;
+  settings.mode = parse_mode(mode);
   DrafterService service(draft, settings, 512);
   std::atomic<bool> stop{false};
   std::thread drafter_thread([&, end = drafter_end.get()] { service.serve(*end, stop); });
@@ -127,7 +127,7 @@ TEST(RemoteDrafter, RequestsOfTwoVerifiersAreDraftedTogetherAsEachAlone) {
   for (const std::string mode : {"chain", "tree"}) {
     Transformer draft(*draft_model, 1), draft_alone(*draft_model, 1);  // the service drafts ahead on its own
     ModeSettings settings;
-    settings.mode = mode;
+    settings.mode = parse_mode(mode);
     DrafterService service(draft, settings, 512);
     std::string endpoint;
     auto drafter_end = zmq_peer_listen("tcp://127.0.0.1:0", 1 << 20, &endpoint);

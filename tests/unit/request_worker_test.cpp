@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "server/sample_group.h"
-#include "spec/generation.h"
+#include "speculation/generation.h"
 #include "test_helpers.h"
 
 namespace tandem {
@@ -341,8 +341,8 @@ TEST(RequestWorker, NeitherManySamplesNorALongPromptHoldUpAShortRequest) {
     worker.submit(client, request);
   };
   submit("long", "zmq:@a:1", short_prompt, 400, 1);
-  submit("samples", "zmq:@b:1", short_prompt, 150, 4);        // the whole batch: waits for room
-  submit("short", "zmq:@c:1", short_prompt, 4, 1);            // fits beside "long"
+  submit("samples", "zmq:@b:1", short_prompt, 150, 4);  // the whole batch: waits for room
+  submit("short", "zmq:@c:1", short_prompt, 4, 1);      // fits beside "long"
   ASSERT_TRUE(replies.wait_for(3));
   {
     std::lock_guard lock(mutex);
@@ -366,4 +366,3 @@ TEST(RequestWorker, NeitherManySamplesNorALongPromptHoldUpAShortRequest) {
 
 }  // namespace
 }  // namespace tandem
-

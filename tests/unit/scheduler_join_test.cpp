@@ -8,8 +8,8 @@
 
 #include "actors/messages.h"
 #include "actors/scheduler_actor.h"
-#include "cluster/certificates.h"
-#include "cluster/join_proof.h"
+#include "security/certificates.h"
+#include "security/join_proof.h"
 #include "test_helpers.h"
 
 namespace tandem {

@@ -10,9 +10,9 @@
 #include <cstring>
 #include <thread>
 
-#include "runner/local_kv_shards.h"
-#include "runner/shard_pool.h"
-#include "runner/speculation_mode.h"
+#include "shards/local_kv_shards.h"
+#include "shards/shard_pool.h"
+#include "speculation/mode.h"
 #include "test_helpers.h"
 
 namespace tandem {
@@ -39,21 +39,22 @@ bool settles(const LocalKvShards& local, const std::function<bool(const std::vec
 GenerationResult run_mode(Pair& pair, const std::string& mode, const std::vector<int32_t>& prompt,
                           RemoteKvFactory remote) {
   ModeSettings settings;
-  settings.mode = mode;
+  settings.mode = parse_mode(mode);
   GenerationOptions options;
   options.max_tokens = 60;
   options.max_context = 256;
   options.prefill_chunk = 7;  // prompt chunks that end inside segments
   options.kv_remote = std::move(remote);
   SpeculationStats stats;
-  Transformer* draft = needs_draft_model(mode) ? &pair.draft : nullptr;
+  Transformer* draft = needs_draft_model(settings.mode) ? &pair.draft : nullptr;
   return generate_in_mode(settings, pair.target, draft, prompt, options, stats);
 }
 
 TEST(ShardedKv, GreedyIdsEqualOneNodeInEveryModeForOneTwoAndThreeShards) {
   Pair pair;
   const auto prompt = pair.target_model->tokenizer().encode("Lily and Tom went to the park and saw", true);
-  for (const std::string& mode : mode_names()) {
+  for (const Mode each : all_modes()) {
+    const std::string mode = mode_name(each);
     const GenerationResult alone = run_mode(pair, mode, prompt, {});
     ASSERT_EQ(alone.ids.size(), 60u) << mode;
     for (int shards : {1, 2, 3}) {
@@ -79,18 +80,18 @@ TEST(ShardedKv, AShardLostMidRequestIsRebuiltOnTheOthersAndTheIdsStayTheSame) {
     const GenerationResult alone = run_mode(pair, mode, prompt, {});
     LocalKvShards local(3, 1);
     ModeSettings settings;
-    settings.mode = mode;
+    settings.mode = parse_mode(mode);
     GenerationOptions options;
     options.max_tokens = 60;
     options.max_context = 256;
     options.kv_remote = sharded_kv_factory(local.links(), pair.target_model->config(), kSegment, 300ms);
     SpeculationStats stats;
     int emitted = 0;
-    GenerationResult result = generate_in_mode(settings, pair.target, needs_draft_model(mode) ? &pair.draft : nullptr,
-                                               prompt, options, stats, [&](int32_t) {
-                                                 if (++emitted == 20)
-                                                   local.kill(1);  // mid-request, its segments lost with it
-                                               });
+    GenerationResult result =
+        generate_in_mode(settings, pair.target, needs_draft_model(settings.mode) ? &pair.draft : nullptr, prompt,
+                         options, stats, [&](int32_t) {
+                           if (++emitted == 20) local.kill(1);  // mid-request, its segments lost with it
+                         });
     EXPECT_EQ(result.ids, alone.ids) << mode;
     EXPECT_TRUE(local.links()[1]->failed()) << mode;
     EXPECT_FALSE(local.links()[0]->failed()) << mode;

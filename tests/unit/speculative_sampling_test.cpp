@@ -13,10 +13,10 @@
 
 #include "patient_channel.h"
 #include "runner/ahead_drafting.h"
-#include "runner/pearl_runner.h"
 #include "runner/remote_drafter.h"
-#include "spec/speculative.h"
-#include "spec/tree_drafter.h"
+#include "speculation/pearl_runner.h"
+#include "speculation/speculative.h"
+#include "speculation/tree_drafter.h"
 #include "test_helpers.h"
 
 namespace tandem {
@@ -198,7 +198,7 @@ struct TreeDrafterProcess {
   }
   static ModeSettings tree_settings() {
     ModeSettings settings;
-    settings.mode = "tree";
+    settings.mode = Mode::tree;
     settings.tree = {6, 2, 2};
     return settings;
   }

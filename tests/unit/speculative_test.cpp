@@ -1,6 +1,6 @@
 // Speculation core: token tree layout, greedy verification, drafters, and greedy
 // output identical to plain autoregressive decoding in every mode.
-#include "spec/speculative.h"
+#include "speculation/speculative.h"
 
 #include <gtest/gtest.h>
 
@@ -12,9 +12,9 @@
 #include <map>
 
 #include "model/gguf_file.h"
-#include "runner/speculation_mode.h"
-#include "spec/tree_drafter.h"
-#include "spec/verify.h"
+#include "speculation/mode.h"
+#include "speculation/tree_drafter.h"
+#include "speculation/verify.h"
 #include "test_helpers.h"
 
 namespace tandem {
@@ -266,13 +266,13 @@ TEST(SpeculativeGreedy, QwenHalfBillionDraftingForOneAndAHalfBillion) {
     auto ar = run_ar(target, prompt, 24);
     GenerationOptions options;
     options.max_tokens = 24;
-    for (const std::string& mode : mode_names()) {
+    for (const Mode mode : all_modes()) {
       ModeSettings settings;
       settings.mode = mode;
       settings.draft_tokens = 4;
       SpeculationStats stats;
       EXPECT_EQ(generate_in_mode(settings, target, &draft, prompt, options, stats).ids, ar)
-          << "prompt " << i << " mode " << mode;
+          << "prompt " << i << " mode " << mode_name(mode);
     }
   }
 }

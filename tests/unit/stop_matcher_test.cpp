@@ -1,4 +1,4 @@
-#include "spec/stop_matcher.h"
+#include "speculation/stop_matcher.h"
 
 #include <gtest/gtest.h>
 

@@ -143,8 +143,8 @@ TEST(Tokenizer, NoTextMakesFewerTokensThanItsBytesOverMaxBytesPerToken) {
   std::string mixed;
   for (int i = 0; i < 2000; ++i) mixed += char(32 + (i * 7919) % 95);
   texts.push_back(mixed + "漢字 é \xff\xfe");
-  for (const std::string path : {test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
-                                 test::installed_model("gemma-3-270m-q4_k_m.gguf")}) {
+  for (const std::string& path : {test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"),
+                                  test::installed_model("gemma-3-270m-q4_k_m.gguf")}) {
     const Tokenizer tok = Tokenizer::from_gguf(GgufFile(path));
     EXPECT_GE(tok.max_bytes_per_token(), 4u);
     for (const std::string& text : texts)
@@ -154,7 +154,8 @@ TEST(Tokenizer, NoTextMakesFewerTokensThanItsBytesOverMaxBytesPerToken) {
   }
   auto stories = Model::load(test::stories_model());
   for (const std::string& text : texts)
-    EXPECT_GE(stories->tokenizer().encode(text, false).size(), text.size() / stories->tokenizer().max_bytes_per_token());
+    EXPECT_GE(stories->tokenizer().encode(text, false).size(),
+              text.size() / stories->tokenizer().max_bytes_per_token());
 }
 
 }  // namespace

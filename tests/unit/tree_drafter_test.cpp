@@ -1,11 +1,11 @@
 // Dynamic draft trees: shape, the draft model's probabilities, cache reuse across
 // passes, and greedy output identical to autoregressive decoding.
-#include "spec/tree_drafter.h"
+#include "speculation/tree_drafter.h"
 
 #include <gtest/gtest.h>
 
-#include "spec/generation.h"
-#include "spec/speculative.h"
+#include "speculation/generation.h"
+#include "speculation/speculative.h"
 #include "test_helpers.h"
 
 namespace tandem {

@@ -1,6 +1,6 @@
 // Token trees and verdicts over the wire: exact round trips, and every malformed
 // message refused with a clear error.
-#include "spec/tree_wire.h"
+#include "proto/tree_wire.h"
 
 #include <gtest/gtest.h>
 
@@ -31,12 +31,11 @@ std::string error_of(const std::function<void()>& f) {
 
 TEST(TreeWire, RoundTripsThroughBytes) {
   TokenTree tree = sample_tree();
-  std::string bytes = tree_to_wire(tree, 42, 17, 3).SerializeAsString();
+  std::string bytes = tree_to_wire(tree, 42, 17).SerializeAsString();
   wire::TokenTree parsed;
   ASSERT_TRUE(parsed.ParseFromString(bytes));
   EXPECT_EQ(parsed.request_id(), 42u);
   EXPECT_EQ(parsed.first_position(), 17);
-  EXPECT_EQ(parsed.epoch(), 3u);
   TokenTree back = tree_from_wire(parsed, 100);
   ASSERT_EQ(back.size(), tree.size());
   for (int32_t i = 0; i < tree.size(); ++i) {
@@ -46,13 +45,6 @@ TEST(TreeWire, RoundTripsThroughBytes) {
     EXPECT_EQ(back[i].draft_prob, tree[i].draft_prob);
   }
   EXPECT_LT(bytes.size(), 64u);  // packed arrays: a handful of bytes per node
-
-  Verdict verdict{{0, 1, 3}, 9};
-  wire::Verdict vm;
-  ASSERT_TRUE(vm.ParseFromString(verdict_to_wire(verdict, 42, 3).SerializeAsString()));
-  Verdict v = verdict_from_wire(vm, tree, 100);
-  EXPECT_EQ(v.accepted, verdict.accepted);
-  EXPECT_EQ(v.bonus, 9);
 }
 
 // The flat layout an NCCL link's device buffer holds: exact both ways, and checked on the way in.
@@ -77,7 +69,7 @@ TEST(TreeWire, NodeBytesRoundTripAndAreChecked) {
 
 TEST(TreeWire, RefusesMalformedTrees) {
   auto with = [](const std::function<void(wire::TokenTree&)>& change) {
-    wire::TokenTree m = tree_to_wire(sample_tree(), 1, 0, 0);
+    wire::TokenTree m = tree_to_wire(sample_tree(), 1, 0);
     change(m);
     return error_of([&] { tree_from_wire(m, 100); });
   };
@@ -116,7 +108,7 @@ TokenTree sampled_tree() {
 TEST(TreeWire, ProposalsRoundTrip) {
   TokenTree tree = sampled_tree();
   wire::TokenTree m;
-  ASSERT_TRUE(m.ParseFromString(tree_to_wire(tree, 1, 0, 0).SerializeAsString()));
+  ASSERT_TRUE(m.ParseFromString(tree_to_wire(tree, 1, 0).SerializeAsString()));
   TokenTree back = tree_from_wire(m, 100);
   for (int32_t parent : {-1, 0})
     ASSERT_TRUE(back.proposal(parent) && *back.proposal(parent) == *tree.proposal(parent)) << parent;
@@ -125,7 +117,7 @@ TEST(TreeWire, ProposalsRoundTrip) {
 
 TEST(TreeWire, RefusesProposalsThatAreNotDistributionsOfTheirChildren) {
   auto with = [](const std::function<void(wire::Proposal&)>& change) {
-    wire::TokenTree m = tree_to_wire(sampled_tree(), 1, 0, 0);
+    wire::TokenTree m = tree_to_wire(sampled_tree(), 1, 0);
     change(*m.mutable_proposals(1));  // node 0's
     return error_of([&] { tree_from_wire(m, 100); });
   };
@@ -152,18 +144,6 @@ TEST(TreeWire, RefusesProposalsThatAreNotDistributionsOfTheirChildren) {
               }
             }).find("not between 1 and 256"),
             std::string::npos);
-}
-
-TEST(TreeWire, RefusesVerdictsOffTheTree) {
-  TokenTree tree = sample_tree();
-  auto verdict = [&](std::vector<int32_t> nodes, int32_t bonus) {
-    return error_of([&] { verdict_from_wire(verdict_to_wire({nodes, bonus}, 1, 0), tree, 100); });
-  };
-  EXPECT_EQ(verdict({0, 2}, 4), "");
-  EXPECT_EQ(verdict({1}, 4), "verdict: accepted node 1 does not continue the accepted path");
-  EXPECT_EQ(verdict({0, 1, 2}, 4), "verdict: accepted node 2 does not continue the accepted path");
-  EXPECT_EQ(verdict({0, 9}, 4), "verdict: accepted node 9 does not continue the accepted path");
-  EXPECT_EQ(verdict({}, -1), "verdict: bonus token -1 is outside the vocabulary of 100");
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #pragma once
 // NCCL as the emulated build (TANDEM_CUDA_EMU) sees it: the types and calls the project
-// uses (cluster/nccl_library.h), served at run time by the host transport
+// uses (transport/nccl_library.h), served at run time by the host transport
 // (kernels/cuda/emu/nccl_host.cpp, libtandem_nccl_host.so, via TANDEM_NCCL_LIBRARY). The
 // real nccl.h cannot be used here: it pulls in CUDA's own headers.
 #include <cuda_runtime.h>

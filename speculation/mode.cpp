@@ -1,0 +1,85 @@
+#include "speculation/mode.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace tandem {
+
+const std::vector<Mode>& all_modes() {
+  static const std::vector<Mode> modes = {Mode::ar, Mode::chain, Mode::tree, Mode::pearl, Mode::lookup, Mode::recycle};
+  return modes;
+}
+
+const char* mode_name(Mode mode) {
+  switch (mode) {
+    case Mode::ar: return "ar";
+    case Mode::chain: return "chain";
+    case Mode::tree: return "tree";
+    case Mode::pearl: return "pearl";
+    case Mode::lookup: return "lookup";
+    case Mode::recycle: return "recycle";
+  }
+  return "?";
+}
+
+Mode parse_mode(const std::string& name) {
+  for (Mode mode : all_modes())
+    if (name == mode_name(mode)) return mode;
+  throw std::invalid_argument("mode must be ar, chain, tree, pearl, lookup or recycle, got '" + name + "'");
+}
+
+bool needs_draft_model(Mode mode) { return mode == Mode::chain || mode == Mode::tree || mode == Mode::pearl; }
+
+void check_mode_settings(const ModeSettings& s) {
+  if (s.draft_tokens < 1) throw std::invalid_argument("draft tokens must be at least 1");
+  if (s.ngram < 1) throw std::invalid_argument("n-gram length must be at least 1");
+  if (s.lookup_depth < 1) throw std::invalid_argument("lookup depth must be at least 1");
+  if (s.recycle_width < 1) throw std::invalid_argument("recycle width must be at least 1");
+  if (s.tree.budget < 1 || s.tree.branching < 1 || s.tree.width < 1)
+    throw std::invalid_argument("tree budget, branching and width must be at least 1");
+  if (s.pearl.pre_verify < 0) throw std::invalid_argument("pre-verify must be >= 0");
+}
+
+std::unique_ptr<Drafter> make_drafter(const ModeSettings& s, Transformer* draft, int64_t max_context) {
+  if (needs_draft_model(s.mode) && !draft)
+    throw std::invalid_argument(std::string("--mode ") + mode_name(s.mode) + " needs a draft model");
+  if (s.mode == Mode::chain) return std::make_unique<ChainDrafter>(*draft, s.draft_tokens, max_context);
+  if (s.mode == Mode::tree) return std::make_unique<TreeDrafter>(*draft, s.tree, s.draft_tokens, max_context);
+  if (s.mode == Mode::lookup) return std::make_unique<PromptLookupDrafter>(s.ngram, s.lookup_depth);
+  if (s.mode == Mode::recycle) return std::make_unique<RecyclingDrafter>(s.recycle_width, s.draft_tokens);
+  return nullptr;
+}
+
+SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, const Model* draft_model) {
+  // PEARL drafts beside the verifier: its drafts cost the verifier nothing.
+  const bool uses_model = s.mode == Mode::chain || s.mode == Mode::tree;
+  const int max_depth = s.mode == Mode::lookup ? s.lookup_depth : s.draft_tokens;
+  SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, max_depth, s.adaptive);
+  o.draft_aware = s.draft_aware;
+  if (s.mode == Mode::tree) {
+    // A level of the tree holds about budget / depth nodes, each verified, and each
+    // level's expansion is a draft pass over `width` nodes.
+    o.verify_cost = o.verify_cost.per_level(std::max(1.0, double(s.tree.budget) / s.draft_tokens));
+    o.draft_cost *= double(s.tree.width);
+  }
+  return o;
+}
+
+GenerationResult generate_in_mode(const ModeSettings& s, Transformer& target, Transformer* draft,
+                                  const std::vector<int32_t>& prompt_ids, const GenerationOptions& options,
+                                  SpeculationStats& stats, const std::function<void(int32_t)>& on_token) {
+  check_mode_settings(s);
+  if (needs_draft_model(s.mode) && !draft)
+    throw std::invalid_argument(std::string("--mode ") + mode_name(s.mode) + " needs a draft model");
+  if (s.mode == Mode::ar) return generate_autoregressive(target, prompt_ids, options, on_token);
+  if (s.mode == Mode::pearl) {
+    PearlOptions pearl = s.pearl;
+    pearl.max_window = s.draft_tokens;
+    return generate_pearl(target, *draft, prompt_ids, options, stats, on_token, pearl);
+  }
+  std::unique_ptr<Drafter> drafter = make_drafter(s, draft, options.max_context);
+  return generate_speculative(target, *drafter, prompt_ids, options, stats, on_token,
+                              mode_speculation(s, target.model(), draft ? &draft->model() : nullptr));
+}
+
+}  // namespace tandem

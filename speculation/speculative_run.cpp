@@ -1,0 +1,157 @@
+#include "speculation/speculative_run.h"
+
+#include <stdexcept>
+
+#include "speculation/verify.h"
+
+namespace tandem {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+}  // namespace
+
+SpeculativeRun::SpeculativeRun(const Model& target, Drafter* drafter, std::vector<int32_t> prompt_ids,
+                               GenerationOptions options, SpeculationOptions speculation,
+                               std::function<void(int32_t)> on_token)
+    : model_(target),
+      drafter_(drafter),
+      options_(options),
+      speculation_(speculation),
+      on_token_(std::move(on_token)),
+      cache_(request_cache(target.config(), options, prompt_ids.size())),
+      depth_(speculation.max_depth, speculation.verify_cost, speculation.draft_cost),
+      context_(std::move(prompt_ids)) {
+  check_prompt_fits(context_, cache_);
+  if (drafter_ && speculation_.draft_aware) drafter_->sample_with(options_.sampling);
+  result_.prompt_ids = context_;
+  pending_ = context_.back();
+  finished_ = options_.max_tokens <= 0;
+  decode_start_ = Clock::now();
+}
+
+void SpeculativeRun::prefill(Transformer& target) {
+  auto start = Clock::now();
+  feed_chain(target, cache_, context_, 0, int64_t(context_.size()) - 1, options_.prefill_chunk, false);
+  prefilled_ = int64_t(context_.size()) - 1;
+  result_.prefill_seconds = seconds_since(start);
+  decode_start_ = Clock::now();
+}
+
+int64_t SpeculativeRun::add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens) {
+  if (prefilled_ == 0) decode_start_ = Clock::now();  // the request's first pass: its clock starts
+  chunk_ = std::min<int64_t>(max_tokens, int64_t(result_.prompt_ids.size()) - 1 - prefilled_);
+  for (int64_t i = 0; i < chunk_; ++i)
+    batch.push_back(
+        {context_[size_t(prefilled_ + i)], seq, prefilled_ + i, i == 0 ? -1 : int32_t(batch.size()) - 1, false});
+  return chunk_;
+}
+
+void SpeculativeRun::finish_prefill_chunk() {
+  cache_.commit_all();
+  prefilled_ += chunk_;
+  chunk_ = 0;
+  if (!prefilling()) {
+    // Prefill time is from the first chunk until the prompt is in; decode starts now.
+    result_.prefill_seconds = seconds_since(decode_start_);
+    decode_start_ = Clock::now();
+  }
+}
+
+std::shared_ptr<const KvCache> SpeculativeRun::share_prompt() {
+  if (prefilling() || stats_.passes > 0 || cache_.remote() || cache_.shared_prefix())
+    throw std::logic_error("share_prompt: only a run whose prompt is in, before its first pass, on a local cache");
+  const int64_t max_positions = cache_.max_positions();
+  auto prompt = std::make_shared<KvCache>(std::move(cache_));
+  prompt->shrink_to_committed();
+  cache_ = KvCache(model_.config(), max_positions, prompt);
+  return prompt;
+}
+
+void SpeculativeRun::adopt_prompt(std::shared_ptr<const KvCache> prompt) {
+  const int64_t positions = int64_t(result_.prompt_ids.size()) - 1;  // all but the token opening the first pass
+  if (!prompt || prompt->length() != positions || prefilled_ > 0 || stats_.passes > 0 || cache_.remote())
+    throw std::logic_error("adopt_prompt: a prompt's cache of another length, or a run already started");
+  cache_ = KvCache(model_.config(), cache_.max_positions(), std::move(prompt));
+  prefilled_ = positions;
+  decode_start_ = Clock::now();
+}
+
+int SpeculativeRun::planned_depth() {
+  if (planned_depth_ < 0) planned_depth_ = speculation_.adaptive ? depth_.next() : speculation_.max_depth;
+  return planned_depth_;
+}
+
+void SpeculativeRun::announce_pass() {
+  if (finished_ || prefilling() || planned_depth_ >= 0) return;
+  const int depth = planned_depth();
+  if (drafter_) drafter_->prepare(context_, depth);
+}
+
+void SpeculativeRun::add_pass(std::vector<BatchToken>& batch, int32_t seq) {
+  auto draft_start = Clock::now();
+  tree_ = TokenTree();
+  const int depth = planned_depth();
+  planned_depth_ = -1;
+  if (drafter_) tree_ = drafter_->draft(context_, depth);
+  if (cache_.length() + 1 + tree_.depth() >= cache_.max_positions()) tree_ = TokenTree();  // no room: one token
+  stats_.draft_seconds += seconds_since(draft_start);
+  verify_start_ = Clock::now();
+  const int32_t root = int32_t(batch.size());
+  batch.push_back({pending_, seq, cache_.length(), -1, true});
+  tree_.append_to(batch, seq, cache_.length() + 1, root);
+  pass_ids_.assign(1, pending_);
+  for (int32_t i = 0; i < tree_.size(); ++i) pass_ids_.push_back(tree_[i].token);
+}
+
+void SpeculativeRun::finish_pass(const float* logits) {
+  const int32_t vocab = model_.config().vocab_size;
+  const int64_t first_pos = cache_.length() + 1;
+  Verdict verdict;
+  if (options_.sampling.temperature <= 0.0f)
+    verdict = verify_greedy(tree_, logits, logits + vocab, vocab);
+  else if (tree_.empty())  // nothing drafted: the target's own sample, exactly as plain decoding draws it
+    verdict.bonus = sample_token(logits, vocab, options_.sampling, first_pos);
+  else
+    verdict = verify_sampling(tree_, logits, logits + vocab, vocab, options_.sampling, first_pos);
+  if (drafter_) drafter_->observe(pass_ids_, logits, vocab);
+  std::vector<int64_t> keep = {0};
+  for (int32_t node : verdict.accepted) keep.push_back(1 + node);
+  cache_.commit(keep);
+  stats_.verify_seconds += seconds_since(verify_start_);
+  ++stats_.passes;
+  stats_.drafted += tree_.size();
+  stats_.accepted += int64_t(verdict.accepted.size());
+  depth_.update(tree_.depth(), int(verdict.accepted.size()));
+
+  std::vector<int32_t> produced;
+  for (int32_t node : verdict.accepted) produced.push_back(tree_[node].token);
+  produced.push_back(verdict.bonus);
+  for (int32_t token : produced) {
+    if (model_.tokenizer().is_stop(token)) {
+      result_.finish = FinishReason::Stop;
+      finished_ = true;
+      break;
+    }
+    result_.ids.push_back(token);
+    context_.push_back(token);
+    if (!emit_token(on_token_, token)) {
+      result_.finish = FinishReason::Stop;
+      finished_ = true;
+      break;
+    }
+    if (int64_t(result_.ids.size()) == options_.max_tokens) {
+      finished_ = true;
+      break;
+    }
+  }
+  pending_ = verdict.bonus;
+  if (cache_.length() + 1 >= cache_.max_positions()) finished_ = true;
+  result_.decode_seconds = seconds_since(decode_start_);
+  result_.kv_cache_bytes = cache_.bytes_allocated();
+}
+
+GenerationResult SpeculativeRun::result() const { return result_; }
+
+}  // namespace tandem

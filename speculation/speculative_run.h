@@ -1,0 +1,86 @@
+#pragma once
+// One request's speculative decoding, advanced one verifier pass at a time, so that
+// a caller can put several requests' passes into a single target forward
+// (continuous batching) or run one request alone (generate_speculative).
+//
+//   prefill ─▶ [ add_pass ─▶ (caller runs the forward) ─▶ finish_pass ]* ─▶ finished
+#include <functional>
+#include <memory>
+
+#include "speculation/draft_length.h"
+#include "speculation/drafter.h"
+#include "speculation/generation.h"
+#include "speculation/speculative.h"
+
+namespace tandem {
+
+/// A request being decoded: its cache, its drafter (none: one token per pass) and what it produced.
+class SpeculativeRun {
+ public:
+  /// `drafter` may be null (plain decoding); `on_token` sees each new token and may throw to abort.
+  SpeculativeRun(const Model& target, Drafter* drafter, std::vector<int32_t> prompt_ids, GenerationOptions options,
+                 SpeculationOptions speculation, std::function<void(int32_t)> on_token = {});
+
+  /// Runs the prompt, all but its last token, into the cache (the last one opens the first pass).
+  void prefill(Transformer& target);
+  /// Whether prompt tokens are still waiting to be run (when prefilling chunk by chunk).
+  bool prefilling() const { return prefilled_ + 1 < int64_t(result_.prompt_ids.size()); }
+  /// Appends up to `max_tokens` of the prompt not yet run to `batch` as sequence `seq`
+  /// (no logits), so a prompt can share passes with other requests' decoding. Returns how many.
+  int64_t add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens);
+  /// After the forward of a prefill chunk: keeps its keys and values.
+  void finish_prefill_chunk();
+  /// Once the prompt is in and before the first pass: makes the cache's prompt positions a
+  /// prefix that other runs of the same prompt share (KvCache), this run reading it too.
+  std::shared_ptr<const KvCache> share_prompt();
+  /// Before the first pass: reads the prompt's positions from `prompt` (another run's
+  /// share_prompt()) instead of prefilling them.
+  void adopt_prompt(std::shared_ptr<const KvCache> prompt);
+  /// Whether the request has ended (stop token, token limit or context limit).
+  bool finished() const { return finished_; }
+  /// Before add_pass: chooses this pass's draft depth and tells the drafter what it will be
+  /// asked for (Drafter::prepare), so that a remote drafter drafts for the whole batch at once.
+  void announce_pass();
+  /// Drafts and appends this pass's tokens to `batch` as sequence `seq`: the pending token,
+  /// then the tree. All of them ask for logits.
+  void add_pass(std::vector<BatchToken>& batch, int32_t seq);
+  /// Tokens add_pass appended.
+  int32_t pass_tokens() const { return 1 + tree_.size(); }
+  /// Levels of this pass's draft tree (0: nothing drafted).
+  int32_t pass_depth() const { return tree_.depth(); }
+  /// After the forward: `logits` are this pass's rows ([pass_tokens()][vocab]). Verifies,
+  /// commits the cache, emits the new tokens.
+  void finish_pass(const float* logits);
+
+  /// The request's cache.
+  KvCache& cache() { return cache_; }
+  /// What it produced so far (decode_seconds counts from the end of prefill).
+  GenerationResult result() const;
+  /// Drafting and verification figures.
+  const SpeculationStats& stats() const { return stats_; }
+
+ private:
+  const Model& model_;
+  Drafter* drafter_;
+  GenerationOptions options_;
+  SpeculationOptions speculation_;
+  std::function<void(int32_t)> on_token_;
+  KvCache cache_;
+  GenerationResult result_;
+  SpeculationStats stats_;
+  DraftLength depth_;
+  std::vector<int32_t> context_;   // prompt and output
+  int32_t pending_ = -1;           // decided, not yet in the cache
+  TokenTree tree_;                 // this pass's drafts
+  std::vector<int32_t> pass_ids_;  // tokens of this pass, for Drafter::observe
+  bool finished_ = false;
+  int planned_depth_ = -1;  // chosen by announce_pass for the next add_pass (-1: not yet)
+
+  // The next pass's draft depth, chosen once (by announce_pass or add_pass).
+  int planned_depth();
+  int64_t prefilled_ = 0;  // prompt tokens in the cache
+  int64_t chunk_ = 0;      // prompt tokens in the current prefill chunk
+  std::chrono::steady_clock::time_point decode_start_, verify_start_;
+};
+
+}  // namespace tandem

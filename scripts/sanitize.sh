@@ -25,10 +25,12 @@ asan_integration=${TANDEM_ASAN_INTEGRATION:-'^(Cluster\.SchedulerVerifierAndDraf
 tsan_unit=${TANDEM_TSAN_UNIT:-'^(Pearl|PearlPipeline|RemoteDrafter|Channel|ShardPool|ShardIdle|ShardMessages|RequestWorker)\.'}
 
 # A sanitizer build tree: -O1 without debug info (the sanitizers need no more, and it
-# compiles in a fraction of the time), no CUDA.
+# compiles in a fraction of the time), no CUDA. Warnings are not errors here: the plain
+# build already makes them errors, and at -O1 with the sanitizers' instrumentation GCC 12
+# reports -Wmaybe-uninitialized inside Boost.Beast's own headers.
 configure() {
   cmake -S . -B "$1" -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1" -DTANDEM_SANITIZE="$2" \
-    -DTANDEM_CUDA=OFF >/dev/null
+    -DTANDEM_CUDA=OFF -DTANDEM_WERROR=OFF >/dev/null
 }
 
 configure build-asan address,undefined

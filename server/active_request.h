@@ -11,6 +11,7 @@
 #include "runner/ahead_drafting.h"
 #include "runner/remote_drafter.h"
 #include "server/request_backend.h"
+#include "server/request_spec.h"
 #include "server/sample_group.h"
 #include "speculation/mode.h"
 #include "speculation/speculative_run.h"
@@ -28,39 +29,15 @@ struct ServingModels {
   AheadDrafting* pearl_drafting = nullptr;      // set by the worker: drafts ahead for PEARL requests on pearl_draft
 };
 
-/// Serving limits and defaults.
-struct ServingOptions {
-  ModeSettings defaults;                             // mode and knobs when a request names none
-  int default_max_tokens = 256;                      // when a request asks for 0
-  int max_tokens_limit = 4096;                       // most a request may ask for
-  int64_t max_context = 4096;                        // KV positions per request
-  size_t queue_limit = 64;                           // requests waiting or running; beyond it: OVERLOADED
-  size_t client_limit = 16;                          // of those, most from one client (client_group)
-  int max_batch = 8;                                 // requests decoded together in one target forward per pass
-  int64_t prefill_chunk = 128;                       // most prompt tokens of joining requests per pass
-  std::chrono::milliseconds drafter_timeout{30000};  // a remote drafter silent this long is dropped
-  RemoteKvFactory kv_remote;                         // KV shards for each request's cache (empty: none)
-};
-
-/// Who a client is, for fairness: an HTTP client "http:WHO:N" is WHO (its API key's name,
-/// else its address); a ZeroMQ client "zmq:WHO:CONNECTION" is its CURVE key's name, else
-/// "@" and its address; "zmq:CONNECTION" (no address known) is its connection.
-std::string client_group(const std::string& client);
-
-/// A request as received.
+/// A request as received: what it asks (parsed once, on arrival) and what has happened to it.
 struct RequestTicket {
-  std::string client;
-  wire::SubmitRequest request;
+  RequestSpec spec;
   std::chrono::steady_clock::time_point received, deadline;  // deadline: max() when none
   std::atomic<bool> cancelled{false};
   std::atomic<int64_t> last_heard_ms{0};  // steady-clock time of the client's latest message
   int passed_over = 0;              // requests admitted ahead of it because its samples did not fit (worker's lock)
   std::vector<int32_t> prompt_ids;  // the prompt, tokenized (prepare thread) before the request is queued
 };
-
-/// The request's prompt as token ids (its chat turns through the model's template); throws
-/// std::invalid_argument for a bad one.
-std::vector<int32_t> prompt_ids(const wire::SubmitRequest& request, const Tokenizer& tokenizer);
 
 /// Thrown to end a request early (cancelled, past its deadline).
 struct RequestAborted {
@@ -77,15 +54,16 @@ void check_alive(const RequestTicket& ticket);
 /// An admitted request, or one sample of it when it asks for several (SubmitRequest.n).
 class ActiveRequest {
  public:
-  /// Parses and validates the ticket's request (std::invalid_argument names a bad field)
-  /// and prepares its drafter; streamed chunks go to `sink`. This is its sample 0.
+  /// Prepares the ticket's request to run: its drafter (std::invalid_argument when its mode
+  /// needs a draft model the server lacks) and decoding state; streamed chunks go to `sink`.
+  /// This is its sample 0.
   ActiveRequest(std::shared_ptr<RequestTicket> ticket, const ServingModels& models, const ServingOptions& options,
                 ReplySink sink);
 
   /// The ticket.
   RequestTicket& ticket() { return *ticket_; }
   /// Its speculation mode.
-  Mode mode() const { return settings_.mode; }
+  Mode mode() const { return ticket_->spec.mode.mode; }
   /// Whether a local draft model drafts for it while the verifier waits (chain, tree).
   bool drafts_locally() const { return drafts_locally_; }
   /// Whether the PEARL drafting thread drafts for it while passes run.
@@ -126,8 +104,7 @@ class ActiveRequest {
   bool shares_prompt_ = false;  // the samples read sample 0's prompt cache
   bool forked_ = false;
   ReplySink sink_;
-  ModeSettings settings_;
-  GenerationOptions options_;
+  GenerationOptions options_;  // the spec's, with this sample's seed
   std::unique_ptr<Drafter> drafter_;
   std::unique_ptr<SpeculativeRun> run_;
   StreamDecoder decoder_;

@@ -15,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 
 wire::ServerMessage error_message(const RequestTicket& ticket, int code, const std::string& message) {
   wire::ServerMessage m;
-  m.mutable_error()->set_request_id(ticket.request.request_id());
+  m.mutable_error()->set_request_id(ticket.spec.id);
   m.mutable_error()->set_code(wire::ErrorCode(code));
   m.mutable_error()->set_message(message);
   return m;
@@ -36,23 +36,10 @@ std::optional<wire::ServerMessage> failure_of(const RequestTicket& ticket, F&& f
   } catch (const std::exception& e) { return error_message(ticket, wire::INTERNAL, e.what()); }
 }
 
-// Refuses, before any tokenizing, a text prompt too long for the context whatever its tokens:
-// a text of N bytes makes at least N / max_bytes_per_token tokens.
-void check_prompt_bytes(const wire::SubmitRequest& r, const Tokenizer& tokenizer, int64_t max_context) {
-  size_t bytes = r.text().size();
-  for (const wire::ChatTurn& turn : r.messages()) bytes += turn.content().size();
-  const int64_t fewest = int64_t(bytes / tokenizer.max_bytes_per_token());
-  if (fewest >= max_context || (r.has_ids() && r.ids().ids_size() >= max_context))
-    throw std::invalid_argument(
-        "the prompt (" + std::to_string(r.has_ids() ? size_t(r.ids().ids_size()) : bytes) +
-        (r.has_ids() ? " token ids" : " bytes, so at least " + std::to_string(fewest) + " tokens") +
-        ") does not fit in the context of " + std::to_string(max_context) + " positions");
-}
-
 }  // namespace
 
 RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink sink)
-    : models_(models), options_(std::move(options)), sink_(std::move(sink)) {
+    : models_(models), options_(std::move(options)), sink_(std::move(sink)), admission_(options_.max_batch) {
   if (models_.pearl_draft) {
     pearl_drafting_ =
         std::make_unique<AheadDrafting>(*models_.pearl_draft, options_.max_context, options_.defaults.pearl.pre_verify);
@@ -92,28 +79,30 @@ size_t RequestWorker::live_requests() const {
 }
 
 void RequestWorker::reply_error(const RequestTicket& ticket, int code, const std::string& message) {
-  sink_(ticket.client, error_message(ticket, code, message));
+  sink_(ticket.spec.client, error_message(ticket, code, message));
 }
 
 void RequestWorker::submit(const std::string& client, const wire::SubmitRequest& request) {
   auto ticket = std::make_shared<RequestTicket>();
-  ticket->client = client;
-  ticket->request = request;
+  ticket->spec.client = client;  // for an error reply, should the request not parse
+  ticket->spec.id = request.request_id();
   ticket->received = Clock::now();
   ticket->last_heard_ms = steady_now_ms();
-  ticket->deadline = request.deadline_ms() > 0 ? ticket->received + std::chrono::milliseconds(request.deadline_ms())
-                                               : Clock::time_point::max();
   try {
-    check_prompt_bytes(request, models_.target->model().tokenizer(), options_.max_context);
+    ticket->spec = parse_request(client, request, options_);
+    check_prompt_fits(ticket->spec.prompt, models_.target->model().tokenizer(), options_.max_context);
   } catch (const std::invalid_argument& e) {
     reply_error(*ticket, wire::INVALID_ARGUMENT, e.what());
     return;
   }
+  const RequestSpec& spec = ticket->spec;
+  ticket->deadline =
+      spec.deadline_ms > 0 ? ticket->received + std::chrono::milliseconds(spec.deadline_ms) : Clock::time_point::max();
   {
     std::lock_guard lock(mutex_);
-    auto key = std::make_pair(client, request.request_id());
+    auto key = std::make_pair(client, spec.id);
     if (live_.count(key)) {
-      reply_error(*ticket, wire::INVALID_ARGUMENT, "request id '" + request.request_id() + "' is already in use");
+      reply_error(*ticket, wire::INVALID_ARGUMENT, "request id '" + spec.id + "' is already in use");
       return;
     }
     if (live_.size() >= options_.queue_limit) {
@@ -121,9 +110,8 @@ void RequestWorker::submit(const std::string& client, const wire::SubmitRequest&
                   "the server holds its limit of " + std::to_string(options_.queue_limit) + " requests");
       return;
     }
-    const std::string group = client_group(client);
-    const size_t own = size_t(std::count_if(
-        live_.begin(), live_.end(), [&](const auto& entry) { return client_group(entry.first.first) == group; }));
+    const size_t own = size_t(std::count_if(live_.begin(), live_.end(),
+                                            [&](const auto& entry) { return entry.second->spec.group == spec.group; }));
     if (own >= options_.client_limit) {
       reply_error(*ticket, wire::OVERLOADED,
                   "this client already has " + std::to_string(own) + " requests waiting or running, its limit");
@@ -148,7 +136,7 @@ void RequestWorker::prepare() {
     }
     auto failed = failure_of(*ticket, [&] {
       check_alive(*ticket);
-      ticket->prompt_ids = prompt_ids(ticket->request, tokenizer);
+      ticket->prompt_ids = prompt_ids(ticket->spec.prompt, tokenizer);
     });
     if (failed) {
       end(*ticket, *failed);
@@ -234,9 +222,9 @@ void RequestWorker::switch_remote_drafter() {
 }
 
 void RequestWorker::end(const RequestTicket& ticket, const wire::ServerMessage& last) {
-  sink_(ticket.client, last);
+  sink_(ticket.spec.client, last);
   std::lock_guard lock(mutex_);
-  live_.erase({ticket.client, ticket.request.request_id()});
+  live_.erase({ticket.spec.client, ticket.spec.id});
 }
 
 void RequestWorker::conclude(ActiveRequest& request, const wire::ServerMessage& last) {
@@ -297,20 +285,18 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       if (active.empty()) wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return false;
       if (queue_.empty()) return true;
-      // A request for n samples needs room for them all (n beyond the batch size is refused
-      // when it is admitted). Until there is, requests that fit go ahead of it, so that it holds
-      // nobody up; once max_batch of them have, it waits first in line, so that it is not starved.
-      auto next = next_fair(active);
-      const int samples = int(std::clamp<uint32_t>((*next)->request.n(), 1, uint32_t(options_.max_batch)));
-      const int room = options_.max_batch - used();
-      if (!active.empty() && samples > room) {
-        if ((*next)->passed_over >= options_.max_batch) return true;
-        auto fitting = next_fair(active, room);
-        if (fitting == queue_.end()) return true;
-        ++(*next)->passed_over;
-        next = fitting;
-      }
-      ticket = take(next);
+      // A request for n samples needs room for them all (n beyond the batch size was refused
+      // when it arrived); server/admission.h says who goes first.
+      std::vector<WaitingRequest> waiting;
+      for (const auto& t : queue_) waiting.push_back({t->spec.group, int(t->spec.samples), t->passed_over});
+      std::map<std::string, int> running;
+      for (const auto& a : active) running[a->ticket().spec.group] += a->batch_slots();
+      const AdmitChoice choice = admission_.choose(waiting, running, used());
+      if (choice.passed_over) ++queue_[*choice.passed_over]->passed_over;
+      if (!choice.start) return true;
+      ticket = queue_[*choice.start];
+      queue_.erase(queue_.begin() + int64_t(*choice.start));
+      admission_.started(ticket->spec.group);
     }
     std::vector<std::unique_ptr<ActiveRequest>> started;
     auto failed = failure_of(*ticket, [&] {
@@ -333,30 +319,6 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   }
   std::lock_guard lock(mutex_);
   return !stopping_;
-}
-
-std::deque<std::shared_ptr<RequestTicket>>::iterator RequestWorker::next_fair(
-    const std::vector<std::unique_ptr<ActiveRequest>>& active, int room) {
-  std::map<std::string, int> running;
-  for (const auto& a : active) running[client_group(a->ticket().client)] += a->batch_slots();
-  auto best = queue_.end();
-  std::pair<int, uint64_t> best_rank{INT32_MAX, UINT64_MAX};
-  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    if (int(std::max<uint32_t>((*it)->request.n(), 1)) > room) continue;
-    const std::string group = client_group((*it)->client);
-    const auto last = last_admitted_.find(group);
-    const std::pair<int, uint64_t> rank{running[group], last == last_admitted_.end() ? 0 : last->second};
-    if (rank < best_rank) best = it, best_rank = rank;  // strict: ties keep arrival order
-  }
-  return best;
-}
-
-std::shared_ptr<RequestTicket> RequestWorker::take(std::deque<std::shared_ptr<RequestTicket>>::iterator it) {
-  std::shared_ptr<RequestTicket> ticket = *it;
-  queue_.erase(it);
-  if (last_admitted_.size() > 4096) last_admitted_.clear();  // forget old clients now and then
-  last_admitted_[client_group(ticket->client)] = ++admissions_;
-  return ticket;
 }
 
 bool RequestWorker::drafting_pays(const std::vector<std::unique_ptr<ActiveRequest>>& active) {
@@ -396,7 +358,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   // each one's prompts, so that a long prompt, or many, hold another's up by a pass at most.
   std::vector<std::string> prompt_clients;
   for (const auto& a : active)
-    if (a->run().prefilling()) prompt_clients.push_back(client_group(a->ticket().client));
+    if (a->run().prefilling()) prompt_clients.push_back(a->ticket().spec.group);
   PrefillShares prefill(options_.prefill_chunk, prompt_clients);
   for (size_t i = 0; i < active.size();) {
     SpeculativeRun& run = active[i]->run();
@@ -405,7 +367,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
     auto failed = failure_of(active[i]->ticket(), [&] {
       check_alive(active[i]->ticket());
       if (run.prefilling()) {
-        const std::string client = client_group(active[i]->ticket().client);
+        const std::string& client = active[i]->ticket().spec.group;
         prefill.took(client, run.add_prefill_chunk(batch, int32_t(caches.size()), prefill.share(client)));
       } else {
         const double drafting_before = run.stats().draft_seconds;

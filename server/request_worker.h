@@ -22,6 +22,7 @@
 
 #include "security/curve.h"
 #include "server/active_request.h"
+#include "server/admission.h"
 #include "server/request_backend.h"
 
 namespace tandem {
@@ -64,13 +65,6 @@ class RequestWorker : public RequestBackend {
   void prepare();
   // Starts queued requests while there is room in the batch; false when stopping.
   bool admit(std::vector<std::unique_ptr<ActiveRequest>>& active);
-  // The waiting request to admit next (mutex_ held): the one whose client group has the fewest
-  // batch slots running, then the longest since its last admission; only requests of at most
-  // `room` samples count (end(): none).
-  std::deque<std::shared_ptr<RequestTicket>>::iterator next_fair(
-      const std::vector<std::unique_ptr<ActiveRequest>>& active, int room = INT32_MAX);
-  // Takes that request out of the queue (mutex_ held).
-  std::shared_ptr<RequestTicket> take(std::deque<std::shared_ptr<RequestTicket>>::iterator it);
   // Whether drafting beside the pass pays: PEARL requests are most of the batch, none prefilling.
   static bool drafting_pays(const std::vector<std::unique_ptr<ActiveRequest>>& active);
   // One pass over every active request.
@@ -93,9 +87,7 @@ class RequestWorker : public RequestBackend {
   std::deque<std::shared_ptr<RequestTicket>> incoming_;  // submitted, to be tokenized
   std::condition_variable incoming_ready_;
   std::deque<std::shared_ptr<RequestTicket>> queue_;  // tokenized, waiting for the batch
-  // Worker thread only: when each client group last had a request admitted (admission count).
-  std::map<std::string, uint64_t> last_admitted_;
-  uint64_t admissions_ = 0;
+  Admission admission_;                               // who joins the batch next (mutex_ held)
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
   std::atomic<int64_t> kv_cache_bytes_{0};

@@ -1,11 +1,12 @@
 #pragma once
 // The control messages between tandem's actors (CAF 0.17 atoms). Only built-in
-// types travel: strings (protobuf bytes for client messages), integers, actor handles.
+// types travel: strings (protobuf bytes for client messages), integers, actor handles;
+// a request that fails is answered with a caf::error (cluster_error below).
 //
 // Joining and staying joined (node agent ─▶ scheduler):
 //   (challenge) ─▶ a fresh nonce, which the join's proof signs (security/join_proof.h)
-//   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key, site, proof) ─▶ "" or the reason it
-//                                                   was refused
+//   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key, site, proof) ─▶ joined, or an
+//                                                   error: refused (with the reason), or name_in_use
 //      model, vocabulary: the node's fingerprints (model/fingerprint.h; '' for a shard)
 //      data_key: the CURVE public key of its data channel ('' : plain ZeroMQ)
 //      site: where its model runs, for choosing links (transport/link_site.h; '' : ZeroMQ only)
@@ -21,7 +22,7 @@
 //                                                   '' : ZeroMQ; else the NCCL link's ids (transport/nccl_channel.h),
 //                                                   with ZeroMQ to fall back on if joining it fails
 // Forming an NCCL link, when both ends' sites allow one (transport/link_site.h):
-//   (group) scheduler ─▶ verifier ─▶ the new link's ids, or "!" and why it cannot make one
+//   (group) scheduler ─▶ verifier ─▶ the new link's ids, or a no_link error saying why it cannot make one
 //   (group, verifier_name, group_ids) scheduler ─▶ drafter: join that link as rank 1
 //   then (pair, ..., group_ids) to the verifier, which joins as rank 0
 //   (admit, "key,key,...")                          scheduler ─▶ drafter, shard: the verifiers' CURVE keys its
@@ -35,8 +36,26 @@
 //          ─▶ tracked(verifier) ── reply(chunk)* ── reply(final | error) ─▶ done
 //                              └── verifier lost (down or silent) ─▶ UNAVAILABLE ─▶ done
 #include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+#include <caf/message.hpp>
+#include <string>
 
 namespace tandem {
+
+/// Why a control request failed, as the code of a caf::error in the "tandem" category; its
+/// context is one string, the reason for a person.
+enum class cluster_error : uint8_t {
+  refused = 1,      // join: the node may not join (its model, its proof, its role...)
+  name_in_use = 2,  // join: the name belongs to a live member; a restart tries again
+  no_link = 3,      // group: the verifier cannot make an NCCL link
+};
+/// The error for `code`, carrying `reason`.
+caf::error cluster_failure(cluster_error code, std::string reason);
+/// Whether `e` is a cluster_error of that code.
+bool is_cluster_error(const caf::error& e, cluster_error code);
+/// The reason a cluster_error carries; for any other error, CAF's rendering of it.
+std::string failure_reason(const caf::error& e, caf::actor_system& system);
 
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using challenge_atom = caf::atom_constant<caf::atom("challenge")>;

@@ -28,25 +28,29 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
     // silence must let it expire.
     auto member = std::make_shared<bool>(false);
     auto name_waits = std::make_shared<int>(0);  // joins refused so far because the name was live
-    auto answer = [self, s, give_up, member, name_waits](const std::string& reason) {
-      if (reason.rfind(kNameInUse, 0) == 0 && ++*name_waits <= kNameWaits) {
-        if (*name_waits == 1) log_event(LogLevel::warn, "join_waits", {{"why", reason}});
-        self->delayed_send(self, std::chrono::milliseconds(s.heartbeat_ms), join_atom::value);
-        return;
-      }
-      if (!reason.empty()) {
-        refused = true;
-        return give_up("refused: " + reason);
-      }
+    auto joined = [s, member, name_waits] {
       log_event(LogLevel::info, "joined_scheduler", {{"role", s.role}});
       *member = true;
       *name_waits = 0;
       if (s.joined) *s.joined = true;
     };
-    auto send_join = [self, scheduler, s, timeout, give_up, work, answer](const std::string& proof) {
+    auto not_joined = [self, s, give_up, name_waits](caf::error& e) {
+      const std::string reason = failure_reason(e, self->system());
+      if (is_cluster_error(e, cluster_error::name_in_use) && ++*name_waits <= kNameWaits) {
+        if (*name_waits == 1) log_event(LogLevel::warn, "join_waits", {{"why", reason}});
+        self->delayed_send(self, std::chrono::milliseconds(s.heartbeat_ms), join_atom::value);
+        return;
+      }
+      if (is_cluster_error(e, cluster_error::refused) || is_cluster_error(e, cluster_error::name_in_use)) {
+        refused = true;
+        return give_up("refused: " + reason);
+      }
+      give_up(reason);
+    };
+    auto send_join = [self, scheduler, s, timeout, work, joined, not_joined](const std::string& proof) {
       self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work, s.model, s.vocabulary,
                     s.data_key, s.site, proof)
-          .then(answer, [give_up, self](caf::error& e) { give_up(self->system().render(e)); });
+          .then(joined, not_joined);
     };
     auto join = [self, scheduler, s, timeout, give_up, send_join] {
       if (!s.prove) return send_join("");

@@ -104,13 +104,14 @@ class Scheduler {
         [this](challenge_atom) { return state_.challenges.issue(steady_now_ms()); },
         [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
                caf::actor work, const std::string& model, const std::string& vocabulary, const std::string& data_key,
-               const std::string& site, const std::string& proof) {
+               const std::string& site, const std::string& proof) -> caf::result<void> {
           std::string refused =
               unproven(JoinClaim{role, name, data_endpoint, data_key, join_proof_nonce(proof)}, proof);
           if (refused.empty()) refused = join(role, name, data_endpoint, work, model, vocabulary, data_key, site);
-          if (!refused.empty())
-            log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});
-          return refused;
+          if (refused.empty()) return caf::unit;
+          log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});
+          const bool name_in_use = refused.rfind(kNameInUse, 0) == 0;
+          return cluster_failure(name_in_use ? cluster_error::name_in_use : cluster_error::refused, refused);
         },
         [this](heartbeat_atom, const std::string& name, int64_t live_requests, int64_t kv_bytes) {
           const bool known = state_.membership.heard(name, steady_now_ms(), live_requests, kv_bytes);
@@ -319,7 +320,6 @@ class Scheduler {
     self_->request(work->second, std::chrono::seconds(10), group_atom::value)
         .then(
             [this, verifier, paired, fall_back](const std::string& ids) {
-              if (!ids.empty() && ids[0] == '!') return fall_back("the verifier cannot make one: " + ids.substr(1));
               if (ids.size() != kNcclGroupIdsSize) return fall_back("the verifier's link ids are malformed");
               const NodeInfo* d = paired();
               if (!d) return;  // paired otherwise meanwhile
@@ -327,7 +327,9 @@ class Scheduler {
               send_work(verifier, pair_atom::value, d->data_endpoint, d->data_key, ids);
             },
             [this, fall_back](caf::error& e) {
-              fall_back("no link ids from the verifier: " + self_->system().render(e));
+              const std::string why = failure_reason(e, self_->system());
+              fall_back(is_cluster_error(e, cluster_error::no_link) ? "the verifier cannot make one: " + why
+                                                                    : "no link ids from the verifier: " + why);
             });
   }
 

@@ -42,10 +42,11 @@ caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, Shar
                   const std::string& group_ids) {
           worker.use_remote_drafter(drafter_endpoint, drafter_key, group_ids);
         },
-        [](group_atom) -> std::string {  // the ids of a new NCCL link to its drafter (this end hosts its rendezvous)
+        // The ids of a new NCCL link to its drafter (this end hosts its rendezvous).
+        [](group_atom) -> caf::result<std::string> {
           try {
             return nccl_new_group_ids();
-          } catch (const std::runtime_error& e) { return std::string("!") + e.what(); }
+          } catch (const std::runtime_error& e) { return cluster_failure(cluster_error::no_link, e.what()); }
         },
         [&shards](shards_atom, const std::string& endpoints) { shards.assign(endpoints); },
         [self](flush_atom) {  // the owner is about to end the worker: touch it no more

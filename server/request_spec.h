@@ -34,17 +34,17 @@ struct ServingOptions {
 struct PromptSource {
   std::optional<std::vector<int32_t>> ids;
   std::string text;
-  bool chat = false;                // text is one user turn of a chat
-  std::vector<ChatMessage> turns;   // a whole conversation (chat)
+  bool chat = false;               // text is one user turn of a chat
+  std::vector<ChatMessage> turns;  // a whole conversation (chat)
 };
 
 /// A request, parsed.
 struct RequestSpec {
-  std::string client;   // who asked, as the endpoint names it ("zmq:...", "http:...")
-  std::string group;    // client_group(client): whom the fair share and the per-client limit count
-  std::string id;       // the client's request id
+  std::string client;  // who asked, as the endpoint names it ("zmq:...", "http:...")
+  std::string group;   // client_group(client): whom the fair share and the per-client limit count
+  std::string id;      // the client's request id
   PromptSource prompt;
-  ModeSettings mode;    // the server's defaults with the request's mode
+  ModeSettings mode;             // the server's defaults with the request's mode
   GenerationOptions generation;  // max tokens, context, sampling (sample 0's seed), KV shards
   uint32_t samples = 1;          // n: samples of one prompt
   bool first_finish = false;     // answer with the first sample to finish

@@ -32,7 +32,7 @@ TEST(Admission, ManySamplesWaitForRoomWhileOthersGoAhead) {
   AdmitChoice choice = admission.choose(waiting, {{"c", 2}}, 2);  // room for 2: b goes ahead of a
   EXPECT_EQ(choice.start, 1u);
   EXPECT_EQ(choice.passed_over, 0u);
-  EXPECT_EQ(admission.choose(waiting, {}, 0).start, 0u);  // an empty batch takes it whole
+  EXPECT_EQ(admission.choose(waiting, {}, 0).start, 0u);           // an empty batch takes it whole
   choice = admission.choose({{"a", 4}, {"b", 4}}, {{"c", 1}}, 1);  // nothing fits: start none yet
   EXPECT_FALSE(choice.start);
 }

@@ -55,13 +55,17 @@ struct Cluster {
         .receive([&](const std::string& n) { nonce = n; }, [](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
     return nonce;
   }
-  // The scheduler's answer to a join as `claim` with `proof`: '' when it joined.
+  // The scheduler's answer to a join as `claim` with `proof`: '' when it joined, else why it refused.
   std::string join(const JoinClaim& claim, const std::string& proof) {
     caf::scoped_actor self{system};
     std::string answer = "no answer";
     self->request(scheduler, std::chrono::seconds(5), join_atom::value, claim.role, claim.name, claim.data_endpoint,
                   work, std::string(), std::string(), claim.data_key, std::string(), proof)
-        .receive([&](const std::string& a) { answer = a; }, [](caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
+        .receive([&] { answer = ""; },
+                 [&](caf::error& e) {
+                   EXPECT_TRUE(is_cluster_error(e, cluster_error::refused)) << failure_reason(e, system);
+                   answer = failure_reason(e, system);
+                 });
     return answer;
   }
 };

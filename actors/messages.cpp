@@ -1,0 +1,26 @@
+#include "actors/messages.h"
+
+#include <caf/actor_system.hpp>
+
+namespace tandem {
+namespace {
+
+constexpr caf::atom_value kCategory = caf::atom("tandem");
+
+}  // namespace
+
+caf::error cluster_failure(cluster_error code, std::string reason) {
+  return caf::error(uint8_t(code), kCategory, caf::make_message(std::move(reason)));
+}
+
+bool is_cluster_error(const caf::error& e, cluster_error code) {
+  return e.category() == kCategory && e.code() == uint8_t(code);
+}
+
+std::string failure_reason(const caf::error& e, caf::actor_system& system) {
+  if (e.category() == kCategory && e.context().match_elements<std::string>())
+    return e.context().get_as<std::string>(0);
+  return system.render(e);
+}
+
+}  // namespace tandem

@@ -18,8 +18,7 @@ bool is_cluster_error(const caf::error& e, cluster_error code) {
 }
 
 std::string failure_reason(const caf::error& e, caf::actor_system& system) {
-  if (e.category() == kCategory && e.context().match_elements<std::string>())
-    return e.context().get_as<std::string>(0);
+  if (e.category() == kCategory && e.context().match_elements<std::string>()) return e.context().get_as<std::string>(0);
   return system.render(e);
 }
 

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "observability/log.h"
+#include "server/client_id.h"
 #include "server/openai_request.h"
 #include "server/ops_http.h"
 
@@ -17,7 +18,6 @@ namespace tandem {
 namespace {
 
 using nlohmann::json;
-constexpr const char* kClientPrefix = "http:";
 
 std::atomic<uint64_t> next_id{1};
 
@@ -88,7 +88,10 @@ void HttpGateway::refuse_new() {
   closing_ = true;
 }
 
-bool HttpGateway::owns(const std::string& client) { return client.rfind(kClientPrefix, 0) == 0; }
+bool HttpGateway::owns(const std::string& client) {
+  const std::optional<ClientId> id = parse_client(client);
+  return id && id->door == "http";
+}
 
 void HttpGateway::add_health(std::function<nlohmann::json()> more) {
   std::lock_guard lock(health_mutex_);
@@ -139,10 +142,10 @@ void HttpGateway::complete(const std::shared_ptr<HttpExchange>& exchange, bool c
     exchange->reply(400, http_error_body(e.what(), "invalid_request_error"));
     return;
   }
-  // "http:WHO:N": WHO (its API key's name, else its address) names the client in the
-  // logs and in the fair share of the queue (client_group).
+  // Its API key's name, else its address, names the client in the logs and in the fair
+  // share of the queue (server/client_id.h).
   const std::string number = std::to_string(next_id++);
-  const std::string client = kClientPrefix + (req.key_name.empty() ? req.peer : req.key_name) + ":" + number;
+  const std::string client = format_client({"http", req.key_name.empty() ? req.peer : req.key_name, number});
   const std::string id = (chat ? "chatcmpl-" : "cmpl-") + number;
   submit.set_request_id(id);
   {

@@ -4,17 +4,10 @@
 #include <stdexcept>
 
 #include "proto/tree_wire.h"
+#include "server/client_id.h"
 #include "speculation/stop_matcher.h"
 
 namespace tandem {
-
-std::string client_group(const std::string& client) {
-  // "http:WHO:N" and "zmq:WHO:ROUTING": WHO (an API or CURVE key's name, or an address) is the
-  // client; "zmq:ROUTING" (no address known) is one connection.
-  const size_t first = client.find(':'), last = client.rfind(':');
-  if (first == std::string::npos || first == last) return client;
-  return client.substr(0, last);
-}
 
 RequestSpec parse_request(const std::string& client, const wire::SubmitRequest& r, const ServingOptions& serving) {
   RequestSpec spec;

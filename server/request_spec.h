@@ -41,7 +41,7 @@ struct PromptSource {
 /// A request, parsed.
 struct RequestSpec {
   std::string client;  // who asked, as the endpoint names it ("zmq:...", "http:...")
-  std::string group;   // client_group(client): whom the fair share and the per-client limit count
+  std::string group;   // client_group(client), server/client_id.h: whom the fair share and limits count
   std::string id;      // the client's request id
   PromptSource prompt;
   ModeSettings mode;             // the server's defaults with the request's mode
@@ -53,11 +53,6 @@ struct RequestSpec {
   int64_t heartbeat_ms = 0;  // the client's heartbeat interval (0: none)
   int64_t deadline_ms = 0;   // from arrival (0: none)
 };
-
-/// Who a client is, for fairness: an HTTP client "http:WHO:N" is WHO (its API key's name,
-/// else its address); a ZeroMQ client "zmq:WHO:CONNECTION" is its CURVE key's name, else
-/// "@" and its address; "zmq:CONNECTION" (no address known) is its connection.
-std::string client_group(const std::string& client);
 
 /// `request` from `client`, checked against `serving`: std::invalid_argument names the first
 /// bad field (stop sequences, mode and its knobs, max_tokens, n, sampling).

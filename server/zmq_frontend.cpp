@@ -7,6 +7,7 @@
 
 #include "observability/log.h"
 #include "observability/metrics.h"
+#include "server/client_id.h"
 
 namespace tandem {
 namespace {
@@ -29,25 +30,17 @@ wire::ServerMessage malformed(const std::string& why) {
 
 constexpr const char* kHex = "0123456789abcdef";
 
-// A ZeroMQ client's id for the rest of the server, readable in the logs: "zmq:", then the
-// name its CURVE key has in the authorized keys file (the ZAP handler's User-Id), else '@'
-// and its address, and ':', then its routing id in hex. routing_id() turns it back.
+// A ZeroMQ client's name (server/client_id.h): who is the name its CURVE key has in the
+// authorized keys file (the ZAP handler's User-Id), else '@' and its address; the connection
+// is its routing id in hex.
 std::string client_id(const zmq::message_t& routing, zmq::message_t& payload) {
-  std::string id = "zmq:";
+  ClientId id{"zmq", "", ""};
   if (const char* user = zmq_msg_gets(payload.handle(), "User-Id"); user && *user)
-    id.append(user).append(":");
+    id.who = user;
   else if (const char* address = zmq_msg_gets(payload.handle(), "Peer-Address"); address && *address)
-    id.append("@").append(address).append(":");  // not "@" + ...: GCC 12's false -Wrestrict
-  for (unsigned char c : routing.to_string_view()) id += {kHex[c >> 4], kHex[c & 15]};
-  return id;
-}
-
-std::string routing_id(const std::string& client) {
-  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };  // client_id writes 0-9a-f only
-  const std::string hex = client.substr(client.rfind(':') + 1);
-  std::string routing;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) routing += char(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
-  return routing;
+    id.who.append("@").append(address);  // not "@" + ...: GCC 12's false -Wrestrict
+  for (unsigned char c : routing.to_string_view()) id.connection += {kHex[c >> 4], kHex[c & 15]};
+  return format_client(id);
 }
 
 }  // namespace
@@ -86,7 +79,7 @@ ZmqFrontend::~ZmqFrontend() {
 
 void ZmqFrontend::reply(const std::string& client, const wire::ServerMessage& message) {
   std::lock_guard lock(push_mutex_);
-  send_to(outbox_push_, routing_id(client), message.SerializeAsString());
+  send_to(outbox_push_, zmq_routing_id(client), message.SerializeAsString());
 }
 
 void ZmqFrontend::handle_frame(zmq::socket_t& router, const zmq::message_t& routing, zmq::message_t& payload) {

@@ -1,0 +1,35 @@
+#include "server/client_id.h"
+
+namespace tandem {
+
+std::string format_client(const ClientId& id) {
+  return id.door + ":" + (id.who.empty() ? std::string() : id.who + ":") + id.connection;
+}
+
+std::optional<ClientId> parse_client(const std::string& name) {
+  const size_t first = name.find(':'), last = name.rfind(':');
+  if (first == std::string::npos) return std::nullopt;
+  ClientId id;
+  id.door = name.substr(0, first);
+  id.connection = name.substr(last + 1);
+  if (last > first) id.who = name.substr(first + 1, last - first - 1);
+  return id;
+}
+
+std::string client_group(const std::string& name) {
+  const std::optional<ClientId> id = parse_client(name);
+  if (!id || id->who.empty()) return name;
+  return id->door + ":" + id->who;
+}
+
+std::string zmq_routing_id(const std::string& name) {
+  const std::optional<ClientId> id = parse_client(name);
+  if (!id || id->door != "zmq") return "";
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };  // format_client's hex is 0-9a-f
+  std::string routing;
+  for (size_t i = 0; i + 1 < id->connection.size(); i += 2)
+    routing += char(nibble(id->connection[i]) << 4 | nibble(id->connection[i + 1]));
+  return routing;
+}
+
+}  // namespace tandem

@@ -196,7 +196,7 @@ class Scheduler {
     if (*role != NodeRole::drafter) admit_verifiers_on_shards();  // before the verifier hears of them
     pair_drafters();
     if (*role == NodeRole::verifier)
-      send_work(name, shards_atom::value, shard_endpoints());
+      send_work(name, shards_atom::value, state_.membership.shard_list());
     else if (*role == NodeRole::shard)
       assign_shards();
     publish_view();
@@ -238,26 +238,17 @@ class Scheduler {
     if (node.role == NodeRole::verifier) admit_verifiers_on_shards();
   }
 
-  // Every verifier may spread new requests over every live shard (a shard keeps each
-  // verifier's requests apart), so the assignment is the whole list, sent on each change.
-  std::string shard_endpoints() const {
-    std::string list;
-    for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
-      if (!shard->draining)
-        list +=
-            (list.empty() ? "" : ",") + shard->data_endpoint + (shard->data_key.empty() ? "" : " " + shard->data_key);
-    return list;
-  }
-
   // Every shard serves every verifier, so each admits all the verifiers' data keys.
   void admit_verifiers_on_shards() {
-    const std::string keys = data_keys(state_.membership.members(NodeRole::verifier));
     for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
-      if (!shard->data_key.empty()) send_work(shard->name, admit_atom::value, keys);
+      if (!shard->data_key.empty())
+        send_work(shard->name, admit_atom::value, state_.membership.admitted_keys(shard->name));
   }
 
+  // Every verifier may spread new requests over every live shard (a shard keeps each
+  // verifier's requests apart), so the assignment is the whole list, sent on each change.
   void assign_shards() {
-    const std::string list = shard_endpoints();
+    const std::string list = state_.membership.shard_list();
     if (list == state_.assigned_shards) return;
     state_.assigned_shards = list;
     log_event(LogLevel::info, "shards_assigned", {{"shards", list}});
@@ -265,21 +256,10 @@ class Scheduler {
       send_work(verifier->name, shards_atom::value, list);
   }
 
-  // The CURVE data keys of `nodes` (those that have one), as the (admit, "key,key,...") message lists them.
-  static std::string data_keys(const std::vector<const NodeInfo*>& nodes) {
-    std::string keys;
-    for (const NodeInfo* node : nodes)
-      if (node && !node->data_key.empty()) keys += (keys.empty() ? "" : ",") + node->data_key;
-    return keys;
-  }
-
   // A drafter's data channel admits the keys of the verifiers it drafts for, and no others.
   void admit_on_drafter(const std::string& drafter) {
-    const NodeInfo* d = state_.membership.find(drafter);
-    if (!d) return;
-    std::vector<const NodeInfo*> verifiers;
-    for (const std::string& verifier : d->verifiers) verifiers.push_back(state_.membership.find(verifier));
-    send_work(drafter, admit_atom::value, data_keys(verifiers));
+    if (state_.membership.find(drafter))
+      send_work(drafter, admit_atom::value, state_.membership.admitted_keys(drafter));
   }
 
   void pair_drafters() {

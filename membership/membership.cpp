@@ -145,4 +145,25 @@ int64_t Membership::kv_cache_bytes() const {
   return bytes;
 }
 
+std::string Membership::shard_list() const {
+  std::string list;
+  for (const NodeInfo* shard : members(NodeRole::shard))
+    if (!shard->draining)
+      list += (list.empty() ? "" : ",") + shard->data_endpoint + (shard->data_key.empty() ? "" : " " + shard->data_key);
+  return list;
+}
+
+std::string Membership::admitted_keys(const std::string& node) const {
+  const NodeInfo* n = find(node);
+  if (!n) return "";
+  std::vector<const NodeInfo*> verifiers;
+  if (n->role == NodeRole::shard) verifiers = members(NodeRole::verifier);
+  if (n->role == NodeRole::drafter)
+    for (const std::string& verifier : n->verifiers) verifiers.push_back(find(verifier));
+  std::string keys;
+  for (const NodeInfo* v : verifiers)
+    if (v && !v->data_key.empty()) keys += (keys.empty() ? "" : ",") + v->data_key;
+  return keys;
+}
+
 }  // namespace tandem

@@ -80,6 +80,12 @@ class Membership {
   bool fall_back_to_zeromq(const std::string& verifier, const std::string& why);
   /// Total KV cache bytes the verifiers reported.
   int64_t kv_cache_bytes() const;
+  /// The KV shards verifiers may spread new requests over, as the (shards, ...) message lists
+  /// them: "endpoint[ key],..." of every shard not draining, by name ('' : none).
+  std::string shard_list() const;
+  /// The CURVE data keys a node's data channel admits, as the (admit, ...) message lists them:
+  /// a shard admits every verifier's, a drafter its paired verifiers'; "key,key,...".
+  std::string admitted_keys(const std::string& node) const;
 
  private:
   // The drafter that should take one more verifier of `vocabulary` (null: none can).

@@ -7,9 +7,9 @@ namespace tandem {
 namespace {
 
 TEST(ClientId, NamesRoundTrip) {
-  for (const ClientId& id : {ClientId{"zmq", "alice", "00a1ff"}, ClientId{"zmq", "@10.0.0.7", "0b"},
-                             ClientId{"zmq", "@::1", "0b"}, ClientId{"zmq", "", "00a1ff"},
-                             ClientId{"http", "127.0.0.1", "17"}}) {
+  for (const ClientId& id :
+       {ClientId{"zmq", "alice", "00a1ff"}, ClientId{"zmq", "@10.0.0.7", "0b"}, ClientId{"zmq", "@::1", "0b"},
+        ClientId{"zmq", "", "00a1ff"}, ClientId{"http", "127.0.0.1", "17"}}) {
     const std::optional<ClientId> back = parse_client(format_client(id));
     ASSERT_TRUE(back) << format_client(id);
     EXPECT_EQ(back->door, id.door);

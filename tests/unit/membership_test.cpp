@@ -111,5 +111,36 @@ TEST(Membership, ALiveNameIsNotTakenAndARestartJoinsOnceTheOldNodeIsGone) {
   EXPECT_FALSE(role_named("oracle"));
 }
 
+TEST(Membership, ShardsAreListedWithTheirKeysAndAdmitEveryVerifier) {
+  Membership m(1000);
+  NodeInfo v1 = node("v1", NodeRole::verifier), v2 = node("v2", NodeRole::verifier);
+  v1.data_key = "K1";  // v2 speaks plain ZeroMQ: nothing to admit
+  NodeInfo s1 = node("s1", NodeRole::shard, "tcp://s:1"), s2 = node("s2", NodeRole::shard, "tcp://s:2");
+  s1.data_key = "S1";
+  for (const NodeInfo& n : {v1, v2, s1, s2}) m.join(n, 0);
+  EXPECT_EQ(m.shard_list(), "tcp://s:1 S1,tcp://s:2");
+  EXPECT_EQ(m.admitted_keys("s1"), "K1");
+  m.drain("s1");  // draining: no new requests onto it
+  EXPECT_EQ(m.shard_list(), "tcp://s:2");
+  EXPECT_EQ(m.admitted_keys("v1"), "");  // a verifier admits no one
+  EXPECT_EQ(m.admitted_keys("ghost"), "");
+}
+
+TEST(Membership, ADrafterAdmitsOnlyTheVerifiersItDraftsFor) {
+  Membership m(1000);
+  NodeInfo v1 = node("v1", NodeRole::verifier), v2 = node("v2", NodeRole::verifier);
+  v1.data_key = "K1";
+  v2.data_key = "K2";
+  m.join(v1, 0);
+  m.join(node("d1", NodeRole::drafter, "tcp://a:1"), 0);
+  m.pair_by_load();
+  EXPECT_EQ(m.admitted_keys("d1"), "K1");
+  m.join(v2, 0);
+  m.pair_by_load();
+  EXPECT_EQ(m.admitted_keys("d1"), "K1,K2");
+  m.leave("v1");
+  EXPECT_EQ(m.admitted_keys("d1"), "K2");
+}
+
 }  // namespace
 }  // namespace tandem

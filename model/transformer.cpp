@@ -6,9 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iostream>
 #include <stdexcept>
 #include <string>
+
+#include "model/kv_recovery.h"
 
 namespace tandem {
 
@@ -56,48 +57,8 @@ void Transformer::validate(const std::vector<BatchToken>& batch, std::span<KvCac
 
 std::span<const float> Transformer::forward(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) {
   validate(batch, caches);
-  std::vector<int64_t> pending;  // each cache's pending rows before this pass, restored for a retry
-  for (KvCache* cache : caches) pending.push_back(cache ? cache->pending() : 0);
-  std::string why = "a KV shard failed while segments were handed over";
-  for (;;) {
-    // A remote that lost segments (here or in an earlier commit) is rebuilt before the pass.
-    for (KvCache* cache : caches)
-      if (cache && cache->remote() && cache->remote()->failed()) rebuild_remote(*cache, why);
-    try {
-      return forward_once(batch, caches);
-    } catch (const RemoteKvLost& lost) {
-      why = lost.what();
-      for (size_t s = 0; s < caches.size(); ++s)
-        if (caches[s]) caches[s]->drop_pending_from(pending[s]);
-    }
-  }
-}
-
-void Transformer::rebuild_remote(KvCache& cache, const std::string& why) {
-  // Positions before the base run again as a chain into a cache on a replacement remote;
-  // being bit-stable, they give the very keys and values that were lost, and it keeps
-  // them. A replacement that fails too gives way to the next, until none is left.
-  std::unique_ptr<RemoteKv> fresh = cache.remote()->replacement();
-  for (;;) {
-    if (!fresh) throw RemoteKvUnavailable(why + "; no KV shard is left to hold the sequence's segments");
-    std::cerr << "tandem: " << why << "; rebuilding " << cache.base() << " positions on the remaining KV shards"
-              << std::endl;
-    KvCache rebuilt(model_.config(), cache.max_positions(), std::move(fresh));
-    try {
-      const std::vector<int32_t>& tokens = cache.committed_tokens();
-      KvCache* caches[] = {&rebuilt};
-      constexpr int64_t kChunk = 256;
-      for (int64_t begin = 0; begin < cache.base(); begin += kChunk) {
-        std::vector<BatchToken> chain;
-        for (int64_t p = begin; p < std::min(cache.base(), begin + kChunk); ++p)
-          chain.push_back({tokens[size_t(p)], 0, p, int32_t(p - begin) - 1, false});
-        forward_once(chain, caches);
-        rebuilt.commit_all();
-      }
-      cache.replace_remote(rebuilt.take_remote());
-      return;
-    } catch (const RemoteKvLost&) { fresh = rebuilt.remote()->replacement(); }
-  }
+  return forward_keeping_kv_shards([this](const auto& b, auto c) { return forward_once(b, c); }, model_.config(), batch,
+                                   caches);
 }
 
 // Cache rows: each token writes the next pending row of its sequence, and reads

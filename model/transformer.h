@@ -28,7 +28,8 @@ class Transformer {
   /// its ancestors in the batch (following `parent`). Writes every token's keys and
   /// values as pending rows of its cache (commit or truncate afterwards) and returns
   /// the logits of the tokens marked `logits`, in batch order: [n_marked][vocab].
-  /// Throws std::invalid_argument for a malformed batch, before touching any cache.
+  /// Throws std::invalid_argument for a malformed batch, before touching any cache. A cache
+  /// whose KV shard is lost is rebuilt on another (model/kv_recovery.h).
   std::span<const float> forward(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
 
   /// The model.
@@ -41,8 +42,6 @@ class Transformer {
  private:
   void validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const;
   std::span<const float> forward_once(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
-  // Recomputes the segments a failed remote of `cache` held onto its replacement.
-  void rebuild_remote(KvCache& cache, const std::string& why);
   void cache_rows(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
   void rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos,
                      std::vector<float>& sin);

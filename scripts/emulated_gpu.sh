@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA_EMU=ON -DTANDEM_LEAN=OFF >/dev/null
 cmake --build build-emu -j "$(nproc)" --target tandem tandem_gpu_tests tandem_emu_tests tandem_nccl_host
 start=$(date +%s)
-(cd build-emu && ctest --output-on-failure -j "$(nproc)" -L 'gpu|emu' "$@")
+(cd build-emu && ctest --no-tests=error --output-on-failure -j "$(nproc)" -L 'gpu|emu' "$@")
 echo "emulated GPU tests: $(($(date +%s) - start)) s"

@@ -36,11 +36,11 @@ configure() {
 configure build-asan address,undefined
 cmake --build build-asan -j "$(nproc)" --target tandem tandem_unit_tests tandem_integration_tests
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build-asan --output-on-failure -j "$(nproc)" -L '^sanitize$' -L '^unit$' -E "$asan_unit_excluded"
-ctest --test-dir build-asan --output-on-failure -L '^sanitize$' -L '^integration$' -R "$asan_integration"
+ctest --test-dir build-asan --no-tests=error --output-on-failure -j "$(nproc)" -L '^sanitize$' -L '^unit$' -E "$asan_unit_excluded"
+ctest --test-dir build-asan --no-tests=error --output-on-failure -L '^sanitize$' -L '^integration$' -R "$asan_integration"
 
 # tests/tsan.supp lists the uninstrumented libraries whose own synchronisation TSan cannot see.
 configure build-tsan thread
 cmake --build build-tsan -j "$(nproc)" --target tandem_unit_tests
 TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" \
-  ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" -L '^sanitize$' -L '^unit$' -R "$tsan_unit"
+  ctest --test-dir build-tsan --no-tests=error --output-on-failure -j "$(nproc)" -L '^sanitize$' -L '^unit$' -R "$tsan_unit"

@@ -331,25 +331,29 @@ bool RequestWorker::drafting_pays(const std::vector<std::unique_ptr<ActiveReques
 }
 
 void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
-  // Each request appends its part as its own sequence: a chunk of its prompt while it
-  // is prefilling (within a per-pass budget, so decoding requests are not held up
-  // long), else its pending token and drafted tree.
-  std::vector<BatchToken> batch;
-  std::vector<KvCache*> caches;
-  std::vector<int64_t> first_row;  // of each request's logits, -1 for a prefill chunk
-  int64_t logit_rows = 0;
-  // PEARL requests are drafted for beside the pass when they are most of the batch and no
-  // prompt is being prefilled: the drafter's share of the cores is then worth more to the
-  // batch than to the verifier (measured in docs/reports/2026-12-01-front-door-and-soak.md). Otherwise the pass gets
-  // every core and they decode with what they have. A PEARL request may wait for its first drafts only when that holds
-  // up no other kind. Samples of a request that has been answered (first_finish) or has failed leave first.
+  // Samples of a request that has been answered (first_finish) or has failed leave first.
   std::erase_if(active, [](const auto& a) { return a->group() && a->group()->ended(); });
   if (active.empty()) return;
-  const bool drafting_beside = pearl_drafting_ && drafting_pays(active);
+  PassPlan plan = plan_pass(active);
+  if (active.empty()) return;
+  std::span<const float> logits;
+  if (!run_pass(plan, active, logits)) return;
+  complete_pass(plan, active, logits);
+}
+
+RequestWorker::PassPlan RequestWorker::plan_pass(std::vector<std::unique_ptr<ActiveRequest>>& active) {
+  // PEARL requests are drafted for beside the pass when they are most of the batch and no
+  // prompt is being prefilled: the drafter's share of the cores is then worth more to the
+  // batch than to the verifier (measured in docs/reports/2026-12-01-front-door-and-soak.md).
+  // Otherwise the pass gets every core and they decode with what they have. A PEARL request
+  // may wait for its first drafts only when that holds up no other kind.
+  PassPlan plan;
+  plan.drafting_beside = pearl_drafting_ && drafting_pays(active);
   if (pearl_drafting_) {
-    pearl_drafting_->set_drafting(drafting_beside);
-    pearl_drafting_->allow_waiting(
-        drafting_beside && std::all_of(active.begin(), active.end(), [](const auto& a) { return a->drafts_ahead(); }));
+    pearl_drafting_->set_drafting(plan.drafting_beside);
+    pearl_drafting_->allow_waiting(plan.drafting_beside && std::all_of(active.begin(), active.end(), [](const auto& a) {
+                                     return a->drafts_ahead();
+                                   }));
   }
   // Every drafter hears what it will be asked first: a drafter process then drafts the
   // whole batch's trees together instead of one request at a time.
@@ -360,18 +364,21 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
   for (const auto& a : active)
     if (a->run().prefilling()) prompt_clients.push_back(a->ticket().spec.group);
   PrefillShares prefill(options_.prefill_chunk, prompt_clients);
+  // Each request appends its part as its own sequence: a chunk of its prompt while it is
+  // prefilling, else its pending token and drafted tree.
+  int64_t logit_rows = 0;
   for (size_t i = 0; i < active.size();) {
     SpeculativeRun& run = active[i]->run();
-    const size_t before = batch.size();
+    const size_t before = plan.batch.size();
     int64_t row = -1;
     auto failed = failure_of(active[i]->ticket(), [&] {
       check_alive(active[i]->ticket());
       if (run.prefilling()) {
         const std::string& client = active[i]->ticket().spec.group;
-        prefill.took(client, run.add_prefill_chunk(batch, int32_t(caches.size()), prefill.share(client)));
+        prefill.took(client, run.add_prefill_chunk(plan.batch, int32_t(plan.caches.size()), prefill.share(client)));
       } else {
         const double drafting_before = run.stats().draft_seconds;
-        run.add_pass(batch, int32_t(caches.size()));
+        run.add_pass(plan.batch, int32_t(plan.caches.size()));
         // The verifier waits while a request drafts (PEARL's overlap is what removes this).
         const double drafting = run.stats().draft_seconds - drafting_before;
         metrics().verifier_idle.Increment(drafting);
@@ -381,42 +388,52 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       }
     });
     if (failed) {
-      batch.resize(before);
+      plan.batch.resize(before);
       conclude(*active[i], *failed);
       active.erase(active.begin() + int64_t(i));
       continue;
     }
-    first_row.push_back(row);
-    caches.push_back(&run.cache());
+    plan.first_row.push_back(row);
+    plan.caches.push_back(&run.cache());
     ++i;
   }
-  if (active.empty()) return;
+  return plan;
+}
 
+bool RequestWorker::run_pass(const PassPlan& plan, std::vector<std::unique_ptr<ActiveRequest>>& active,
+                             std::span<const float>& logits) {
   // Everyone's part in one forward. While PEARL requests are drafted for beside it, the
   // forward keeps to the verifier's share of the cores (the same logits, bit for bit).
-  Transformer& verifier = drafting_beside ? *models_.pearl_target : *models_.target;
+  Transformer& verifier = plan.drafting_beside ? *models_.pearl_target : *models_.target;
   const double drafting_before = pearl_drafting_ ? pearl_drafting_->busy_seconds() : 0.0;
   const auto forward_start = std::chrono::steady_clock::now();
-  std::span<const float> logits;
   try {
-    if (!batch.empty()) logits = verifier.forward(batch, caches);
+    if (!plan.batch.empty()) logits = verifier.forward(plan.batch, plan.caches);
   } catch (const std::exception&) {
     // A pass that cannot run (its KV shards are gone) ends every request in it, each with
     // the error the failure maps to (rethrown inside failure_of).
     for (auto& a : active) conclude(*a, *failure_of(a->ticket(), [] { throw; }));
     active.clear();
-    return;
+    return false;
   }
   metrics().verifier_busy.Increment(seconds_since(forward_start));
   if (pearl_drafting_) metrics().drafter_busy.Increment(pearl_drafting_->busy_seconds() - drafting_before);
   metrics().batch_requests.Observe(double(active.size()));
-  metrics().batch_tokens.Observe(double(batch.size()));
+  metrics().batch_tokens.Observe(double(plan.batch.size()));
+  return true;
+}
+
+void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_ptr<ActiveRequest>>& active,
+                                  std::span<const float> logits) {
+  // Each request takes its logits: a prefill chunk is committed (and a request for several
+  // samples starts the others once its prompt is in), a pass is verified and its accepted
+  // tokens streamed; a request that finished or failed gets its last message.
   const size_t vocab = size_t(models_.target->model().config().vocab_size);
   std::vector<std::unique_ptr<ActiveRequest>> still, started;
   for (size_t i = 0; i < active.size(); ++i) {
     ActiveRequest& a = *active[i];
     auto failed = failure_of(a.ticket(), [&] {
-      if (first_row[i] < 0) {
+      if (plan.first_row[i] < 0) {
         a.run().finish_prefill_chunk();
         if (a.ready_to_fork())  // its prompt is in: the other samples start from its cache
           for (auto& sample : a.fork()) started.push_back(std::move(sample));
@@ -424,7 +441,7 @@ void RequestWorker::step(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       }
       const SpeculationStats before = a.run().stats();
       const int depth = a.run().pass_depth();
-      a.run().finish_pass(logits.data() + size_t(first_row[i]) * vocab);
+      a.run().finish_pass(logits.data() + size_t(plan.first_row[i]) * vocab);
       const SpeculationStats& after = a.run().stats();
       metrics().pass(mode_name(a.mode()), depth, after.drafted - before.drafted, after.accepted - before.accepted);
     });

@@ -67,8 +67,24 @@ class RequestWorker : public RequestBackend {
   bool admit(std::vector<std::unique_ptr<ActiveRequest>>& active);
   // Whether drafting beside the pass pays: PEARL requests are most of the batch, none prefilling.
   static bool drafting_pays(const std::vector<std::unique_ptr<ActiveRequest>>& active);
-  // One pass over every active request.
+  // What one pass computes: every request's tokens as its own sequence, their caches, and
+  // where each request's logits start (-1: a prefill chunk, which asks for none).
+  struct PassPlan {
+    std::vector<BatchToken> batch;
+    std::vector<KvCache*> caches;
+    std::vector<int64_t> first_row;
+    bool drafting_beside = false;  // PEARL drafts beside the forward, which keeps to the verifier's cores
+  };
+  // One pass over every active request: plan it, run it, complete it.
   void step(std::vector<std::unique_ptr<ActiveRequest>>& active);
+  // Which tokens of which requests the pass computes (a request that fails here ends).
+  PassPlan plan_pass(std::vector<std::unique_ptr<ActiveRequest>>& active);
+  // The target forward over the plan; false (every request ended) when it cannot run.
+  bool run_pass(const PassPlan& plan, std::vector<std::unique_ptr<ActiveRequest>>& active,
+                std::span<const float>& logits);
+  // Hands each request its logits: verifies, streams, forks samples, ends what finished.
+  void complete_pass(const PassPlan& plan, std::vector<std::unique_ptr<ActiveRequest>>& active,
+                     std::span<const float> logits);
   void end(const RequestTicket& ticket, const wire::ServerMessage& last);
   // Ends an active request with `last`; a sample of several adds its final to its group's,
   // which answers once (all samples, or the first with first_finish) or fails once.

@@ -1,6 +1,7 @@
 #include "actors/messages.h"
 
 #include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 
 namespace tandem {
 namespace {
@@ -8,6 +9,8 @@ namespace {
 constexpr caf::atom_value kCategory = caf::atom("tandem");
 
 }  // namespace
+
+void add_message_types(caf::actor_system_config& config) { config.add_message_type<JoinRequest>("tandem.JoinRequest"); }
 
 caf::error cluster_failure(cluster_error code, std::string reason) {
   return caf::error(uint8_t(code), kCategory, caf::make_message(std::move(reason)));

@@ -1,16 +1,12 @@
 #pragma once
-// The control messages between tandem's actors (CAF 0.17 atoms). Only built-in
-// types travel: strings (protobuf bytes for client messages), integers, actor handles;
-// a request that fails is answered with a caf::error (cluster_error below).
+// The control messages between tandem's actors (CAF 0.17 atoms). What travels: a typed
+// JoinRequest (below), strings (protobuf bytes for client messages), integers, actor
+// handles; a request that fails is answered with a caf::error (cluster_error below).
+// Every process announces the typed ones to its actor system (add_message_types).
 //
 // Joining and staying joined (node agent ─▶ scheduler):
 //   (challenge) ─▶ a fresh nonce, which the join's proof signs (security/join_proof.h)
-//   (join, role, name, data_endpoint, work_actor, model, vocabulary, data_key, site, proof) ─▶ joined, or an
-//                                                   error: refused (with the reason), or name_in_use
-//      model, vocabulary: the node's fingerprints (model/fingerprint.h; '' for a shard)
-//      data_key: the CURVE public key of its data channel ('' : plain ZeroMQ)
-//      site: where its model runs, for choosing links (transport/link_site.h; '' : ZeroMQ only)
-//      proof: that its certificate binds its role and name (security/join_proof.h; '' : plain control plane)
+//   (join, JoinRequest) ─▶ joined, or an error: refused (with the reason), or name_in_use
 //   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
 //   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //
@@ -35,13 +31,39 @@
 //   submit ─▶ [no verifier]  UNAVAILABLE
 //          ─▶ tracked(verifier) ── reply(chunk)* ── reply(final | error) ─▶ done
 //                              └── verifier lost (down or silent) ─▶ UNAVAILABLE ─▶ done
+#include <caf/actor.hpp>
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
 #include <caf/message.hpp>
+#include <caf/meta/type_name.hpp>
 #include <string>
 
 namespace tandem {
+
+/// A node asking to join the scheduler (node agent ─▶ scheduler).
+struct JoinRequest {
+  std::string role;           // drafter, verifier or shard
+  std::string name;           // unique among live members
+  std::string data_endpoint;  // where verifiers reach a drafter's or shard's data channel ('' : a verifier)
+  caf::actor work;            // where the node's work goes
+  std::string model;          // fingerprints (model/fingerprint.h; '' for a shard)
+  std::string vocabulary;
+  std::string data_key;  // the CURVE public key of its data channel ('' : plain ZeroMQ)
+  std::string site;      // where its model runs, for choosing links (transport/link_site.h; '' : ZeroMQ only)
+  std::string proof;     // that its certificate binds its role and name (security/join_proof.h; '' : plain)
+};
+
+/// How CAF reads and writes a JoinRequest.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, JoinRequest& x) {
+  return f(caf::meta::type_name("tandem.JoinRequest"), x.role, x.name, x.data_endpoint, x.work, x.model, x.vocabulary,
+           x.data_key, x.site, x.proof);
+}
+
+/// Announces the typed messages to a process's actor system, before it starts: without it,
+/// a JoinRequest from another process could not be read.
+void add_message_types(caf::actor_system_config& config);
 
 /// Why a control request failed, as the code of a caf::error in the "tandem" category; its
 /// context is one string, the reason for a person.

@@ -48,9 +48,9 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
       give_up(reason);
     };
     auto send_join = [self, scheduler, s, timeout, work, joined, not_joined](const std::string& proof) {
-      self->request(scheduler, timeout, join_atom::value, s.role, s.name, s.data_endpoint, work, s.model, s.vocabulary,
-                    s.data_key, s.site, proof)
-          .then(joined, not_joined);
+      const JoinRequest request{s.role,       s.name,     s.data_endpoint, work, s.model,
+                                s.vocabulary, s.data_key, s.site,          proof};
+      self->request(scheduler, timeout, join_atom::value, request).then(joined, not_joined);
     };
     auto join = [self, scheduler, s, timeout, give_up, send_join] {
       if (!s.prove) return send_join("");

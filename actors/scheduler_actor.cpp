@@ -102,14 +102,12 @@ class Scheduler {
     self_->send(self_, tick_atom::value);
     return {
         [this](challenge_atom) { return state_.challenges.issue(steady_now_ms()); },
-        [this](join_atom, const std::string& role, const std::string& name, const std::string& data_endpoint,
-               caf::actor work, const std::string& model, const std::string& vocabulary, const std::string& data_key,
-               const std::string& site, const std::string& proof) -> caf::result<void> {
+        [this](join_atom, const JoinRequest& r) -> caf::result<void> {
           std::string refused =
-              unproven(JoinClaim{role, name, data_endpoint, data_key, join_proof_nonce(proof)}, proof);
-          if (refused.empty()) refused = join(role, name, data_endpoint, work, model, vocabulary, data_key, site);
+              unproven(JoinClaim{r.role, r.name, r.data_endpoint, r.data_key, join_proof_nonce(r.proof)}, r.proof);
+          if (refused.empty()) refused = join(r);
           if (refused.empty()) return caf::unit;
-          log_event(LogLevel::warn, "node_refused", {{"role", role}, {"name", name}, {"why", refused}});
+          log_event(LogLevel::warn, "node_refused", {{"role", r.role}, {"name", r.name}, {"why", refused}});
           const bool name_in_use = refused.rfind(kNameInUse, 0) == 0;
           return cluster_failure(name_in_use ? cluster_error::name_in_use : cluster_error::refused, refused);
         },
@@ -165,33 +163,33 @@ class Scheduler {
     return proofs_.check(proof, claim);
   }
 
-  std::string join(const std::string& role_text, const std::string& name, const std::string& data_endpoint,
-                   const caf::actor& work, const std::string& model, const std::string& vocabulary,
-                   const std::string& data_key, const std::string& site) {
-    auto role = role_named(role_text);
-    if (!role) return "unknown role '" + role_text + "' (drafter, verifier or shard)";
+  // Adds the node `r` describes to the cluster ('' ) or says why not.
+  std::string join(const JoinRequest& r) {
+    const std::string& name = r.name;
+    auto role = role_named(r.role);
+    if (!role) return "unknown role '" + r.role + "' (drafter, verifier or shard)";
     if (name.empty()) return "a node needs a name";
-    if (*role != NodeRole::verifier && data_endpoint.empty()) return "a " + role_text + " must give its data endpoint";
-    if (std::string wrong = wrong_model(*role, model, vocabulary); !wrong.empty()) return wrong;
+    if (*role != NodeRole::verifier && r.data_endpoint.empty()) return "a " + r.role + " must give its data endpoint";
+    if (std::string wrong = wrong_model(*role, r.model, r.vocabulary); !wrong.empty()) return wrong;
     NodeInfo node;
     node.name = name;
     node.role = *role;
-    node.data_endpoint = data_endpoint;
-    node.model = model;
-    node.vocabulary = vocabulary;
-    node.data_key = data_key;
-    node.site = parse_link_site(site);
+    node.data_endpoint = r.data_endpoint;
+    node.model = r.model;
+    node.vocabulary = r.vocabulary;
+    node.data_key = r.data_key;
+    node.site = parse_link_site(r.site);
     if (!state_.membership.join(node, steady_now_ms()))
       return std::string(kNameInUse) + ": '" + name + "' is a live member; a restart under that name joins once the " +
              "old node has gone (disconnected, or silent for " + std::to_string(settings_.node_timeout_ms) + " ms)";
-    state_.work_actors[name] = work;
+    state_.work_actors[name] = r.work;
     // An old self that expired by silence may still have its address here; its late
     // disconnect must not take the new member with it.
     std::erase_if(state_.node_names, [&](const auto& entry) { return entry.second == name; });
-    state_.node_names[work.address()] = name;
-    self_->monitor(work);
-    LogFields joined = {{"role", role_text}, {"name", name}};
-    if (!data_endpoint.empty()) joined["data"] = data_endpoint;
+    state_.node_names[r.work.address()] = name;
+    self_->monitor(r.work);
+    LogFields joined = {{"role", r.role}, {"name", name}};
+    if (!r.data_endpoint.empty()) joined["data"] = r.data_endpoint;
     log_event(LogLevel::info, "node_joined", joined);
     if (*role != NodeRole::drafter) admit_verifiers_on_shards();  // before the verifier hears of them
     pair_drafters();

@@ -13,6 +13,7 @@
 
 #include <iostream>
 
+#include "actors/messages.h"
 #include "apps/bind_policy.h"
 #include "apps/cluster_tls_flags.h"
 #include "apps/commands.h"
@@ -91,7 +92,7 @@ int run_scheduler(const Flags& flags, const ClusterTls& tls) {
   // The scheduler tokenizes nothing itself; the HTTP gateway needs the target's tokenizer and name,
   // and joining nodes must hold the same model (verifiers) or vocabulary (drafters).
   auto model = Model::load(resolve_model_path(flags.get("model")));
-  ControlPlane control(tls);
+  ControlPlane control(tls, add_message_types);
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), *model, tls);
   const std::string control_address = scheduler.publish(flags.get("control"));
   scheduler.open(*model, flags.get("listen"), http_address(flags, "scheduler"), endpoint_settings);
@@ -110,7 +111,7 @@ int run_scheduler(const Flags& flags, const ClusterTls& tls) {
 }
 
 int run_verifier(const Flags& flags, const std::string& name, const ClusterTls& tls) {
-  ControlPlane control(tls);
+  ControlPlane control(tls, add_message_types);
   VerifierHost verifier(flags, control.system, name);
   OpsHttp ops(http_address(flags, "verifier"), {[&] {
                                                   return nlohmann::json{{"live_requests", verifier.live_requests()},

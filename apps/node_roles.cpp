@@ -70,7 +70,7 @@ void serve_joined(const Flags& flags, const ClusterTls& tls, NodeAgentSettings s
     while (!node_stopping()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     return;
   }
-  ControlPlane control(tls);
+  ControlPlane control(tls, add_message_types);
   caf::actor agent;
   s.heartbeat_ms = flags.get_int("heartbeat-ms");
   s.prove = prover(tls);

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "actors/messages.h"
 #include "apps/cluster_tls_flags.h"
 #include "apps/commands.h"
 #include "apps/scheduler_host.h"
@@ -46,7 +47,7 @@ int run_serve(const std::vector<std::string>& args) {
   const ClientEndpointSettings endpoint_settings = client_endpoint_settings(flags);  // bad keys fail before loading
   check_scheduler_exposure(flags, flags.get("listen"), flags.get("http"), flags.get("control"), endpoint_settings);
   const ClusterTls tls = cluster_tls(flags);
-  ControlPlane control(tls);
+  ControlPlane control(tls, add_message_types);
   VerifierHost verifier(flags, control.system, "local");
   SchedulerHost scheduler(control.system, flags.get_int("node-timeout-ms"), verifier.target(), tls);
   const std::string control_address = scheduler.publish(flags.get("control"));

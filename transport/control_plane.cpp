@@ -58,8 +58,10 @@ std::pair<std::string, uint16_t> split_host_port(const std::string& address) {
   return {address.substr(0, colon), uint16_t(std::stoi(port))};
 }
 
-caf::actor_system_config& ControlPlane::configure(caf::actor_system_config& config, const ClusterTls& tls) {
+caf::actor_system_config& ControlPlane::configure(caf::actor_system_config& config, const ClusterTls& tls,
+                                                  const std::function<void(caf::actor_system_config&)>& add_types) {
   config.load<caf::io::middleman>();
+  if (add_types) add_types(config);
   if (tls.enabled()) {
     check_cluster_tls(tls);  // CAF would only say "cannot load certificate" at the first connection
     config.load<caf::openssl::manager>();

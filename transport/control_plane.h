@@ -7,6 +7,7 @@
 // dropped during the handshake, before CAF reads (or allocates for) any of its messages.
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -19,14 +20,18 @@ namespace tandem {
 struct ControlPlane {
   /// Plain TCP when `tls` is empty; std::runtime_error if its files do not fit together.
   // Actors are stopped by their owners; shutdown does not wait for a forgotten one.
-  explicit ControlPlane(const ClusterTls& tls = {}) : system(configure(config, tls)) {
+  /// `add_types` announces the typed messages its actors exchange (actors/messages.h).
+  explicit ControlPlane(const ClusterTls& tls = {},
+                        const std::function<void(caf::actor_system_config&)>& add_types = {})
+      : system(configure(config, tls, add_types)) {
     system.await_actors_before_shutdown(false);
   }
   caf::actor_system_config config;  // must outlive `system`
   caf::actor_system system;
 
  private:
-  static caf::actor_system_config& configure(caf::actor_system_config& config, const ClusterTls& tls);
+  static caf::actor_system_config& configure(caf::actor_system_config& config, const ClusterTls& tls,
+                                             const std::function<void(caf::actor_system_config&)>& add_types);
 };
 
 /// Splits "host:port" (port 0 to 65535); std::invalid_argument says what is wrong.

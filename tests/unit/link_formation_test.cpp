@@ -69,8 +69,8 @@ struct Cluster {
   void join(const std::string& role, const std::string& name, const caf::actor& work, const LinkSite& site) {
     caf::scoped_actor self{system};
     const std::string endpoint = role == "drafter" ? "tcp://127.0.0.1:1" : "";
-    self->request(scheduler, std::chrono::seconds(5), join_atom::value, role, name, endpoint, work, std::string(),
-                  std::string(), std::string(), format_link_site(site), std::string())
+    self->request(scheduler, std::chrono::seconds(5), join_atom::value,
+                  JoinRequest{role, name, endpoint, work, "", "", "", format_link_site(site), ""})
         .receive([] {}, [&](caf::error& e) { ADD_FAILURE() << failure_reason(e, system); });
   }
   // Joins a verifier answering (group) with `verifier_ids` and a drafter, at these sites; true

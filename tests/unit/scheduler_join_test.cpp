@@ -59,8 +59,8 @@ struct Cluster {
   std::string join(const JoinClaim& claim, const std::string& proof) {
     caf::scoped_actor self{system};
     std::string answer = "no answer";
-    self->request(scheduler, std::chrono::seconds(5), join_atom::value, claim.role, claim.name, claim.data_endpoint,
-                  work, std::string(), std::string(), claim.data_key, std::string(), proof)
+    self->request(scheduler, std::chrono::seconds(5), join_atom::value,
+                  JoinRequest{claim.role, claim.name, claim.data_endpoint, work, "", "", claim.data_key, "", proof})
         .receive([&] { answer = ""; },
                  [&](caf::error& e) {
                    EXPECT_TRUE(is_cluster_error(e, cluster_error::refused)) << failure_reason(e, system);

@@ -10,7 +10,12 @@ constexpr caf::atom_value kCategory = caf::atom("tandem");
 
 }  // namespace
 
-void add_message_types(caf::actor_system_config& config) { config.add_message_type<JoinRequest>("tandem.JoinRequest"); }
+void add_message_types(caf::actor_system_config& config) {
+  config.add_message_type<JoinRequest>("tandem.JoinRequest");
+  config.add_message_type<Heartbeat>("tandem.Heartbeat");
+  config.add_message_type<VerifierReply>("tandem.VerifierReply");
+  config.add_message_type<PairWith>("tandem.PairWith");
+}
 
 caf::error cluster_failure(cluster_error code, std::string reason) {
   return caf::error(uint8_t(code), kCategory, caf::make_message(std::move(reason)));

@@ -1,26 +1,25 @@
 #pragma once
-// The control messages between tandem's actors (CAF 0.17 atoms). What travels: a typed
-// JoinRequest (below), strings (protobuf bytes for client messages), integers, actor
-// handles; a request that fails is answered with a caf::error (cluster_error below).
-// Every process announces the typed ones to its actor system (add_message_types).
+// The control messages between tandem's actors (CAF 0.17 atoms). A message of three or more
+// fields is a typed struct (below); shorter ones are an atom and one or two strings. Client
+// messages travel as protobuf bytes. A request that fails is answered with a caf::error
+// (cluster_error below). Every process announces the structs to its actor system
+// (add_message_types).
 //
 // Joining and staying joined (node agent ─▶ scheduler):
 //   (challenge) ─▶ a fresh nonce, which the join's proof signs (security/join_proof.h)
 //   (join, JoinRequest) ─▶ joined, or an error: refused (with the reason), or name_in_use
-//   (heartbeat, name, live_requests, kv_cache_bytes) ─▶ true, or false: "join again"
+//   (heartbeat, Heartbeat) ─▶ true, or false: "join again"
 //   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //
 // One request (gateway ─▶ scheduler ─▶ verifier ─▶ scheduler ─▶ client):
 //   (submit, client, SubmitRequest bytes)          gateway ─▶ scheduler ─▶ verifier
 //   (cancel, client, request_id), (heard, client)  gateway ─▶ scheduler ─▶ verifier
-//   (reply, verifier_name, client, ServerMessage bytes)  verifier ─▶ scheduler ─▶ client
-//   (pair, drafter_endpoint, drafter_key, group_ids) scheduler ─▶ verifier ('' endpoint : none). group_ids
-//                                                   '' : ZeroMQ; else the NCCL link's ids (transport/nccl_channel.h),
-//                                                   with ZeroMQ to fall back on if joining it fails
+//   (reply, VerifierReply)                          verifier ─▶ scheduler ─▶ client
+//   (pair, PairWith)                                scheduler ─▶ verifier: its drafter (none, ZeroMQ or NCCL)
 // Forming an NCCL link, when both ends' sites allow one (transport/link_site.h):
 //   (group) scheduler ─▶ verifier ─▶ the new link's ids, or a no_link error saying why it cannot make one
 //   (group, verifier_name, group_ids) scheduler ─▶ drafter: join that link as rank 1
-//   then (pair, ..., group_ids) to the verifier, which joins as rank 0
+//   then (pair, PairWith with the ids) to the verifier, which joins as rank 0
 //   (admit, "key,key,...")                          scheduler ─▶ drafter, shard: the verifiers' CURVE keys its
 //                                                   data channel admits (a drafter: its paired verifier's)
 //   (shards, "endpoint[ key],endpoint[ key],...")   scheduler ─▶ verifier: the KV shard nodes
@@ -61,8 +60,48 @@ typename Inspector::result_type inspect(Inspector& f, JoinRequest& x) {
            x.data_key, x.site, x.proof);
 }
 
+/// A member saying it is alive, with its load (node agent ─▶ scheduler).
+struct Heartbeat {
+  std::string name;
+  int64_t live_requests = 0;
+  int64_t kv_cache_bytes = 0;
+};
+
+/// How CAF reads and writes a Heartbeat.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Heartbeat& x) {
+  return f(caf::meta::type_name("tandem.Heartbeat"), x.name, x.live_requests, x.kv_cache_bytes);
+}
+
+/// A verifier's message for a client (verifier ─▶ scheduler ─▶ client).
+struct VerifierReply {
+  std::string verifier;  // the verifier's name: the scheduler relays only what the request's verifier says
+  std::string client;
+  std::string bytes;  // a ServerMessage (proto/client.proto)
+};
+
+/// How CAF reads and writes a VerifierReply.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, VerifierReply& x) {
+  return f(caf::meta::type_name("tandem.VerifierReply"), x.verifier, x.client, x.bytes);
+}
+
+/// The drafter a verifier drafts with from its next request on (scheduler ─▶ verifier).
+struct PairWith {
+  std::string drafter_endpoint;  // '' : none, the verifier decodes alone
+  std::string drafter_key;       // the drafter's CURVE key ('' : plain ZeroMQ)
+  std::string nccl_group_ids;    // '' : ZeroMQ; else the NCCL link's ids (transport/nccl_channel.h), with
+                                 // ZeroMQ to fall back on if joining it fails
+};
+
+/// How CAF reads and writes a PairWith.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, PairWith& x) {
+  return f(caf::meta::type_name("tandem.PairWith"), x.drafter_endpoint, x.drafter_key, x.nccl_group_ids);
+}
+
 /// Announces the typed messages to a process's actor system, before it starts: without it,
-/// a JoinRequest from another process could not be read.
+/// a struct from another process could not be read.
 void add_message_types(caf::actor_system_config& config);
 
 /// Why a control request failed, as the code of a caf::error in the "tandem" category; its

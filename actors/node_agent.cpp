@@ -85,7 +85,7 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
           self->delayed_send(self, std::chrono::milliseconds(s.heartbeat_ms), tick_atom::value);
           if (!*member) return;
           auto [live, kv] = s.load ? s.load() : std::pair<int64_t, int64_t>{0, 0};
-          self->request(scheduler, timeout, heartbeat_atom::value, s.name, live, kv)
+          self->request(scheduler, timeout, heartbeat_atom::value, Heartbeat{s.name, live, kv})
               .then(
                   [join, member](bool known) {
                     if (known) return;

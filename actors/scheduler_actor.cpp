@@ -111,8 +111,8 @@ class Scheduler {
           const bool name_in_use = refused.rfind(kNameInUse, 0) == 0;
           return cluster_failure(name_in_use ? cluster_error::name_in_use : cluster_error::refused, refused);
         },
-        [this](heartbeat_atom, const std::string& name, int64_t live_requests, int64_t kv_bytes) {
-          const bool known = state_.membership.heard(name, steady_now_ms(), live_requests, kv_bytes);
+        [this](heartbeat_atom, const Heartbeat& h) {
+          const bool known = state_.membership.heard(h.name, steady_now_ms(), h.live_requests, h.kv_cache_bytes);
           publish_view();
           return known;
         },
@@ -133,8 +133,8 @@ class Scheduler {
           for (const auto& [request_id, verifier] : state_.requests.requests_of(client))
             if (verifier != last) send_work(last = verifier, heard_atom::value, client);
         },
-        [this](reply_atom, const std::string& verifier, const std::string& client, const std::string& bytes) {
-          relay(verifier, client, bytes);
+        [this](reply_atom, const VerifierReply& r) {
+          relay(r.verifier, r.client, r.bytes);
           publish_view();
         },
         [this](tick_atom) {
@@ -228,7 +228,7 @@ class Scheduler {
       if (!node.partner.empty()) admit_on_drafter(node.partner);  // its drafter no longer admits it
     } else if (node.role == NodeRole::drafter) {
       for (const std::string& verifier : node.verifiers)  // each goes on alone until paired again
-        send_work(verifier, pair_atom::value, std::string(), std::string(), std::string());
+        send_work(verifier, pair_atom::value, PairWith{});
     }
     state_.work_actors.erase(node.name);
     pair_drafters();
@@ -274,7 +274,7 @@ class Scheduler {
       if (link.link == "nccl")
         form_nccl_link(p.verifier, p.drafter);
       else
-        send_work(p.verifier, pair_atom::value, d->data_endpoint, d->data_key, std::string());
+        send_work(p.verifier, pair_atom::value, PairWith{d->data_endpoint, d->data_key, ""});
       if (!p.previous.empty()) admit_on_drafter(p.previous);
     }
   }
@@ -292,7 +292,7 @@ class Scheduler {
       const NodeInfo* d = paired();
       if (!d || !state_.membership.fall_back_to_zeromq(verifier, why)) return;
       log_event(LogLevel::warn, "nccl_link_failed", {{"verifier", verifier}, {"drafter", d->name}, {"why", why}});
-      send_work(verifier, pair_atom::value, d->data_endpoint, d->data_key, std::string());
+      send_work(verifier, pair_atom::value, PairWith{d->data_endpoint, d->data_key, ""});
       publish_view();
     };
     self_->request(work->second, std::chrono::seconds(10), group_atom::value)
@@ -302,7 +302,7 @@ class Scheduler {
               const NodeInfo* d = paired();
               if (!d) return;  // paired otherwise meanwhile
               send_work(d->name, group_atom::value, verifier, ids);
-              send_work(verifier, pair_atom::value, d->data_endpoint, d->data_key, ids);
+              send_work(verifier, pair_atom::value, PairWith{d->data_endpoint, d->data_key, ids});
             },
             [this, fall_back](caf::error& e) {
               const std::string why = failure_reason(e, self_->system());

@@ -14,7 +14,8 @@ ReplySink verifier_sink(std::shared_ptr<VerifierRoute> route) {
       scheduler = route->scheduler;
       name = route->name;
     }
-    if (scheduler) caf::anon_send(scheduler, reply_atom::value, name, client, message.SerializeAsString());
+    if (scheduler)
+      caf::anon_send(scheduler, reply_atom::value, VerifierReply{name, client, message.SerializeAsString()});
   };
 }
 
@@ -38,9 +39,8 @@ caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, Shar
           worker.cancel(client, request_id);
         },
         [&worker](heard_atom, const std::string& client) { worker.heard_from(client); },
-        [&worker](pair_atom, const std::string& drafter_endpoint, const std::string& drafter_key,
-                  const std::string& group_ids) {
-          worker.use_remote_drafter(drafter_endpoint, drafter_key, group_ids);
+        [&worker](pair_atom, const PairWith& p) {
+          worker.use_remote_drafter(p.drafter_endpoint, p.drafter_key, p.nccl_group_ids);
         },
         // The ids of a new NCCL link to its drafter (this end hosts its rendezvous).
         [](group_atom) -> caf::result<std::string> {

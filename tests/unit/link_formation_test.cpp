@@ -27,9 +27,9 @@ struct Heard {
 // A node's work actor: answers (group) with `ids` ('' : with this process's real NCCL answer).
 caf::behavior node_actor(caf::event_based_actor*, std::shared_ptr<Heard> heard, std::string ids) {
   return {
-      [heard](pair_atom, const std::string&, const std::string&, const std::string& group_ids) {
+      [heard](pair_atom, const PairWith& p) {
         std::lock_guard lock(heard->mutex);
-        heard->pair_ids.push_back(group_ids);
+        heard->pair_ids.push_back(p.nccl_group_ids);
       },
       [ids](group_atom) -> caf::result<std::string> {
         if (!ids.empty()) return ids;

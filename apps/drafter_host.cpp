@@ -28,17 +28,13 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
   const Device draft_device = device_flag(flags, "draft-device");
   const LinkSite site = link_site_flag(flags, draft_device);
   Transformer draft(*model, int(flags.get_int("threads")), kAttentionSegment, kDefaultMatmulPath, draft_device);
-  std::string endpoint;
-  const CurveKeyPair data_keys = generate_curve_keys();
   // Several verifiers may draft here. A draft request it can serve carries at most a context
   // of --max-context token ids (varints of up to 5 bytes) and its sampling; libzmq drops a
   // connection that sends a frame past this limit before allocating it.
   const int64_t max_frame = 16 * flags.get_int("max-context") + 65536;
-  CurvePeerListener listener =
-      curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame, data_keys, &endpoint)
-            : CurvePeerListener{zmq_peer_listen(flags.get("listen"), max_frame, &endpoint), nullptr};
+  const DataChannel data = listen_for_verifiers(flags, curve, max_frame);
   // Paired verifiers on GPUs NCCL can join reach it over NCCL links of their own, the rest over ZeroMQ.
-  PeerSet peers(*listener.channel);
+  PeerSet peers(*data.listener.channel);
   PeerChannel* channel = &peers;
   DrafterService service(draft, settings, flags.get_int("max-context"));
   auto joined = std::make_shared<std::atomic<bool>>(false);
@@ -51,21 +47,17 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
                                                },
                                                [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << mode_name(settings.mode)
-            << "), " << device_label(draft.device_name()) << ", data on " << endpoint << "; "
+            << "), " << device_label(draft.device_name()) << ", data on " << data.endpoint << "; "
             << describe_links(site, draft_device) << "; metrics on " << ops.address() << std::endl;
-  write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address(), listener.gate ? data_keys.public_key : ""});
+  write_endpoint_file(flags.get("endpoint-file"), {data.endpoint, ops.address(), data.curve_key()});
 
   ServingThread serving([&](const std::atomic<bool>& stop) { service.serve(*channel, stop); });
   NodeAgentSettings s;
   s.role = "drafter";
   s.name = name;
-  s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
+  data.describe(flags, s);
   s.model = model_fingerprint(*model);
   s.vocabulary = vocabulary_fingerprint(model->tokenizer());
-  if (ZapHandler* gate = listener.gate) {
-    s.data_key = data_keys.public_key;
-    s.admit = admit_keys(*gate);
-  }
   s.site = format_link_site(site);
   s.nccl_link = [&peers, draft_device](const std::string& verifier, const std::string& ids) {
     log_event(LogLevel::info, "nccl_link_joining", {{"verifier", verifier}});

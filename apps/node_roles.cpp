@@ -11,6 +11,22 @@
 #include "transport/control_plane.h"
 
 namespace tandem {
+namespace {
+
+// What a drafter or shard does with the scheduler's (admit, "key,key,...") message: its data
+// channel admits those verifiers' CURVE keys from now on, and no one else.
+std::function<void(const std::string&)> admit_keys(ZapHandler& gate) {
+  return [&gate](const std::string& keys) {
+    std::map<std::string, std::string> admitted;
+    std::stringstream list(keys);
+    for (std::string key; std::getline(list, key, ',');)
+      if (!key.empty()) admitted[key] = "verifier " + key.substr(0, 8);
+    log_event(LogLevel::info, "data_keys_admitted", {{"verifiers", int64_t(admitted.size())}});
+    gate.admit(std::move(admitted));
+  };
+}
+
+}  // namespace
 
 volatile std::sig_atomic_t node_stop_signal = 0;
 
@@ -27,15 +43,21 @@ bool data_channel_curve(const Flags& flags, const ClusterTls& tls, const std::st
   return curve;
 }
 
-std::function<void(const std::string&)> admit_keys(ZapHandler& gate) {
-  return [&gate](const std::string& keys) {
-    std::map<std::string, std::string> admitted;
-    std::stringstream list(keys);
-    for (std::string key; std::getline(list, key, ',');)
-      if (!key.empty()) admitted[key] = "verifier " + key.substr(0, 8);
-    log_event(LogLevel::info, "data_keys_admitted", {{"verifiers", int64_t(admitted.size())}});
-    gate.admit(std::move(admitted));
-  };
+DataChannel listen_for_verifiers(const Flags& flags, bool curve, int64_t max_frame_bytes) {
+  DataChannel data;
+  data.keys = generate_curve_keys();
+  data.listener =
+      curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame_bytes, data.keys, &data.endpoint)
+            : CurvePeerListener{zmq_peer_listen(flags.get("listen"), max_frame_bytes, &data.endpoint), nullptr};
+  return data;
+}
+
+void DataChannel::describe(const Flags& flags, NodeAgentSettings& s) const {
+  s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
+  if (listener.gate) {
+    s.data_key = keys.public_key;
+    s.admit = admit_keys(*listener.gate);
+  }
 }
 
 std::string http_address(const Flags& flags, const std::string& role) {

@@ -14,6 +14,7 @@
 #include "apps/cluster_tls_flags.h"
 #include "apps/flags.h"
 #include "security/curve.h"
+#include "transport/channel.h"
 
 namespace tandem {
 
@@ -29,9 +30,19 @@ inline bool node_stopping() { return node_stop_signal != 0; }
 /// cluster's certificates protect); without a scheduler it is plain ZeroMQ. A reachable
 /// --listen those keys do not protect is refused (apps/bind_policy.h).
 bool data_channel_curve(const Flags& flags, const ClusterTls& tls, const std::string& what);
-/// What a drafter or shard does with the scheduler's (admit, "key,key,...") message: its data
-/// channel admits those verifiers' CURVE keys from now on, and no one else.
-std::function<void(const std::string&)> admit_keys(ZapHandler& gate);
+/// A drafter's or shard's data channel for verifiers, listening on --listen.
+struct DataChannel {
+  CurveKeyPair keys;           // made afresh; with CURVE, its public half travels to the scheduler
+  std::string endpoint;        // as bound
+  CurvePeerListener listener;  // with a gate when it speaks CURVE
+  /// Its public key when it speaks CURVE, else ''.
+  std::string curve_key() const { return listener.gate ? keys.public_key : ""; }
+  /// Tells the scheduler, through `s`, where verifiers reach it (--advertise, else the bound
+  /// endpoint) and, with CURVE, its key and whom to admit.
+  void describe(const Flags& flags, NodeAgentSettings& s) const;
+};
+/// Listens on --listen (CURVE when `curve`), refusing frames over `max_frame_bytes`.
+DataChannel listen_for_verifiers(const Flags& flags, bool curve, int64_t max_frame_bytes);
 /// The node's HTTP address: --http, else 127.0.0.1:8000 for the scheduler and any free port for the others.
 std::string http_address(const Flags& flags, const std::string& role);
 

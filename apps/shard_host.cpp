@@ -15,14 +15,10 @@ int run_shard(const Flags& flags, const std::string& name, const ClusterTls& tls
   limits.max_bytes = size_t(std::max<long long>(0, flags.get_int("max-kv-bytes")));
   limits.idle_release = std::chrono::seconds(std::max<long long>(1, flags.get_int("idle-release-s")));
   KvShard shard(limits, int(flags.get_int("threads")));
-  std::string endpoint;
   const bool curve = data_channel_curve(flags, tls, "verifiers (KV shard data)");  // admits every verifier
   const int64_t max_frame = std::max<long long>(1024, flags.get_int("max-frame-bytes"));
-  const CurveKeyPair data_keys = generate_curve_keys();
-  CurvePeerListener listener =
-      curve ? zmq_peer_listen_curve(flags.get("listen"), max_frame, data_keys, &endpoint)
-            : CurvePeerListener{zmq_peer_listen(flags.get("listen"), max_frame, &endpoint), nullptr};
-  PeerChannel* channel = listener.channel.get();
+  const DataChannel data = listen_for_verifiers(flags, curve, max_frame);
+  PeerChannel* channel = data.listener.channel.get();
   auto health = [&] {
     const KvShardStats s = shard.stats();
     return nlohmann::json{{"requests", s.requests},
@@ -39,18 +35,14 @@ int run_shard(const Flags& flags, const std::string& name, const ClusterTls& tls
                                                return h;
                                              },
                                              [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
-  std::cout << "tandem node: shard '" << name << "', data on " << endpoint << "; metrics on " << ops.address()
+  std::cout << "tandem node: shard '" << name << "', data on " << data.endpoint << "; metrics on " << ops.address()
             << (flags.get("scheduler").empty() ? std::string() : "; joining " + flags.get("scheduler")) << std::endl;
-  write_endpoint_file(flags.get("endpoint-file"), {endpoint, ops.address(), listener.gate ? data_keys.public_key : ""});
+  write_endpoint_file(flags.get("endpoint-file"), {data.endpoint, ops.address(), data.curve_key()});
   ServingThread serving([&](const std::atomic<bool>& stop) { shard.serve(*channel, stop); });
   NodeAgentSettings s;
   s.role = "shard";
   s.name = name;
-  s.data_endpoint = flags.get("advertise").empty() ? endpoint : flags.get("advertise");
-  if (listener.gate) {
-    s.data_key = data_keys.public_key;
-    s.admit = admit_keys(*listener.gate);
-  }
+  data.describe(flags, s);
   s.load = [&shard] {
     const KvShardStats stats = shard.stats();
     return std::pair<int64_t, int64_t>(stats.requests, int64_t(stats.bytes));

@@ -16,6 +16,11 @@ std::optional<ClientId> parse_client(const std::string& name) {
   return id;
 }
 
+std::string_view client_door(std::string_view name) {
+  const size_t colon = name.find(':');
+  return colon == std::string_view::npos ? std::string_view() : name.substr(0, colon);
+}
+
 std::string client_group(const std::string& name) {
   const std::optional<ClientId> id = parse_client(name);
   if (!id || id->who.empty()) return name;
@@ -23,12 +28,11 @@ std::string client_group(const std::string& name) {
 }
 
 std::string zmq_routing_id(const std::string& name) {
-  const std::optional<ClientId> id = parse_client(name);
-  if (!id || id->door != "zmq") return "";
-  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };  // format_client's hex is 0-9a-f
+  if (client_door(name) != "zmq") return "";
+  const std::string_view hex = std::string_view(name).substr(name.rfind(':') + 1);  // the connection
+  auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };           // format_client's hex is 0-9a-f
   std::string routing;
-  for (size_t i = 0; i + 1 < id->connection.size(); i += 2)
-    routing += char(nibble(id->connection[i]) << 4 | nibble(id->connection[i + 1]));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) routing += char(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
   return routing;
 }
 

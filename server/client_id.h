@@ -9,6 +9,7 @@
 //   http:alice:17        HTTP request 17, with the API key named alice (else its peer address)
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace tandem {
 
@@ -23,6 +24,8 @@ struct ClientId {
 std::string format_client(const ClientId& id);
 /// A name taken apart; nullopt for text that is not one.
 std::optional<ClientId> parse_client(const std::string& name);
+/// The door a name came in by ("zmq", "http"), without taking the rest apart: every reply asks.
+std::string_view client_door(std::string_view name);
 /// Whom the fair share and the per-client limit count: DOOR:WHO, or the whole name when WHO is
 /// unknown (one connection).
 std::string client_group(const std::string& name);

@@ -88,10 +88,7 @@ void HttpGateway::refuse_new() {
   closing_ = true;
 }
 
-bool HttpGateway::owns(const std::string& client) {
-  const std::optional<ClientId> id = parse_client(client);
-  return id && id->door == "http";
-}
+bool HttpGateway::owns(const std::string& client) { return client_door(client) == "http"; }
 
 void HttpGateway::add_health(std::function<nlohmann::json()> more) {
   std::lock_guard lock(health_mutex_);

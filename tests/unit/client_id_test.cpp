@@ -28,6 +28,12 @@ TEST(ClientId, AGroupIsTheDoorAndWhoElseTheConnection) {
   EXPECT_EQ(client_group("zmq:00a1"), "zmq:00a1");  // nobody known: the connection alone
 }
 
+TEST(ClientId, TheDoorIsReadWithoutTakingTheNameApart) {
+  EXPECT_EQ(client_door("http:alice:17"), "http");
+  EXPECT_EQ(client_door("zmq:00a1"), "zmq");
+  EXPECT_EQ(client_door("no door"), "");
+}
+
 TEST(ClientId, AZeroMqNameGivesBackItsRoutingId) {
   EXPECT_EQ(zmq_routing_id("zmq:alice:00a1ff"), std::string("\x00\xa1\xff", 3));
   EXPECT_EQ(zmq_routing_id("zmq:00a1ff"), std::string("\x00\xa1\xff", 3));

@@ -13,6 +13,7 @@ constexpr caf::atom_value kCategory = caf::atom("tandem");
 void add_message_types(caf::actor_system_config& config) {
   config.add_message_type<JoinRequest>("tandem.JoinRequest");
   config.add_message_type<Heartbeat>("tandem.Heartbeat");
+  config.add_message_type<SubmitWork>("tandem.SubmitWork");
   config.add_message_type<VerifierReply>("tandem.VerifierReply");
   config.add_message_type<PairWith>("tandem.PairWith");
 }

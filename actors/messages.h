@@ -1,7 +1,8 @@
 #pragma once
 // The control messages between tandem's actors (CAF 0.17 atoms). A message of three or more
 // fields is a typed struct (below); shorter ones are an atom and one or two strings. Client
-// messages travel as protobuf bytes. A request that fails is answered with a caf::error
+// messages travel inside them as protobuf objects: within one process (`tandem serve`) as
+// they are, between processes written as their bytes once. A request that fails is answered with a caf::error
 // (cluster_error below). Every process announces the structs to its actor system
 // (add_message_types).
 //
@@ -12,7 +13,7 @@
 //   (drain, name)   the node is shutting down: no new requests; its running ones finish
 //
 // One request (gateway ─▶ scheduler ─▶ verifier ─▶ scheduler ─▶ client):
-//   (submit, client, SubmitRequest bytes)          gateway ─▶ scheduler ─▶ verifier
+//   (submit, SubmitWork)                            gateway ─▶ scheduler ─▶ verifier
 //   (cancel, client, request_id), (heard, client)  gateway ─▶ scheduler ─▶ verifier
 //   (reply, VerifierReply)                          verifier ─▶ scheduler ─▶ client
 //   (pair, PairWith)                                scheduler ─▶ verifier: its drafter (none, ZeroMQ or NCCL)
@@ -35,8 +36,11 @@
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
 #include <caf/message.hpp>
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 #include <string>
+
+#include "proto/client.pb.h"
 
 namespace tandem {
 
@@ -73,17 +77,48 @@ typename Inspector::result_type inspect(Inspector& f, Heartbeat& x) {
   return f(caf::meta::type_name("tandem.Heartbeat"), x.name, x.live_requests, x.kv_cache_bytes);
 }
 
+/// How CAF carries a protobuf message `m` inside a typed message: nothing is written while
+/// both actors share a process; between processes it travels as its bytes, once, and bytes
+/// that do not parse leave `parsed` false (the receiver drops the message) rather than
+/// failing the connection. `name` and `fields` are the struct's other parts.
+template <class Inspector, class Proto, class... Fields>
+typename Inspector::result_type inspect_with_proto(Inspector& f, const char* name, Proto& m, bool& parsed,
+                                                   Fields&... fields) {
+  std::string bytes;
+  if constexpr (Inspector::reads_state) bytes = m.SerializeAsString();
+  auto parse = caf::meta::load_callback([&m, &parsed, &bytes]() -> caf::error {
+    parsed = m.ParseFromString(bytes);
+    return caf::none;
+  });
+  return f(caf::meta::type_name(name), fields..., bytes, parse);
+}
+
+/// A client's request on its way to a verifier (gateway ─▶ scheduler ─▶ verifier): parsed
+/// once, at the door, and never again in one process.
+struct SubmitWork {
+  std::string client;
+  wire::SubmitRequest request;
+  bool parsed = true;  // false: what came from another process was not a SubmitRequest
+};
+
+/// How CAF reads and writes a SubmitWork.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, SubmitWork& x) {
+  return inspect_with_proto(f, "tandem.SubmitWork", x.request, x.parsed, x.client);
+}
+
 /// A verifier's message for a client (verifier ─▶ scheduler ─▶ client).
 struct VerifierReply {
   std::string verifier;  // the verifier's name: the scheduler relays only what the request's verifier says
   std::string client;
-  std::string bytes;  // a ServerMessage (proto/client.proto)
+  wire::ServerMessage message;
+  bool parsed = true;  // false: what came from another process was not a ServerMessage
 };
 
 /// How CAF reads and writes a VerifierReply.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, VerifierReply& x) {
-  return f(caf::meta::type_name("tandem.VerifierReply"), x.verifier, x.client, x.bytes);
+  return inspect_with_proto(f, "tandem.VerifierReply", x.message, x.parsed, x.verifier, x.client);
 }
 
 /// The drafter a verifier drafts with from its next request on (scheduler ─▶ verifier).

@@ -5,7 +5,7 @@
 namespace tandem {
 
 void SchedulerGateway::submit(const std::string& client, const wire::SubmitRequest& request) {
-  caf::anon_send(scheduler_, submit_atom::value, client, request.SerializeAsString());
+  caf::anon_send(scheduler_, submit_atom::value, SubmitWork{client, request});
 }
 
 void SchedulerGateway::client_gone(const std::string& client) { caf::anon_send(scheduler_, gone_atom::value, client); }

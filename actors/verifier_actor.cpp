@@ -14,8 +14,7 @@ ReplySink verifier_sink(std::shared_ptr<VerifierRoute> route) {
       scheduler = route->scheduler;
       name = route->name;
     }
-    if (scheduler)
-      caf::anon_send(scheduler, reply_atom::value, VerifierReply{name, client, message.SerializeAsString()});
+    if (scheduler) caf::anon_send(scheduler, reply_atom::value, VerifierReply{name, client, message});
   };
 }
 
@@ -27,13 +26,12 @@ caf::actor spawn_verifier(caf::actor_system& system, RequestWorker& worker, Shar
     RequestWorker& worker = *worker_ptr;
     ShardPool& shards = *shards_ptr;
     return {
-        [self, &worker, route](submit_atom, const std::string& client, const std::string& bytes) {
+        [self, &worker, route](submit_atom, const SubmitWork& w) {
           {
             std::lock_guard lock(route->mutex);
             route->scheduler = caf::actor_cast<caf::actor>(self->current_sender());
           }
-          wire::SubmitRequest request;
-          if (request.ParseFromString(bytes)) worker.submit(client, request);
+          if (w.parsed) worker.submit(w.client, w.request);
         },
         [&worker](cancel_atom, const std::string& client, const std::string& request_id) {
           worker.cancel(client, request_id);

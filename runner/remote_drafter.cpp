@@ -2,7 +2,6 @@
 
 #include "observability/metrics.h"
 #include "proto/tree_wire.h"
-#include "speculation/tree_drafter.h"
 #include "transport/nccl_channel.h"
 
 namespace tandem {
@@ -94,7 +93,7 @@ std::unique_ptr<Channel> join_nccl_drafter_link(const std::string& group_ids, in
 }
 
 DrafterService::DrafterService(Transformer& draft, ModeSettings settings, int64_t max_context)
-    : draft_(draft), settings_(std::move(settings)), max_context_(max_context) {
+    : draft_(draft), engine_(draft, max_context), settings_(std::move(settings)), max_context_(max_context) {
   if (settings_.mode == Mode::tree) ++settings_.draft_tokens;  // room for the tree bet's extra level
 }
 
@@ -173,16 +172,21 @@ DrafterService::Request* DrafterService::follow(const std::string& peer, const w
         return a.second.last_used < b.second.last_used;
       }));
     it = requests_.emplace(Key{peer, r.request_id()}, Request{}).first;
-    it->second.drafter = make_drafter(settings_, &draft_, max_context_);
+    it->second.lane = std::make_shared<AheadLane>();
+    if (settings_.mode == Mode::tree)
+      it->second.tree_drafter =
+          std::make_unique<TreeDrafter>(draft_, settings_.tree, settings_.draft_tokens, max_context_);
   }
   Request& request = it->second;
   request.last_used = ++asked_;
+  AheadLane& lane = *request.lane;
   const size_t context = size_t(r.keep()) + size_t(r.tokens_size());
-  if (size_t(r.keep()) > request.chain.context().size() || context == 0 || context > size_t(max_context_))
-    return nullptr;
-  request.drafter->sample_with(sampling);
+  if (size_t(r.keep()) > lane.chain.context().size() || context == 0 || context > size_t(max_context_)) return nullptr;
+  lane.sampling = sampling;
+  lane.done = false;  // a new context: worth another try
+  if (request.tree_drafter) request.tree_drafter->sample_with(sampling);
   // Did the verifier accept everything drafted, and its bonus token match the next one drafted ahead?
-  follows = request.chain.move_to(size_t(r.keep()), std::span(r.tokens().data(), size_t(r.tokens_size())));
+  follows = lane.chain.move_to(size_t(r.keep()), std::span(r.tokens().data(), size_t(r.tokens_size())));
   return &request;
 }
 
@@ -201,11 +205,12 @@ void DrafterService::answer(PeerChannel& channel, std::vector<Asked>& asked) {
     bool follows = false;
     a.state = follow(a.peer, a.request, follows);
     if (!a.state) continue;
-    const int max_depth = a.request.max_depth();
-    if (follows && a.state->chain.size() > 0)
-      a.tree = a.state->chain.chain(max_depth);
+    a.depth = std::clamp(a.request.max_depth(), 0, kMaxDepth);
+    const AheadChain& chain = a.state->lane->chain;
+    if (follows && chain.size() > 0)
+      a.tree = chain.chain(a.depth);
     else
-      a.tree = answer_from_bet(*a.state, max_depth);
+      a.tree = answer_from_bet(*a.state, a.depth);
     a.answered = !a.tree.empty();
     if (a.answered)
       ++answered_ahead_;
@@ -217,33 +222,28 @@ void DrafterService::answer(PeerChannel& channel, std::vector<Asked>& asked) {
   for (Asked& a : asked) reply(channel, a);
 }
 
-namespace {
-
-// Drafts for every job at once with Kind::draft_together (ChainDrafter or TreeDrafter).
-template <class Kind, class Job>
-void draft_jobs_together(std::vector<Job*>& jobs) {
-  std::vector<Kind*> drafters;
+void DrafterService::draft_now(std::vector<Asked*>& jobs) {
+  if (settings_.mode == Mode::chain) {
+    std::vector<std::shared_ptr<AheadLane>> lanes;
+    for (Asked* a : jobs) {
+      a->state->lane->wanted = size_t(std::min(a->depth, settings_.draft_tokens));
+      lanes.push_back(a->state->lane);
+    }
+    engine_.fill(lanes);  // what a lane could not draft (its context is full) stays undrafted
+    for (Asked* a : jobs) a->tree = a->state->lane->chain.chain(a->depth);
+    return;
+  }
+  std::vector<TreeDrafter*> drafters;
   std::vector<const std::vector<int32_t>*> contexts;
   std::vector<int> depths;
-  for (Job* job : jobs) {
-    drafters.push_back(dynamic_cast<Kind*>(job->state->drafter.get()));
-    contexts.push_back(&job->state->chain.context());
-    depths.push_back(job->request.max_depth());
+  for (Asked* a : jobs) {
+    drafters.push_back(a->state->tree_drafter.get());
+    contexts.push_back(&a->state->lane->chain.context());
+    depths.push_back(a->depth);
   }
-  std::vector<TokenTree> trees = Kind::draft_together(drafters, contexts, depths);
-  for (size_t i = 0; i < jobs.size(); ++i) jobs[i]->tree = std::move(trees[i]);
-}
-
-}  // namespace
-
-void DrafterService::draft_now(std::vector<Asked*>& jobs) {
   try {
-    if (settings_.mode == Mode::chain) {
-      draft_jobs_together<ChainDrafter>(jobs);
-      for (Asked* a : jobs) a->state->chain.push_chain(a->tree);
-    } else {
-      draft_jobs_together<TreeDrafter>(jobs);
-    }
+    std::vector<TokenTree> trees = TreeDrafter::draft_together(drafters, contexts, depths);
+    for (size_t i = 0; i < jobs.size(); ++i) jobs[i]->tree = std::move(trees[i]);
   } catch (const std::exception&) {
     // Could not draft (a context is full): empty trees, the verifiers decode those passes alone.
     for (Asked* a : jobs) a->tree = TokenTree();
@@ -260,32 +260,38 @@ void DrafterService::reply(PeerChannel& channel, Asked& a) {
   }
   Request& request = *a.state;
   const TokenTree& tree = a.tree;
-  const int max_depth = a.request.max_depth();
+  const AheadChain& chain = request.lane->chain;
   // Bet that all of it is accepted: draft the bonus token's guess and a next chain ahead,
   // or (tree mode) a tree for the context after the first branch.
-  request.ahead_limit = settings_.mode == Mode::chain ? size_t(tree.size() + 1 + max_depth) : 0;
+  request.lane->wanted = settings_.mode == Mode::chain ? size_t(tree.size() + 1 + a.depth) : 0;
   request.bet = TreeBet();
   if (settings_.mode == Mode::tree && !tree.empty()) {
-    request.bet.context = request.chain.context();
+    request.bet.context = chain.context();
     for (int32_t node = tree.children(-1).front();; node = tree.children(node).front()) {
       request.bet.context.push_back(tree[node].token);
       if (tree.children(node).empty()) break;
     }
-    request.bet.depth = max_depth + 1;
+    request.bet.depth = a.depth + 1;
   }
-  channel.send(a.peer, tree_to_wire(tree, id, int64_t(request.chain.context().size())).SerializeAsString());
+  channel.send(a.peer, tree_to_wire(tree, id, int64_t(chain.context().size())).SerializeAsString());
   ++answered_;
 }
 
 TokenTree DrafterService::answer_from_bet(const Request& request, int max_depth) {
   const TreeBet& bet = request.bet;
-  const std::vector<int32_t>& context = request.chain.context();
+  const std::vector<int32_t>& context = request.lane->chain.context();
   if (!bet.drafted || context.size() != bet.context.size() + 1 ||
       !std::equal(bet.context.begin(), bet.context.end(), context.begin()))
     return {};
   for (int32_t node : bet.tree.children(-1))
     if (bet.tree[node].token == context.back()) return bet.tree.subtree(node, max_depth);
   return {};
+}
+
+std::vector<std::shared_ptr<AheadLane>> DrafterService::lanes() const {
+  std::vector<std::shared_ptr<AheadLane>> lanes;
+  for (const auto& [key, request] : requests_) lanes.push_back(request.lane);
+  return lanes;
 }
 
 bool DrafterService::draft_ahead() {
@@ -296,48 +302,18 @@ bool DrafterService::draft_ahead() {
     if (int64_t(bet.context.size()) + bet.depth + 1 >= max_context_) return true;
     // Twice the budget: the answer is the part under one first-level node. Drafting
     // costs a pass per level either way; the budget only chooses among the candidates.
-    auto* tree_drafter = dynamic_cast<TreeDrafter*>(request.drafter.get());
-    if (tree_drafter) tree_drafter->set_budget(2 * settings_.tree.budget);
+    TreeDrafter& drafter = *request.tree_drafter;
+    drafter.set_budget(2 * settings_.tree.budget);
     try {
-      bet.tree = request.drafter->draft(bet.context, bet.depth);
+      bet.tree = drafter.draft(bet.context, bet.depth);
     } catch (const std::exception&) {
       bet.tree = TokenTree();  // nothing drafted ahead: the next answer is drafted then
     }
-    if (tree_drafter) tree_drafter->set_budget(settings_.tree.budget);
+    drafter.set_budget(settings_.tree.budget);
     return true;
   }
-  // One more token of every chain with room to grow, in one forward pass.
-  std::vector<Request*> growing;
-  std::vector<ChainDrafter*> drafters;
-  std::vector<std::vector<int32_t>> contexts;
-  for (auto& [key, request] : requests_) {
-    auto* chain_drafter = dynamic_cast<ChainDrafter*>(request.drafter.get());
-    if (!chain_drafter || request.chain.size() >= request.ahead_limit) continue;
-    contexts.push_back(request.chain.drafting_context());
-    if (int64_t(contexts.back().size()) + 2 >= max_context_) {
-      contexts.pop_back();
-      request.ahead_limit = 0;  // the context is full: stop drafting ahead
-      continue;
-    }
-    growing.push_back(&request);
-    drafters.push_back(chain_drafter);
-  }
-  if (growing.empty()) return false;
-  std::vector<const std::vector<int32_t>*> context_ptrs;
-  for (const auto& c : contexts) context_ptrs.push_back(&c);
-  try {
-    const std::vector<TokenTree> next =
-        ChainDrafter::draft_together(drafters, context_ptrs, std::vector<int>(growing.size(), 1));
-    for (size_t i = 0; i < growing.size(); ++i)
-      if (next[i].empty())
-        growing[i]->ahead_limit = 0;
-      else
-        growing[i]->chain.push_chain(next[i]);
-  } catch (const std::exception&) {
-    for (Request* request : growing) request->ahead_limit = 0;
-    return false;
-  }
-  return true;
+  // One more token of every chain short of its bet, in one forward pass.
+  return engine_.step(lanes());
 }
 
 }  // namespace tandem

@@ -13,8 +13,9 @@
 #include <set>
 
 #include "proto/speculation.pb.h"
-#include "speculation/ahead_chain.h"
+#include "speculation/ahead_engine.h"
 #include "speculation/mode.h"
+#include "speculation/tree_drafter.h"
 #include "transport/channel.h"
 
 namespace tandem {
@@ -66,8 +67,10 @@ class RemoteDrafter : public Drafter {
 /// drafted together: each level of their chains or trees is one forward pass for all.
 /// It drafts ahead while the verifiers verify (PEARL's post-verify, across processes),
 /// betting that everything it sent along one branch is accepted:
-/// - chain mode keeps extending the chain it sent; when the next request's context follows
-///   it (all accepted, the bonus token drafted next), the answer is ready;
+/// - chain mode keeps extending the chain it sent with the drafting-ahead engine
+///   (speculation/ahead_engine), every request's chain in one forward pass per token; when
+///   the next request's context follows it (all accepted, the bonus token drafted next),
+///   the answer is ready;
 /// - tree mode drafts, for the context plus the sent tree's first branch, a tree one level
 ///   deeper; when the verifier accepted that branch and its bonus token is one of that
 ///   tree's first level, the subtree under it is the answer.
@@ -81,6 +84,8 @@ class DrafterService {
   static constexpr size_t kMaxRequests = 1024;
   /// Most requests drafted together.
   static constexpr size_t kMaxBatch = 64;
+  /// Most levels drafted for one answer: a deeper ask is cut to this.
+  static constexpr int kMaxDepth = 64;
 
   DrafterService(Transformer& draft, ModeSettings settings, int64_t max_context);
   /// Serves the verifiers that reach `channel` until `stop` is set.
@@ -106,9 +111,10 @@ class DrafterService {
     bool drafted = false;
   };
   struct Request {
-    std::unique_ptr<Drafter> drafter;
-    AheadChain chain;        // the verifier's context, and (chain mode) the drafts past it, first those last sent
-    size_t ahead_limit = 0;  // how far to draft ahead
+    // The verifier's context and (chain mode) the drafts past it, first those last sent;
+    // chain mode drafts ahead until it holds `wanted`.
+    std::shared_ptr<AheadLane> lane;
+    std::unique_ptr<TreeDrafter> tree_drafter;  // tree mode
     TreeBet bet;
     uint64_t last_used = 0;  // when it was last asked (a count of requests)
   };
@@ -116,6 +122,7 @@ class DrafterService {
   struct Asked {
     std::string peer;
     wire::DraftRequest request;
+    int depth = 0;             // the levels asked for, at most kMaxDepth
     Request* state = nullptr;  // null: an invalid request, answered with an empty tree
     TokenTree tree;
     bool answered = false;  // from what was drafted ahead
@@ -130,10 +137,13 @@ class DrafterService {
   void reply(PeerChannel& channel, Asked& asked);
   // The subtree the tree bet holds for the request's context, if it won; empty otherwise.
   static TokenTree answer_from_bet(const Request& request, int max_depth);
-  // Drafts ahead: a pending tree bet, else one more token of every chain with room, all in
-  // one forward pass; false when there is nothing to do.
+  // Drafts ahead: a pending tree bet, else one more token of every chain short of its
+  // bet, all in one forward pass; false when there is nothing to do.
   bool draft_ahead();
+  // Every request's lane (for the engine).
+  std::vector<std::shared_ptr<AheadLane>> lanes() const;
   Transformer& draft_;
+  AheadEngine engine_;
   ModeSettings settings_;
   int64_t max_context_;
   std::map<Key, Request> requests_;

@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 asan_unit_excluded=${TANDEM_ASAN_UNIT_EXCLUDED:-'^(Drafts/SpeculativeSampling\.|SpeculativeSampling\.Broken)'}
 asan_integration=${TANDEM_ASAN_INTEGRATION:-'^(Cluster\.SchedulerVerifierAndDrafterProcessesMatchGenerateAr|Cluster\.AStrangerOnTheDrafterPort|ControlTls\.|ControlPlain\.|Curve\.|Logging\.|Http\.WithApiKeys|Http\.WithACertificate|Http\.OutOfRange|HttpAbuse\.(Compressed|Slow|Oversized|Continue|ARequestId|AStreaming)|NodeIdentity\.(ASecond|WithTls))'}
-tsan_unit=${TANDEM_TSAN_UNIT:-'^(Pearl|PearlPipeline|RemoteDrafter|Channel|ShardPool|ShardIdle|ShardMessages|RequestWorker)\.'}
+tsan_unit=${TANDEM_TSAN_UNIT:-'^(Pearl|AheadEngine|RemoteDrafter|Channel|ShardPool|ShardIdle|ShardMessages|RequestWorker)\.'}
 
 # A sanitizer build tree: -O1 without debug info (the sanitizers need no more, and it
 # compiles in a fraction of the time), no CUDA. Warnings are not errors here: the plain

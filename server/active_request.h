@@ -8,11 +8,11 @@
 #include <string>
 
 #include "proto/client.pb.h"
-#include "runner/ahead_drafting.h"
 #include "runner/remote_drafter.h"
 #include "server/request_backend.h"
 #include "server/request_spec.h"
 #include "server/sample_group.h"
+#include "speculation/ahead_drafting.h"
 #include "speculation/mode.h"
 #include "speculation/speculative_run.h"
 #include "speculation/stop_matcher.h"

@@ -7,6 +7,7 @@
 #include "observability/log.h"
 #include "observability/metrics.h"
 #include "server/prefill_shares.h"
+#include "speculation/pearl_runner.h"
 
 namespace tandem {
 namespace {
@@ -41,8 +42,9 @@ std::optional<wire::ServerMessage> failure_of(const RequestTicket& ticket, F&& f
 RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink sink)
     : models_(models), options_(std::move(options)), sink_(std::move(sink)), admission_(options_.max_batch) {
   if (models_.pearl_draft) {
-    pearl_drafting_ =
-        std::make_unique<AheadDrafting>(*models_.pearl_draft, options_.max_context, options_.defaults.pearl.pre_verify);
+    AheadDraftingOptions drafting = pearl_drafting_options(options_.defaults.pearl);
+    drafting.cpus.clear();  // the batch pins neither side: its passes mix modes
+    pearl_drafting_ = std::make_unique<AheadDrafting>(*models_.pearl_draft, options_.max_context, drafting);
     models_.pearl_drafting = pearl_drafting_.get();
   }
   thread_ = std::thread([this] { loop(); });

@@ -4,7 +4,7 @@
 // forward; new requests join between passes, finished ones leave. Admission
 // (queue limit, duplicate ids), deadlines and cancellation are handled here.
 // PEARL requests are in the batch too: a drafting thread drafts ahead for them while
-// the forward runs (runner/ahead_drafting).
+// the forward runs (speculation/ahead_drafting).
 //
 //   submit ─▶ queue ─▶ admit (parse, prefill) ─▶ [ add_pass … forward … finish_pass ]* ─▶ final
 //                 └─▶ OVERLOADED              └─▶ INVALID_ARGUMENT     └─▶ CANCELLED / DEADLINE_EXCEEDED

@@ -21,17 +21,11 @@ TokenTree AheadChain::chain(int max_depth) const {
   for (int32_t i = 0, parent = -1; i < max_depth && size_t(i) < drafts_.size(); ++i) {
     const AheadDraft& d = drafts_[size_t(i)];
     const int32_t node = tree.add(d.node.token, parent, d.node.draft_prob);
+    if (d.alternative) tree.add(d.alternative->token, parent, d.alternative->draft_prob);
     if (!d.q.empty()) tree.set_proposal(parent, d.q);
     parent = node;
   }
   return tree;
-}
-
-void AheadChain::push_chain(const TokenTree& tree) {
-  for (int32_t i = 0; i < tree.size(); ++i) {
-    const Proposal* q = tree.proposal(tree[i].parent);
-    push({tree[i], q ? *q : Proposal{}});
-  }
 }
 
 std::vector<int32_t> AheadChain::drafting_context() const {

@@ -8,6 +8,7 @@
 //                                           else    ─▶ start over from the new context
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -15,10 +16,13 @@
 
 namespace tandem {
 
-/// One drafted token and the distribution it was drawn from (empty: a greedy guess).
+/// One drafted token and the distribution it was drawn from (empty: a greedy guess), and
+/// maybe its runner-up: a sibling the verifier tries when it rejects the draft (drawn
+/// second from q, or the second most likely token).
 struct AheadDraft {
   TreeNode node;
   Proposal q;
+  std::optional<TreeNode> alternative;
 };
 
 /// The drafts continuing a context, one chain.
@@ -29,13 +33,11 @@ class AheadChain {
   /// and the bonus token guessed), the drafts after them stay; otherwise the chain starts
   /// over from the new context. Returns whether the drafts stayed.
   bool move_to(size_t keep, std::span<const int32_t> added);
-  /// The first `max_depth` drafts as a chain tree, each level with the proposal it was drawn from.
+  /// The first `max_depth` drafts as a chain tree, each level with the proposal it was drawn
+  /// from and the runner-up, if any, as a leaf beside the draft.
   TokenTree chain(int max_depth) const;
   /// Appends a draft made after drafting_context().
   void push(AheadDraft draft) { drafts_.push_back(std::move(draft)); }
-  /// Appends the nodes of a chain tree (first level first) and their proposals, each
-  /// made after drafting_context() and the nodes before it.
-  void push_chain(const TokenTree& tree);
   /// The context followed by the drafts: what the next draft continues.
   std::vector<int32_t> drafting_context() const;
   /// The verifier's context.

@@ -1,23 +1,24 @@
 #pragma once
-// PEARL in one process: the drafter and the verifier each on their own thread (and
-// their own cores), overlapping. The threads only drive speculation/PearlPipeline, which
-// decides what is drafted and verified; this file adds the waiting and the math.
+// PEARL in one process: the drafter on a thread of its own (and its own cores), drafting
+// ahead with the one drafting-ahead engine (speculation/ahead_drafting), while the
+// verifier runs the usual speculative loop on the calling thread, taking each pass
+// whatever the chain holds by then (and waiting for its first `pre_verify` drafts).
 //
-//   drafter thread:  wait for room ─▶ sync draft cache ─▶ argmax ─▶ on_draft ─┐
-//                         ▲                                                   │
-//                         └───────────── pipeline (mutex + condition) ◀───────┘
-//                         ┌─────────────────────────────────────────────────▶─┐
-//   verifier thread: wait for pre-verify drafts ─▶ next_verify ─▶ forward ─▶ on_verdict
+//   drafting thread: chain short of drafts ─▶ one more token ─▶ appended ─┐
+//                          ▲                                               │
+//                          └──────── the verifier's context moves on ◀─────┤
+//   verifier thread: draft(): take the chain ─▶ target forward ─▶ verdict ─┘
 #include <functional>
 #include <vector>
 
+#include "speculation/ahead_drafting.h"
 #include "speculation/speculative.h"
 
 namespace tandem {
 
 /// PEARL knobs.
 struct PearlOptions {
-  int max_window = 5;         // most drafts per verifier pass; the pipeline adapts between 1 and this
+  int max_window = 5;         // most drafts per verifier pass; the depth adapts between 1 and this
   int pre_verify = 1;         // drafts the verifier waits for before a pass (0: never wait, verify what is there)
   bool tree = false;          // tree drafting: a draft the drafter is unsure of gets its runner-up as a sibling
   float branch_below = 0.8f;  // tree: add the runner-up when the draft's probability is below this
@@ -29,6 +30,10 @@ struct ThreadSplit {
   int drafter = 1, verifier = 1;                 // threads for each side
   std::vector<int> drafter_cpus, verifier_cpus;  // cores to pin them to (empty: too few cores to pin)
 };
+
+/// How the drafting thread drafts for these PEARL settings: pre-verify, runner-ups when
+/// drafting trees, pinned to the drafter's cores.
+AheadDraftingOptions pearl_drafting_options(const PearlOptions& pearl);
 
 /// Splits `threads` (<= 0: one per core) between drafter and verifier: `drafter_threads`
 /// for the drafter (<= 0: a quarter, at least 1), the rest (at least 1) for the verifier.

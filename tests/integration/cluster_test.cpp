@@ -182,7 +182,9 @@ TEST(Cluster, AKilledDrafterLeavesItsRequestsToTheVerifier) {
   const std::string model = test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf");
   auto scheduler = start_scheduler(model);
   ASSERT_FALSE(scheduler->control().empty());
-  auto verifier = start_verifier(*scheduler, "v1", model, {"--mode", "chain", "--drafter-timeout-ms", "1000"});
+  // 3 s: with 1 s, a fresh drafter's first answer sometimes came too late on a loaded 2-core
+  // machine (the verifier counted it lost and the third request drafted nothing).
+  auto verifier = start_verifier(*scheduler, "v1", model, {"--mode", "chain", "--drafter-timeout-ms", "3000"});
   auto drafter = start_drafter(*scheduler, "d1", model, {"--draft-tokens", "4"});
   ASSERT_TRUE(members_are(*scheduler, 1, 1));
   zmq::context_t context(1);

@@ -7,7 +7,7 @@
 namespace tandem {
 namespace {
 
-AheadDraft draft(int32_t token, Proposal q = {}) { return {{token, -1, 1, 0.5f}, std::move(q)}; }
+AheadDraft draft(int32_t token, Proposal q = {}) { return {{token, -1, 1, 0.5f}, std::move(q), std::nullopt}; }
 
 std::vector<int32_t> tokens_of(const TokenTree& tree) {
   std::vector<int32_t> tokens;
@@ -63,12 +63,24 @@ TEST(AheadChain, AChainTreeCarriesEachLevelsProposal) {
   EXPECT_EQ(tree.proposal(-1)->size(), 2u);
   ASSERT_NE(tree.proposal(0), nullptr);
   EXPECT_EQ(tree.proposal(1), nullptr);  // a greedy guess
+}
 
-  AheadChain copy;
-  copy.move_to(0, std::vector<int32_t>{1});
-  copy.push_chain(tree);
-  EXPECT_EQ(tokens_of(copy.chain(3)), (std::vector<int32_t>{10, 20, 30}));
-  EXPECT_EQ(copy.chain(3).proposal(-1)->size(), 2u);
+TEST(AheadChain, ARunnerUpIsALeafBesideItsDraft) {
+  AheadChain chain;
+  chain.move_to(0, std::vector<int32_t>{1});
+  AheadDraft unsure = draft(10, {{10, 0.5f}, {11, 0.4f}});
+  unsure.alternative = TreeNode{11, -1, 1, 0.4f};
+  chain.push(unsure);
+  chain.push(draft(20));
+  const TokenTree tree = chain.chain(2);
+  ASSERT_EQ(tree.size(), 3);
+  EXPECT_EQ(tree.children(-1), (std::vector<int32_t>{0, 1}));  // the draft first, the verifier's order
+  EXPECT_EQ(tree[1].token, 11);
+  EXPECT_EQ(tree.children(0), (std::vector<int32_t>{2}));  // the chain goes on under the draft
+  EXPECT_TRUE(tree.children(1).empty());
+  // The verifier took the runner-up: the chain past the draft is of no use.
+  EXPECT_FALSE(chain.move_to(1, std::vector<int32_t>{11, 5}));
+  EXPECT_EQ(chain.size(), 0u);
 }
 
 }  // namespace

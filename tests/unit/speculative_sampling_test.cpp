@@ -12,8 +12,8 @@
 #include <tuple>
 
 #include "patient_channel.h"
-#include "runner/ahead_drafting.h"
 #include "runner/remote_drafter.h"
+#include "speculation/ahead_drafting.h"
 #include "speculation/pearl_runner.h"
 #include "speculation/speculative.h"
 #include "speculation/tree_drafter.h"

@@ -1,0 +1,87 @@
+// Pairing drafters with verifiers (forming an NCCL link where both ends allow one) and
+// handing the KV shards out: the scheduler's part that follows membership changes.
+//
+//   pair_drafters ─▶ nccl? ─ no ──▶ (pair, drafter's endpoint) ─▶ verifier
+//                         └─ yes ─▶ (group) ─▶ verifier ─▶ ids ─▶ (group, ids) ─▶ drafter, (pair, ids) ─▶ verifier
+//                                    malformed, an error or 10 s of silence ─▶ fall back to ZeroMQ, saying why
+#include "actors/scheduler.h"
+#include "observability/log.h"
+
+namespace tandem {
+namespace {
+
+// Two NCCL unique ids in hex and the comma between them (transport/nccl_channel.h).
+constexpr size_t kNcclGroupIdsSize = 2 * 256 + 1;
+
+}  // namespace
+
+void Scheduler::admit_verifiers_on_shards() {
+  for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
+    if (!shard->data_key.empty())
+      send_work(shard->name, admit_atom::value, state_.membership.admitted_keys(shard->name));
+}
+
+void Scheduler::assign_shards() {
+  const std::string list = state_.membership.shard_list();
+  if (list == state_.assigned_shards) return;
+  state_.assigned_shards = list;
+  log_event(LogLevel::info, "shards_assigned", {{"shards", list}});
+  for (const NodeInfo* verifier : state_.membership.members(NodeRole::verifier))
+    send_work(verifier->name, shards_atom::value, list);
+}
+
+void Scheduler::admit_on_drafter(const std::string& drafter) {
+  if (state_.membership.find(drafter))
+    send_work(drafter, admit_atom::value, state_.membership.admitted_keys(drafter));
+}
+
+void Scheduler::pair_drafters() {
+  for (const Pairing& p : state_.membership.pair_by_load()) {
+    const NodeInfo* d = state_.membership.find(p.drafter);
+    const LinkChoice& link = state_.membership.find(p.verifier)->link;
+    LogFields fields = {
+        {"verifier", p.verifier},        {"drafter", p.drafter}, {"drafter_verifiers", int64_t(d->verifiers.size())},
+        {"curve", !d->data_key.empty()}, {"link", link.link},    {"link_reason", link.reason}};
+    if (!p.previous.empty()) fields["moved_from"] = p.previous;
+    log_event(LogLevel::info, "drafter_paired", fields);
+    // The drafter admits the verifier's key before the verifier connects with the drafter's.
+    admit_on_drafter(p.drafter);
+    if (link.link == "nccl")
+      form_nccl_link(p.verifier, p.drafter);
+    else
+      send_work(p.verifier, pair_atom::value, PairWith{d->data_endpoint, d->data_key, ""});
+    if (!p.previous.empty()) admit_on_drafter(p.previous);
+  }
+}
+
+void Scheduler::form_nccl_link(const std::string& verifier, const std::string& drafter) {
+  auto work = state_.work_actors.find(verifier);
+  if (work == state_.work_actors.end()) return;
+  auto paired = [this, verifier, drafter] {
+    const NodeInfo* v = state_.membership.find(verifier);
+    return v && v->partner == drafter && v->link.link == "nccl" ? state_.membership.find(drafter) : nullptr;
+  };
+  auto fall_back = [this, verifier, paired](const std::string& why) {
+    const NodeInfo* d = paired();
+    if (!d || !state_.membership.fall_back_to_zeromq(verifier, why)) return;
+    log_event(LogLevel::warn, "nccl_link_failed", {{"verifier", verifier}, {"drafter", d->name}, {"why", why}});
+    send_work(verifier, pair_atom::value, PairWith{d->data_endpoint, d->data_key, ""});
+    publish_view();
+  };
+  self_->request(work->second, std::chrono::seconds(10), group_atom::value)
+      .then(
+          [this, verifier, paired, fall_back](const std::string& ids) {
+            if (ids.size() != kNcclGroupIdsSize) return fall_back("the verifier's link ids are malformed");
+            const NodeInfo* d = paired();
+            if (!d) return;  // paired otherwise meanwhile
+            send_work(d->name, group_atom::value, verifier, ids);
+            send_work(verifier, pair_atom::value, PairWith{d->data_endpoint, d->data_key, ids});
+          },
+          [this, fall_back](caf::error& e) {
+            const std::string why = failure_reason(e, self_->system());
+            fall_back(is_cluster_error(e, cluster_error::no_link) ? "the verifier cannot make one: " + why
+                                                                  : "no link ids from the verifier: " + why);
+          });
+}
+
+}  // namespace tandem

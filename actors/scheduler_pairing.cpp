@@ -31,8 +31,7 @@ void Scheduler::assign_shards() {
 }
 
 void Scheduler::admit_on_drafter(const std::string& drafter) {
-  if (state_.membership.find(drafter))
-    send_work(drafter, admit_atom::value, state_.membership.admitted_keys(drafter));
+  if (state_.membership.find(drafter)) send_work(drafter, admit_atom::value, state_.membership.admitted_keys(drafter));
 }
 
 void Scheduler::pair_drafters() {

@@ -55,8 +55,10 @@ int run_serve(const std::vector<std::string>& args) {
   scheduler.open(verifier.target(), flags.get("listen"), flags.get("http"), endpoint_settings);
   ClientEndpoints& endpoints = scheduler.endpoints();
   endpoints.add_health([&verifier, &scheduler] {
-    return nlohmann::json{
-        {"kv_shards", verifier.kv_shards()}, {"pairs", scheduler.pairs()}, {"drafter_link", verifier.drafter_link()}};
+    return nlohmann::json{{"kv_shards", verifier.kv_shards()},
+                          {"pairs", scheduler.pairs()},
+                          {"drafter_link", verifier.drafter_link()},
+                          {"prefix_cache", verifier.prefix_cache()}};
   });
 
   std::signal(SIGINT, on_signal);

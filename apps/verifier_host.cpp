@@ -37,6 +37,12 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("max-batch", "8",
         "sequences decoded together, their trees verified in one forward pass (a request for n samples takes n)");
   f.add("prefill-chunk", "128", "most prompt tokens of joining requests per pass (chunked prefill)");
+  f.add("prefix-cache-bytes", "1073741824",
+        "keys and values of earlier prompts kept for later prompts that start the same way (least recently used "
+        "out first; 0: none). Not with --kv-shards: their prompts stay on the shards");
+  f.add("prefix-cache-scope", "global",
+        "global: every client's prompts serve every other's; key: each client (API key, CURVE key or address) reads "
+        "only its own, so no tenant sees another's prompts in its timings");
   add_kv_shard_flags(f);
 }
 
@@ -51,6 +57,11 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   options_.max_batch = int(std::max<int64_t>(1, flags.get_int("max-batch")));
   options_.prefill_chunk = std::max<int64_t>(1, flags.get_int("prefill-chunk"));
   options_.drafter_timeout = std::chrono::milliseconds(flags.get_int("drafter-timeout-ms"));
+  options_.prefix_cache_bytes = size_t(std::max<int64_t>(0, flags.get_int("prefix-cache-bytes")));
+  const std::string& scope = flags.get("prefix-cache-scope");
+  if (scope != "global" && scope != "key")
+    throw UsageError("--prefix-cache-scope is global or key, not '" + scope + "'");
+  options_.prefix_cache_per_client = scope == "key";
   try {
     options_.defaults.mode = parse_mode(flags.get("mode"));
     check_mode_settings(options_.defaults);

@@ -46,6 +46,8 @@ class VerifierHost {
   std::string describe() const;
   /// Its link to a drafter node for /health: {"link", "reason"}.
   nlohmann::json drafter_link() const { return worker_->drafter_link(); }
+  /// The prefix cache, for /health.
+  nlohmann::json prefix_cache() const { return worker_->prefix_cache(); }
   /// Its KV shards for /health (an empty array without shards).
   nlohmann::json kv_shards() const { return kv_shards_health(shards_); }
 

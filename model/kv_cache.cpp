@@ -57,17 +57,44 @@ KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::unique_p
   remote_ = std::move(remote);
 }
 
-KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::shared_ptr<const KvCache> prefix)
+KvCache::KvCache(const ModelConfig& config, int64_t max_positions, std::shared_ptr<const KvCache> prefix,
+                 int64_t prefix_positions)
     : KvCache(config, max_positions) {
   if (!prefix || prefix->remote() || prefix->shared_prefix() || prefix->pending() > 0 || prefix->kv_dim() != kv_dim_ ||
       prefix->n_layers_ != n_layers_)
     throw std::invalid_argument("a shared prefix must be a whole committed cache of the same model");
-  if (prefix->length() > max_positions_)
-    throw std::length_error("a shared prefix of " + std::to_string(prefix->length()) +
+  if (prefix_positions < 0) prefix_positions = prefix->length();
+  if (prefix_positions > prefix->length())
+    throw std::invalid_argument("a shared prefix of " + std::to_string(prefix_positions) +
+                                " positions from a cache of " + std::to_string(prefix->length()));
+  if (prefix_positions > max_positions_)
+    throw std::length_error("a shared prefix of " + std::to_string(prefix_positions) +
                             " positions exceeds the KV cache limit of " + std::to_string(max_positions_));
-  base_ = length_ = prefix->length();
+  base_ = length_ = prefix_positions;
   store_ = prefix->store().empty_like();  // the sample's rows live where the prompt's do
   prefix_ = std::move(prefix);
+}
+
+KvCache::KvCache(int64_t kv_dim, int n_layers, int64_t max_positions, std::unique_ptr<KvRowStore> store)
+    : kv_dim_(kv_dim), n_layers_(n_layers), max_positions_(max_positions), store_(std::move(store)) {}
+
+KvCache KvCache::flat_copy() const {
+  if (remote_ || pending_ > 0 || !store_->on_host())
+    throw std::logic_error("flat_copy needs a cache of committed host rows and no remote");
+  KvCache copy(kv_dim_, n_layers_, max_positions_, store_->empty_like());
+  copy.store_->resize(length_);
+  copy.capacity_ = copy.length_ = length_;
+  const size_t row_bytes = size_t(kv_dim_) * sizeof(float);
+  // Positions before base_ are the prefix's rows 0.., the rest this cache's rows 0...
+  auto copy_rows = [&](float* dst, const float* prefix_rows, const float* own_rows) {
+    if (base_ > 0) std::memcpy(dst, prefix_rows, size_t(base_) * row_bytes);
+    if (length_ > base_) std::memcpy(dst + base_ * kv_dim_, own_rows, size_t(length_ - base_) * row_bytes);
+  };
+  for (int layer = 0; layer < n_layers_; ++layer) {
+    copy_rows(copy.store_->keys(layer), prefix_ ? prefix_->store_->keys(layer) : nullptr, store_->keys(layer));
+    copy_rows(copy.store_->values(layer), prefix_ ? prefix_->store_->values(layer) : nullptr, store_->values(layer));
+  }
+  return copy;
 }
 
 void KvCache::use_store(std::unique_ptr<KvRowStore> store) {

@@ -54,9 +54,16 @@ class KvCache {
   KvCache(const ModelConfig& config, int64_t max_positions);
   /// The same, keeping whole committed segments on `remote` (see above).
   KvCache(const ModelConfig& config, int64_t max_positions, std::unique_ptr<RemoteKv> remote);
-  /// A cache whose first prefix->length() positions are read from `prefix` (see above), which
-  /// must have no remote, no shared prefix of its own and no pending rows.
-  KvCache(const ModelConfig& config, int64_t max_positions, std::shared_ptr<const KvCache> prefix);
+  /// A cache whose first `prefix_positions` positions (-1: all of prefix->length()) are read
+  /// from `prefix` (see above), which must have no remote, no shared prefix of its own and no
+  /// pending rows. Fewer positions than the prefix holds: a prompt that shares only the start
+  /// of a cached one (server/prefix_cache.h).
+  KvCache(const ModelConfig& config, int64_t max_positions, std::shared_ptr<const KvCache> prefix,
+          int64_t prefix_positions = -1);
+  /// A cache of the same committed positions, every one in rows of its own (the shared
+  /// prefix's copied in), sized to hold just them: what may become a shared prefix itself.
+  /// Needs host rows, no remote and no pending rows.
+  KvCache flat_copy() const;
 
   /// Drops the storage past the committed rows (a cache about to become a shared prefix).
   void shrink_to_committed();
@@ -127,6 +134,7 @@ class KvCache {
   size_t bytes_allocated() const { return size_t(capacity_) * row_bytes_all_layers(); }
 
  private:
+  KvCache(int64_t kv_dim, int n_layers, int64_t max_positions, std::unique_ptr<KvRowStore> store);
   size_t row_bytes_all_layers() const { return size_t(kv_dim_) * 4 * 2 * size_t(n_layers_); }
   float* host_rows(float* rows) const;
   void grow(int64_t rows);

@@ -150,6 +150,31 @@ Metrics::Metrics()
                        .Help("Seconds a drafter waited for the verifier.")
                        .Register(*registry_)
                        .Add({})),
+      prefix_cache_hits(BuildCounter()
+                            .Name("tandem_prefix_cache_hits_total")
+                            .Help("Prompts that read their start from the prefix cache.")
+                            .Register(*registry_)
+                            .Add({})),
+      prefix_cache_hit_tokens(BuildCounter()
+                                  .Name("tandem_prefix_cache_hit_tokens_total")
+                                  .Help("Prompt tokens read from the prefix cache instead of computed.")
+                                  .Register(*registry_)
+                                  .Add({})),
+      prefix_cache_evictions(BuildCounter()
+                                 .Name("tandem_prefix_cache_evictions_total")
+                                 .Help("Cached prompts dropped from the prefix cache for room.")
+                                 .Register(*registry_)
+                                 .Add({})),
+      prefix_cache_bytes(BuildGauge()
+                             .Name("tandem_prefix_cache_bytes")
+                             .Help("Keys and values the prefix cache holds, bytes.")
+                             .Register(*registry_)
+                             .Add({})),
+      prefix_cache_budget(BuildGauge()
+                              .Name("tandem_prefix_cache_budget_bytes")
+                              .Help("The most the prefix cache may hold, bytes (--prefix-cache-bytes).")
+                              .Register(*registry_)
+                              .Add({})),
       requests_(BuildCounter()
                     .Name("tandem_requests_total")
                     .Help("Requests ended, by outcome (finished or the error code).")

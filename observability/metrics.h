@@ -48,14 +48,19 @@ class Metrics {
   // Verifier: speculation, batches, KV cache.
   /// Records one verifier pass of a request: `depth` levels drafted, `drafted` tokens, `accepted` kept.
   void pass(const std::string& mode, int depth, int64_t drafted, int64_t accepted);
-  prometheus::Histogram& batch_requests;  // requests per target forward
-  prometheus::Histogram& batch_tokens;    // tokens per target forward
-  prometheus::Gauge& kv_cache_used;       // bytes
-  prometheus::Gauge& kv_cache_capacity;   // bytes
-  prometheus::Counter& verifier_busy;     // seconds in target forwards
-  prometheus::Counter& verifier_idle;     // seconds waiting for drafts (what PEARL removes)
-  prometheus::Counter& drafter_busy;      // seconds drafting
-  prometheus::Counter& drafter_idle;      // seconds a drafter waited for the verifier
+  prometheus::Histogram& batch_requests;         // requests per target forward
+  prometheus::Histogram& batch_tokens;           // tokens per target forward
+  prometheus::Gauge& kv_cache_used;              // bytes
+  prometheus::Gauge& kv_cache_capacity;          // bytes
+  prometheus::Counter& verifier_busy;            // seconds in target forwards
+  prometheus::Counter& verifier_idle;            // seconds waiting for drafts (what PEARL removes)
+  prometheus::Counter& drafter_busy;             // seconds drafting
+  prometheus::Counter& drafter_idle;             // seconds a drafter waited for the verifier
+  prometheus::Counter& prefix_cache_hits;        // prompts that read their start from the prefix cache
+  prometheus::Counter& prefix_cache_hit_tokens;  // prompt tokens read from it instead of computed
+  prometheus::Counter& prefix_cache_evictions;   // cached prompts dropped for room
+  prometheus::Gauge& prefix_cache_bytes;         // keys and values it holds
+  prometheus::Gauge& prefix_cache_budget;        // the most it may hold (--prefix-cache-bytes)
 
   // Data channels.
   prometheus::Counter& channel_bytes(const std::string& channel, const std::string& direction);

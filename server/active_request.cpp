@@ -118,7 +118,12 @@ wire::ServerMessage ActiveRequest::final_message() {
   st->set_drafter_idle_seconds(spec.drafter_idle_seconds);
   st->set_verifier_idle_seconds(spec.verifier_idle_seconds);
   st->set_mode(mode_name(mode()));
-  st->set_kv_cache_bytes(int64_t(run_->cache().bytes_allocated()));
+  // Its own rows, and sample 0 counts the prompt it shares with the others (or with the
+  // prefix cache) once for the request.
+  const KvCache& cache = run_->cache();
+  const KvCache* prompt = cache.shared_prefix();
+  st->set_kv_cache_bytes(int64_t(cache.bytes_allocated() + (prompt && index_ == 0 ? prompt->bytes_allocated() : 0)));
+  st->set_cached_tokens(int32_t(run_->cached_positions()));
   return m;
 }
 

@@ -38,7 +38,8 @@ std::string text_of(const json& j) { return j.dump(-1, ' ', false, json::error_h
 json usage(const wire::Statistics& s) {
   return {{"prompt_tokens", s.prompt_tokens()},
           {"completion_tokens", s.generated_tokens()},
-          {"total_tokens", s.prompt_tokens() + s.generated_tokens()}};
+          {"total_tokens", s.prompt_tokens() + s.generated_tokens()},
+          {"prompt_tokens_details", {{"cached_tokens", s.cached_tokens()}}}};
 }
 
 json speculation(const wire::Statistics& s) {

@@ -114,6 +114,8 @@ wire::SubmitRequest openai_submit(const json& body, bool chat) {
   // n samples share the prompt's cache; the server refuses more than its batch holds.
   r.set_n(uint32_t(integer_field(body, "n", 1, 1, kMaxSamples)));
   r.set_first_finish(bool_field(body, "first_finish"));  // tandem's extension: First Finish Search
+  // tandem's extension: "cache": false keeps the prompt out of the prefix cache both ways.
+  r.set_no_prefix_cache(body.contains("cache") && !body["cache"].is_null() && !bool_field(body, "cache"));
   for (const std::string& s : stop_sequences(body)) r.add_stop(s);
   // OpenAI's defaults: 16 tokens for completions, temperature 1, top_p 1.
   r.set_max_tokens(int32_t(integer_field(body, "max_tokens", chat ? 0 : 16, 0, std::numeric_limits<int32_t>::max())));

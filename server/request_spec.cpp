@@ -36,6 +36,7 @@ RequestSpec parse_request(const std::string& client, const wire::SubmitRequest& 
                                 ", this server's batch size");
   g.sampling = sampling_from_wire(r.sampling());
   spec.first_finish = r.first_finish();
+  spec.prefix_cache = !r.no_prefix_cache();
   spec.stream = r.stream();
   spec.heartbeat_ms = r.heartbeat_ms();
   spec.deadline_ms = r.deadline_ms();

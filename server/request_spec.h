@@ -27,6 +27,8 @@ struct ServingOptions {
   int64_t prefill_chunk = 128;                       // most prompt tokens of joining requests per pass
   std::chrono::milliseconds drafter_timeout{30000};  // a remote drafter silent this long is dropped
   RemoteKvFactory kv_remote;                         // KV shards for each request's cache (empty: none)
+  size_t prefix_cache_bytes = size_t(1) << 30;       // prompts' keys and values kept for later prompts (0: none)
+  bool prefix_cache_per_client = false;              // each client group sees only its own cached prefixes
 };
 
 /// What to tokenize into the prompt: token ids as given, or text (a chat's turns through the
@@ -52,6 +54,7 @@ struct RequestSpec {
   std::vector<std::string> stop;
   int64_t heartbeat_ms = 0;  // the client's heartbeat interval (0: none)
   int64_t deadline_ms = 0;   // from arrival (0: none)
+  bool prefix_cache = true;  // may read its prompt's start from the prefix cache, and leave its prompt there
 };
 
 /// `request` from `client`, checked against `serving`: std::invalid_argument names the first

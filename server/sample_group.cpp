@@ -58,6 +58,7 @@ wire::ServerMessage SampleGroup::merged() const {
     total.set_verifier_idle_seconds(total.verifier_idle_seconds() + s.verifier_idle_seconds());
     total.set_prefill_seconds(std::max(total.prefill_seconds(), s.prefill_seconds()));
     total.set_decode_seconds(std::max(total.decode_seconds(), s.decode_seconds()));
+    total.set_cached_tokens(std::max(total.cached_tokens(), s.cached_tokens()));  // one prompt, read once
   }
   // Tokens a pass and acceptance over every sample's passes.
   const int64_t passes = total.verifier_passes(), drafted = total.drafted_tokens();

@@ -85,8 +85,7 @@ bool AheadEngine::step(std::span<const std::shared_ptr<AheadLane>> lanes) {
 }
 
 void AheadEngine::fill(std::span<const std::shared_ptr<AheadLane>> lanes) {
-  while (step(lanes)) {
-  }
+  while (step(lanes)) {}
 }
 
 }  // namespace tandem

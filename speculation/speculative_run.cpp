@@ -40,7 +40,7 @@ void SpeculativeRun::prefill(Transformer& target) {
 }
 
 int64_t SpeculativeRun::add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens) {
-  if (prefilled_ == 0) decode_start_ = Clock::now();  // the request's first pass: its clock starts
+  if (prefilled_ == cached_positions_) decode_start_ = Clock::now();  // the request's first pass: its clock starts
   chunk_ = std::min<int64_t>(max_tokens, int64_t(result_.prompt_ids.size()) - 1 - prefilled_);
   for (int64_t i = 0; i < chunk_; ++i)
     batch.push_back(
@@ -60,12 +60,16 @@ void SpeculativeRun::finish_prefill_chunk() {
 }
 
 std::shared_ptr<const KvCache> SpeculativeRun::share_prompt() {
-  if (prefilling() || stats_.passes > 0 || cache_.remote() || cache_.shared_prefix())
+  const int64_t positions = int64_t(result_.prompt_ids.size()) - 1;
+  if (prefilling() || stats_.passes > 0 || cache_.remote())
     throw std::logic_error("share_prompt: only a run whose prompt is in, before its first pass, on a local cache");
+  if (shared_prompt_ && cache_.shared_prefix() == shared_prompt_.get()) return shared_prompt_;
   const int64_t max_positions = cache_.max_positions();
-  auto prompt = std::make_shared<KvCache>(std::move(cache_));
+  auto prompt = std::make_shared<KvCache>(cache_.shared_prefix() ? cache_.flat_copy() : std::move(cache_));
   prompt->shrink_to_committed();
+  if (prompt->length() != positions) throw std::logic_error("share_prompt: the cache does not hold the prompt");
   cache_ = KvCache(model_.config(), max_positions, prompt);
+  shared_prompt_ = prompt;
   return prompt;
 }
 
@@ -73,9 +77,21 @@ void SpeculativeRun::adopt_prompt(std::shared_ptr<const KvCache> prompt) {
   const int64_t positions = int64_t(result_.prompt_ids.size()) - 1;  // all but the token opening the first pass
   if (!prompt || prompt->length() != positions || prefilled_ > 0 || stats_.passes > 0 || cache_.remote())
     throw std::logic_error("adopt_prompt: a prompt's cache of another length, or a run already started");
-  cache_ = KvCache(model_.config(), cache_.max_positions(), std::move(prompt));
+  cache_ = KvCache(model_.config(), cache_.max_positions(), prompt);
+  shared_prompt_ = std::move(prompt);
   prefilled_ = positions;
   decode_start_ = Clock::now();
+}
+
+void SpeculativeRun::adopt_prefix(std::shared_ptr<const KvCache> prefix, int64_t positions) {
+  if (!prefix || positions <= 0 || positions > int64_t(result_.prompt_ids.size()) - 1 || prefilled_ > 0 ||
+      stats_.passes > 0 || cache_.remote())
+    throw std::logic_error("adopt_prefix: a prefix longer than the prompt's positions, or a run already started");
+  const bool whole_prompt = positions == prefix->length() && positions == int64_t(result_.prompt_ids.size()) - 1;
+  if (whole_prompt) shared_prompt_ = prefix;  // share_prompt() need not copy it
+  cache_ = KvCache(model_.config(), cache_.max_positions(), std::move(prefix), positions);
+  prefilled_ = cached_positions_ = positions;
+  if (!prefilling()) decode_start_ = Clock::now();
 }
 
 int SpeculativeRun::planned_depth() {

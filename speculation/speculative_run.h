@@ -31,11 +31,20 @@ class SpeculativeRun {
   /// After the forward of a prefill chunk: keeps its keys and values.
   void finish_prefill_chunk();
   /// Once the prompt is in and before the first pass: makes the cache's prompt positions a
-  /// prefix that other runs of the same prompt share (KvCache), this run reading it too.
+  /// prefix that other runs share (KvCache), this run reading it too: the samples of one
+  /// request, and later prompts that start the same way (server/prefix_cache.h). When part
+  /// of the prompt came from an earlier run's prefix, that part is copied in (a prefix
+  /// shares no prefix of its own). Asked again, it gives the same prefix.
   std::shared_ptr<const KvCache> share_prompt();
   /// Before the first pass: reads the prompt's positions from `prompt` (another run's
   /// share_prompt()) instead of prefilling them.
   void adopt_prompt(std::shared_ptr<const KvCache> prompt);
+  /// Before prefilling: reads the prompt's first `positions` positions from `prefix` (an
+  /// earlier prompt's share_prompt() that starts with the same tokens) and prefills only the
+  /// rest. At most the prompt's positions (all but its last token, which opens the first pass).
+  void adopt_prefix(std::shared_ptr<const KvCache> prefix, int64_t positions);
+  /// Prompt positions read from an earlier prompt's prefix instead of prefilled (0: none).
+  int64_t cached_positions() const { return cached_positions_; }
   /// Whether the request has ended (stop token, token limit or context limit).
   bool finished() const { return finished_; }
   /// Before add_pass: chooses this pass's draft depth and tells the drafter what it will be
@@ -78,8 +87,10 @@ class SpeculativeRun {
 
   // The next pass's draft depth, chosen once (by announce_pass or add_pass).
   int planned_depth();
-  int64_t prefilled_ = 0;  // prompt tokens in the cache
-  int64_t chunk_ = 0;      // prompt tokens in the current prefill chunk
+  int64_t prefilled_ = 0;                         // prompt tokens in the cache
+  int64_t cached_positions_ = 0;                  // of those, read from an earlier prompt's prefix (adopt_prefix)
+  std::shared_ptr<const KvCache> shared_prompt_;  // this run's prompt as a shared prefix, once share_prompt() made it
+  int64_t chunk_ = 0;                             // prompt tokens in the current prefill chunk
   std::chrono::steady_clock::time_point decode_start_, verify_start_;
 };
 

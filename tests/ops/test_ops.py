@@ -30,8 +30,9 @@ REQUIRED_METRICS = [
     "tandem_draft_depth_proposed_total", "tandem_draft_depth_accepted_total", "tandem_verifier_busy_seconds_total",
     "tandem_verifier_idle_seconds_total", "tandem_drafter_busy_seconds_total", "tandem_drafter_idle_seconds_total",
     "tandem_batch_requests", "tandem_kv_cache_used_bytes", "tandem_kv_cache_capacity_bytes",
-    "tandem_channel_bytes_total", "tandem_channel_message_latency_seconds", "process_resident_memory_bytes",
-    "process_cpu_seconds_total",
+    "tandem_channel_bytes_total", "tandem_channel_message_latency_seconds", "tandem_prefix_cache_hits_total",
+    "tandem_prefix_cache_hit_tokens_total", "tandem_prefix_cache_evictions_total", "tandem_prefix_cache_bytes",
+    "tandem_prefix_cache_budget_bytes", "process_resident_memory_bytes", "process_cpu_seconds_total",
 ]
 PROMQL_WORDS = {"sum", "rate", "by", "le", "histogram_quantile", "max", "and", "or", "up", "without", "on"}
 

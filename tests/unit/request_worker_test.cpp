@@ -253,9 +253,10 @@ TEST(RequestWorker, SamplesOfOnePromptShareItsCacheAndEachIsWhatItsSeedAloneGive
     EXPECT_EQ(distinct.size(), 4u) << "samples drawn from distinct seeds came out the same";
     EXPECT_EQ(ids_of(four.ids()), ids_of(four.choices(0).ids()));
     EXPECT_EQ(four.stats().prompt_tokens(), submit(mode + "-one", mode, 1, 7, 24).stats().prompt_tokens());
-    // The prompt's cache is held once: far less than four requests' caches.
+    // The prompt's cache is held (and counted) once, each sample adding only its own rows
+    // past it: well under four requests' caches.
     const int64_t one_bytes = submit(mode + "-bytes", mode, 1, 7, 24).stats().kv_cache_bytes();
-    EXPECT_LT(four.stats().kv_cache_bytes(), 2 * one_bytes) << mode;
+    EXPECT_LT(four.stats().kv_cache_bytes(), 3 * one_bytes) << mode;
     std::printf("%s: n = 4 holds %lld KV bytes, n = 1 %lld\n", mode.c_str(), (long long)four.stats().kv_cache_bytes(),
                 (long long)one_bytes);
   }

@@ -1,0 +1,67 @@
+#include "server/prefix_cache.h"
+
+#include <algorithm>
+#include <span>
+
+namespace tandem {
+namespace {
+
+// How many leading tokens `a` and `b` share.
+size_t shared_length(const std::vector<int32_t>& a, std::span<const int32_t> b) {
+  const size_t n = std::min(a.size(), b.size());
+  return size_t(std::mismatch(a.begin(), a.begin() + int64_t(n), b.begin()).first - a.begin());
+}
+
+}  // namespace
+
+PrefixHit PrefixCache::find(const std::string& scope, const std::vector<int32_t>& prompt_ids) {
+  if (prompt_ids.size() < 2) return {};
+  const std::span<const int32_t> positions(prompt_ids.data(), prompt_ids.size() - 1);
+  auto best = entries_.end();
+  size_t best_length = 0;
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    if (it->scope != scope) continue;
+    const size_t length = shared_length(it->tokens, positions);
+    if (length > best_length) best = it, best_length = length;
+  }
+  if (best == entries_.end()) return {};
+  entries_.splice(entries_.begin(), entries_, best);  // used: last to go
+  ++counts_.hits;
+  counts_.hit_tokens += best_length;
+  return {best->cache, int64_t(best_length)};
+}
+
+void PrefixCache::insert(const std::string& scope, const std::vector<int32_t>& prompt_ids,
+                         std::shared_ptr<const KvCache> cache) {
+  if (!cache || prompt_ids.size() < 2 || cache->length() != int64_t(prompt_ids.size()) - 1) return;
+  const size_t bytes = cache->bytes_allocated();
+  if (bytes > budget_) return;
+  const std::span<const int32_t> positions(prompt_ids.data(), prompt_ids.size() - 1);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const auto next = std::next(it);
+    if (it->scope == scope) {
+      const size_t shared = shared_length(it->tokens, positions);
+      if (shared == positions.size()) {  // already held, maybe within a longer prompt
+        entries_.splice(entries_.begin(), entries_, it);
+        return;
+      }
+      if (shared == it->tokens.size()) erase(it);  // this prompt extends it
+    }
+    it = next;
+  }
+  entries_.push_front({scope, std::vector<int32_t>(positions.begin(), positions.end()), std::move(cache), bytes});
+  ++counts_.entries;
+  counts_.bytes += bytes;
+  while (counts_.bytes > budget_) {
+    erase(std::prev(entries_.end()));
+    ++counts_.evictions;
+  }
+}
+
+void PrefixCache::erase(std::list<Entry>::iterator entry) {
+  --counts_.entries;
+  counts_.bytes -= entry->bytes;
+  entries_.erase(entry);
+}
+
+}  // namespace tandem

@@ -1,0 +1,69 @@
+#pragma once
+// Prompts' keys and values kept after their requests end, so that a later prompt that
+// starts the same way (a chat's next turn resending its history, a shared system prompt,
+// an agent's growing transcript) reads those positions instead of computing them again.
+// Exact: a position's keys and values depend only on the tokens up to it, and the
+// forward computes them bit for bit the same whatever the batch or chunk.
+//
+//   prompt ─▶ find: the longest cached prompt sharing its start ─▶ adopt_prefix (KvCache shares those rows)
+//          ─▶ prefill the rest ─▶ share_prompt ─▶ insert (replacing a cached prompt it extends)
+//   over the budget ─▶ the least recently used entries go (a live request keeps its rows until it ends)
+//
+// Entries are kept per scope: '' for everyone, or a client group (an API key's name) when
+// tenants must not see each other's prefixes in their timings. One thread uses it.
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/kv_cache.h"
+
+namespace tandem {
+
+/// A cached prefix for a prompt: read its first `positions` positions from `cache`.
+struct PrefixHit {
+  std::shared_ptr<const KvCache> cache;
+  int64_t positions = 0;  // 0: no hit
+};
+
+/// What the cache holds and has done, for metrics and /health.
+struct PrefixCacheCounts {
+  size_t entries = 0, bytes = 0;
+  uint64_t hits = 0, hit_tokens = 0, evictions = 0;
+};
+
+/// Committed prompt positions under a memory budget, least recently used first out.
+class PrefixCache {
+ public:
+  /// Keeps at most `budget_bytes` of keys and values (0: keeps nothing).
+  explicit PrefixCache(size_t budget_bytes) : budget_(budget_bytes) {}
+
+  /// The longest cached prefix, in `scope`, of a prompt of `prompt_ids`: at most all but its
+  /// last token (the one that opens the first pass).
+  PrefixHit find(const std::string& scope, const std::vector<int32_t>& prompt_ids);
+  /// Keeps `cache`, the positions of `prompt_ids` but the last, for later prompts in `scope`.
+  /// A cached prompt that this one extends is replaced by it; a prompt a cached one already
+  /// holds, or one larger than the budget, is not kept.
+  void insert(const std::string& scope, const std::vector<int32_t>& prompt_ids, std::shared_ptr<const KvCache> cache);
+
+  /// The budget in bytes.
+  size_t budget() const { return budget_; }
+  /// Entries, bytes and what happened so far.
+  PrefixCacheCounts counts() const { return counts_; }
+
+ private:
+  struct Entry {
+    std::string scope;
+    std::vector<int32_t> tokens;  // the cached positions' tokens
+    std::shared_ptr<const KvCache> cache;
+    size_t bytes = 0;
+  };
+  void erase(std::list<Entry>::iterator entry);
+
+  size_t budget_;
+  std::list<Entry> entries_;  // most recently used first
+  PrefixCacheCounts counts_;
+};
+
+}  // namespace tandem

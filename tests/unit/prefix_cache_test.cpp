@@ -1,0 +1,219 @@
+// The prefix cache: which cached prompt a new one reads its start from, what it keeps under
+// its budget and per scope; and, through a real worker on the stories model, that a prompt
+// read from the cache gives exactly the tokens a computed one gives (greedy and sampled),
+// says how many tokens it read, and that `no_prefix_cache` and per-client scopes hold.
+#include "server/prefix_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "server/request_worker.h"
+#include "speculation/generation.h"
+#include "test_helpers.h"
+
+namespace tandem {
+namespace {
+
+using Tokens = std::vector<int32_t>;
+
+ModelConfig tiny_config() {
+  ModelConfig c;
+  c.n_layers = 2;
+  c.n_heads = c.n_kv_heads = 1;
+  c.head_dim = 4;
+  c.context_length = 64;
+  return c;
+}
+
+// A committed cache of `positions` positions, row p of every layer filled with p + `seed`.
+std::shared_ptr<const KvCache> filled_cache(int64_t positions, float seed = 0.0f) {
+  auto cache = std::make_shared<KvCache>(tiny_config(), 64);
+  cache->begin_pending(positions);
+  for (int64_t p = 0; p < positions; ++p) {
+    cache->link_pending(p, p - 1, p);
+    for (int layer = 0; layer < 2; ++layer)
+      for (int i = 0; i < 4; ++i) cache->key(layer, p)[i] = cache->value(layer, p)[i] = float(p) + seed;
+  }
+  cache->commit_all();
+  cache->shrink_to_committed();
+  return cache;
+}
+
+size_t bytes_of(int64_t positions) { return size_t(positions) * 2 * 4 * 2 * sizeof(float); }
+
+TEST(PrefixCache, APromptReadsTheLongestCachedStartItShares) {
+  PrefixCache cache(1 << 20);
+  cache.insert("", {1, 2, 3, 4, 5}, filled_cache(4));
+  cache.insert("", {1, 2, 9, 9, 9, 9}, filled_cache(5));
+  PrefixHit hit = cache.find("", {1, 2, 3, 7, 8});
+  EXPECT_EQ(hit.positions, 3);  // 1 2 3 of the first
+  EXPECT_EQ(hit.cache->length(), 4);
+  hit = cache.find("", {1, 2, 9, 9, 9, 9, 9, 9});
+  EXPECT_EQ(hit.positions, 5);
+  // At most all but the prompt's last token: that one opens the first pass.
+  EXPECT_EQ(cache.find("", {1, 2, 3, 4}).positions, 3);
+  EXPECT_EQ(cache.find("", {5, 1, 2}).positions, 0);
+  EXPECT_EQ(cache.find("", {1}).positions, 0);
+  EXPECT_EQ(cache.counts().hits, 3u);
+  EXPECT_EQ(cache.counts().hit_tokens, 11u);
+}
+
+TEST(PrefixCache, ScopesDoNotSeeEachOther) {
+  PrefixCache cache(1 << 20);
+  cache.insert("http:alice", {1, 2, 3, 4}, filled_cache(3));
+  EXPECT_EQ(cache.find("http:bob", {1, 2, 3, 4}).positions, 0);
+  EXPECT_EQ(cache.find("", {1, 2, 3, 4}).positions, 0);
+  EXPECT_EQ(cache.find("http:alice", {1, 2, 3, 4}).positions, 3);
+}
+
+TEST(PrefixCache, ALongerTurnReplacesTheOneItExtendsAndAHeldOneIsNotKeptTwice) {
+  PrefixCache cache(1 << 20);
+  cache.insert("", {1, 2, 3}, filled_cache(2));
+  cache.insert("", {1, 2, 3, 4, 5}, filled_cache(4));  // the next turn: history and more
+  EXPECT_EQ(cache.counts().entries, 1u);
+  EXPECT_EQ(cache.counts().bytes, bytes_of(4));
+  cache.insert("", {1, 2, 3}, filled_cache(2));  // held already, within the longer one
+  EXPECT_EQ(cache.counts().entries, 1u);
+  EXPECT_EQ(cache.find("", {1, 2, 3, 4, 5, 6}).positions, 4);  // every cached position
+}
+
+TEST(PrefixCache, TheLeastRecentlyUsedGoFirstAndNothingPassesTheBudget) {
+  PrefixCache cache(bytes_of(10));
+  cache.insert("", {1, 1, 1, 1, 1}, filled_cache(4));
+  cache.insert("", {2, 2, 2, 2, 2}, filled_cache(4));
+  EXPECT_EQ(cache.find("", {1, 1, 1, 1, 1}).positions, 4);  // used: now the most recent
+  cache.insert("", {3, 3, 3, 3, 3}, filled_cache(4));       // 12 positions: one must go
+  EXPECT_EQ(cache.counts().evictions, 1u);
+  EXPECT_LE(cache.counts().bytes, bytes_of(10));
+  EXPECT_EQ(cache.find("", {2, 2, 2, 2, 2}).positions, 0);  // the least recently used
+  EXPECT_EQ(cache.find("", {1, 1, 1, 1, 1}).positions, 4);
+  EXPECT_EQ(cache.find("", {3, 3, 3, 3, 3}).positions, 4);
+  cache.insert("", Tokens(13, 7), filled_cache(12));  // larger than the whole budget: not kept
+  EXPECT_EQ(cache.find("", Tokens(13, 7)).positions, 0);
+  EXPECT_EQ(cache.counts().entries, 2u);
+  PrefixCache off(0);
+  off.insert("", {1, 2, 3}, filled_cache(2));
+  EXPECT_EQ(off.counts().entries, 0u);
+}
+
+TEST(PrefixCache, ACacheReadsAPrefixsFirstPositionsAndCopiesFlat) {
+  auto prefix = filled_cache(6, 100.0f);
+  KvCache cache(tiny_config(), 64, prefix, 3);  // shares 3 of its 6 positions
+  EXPECT_EQ(cache.length(), 3);
+  EXPECT_EQ(cache.base(), 3);
+  cache.begin_pending(2);
+  for (int64_t r = 0; r < 2; ++r) {
+    cache.link_pending(r, r - 1, 3 + r);
+    for (int layer = 0; layer < 2; ++layer)
+      for (int i = 0; i < 4; ++i) cache.key(layer, r)[i] = cache.value(layer, r)[i] = float(-1 - r);
+  }
+  cache.commit_all();
+  const KvCache flat = cache.flat_copy();
+  EXPECT_EQ(flat.length(), 5);
+  EXPECT_EQ(flat.base(), 0);
+  EXPECT_EQ(flat.shared_prefix(), nullptr);
+  const float expected[] = {100, 101, 102, -1, -2};
+  for (int layer = 0; layer < 2; ++layer)
+    for (int64_t p = 0; p < 5; ++p) {
+      EXPECT_EQ(flat.key(layer, p)[3], expected[p]) << "layer " << layer << " position " << p;
+      EXPECT_EQ(flat.value(layer, p)[0], expected[p]);
+    }
+  EXPECT_THROW(KvCache(tiny_config(), 64, prefix, 7), std::invalid_argument);  // more than it holds
+}
+
+// A real worker on the stories model: each request waited for in turn.
+class ServedStories {
+ public:
+  explicit ServedStories(ServingOptions options)
+      : model_(Model::load(test::stories_model())),
+        target_(*model_, 1),
+        worker_({&target_}, options, [this](const std::string&, const wire::ServerMessage& m) { take(m); }) {}
+
+  wire::FinalResult ask(const std::string& client, const Tokens& prompt, bool use_cache = true,
+                        float temperature = 0.0f) {
+    wire::SubmitRequest r;
+    r.set_request_id("r" + std::to_string(++asked_));
+    for (int32_t id : prompt) r.mutable_ids()->add_ids(id);
+    r.set_max_tokens(24);
+    r.mutable_sampling()->set_temperature(temperature);
+    r.mutable_sampling()->set_seed(5);
+    r.set_no_prefix_cache(!use_cache);
+    worker_.submit(client, r);
+    std::unique_lock lock(mutex_);
+    EXPECT_TRUE(changed_.wait_for(lock, std::chrono::seconds(60), [&] { return last_.has_value(); }));
+    wire::ServerMessage m = *last_;
+    last_.reset();
+    EXPECT_TRUE(m.has_final()) << m.DebugString();
+    return m.final();
+  }
+  Tokens plain(const Tokens& prompt, float temperature = 0.0f) {
+    GenerationOptions options;
+    options.max_tokens = 24;
+    options.sampling.temperature = temperature;
+    options.sampling.seed = 5;
+    return generate_autoregressive(target_, prompt, options).ids;
+  }
+  Tokens encode(const std::string& text) { return model_->tokenizer().encode(text, true); }
+  RequestWorker& worker() { return worker_; }
+
+ private:
+  void take(const wire::ServerMessage& m) {
+    if (!m.has_final() && !m.has_error()) return;
+    std::lock_guard lock(mutex_);
+    last_ = m;
+    changed_.notify_all();
+  }
+  std::unique_ptr<Model> model_;
+  Transformer target_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::optional<wire::ServerMessage> last_;
+  int asked_ = 0;
+  RequestWorker worker_;  // last: it stops before what its sink touches goes
+};
+
+Tokens ids_of(const wire::FinalResult& f) { return Tokens(f.ids().begin(), f.ids().end()); }
+
+TEST(PrefixCache, AServedPromptReadFromTheCacheGivesTheSameTokens) {
+  for (float temperature : {0.0f, 0.8f}) {
+    ServedStories served{ServingOptions{}};
+    const Tokens first = served.encode("Once upon a time, there was a little girl named Lily. She loved to play");
+    Tokens second = first;
+    for (int32_t id : served.encode(" outside in the park with her dog")) second.push_back(id);
+    wire::FinalResult f = served.ask("zmq:a", first, true, temperature);
+    EXPECT_EQ(f.stats().cached_tokens(), 0);
+    EXPECT_EQ(ids_of(f), served.plain(first, temperature));
+    f = served.ask("zmq:a", second, true, temperature);  // starts with `first`: reads its positions
+    EXPECT_EQ(f.stats().cached_tokens(), int32_t(first.size()) - 1);
+    EXPECT_EQ(ids_of(f), served.plain(second, temperature)) << "temperature " << temperature;
+    f = served.ask("zmq:a", second, true, temperature);  // the whole prompt is cached now
+    EXPECT_EQ(f.stats().cached_tokens(), int32_t(second.size()) - 1);
+    EXPECT_EQ(ids_of(f), served.plain(second, temperature));
+    f = served.ask("zmq:a", first, true, temperature);  // held within the longer prompt
+    EXPECT_EQ(f.stats().cached_tokens(), int32_t(first.size()) - 1);
+    EXPECT_EQ(ids_of(f), served.plain(first, temperature));
+    f = served.ask("zmq:a", second, false, temperature);  // no_prefix_cache: computed
+    EXPECT_EQ(f.stats().cached_tokens(), 0);
+    EXPECT_EQ(ids_of(f), served.plain(second, temperature));
+    const nlohmann::json health = served.worker().prefix_cache();
+    EXPECT_EQ(health["hits"].get<int>(), 3);
+    EXPECT_EQ(health["entries"].get<int>(), 1);  // the second prompt replaced the first it extends
+    EXPECT_EQ(health["scope"], "global");
+    EXPECT_GT(health["bytes"].get<size_t>(), 0u);
+  }
+}
+
+TEST(PrefixCache, PerClientScopesKeepEachClientsPromptsToItself) {
+  ServingOptions options;
+  options.prefix_cache_per_client = true;
+  ServedStories served{options};
+  const Tokens prompt = served.encode("The little dog ran to the big tree and barked");
+  EXPECT_EQ(served.ask("http:alice:1", prompt).stats().cached_tokens(), 0);
+  EXPECT_EQ(served.ask("http:bob:1", prompt).stats().cached_tokens(), 0);  // alice's is not bob's
+  EXPECT_EQ(served.ask("http:alice:2", prompt).stats().cached_tokens(), int32_t(prompt.size()) - 1);
+}
+
+}  // namespace
+}  // namespace tandem

@@ -44,8 +44,7 @@ RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink 
       options_(std::move(options)),
       sink_(std::move(sink)),
       admission_(options_.max_batch),
-      prefix_cache_(options_.prefix_cache_bytes) {
-  metrics().prefix_cache_budget.Set(double(options_.prefix_cache_bytes));
+      prompt_reuse_(options_.prefix_cache_bytes, options_.prefix_cache_per_client) {
   if (models_.pearl_draft) {
     AheadDraftingOptions drafting = pearl_drafting_options(options_.defaults.pearl);
     drafting.cpus.clear();  // the batch pins neither side: its passes mix modes
@@ -310,8 +309,8 @@ bool RequestWorker::admit(std::vector<std::unique_ptr<ActiveRequest>>& active) {
       switch_remote_drafter();
       check_alive(*ticket);
       started.push_back(std::make_unique<ActiveRequest>(ticket, models_, options_, sink_));
-      reuse_prefix(*started[0]);
-      if (!started[0]->run().prefilling()) remember_prompt(*started[0]);
+      prompt_reuse_.before_prefill(*started[0]);
+      if (!started[0]->run().prefilling()) prompt_reuse_.after_prefill(*started[0]);
       if (started[0]->ready_to_fork())
         for (auto& sample : started[0]->fork()) started.push_back(std::move(sample));
     });
@@ -444,7 +443,7 @@ void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_
     auto failed = failure_of(a.ticket(), [&] {
       if (plan.first_row[i] < 0) {
         a.run().finish_prefill_chunk();
-        if (!a.run().prefilling()) remember_prompt(a);
+        if (!a.run().prefilling()) prompt_reuse_.after_prefill(a);
         if (a.ready_to_fork())  // its prompt is in: the other samples start from its cache
           for (auto& sample : a.fork()) started.push_back(std::move(sample));
         return;
@@ -464,50 +463,6 @@ void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_
   }
   for (auto& sample : started) still.push_back(std::move(sample));
   active.swap(still);
-}
-
-bool RequestWorker::may_cache_prompt(ActiveRequest& request) const {
-  const KvCache& cache = request.run().cache();
-  return options_.prefix_cache_bytes > 0 && request.ticket().spec.prefix_cache && request.sample_index() == 0 &&
-         !cache.remote() && cache.store().on_host();
-}
-
-void RequestWorker::reuse_prefix(ActiveRequest& request) {
-  if (!may_cache_prompt(request) || request.run().cached_positions() > 0) return;
-  const RequestSpec& spec = request.ticket().spec;
-  PrefixHit hit;
-  {
-    std::lock_guard lock(prefix_mutex_);
-    hit = prefix_cache_.find(options_.prefix_cache_per_client ? spec.group : "", request.ticket().prompt_ids);
-  }
-  if (hit.positions == 0) return;
-  request.run().adopt_prefix(std::move(hit.cache), hit.positions);
-  metrics().prefix_cache_hits.Increment();
-  metrics().prefix_cache_hit_tokens.Increment(double(hit.positions));
-}
-
-void RequestWorker::remember_prompt(ActiveRequest& request) {
-  if (!may_cache_prompt(request) || request.run().stats().passes > 0 || request.ticket().prompt_ids.size() < 2) return;
-  std::shared_ptr<const KvCache> prompt = request.run().share_prompt();
-  const RequestSpec& spec = request.ticket().spec;
-  std::lock_guard lock(prefix_mutex_);
-  const uint64_t evicted_before = prefix_cache_.counts().evictions;
-  prefix_cache_.insert(options_.prefix_cache_per_client ? spec.group : "", request.ticket().prompt_ids, prompt);
-  const PrefixCacheCounts counts = prefix_cache_.counts();
-  metrics().prefix_cache_evictions.Increment(double(counts.evictions - evicted_before));
-  metrics().prefix_cache_bytes.Set(double(counts.bytes));
-}
-
-nlohmann::json RequestWorker::prefix_cache() const {
-  std::lock_guard lock(prefix_mutex_);
-  const PrefixCacheCounts c = prefix_cache_.counts();
-  return {{"budget_bytes", prefix_cache_.budget()},
-          {"bytes", c.bytes},
-          {"entries", c.entries},
-          {"hits", c.hits},
-          {"hit_tokens", c.hit_tokens},
-          {"evictions", c.evictions},
-          {"scope", options_.prefix_cache_per_client ? "key" : "global"}};
 }
 
 }  // namespace tandem

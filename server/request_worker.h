@@ -23,7 +23,7 @@
 #include "security/curve.h"
 #include "server/active_request.h"
 #include "server/admission.h"
-#include "server/prefix_cache.h"
+#include "server/prompt_reuse.h"
 #include "server/request_backend.h"
 
 namespace tandem {
@@ -59,7 +59,7 @@ class RequestWorker : public RequestBackend {
   /// the verifier states when it joins); set before any use_remote_drafter.
   void set_data_keys(const CurveKeyPair& keys) { data_keys_ = keys; }
   /// The prefix cache, for /health: budget, bytes, entries, hits, hit tokens, evictions, scope.
-  nlohmann::json prefix_cache() const;
+  nlohmann::json prefix_cache() const { return prompt_reuse_.health(); }
 
  private:
   void loop();
@@ -95,13 +95,6 @@ class RequestWorker : public RequestBackend {
   // KV cache bytes the active requests hold, each shared prompt counted once.
   static int64_t cache_bytes(const std::vector<std::unique_ptr<ActiveRequest>>& active);
   void reply_error(const RequestTicket& ticket, int code, const std::string& message);
-  // Whether the prefix cache may serve and keep this request's prompt: a cache of the
-  // request's own in host memory (not on KV shards, not a later sample), and it did not say no.
-  bool may_cache_prompt(ActiveRequest& request) const;
-  // Before a request prefills: the longest cached start of its prompt becomes its cache's.
-  void reuse_prefix(ActiveRequest& request);
-  // Once its prompt is in: the prompt joins the prefix cache.
-  void remember_prompt(ActiveRequest& request);
   // Connects the drafter asked for by use_remote_drafter, if any (worker thread).
   void switch_remote_drafter();
 
@@ -117,8 +110,7 @@ class RequestWorker : public RequestBackend {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
   std::atomic<int64_t> kv_cache_bytes_{0};
-  mutable std::mutex prefix_mutex_;  // the worker thread uses the prefix cache, /health reads it
-  PrefixCache prefix_cache_;         // guarded by prefix_mutex_
+  PromptReuse prompt_reuse_;  // earlier prompts' keys and values for later prompts
   struct DrafterChange {
     std::string endpoint, key, nccl_group_ids;
   };

@@ -1,0 +1,59 @@
+#include "server/prompt_reuse.h"
+
+#include "observability/metrics.h"
+
+namespace tandem {
+
+PromptReuse::PromptReuse(size_t budget_bytes, bool per_client) : per_client_(per_client), cache_(budget_bytes) {
+  metrics().prefix_cache_budget.Set(double(budget_bytes));
+}
+
+bool PromptReuse::applies_to(ActiveRequest& request) const {
+  const KvCache& cache = request.run().cache();
+  return cache_.budget() > 0 && request.ticket().spec.prefix_cache && request.sample_index() == 0 && !cache.remote() &&
+         cache.store().on_host();
+}
+
+std::string PromptReuse::scope_of(ActiveRequest& request) const {
+  return per_client_ ? request.ticket().spec.group : "";
+}
+
+void PromptReuse::before_prefill(ActiveRequest& request) {
+  if (!applies_to(request) || request.run().cached_positions() > 0) return;
+  PrefixHit hit;
+  {
+    std::lock_guard lock(mutex_);
+    hit = cache_.find(scope_of(request), request.ticket().prompt_ids);
+  }
+  if (hit.positions == 0) return;
+  request.run().adopt_prefix(std::move(hit.cache), hit.positions);
+  metrics().prefix_cache_hits.Increment();
+  metrics().prefix_cache_hit_tokens.Increment(double(hit.positions));
+}
+
+void PromptReuse::after_prefill(ActiveRequest& request) {
+  const int64_t positions = int64_t(request.ticket().prompt_ids.size()) - 1;
+  if (!applies_to(request) || request.run().stats().passes > 0 || positions < 1) return;
+  if (request.run().cached_positions() == positions) return;  // read whole from the cache: nothing new to keep
+  std::shared_ptr<const KvCache> prompt = request.run().share_prompt();
+  std::lock_guard lock(mutex_);
+  const uint64_t evicted_before = cache_.counts().evictions;
+  cache_.insert(scope_of(request), request.ticket().prompt_ids, std::move(prompt));
+  const PrefixCacheCounts counts = cache_.counts();
+  metrics().prefix_cache_evictions.Increment(double(counts.evictions - evicted_before));
+  metrics().prefix_cache_bytes.Set(double(counts.bytes));
+}
+
+nlohmann::json PromptReuse::health() const {
+  std::lock_guard lock(mutex_);
+  const PrefixCacheCounts c = cache_.counts();
+  return {{"budget_bytes", cache_.budget()},
+          {"bytes", c.bytes},
+          {"entries", c.entries},
+          {"hits", c.hits},
+          {"hit_tokens", c.hit_tokens},
+          {"evictions", c.evictions},
+          {"scope", per_client_ ? "key" : "global"}};
+}
+
+}  // namespace tandem

@@ -9,6 +9,7 @@
 #include "apps/commands.h"
 #include "apps/flags.h"
 #include "apps/kv_shard_setup.h"
+#include "apps/pearl_flags.h"
 #include "kernels/device.h"
 #include "model/chat_template.h"
 #include "model/model.h"
@@ -45,11 +46,7 @@ Flags generate_flags() {
   f.add("tree-budget", "10", "tree: most nodes per verifier pass");
   f.add("tree-branching", "3", "tree: children proposed under each expanded node");
   f.add("tree-width", "2", "tree: nodes expanded per level; recycle: first-level candidates");
-  f.add("pre-verify", "1", "pearl: drafts the verifier waits for before a pass (0: never wait)");
-  f.add("pearl-drafts", "chain",
-        "pearl: chain (greedy drafts) or tree (a draft under --branch-below probability gets its runner-up as a "
-        "sibling)");
-  f.add("branch-below", "0.8", "pearl tree: draft probability under which the runner-up is drafted too");
+  add_pearl_flags(f);
   f.add("draft-threads", "0",
         "pearl: threads for the drafter, the rest verify (0: a quarter of --threads, at least 1)");
   f.add("matmul", matmul_path_name(kDefaultMatmulPath),
@@ -139,12 +136,7 @@ int run_generate(const std::vector<std::string>& args) {
   settings.recycle_width = settings.tree.width = int(flags.get_int("tree-width"));
   settings.tree.budget = int(flags.get_int("tree-budget"));
   settings.tree.branching = int(flags.get_int("tree-branching"));
-  settings.pearl.pre_verify = int(flags.get_int("pre-verify"));
-  const std::string& pearl_drafts = flags.get("pearl-drafts");
-  if (pearl_drafts != "chain" && pearl_drafts != "tree")
-    throw UsageError("--pearl-drafts must be chain or tree, got '" + pearl_drafts + "'");
-  settings.pearl.tree = pearl_drafts == "tree";
-  settings.pearl.branch_below = float(flags.get_double("branch-below"));
+  read_pearl_flags(flags, settings.pearl);
   try {
     settings.mode = parse_mode(flags.get("mode"));
     check_mode_settings(settings);

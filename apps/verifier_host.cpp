@@ -6,6 +6,7 @@
 #include "actors/node_agent.h"
 #include "apps/commands.h"
 #include "apps/kv_shard_setup.h"
+#include "apps/pearl_flags.h"
 #include "model/fingerprint.h"
 #include "speculation/pearl_runner.h"
 
@@ -25,6 +26,7 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("matmul", matmul_path_name(kDefaultMatmulPath),
         "quantized matmul: int8 (8-bit activation blocks, repacked weights) or precise (int16 activations)");
   f.add("draft-threads", "0", "pearl: threads for the drafter (0: a quarter, at least 1)");
+  add_pearl_flags(f);
   add_device_flags(f, true);
   add_link_flags(f);
   f.add("max-tokens", "256", "tokens generated when a request asks for 0");
@@ -77,6 +79,7 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
     matmul = matmul_path_named(flags.get("matmul"));
   } catch (const std::invalid_argument& e) { throw UsageError(std::string("--matmul: ") + e.what()); }
   const ThreadSplit split = split_threads(threads, int(flags.get_int("draft-threads")));
+  read_pearl_flags(flags, options_.defaults.pearl);
   options_.defaults.pearl.drafter_cpus = split.drafter_cpus;
   options_.defaults.pearl.verifier_cpus = split.verifier_cpus;
   const int segment = attention_segment(flags);

@@ -3,7 +3,8 @@
 # `scripts/check_format.sh --fix` rewrites them instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t sources < <(git ls-files '*.cpp' '*.h' '*.cu')
+# Tracked sources and new ones not yet added (a new file must not slip past the check).
+mapfile -t sources < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.h' '*.cu' | sort -u)
 if [ "${1:-}" = --fix ]; then
   clang-format -i "${sources[@]}"
   exit 0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-bench, llama-perplexity and llama-speculative-simple from the
-# llama.cpp tree vendored in the llama-cpp-python sdist on PyPI (pinned, sha256-checked),
-# into bench/peer/build/ (git-ignored). Prints the folder of the binaries. Only for the
-# side-by-side benchmark (bench/peer/compare.py); nothing of it is linked into tandem.
+# Builds llama.cpp's llama-bench, llama-perplexity, llama-speculative-simple and llama-server
+# from the llama.cpp tree vendored in the llama-cpp-python sdist on PyPI (pinned,
+# sha256-checked), into bench/peer/build/ (git-ignored). Prints the folder of the binaries.
+# Only for the side-by-side benchmarks (bench/peer/compare.py, bench/prefix_cache_bench.py);
+# nothing of it is linked into tandem.
 set -euo pipefail
 cd "$(dirname "$0")"
 VERSION=0.3.36
@@ -23,6 +24,7 @@ SRC=$WORK/llama_cpp_python-$VERSION/vendor/llama.cpp
 NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 cmake -S "$SRC" -B "$WORK/llama.cpp" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
   -DCMAKE_C_FLAGS="$NO_AMX" -DCMAKE_CXX_FLAGS="$NO_AMX" \
-  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-cmake --build "$WORK/llama.cpp" -j "$(nproc)" --target llama-bench llama-perplexity llama-speculative-simple llama-completion >&2
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON >/dev/null
+cmake --build "$WORK/llama.cpp" -j "$(nproc)" --target llama-bench llama-perplexity llama-speculative-simple llama-completion \
+  llama-server >&2
 echo "$(pwd)/$WORK/llama.cpp/bin"

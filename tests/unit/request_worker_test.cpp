@@ -193,6 +193,51 @@ TEST(RequestWorker, PearlRequestsShareThePassesWithOthers) {
               int(pearl.accepted_tokens()), pearl.tokens_per_pass());
 }
 
+// --pearl-drafts tree in a server: the batch's drafting thread gives unsure drafts their
+// runner-ups as siblings, the verifier checks those trees, and the output stays plain decoding's.
+TEST(RequestWorker, PearlTreesInTheBatchCarryRunnerUpsAndMatchPlainDecoding) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(test::perturbed_stories());
+  Transformer target(*model, 1), pearl_target(*model, 1), pearl_draft(*drafter_model, 1);
+  const std::vector<std::string> prompts = {"Once upon a time", "Lily and Tom went to the park"};
+  double drafted_per_pass[2] = {0, 0};  // chain, tree
+  for (bool tree : {false, true}) {
+    Replies replies;
+    ServingOptions options;
+    options.defaults.pearl.tree = tree;
+    options.defaults.pearl.branch_below = 0.95f;  // nearly every draft counts as unsure
+    RequestWorker worker({&target, nullptr, &pearl_target, &pearl_draft}, options,
+                         [&](const std::string&, const wire::ServerMessage& m) { replies.take(m); });
+    auto id_of = [](size_t i) { return request_name(0, int(i)); };
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      wire::SubmitRequest request;
+      request.set_request_id(id_of(i));
+      request.set_text(prompts[i]);
+      request.set_mode("pearl");
+      request.set_max_tokens(80);
+      worker.submit("zmq:client", request);
+    }
+    ASSERT_TRUE(replies.wait_for(prompts.size()));
+    std::lock_guard lock(replies.mutex);
+    int64_t drafted = 0, passes = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const wire::ServerMessage& m = replies.terminal.at(id_of(i));
+      ASSERT_TRUE(m.has_final()) << m.DebugString();
+      GenerationOptions plain;
+      plain.max_tokens = 80;
+      const auto expected =
+          generate_autoregressive(target, model->tokenizer().encode(prompts[i], model->tokenizer().add_bos()), plain);
+      EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()), expected.ids)
+          << (tree ? "tree " : "chain ") << prompts[i];
+      drafted += m.final().stats().drafted_tokens();
+      passes += m.final().stats().verifier_passes();
+    }
+    drafted_per_pass[tree] = double(drafted) / double(std::max<int64_t>(passes, 1));
+  }
+  EXPECT_GT(drafted_per_pass[1], drafted_per_pass[0]) << "no runner-ups were drafted";
+  std::printf("PEARL drafts per pass in the batch: chain %.2f, tree %.2f\n", drafted_per_pass[0], drafted_per_pass[1]);
+}
+
 // A request for n samples: they decode together from one prefill of the prompt, each is
 // exactly what a request with its seed alone gives, and they answer once, together.
 TEST(RequestWorker, SamplesOfOnePromptShareItsCacheAndEachIsWhatItsSeedAloneGives) {

@@ -35,10 +35,26 @@ void PromptReuse::after_prefill(ActiveRequest& request) {
   const int64_t positions = int64_t(request.ticket().prompt_ids.size()) - 1;
   if (!applies_to(request) || request.run().stats().passes > 0 || positions < 1) return;
   if (request.run().cached_positions() == positions) return;  // read whole from the cache: nothing new to keep
-  std::shared_ptr<const KvCache> prompt = request.run().share_prompt();
+  keep(request, request.ticket().prompt_ids, request.run().share_prompt());
+}
+
+void PromptReuse::after_finish(ActiveRequest& request) {
+  if (!applies_to(request)) return;
+  const KvCache& cache = request.run().cache();
+  const std::vector<int32_t>& tokens = request.run().context();
+  // Drafts accepted past a stop or the token limit are in the cache but not the output.
+  const int64_t positions = std::min<int64_t>(cache.length(), int64_t(tokens.size()) - 1);
+  if (positions <= int64_t(request.ticket().prompt_ids.size()) - 1 || cache.pending() > 0) return;
+  auto whole = std::make_shared<KvCache>(cache.flat_copy());
+  whole->truncate(positions);
+  whole->shrink_to_committed();
+  keep(request, std::span(tokens).first(size_t(positions) + 1), std::move(whole));
+}
+
+void PromptReuse::keep(ActiveRequest& request, std::span<const int32_t> tokens, std::shared_ptr<const KvCache> cache) {
   std::lock_guard lock(mutex_);
   const uint64_t evicted_before = cache_.counts().evictions;
-  cache_.insert(scope_of(request), request.ticket().prompt_ids, std::move(prompt));
+  cache_.insert(scope_of(request), std::vector<int32_t>(tokens.begin(), tokens.end()), std::move(cache));
   const PrefixCacheCounts counts = cache_.counts();
   metrics().prefix_cache_evictions.Increment(double(counts.evictions - evicted_before));
   metrics().prefix_cache_bytes.Set(double(counts.bytes));

@@ -1,10 +1,12 @@
 #pragma once
 // The prefix cache (server/prefix_cache.h) as the request worker uses it: before a request
 // prefills, the longest cached start of its prompt becomes its cache's; once its prompt is
-// in, the prompt joins the cache. Scoped by client group when asked, counted in the metrics
-// and shown in /health.
+// in, the prompt joins the cache; when it finishes, its prompt and output do (a chat's next
+// turn resends that output). Scoped by client group when asked, counted in the metrics and
+// shown in /health.
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <span>
 
 #include "server/active_request.h"
 #include "server/prefix_cache.h"
@@ -20,6 +22,8 @@ class PromptReuse {
   void before_prefill(ActiveRequest& request);
   /// Once its prompt is in, before its first pass (worker thread).
   void after_prefill(ActiveRequest& request);
+  /// When it has finished (worker thread): the prompt and the output its cache holds.
+  void after_finish(ActiveRequest& request);
   /// Budget, bytes, entries, hits, hit tokens, evictions and scope (any thread).
   nlohmann::json health() const;
 
@@ -29,6 +33,8 @@ class PromptReuse {
   bool applies_to(ActiveRequest& request) const;
   // The scope of a request's prompts.
   std::string scope_of(ActiveRequest& request) const;
+  // Keeps `cache`, holding the positions of `tokens` but the last, for the request's scope.
+  void keep(ActiveRequest& request, std::span<const int32_t> tokens, std::shared_ptr<const KvCache> cache);
 
   bool per_client_;
   mutable std::mutex mutex_;  // the worker thread uses the cache, /health reads it

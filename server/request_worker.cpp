@@ -234,6 +234,7 @@ void RequestWorker::end(const RequestTicket& ticket, const wire::ServerMessage& 
 }
 
 void RequestWorker::conclude(ActiveRequest& request, const wire::ServerMessage& last) {
+  if (last.has_final()) prompt_reuse_.after_finish(request);
   SampleGroup* group = request.group();
   if (!group) return end(request.ticket(), last);
   if (group->ended()) return;  // answered already: the others were stopped

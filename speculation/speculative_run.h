@@ -45,6 +45,8 @@ class SpeculativeRun {
   void adopt_prefix(std::shared_ptr<const KvCache> prefix, int64_t positions);
   /// Prompt positions read from an earlier prompt's prefix instead of prefilled (0: none).
   int64_t cached_positions() const { return cached_positions_; }
+  /// The prompt and the output so far; the cache's committed position p holds token p.
+  const std::vector<int32_t>& context() const { return context_; }
   /// Whether the request has ended (stop token, token limit or context limit).
   bool finished() const { return finished_; }
   /// Before add_pass: chooses this pass's draft depth and tells the drafter what it will be

@@ -132,8 +132,9 @@ class ServedStories {
         worker_({&target_}, options, [this](const std::string&, const wire::ServerMessage& m) { take(m); }) {}
 
   wire::FinalResult ask(const std::string& client, const Tokens& prompt, bool use_cache = true,
-                        float temperature = 0.0f) {
+                        float temperature = 0.0f, const std::string& mode = "ar") {
     wire::SubmitRequest r;
+    r.set_mode(mode);
     r.set_request_id("r" + std::to_string(++asked_));
     for (int32_t id : prompt) r.mutable_ids()->add_ids(id);
     r.set_max_tokens(24);
@@ -180,29 +181,56 @@ TEST(PrefixCache, AServedPromptReadFromTheCacheGivesTheSameTokens) {
   for (float temperature : {0.0f, 0.8f}) {
     ServedStories served{ServingOptions{}};
     const Tokens first = served.encode("Once upon a time, there was a little girl named Lily. She loved to play");
-    Tokens second = first;
-    for (int32_t id : served.encode(" outside in the park with her dog")) second.push_back(id);
     wire::FinalResult f = served.ask("zmq:a", first, true, temperature);
     EXPECT_EQ(f.stats().cached_tokens(), 0);
-    EXPECT_EQ(ids_of(f), served.plain(first, temperature));
-    f = served.ask("zmq:a", second, true, temperature);  // starts with `first`: reads its positions
+    const Tokens answer = ids_of(f);
+    EXPECT_EQ(answer, served.plain(first, temperature));
+    // The next turn resends the first and its answer: all of that was kept when it finished
+    // (the answer's last token never ran: it would have opened the next pass).
+    Tokens next = first;
+    next.insert(next.end(), answer.begin(), answer.end());
+    for (int32_t id : served.encode(" The end.")) next.push_back(id);
+    f = served.ask("zmq:a", next, true, temperature);
+    EXPECT_EQ(f.stats().cached_tokens(), int32_t(first.size() + answer.size()) - 1);
+    EXPECT_EQ(ids_of(f), served.plain(next, temperature)) << "temperature " << temperature;
+    f = served.ask("zmq:a", next, true, temperature);  // the whole prompt is cached now
+    EXPECT_EQ(f.stats().cached_tokens(), int32_t(next.size()) - 1);
+    EXPECT_EQ(ids_of(f), served.plain(next, temperature));
+    f = served.ask("zmq:a", first, true, temperature);  // held within the longer entry
     EXPECT_EQ(f.stats().cached_tokens(), int32_t(first.size()) - 1);
-    EXPECT_EQ(ids_of(f), served.plain(second, temperature)) << "temperature " << temperature;
-    f = served.ask("zmq:a", second, true, temperature);  // the whole prompt is cached now
-    EXPECT_EQ(f.stats().cached_tokens(), int32_t(second.size()) - 1);
-    EXPECT_EQ(ids_of(f), served.plain(second, temperature));
-    f = served.ask("zmq:a", first, true, temperature);  // held within the longer prompt
-    EXPECT_EQ(f.stats().cached_tokens(), int32_t(first.size()) - 1);
     EXPECT_EQ(ids_of(f), served.plain(first, temperature));
-    f = served.ask("zmq:a", second, false, temperature);  // no_prefix_cache: computed
+    f = served.ask("zmq:a", next, false, temperature);  // no_prefix_cache: computed
     EXPECT_EQ(f.stats().cached_tokens(), 0);
-    EXPECT_EQ(ids_of(f), served.plain(second, temperature));
+    EXPECT_EQ(ids_of(f), served.plain(next, temperature));
     const nlohmann::json health = served.worker().prefix_cache();
     EXPECT_EQ(health["hits"].get<int>(), 3);
-    EXPECT_EQ(health["entries"].get<int>(), 1);  // the second prompt replaced the first it extends
+    EXPECT_EQ(health["entries"].get<int>(), 1);  // each longer conversation replaced the one it extends
     EXPECT_EQ(health["scope"], "global");
     EXPECT_GT(health["bytes"].get<size_t>(), 0u);
   }
+}
+
+// With speculation, a pass may accept drafts past the token limit: those positions are in
+// the cache but not in the output, and the kept conversation stops where the output does.
+TEST(PrefixCache, ASpeculativeAnswerIsKeptUpToItsLastOutputToken) {
+  ServedStories served{ServingOptions{}};
+  // A story, its continuation, and the story again: prompt lookup proposes the continuation
+  // once more, and the target takes much of it.
+  const Tokens story = served.encode("Once upon a time, there was a little girl named Lily. She loved to play");
+  Tokens first = story;
+  const Tokens continuation = served.plain(story);
+  first.insert(first.end(), continuation.begin(), continuation.end());
+  first.insert(first.end(), story.begin() + 1, story.end());
+  const wire::FinalResult f = served.ask("zmq:a", first, true, 0.0f, "lookup");
+  const Tokens answer = ids_of(f);
+  EXPECT_EQ(answer, served.plain(first));
+  ASSERT_GT(f.stats().accepted_tokens(), 0);
+  Tokens next = first;
+  next.insert(next.end(), answer.begin(), answer.end());
+  next.push_back(story[1]);
+  const wire::FinalResult g = served.ask("zmq:a", next, true, 0.0f, "lookup");
+  EXPECT_EQ(g.stats().cached_tokens(), int32_t(first.size() + answer.size()) - 1);
+  EXPECT_EQ(ids_of(g), served.plain(next));
 }
 
 TEST(PrefixCache, PerClientScopesKeepEachClientsPromptsToItself) {

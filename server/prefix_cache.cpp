@@ -31,26 +31,29 @@ PrefixHit PrefixCache::find(const std::string& scope, const std::vector<int32_t>
   return {best->cache, int64_t(best_length)};
 }
 
+bool PrefixCache::touch(const std::string& scope, std::span<const int32_t> prompt_ids) {
+  if (prompt_ids.size() < 2) return false;
+  const std::span<const int32_t> positions = prompt_ids.first(prompt_ids.size() - 1);
+  for (auto it = entries_.begin(); it != entries_.end(); ++it)
+    if (it->scope == scope && shared_length(it->tokens, positions) == positions.size()) {
+      entries_.splice(entries_.begin(), entries_, it);  // used: last to go
+      return true;
+    }
+  return false;
+}
+
 void PrefixCache::insert(const std::string& scope, const std::vector<int32_t>& prompt_ids,
                          std::shared_ptr<const KvCache> cache) {
   if (!cache || prompt_ids.size() < 2 || cache->length() != int64_t(prompt_ids.size()) - 1) return;
   const size_t bytes = cache->bytes_allocated();
-  if (bytes > budget_) return;
+  if (bytes > budget_ || touch(scope, prompt_ids)) return;
   const std::span<const int32_t> positions(prompt_ids.data(), prompt_ids.size() - 1);
   for (auto it = entries_.begin(); it != entries_.end();) {
     const auto next = std::next(it);
-    if (it->scope == scope) {
-      const size_t shared = shared_length(it->tokens, positions);
-      if (shared == positions.size()) {  // already held, maybe within a longer prompt
-        entries_.splice(entries_.begin(), entries_, it);
-        return;
-      }
-      if (shared == it->tokens.size()) erase(it);  // this prompt extends it
-    }
+    if (it->scope == scope && shared_length(it->tokens, positions) == it->tokens.size()) erase(it);  // extended
     it = next;
   }
   entries_.push_front({scope, std::vector<int32_t>(positions.begin(), positions.end()), std::move(cache), bytes});
-  ++counts_.entries;
   counts_.bytes += bytes;
   while (counts_.bytes > budget_) {
     erase(std::prev(entries_.end()));
@@ -58,8 +61,13 @@ void PrefixCache::insert(const std::string& scope, const std::vector<int32_t>& p
   }
 }
 
+PrefixCacheCounts PrefixCache::counts() const {
+  PrefixCacheCounts c = counts_;
+  c.entries = entries_.size();
+  return c;
+}
+
 void PrefixCache::erase(std::list<Entry>::iterator entry) {
-  --counts_.entries;
   counts_.bytes -= entry->bytes;
   entries_.erase(entry);
 }

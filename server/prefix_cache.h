@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ class PrefixCache {
   /// The longest cached prefix, in `scope`, of a prompt of `prompt_ids`: at most all but its
   /// last token (the one that opens the first pass).
   PrefixHit find(const std::string& scope, const std::vector<int32_t>& prompt_ids);
+  /// Whether an entry in `scope` already holds the positions of `prompt_ids` (all but the
+  /// last), maybe within a longer prompt; if so it counts as just used. A caller about to
+  /// copy a cache for insert() asks this first.
+  bool touch(const std::string& scope, std::span<const int32_t> prompt_ids);
   /// Keeps `cache`, the positions of `prompt_ids` but the last, for later prompts in `scope`.
   /// A cached prompt that this one extends is replaced by it; a prompt a cached one already
   /// holds, or one larger than the budget, is not kept.
@@ -50,7 +55,7 @@ class PrefixCache {
   /// The budget in bytes.
   size_t budget() const { return budget_; }
   /// Entries, bytes and what happened so far.
-  PrefixCacheCounts counts() const { return counts_; }
+  PrefixCacheCounts counts() const;
 
  private:
   struct Entry {
@@ -63,7 +68,7 @@ class PrefixCache {
 
   size_t budget_;
   std::list<Entry> entries_;  // most recently used first
-  PrefixCacheCounts counts_;
+  PrefixCacheCounts counts_;  // all but `entries`, which is entries_.size()
 };
 
 }  // namespace tandem

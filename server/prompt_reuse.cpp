@@ -45,10 +45,15 @@ void PromptReuse::after_finish(ActiveRequest& request) {
   // Drafts accepted past a stop or the token limit are in the cache but not the output.
   const int64_t positions = std::min<int64_t>(cache.length(), int64_t(tokens.size()) - 1);
   if (positions <= int64_t(request.ticket().prompt_ids.size()) - 1 || cache.pending() > 0) return;
+  const std::span<const int32_t> conversation = std::span(tokens).first(size_t(positions) + 1);
+  {
+    std::lock_guard lock(mutex_);
+    if (cache_.touch(scope_of(request), conversation)) return;  // held already: no copy
+  }
   auto whole = std::make_shared<KvCache>(cache.flat_copy());
   whole->truncate(positions);
   whole->shrink_to_committed();
-  keep(request, std::span(tokens).first(size_t(positions) + 1), std::move(whole));
+  keep(request, conversation, std::move(whole));
 }
 
 void PromptReuse::keep(ActiveRequest& request, std::span<const int32_t> tokens, std::shared_ptr<const KvCache> cache) {

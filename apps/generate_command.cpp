@@ -36,7 +36,8 @@ Flags generate_flags() {
   f.add("threads", "0", "CPU threads; 0 for one per core");
   f.add("mode", "ar",
         "ar (plain), chain (a draft model drafts a chain), tree (a draft model drafts a dynamic tree), pearl "
-        "(drafter and verifier on their own threads at once), lookup (prompt lookup) or recycle (token recycling)");
+        "(drafter and verifier on their own threads at once), lookup (prompt lookup), recycle (token recycling) or "
+        "auto (each pass the drafter and depth that pay most, or none; uses --draft-model unless it is 'none')");
   f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         "draft model for --mode chain, tree and pearl (same vocabulary as --model)");
   f.add("draft-tokens", "5", "most tokens drafted per verifier pass (tree: depth; recycle: per branch; pearl: window)");
@@ -146,7 +147,7 @@ int run_generate(const std::vector<std::string>& args) {
   std::unique_ptr<Model> draft_model;
   std::unique_ptr<Transformer> draft_transformer;
   int target_threads = threads;
-  if (needs_draft_model(mode)) {
+  if (needs_draft_model(mode) || (mode == Mode::automatic && flags.get("draft-model") != "none")) {
     draft_model = load_draft_model(flags.get("draft-model"), *model);
     int draft_threads = threads;
     if (mode == Mode::pearl) {

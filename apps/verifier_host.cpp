@@ -17,9 +17,9 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("draft-model", default_draft_model,
         "local draft model for chain, tree and pearl (same vocabulary); 'none' for none. A drafter node the "
         "scheduler pairs with this verifier takes over chain and tree drafting");
-  f.add("mode", "ar",
-        "mode for requests that name none: ar, chain, tree, pearl, lookup, recycle (on CPUs where a pass over k "
-        "tokens costs about k decode steps, ar is fastest; see docs/benchmarks.md)");
+  f.add("mode", "auto",
+        "mode for requests that name none: ar, chain, tree, pearl, lookup, recycle, or auto (each pass, per "
+        "request, the drafter and depth that pay most given acceptance so far and the batch, or none)");
   f.add("draft-tokens", "5", "most drafted tokens per verifier pass");
   f.add("drafter-timeout-ms", "30000", "a drafter node silent this long is dropped; requests go on without it");
   f.add("threads", "0", "CPU threads; 0 for one per core");

@@ -1,6 +1,8 @@
-// Engine benchmark: memory bandwidth of this machine, then prefill and decode
-// speed of each model at each thread count, and decode as a fraction of the
-// bandwidth limit (weight bytes read per token / bandwidth).
+// Engine benchmark: memory bandwidth and int8 peak of this machine, then prefill and
+// decode speed of each model at each thread count, decode as a fraction of the
+// bandwidth limit (weight bytes read per token / bandwidth), and prefill and
+// multi-token passes as a fraction of the int8 peak (their matrices' multiply-adds
+// per second / the peak).
 //
 //   build/tandem_bench [--threads 1,2] [--models a.gguf,b.gguf] [--matmul int16,int16-fast,float] [--json out.json]
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "apps/flags.h"
+#include "kernels/int8_peak.h"
 #include "model/model.h"
 #include "model/transformer.h"
 #include "observability/metrics.h"
@@ -77,6 +80,16 @@ double measure_bandwidth(int threads) {
   }
   std::free(data);
   return best;
+}
+
+// Multiply-adds of the weight matrices for one token: every layer's, plus the output head's
+// when the token wants logits (a prompt's tokens but the last do not).
+double matrix_multiply_adds(const Weights& w, bool with_output) {
+  double total = with_output ? double(w.output.rows) * double(w.output.cols) : 0.0;
+  for (const auto& l : w.layers)
+    for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      total += double(m->rows) * double(m->cols);
+  return total;
 }
 
 struct Speed {
@@ -214,10 +227,22 @@ int main(int argc, char** argv) {
     report["bandwidth_gbs"][std::to_string(t)] = bw / 1e9;
     std::printf("  %d thread(s) %.1f GB/s", t, bw / 1e9);
   }
+  std::printf("\nint8 peak (%s dot products alone):", kernel_isa_name(kernel_isa()));
+  for (int t : thread_counts) {
+    ThreadPool pool(t);
+    const Int8Peak peak = measure_int8_peak(pool);
+    report["int8_peak_gmacs"][std::to_string(t)] = peak.multiply_adds_per_second / 1e9;
+    std::printf("  %d thread(s) %.0f G multiply-adds/s", t, peak.multiply_adds_per_second / 1e9);
+  }
+  // A rate of multiply-adds as a percentage of the peak at t threads (0 when there is none).
+  auto of_peak = [&](double multiply_adds_per_second, int t) {
+    const double peak = report["int8_peak_gmacs"][std::to_string(t)].get<double>() * 1e9;
+    return peak > 0 ? 100 * multiply_adds_per_second / peak : 0.0;
+  };
   std::printf(
-      "\n\n| model | weights read/token | matmul | threads | prefill tok/s | decode tok/s | bandwidth limit tok/s | "
-      "decode / limit |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+      "\n\n| model | weights read/token | matmul | threads | prefill tok/s | prefill / int8 peak | decode tok/s | "
+      "bandwidth limit tok/s | decode / limit |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& name : sections.count("speed") ? models : std::vector<std::string>{}) {
     auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
     double mb = double(model->weights().bytes_per_token()) / 1e6;
@@ -225,14 +250,16 @@ int main(int argc, char** argv) {
       for (int t : thread_counts) {
         Speed s = measure_model(*model, t, matmul_path_named(path), prompt_tokens, decode_tokens);
         double limit = report["bandwidth_gbs"][std::to_string(t)].get<double>() * 1e3 / mb;
-        std::printf("| %s | %.0f MB | %s | %d | %.1f | %.2f | %.1f | %.0f%% |\n", model->config().name.c_str(), mb,
-                    path.c_str(), t, s.prefill_tps, s.decode_tps, limit, 100 * s.decode_tps / limit);
+        const double prefill_peak = of_peak(s.prefill_tps * matrix_multiply_adds(model->weights(), false), t);
+        std::printf("| %s | %.0f MB | %s | %d | %.1f | %.0f%% | %.2f | %.1f | %.0f%% |\n", model->config().name.c_str(),
+                    mb, path.c_str(), t, s.prefill_tps, prefill_peak, s.decode_tps, limit, 100 * s.decode_tps / limit);
         std::fflush(stdout);
         report["models"].push_back({{"model", name},
                                     {"matmul", path},
                                     {"threads", t},
                                     {"weight_mb_per_token", mb},
                                     {"prefill_tps", s.prefill_tps},
+                                    {"prefill_percent_of_int8_peak", prefill_peak},
                                     {"decode_tps", s.decode_tps},
                                     {"bandwidth_limit_tps", limit},
                                     {"fraction_of_limit", s.decode_tps / limit}});
@@ -240,8 +267,8 @@ int main(int argc, char** argv) {
   }
   // What a verifier pass over k tokens costs, in single-token decode steps.
   std::printf(
-      "\n| model | matmul | threads | forward of k tokens / forward of 1: k=2 | 4 | 8 | 16 |\n"
-      "|---|---|---|---|---|---|---|\n");
+      "\n| model | matmul | threads | forward of k tokens / forward of 1: k=2 | 4 | 8 | 16 | k=16 / int8 peak |\n"
+      "|---|---|---|---|---|---|---|---|\n");
   for (const auto& name : sections.count("passes") ? models : std::vector<std::string>{}) {
     auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
     for (const auto& path : paths)
@@ -257,7 +284,11 @@ int main(int argc, char** argv) {
           report["batch_cost"].push_back(
               {{"model", name}, {"matmul", path}, {"threads", t}, {"tokens", k}, {"cost_in_decode_steps", ratio}});
         }
-        std::printf("\n");
+        // Every token of a pass wants logits, as a verifier's do.
+        const double pass_peak = of_peak(16 * matrix_multiply_adds(model->weights(), true) / pass.back(), t);
+        report["pass16_percent_of_int8_peak"].push_back(
+            {{"model", name}, {"matmul", path}, {"threads", t}, {"percent", pass_peak}});
+        std::printf(" %.0f%% |\n", pass_peak);
         std::fflush(stdout);
       }
   }

@@ -13,27 +13,17 @@ answers each turn the same way on its own and the histories stay comparable.
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 from openai import OpenAI
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+from openai_servers import free_port, server_command, start_server, stop_server, timed_chat  # noqa: E402
 from serve_bench import stratified_prompts  # noqa: E402
-
-TARGET = os.path.join(ROOT, "models", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def second_turns(path, count):
@@ -46,61 +36,23 @@ def second_turns(path, count):
     return [by_first[p] for p in stratified_prompts(path, count)]
 
 
-def start(engine, args, port):
-    """Starts one engine's HTTP server; returns the process once it answers."""
-    if engine == "llama-server":
-        command = [args.llama_server, "-m", TARGET, "-t", str(args.threads), "-np", str(args.conversations),
-                   "-c", str(4096 * args.conversations), "--host", "127.0.0.1", "--port", str(port)]
-        ready = f"http://127.0.0.1:{port}/health"
-    else:
-        command = [args.tandem, "serve", "--http", f"127.0.0.1:{port}", "--listen", "tcp://127.0.0.1:0",
-                   "--threads", str(args.threads), "--max-batch", str(max(args.conversations, 1)), "--draft-model",
-                   "none"]
-        if engine == "tandem-no-cache":
-            command += ["--prefix-cache-bytes", "0"]
-        ready = f"http://127.0.0.1:{port}/ready"
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"{engine} exited early: {' '.join(command)}")
-        try:
-            if urllib.request.urlopen(ready, timeout=2).status == 200:
-                return server
-        except OSError:
-            time.sleep(0.5)
-    server.kill()
-    sys.exit(f"{engine} did not come up")
-
-
 def converse(client, first, second, turns, max_tokens, record):
     """One conversation: each turn streams its answer; records (turn, seconds to the first
     token, seconds in all, completion tokens, cached prompt tokens or None)."""
     messages = [{"role": "system", "content": "You are a helpful assistant."}]
     for turn in range(turns):
         messages.append({"role": "user", "content": first if turn == 0 else second if turn == 1 else "Go on."})
-        start = time.monotonic()
-        first_token, text, usage = None, "", None
-        stream = client.chat.completions.create(model="m", messages=messages, max_tokens=max_tokens,
-                                                temperature=0, stream=True,
-                                                stream_options={"include_usage": True})
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                if first_token is None:
-                    first_token = time.monotonic() - start
-                text += chunk.choices[0].delta.content
-            if chunk.usage:
-                usage = chunk.usage
-        total = time.monotonic() - start
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        record(turn + 1, first_token if first_token is not None else total, total,
-               usage.completion_tokens if usage else 0, getattr(details, "cached_tokens", None) if details else None)
+        text, first_token, total, _, tokens, cached = timed_chat(client, messages, max_tokens)
+        record(turn + 1, first_token, total, tokens, cached)
         messages.append({"role": "assistant", "content": text})
 
 
 def run(engine, args, firsts, seconds):
     port = free_port()
-    server = start(engine, args, port)
+    binary = args.llama_server if engine == "llama-server" else args.tandem
+    extra = ["--prefix-cache-bytes", "0"] if engine == "tandem-no-cache" else []
+    server = start_server(engine, server_command(engine.split("-no-cache")[0], binary, port, args.threads,
+                                                 args.conversations, extra=extra), port)
     rows, lock = [], threading.Lock()
     try:
         client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", timeout=1800)
@@ -119,8 +71,7 @@ def run(engine, args, firsts, seconds):
             t.join()
         wall = time.monotonic() - began
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        stop_server(server)
     per_turn = {}
     for turn in range(1, args.turns + 1):
         mine = [r for r in rows if r[0] == turn]

@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   flags.add("target", "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "target model");
   flags.add("draft", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "draft model for chain, tree and pearl");
   flags.add("prompts", "../shared/data/prompts/spec_bench.jsonl", "Spec-Bench prompt file");
-  flags.add("modes", "ar,chain,tree,pearl,lookup,recycle", "comma-separated modes (ar always runs first)");
+  flags.add("modes", "ar,chain,tree,pearl,lookup,recycle,auto", "comma-separated modes (ar always runs first)");
   flags.add("limit", "2", "prompts per category (first turns, in file order); 0 for all 480");
   flags.add("max-tokens", "64", "tokens generated per prompt");
   flags.add("threads", "0", "CPU threads; 0 for one per core");
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
         settings.draft_aware = run_name.find(":point-mass") == std::string::npos;
         Transformer* verifier = &target_tf;
         Transformer* drafter = nullptr;
-        if (needs_draft_model(settings.mode)) {
+        if (needs_draft_model(settings.mode) || settings.mode == Mode::automatic) {
           if (!draft) draft = Model::load(draft_path);
           if (mode == "pearl") {
             // PEARL splits the cores: its own transformers with their own thread pools.

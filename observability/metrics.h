@@ -20,7 +20,7 @@ namespace tandem {
 inline constexpr const char* kRequestOutcomes[] = {"finished",  "invalid_argument", "overloaded", "deadline_exceeded",
                                                    "cancelled", "malformed",        "internal",   "unavailable"};
 /// Speculation modes, as labels.
-inline constexpr const char* kModeLabels[] = {"ar", "chain", "tree", "pearl", "lookup", "recycle"};
+inline constexpr const char* kModeLabels[] = {"ar", "chain", "tree", "pearl", "lookup", "recycle", "auto"};
 /// Tree depths counted one by one; deeper drafts count under the last.
 inline constexpr int kMaxDepthLabel = 8;
 

@@ -21,12 +21,13 @@ namespace tandem {
 
 /// The models a server runs. Draft and PEARL transformers may be null when no draft model is loaded.
 struct ServingModels {
-  Transformer* target = nullptr;                // all threads
-  Transformer* draft = nullptr;                 // all threads, for chain and tree
-  Transformer* pearl_target = nullptr;          // the verifier's share of the cores, for passes with PEARL requests
-  Transformer* pearl_draft = nullptr;           // the drafter's share, for PEARL's drafting thread
-  RemoteDrafterLink* remote_drafter = nullptr;  // a drafter process for chain, tree and PEARL, instead of `draft`
-  AheadDrafting* pearl_drafting = nullptr;      // set by the worker: drafts ahead for PEARL requests on pearl_draft
+  Transformer* target = nullptr;                    // all threads
+  Transformer* draft = nullptr;                     // all threads, for chain and tree
+  Transformer* pearl_target = nullptr;              // the verifier's share of the cores, for passes with PEARL requests
+  Transformer* pearl_draft = nullptr;               // the drafter's share, for PEARL's drafting thread
+  RemoteDrafterLink* remote_drafter = nullptr;      // a drafter process for chain, tree and PEARL, instead of `draft`
+  AheadDrafting* pearl_drafting = nullptr;          // set by the worker: drafts ahead for PEARL requests on pearl_draft
+  const std::atomic<int64_t>* pass_rows = nullptr;  // set by the worker: rows of its latest pass (mode auto)
 };
 
 /// A request as received: what it asks (parsed once, on arrival) and what has happened to it.

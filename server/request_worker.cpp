@@ -45,6 +45,7 @@ RequestWorker::RequestWorker(ServingModels models, ServingOptions options, Sink 
       sink_(std::move(sink)),
       admission_(options_.max_batch),
       prompt_reuse_(options_.prefix_cache_bytes, options_.prefix_cache_per_client) {
+  models_.pass_rows = &pass_rows_;
   if (models_.pearl_draft) {
     AheadDraftingOptions drafting = pearl_drafting_options(options_.defaults.pearl);
     drafting.cpus.clear();  // the batch pins neither side: its passes mix modes
@@ -406,6 +407,7 @@ RequestWorker::PassPlan RequestWorker::plan_pass(std::vector<std::unique_ptr<Act
     plan.caches.push_back(&run.cache());
     ++i;
   }
+  pass_rows_.store(int64_t(plan.batch.size()));
   return plan;
 }
 

@@ -110,7 +110,8 @@ class RequestWorker : public RequestBackend {
   std::map<std::pair<std::string, std::string>, std::shared_ptr<RequestTicket>> live_;  // (client, request id)
   bool stopping_ = false;
   std::atomic<int64_t> kv_cache_bytes_{0};
-  PromptReuse prompt_reuse_;  // earlier prompts' keys and values for later prompts
+  std::atomic<int64_t> pass_rows_{0};  // rows of the latest pass, which auto requests weigh their drafts against
+  PromptReuse prompt_reuse_;           // earlier prompts' keys and values for later prompts
   struct DrafterChange {
     std::string endpoint, key, nccl_group_ids;
   };

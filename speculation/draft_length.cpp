@@ -1,5 +1,6 @@
 #include "speculation/draft_length.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
@@ -15,26 +16,40 @@ DraftLength::DraftLength(int max_depth, PassCost verify, double draft_cost, int 
     throw std::invalid_argument("draft length settings must be non-negative (and explore_every positive)");
 }
 
-double DraftLength::value(int depth) const {
+double DraftLength::value(int depth, const DraftContext& context) const {
   double a = acceptance(), tokens = 0.0, p = 1.0;
   for (int i = 0; i <= depth; ++i, p *= a) tokens += p;  // 1 + a + ... + a^depth
-  return tokens / (verify_.steps(1.0 + depth * verify_.tokens_per_level()) + depth * draft_cost_);
+  const double rows = context.rows_before + 1.0 + depth * verify_.tokens_per_level();
+  const double catch_up = depth > 0 ? context.catch_up * tokens / std::max(1.0, context.remaining) : 0.0;
+  return (context.rows_before + tokens) / (verify_.steps(rows) + depth * draft_cost_ + catch_up);
 }
 
-int DraftLength::next() {
+int DraftLength::best_depth(const DraftContext& context) const {
   int best = 0;
   for (int depth = 1; depth <= max_depth_; ++depth)
-    if (value(depth) > value(best)) best = depth;
+    if (value(depth, context) > value(best, context)) best = depth;
+  return best;
+}
+
+int DraftLength::next(const DraftContext& context) {
+  const int best = best_depth(context);
   if (best > 0 || max_depth_ == 0) {
     idle_passes_ = 0;
     return best;
   }
-  // Not worth drafting now; try one token now and then to keep learning.
-  if (++idle_passes_ >= explore_every_) {
+  // Not worth drafting now; try one token now and then to keep learning, unless the try
+  // itself would cost a real share of what is left.
+  if (++idle_passes_ >= explore_every_ && context.catch_up <= kMaxCatchUpShare * std::max(1.0, context.remaining)) {
     idle_passes_ = 0;
     return 1;
   }
   return 0;
+}
+
+void DraftLength::start_from(double a) {
+  a = std::clamp(a, 0.01, 0.99);
+  rejected_ = 1.0;
+  accepted_ = a / (1.0 - a);
 }
 
 void DraftLength::update(int drafted, int accepted) {

@@ -16,6 +16,24 @@ namespace tandem {
 /// tokens, and draft_cost what drafting one level costs, in target decode steps.
 /// When drafting does not pay (depth 0), it still drafts one token every
 /// `explore_every` passes so the estimate of a can recover.
+///
+/// In a batch, `context.rows_before` rows of other requests share the pass, and each is taken to
+/// yield about a token's worth of work: the pass then yields rows_before + E(L) for
+/// verify.steps(rows_before + 1 + L * tokens_per_level) + L * draft_cost, and a depth pays
+/// when it raises that rate for the whole pass. Where the curve is flat (a pass that streams
+/// the weights) drafts cost almost nothing; where it is steep (a compute-bound batch) each
+/// drafted token costs a token's full share, and drafting no longer pays.
+///
+/// A drafter may owe work before it can draft (`context.catch_up`: a draft model that has
+/// not yet run the context). That is paid once and spread over the passes left, about
+/// remaining / E(L) of them; a drafter that owes more than kMaxCatchUpShare of the rest
+/// (in target steps per token left) is not tried while it does not pay.
+struct DraftContext {
+  double rows_before = 0;  // other requests' rows in the same pass
+  double catch_up = 0;     // target decode steps the drafter must spend before drafting
+  double remaining = 1e9;  // tokens the request may still produce
+};
+
 class DraftLength {
  public:
   DraftLength(int max_depth, PassCost verify, double draft_cost, int explore_every = 8);
@@ -23,14 +41,21 @@ class DraftLength {
   DraftLength(int max_depth, double verify_cost, double draft_cost, int explore_every = 8)
       : DraftLength(max_depth, PassCost::linear(verify_cost), draft_cost, explore_every) {}
 
+  static constexpr double kMaxCatchUpShare = 0.05;
+
   /// Depth for the next pass (0..max_depth).
-  int next();
+  int next(const DraftContext& context = {});
   /// After a pass: `drafted` the depth offered on the accepted branch's path, `accepted` how many were kept.
   void update(int drafted, int accepted);
+  /// Starts the estimate at acceptance `a` (in (0, 1)) instead of the even prior, as if
+  /// seen over a couple of passes: later passes soon outweigh it.
+  void start_from(double a);
   /// Current estimate of the per-token acceptance probability.
   double acceptance() const { return accepted_ / (accepted_ + rejected_); }
   /// Expected tokens per unit of work at depth L under the current estimate.
-  double value(int depth) const;
+  double value(int depth, const DraftContext& context = {}) const;
+  /// The best depth now (0: drafting does not pay), without exploring or counting a pass.
+  int best_depth(const DraftContext& context = {}) const;
 
  private:
   int max_depth_;

@@ -49,6 +49,12 @@ float proposal_probability(const Proposal& q, int32_t token) {
 ChainDrafter::ChainDrafter(Transformer& draft_model, int length, int64_t max_context)
     : cache_(draft_model, max_context), length_(length) {}
 
+int64_t ChainDrafter::unseen_tokens(const std::vector<int32_t>& context) const {
+  const std::vector<int32_t>& cached = cache_.cached();
+  const auto shared = std::mismatch(context.begin(), context.end(), cached.begin(), cached.end()).first;
+  return int64_t(context.end() - shared);
+}
+
 TokenTree ChainDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   ChainDrafter* self = this;
   const std::vector<int32_t>* wanted = &context;

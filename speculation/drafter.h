@@ -34,11 +34,19 @@ class Drafter {
   /// After each verifier pass: the tokens it ran and the target's logits after each
   /// ([tokens.size()][vocab]). Drafters that learn from the target override this.
   virtual void observe(const std::vector<int32_t>& /*tokens*/, const float* /*logits*/, int32_t /*vocab*/) {}
+  /// After each verifier pass: the depth of the tree it verified and how many of its
+  /// tokens were accepted. Drafters that choose their own depth (AutoDrafter) learn from it.
+  virtual void learn(int /*drafted_depth*/, int /*accepted*/) {}
+  /// Before each draft: how many tokens the request may still produce.
+  virtual void expect_remaining(int64_t /*tokens*/) {}
+  /// Tokens of `context` the drafter has not run yet and would run before drafting (a
+  /// draft model catching its cache up); 0 for drafters without a model.
+  virtual int64_t unseen_tokens(const std::vector<int32_t>& /*context*/) const { return 0; }
   /// How the request samples. With a temperature, model drafters draw their drafts from
   /// their own distribution under the same temperature, top-k and top-p and attach it
   /// to the tree (TokenTree::set_proposal); greedy requests (the default) get their top
   /// choices. Drafters without a model keep proposing deterministic guesses.
-  void sample_with(const SamplingParams& params) { sampling_ = params; }
+  virtual void sample_with(const SamplingParams& params) { sampling_ = params; }
 
  protected:
   bool sampling() const { return sampling_.temperature > 0.0f; }
@@ -69,6 +77,7 @@ class ChainDrafter : public Drafter {
   /// `draft_model` drafts `length` tokens per call; its cache holds up to max_context positions.
   ChainDrafter(Transformer& draft_model, int length, int64_t max_context);
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
+  int64_t unseen_tokens(const std::vector<int32_t>& context) const override;
   /// draft() for several requests' drafters (of one draft model) at once: each level of
   /// their chains is one forward pass for all of them. The same chains as one at a time.
   static std::vector<TokenTree> draft_together(std::span<ChainDrafter* const> drafters,

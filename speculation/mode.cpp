@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "speculation/auto_drafter.h"
+
 namespace tandem {
 
 const std::vector<Mode>& all_modes() {
-  static const std::vector<Mode> modes = {Mode::ar, Mode::chain, Mode::tree, Mode::pearl, Mode::lookup, Mode::recycle};
+  static const std::vector<Mode> modes = {Mode::ar,     Mode::chain,   Mode::tree,     Mode::pearl,
+                                          Mode::lookup, Mode::recycle, Mode::automatic};
   return modes;
 }
 
@@ -18,6 +21,7 @@ const char* mode_name(Mode mode) {
     case Mode::pearl: return "pearl";
     case Mode::lookup: return "lookup";
     case Mode::recycle: return "recycle";
+    case Mode::automatic: return "auto";
   }
   return "?";
 }
@@ -25,7 +29,7 @@ const char* mode_name(Mode mode) {
 Mode parse_mode(const std::string& name) {
   for (Mode mode : all_modes())
     if (name == mode_name(mode)) return mode;
-  throw std::invalid_argument("mode must be ar, chain, tree, pearl, lookup or recycle, got '" + name + "'");
+  throw std::invalid_argument("mode must be ar, chain, tree, pearl, lookup, recycle or auto, got '" + name + "'");
 }
 
 bool needs_draft_model(Mode mode) { return mode == Mode::chain || mode == Mode::tree || mode == Mode::pearl; }
@@ -40,7 +44,35 @@ void check_mode_settings(const ModeSettings& s) {
   if (s.pearl.pre_verify < 0) throw std::invalid_argument("pre-verify must be >= 0");
 }
 
-std::unique_ptr<Drafter> make_drafter(const ModeSettings& s, Transformer* draft, int64_t max_context) {
+namespace {
+
+// Auto's drafters: the two that cost nothing to draft, then the draft model's chain when
+// there is one, which tries a token less often while it does not pay (each try costs a
+// draft step and catching its cache up with the context).
+std::unique_ptr<Drafter> make_auto_drafter(const ModeSettings& s, Transformer* draft, int64_t max_context,
+                                           const AutoInputs& inputs) {
+  if (!inputs.target) throw std::invalid_argument("mode auto needs the target model to weigh its drafters");
+  std::vector<AutoCandidate> candidates;
+  candidates.push_back({"lookup", std::make_unique<PromptLookupDrafter>(s.ngram, s.lookup_depth), s.lookup_depth});
+  candidates.push_back(
+      {"recycle", std::make_unique<RecyclingDrafter>(s.recycle_width, s.draft_tokens), s.draft_tokens});
+  if (draft) {
+    const double cost = speculation_defaults(*inputs.target, &draft->model(), s.draft_tokens, true).draft_cost;
+    // Running context it has not seen costs the draft model what a long pass costs per
+    // token (the curve's slope past 16 tokens), scaled like its decode steps.
+    const PassCost curve = PassCost::measured();
+    const double per_token = cost * (curve.steps(32) - curve.steps(16)) / 16;
+    candidates.push_back({"chain", std::make_unique<ChainDrafter>(*draft, s.draft_tokens, max_context), s.draft_tokens,
+                          cost, 32, per_token});
+  }
+  return std::make_unique<AutoDrafter>(std::move(candidates), PassCost::measured(), inputs.pass_rows);
+}
+
+}  // namespace
+
+std::unique_ptr<Drafter> make_drafter(const ModeSettings& s, Transformer* draft, int64_t max_context,
+                                      const AutoInputs& auto_inputs) {
+  if (s.mode == Mode::automatic) return make_auto_drafter(s, draft, max_context, auto_inputs);
   if (needs_draft_model(s.mode) && !draft)
     throw std::invalid_argument(std::string("--mode ") + mode_name(s.mode) + " needs a draft model");
   if (s.mode == Mode::chain) return std::make_unique<ChainDrafter>(*draft, s.draft_tokens, max_context);
@@ -53,8 +85,12 @@ std::unique_ptr<Drafter> make_drafter(const ModeSettings& s, Transformer* draft,
 SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, const Model* draft_model) {
   // PEARL drafts beside the verifier: its drafts cost the verifier nothing.
   const bool uses_model = s.mode == Mode::chain || s.mode == Mode::tree;
-  const int max_depth = s.mode == Mode::lookup ? s.lookup_depth : s.draft_tokens;
-  SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, max_depth, s.adaptive);
+  const int max_depth = s.mode == Mode::lookup      ? s.lookup_depth
+                        : s.mode == Mode::automatic ? std::max(s.lookup_depth, s.draft_tokens)
+                                                    : s.draft_tokens;
+  // Auto chooses each pass's depth itself, per drafter.
+  const bool adaptive = s.adaptive && s.mode != Mode::automatic;
+  SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, max_depth, adaptive);
   o.draft_aware = s.draft_aware;
   if (s.mode == Mode::tree) {
     // A level of the tree holds about budget / depth nodes, each verified, and each
@@ -77,7 +113,7 @@ GenerationResult generate_in_mode(const ModeSettings& s, Transformer& target, Tr
     pearl.max_window = s.draft_tokens;
     return generate_pearl(target, *draft, prompt_ids, options, stats, on_token, pearl);
   }
-  std::unique_ptr<Drafter> drafter = make_drafter(s, draft, options.max_context);
+  std::unique_ptr<Drafter> drafter = make_drafter(s, draft, options.max_context, {&target.model(), nullptr});
   return generate_speculative(target, *drafter, prompt_ids, options, stats, on_token,
                               mode_speculation(s, target.model(), draft ? &draft->model() : nullptr));
 }

@@ -1,6 +1,7 @@
 #pragma once
 // One place that turns a mode name and its knobs into a generation call, shared by
 // `tandem generate` and the benchmarks.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,8 +13,10 @@
 
 namespace tandem {
 
-/// How a request is generated: plainly (ar) or with one of the speculation modes.
-enum class Mode { ar, chain, tree, pearl, lookup, recycle };
+/// How a request is generated: plainly (ar), with one of the speculation modes, or
+/// `automatic` ("auto"): each pass the drafter and depth that pay most, or none
+/// (speculation/auto_drafter.h).
+enum class Mode { ar, chain, tree, pearl, lookup, recycle, automatic };
 
 /// Every mode, in the order the help lists them.
 const std::vector<Mode>& all_modes();
@@ -40,10 +43,19 @@ struct ModeSettings {
 /// Throws std::invalid_argument naming the problem if `settings` cannot run.
 void check_mode_settings(const ModeSettings& settings);
 
-/// The drafter of a mode drafting between passes (chain, tree, lookup, recycle; null for ar),
-/// drafting with `draft` where the mode needs a model. PEARL drafts beside the passes: on
-/// generate_pearl's own thread, or in a server on the batch's drafting thread (runner/ahead_drafting).
-std::unique_ptr<Drafter> make_drafter(const ModeSettings& settings, Transformer* draft, int64_t max_context);
+/// What auto weighs its drafters with: the target (a draft model's cost is its weights'
+/// bytes against the target's) and, in a server, the rows of the batch's latest pass.
+struct AutoInputs {
+  const Model* target = nullptr;
+  const std::atomic<int64_t>* pass_rows = nullptr;
+};
+
+/// The drafter of a mode drafting between passes (chain, tree, lookup, recycle, auto; null
+/// for ar), drafting with `draft` where the mode needs a model (auto: uses it if given).
+/// PEARL drafts beside the passes: on generate_pearl's own thread, or in a server on the
+/// batch's drafting thread (speculation/ahead_drafting).
+std::unique_ptr<Drafter> make_drafter(const ModeSettings& settings, Transformer* draft, int64_t max_context,
+                                      const AutoInputs& auto_inputs = {});
 /// Depth and cost settings for the mode's speculation on `target`.
 SpeculationOptions mode_speculation(const ModeSettings& settings, const Model& target, const Model* draft_model);
 

@@ -110,7 +110,10 @@ void SpeculativeRun::add_pass(std::vector<BatchToken>& batch, int32_t seq) {
   tree_ = TokenTree();
   const int depth = planned_depth();
   planned_depth_ = -1;
-  if (drafter_) tree_ = drafter_->draft(context_, depth);
+  if (drafter_) {
+    drafter_->expect_remaining(options_.max_tokens - int64_t(result_.ids.size()));
+    tree_ = drafter_->draft(context_, depth);
+  }
   if (cache_.length() + 1 + tree_.depth() >= cache_.max_positions()) tree_ = TokenTree();  // no room: one token
   stats_.draft_seconds += seconds_since(draft_start);
   verify_start_ = Clock::now();
@@ -140,6 +143,7 @@ void SpeculativeRun::finish_pass(const float* logits) {
   stats_.drafted += tree_.size();
   stats_.accepted += int64_t(verdict.accepted.size());
   depth_.update(tree_.depth(), int(verdict.accepted.size()));
+  if (drafter_) drafter_->learn(tree_.depth(), int(verdict.accepted.size()));
 
   std::vector<int32_t> produced;
   for (int32_t node : verdict.accepted) produced.push_back(tree_[node].token);

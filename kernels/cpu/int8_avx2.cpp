@@ -18,4 +18,8 @@ FloatGroupKernelFn avx2_float_kernel(DType type, int tokens) {
 
 void avx2_quantize(const float* x, int64_t n, Int8Block* out) { quantize_blocks<vec::Avx2>(x, n, out); }
 
+int64_t avx2_dot_loop(int64_t iterations, uint8_t weight, int8_t activation) {
+  return dot_throughput_loop<vec::Avx2>(iterations, weight, activation);
+}
+
 }  // namespace tandem::int8

@@ -19,4 +19,8 @@ FloatGroupKernelFn avx512_float_kernel(DType type, int tokens) {
 
 void avx512_quantize(const float* x, int64_t n, Int8Block* out) { quantize_blocks<vec::Avx512>(x, n, out); }
 
+int64_t avx512_dot_loop(int64_t iterations, uint8_t weight, int8_t activation) {
+  return dot_throughput_loop<vec::Avx512>(iterations, weight, activation);
+}
+
 }  // namespace tandem::int8

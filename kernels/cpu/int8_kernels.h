@@ -35,6 +35,13 @@ using QuantizeFn = void (*)(const float* x, int64_t n, Int8Block* out);
 /// The quantizer of an instruction set (quantize_int8 itself for the scalar path).
 QuantizeFn quantizer_for(KernelIsa isa);
 
+/// The dot-product instruction the kernels use, alone on independent accumulators
+/// (dot_throughput_loop in int8_simd.h): iterations × 12 dots of 64 (AVX-512) or 32 (AVX2)
+/// byte products. The result only keeps the work from being dropped.
+int64_t avx512_dot_loop(int64_t iterations, uint8_t weight, int8_t activation);
+int64_t avx2_dot_loop(int64_t iterations, uint8_t weight, int8_t activation);
+constexpr int kDotLoopChains = 12;
+
 /// The float kernels (F32, F16, BF16) for 1..kAvx512MaxFloatTokens / kAvx2MaxFloatTokens tokens.
 FloatGroupKernelFn avx512_float_kernel(DType type, int tokens);
 FloatGroupKernelFn avx2_float_kernel(DType type, int tokens);

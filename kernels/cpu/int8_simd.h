@@ -174,5 +174,27 @@ GroupKernelFn kernel_for_tokens(DType type, int tokens) {
   }
 }
 
+// The dot-product instruction alone, as the kernels issue it (V::dot), on kChains
+// independent accumulators so that its throughput, not its latency, is the limit:
+// `iterations` × kChains dots of kBytes byte products each. Returns a sum that depends
+// on every dot, so none can be dropped.
+template <class V>
+int64_t dot_throughput_loop(int64_t iterations, uint8_t weight, int8_t activation) {
+  constexpr int kChains = kDotLoopChains;
+  typename V::I acc[kChains];
+  for (auto& a : acc) a = V::set1_32(0);
+  const auto u = V::set1_8(char(weight)), x = V::set1_8(char(activation));
+  for (int64_t i = 0; i < iterations; ++i)
+    for (int c = 0; c < kChains; ++c) acc[c] = V::dot(acc[c], u, x);
+  int32_t lanes[V::kLanes];
+  int64_t total = 0;
+  for (const auto& a : acc) {
+    static_assert(sizeof(a) == sizeof(lanes));
+    std::memcpy(lanes, &a, sizeof(lanes));
+    for (int32_t v : lanes) total += v;
+  }
+  return total;
+}
+
 }  // namespace
 }  // namespace tandem::int8

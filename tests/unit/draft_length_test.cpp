@@ -74,5 +74,31 @@ TEST(DraftLength, ACostCurveThatStaysFlatDraftsDeeperThanALinearOne) {
   EXPECT_LE(linear.next(), 2);
 }
 
+// Other requests' rows in the pass: on the flat part of the curve drafts stay cheap, on
+// its steep part (a compute-bound batch) they cost a token's share each and stop paying.
+TEST(DraftLength, ACrowdedPassDraftsLessThanALoneOne) {
+  DraftLength d(8, PassCost::measured(), 0.0);
+  for (int i = 0; i < 20; ++i) d.update(4, 3);  // about three in four accepted
+  EXPECT_GE(d.best_depth({0}), 3);
+  EXPECT_LE(d.best_depth({3}), d.best_depth({0}));
+  EXPECT_EQ(d.best_depth({63}), 0);
+}
+
+// A drafter that must first run a long context pays only when the answer is long enough
+// to win it back, and is not even tried when catching up would cost a real share of it.
+TEST(DraftLength, WorkOwedBeforeDraftingIsSpreadOverWhatIsLeft) {
+  DraftLength d(4, PassCost::measured(), 0.3, 2);
+  for (int i = 0; i < 20; ++i) d.update(4, 4);  // nearly everything accepted
+  EXPECT_GE(d.best_depth({0, 5.0, 1000}), 3);   // 5 steps owed, 1000 tokens to spread them over
+  EXPECT_EQ(d.best_depth({0, 60.0, 64}), 0);    // 60 steps owed for 64 tokens: never won back
+  DraftLength idle(4, PassCost::measured(), 0.3, 2);
+  for (int i = 0; i < 20; ++i) idle.update(4, 0);  // nothing accepted: only tries
+  int tries = 0;
+  for (int pass = 0; pass < 20; ++pass) tries += idle.next({0, 60.0, 64});
+  EXPECT_EQ(tries, 0);
+  for (int pass = 0; pass < 20; ++pass) tries += idle.next({0, 0.0, 64});
+  EXPECT_EQ(tries, 10);  // one token every second pass
+}
+
 }  // namespace
 }  // namespace tandem

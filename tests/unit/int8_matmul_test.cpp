@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/int8_kernels.h"
 #include "kernels/dequantize.h"
+#include "kernels/int8_peak.h"
 #include "model/transformer.h"
 #include "test_helpers.h"
 
@@ -317,6 +318,20 @@ TEST(Int8Matmul, RefusesAnInstructionSetTheProcessorLacksAndTypesWithoutKernel) 
   if (best_kernel_isa() != KernelIsa::Avx512Vnni) {
     EXPECT_THROW(set_kernel_isa(KernelIsa::Avx512Vnni), std::invalid_argument);
   }
+}
+
+// The peak measurement times the real instruction: its loop computes the exact sum of
+// its products (so nothing was dropped), and the peak it reports is a positive rate.
+TEST(Int8Matmul, ThePeakLoopDoesEveryProductItCounts) {
+  // 100 iterations × kDotLoopChains accumulators × lanes × 4 products of 3 × -2 each.
+  const int64_t per_lane = 100 * int64_t(int8::kDotLoopChains) * 4 * (3 * -2);
+  if (best_kernel_isa() == KernelIsa::Avx512Vnni) { EXPECT_EQ(int8::avx512_dot_loop(100, 3, -2), per_lane * 16); }
+  if (best_kernel_isa() != KernelIsa::Scalar) { EXPECT_EQ(int8::avx2_dot_loop(100, 3, -2), per_lane * 8); }
+  ThreadPool pool(2);
+  const Int8Peak peak = measure_int8_peak(pool);
+  EXPECT_EQ(peak.threads, 2);
+  EXPECT_EQ(peak.isa, kernel_isa());
+  if (peak.isa != KernelIsa::Scalar) { EXPECT_GT(peak.multiply_adds_per_second, 1e9); }
 }
 
 // A whole forward on every instruction set gives the very same logits, so processors with

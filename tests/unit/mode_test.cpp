@@ -14,7 +14,7 @@ namespace {
 
 TEST(Mode, EveryModeParsesFromItsOwnName) {
   for (Mode mode : all_modes()) EXPECT_EQ(parse_mode(mode_name(mode)), mode) << mode_name(mode);
-  EXPECT_EQ(all_modes().size(), 6u);
+  EXPECT_EQ(all_modes().size(), 7u);
 }
 
 TEST(Mode, AnUnknownNameIsRefusedWithTheChoices) {
@@ -24,7 +24,7 @@ TEST(Mode, AnUnknownNameIsRefusedWithTheChoices) {
       ADD_FAILURE() << "'" << name << "' parsed";
     } catch (const std::invalid_argument& e) {
       EXPECT_EQ(std::string(e.what()),
-                "mode must be ar, chain, tree, pearl, lookup or recycle, got '" + std::string(name) + "'");
+                "mode must be ar, chain, tree, pearl, lookup, recycle or auto, got '" + std::string(name) + "'");
     }
   }
 }

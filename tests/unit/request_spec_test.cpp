@@ -70,7 +70,8 @@ TEST(RequestSpec, WhatTheRequestAsksIsKept) {
 TEST(RequestSpec, EachBadFieldIsRefusedByName) {
   wire::SubmitRequest r;
   r.set_mode("beam");
-  EXPECT_NE(refusal(r).find("mode must be ar, chain, tree, pearl, lookup or recycle, got 'beam'"), std::string::npos);
+  EXPECT_NE(refusal(r).find("mode must be ar, chain, tree, pearl, lookup, recycle or auto, got 'beam'"),
+            std::string::npos);
   r.clear_mode();
   r.set_max_tokens(501);
   EXPECT_EQ(refusal(r), "max_tokens must be between 0 and 500");

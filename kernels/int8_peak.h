@@ -1,0 +1,23 @@
+#pragma once
+// The int8 peak of this machine: how many byte multiply-adds per second the int8
+// kernels' dot-product instruction (AVX-512 VNNI vpdpbusd, or AVX2's
+// vpmaddubsw + vpmaddwd + vpaddd) can do on all of a pool's threads, with nothing
+// else in the loop. A matmul's rate divided by it says how close to the hardware it runs.
+#include <cstdint>
+
+#include "kernels/kernel_isa.h"
+#include "kernels/thread_pool.h"
+
+namespace tandem {
+
+struct Int8Peak {
+  KernelIsa isa = KernelIsa::Scalar;
+  int threads = 0;
+  double multiply_adds_per_second = 0;  // 0 on the scalar path: there is no instruction to measure
+};
+
+/// Measures the peak on the pool's threads: the best of several short rounds, so that a
+/// busy moment of the host only costs a round.
+Int8Peak measure_int8_peak(ThreadPool& pool);
+
+}  // namespace tandem

@@ -1,0 +1,91 @@
+#pragma once
+// Mode `auto`: speculation when, and only when, it pays. Each pass, for each request, it
+// weighs plain decoding against every drafter it holds (prompt lookup, token recycling and,
+// with a draft model, the model's chain), each with its own acceptance so far (DraftLength's
+// decayed estimate) and its own cost per drafted token, against what the pass costs given
+// the rows other requests already put in it; it drafts with the best one, as deep as pays,
+// or not at all. Output is exact whatever it picks: every drafter's tree is verified as in
+// its own mode.
+//
+// Learning what each drafter would be worth: drafters that cost nothing to draft (lookup,
+// recycle) draft every pass anyway, and what they drafted but was not sent is scored
+// against the tokens the pass produced ("in shadow"); a drafter with a cost (the draft
+// model) instead takes a pass now and then for a one-token try, while it does not pay.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "speculation/draft_length.h"
+#include "speculation/drafter.h"
+
+namespace tandem {
+
+/// One drafter auto may use.
+struct AutoCandidate {
+  std::string name;  // the mode it stands for: "lookup", "recycle", "chain"
+  std::unique_ptr<Drafter> drafter;
+  int max_depth = 0;         // most levels it drafts in a pass
+  double draft_cost = 0.0;   // work per drafted level, in target decode steps
+  int explore_every = 8;     // passes between one-token tries while it does not pay
+  double catch_up_cost = 0;  // work per context token it has not run yet (Drafter::unseen_tokens), in target steps
+};
+
+/// Each candidate's acceptance over this process's recent auto requests: a new request
+/// starts from it, so a drafter that has been paying is used from the first pass.
+class RecentAcceptance {
+ public:
+  /// The estimate for `name` (0.5 before anything was seen).
+  double of(const std::string& name) const;
+  /// After a pass drafted `drafted` levels with `name`, `accepted` of them kept.
+  void add(const std::string& name, int drafted, int accepted);
+  /// This process's.
+  static RecentAcceptance& process();
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, DraftLength> estimates_;
+};
+
+class AutoDrafter : public Drafter {
+ public:
+  /// `verify` is the cost of a pass over k tokens; `pass_rows`, when given, holds the rows
+  /// of the batch's latest pass (the server's worker keeps it), so that a request in a
+  /// crowded batch weighs its drafts against their marginal cost there.
+  AutoDrafter(std::vector<AutoCandidate> candidates, PassCost verify, const std::atomic<int64_t>* pass_rows = nullptr,
+              RecentAcceptance* recent = &RecentAcceptance::process());
+
+  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
+  void observe(const std::vector<int32_t>& tokens, const float* logits, int32_t vocab) override;
+  void learn(int drafted_depth, int accepted) override;
+  void sample_with(const SamplingParams& params) override;
+  void expect_remaining(int64_t tokens) override { remaining_ = tokens; }
+
+  /// Passes each candidate drafted for, and passes with no draft ("ar" last).
+  std::vector<std::pair<std::string, int64_t>> choices() const;
+
+ private:
+  struct Slot {
+    AutoCandidate candidate;
+    DraftLength depth;
+    int64_t passes = 0;
+    TokenTree shadow;  // drafted for the latest pass but not sent, to score against its output
+    bool free() const { return candidate.draft_cost == 0 && candidate.catch_up_cost == 0; }
+  };
+  // Scores the shadow drafts of the latest pass against what it produced: the tokens of
+  // `context` past shadow_base_.
+  void score_shadows(const std::vector<int32_t>& context);
+  void learn_for(Slot& slot, int drafted_depth, int accepted);
+  std::vector<Slot> slots_;
+  const std::atomic<int64_t>* pass_rows_;
+  RecentAcceptance* recent_;
+  int chosen_ = -1;       // the slot that drafted the latest pass (-1: none)
+  int64_t own_rows_ = 1;  // rows this request put in the latest pass
+  int64_t plain_passes_ = 0;
+  int64_t remaining_ = int64_t(1) << 30;  // tokens the request may still produce
+  size_t shadow_base_ = 0;                // context length when the shadows were drafted
+};
+
+}  // namespace tandem

@@ -1,0 +1,129 @@
+// Mode auto: its output is plain decoding's, it drafts with the drafter that is accepted and
+// as deep as pays, and in a compute-bound batch it stops drafting what it drafts alone.
+#include "speculation/auto_drafter.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+
+#include "speculation/mode.h"
+#include "test_helpers.h"
+
+namespace tandem {
+namespace {
+
+std::vector<int32_t> plain(Transformer& target, const std::vector<int32_t>& prompt, int max_tokens) {
+  GenerationOptions options;
+  options.max_tokens = max_tokens;
+  return generate_autoregressive(target, prompt, options).ids;
+}
+
+TEST(AutoDrafter, GreedyOutputIsPlainDecodingsWithAndWithoutADraftModel) {
+  auto model = Model::load(test::stories_model());
+  auto drafter_model = Model::load(test::perturbed_stories());
+  Transformer target(*model, 1), draft(*drafter_model, 1);
+  for (const char* text : {"Once upon a time", "Lily and Tom went to the park"}) {
+    auto prompt = model->tokenizer().encode(text, true);
+    auto ar = plain(target, prompt, 120);
+    for (Transformer* drafter : {&draft, static_cast<Transformer*>(nullptr)}) {
+      ModeSettings settings;
+      settings.mode = Mode::automatic;
+      GenerationOptions options;
+      options.max_tokens = 120;
+      SpeculationStats stats;
+      EXPECT_EQ(generate_in_mode(settings, target, drafter, prompt, options, stats).ids, ar)
+          << text << (drafter ? " with" : " without") << " a draft model";
+      EXPECT_GT(stats.accepted, 0) << text;  // it did speculate, and some of it held
+    }
+  }
+}
+
+// The token at position p of a sequence that repeats every 8 tokens, in which every
+// `novel_every`-th token (0: none) is new instead.
+int32_t truth(int64_t p, int novel_every) {
+  if (novel_every > 0 && p % novel_every == 0) return int32_t(1000 + p);
+  return int32_t(1 + p % 8);
+}
+
+// Drives `drafter` for `passes` passes as a verifier would: the drafted path that follows
+// the truth is accepted, then the truth's next token is added.
+std::map<std::string, int64_t> drive(AutoDrafter& drafter, int passes, int* deepest, int novel_every = 0) {
+  std::vector<int32_t> context;
+  for (int64_t p = 0; p < 20; ++p) context.push_back(truth(p, novel_every));
+  *deepest = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    TokenTree tree = drafter.draft(context, 16);
+    int accepted = 0;
+    for (int32_t parent = -1;;) {
+      int32_t next = -1;
+      for (int32_t child : tree.children(parent))
+        if (tree[child].token == truth(int64_t(context.size()), novel_every)) next = child;
+      if (next < 0) break;
+      context.push_back(tree[next].token);
+      ++accepted;
+      parent = next;
+    }
+    drafter.learn(tree.depth(), accepted);
+    context.push_back(truth(int64_t(context.size()), novel_every));
+    *deepest = std::max(*deepest, tree.depth());
+  }
+  std::map<std::string, int64_t> counts;
+  for (const auto& [name, n] : drafter.choices()) counts[name] = n;
+  return counts;
+}
+
+// Without `recent`, every candidate starts from the even prior.
+AutoDrafter lookup_and_recycle(const std::atomic<int64_t>* pass_rows, RecentAcceptance* recent = nullptr) {
+  std::vector<AutoCandidate> candidates;
+  candidates.push_back({"lookup", std::make_unique<PromptLookupDrafter>(3, 16), 16});
+  candidates.push_back({"recycle", std::make_unique<RecyclingDrafter>(2, 5), 5});
+  return AutoDrafter(std::move(candidates), PassCost::measured(), pass_rows, recent);
+}
+
+TEST(AutoDrafter, TakesTheDrafterThatIsAcceptedAndDraftsDeep) {
+  std::atomic<int64_t> rows{1};  // alone in its passes
+  AutoDrafter drafter = lookup_and_recycle(&rows);
+  int deepest = 0;
+  auto counts = drive(drafter, 40, &deepest);
+  EXPECT_GE(counts["lookup"], 35);
+  EXPECT_GE(deepest, 8);  // everything is accepted: deep drafts pay on a flat cost curve
+}
+
+// Drafts of which about half hold: alone in its passes they pay (the pass streams the
+// weights either way); among 63 other rows, where each drafted token costs its full share
+// of a compute-bound pass, they do not.
+TEST(AutoDrafter, DraftsAloneWhatItNoLongerDraftsInAComputeBoundBatch) {
+  std::atomic<int64_t> alone{1}, crowded{64};
+  AutoDrafter by_itself = lookup_and_recycle(&alone), in_batch = lookup_and_recycle(&crowded);
+  int deepest = 0;
+  auto a = drive(by_itself, 80, &deepest, 3), b = drive(in_batch, 80, &deepest, 3);
+  EXPECT_GE(a["lookup"] + a["recycle"], 30);
+  EXPECT_GE(b["ar"], 76);
+}
+
+TEST(AutoDrafter, ANewRequestStartsFromWhatEarlierOnesSaw) {
+  std::atomic<int64_t> rows{1};
+  int fresh_depth = 0, informed_depth = 0;
+  AutoDrafter fresh = lookup_and_recycle(&rows);
+  drive(fresh, 1, &fresh_depth);
+  RecentAcceptance recent;
+  EXPECT_DOUBLE_EQ(recent.of("lookup"), 0.5);
+  for (int i = 0; i < 10; ++i) recent.add("lookup", 8, 8);
+  EXPECT_GT(recent.of("lookup"), 0.9);
+  AutoDrafter informed = lookup_and_recycle(&rows, &recent);
+  drive(informed, 1, &informed_depth);
+  EXPECT_GT(informed_depth, fresh_depth);  // its first pass already drafts deep
+  const double before = recent.of("lookup");
+  drive(informed, 5, &informed_depth);  // and its passes teach the next request
+  EXPECT_GT(recent.of("lookup"), before);
+}
+
+TEST(AutoDrafter, RefusesACandidateWithoutADrafter) {
+  std::vector<AutoCandidate> candidates;
+  candidates.push_back({"lookup", nullptr, 4});
+  EXPECT_THROW(AutoDrafter(std::move(candidates), PassCost::measured(), nullptr, nullptr), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace tandem

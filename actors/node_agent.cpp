@@ -74,8 +74,11 @@ caf::actor spawn_node_agent(caf::actor_system& system, caf::actor scheduler, Nod
     self->send(self, tick_atom::value);
     return {
         [self, scheduler, s](drain_atom) { self->send(scheduler, drain_atom::value, s.name); },
+        // Answers once the keys are admitted: the scheduler pairs a verifier with this
+        // drafter only then, so the verifier's first handshake is never refused.
         [s](admit_atom, const std::string& verifier_keys) {
           if (s.admit) s.admit(verifier_keys);
+          return true;
         },
         [s](group_atom, const std::string& verifier, const std::string& ids) {
           if (s.nccl_link) s.nccl_link(verifier, ids);

@@ -5,6 +5,7 @@
 // the actor's own thread; the tables it consults are pure and unit-tested (Membership,
 // RequestRouter).
 #include <caf/all.hpp>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -54,10 +55,12 @@ class Scheduler {
   // Every verifier may spread new requests over every live shard (a shard keeps each
   // verifier's requests apart), so the assignment is the whole list, sent on each change.
   void assign_shards();
-  // A drafter's data channel admits the keys of the verifiers it drafts for, and no others.
-  void admit_on_drafter(const std::string& drafter);
   // Pairs every verifier without a drafter, by load (Membership::pair_by_load), and tells both ends.
   void pair_drafters();
+  // Sends a drafter or KV shard the data-channel keys it admits now (a drafter: the keys of
+  // the verifiers it drafts for, and no others); runs `then` once it has answered (or failed
+  // to within 10 s).
+  void admit_keys(const std::string& node, std::function<void()> then = {});
   // Asks the verifier for the new link's ids, hands them to the drafter (rank 1), then pairs
   // the verifier (rank 0) with them. Any failure: the pair uses ZeroMQ, and says why.
   void form_nccl_link(const std::string& verifier, const std::string& drafter);

@@ -140,7 +140,7 @@ void Scheduler::end_node(const NodeInfo& node, const std::string& why) {
       reply_end(key.first, &tracked,
                 error_reply(key.second, wire::UNAVAILABLE,
                             "verifier '" + node.name + "' was lost (" + why + ") before the request finished"));
-    if (!node.partner.empty()) admit_on_drafter(node.partner);  // its drafter no longer admits it
+    if (!node.partner.empty()) admit_keys(node.partner);  // its drafter no longer admits it
   } else if (node.role == NodeRole::drafter) {
     for (const std::string& verifier : node.verifiers)  // each goes on alone until paired again
       send_work(verifier, pair_atom::value, PairWith{});

@@ -1,7 +1,7 @@
 // Pairing drafters with verifiers (forming an NCCL link where both ends allow one) and
 // handing the KV shards out: the scheduler's part that follows membership changes.
 //
-//   pair_drafters ─▶ nccl? ─ no ──▶ (pair, drafter's endpoint) ─▶ verifier
+//   pair_drafters ─▶ (admit, keys) ─▶ drafter ─▶ true ─▶ nccl? ─ no ──▶ (pair, drafter's endpoint) ─▶ verifier
 //                         └─ yes ─▶ (group) ─▶ verifier ─▶ ids ─▶ (group, ids) ─▶ drafter, (pair, ids) ─▶ verifier
 //                                    malformed, an error or 10 s of silence ─▶ fall back to ZeroMQ, saying why
 #include "actors/scheduler.h"
@@ -15,10 +15,20 @@ constexpr size_t kNcclGroupIdsSize = 2 * 256 + 1;
 
 }  // namespace
 
+void Scheduler::admit_keys(const std::string& node, std::function<void()> then) {
+  auto it = state_.work_actors.find(node);
+  if (it == state_.work_actors.end()) return;
+  // Whatever the answer (a node that died says nothing), `then` runs: heartbeats sort the rest out.
+  auto done = [then = std::move(then)] {
+    if (then) then();
+  };
+  self_->request(it->second, std::chrono::seconds(10), admit_atom::value, state_.membership.admitted_keys(node))
+      .then([done](bool) { done(); }, [done](caf::error&) { done(); });
+}
+
 void Scheduler::admit_verifiers_on_shards() {
   for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
-    if (!shard->data_key.empty())
-      send_work(shard->name, admit_atom::value, state_.membership.admitted_keys(shard->name));
+    if (!shard->data_key.empty()) admit_keys(shard->name);
 }
 
 void Scheduler::assign_shards() {
@@ -30,10 +40,6 @@ void Scheduler::assign_shards() {
     send_work(verifier->name, shards_atom::value, list);
 }
 
-void Scheduler::admit_on_drafter(const std::string& drafter) {
-  if (state_.membership.find(drafter)) send_work(drafter, admit_atom::value, state_.membership.admitted_keys(drafter));
-}
-
 void Scheduler::pair_drafters() {
   for (const Pairing& p : state_.membership.pair_by_load()) {
     const NodeInfo* d = state_.membership.find(p.drafter);
@@ -43,13 +49,19 @@ void Scheduler::pair_drafters() {
         {"curve", !d->data_key.empty()}, {"link", link.link},    {"link_reason", link.reason}};
     if (!p.previous.empty()) fields["moved_from"] = p.previous;
     log_event(LogLevel::info, "drafter_paired", fields);
-    // The drafter admits the verifier's key before the verifier connects with the drafter's.
-    admit_on_drafter(p.drafter);
-    if (link.link == "nccl")
-      form_nccl_link(p.verifier, p.drafter);
-    else
-      send_work(p.verifier, pair_atom::value, PairWith{d->data_endpoint, d->data_key, ""});
-    if (!p.previous.empty()) admit_on_drafter(p.previous);
+    // The drafter admits the verifier's key, and says so, before the verifier connects
+    // with the drafter's: a handshake refused meanwhile would lose the first drafts asked.
+    const bool nccl = link.link == "nccl";
+    admit_keys(p.drafter, [this, verifier = p.verifier, drafter = p.drafter, nccl] {
+      const NodeInfo* v = state_.membership.find(verifier);
+      const NodeInfo* d = state_.membership.find(drafter);
+      if (!v || !d || v->partner != drafter) return;  // paired otherwise meanwhile
+      if (nccl)
+        form_nccl_link(verifier, drafter);
+      else
+        send_work(verifier, pair_atom::value, PairWith{d->data_endpoint, d->data_key, ""});
+    });
+    if (!p.previous.empty()) admit_keys(p.previous);
   }
 }
 

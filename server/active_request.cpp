@@ -56,7 +56,8 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   else if (mode == Mode::pearl)
     drafter_ = models.pearl_drafting->drafter();
   else
-    drafter_ = make_drafter(spec.mode, models.draft, options_.max_context, {&target, models.pass_rows});
+    drafter_ = make_drafter(spec.mode, models.draft, options_.max_context,
+                            {&target, models.pass_rows, options_.sampling.temperature > 0});
   drafts_locally_ = !remote && mode != Mode::pearl;
   drafts_ahead_ = !remote && mode == Mode::pearl;
   run_ = std::make_unique<SpeculativeRun>(

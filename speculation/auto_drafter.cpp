@@ -9,12 +9,23 @@ namespace tandem {
 double RecentAcceptance::of(const std::string& name) const {
   std::lock_guard lock(mutex_);
   auto it = estimates_.find(name);
-  return it == estimates_.end() ? 0.5 : it->second.acceptance();
+  return it == estimates_.end() ? 0.5 : it->second.acceptance.acceptance();
 }
 
 void RecentAcceptance::add(const std::string& name, int drafted, int accepted) {
+  if (drafted <= 0) return;
   std::lock_guard lock(mutex_);
-  estimates_.try_emplace(name, 0, PassCost::linear(0.0), 0.0).first->second.update(drafted, accepted);
+  Estimate& e = estimates_[name];
+  e.acceptance.update(drafted, accepted);
+  e.requests_since = 0;
+}
+
+bool RecentAcceptance::due_for_trial(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto [it, fresh] = estimates_.try_emplace(name);
+  if (!fresh && ++it->second.requests_since <= kRemeasureAfter) return false;
+  it->second.requests_since = 0;  // this request measures it; the next ones need not
+  return true;
 }
 
 RecentAcceptance& RecentAcceptance::process() {
@@ -29,31 +40,38 @@ AutoDrafter::AutoDrafter(std::vector<AutoCandidate> candidates, PassCost verify,
     if (!c.drafter) throw std::invalid_argument("auto: a candidate without a drafter");
     DraftLength depth(c.max_depth, verify, c.draft_cost, c.explore_every);
     if (recent_) depth.start_from(recent_->of(c.name));
-    slots_.push_back({std::move(c), std::move(depth), 0, TokenTree()});
+    const bool costly = c.draft_cost > 0 || c.catch_up_cost > 0;
+    const int trial = costly && recent_ && recent_->due_for_trial(c.name) ? kTrialPasses : 0;
+    slots_.push_back({std::move(c), std::move(depth), 0, TokenTree(), trial});
   }
 }
+
+namespace {
+
+// How far the output followed `tree`: the depth of its longest path from the root whose
+// tokens are the first tokens of `produced`.
+int followed_depth(const TokenTree& tree, std::span<const int32_t> produced) {
+  int depth = 0;
+  for (int32_t parent = -1; depth < int(produced.size());) {
+    int32_t next = -1;
+    for (int32_t child : tree.children(parent))
+      if (tree[child].token == produced[size_t(depth)]) next = child;
+    if (next < 0) break;
+    parent = next;
+    ++depth;
+  }
+  return depth;
+}
+
+}  // namespace
 
 void AutoDrafter::score_shadows(const std::vector<int32_t>& context) {
   if (context.size() <= shadow_base_) return;
   const std::span<const int32_t> produced(context.data() + shadow_base_, context.size() - shadow_base_);
   for (Slot& slot : slots_) {
     if (slot.shadow.empty()) continue;
-    // The deepest path of the tree that the output followed.
-    int matched = 0;
-    for (int32_t node : slot.shadow.children(-1)) {
-      int depth = 0;
-      for (int32_t at = node;
-           at >= 0 && depth < int(produced.size()) && slot.shadow[at].token == produced[size_t(depth)];) {
-        ++depth;
-        const auto next = slot.shadow.children(at);
-        at = -1;
-        for (int32_t child : next)
-          if (depth < int(produced.size()) && slot.shadow[child].token == produced[size_t(depth)]) at = child;
-      }
-      matched = std::max(matched, depth);
-    }
     // Past what the pass produced, the output is not known yet: score only that far.
-    learn_for(slot, std::min(slot.shadow.depth(), int32_t(produced.size())), matched);
+    learn_for(slot, std::min(slot.shadow.depth(), int32_t(produced.size())), followed_depth(slot.shadow, produced));
     slot.shadow = TokenTree();
   }
 }
@@ -74,6 +92,13 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
     tree = slots_[i].candidate.drafter->draft(context, depth);
     if (!tree.empty()) chosen_ = int(i);
   };
+  // A drafter with a cost this request measures drafts at full depth, when catching it
+  // up costs at most kTrialShare of what is left.
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].trial_passes > 0 && weigh[i].catch_up <= kTrialShare * std::max(1.0, weigh[i].remaining)) {
+      --slots_[i].trial_passes;
+      try_slot(i, slots_[i].candidate.max_depth);
+    }
   // A drafter with a cost whose one-token try is due takes this pass (DraftLength::next
   // says when: never while catching up would cost a real share of what is left).
   for (size_t i = 0; i < slots_.size(); ++i)

@@ -10,7 +10,10 @@
 // Learning what each drafter would be worth: drafters that cost nothing to draft (lookup,
 // recycle) draft every pass anyway, and what they drafted but was not sent is scored
 // against the tokens the pass produced ("in shadow"); a drafter with a cost (the draft
-// model) instead takes a pass now and then for a one-token try, while it does not pay.
+// model) instead takes a pass now and then for a one-token try, while it does not pay;
+// and one request in kRemeasureAfter drafts with it at full depth for its first
+// kTrialPasses passes, so that the process's estimate is a recent measurement, not a guess
+// nor one unlucky pass from long ago.
 #include <atomic>
 #include <map>
 #include <memory>
@@ -37,20 +40,32 @@ struct AutoCandidate {
 /// starts from it, so a drafter that has been paying is used from the first pass.
 class RecentAcceptance {
  public:
+  static constexpr int kRemeasureAfter = 8;  // requests
+
   /// The estimate for `name` (0.5 before anything was seen).
   double of(const std::string& name) const;
   /// After a pass drafted `drafted` levels with `name`, `accepted` of them kept.
   void add(const std::string& name, int drafted, int accepted);
+  /// Asked once per request that could use `name`: whether this request should measure it
+  /// (nothing measured yet, or nothing in the last kRemeasureAfter such requests).
+  bool due_for_trial(const std::string& name);
   /// This process's.
   static RecentAcceptance& process();
 
  private:
+  struct Estimate {
+    DraftLength acceptance{0, PassCost::linear(0.0), 0.0};
+    int requests_since = 0;  // requests that could have used it since it last drafted
+  };
   mutable std::mutex mutex_;
-  std::map<std::string, DraftLength> estimates_;
+  std::map<std::string, Estimate> estimates_;
 };
 
 class AutoDrafter : public Drafter {
  public:
+  static constexpr double kTrialShare = 0.15;  // most of what is left a trial's catching up may cost
+  static constexpr int kTrialPasses = 4;
+
   /// `verify` is the cost of a pass over k tokens; `pass_rows`, when given, holds the rows
   /// of the batch's latest pass (the server's worker keeps it), so that a request in a
   /// crowded batch weighs its drafts against their marginal cost there.
@@ -71,7 +86,8 @@ class AutoDrafter : public Drafter {
     AutoCandidate candidate;
     DraftLength depth;
     int64_t passes = 0;
-    TokenTree shadow;  // drafted for the latest pass but not sent, to score against its output
+    TokenTree shadow;      // drafted for the latest pass but not sent, to score against its output
+    int trial_passes = 0;  // passes still to draft at full depth to measure it (RecentAcceptance)
     bool free() const { return candidate.draft_cost == 0 && candidate.catch_up_cost == 0; }
   };
   // Scores the shadow drafts of the latest pass against what it produced: the tokens of

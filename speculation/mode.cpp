@@ -52,16 +52,17 @@ namespace {
 std::unique_ptr<Drafter> make_auto_drafter(const ModeSettings& s, Transformer* draft, int64_t max_context,
                                            const AutoInputs& inputs) {
   if (!inputs.target) throw std::invalid_argument("mode auto needs the target model to weigh its drafters");
+  if (inputs.sampled) return nullptr;
   std::vector<AutoCandidate> candidates;
   candidates.push_back({"lookup", std::make_unique<PromptLookupDrafter>(s.ngram, s.lookup_depth), s.lookup_depth});
   candidates.push_back(
       {"recycle", std::make_unique<RecyclingDrafter>(s.recycle_width, s.draft_tokens), s.draft_tokens});
   if (draft) {
     const double cost = speculation_defaults(*inputs.target, &draft->model(), s.draft_tokens, true).draft_cost;
-    // Running context it has not seen costs the draft model what a long pass costs per
-    // token (the curve's slope past 16 tokens), scaled like its decode steps.
+    // Running context it has not seen costs the draft model what a prefill costs per token
+    // (the curve's slope from 16 to 128 tokens), scaled like its decode steps.
     const PassCost curve = PassCost::measured();
-    const double per_token = cost * (curve.steps(32) - curve.steps(16)) / 16;
+    const double per_token = cost * (curve.steps(128) - curve.steps(16)) / 112;
     candidates.push_back({"chain", std::make_unique<ChainDrafter>(*draft, s.draft_tokens, max_context), s.draft_tokens,
                           cost, 32, per_token});
   }
@@ -113,7 +114,9 @@ GenerationResult generate_in_mode(const ModeSettings& s, Transformer& target, Tr
     pearl.max_window = s.draft_tokens;
     return generate_pearl(target, *draft, prompt_ids, options, stats, on_token, pearl);
   }
-  std::unique_ptr<Drafter> drafter = make_drafter(s, draft, options.max_context, {&target.model(), nullptr});
+  std::unique_ptr<Drafter> drafter =
+      make_drafter(s, draft, options.max_context, {&target.model(), nullptr, options.sampling.temperature > 0});
+  if (!drafter) return generate_autoregressive(target, prompt_ids, options, on_token);
   return generate_speculative(target, *drafter, prompt_ids, options, stats, on_token,
                               mode_speculation(s, target.model(), draft ? &draft->model() : nullptr));
 }

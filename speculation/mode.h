@@ -45,9 +45,12 @@ void check_mode_settings(const ModeSettings& settings);
 
 /// What auto weighs its drafters with: the target (a draft model's cost is its weights'
 /// bytes against the target's) and, in a server, the rows of the batch's latest pass.
+/// A sampled request under auto decodes plainly: which drafts it would see depends on the
+/// batch and on what the process saw before, and a seed must give the same output every time.
 struct AutoInputs {
   const Model* target = nullptr;
   const std::atomic<int64_t>* pass_rows = nullptr;
+  bool sampled = false;
 };
 
 /// The drafter of a mode drafting between passes (chain, tree, lookup, recycle, auto; null

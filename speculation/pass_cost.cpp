@@ -7,8 +7,10 @@ namespace tandem {
 PassCost PassCost::linear(double per_token) { return PassCost({{1.0, 1.0}, {2.0, 1.0 + per_token}}); }
 
 // tandem_bench's "forward of k tokens / forward of 1" for Qwen2.5-Coder-1.5B Q4_K_M on
-// the int8 path, 2 threads, on the project's 2-core machine (docs/reports/2026-11-30-against-llama-cpp.md).
-PassCost PassCost::measured() { return PassCost({{1, 1.0}, {2, 1.05}, {4, 1.2}, {8, 1.47}, {16, 2.7}}); }
+// the int8 path, 2 threads, on the project's 2-core machine (docs/reports/2026-11-30-against-llama-cpp.md),
+// and a 128-token prefill against a decode step on the same machine (202 against 18.9
+// tokens/s, docs/reports/2026-12-05-auto-serving-peak.md): where a large batch lands.
+PassCost PassCost::measured() { return PassCost({{1, 1.0}, {2, 1.05}, {4, 1.2}, {8, 1.47}, {16, 2.7}, {128, 11.9}}); }
 
 PassCost::PassCost(std::vector<std::pair<double, double>> points) : points_(std::move(points)) {
   if (points_.size() < 2 || points_[0].first != 1.0)

@@ -50,7 +50,7 @@ TEST(Logging, EveryRequestAndRefusalLeavesOneJsonLine) {
   }
   EXPECT_EQ(requests[0]["request"], "zmq-1");
   EXPECT_EQ(requests[0]["outcome"], "finished");
-  EXPECT_EQ(requests[0]["mode"], "ar");
+  EXPECT_EQ(requests[0]["mode"], "auto");  // the server's default
   EXPECT_EQ(requests[0]["tokens"], 12);
   EXPECT_EQ(requests[0]["client"].get<std::string>().rfind("zmq:", 0), 0u);
   EXPECT_EQ(requests[1]["request"], "zmq-2");
@@ -78,7 +78,7 @@ TEST(Logging, TextLinesAndLevels) {
     (level == "info" ? info_log : warn_log) = server.log();
   }
   EXPECT_NE(info_log.find(" info node=serve event=request request=r1 client=zmq:"), std::string::npos) << info_log;
-  EXPECT_NE(info_log.find(" outcome=finished mode=ar finish=length prompt_tokens="), std::string::npos) << info_log;
+  EXPECT_NE(info_log.find(" outcome=finished mode=auto finish=length prompt_tokens="), std::string::npos) << info_log;
   EXPECT_EQ(warn_log.find("event=request"), std::string::npos) << warn_log;
   const test::CommandRun bad = test::run_command(std::string(TANDEM_BINARY) + " generate --log-format xml --prompt hi");
   EXPECT_EQ(bad.status, 2);

@@ -39,6 +39,23 @@ TEST(AutoDrafter, GreedyOutputIsPlainDecodingsWithAndWithoutADraftModel) {
   }
 }
 
+// Which drafts a sampled request would see under auto depends on its batch and on what the
+// process saw before; so it decodes plainly, and a seed gives plain decoding's sample.
+TEST(AutoDrafter, ASampledRequestGivesPlainDecodingsSampleForItsSeed) {
+  auto model = Model::load(test::stories_model());
+  Transformer target(*model, 1), draft(*model, 1);
+  auto prompt = model->tokenizer().encode("Once upon a time", true);
+  GenerationOptions options;
+  options.max_tokens = 60;
+  options.sampling.temperature = 0.9f;
+  options.sampling.seed = 11;
+  const auto ar = generate_autoregressive(target, prompt, options).ids;
+  ModeSettings settings;
+  settings.mode = Mode::automatic;
+  SpeculationStats stats;
+  EXPECT_EQ(generate_in_mode(settings, target, &draft, prompt, options, stats).ids, ar);
+}
+
 // The token at position p of a sequence that repeats every 8 tokens, in which every
 // `novel_every`-th token (0: none) is new instead.
 int32_t truth(int64_t p, int novel_every) {
@@ -117,6 +134,37 @@ TEST(AutoDrafter, ANewRequestStartsFromWhatEarlierOnesSaw) {
   const double before = recent.of("lookup");
   drive(informed, 5, &informed_depth);  // and its passes teach the next request
   EXPECT_GT(recent.of("lookup"), before);
+}
+
+// A draft model costs a step a token, so it is not tried at random; instead one request
+// in kRemeasureAfter drafts with it at full depth for its first passes, so the process's
+// estimate is a recent measurement.
+TEST(AutoDrafter, OneRequestInSoManyMeasuresTheDraftModelAtFullDepth) {
+  auto model = Model::load(test::stories_model());
+  Transformer draft(*model, 1);
+  const auto prompt = model->tokenizer().encode("Once upon a time", true);
+  RecentAcceptance recent;
+  auto request = [&] {
+    std::vector<AutoCandidate> candidates;
+    candidates.push_back({"chain", std::make_unique<ChainDrafter>(draft, 4, 256), 4, 0.4, 32, 0.03});
+    auto drafter = std::make_unique<AutoDrafter>(std::move(candidates), PassCost::measured(), nullptr, &recent);
+    drafter->expect_remaining(100);
+    return drafter;
+  };
+  auto first = request();
+  std::vector<int32_t> context = prompt;
+  for (int pass = 0; pass < AutoDrafter::kTrialPasses; ++pass) {
+    const TokenTree tree = first->draft(context, 16);
+    EXPECT_EQ(tree.depth(), 4) << "pass " << pass;
+    first->learn(tree.depth(), 0);  // say none of it held
+    context.push_back(7);
+  }
+  EXPECT_TRUE(first->draft(context, 16).empty());  // measured, and it does not pay
+  EXPECT_LT(recent.of("chain"), 0.2);
+  // The next requests start from that measurement and do not measure it again...
+  for (int r = 0; r < RecentAcceptance::kRemeasureAfter; ++r) EXPECT_TRUE(request()->draft(prompt, 16).empty());
+  // ...until one does.
+  EXPECT_EQ(request()->draft(prompt, 16).depth(), 4);
 }
 
 TEST(AutoDrafter, RefusesACandidateWithoutADrafter) {

@@ -63,7 +63,7 @@ class RecentAcceptance {
 
 class AutoDrafter : public Drafter {
  public:
-  static constexpr double kTrialShare = 0.15;  // most of what is left a trial's catching up may cost
+  static constexpr double kTrialShare = 0.05;  // most of what is left a trial's catching up may cost
   static constexpr int kTrialPasses = 4;
 
   /// `verify` is the cost of a pass over k tokens; `pass_rows`, when given, holds the rows

@@ -7,7 +7,9 @@
 #include <caf/all.hpp>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "actors/messages.h"
 #include "actors/scheduler_actor.h"
@@ -50,8 +52,9 @@ class Scheduler {
   void end_node(const NodeInfo& node, const std::string& why);
 
   // ---- pairing and shards (scheduler_pairing.cpp)
-  // Every shard serves every verifier, so each admits all the verifiers' data keys.
-  void admit_verifiers_on_shards();
+  // Every shard serves every verifier, so each admits all the verifiers' data keys; `then`
+  // runs once every shard has answered (at once when there is none).
+  void admit_verifiers_on_shards(std::function<void()> then = {});
   // Every verifier may spread new requests over every live shard (a shard keeps each
   // verifier's requests apart), so the assignment is the whole list, sent on each change.
   void assign_shards();

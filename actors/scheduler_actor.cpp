@@ -110,12 +110,15 @@ std::string Scheduler::join(const JoinRequest& r) {
   LogFields joined = {{"role", r.role}, {"name", name}};
   if (!r.data_endpoint.empty()) joined["data"] = r.data_endpoint;
   log_event(LogLevel::info, "node_joined", joined);
-  if (*role != NodeRole::drafter) admit_verifiers_on_shards();  // before the verifier hears of them
-  pair_drafters();
+  // Verifiers hear of shards only once every shard admits their keys: a handshake refused
+  // meanwhile would cost a pass a shard's answer.
   if (*role == NodeRole::verifier)
-    send_work(name, shards_atom::value, state_.membership.shard_list());
+    admit_verifiers_on_shards([this, name] {
+      if (state_.membership.find(name)) send_work(name, shards_atom::value, state_.membership.shard_list());
+    });
   else if (*role == NodeRole::shard)
-    assign_shards();
+    admit_verifiers_on_shards([this] { assign_shards(); });
+  pair_drafters();
   publish_view();
   return "";
 }

@@ -26,9 +26,20 @@ void Scheduler::admit_keys(const std::string& node, std::function<void()> then) 
       .then([done](bool) { done(); }, [done](caf::error&) { done(); });
 }
 
-void Scheduler::admit_verifiers_on_shards() {
+void Scheduler::admit_verifiers_on_shards(std::function<void()> then) {
+  std::vector<std::string> shards;
   for (const NodeInfo* shard : state_.membership.members(NodeRole::shard))
-    if (!shard->data_key.empty()) admit_keys(shard->name);
+    if (!shard->data_key.empty()) shards.push_back(shard->name);
+  if (shards.empty()) {
+    if (then) then();
+    return;
+  }
+  // `then` once every shard has answered: the last answer runs it.
+  auto waiting = std::make_shared<size_t>(shards.size());
+  for (const std::string& shard : shards)
+    admit_keys(shard, [waiting, then] {
+      if (--*waiting == 0 && then) then();
+    });
 }
 
 void Scheduler::assign_shards() {

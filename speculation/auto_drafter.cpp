@@ -81,9 +81,12 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   // What other requests put in the pass, judged by the latest one.
   const double rows_before = pass_rows_ ? double(std::max<int64_t>(0, pass_rows_->load() - own_rows_)) : 0.0;
   std::vector<DraftContext> weigh;
-  for (const Slot& slot : slots_)
+  std::vector<int> best;  // each candidate's depth that pays most now (0: none pays)
+  for (const Slot& slot : slots_) {
     weigh.push_back({rows_before, slot.candidate.catch_up_cost * double(slot.candidate.drafter->unseen_tokens(context)),
                      double(remaining_)});
+    best.push_back(slot.depth.best_depth(weigh.back()));
+  }
   TokenTree tree;
   chosen_ = -1;
   auto try_slot = [&](size_t i, int depth) {
@@ -102,14 +105,12 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   // A drafter with a cost whose one-token try is due takes this pass (DraftLength::next
   // says when: never while catching up would cost a real share of what is left).
   for (size_t i = 0; i < slots_.size(); ++i)
-    if (!slots_[i].free() && slots_[i].depth.best_depth(weigh[i]) == 0) try_slot(i, slots_[i].depth.next(weigh[i]));
+    if (!slots_[i].free() && best[i] == 0) try_slot(i, slots_[i].depth.next(weigh[i]));
   // Else the candidates that pay now, best first; one with nothing to offer this time
   // (prompt lookup without a matching n-gram) leaves the pass to the next.
   std::vector<std::pair<double, size_t>> paying;
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    const int d = slots_[i].depth.best_depth(weigh[i]);
-    if (d > 0) paying.emplace_back(slots_[i].depth.value(d, weigh[i]), i);
-  }
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (best[i] > 0) paying.emplace_back(slots_[i].depth.value(best[i], weigh[i]), i);
   std::stable_sort(paying.begin(), paying.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (const auto& [value, i] : paying) try_slot(i, slots_[i].depth.next(weigh[i]));
   // The free drafters not sent draft in shadow, as deep as they may.

@@ -13,19 +13,13 @@
 namespace tandem {
 namespace {
 
-std::vector<int32_t> plain(Transformer& target, const std::vector<int32_t>& prompt, int max_tokens) {
-  GenerationOptions options;
-  options.max_tokens = max_tokens;
-  return generate_autoregressive(target, prompt, options).ids;
-}
-
 TEST(AutoDrafter, GreedyOutputIsPlainDecodingsWithAndWithoutADraftModel) {
   auto model = Model::load(test::stories_model());
   auto drafter_model = Model::load(test::perturbed_stories());
   Transformer target(*model, 1), draft(*drafter_model, 1);
   for (const char* text : {"Once upon a time", "Lily and Tom went to the park"}) {
     auto prompt = model->tokenizer().encode(text, true);
-    auto ar = plain(target, prompt, 120);
+    auto ar = test::plain_decode(target, prompt, 120);
     for (Transformer* drafter : {&draft, static_cast<Transformer*>(nullptr)}) {
       ModeSettings settings;
       settings.mode = Mode::automatic;

@@ -12,12 +12,6 @@
 namespace tandem {
 namespace {
 
-std::vector<int32_t> autoregressive(Transformer& target, const std::vector<int32_t>& prompt, int max_tokens) {
-  GenerationOptions options;
-  options.max_tokens = max_tokens;
-  return generate_autoregressive(target, prompt, options).ids;
-}
-
 GenerationResult pearl(Transformer& target, Transformer& draft, const std::vector<int32_t>& prompt, int max_tokens,
                        PearlOptions settings, SpeculationStats& stats) {
   GenerationOptions options;
@@ -31,7 +25,7 @@ TEST(Pearl, DraftingForItselfAcceptsEverythingAndMatchesAutoregressive) {
   auto prompt = model->tokenizer().encode("Once upon a time", true);
   SpeculationStats stats;
   auto result = pearl(target, draft, prompt, 120, {4, 1, false, 0.8f, {}, {}}, stats);
-  EXPECT_EQ(result.ids, autoregressive(target, prompt, 120));
+  EXPECT_EQ(result.ids, test::plain_decode(target, prompt, 120));
   EXPECT_EQ(stats.accepted, stats.drafted);
   EXPECT_GT(stats.tokens_per_pass(), 1.5);
   EXPECT_GE(stats.drafter_idle_seconds, 0.0);
@@ -44,7 +38,7 @@ TEST(Pearl, PartialAcceptanceMatchesAutoregressiveForEveryWindowAndPreVerify) {
   SpeculationStats total;
   for (const char* text : {"Lily and Tom went to the park", "The little dog"}) {
     auto prompt = model->tokenizer().encode(text, true);
-    auto expected = autoregressive(target, prompt, 100);
+    auto expected = test::plain_decode(target, prompt, 100);
     for (int window : {1, 3, 6})
       for (int pre_verify : {0, 1, 2}) {
         auto result = pearl(target, draft, prompt, 100, {window, pre_verify, false, 0.8f, {}, {}}, total);
@@ -65,7 +59,7 @@ TEST(Pearl, TreeDraftingMatchesAutoregressiveAndTakesAlternatives) {
   SpeculationStats chain_total, tree_total;
   for (const char* text : {"Lily and Tom went to the park", "The little dog", "Once upon a time"}) {
     auto prompt = model->tokenizer().encode(text, true);
-    auto expected = autoregressive(target, prompt, 100);
+    auto expected = test::plain_decode(target, prompt, 100);
     for (bool tree : {false, true}) {
       SpeculationStats& total = tree ? tree_total : chain_total;
       auto result = pearl(target, draft, prompt, 100, {4, 1, tree, 0.9f, {}, {}}, total);
@@ -115,7 +109,7 @@ TEST(Pearl, ALostDrafterLeavesTheVerifierToFinishAlone) {
   auto prompt = model->tokenizer().encode("Lily and Tom went to the park", true);
   SpeculationStats stats;
   auto result = pearl(target, draft, prompt, 120, {3, 1, false, 0.8f, {}, {}}, stats);
-  EXPECT_EQ(result.ids, autoregressive(target, prompt, 120));
+  EXPECT_EQ(result.ids, test::plain_decode(target, prompt, 120));
   EXPECT_GT(stats.passes, 120 - 48);  // the last stretch went one token per pass
 }
 

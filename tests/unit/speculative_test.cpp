@@ -148,17 +148,11 @@ Outcome run_chain(Transformer& target, Transformer& draft, const std::vector<int
   return o;
 }
 
-std::vector<int32_t> run_ar(Transformer& target, const std::vector<int32_t>& prompt, int max_tokens) {
-  GenerationOptions options;
-  options.max_tokens = max_tokens;
-  return generate_autoregressive(target, prompt, options).ids;
-}
-
 TEST(SpeculativeGreedy, StoriesDraftingForItselfAcceptsEverything) {
   auto model = Model::load(test::stories_model());
   Transformer target(*model, 1), draft(*model, 1);
   auto prompt = model->tokenizer().encode("Once upon a time", true);
-  auto ar = run_ar(target, prompt, 100);
+  auto ar = test::plain_decode(target, prompt, 100);
   Outcome o = run_chain(target, draft, prompt, 100, 4);
   EXPECT_EQ(o.ids, ar);
   EXPECT_EQ(o.stats.accepted, o.stats.drafted);
@@ -171,7 +165,7 @@ TEST(SpeculativeGreedy, StoriesWithAPerturbedDrafterMatchesAutoregressive) {
   Transformer target(*model, 1), draft(*drafter_model, 1);
   for (const char* text : {"Once upon a time", "Lily and Tom went to the park", "The little dog"}) {
     auto prompt = model->tokenizer().encode(text, true);
-    auto ar = run_ar(target, prompt, 100);
+    auto ar = test::plain_decode(target, prompt, 100);
     for (int length : {1, 3, 6}) {
       Outcome o = run_chain(target, draft, prompt, 100, length);
       EXPECT_EQ(o.ids, ar) << text << " length " << length;
@@ -187,7 +181,7 @@ TEST(SpeculativeGreedy, AdaptiveDepthMatchesAutoregressive) {
   auto drafter_model = Model::load(test::perturbed_stories());
   Transformer target(*model, 1), draft(*drafter_model, 1);
   auto prompt = model->tokenizer().encode("The little dog", true);
-  auto ar = run_ar(target, prompt, 100);
+  auto ar = test::plain_decode(target, prompt, 100);
   GenerationOptions options;
   options.max_tokens = 100;
   for (double draft_cost : {0.0, 2.0}) {  // cheap drafts: deep; dear drafts: mostly none
@@ -205,7 +199,7 @@ TEST(SpeculativeGreedy, PromptLookupMatchesAutoregressive) {
   auto model = Model::load(test::stories_model());
   Transformer target(*model, 1);
   auto prompt = model->tokenizer().encode("Lily and Tom went to the park", true);
-  auto ar = run_ar(target, prompt, 120);
+  auto ar = test::plain_decode(target, prompt, 120);
   GenerationOptions options;
   options.max_tokens = 120;
   PromptLookupDrafter drafter(3, 5);
@@ -236,7 +230,7 @@ TEST(SpeculativeGreedy, TokenRecyclingMatchesAutoregressive) {
   Transformer target(*model, 1);
   for (const char* text : {"Once upon a time", "The little dog"}) {
     auto prompt = model->tokenizer().encode(text, true);
-    auto ar = run_ar(target, prompt, 120);
+    auto ar = test::plain_decode(target, prompt, 120);
     GenerationOptions options;
     options.max_tokens = 120;
     RecyclingDrafter drafter(2, 4);
@@ -263,7 +257,7 @@ TEST(SpeculativeGreedy, QwenHalfBillionDraftingForOneAndAHalfBillion) {
   ASSERT_EQ(picks.size(), 3u);
   for (size_t i : picks) {
     auto prompt = reference["ids"][i].get<std::vector<int32_t>>();
-    auto ar = run_ar(target, prompt, 24);
+    auto ar = test::plain_decode(target, prompt, 24);
     GenerationOptions options;
     options.max_tokens = 24;
     for (const Mode mode : all_modes()) {

@@ -10,7 +10,15 @@
 #include <fstream>
 #include <tuple>
 
+#include "speculation/generation.h"
+
 namespace tandem::test {
+
+std::vector<int32_t> plain_decode(Transformer& target, const std::vector<int32_t>& prompt, int max_tokens) {
+  GenerationOptions options;
+  options.max_tokens = max_tokens;
+  return generate_autoregressive(target, prompt, options).ids;
+}
 
 std::vector<KernelIsa> supported_isas() {
   std::vector<KernelIsa> isas{KernelIsa::Scalar};

@@ -31,6 +31,9 @@ double kl_divergence(const float* p, const float* q, int64_t n);
 /// A fresh temporary file path.
 std::string temp_path(const std::string& stem);
 
+/// Plain greedy decoding of `max_tokens` tokens after `prompt`: what every lossless mode must give.
+std::vector<int32_t> plain_decode(Transformer& target, const std::vector<int32_t>& prompt, int max_tokens);
+
 /// Logits of one position.
 using Logits = std::vector<float>;
 /// Logits of each position of `ids`, fed `chunk` tokens at a time into a fresh cache.

@@ -22,6 +22,8 @@ int run_serve(const std::vector<std::string>& args);
 int run_remote_generate(const Flags& flags);
 /// `tandem models`: what is installed. Returns the exit code.
 int run_models(const std::vector<std::string>& args);
+/// `tandem vocab`: a draft vocabulary counted over a corpus. Returns the exit code.
+int run_vocab(const std::vector<std::string>& args);
 /// tandem keys generate: CURVE key files.
 int run_keys(const std::vector<std::string>& args);
 

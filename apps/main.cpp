@@ -17,7 +17,8 @@ const char* kUsage =
     "  node       one role of a multi-process cluster: scheduler, verifier, drafter or shard\n"
     "  generate   generate text from a prompt, locally or on a server (--server)\n"
     "  models     list the installed models\n"
-    "  keys       make CURVE key files (tandem keys generate --out NAME)\n\n"
+    "  keys       make CURVE key files (tandem keys generate --out NAME)\n"
+    "  vocab      count a corpus's tokens into a draft vocabulary (--draft-vocab)\n\n"
     "Run 'tandem COMMAND --help' for the flags of a command.\n";
 
 }  // namespace
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return tandem::run_serve(args);
     if (command == "node") return tandem::run_node(args);
     if (command == "keys") return tandem::run_keys(args);
+    if (command == "vocab") return tandem::run_vocab(args);
     std::cerr << "tandem: unknown command '" << command << "'\n" << kUsage;
     return 2;
   } catch (const tandem::UsageError& e) {

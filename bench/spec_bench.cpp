@@ -19,6 +19,7 @@
 #include "apps/flags.h"
 #include "model/chat_template.h"
 #include "model/model.h"
+#include "speculation/draft_vocabulary.h"
 #include "speculation/mode.h"
 
 namespace tandem {
@@ -68,7 +69,11 @@ int main(int argc, char** argv) {
   flags.add("target", "models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "target model");
   flags.add("draft", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "draft model for chain, tree and pearl");
   flags.add("prompts", "../shared/data/prompts/spec_bench.jsonl", "Spec-Bench prompt file");
-  flags.add("modes", "ar,chain,tree,pearl,lookup,recycle,auto", "comma-separated modes (ar always runs first)");
+  flags.add("modes", "ar,chain,tree,pearl,lookup,recycle,auto",
+            "comma-separated modes (ar always runs first); MODE:fr drafts with the draft model's classifier cut to "
+            "--draft-vocab (FR-Spec)");
+  flags.add("draft-vocab", "models/draft-vocab.txt", "draft vocabulary of the :fr runs (tandem vocab)");
+  flags.add("draft-vocab-top", "32768", "its most frequent tokens the :fr runs keep");
   flags.add("limit", "2", "prompts per category (first turns, in file order); 0 for all 480");
   flags.add("max-tokens", "64", "tokens generated per prompt");
   flags.add("threads", "0", "CPU threads; 0 for one per core");
@@ -117,7 +122,7 @@ int main(int argc, char** argv) {
     auto target = Model::load(target_path);
     std::unique_ptr<Model> draft;
     Transformer target_tf(*target, threads);
-    std::unique_ptr<Transformer> draft_tf;
+    std::unique_ptr<Transformer> draft_tf, fr_draft_tf;
     auto prompts = load_prompts(prompts_path, limit);
     if (!flags.get("write-prompts").empty()) {
       std::ofstream out(flags.get("write-prompts"));
@@ -170,6 +175,13 @@ int main(int argc, char** argv) {
             }
             verifier = pearl_target_tf.get();
             drafter = pearl_draft_tf.get();
+          } else if (run_name.find(":fr") != std::string::npos) {
+            if (!fr_draft_tf) {
+              fr_draft_tf = std::make_unique<Transformer>(*draft, threads);
+              fr_draft_tf->restrict_vocabulary(read_draft_vocabulary(flags.get("draft-vocab"), draft->tokenizer(),
+                                                                     int32_t(flags.get_int("draft-vocab-top"))));
+            }
+            drafter = fr_draft_tf.get();
           } else {
             if (!draft_tf) draft_tf = std::make_unique<Transformer>(*draft, threads);
             drafter = draft_tf.get();

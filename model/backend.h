@@ -85,6 +85,10 @@ class Backend {
                        float eps) = 0;
   /// out[i] = x[rows[i]], rows of `width`.
   virtual void gather_rows(float* out, const float* x, std::span<const int64_t> rows, int64_t width) = 0;
+  /// Makes project() accept `m`, a matrix the model does not hold (a draft model's classifier
+  /// cut to some rows), replacing any earlier one at the same address; its data must stay
+  /// unchanged while it is used.
+  virtual void add_matrix(const WeightMatrix& m) = 0;
   /// Each projection's y = w x for n tokens of x.
   virtual void project(std::initializer_list<Projection> projections, const float* x, int64_t n) = 0;
   /// x[r] += bias for `rows` rows.

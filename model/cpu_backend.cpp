@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 
 #include "kernels/int8_matmul.h"
 #include "model/backend.h"
@@ -70,11 +71,17 @@ class CpuBackend final : public Backend {
     for (size_t i = 0; i < rows.size(); ++i) std::copy_n(x + rows[i] * width, width, out + int64_t(i) * width);
   }
 
+  void add_matrix(const WeightMatrix& m) override {
+    own_packed_.erase(m.data);
+    if (packed_ && can_pack(m)) own_packed_.emplace(m.data, pack_matrix(m, pool_));
+  }
+
   // Packed matrices share one quantization of x and one threaded pass.
   void project(std::initializer_list<Projection> projections, const float* x, int64_t n) override {
     std::vector<MatmulOutput> packed;
     for (const Projection& p : projections) {
       const PackedMatrix* found = packed_ ? packed_->find(*p.w) : nullptr;
+      if (!found && own_packed_.count(p.w->data)) found = &own_packed_.at(p.w->data);
       if (found)
         packed.push_back({found, p.y});
       else
@@ -127,7 +134,8 @@ class CpuBackend final : public Backend {
   const Model& model_;
   ThreadPool& pool_;
   MatmulPath path_;
-  const PackedWeights* packed_ = nullptr;  // with path Int8
+  const PackedWeights* packed_ = nullptr;                     // with path Int8
+  std::unordered_map<const void*, PackedMatrix> own_packed_;  // add_matrix's, with path Int8
   Activations act_{};
   std::vector<float> x_, xb_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_, cos_local_, sin_local_, logits_;
   std::vector<float> partials_;                      // attention segment partials when a context is split

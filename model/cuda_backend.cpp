@@ -222,6 +222,12 @@ class CudaBackend final : public Backend {
     cuda::gather_rows(out, x, device_rows, int64_t(rows.size()), width, nullptr);
   }
 
+  void add_matrix(const WeightMatrix& m) override {
+    check(cudaSetDevice(device_), "selecting the device");
+    own_memory_.push_back(to_device(static_cast<const char*>(m.data), m.bytes()));
+    own_matrices_[m.data] = {m.type, own_memory_.back().get(), m.rows, m.cols, m.row_bytes};
+  }
+
   void project(std::initializer_list<Projection> projections, const float* x, int64_t n) override {
     for (const Projection& p : projections) cuda::matmul(on_device(*p.w), x, n, p.y, nullptr);
   }
@@ -273,7 +279,10 @@ class CudaBackend final : public Backend {
   void add(float* x, const float* y, int64_t count) override { cuda::add(x, y, count, nullptr); }
 
  private:
-  const cuda::DeviceMatrix& on_device(const WeightMatrix& m) const { return weights_->matrix(m); }
+  const cuda::DeviceMatrix& on_device(const WeightMatrix& m) const {
+    auto own = own_matrices_.find(m.data);
+    return own != own_matrices_.end() ? own->second : weights_->matrix(m);
+  }
   const float* on_device(const std::vector<float>& v) const { return weights_->vector(v); }
 
   // Uploads what every layer of this pass shares: where each sequence's rows are, each
@@ -332,6 +341,8 @@ class CudaBackend final : public Backend {
   const Model& model_;
   int device_;
   std::shared_ptr<const DeviceWeights> weights_;
+  std::vector<DeviceMemory> own_memory_;  // add_matrix's matrices
+  std::unordered_map<const void*, cuda::DeviceMatrix> own_matrices_;
   Activations act_{};
   GrowingBuffer x_, xb_, q_, k_, v_, att_, out_, gate_, up_, cos_, sin_, cos_local_, sin_local_, logits_;
   GrowingBuffer tokens_, gather_, partials_;

@@ -53,6 +53,8 @@ class Tokenizer {
   bool add_bos() const { return add_bos_; }
   /// Whether decoding should stop at this token (EOS, end-of-turn and similar control tokens).
   bool is_stop(int32_t id) const;
+  /// The ids is_stop() holds true for.
+  const std::vector<int32_t>& stop_ids() const { return stop_ids_; }
   /// Encoding algorithm.
   Kind kind() const { return kind_; }
   /// Whether `other` has exactly the same tokens, so ids mean the same text in both.

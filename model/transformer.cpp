@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -179,8 +181,34 @@ std::span<const float> Transformer::forward_once(const std::vector<BatchToken>& 
   // Final norm and classifier, only for the tokens that asked for logits.
   b.gather_rows(a.xb, a.x, logit_rows_, dim);
   b.rmsnorm(a.xb, a.xb, w.output_norm, n_logits, dim, c.rms_eps);
-  b.project({{&w.output, a.logits}}, a.xb, n_logits);
-  return b.logits(n_logits * c.vocab_size);
+  if (head_tokens_.empty()) {
+    b.project({{&w.output, a.logits}}, a.xb, n_logits);
+    return b.logits(n_logits * c.vocab_size);
+  }
+  b.project({{&head_, a.logits}}, a.xb, n_logits);
+  const size_t kept = head_tokens_.size(), vocab = size_t(c.vocab_size);
+  std::span<const float> cut = b.logits(n_logits * int64_t(kept));
+  full_logits_.assign(size_t(n_logits) * vocab, -std::numeric_limits<float>::infinity());
+  for (size_t t = 0; t < size_t(n_logits); ++t)
+    for (size_t j = 0; j < kept; ++j) full_logits_[t * vocab + size_t(head_tokens_[j])] = cut[t * kept + j];
+  return full_logits_;
+}
+
+void Transformer::restrict_vocabulary(std::vector<int32_t> tokens) {
+  const WeightMatrix& output = model_.weights().output;
+  std::sort(tokens.begin(), tokens.end());
+  tokens.erase(std::unique(tokens.begin(), tokens.end()), tokens.end());
+  if (!tokens.empty() && (tokens.front() < 0 || tokens.back() >= output.rows))
+    throw std::invalid_argument("a restricted vocabulary holds token ids outside 0.." +
+                                std::to_string(output.rows - 1));
+  head_tokens_ = std::move(tokens);
+  head_bytes_.resize(head_tokens_.size() * output.row_bytes);
+  for (size_t j = 0; j < head_tokens_.size(); ++j)
+    std::memcpy(head_bytes_.data() + j * output.row_bytes, output.row(head_tokens_[j]), output.row_bytes);
+  head_ = output;
+  head_.data = head_bytes_.data();
+  head_.rows = int64_t(head_tokens_.size());
+  if (!head_tokens_.empty()) backend_->add_matrix(head_);
 }
 
 void Transformer::rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos,

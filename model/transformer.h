@@ -32,6 +32,14 @@ class Transformer {
   /// whose KV shard is lost is rebuilt on another (model/kv_recovery.h).
   std::span<const float> forward(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
 
+  /// Computes the classifier only for `tokens` (FR-Spec, for a draft model): every other
+  /// token's logit comes out as -infinity, so softmax and argmax range over `tokens` alone,
+  /// whose logits are unchanged. Empty: the whole vocabulary again. Throws
+  /// std::invalid_argument for an id outside the vocabulary.
+  void restrict_vocabulary(std::vector<int32_t> tokens);
+  /// The tokens the classifier computes (empty: all).
+  const std::vector<int32_t>& vocabulary() const { return head_tokens_; }
+
   /// The model.
   const Model& model() const { return model_; }
   /// The worker threads.
@@ -57,6 +65,12 @@ class Transformer {
   std::vector<int32_t> token_ids_;          // [n]
   std::vector<int64_t> logit_rows_;         // batch index of each token that asked for logits
   std::vector<float> cos_, sin_;            // [n][head_dim/2] rotary angles on the host
+
+  // restrict_vocabulary's classifier: the output rows of head_tokens_ (ascending), copied.
+  std::vector<int32_t> head_tokens_;
+  std::vector<uint8_t> head_bytes_;
+  WeightMatrix head_;
+  std::vector<float> full_logits_;  // [n_marked][vocab], -infinity outside head_tokens_
 };
 
 }  // namespace tandem

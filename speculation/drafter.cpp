@@ -15,7 +15,8 @@ Proposal draft_proposal(const float* logits, int32_t vocab, const SamplingParams
   SamplingParams cut = params;
   cut.top_k = params.top_k > 0 ? std::min(params.top_k, kMaxProposalTokens) : kMaxProposalTokens;
   Proposal q;
-  for (const auto& [id, p] : sampling_distribution(logits, vocab, cut)) q.push_back({id, float(p)});
+  for (const auto& [id, p] : sampling_distribution(logits, vocab, cut))
+    if (p > 0) q.push_back({id, float(p)});  // a restricted vocabulary (FR-Spec) leaves zeros
   return q;
 }
 

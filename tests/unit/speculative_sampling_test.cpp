@@ -159,6 +159,7 @@ enum class Shape {
   PearlTree,
   BatchedPearl,
   RemoteTreeAhead,
+  FrSpecChain,  // a chain from a draft model whose classifier keeps only the even token ids
   BrokenGreedyClaimingQ,
   BrokenSendsTheLikelierDrawFirst
 };
@@ -213,7 +214,10 @@ struct TreeDrafterProcess {
 Outcome sample_against_exact(Shape shape, const SamplingParams& params, int draws) {
   auto model = Model::load(test::stories_model());
   auto drafter_model = Model::load(test::perturbed_stories());
-  Transformer target(*model, 1), draft(*drafter_model, 1);
+  Transformer target(*model, 1), draft(*drafter_model, 1), cut_draft(*drafter_model, 1);
+  std::vector<int32_t> even_ids;
+  for (int32_t id = 0; id < model->config().vocab_size; id += 2) even_ids.push_back(id);
+  cut_draft.restrict_vocabulary(even_ids);
   auto prompt = model->tokenizer().encode("Once upon a time", true);
   const int steps = 3;
   std::map<std::vector<int32_t>, double> exact;
@@ -231,7 +235,7 @@ Outcome sample_against_exact(Shape shape, const SamplingParams& params, int draw
     options.max_tokens = steps;
     options.sampling = params;
     options.sampling.seed = uint64_t(seed);
-    ChainDrafter chain(draft, 3, 64);
+    ChainDrafter chain(draft, 3, 64), cut_chain(cut_draft, 3, 64);
     FanOutDrafter fan_out(draft);
     TreeDrafter tree(draft, {6, 2, 2}, 3, 64);
     GreedyClaimingQ greedy_claiming_q(draft);
@@ -259,8 +263,8 @@ Outcome sample_against_exact(Shape shape, const SamplingParams& params, int draw
       ++seen[generate_speculative(target, remote, prompt, options, out.stats, {}, one_level).ids];
       continue;
     }
-    Drafter* drafters[] = {&chain,  &fan_out,           &tree,          nullptr, nullptr, nullptr,
-                           nullptr, &greedy_claiming_q, &likelier_first};
+    Drafter* drafters[] = {&chain,     &fan_out,           &tree,          nullptr, nullptr, nullptr, nullptr,
+                           &cut_chain, &greedy_claiming_q, &likelier_first};
     ++seen[generate_speculative(target, *drafters[int(shape)], prompt, options, out.stats).ids];
   }
   if (drafter_process) out.answered_ahead = drafter_process->service.answered_ahead();
@@ -287,14 +291,15 @@ TEST_P(SpeculativeSampling, FollowsTheTargetDistribution) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<Shape, Sampling>>& info) {
-  const char* shapes[] = {"Chain", "FanOut", "DynamicTree", "Pearl", "PearlTree", "BatchedPearl", "RemoteTreeAhead"};
+  const char* shapes[] = {"Chain",     "FanOut",       "DynamicTree",     "Pearl",
+                          "PearlTree", "BatchedPearl", "RemoteTreeAhead", "FrSpecChain"};
   return std::string(shapes[int(std::get<0>(info.param))]) + "_" + std::get<1>(info.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Drafts, SpeculativeSampling,
                          ::testing::Combine(::testing::Values(Shape::Chain, Shape::FanOut, Shape::DynamicTree,
                                                               Shape::Pearl, Shape::PearlTree, Shape::BatchedPearl,
-                                                              Shape::RemoteTreeAhead),
+                                                              Shape::RemoteTreeAhead, Shape::FrSpecChain),
                                             ::testing::ValuesIn(kSamplings)),
                          case_name);
 

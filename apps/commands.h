@@ -6,6 +6,7 @@
 
 #include "kernels/device.h"
 #include "model/model.h"
+#include "model/transformer.h"
 #include "transport/link_site.h"
 
 namespace tandem {
@@ -38,6 +39,12 @@ std::string resolve_model_path(const std::string& name_or_path);
 /// Loads a draft model (name or path) for `target`; throws unless their vocabularies are identical.
 std::unique_ptr<Model> load_draft_model(const std::string& name_or_path, const Model& target);
 
+/// Adds --draft-vocab and --draft-vocab-top (FR-Spec).
+void add_draft_vocab_flags(Flags& f);
+/// Cuts `draft`'s classifier to the tokens --draft-vocab lists (speculation/draft_vocabulary.h):
+/// a file, 'auto' (the draft model's file with the extension .vocab, when it exists, as
+/// scripts/setup.sh writes it) or 'none'. Returns what it did, for the start-up line.
+std::string apply_draft_vocab(const Flags& flags, Transformer& draft);
 /// Adds --device (and, with `draft`, --draft-device) to a command's flags.
 void add_device_flags(Flags& f, bool draft);
 /// The device a flag names (cpu, cuda, cuda:N); a bad name is a UsageError. --draft-device

@@ -28,6 +28,7 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
   const Device draft_device = device_flag(flags, "draft-device");
   const LinkSite site = link_site_flag(flags, draft_device);
   Transformer draft(*model, int(flags.get_int("threads")), kAttentionSegment, kDefaultMatmulPath, draft_device);
+  const std::string vocabulary = apply_draft_vocab(flags, draft);
   // Several verifiers may draft here. A draft request it can serve carries at most a context
   // of --max-context token ids (varints of up to 5 bytes) and its sampling; libzmq drops a
   // connection that sends a frame past this limit before allocating it.
@@ -47,7 +48,7 @@ int run_drafter(const Flags& flags, const std::string& name, const ClusterTls& t
                                                },
                                                [&] { return bool(*joined) || flags.get("scheduler").empty(); }});
   std::cout << "tandem node: drafter '" << name << "' " << model->config().name << " (" << mode_name(settings.mode)
-            << "), " << device_label(draft.device_name()) << ", data on " << data.endpoint << "; "
+            << ", " << vocabulary << "), " << device_label(draft.device_name()) << ", data on " << data.endpoint << "; "
             << describe_links(site, draft_device) << "; metrics on " << ops.address() << std::endl;
   write_endpoint_file(flags.get("endpoint-file"), {data.endpoint, ops.address(), data.curve_key()});
 

@@ -40,6 +40,7 @@ Flags generate_flags() {
         "auto (each pass the drafter and depth that pay most, or none; uses --draft-model unless it is 'none')");
   f.add("draft-model", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         "draft model for --mode chain, tree and pearl (same vocabulary as --model)");
+  add_draft_vocab_flags(f);
   f.add("draft-tokens", "5", "most tokens drafted per verifier pass (tree: depth; recycle: per branch; pearl: window)");
   f.add("adaptive", "true", "choose each pass's draft depth from acceptance and cost (true/false)");
   f.add("ngram", "3", "longest n-gram prompt lookup matches");
@@ -159,6 +160,7 @@ int run_generate(const std::vector<std::string>& args) {
     }
     draft_transformer = std::make_unique<Transformer>(*draft_model, draft_threads, segment, matmul_path,
                                                       device_flag(flags, "draft-device"));
+    apply_draft_vocab(flags, *draft_transformer);
   }
   Transformer transformer(*model, target_threads, segment, matmul_path, device_flag(flags, "device"));
   KvShardSetup shards = kv_shards_from_flags(flags, model->config(), segment);
@@ -195,6 +197,10 @@ int run_generate(const std::vector<std::string>& args) {
                                      {"acceptance_rate", spec.acceptance_rate()},
                                      {"draft_seconds", spec.draft_seconds},
                                      {"verify_seconds", spec.verify_seconds}};
+    if (draft_transformer) {
+      const size_t kept = draft_transformer->vocabulary().size();  // 0: the whole vocabulary
+      out["stats"]["speculation"]["draft_vocabulary"] = kept ? kept : size_t(draft_model->config().vocab_size);
+    }
     if (mode == Mode::pearl) {
       out["stats"]["speculation"]["drafter_idle_seconds"] = spec.drafter_idle_seconds;
       out["stats"]["speculation"]["verifier_idle_seconds"] = spec.verifier_idle_seconds;

@@ -6,6 +6,7 @@
 
 #include "apps/commands.h"
 #include "apps/flags.h"
+#include "speculation/draft_vocabulary.h"
 
 namespace tandem {
 
@@ -59,6 +60,27 @@ std::unique_ptr<Model> load_draft_model(const std::string& name_or_path, const M
     throw std::runtime_error(draft->path() + ": its vocabulary differs from " + target.path() +
                              "'s, so it cannot draft for it");
   return draft;
+}
+
+void add_draft_vocab_flags(Flags& f) {
+  f.add("draft-vocab", "auto",
+        "the draft model computes logits only for the tokens this file lists (FR-Spec, written by tandem vocab): "
+        "cheaper drafts, the output still exact. auto: the draft model's file with the extension .vocab if "
+        "present; none: the whole vocabulary");
+  f.add("draft-vocab-top", "32768", "of --draft-vocab, the most frequent tokens kept");
+}
+
+std::string apply_draft_vocab(const Flags& flags, Transformer& draft) {
+  std::string path = flags.get("draft-vocab");
+  if (path == "none") return "whole vocabulary";
+  if (path == "auto") {
+    path = std::filesystem::path(draft.model().path()).replace_extension(".vocab").string();
+    if (!std::filesystem::exists(path)) return "whole vocabulary (no " + path + ")";
+  }
+  const long long top = flags.get_int("draft-vocab-top");
+  if (top < 1) throw UsageError("--draft-vocab-top must be at least 1");
+  draft.restrict_vocabulary(read_draft_vocabulary(path, draft.model().tokenizer(), int32_t(top)));
+  return std::to_string(draft.vocabulary().size()) + " tokens of " + path;
 }
 
 }  // namespace tandem

@@ -26,6 +26,7 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("matmul", matmul_path_name(kDefaultMatmulPath),
         "quantized matmul: int8 (8-bit activation blocks, repacked weights) or precise (int16 activations)");
   f.add("draft-threads", "0", "pearl: threads for the drafter (0: a quarter, at least 1)");
+  add_draft_vocab_flags(f);
   add_pearl_flags(f);
   add_device_flags(f, true);
   add_link_flags(f);
@@ -91,6 +92,8 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
     draft_tf_ = std::make_unique<Transformer>(*draft_, threads, segment, matmul, draft_device);
     pearl_target_tf_ = std::make_unique<Transformer>(*target_, split.verifier, segment, matmul, device);
     pearl_draft_tf_ = std::make_unique<Transformer>(*draft_, split.drafter, segment, matmul, draft_device);
+    draft_vocabulary_ = apply_draft_vocab(flags, *draft_tf_);
+    apply_draft_vocab(flags, *pearl_draft_tf_);
     models = {target_tf_.get(), draft_tf_.get(), pearl_target_tf_.get(), pearl_draft_tf_.get()};
   }
   shards_ = kv_shards_from_flags(flags, target_->config(), segment);
@@ -143,7 +146,7 @@ void VerifierHost::stop() {
 
 std::string VerifierHost::describe() const {
   return "target " + target_->config().name + " (" + target_->path() + "), draft " +
-         (draft_ ? draft_->config().name : std::string("none")) + "; default mode " +
+         (draft_ ? draft_->config().name + " (" + draft_vocabulary_ + ")" : std::string("none")) + "; default mode " +
          mode_name(options_.defaults.mode) + ", " + device_label(target_tf_->device_name()) + ", " +
          std::to_string(target_tf_->pool().size()) + " threads; " +
          describe_links(link_site_, device_named(target_tf_->device_name())) +

@@ -60,6 +60,7 @@ class VerifierHost {
   std::shared_ptr<VerifierRoute> route_ = std::make_shared<VerifierRoute>();
   KvShardSetup shards_;  // before worker_: requests release their segments as the worker ends
   std::string model_fingerprint_, vocabulary_fingerprint_;  // model/fingerprint.h
+  std::string draft_vocabulary_;                            // what --draft-vocab did
   LinkSite link_site_;                                      // stated at every (re)join
   // Made afresh each start; its public half travels to the paired drafter over the control plane.
   CurveKeyPair data_keys_ = generate_curve_keys();

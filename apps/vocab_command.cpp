@@ -46,8 +46,12 @@ int run_vocab(const std::vector<std::string>& args) {
   flags.add("extensions", "txt,py,md,rst", "in folders, the file extensions read");
   flags.add("top", "32768", "most frequent tokens written");
   flags.add("out", "", "file to write");
+  flags.add("check", "",
+            "instead of writing: a draft vocabulary file, and what share of the corpus's tokens its first --top hold");
   if (!flags.parse(args)) return 0;
-  if (flags.get("corpus").empty() || flags.get("out").empty()) throw UsageError("--corpus and --out are needed");
+  const bool checking = !flags.get("check").empty();
+  if (flags.get("corpus").empty() || (flags.get("out").empty() && !checking))
+    throw UsageError("--corpus and --out (or --check) are needed");
   const long long top = flags.get_int("top");
   if (top < 1) throw UsageError("--top must be at least 1");
   auto model = Model::load(resolve_model_path(flags.get("model")));
@@ -61,6 +65,13 @@ int run_vocab(const std::vector<std::string>& args) {
     text << in.rdbuf();
     bytes += int64_t(text.str().size());
     counter.add(text.str());
+  }
+  if (checking) {
+    const auto ids = read_draft_vocabulary(flags.get("check"), model->tokenizer(), int32_t(top));
+    std::cout << "tandem vocab: " << ids.size() << " tokens of " << flags.get("check") << " hold "
+              << 100.0 * counter.coverage(ids) << "% of the " << counter.total() << " tokens in " << files.size()
+              << " files" << std::endl;
+    return 0;
   }
   const std::vector<int32_t> ids = counter.most_frequent(int32_t(top));
   std::ostringstream note;

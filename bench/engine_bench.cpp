@@ -25,6 +25,7 @@
 #include "model/transformer.h"
 #include "observability/metrics.h"
 #include "shards/local_kv_shards.h"
+#include "speculation/draft_vocabulary.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -199,7 +200,9 @@ int main(int argc, char** argv) {
   flags.add("kv-shards", "", "long-context decode: also with these shard processes (ZeroMQ endpoints)");
   flags.add("sections", "speed,passes,contexts",
             "what to measure: speed (prefill and decode), passes (k-token pass costs), contexts (long-context "
-            "decode)");
+            "decode), vocab (a drafted token with the classifier cut to --draft-vocab, FR-Spec)");
+  flags.add("draft-vocab", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.vocab", "section vocab: the draft vocabulary");
+  flags.add("draft-vocab-top", "32768", "section vocab: its most frequent tokens kept");
   flags.add("json", "", "also write the figures to this JSON file");
   try {
     if (!flags.parse(std::vector<std::string>(argv + 1, argv + argc))) return 0;
@@ -292,6 +295,27 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
   }
+  // A drafted token (one-token pass, logits wanted) with the whole classifier and with it cut.
+  if (sections.count("vocab"))
+    std::printf(
+        "\n| model | threads | drafted token, whole vocabulary | cut to | drafted token | saved |\n"
+        "|---|---|---|---|---|---|\n");
+  for (const auto& name : sections.count("vocab") ? models : std::vector<std::string>{}) {
+    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    const auto kept =
+        read_draft_vocabulary(flags.get("draft-vocab"), model->tokenizer(), int32_t(flags.get_int("draft-vocab-top")));
+    for (int t : thread_counts) {
+      Transformer whole(*model, t), cut(*model, t);
+      cut.restrict_vocabulary(kept);
+      const double whole_ms = 1e3 * pass_seconds(whole, {1})[0], cut_ms = 1e3 * pass_seconds(cut, {1})[0];
+      std::printf("| %s | %d | %.2f ms | %zu tokens | %.2f ms | %.0f%% |\n", model->config().name.c_str(), t, whole_ms,
+                  kept.size(), cut_ms, 100 * (1 - cut_ms / whole_ms));
+      std::fflush(stdout);
+      report["draft_vocab"].push_back(
+          {{"model", name}, {"threads", t}, {"kept_tokens", kept.size()}, {"whole_ms", whole_ms}, {"cut_ms", cut_ms}});
+    }
+  }
+
   // Decode with a long context: attention's share grows with the context.
   std::vector<int64_t> contexts;
   if (sections.count("contexts"))

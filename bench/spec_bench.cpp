@@ -102,6 +102,13 @@ int main(int argc, char** argv) {
   const int threads = int(flags.get_int("threads")), draft_tokens = int(flags.get_int("draft-tokens"));
   const bool adaptive = flags.get_switch("adaptive");
   if (modes.empty() || modes[0] != "ar") modes.insert(modes.begin(), "ar");  // the baseline runs first
+  for (const std::string& mode : modes)
+    if (mode.find(":fr") != std::string::npos && mode.rfind("chain", 0) != 0 && mode.rfind("tree", 0) != 0 &&
+        mode.rfind("auto", 0) != 0) {
+      std::fprintf(stderr, "tandem_spec_bench: %s: only chain, tree and auto draft with a cut classifier\n",
+                   mode.c_str());
+      return 2;
+    }
   const float temperature = float(flags.get_double("temperature"));
   // A sampled run of chain or tree under each rule: "chain" is draft-aware, "chain:point-mass" not.
   if (temperature > 0) {

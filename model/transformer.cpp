@@ -194,6 +194,12 @@ std::span<const float> Transformer::forward_once(const std::vector<BatchToken>& 
   return full_logits_;
 }
 
+size_t Transformer::bytes_per_token() const {
+  const WeightMatrix& output = model_.weights().output;
+  const size_t skipped = head_tokens_.empty() ? 0 : size_t(output.rows) - head_tokens_.size();
+  return model_.weights().bytes_per_token() - skipped * output.row_bytes;
+}
+
 void Transformer::restrict_vocabulary(std::vector<int32_t> tokens) {
   const WeightMatrix& output = model_.weights().output;
   std::sort(tokens.begin(), tokens.end());

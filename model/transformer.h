@@ -39,6 +39,8 @@ class Transformer {
   void restrict_vocabulary(std::vector<int32_t> tokens);
   /// The tokens the classifier computes (empty: all).
   const std::vector<int32_t>& vocabulary() const { return head_tokens_; }
+  /// Weight bytes a one-token pass reads: the model's, less the classifier rows it skips.
+  size_t bytes_per_token() const;
 
   /// The model.
   const Model& model() const { return model_; }

@@ -43,3 +43,13 @@ BUILD_TYPE=${TANDEM_BUILD_TYPE:-Release}
 # TANDEM_CMAKE_ARGS adds options, such as -DTANDEM_TESTS=OFF -DTANDEM_NATIVE=OFF for a portable image.
 cmake -S . -B build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${TANDEM_CMAKE_ARGS:-} >/dev/null
 cmake --build build -j "$(nproc)"
+
+# FR-Spec's draft vocabulary: the draft model's tokens that a pinned corpus uses most
+# (scripts/install_corpus.py, `tandem vocab`); `--draft-vocab auto` finds it beside the model.
+if [ "${TANDEM_SKIP_MODELS:-0}" != 1 ]; then
+  .venv/bin/python scripts/install_corpus.py
+  vocab=models/qwen2.5-coder-0.5b-instruct-q4_k_m.vocab
+  if [ ! -s "$vocab" ] || [ models/corpus/.installed -nt "$vocab" ]; then
+    build/tandem vocab --corpus models/corpus --out "$vocab"
+  fi
+fi

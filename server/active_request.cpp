@@ -60,10 +60,9 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
                             {&target, models.pass_rows, options_.sampling.temperature > 0});
   drafts_locally_ = !remote && mode != Mode::pearl;
   drafts_ahead_ = !remote && mode == Mode::pearl;
-  run_ = std::make_unique<SpeculativeRun>(
-      target, drafter_.get(), ticket_->prompt_ids, options_,
-      mode_speculation(spec.mode, target, models.draft ? &models.draft->model() : nullptr),
-      [this](int32_t id) { on_token(id); });
+  run_ = std::make_unique<SpeculativeRun>(target, drafter_.get(), ticket_->prompt_ids, options_,
+                                          mode_speculation(spec.mode, target, models.draft),
+                                          [this](int32_t id) { on_token(id); });
   shares_prompt_ = group_ && !run_->cache().remote();  // a cache on KV shards keeps its prompt there
   if (index_ > 0 && group_->prompt) run_->adopt_prompt(group_->prompt);
 }

@@ -1,6 +1,7 @@
 #include "speculation/draft_vocabulary.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <numeric>
 #include <stdexcept>
@@ -38,6 +39,17 @@ void TokenCounter::add(std::string_view text) {
   }
 }
 
+double TokenCounter::coverage(const std::vector<int32_t>& ids) const {
+  std::vector<bool> held(counts_.size(), false);
+  int64_t covered = 0;
+  for (int32_t id : ids)
+    if (id >= 0 && size_t(id) < held.size() && !held[size_t(id)]) {
+      held[size_t(id)] = true;
+      covered += counts_[size_t(id)];
+    }
+  return total_ > 0 ? double(covered) / double(total_) : 0.0;
+}
+
 std::vector<int32_t> TokenCounter::most_frequent(int32_t top) const {
   std::vector<int32_t> ids(counts_.size());
   std::iota(ids.begin(), ids.end(), 0);
@@ -51,13 +63,16 @@ std::vector<int32_t> TokenCounter::most_frequent(int32_t top) const {
 
 void write_draft_vocabulary(const std::string& path, const Tokenizer& tokenizer, const std::vector<int32_t>& ids,
                             const std::string& corpus_note) {
-  std::ofstream out(path);
+  const std::string partial = path + ".partial";  // renamed when whole: a reader never sees half a file
+  std::ofstream out(partial);
   if (!out) throw std::runtime_error("cannot write the draft vocabulary " + path);
   out << kMagic << ", most frequent first\n"
       << kFingerprintKey << vocabulary_fingerprint(tokenizer) << "\n"
       << "# corpus: " << corpus_note << "\n";
   for (int32_t id : ids) out << id << "\n";
-  if (!out.flush()) throw std::runtime_error("cannot write the draft vocabulary " + path);
+  out.close();
+  if (!out || std::rename(partial.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot write the draft vocabulary " + path);
 }
 
 std::vector<int32_t> read_draft_vocabulary(const std::string& path, const Tokenizer& tokenizer, int32_t top) {

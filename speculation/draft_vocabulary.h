@@ -20,6 +20,8 @@ class TokenCounter {
   void add(std::string_view text);
   /// Tokens counted so far.
   int64_t total() const { return total_; }
+  /// The share of the counted tokens that `ids` holds (0 when none were counted).
+  double coverage(const std::vector<int32_t>& ids) const;
   /// The `top` most frequent ids, most frequent first (ties: lower id first); ids never seen are left out.
   std::vector<int32_t> most_frequent(int32_t top) const;
 

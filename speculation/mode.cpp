@@ -58,11 +58,15 @@ std::unique_ptr<Drafter> make_auto_drafter(const ModeSettings& s, Transformer* d
   candidates.push_back(
       {"recycle", std::make_unique<RecyclingDrafter>(s.recycle_width, s.draft_tokens), s.draft_tokens});
   if (draft) {
-    const double cost = speculation_defaults(*inputs.target, &draft->model(), s.draft_tokens, true).draft_cost;
+    const double cost = speculation_defaults(*inputs.target, draft, s.draft_tokens, true).draft_cost;
     // Running context it has not seen costs the draft model what a prefill costs per token
-    // (the curve's slope from 16 to 128 tokens), scaled like its decode steps.
+    // (the curve's slope from 16 to 128 tokens), scaled by the models' weight bytes. A
+    // classifier cut to fewer tokens (FR-Spec) makes drafted tokens cheaper, not the
+    // catching up (which runs the classifier for one token), so this takes the whole model's.
     const PassCost curve = PassCost::measured();
-    const double per_token = cost * (curve.steps(128) - curve.steps(16)) / 112;
+    const double whole_model =
+        double(draft->model().weights().bytes_per_token()) / double(inputs.target->weights().bytes_per_token());
+    const double per_token = whole_model * (curve.steps(128) - curve.steps(16)) / 112;
     candidates.push_back({"chain", std::make_unique<ChainDrafter>(*draft, s.draft_tokens, max_context), s.draft_tokens,
                           cost, 32, per_token});
   }
@@ -83,7 +87,7 @@ std::unique_ptr<Drafter> make_drafter(const ModeSettings& s, Transformer* draft,
   return nullptr;
 }
 
-SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, const Model* draft_model) {
+SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, const Transformer* draft) {
   // PEARL drafts beside the verifier: its drafts cost the verifier nothing.
   const bool uses_model = s.mode == Mode::chain || s.mode == Mode::tree;
   const int max_depth = s.mode == Mode::lookup      ? s.lookup_depth
@@ -91,7 +95,7 @@ SpeculationOptions mode_speculation(const ModeSettings& s, const Model& target, 
                                                     : s.draft_tokens;
   // Auto chooses each pass's depth itself, per drafter.
   const bool adaptive = s.adaptive && s.mode != Mode::automatic;
-  SpeculationOptions o = speculation_defaults(target, uses_model ? draft_model : nullptr, max_depth, adaptive);
+  SpeculationOptions o = speculation_defaults(target, uses_model ? draft : nullptr, max_depth, adaptive);
   o.draft_aware = s.draft_aware;
   if (s.mode == Mode::tree) {
     // A level of the tree holds about budget / depth nodes, each verified, and each
@@ -118,7 +122,7 @@ GenerationResult generate_in_mode(const ModeSettings& s, Transformer& target, Tr
       make_drafter(s, draft, options.max_context, {&target.model(), nullptr, options.sampling.temperature > 0});
   if (!drafter) return generate_autoregressive(target, prompt_ids, options, on_token);
   return generate_speculative(target, *drafter, prompt_ids, options, stats, on_token,
-                              mode_speculation(s, target.model(), draft ? &draft->model() : nullptr));
+                              mode_speculation(s, target.model(), draft));
 }
 
 }  // namespace tandem

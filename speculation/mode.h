@@ -60,7 +60,7 @@ struct AutoInputs {
 std::unique_ptr<Drafter> make_drafter(const ModeSettings& settings, Transformer* draft, int64_t max_context,
                                       const AutoInputs& auto_inputs = {});
 /// Depth and cost settings for the mode's speculation on `target`.
-SpeculationOptions mode_speculation(const ModeSettings& settings, const Model& target, const Model* draft_model);
+SpeculationOptions mode_speculation(const ModeSettings& settings, const Model& target, const Transformer* draft);
 
 /// Generates one request in settings.mode. `draft` must be given for the draft-model modes.
 GenerationResult generate_in_mode(const ModeSettings& settings, Transformer& target, Transformer* draft,

@@ -4,12 +4,11 @@
 
 namespace tandem {
 
-SpeculationOptions speculation_defaults(const Model& target, const Model* draft_model, int max_depth, bool adaptive) {
+SpeculationOptions speculation_defaults(const Model& target, const Transformer* draft, int max_depth, bool adaptive) {
   SpeculationOptions o;
   o.max_depth = max_depth;
   o.adaptive = adaptive;
-  if (draft_model)
-    o.draft_cost = double(draft_model->weights().bytes_per_token()) / double(target.weights().bytes_per_token());
+  if (draft) o.draft_cost = double(draft->bytes_per_token()) / double(target.weights().bytes_per_token());
   return o;
 }
 

@@ -37,8 +37,9 @@ struct SpeculationOptions {
 
 /// Speculation settings for a drafter on a target: adaptive depth with the verify cost
 /// measured by tandem_bench on this CPU and, for a draft model, its cost taken as the
-/// ratio of weight bytes each model reads per token (`draft_model` null: free drafting).
-SpeculationOptions speculation_defaults(const Model& target, const Model* draft_model, int max_depth, bool adaptive);
+/// ratio of weight bytes each model reads per token (a draft model with a cut classifier reads
+/// less; `draft` null: free drafting).
+SpeculationOptions speculation_defaults(const Model& target, const Transformer* draft, int max_depth, bool adaptive);
 
 /// Generates after `prompt_ids` with `drafter` proposing and `target` verifying: greedily
 /// (temperature 0, output identical to generate_autoregressive) or by lossless speculative

@@ -1,5 +1,6 @@
 // tandem vocab: counts which tokens a corpus uses and writes the most frequent as a draft
 // vocabulary (FR-Spec, speculation/draft_vocabulary.h) for --draft-vocab.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>

@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   flags.add("modes", "ar,chain,tree,pearl,lookup,recycle,auto",
             "comma-separated modes (ar always runs first); MODE:fr drafts with the draft model's classifier cut to "
             "--draft-vocab (FR-Spec)");
-  flags.add("draft-vocab", "models/draft-vocab.txt", "draft vocabulary of the :fr runs (tandem vocab)");
+  flags.add("draft-vocab", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.vocab",
+            "draft vocabulary of the :fr runs (tandem vocab; scripts/setup.sh writes this one)");
   flags.add("draft-vocab-top", "32768", "its most frequent tokens the :fr runs keep");
   flags.add("limit", "2", "prompts per category (first turns, in file order); 0 for all 480");
   flags.add("max-tokens", "64", "tokens generated per prompt");

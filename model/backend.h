@@ -75,6 +75,8 @@ class Backend {
   virtual void upload(float* dst, const float* src, int64_t count) = 0;
   /// The first `count` floats of the logits buffer, readable on the host.
   virtual std::span<const float> logits(int64_t count) = 0;
+  /// `count` floats at `x` (an activation buffer), readable on the host until the next call.
+  virtual std::span<const float> read(const float* x, int64_t count) = 0;
   /// Puts the cache's rows where this backend computes (a cache that holds none yet).
   virtual void adopt(KvCache& cache) = 0;
 

@@ -50,6 +50,7 @@ class CpuBackend final : public Backend {
 
   void upload(float* dst, const float* src, int64_t count) override { std::copy_n(src, count, dst); }
   std::span<const float> logits(int64_t count) override { return {logits_.data(), size_t(count)}; }
+  std::span<const float> read(const float* x, int64_t count) override { return {x, size_t(count)}; }
   void adopt(KvCache&) override {}  // a cache's rows start on the host
 
   void embed(const WeightMatrix& table, std::span<const int32_t> tokens, float scale, float* x) override {

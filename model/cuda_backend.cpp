@@ -201,6 +201,12 @@ class CudaBackend final : public Backend {
     return host_logits_;
   }
 
+  std::span<const float> read(const float* x, int64_t count) override {
+    host_read_.resize(size_t(count));
+    check(cudaMemcpy(host_read_.data(), x, size_t(count) * 4, cudaMemcpyDeviceToHost), "reading activations");
+    return host_read_;
+  }
+
   void adopt(KvCache& cache) override {
     if (!cache.store().on_host()) return;
     const ModelConfig& c = model_.config();
@@ -349,7 +355,7 @@ class CudaBackend final : public Backend {
   // This pass's layout (upload_pass).
   GrowingBuffer seqs_kv_, seqs_, slots_, pos_, first_local_, rows_, row_offset_;
   int64_t most_segments_global_ = 1, most_segments_local_ = 1;
-  std::vector<float> host_logits_;
+  std::vector<float> host_logits_, host_read_;
 };
 
 }  // namespace

@@ -133,6 +133,13 @@ class KvCache {
   /// Bytes allocated.
   size_t bytes_allocated() const { return size_t(capacity_) * row_bytes_all_layers(); }
 
+  /// Tokens whose logits this sequence wants even where the transformer's classifier is cut
+  /// to a smaller vocabulary (Transformer::restrict_vocabulary): a draft model's own context
+  /// tokens, which a draft may copy. Ignored by a transformer with the whole vocabulary.
+  void also_score(int32_t token) { extra_tokens_.push_back(token); }
+  /// What also_score() added, in order.
+  const std::vector<int32_t>& extra_tokens() const { return extra_tokens_; }
+
  private:
   KvCache(int64_t kv_dim, int n_layers, int64_t max_positions, std::unique_ptr<KvRowStore> store);
   size_t row_bytes_all_layers() const { return size_t(kv_dim_) * 4 * 2 * size_t(n_layers_); }
@@ -158,6 +165,7 @@ class KvCache {
   std::shared_ptr<const KvCache> prefix_;
   std::vector<int32_t> tokens_;             // [length_] with a remote, else empty
   std::vector<PendingLink> pending_links_;  // [pending_]
+  std::vector<int32_t> extra_tokens_;       // also_score()'s
   std::unique_ptr<KvRowStore> store_;       // [layer][capacity][kv_dim] keys and values
 };
 

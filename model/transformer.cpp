@@ -191,7 +191,29 @@ std::span<const float> Transformer::forward_once(const std::vector<BatchToken>& 
   full_logits_.assign(size_t(n_logits) * vocab, -std::numeric_limits<float>::infinity());
   for (size_t t = 0; t < size_t(n_logits); ++t)
     for (size_t j = 0; j < kept; ++j) full_logits_[t * vocab + size_t(head_tokens_[j])] = cut[t * kept + j];
+  score_extra_tokens(batch, caches, a.xb, n_logits);
   return full_logits_;
+}
+
+// The logits of the tokens each sequence's cache also wants (KvCache::also_score), from the
+// normed final states: a float dot product with each one's dequantized classifier row.
+void Transformer::score_extra_tokens(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches,
+                                     const float* normed, int64_t n_logits) {
+  const WeightMatrix& output = model_.weights().output;
+  const int64_t dim = output.cols;
+  const size_t vocab = size_t(model_.config().vocab_size);
+  std::span<const float> states;
+  extra_row_.resize(size_t(dim));
+  for (int64_t t = 0; t < n_logits; ++t) {
+    const std::vector<int32_t>& extra = caches[size_t(batch[size_t(logit_rows_[size_t(t)])].seq)]->extra_tokens();
+    if (extra.empty()) continue;
+    if (states.empty()) states = backend_->read(normed, n_logits * dim);
+    for (int32_t id : extra) {
+      if (id < 0 || size_t(id) >= vocab || kept_[size_t(id)]) continue;
+      matrix_row(output, id, extra_row_.data());
+      full_logits_[size_t(t) * vocab + size_t(id)] = dot_f32(states.data() + t * dim, extra_row_.data(), dim);
+    }
+  }
 }
 
 size_t Transformer::bytes_per_token() const {
@@ -208,6 +230,8 @@ void Transformer::restrict_vocabulary(std::vector<int32_t> tokens) {
     throw std::invalid_argument("a restricted vocabulary holds token ids outside 0.." +
                                 std::to_string(output.rows - 1));
   head_tokens_ = std::move(tokens);
+  kept_.assign(head_tokens_.empty() ? 0 : size_t(output.rows), false);
+  for (int32_t id : head_tokens_) kept_[size_t(id)] = true;
   head_bytes_.resize(head_tokens_.size() * output.row_bytes);
   for (size_t j = 0; j < head_tokens_.size(); ++j)
     std::memcpy(head_bytes_.data() + j * output.row_bytes, output.row(head_tokens_[j]), output.row_bytes);

@@ -37,8 +37,11 @@ class Transformer {
   /// whose logits are unchanged. Empty: the whole vocabulary again. Throws
   /// std::invalid_argument for an id outside the vocabulary.
   void restrict_vocabulary(std::vector<int32_t> tokens);
-  /// The tokens the classifier computes (empty: all).
+  /// The tokens the classifier computes (empty: all). A sequence's cache may name more
+  /// (KvCache::also_score); theirs are computed apart, in float, for that sequence alone.
   const std::vector<int32_t>& vocabulary() const { return head_tokens_; }
+  /// Whether the classifier computes `token`'s logit for every sequence.
+  bool scores(int32_t token) const { return head_tokens_.empty() || kept_[size_t(token)]; }
   /// Weight bytes a one-token pass reads: the model's, less the classifier rows it skips.
   size_t bytes_per_token() const;
 
@@ -51,6 +54,8 @@ class Transformer {
 
  private:
   void validate(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches) const;
+  void score_extra_tokens(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches, const float* normed,
+                          int64_t n_logits);
   std::span<const float> forward_once(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
   void cache_rows(const std::vector<BatchToken>& batch, std::span<KvCache* const> caches);
   void rotary_tables(const std::vector<BatchToken>& batch, double theta, std::vector<float>& cos,
@@ -70,7 +75,9 @@ class Transformer {
 
   // restrict_vocabulary's classifier: the output rows of head_tokens_ (ascending), copied.
   std::vector<int32_t> head_tokens_;
+  std::vector<bool> kept_;  // [vocab] whether head_tokens_ holds the id
   std::vector<uint8_t> head_bytes_;
+  std::vector<float> extra_row_;  // a dequantized classifier row of an extra token
   WeightMatrix head_;
   std::vector<float> full_logits_;  // [n_marked][vocab], -infinity outside head_tokens_
 };

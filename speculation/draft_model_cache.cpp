@@ -42,6 +42,7 @@ void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
       next[c] = int64_t(context.size());
       continue;
     }
+    d.score_context_tokens(context);
     keep = std::min(keep, context.size() - 1);  // the last token is run again for its logits
     d.cache_.truncate(int64_t(keep));
     d.cached_.resize(keep);
@@ -84,6 +85,21 @@ void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
       d.logits_valid_ = true;
     }
   }
+}
+
+void DraftModelCache::score_context_tokens(const std::vector<int32_t>& context) {
+  if (model_.vocabulary().empty()) return;
+  if (scored_extra_.empty()) scored_extra_.assign(size_t(vocab()), false);
+  // A context that is not the one scanned so far (shorter) is scanned again; tokens already
+  // scored stay scored (harmless: a superset).
+  if (context_scanned_ > context.size()) context_scanned_ = 0;
+  for (size_t i = context_scanned_; i < context.size(); ++i) {
+    const int32_t token = context[i];
+    if (token < 0 || token >= vocab() || model_.scores(token) || scored_extra_[size_t(token)]) continue;
+    scored_extra_[size_t(token)] = true;
+    cache_.also_score(token);
+  }
+  context_scanned_ = context.size();
 }
 
 void DraftModelCache::append_together(std::span<DraftModelCache* const> caches, std::span<const int32_t> tokens) {

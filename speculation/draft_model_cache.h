@@ -44,11 +44,17 @@ class DraftModelCache {
   int32_t vocab() const { return model_.model().config().vocab_size; }
 
  private:
+  // With a cut classifier (FR-Spec): asks the cache to also score the context's tokens the
+  // classifier leaves out (a draft may copy a name from the prompt).
+  void score_context_tokens(const std::vector<int32_t>& context);
+
   Transformer& model_;
   KvCache cache_;
   std::vector<int32_t> cached_;  // tokens whose keys and values the cache holds (committed)
   std::vector<float> logits_;    // after cached_.back(), when logits_valid_
   bool logits_valid_ = false;
+  std::vector<bool> scored_extra_;  // [vocab] with a cut classifier: tokens the cache also scores
+  size_t context_scanned_ = 0;      // context tokens score_context_tokens has looked at
 };
 
 /// Probability of `token` under softmax(logits[0, n)).

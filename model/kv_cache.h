@@ -17,7 +17,9 @@
 // instead: each sample's cache reads positions before base() from one frozen
 // prefix cache that no one writes again, and writes its own rows from there on
 // (copy-on-write at the prompt's end). A cache has a remote or a shared prefix,
-// never both.
+// never both. A cache with a remote shares another's start differently: its remote
+// adopts the other's segments where they lie (RemoteKv::adopt) and the rows after them
+// are copied (adopt_remote_prefix), which is how cached prompts on KV shards are reused.
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -67,6 +69,18 @@ class KvCache {
 
   /// Drops the storage past the committed rows (a cache about to become a shared prefix).
   void shrink_to_committed();
+
+  /// Before this cache (which has a remote) holds any position: takes the first `positions`
+  /// committed positions of `from`, a host cache with a remote of the same kind whose tokens
+  /// start the same way. Its segments among them are shared where they lie (RemoteKv::adopt);
+  /// its rows after them are copied. Positions that end inside a remote segment round down to
+  /// that segment's start. Returns the positions taken; 0 when the remote could not share
+  /// (then it has been replaced by a fresh one).
+  int64_t adopt_remote_prefix(const KvCache& from, int64_t positions);
+  /// A cache of just this one's first `positions` committed positions (rounded as above),
+  /// kept where they are through a fresh remote of the same kind; nullptr when the remote
+  /// cannot share them. For a cache with a remote, in host memory.
+  std::shared_ptr<KvCache> share_remote_prefix(int64_t positions) const;
 
   /// Committed positions.
   int64_t length() const { return length_; }
@@ -132,6 +146,8 @@ class KvCache {
   size_t bytes_used() const { return size_t(length_ - base_) * row_bytes_all_layers(); }
   /// Bytes allocated.
   size_t bytes_allocated() const { return size_t(capacity_) * row_bytes_all_layers(); }
+  /// Bytes of the positions on the remote.
+  size_t bytes_on_remote() const { return remote_ ? size_t(base_) * row_bytes_all_layers() : 0; }
 
   /// Tokens whose logits this sequence wants even where the transformer's classifier is cut
   /// to a smaller vocabulary (Transformer::restrict_vocabulary): a draft model's own context

@@ -52,8 +52,18 @@ class RemoteKv {
   virtual void collect(std::vector<float>& partials) = 0;
   /// Whether it lost segments (after RemoteKvLost).
   virtual bool failed() const = 0;
-  /// An empty remote over what still works after a loss (nullptr: nothing is left).
+  /// An empty remote over the same places that still work: after a loss, or for a copy of
+  /// the sequence's start (nullptr: nothing is left).
   virtual std::unique_ptr<RemoteKv> replacement() = 0;
+  /// Before it holds any segment: shares the first `segments` segments of `from`, another
+  /// sequence's remote whose first positions hold the same tokens, without moving them (a
+  /// cached prompt; server/prefix_cache.h). False when it cannot (another kind of remote,
+  /// other places, segments no longer there); this remote must then be replaced. Throws
+  /// RemoteKvLost when a place does not answer.
+  virtual bool adopt(const RemoteKv& from, int64_t segments) {
+    (void)from, (void)segments;
+    return false;
+  }
 };
 
 /// Gives each request its remote, knowing how many positions it may reach (prompt plus

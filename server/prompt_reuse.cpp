@@ -9,24 +9,38 @@ PromptReuse::PromptReuse(size_t budget_bytes, bool per_client) : per_client_(per
 }
 
 bool PromptReuse::applies_to(ActiveRequest& request) const {
-  const KvCache& cache = request.run().cache();
-  return cache_.budget() > 0 && request.ticket().spec.prefix_cache && request.sample_index() == 0 && !cache.remote() &&
-         cache.store().on_host();
+  return cache_.budget() > 0 && request.ticket().spec.prefix_cache && request.sample_index() == 0 &&
+         request.run().cache().store().on_host();
 }
 
 std::string PromptReuse::scope_of(ActiveRequest& request) const {
-  return per_client_ ? request.ticket().spec.group : "";
+  std::string scope = per_client_ ? request.ticket().spec.group : "";
+  // Prompts kept on KV shards serve only requests on them, and host ones only host ones.
+  if (request.run().cache().remote())
+    scope +=
+        "\x1f"
+        "kv-shards";
+  return scope;
 }
 
 void PromptReuse::before_prefill(ActiveRequest& request) {
   if (!applies_to(request) || request.run().cached_positions() > 0) return;
+  const std::string scope = scope_of(request);
   PrefixHit hit;
   {
     std::lock_guard lock(mutex_);
-    hit = cache_.find(scope_of(request), request.ticket().prompt_ids);
+    hit = cache_.find(scope, request.ticket().prompt_ids);
   }
   if (hit.positions == 0) return;
-  request.run().adopt_prefix(std::move(hit.cache), hit.positions);
+  if (hit.cache->remote()) {
+    if (request.run().adopt_remote_prefix(*hit.cache, hit.positions) == 0) {
+      std::lock_guard lock(mutex_);
+      cache_.forget(hit.cache.get(), hit.positions);  // its shards freed the segments: of no use now
+      return;
+    }
+  } else {
+    request.run().adopt_prefix(hit.cache, hit.positions);
+  }
   metrics().prefix_cache_hits.Increment();
   metrics().prefix_cache_hit_tokens.Increment(double(hit.positions));
 }
@@ -35,7 +49,9 @@ void PromptReuse::after_prefill(ActiveRequest& request) {
   const int64_t positions = int64_t(request.ticket().prompt_ids.size()) - 1;
   if (!applies_to(request) || request.run().stats().passes > 0 || positions < 1) return;
   if (request.run().cached_positions() == positions) return;  // read whole from the cache: nothing new to keep
-  keep(request, request.ticket().prompt_ids, request.run().share_prompt());
+  const KvCache& cache = request.run().cache();
+  keep(request, request.ticket().prompt_ids,
+       cache.remote() ? cache.share_remote_prefix(positions) : request.run().share_prompt());
 }
 
 void PromptReuse::after_finish(ActiveRequest& request) {
@@ -50,6 +66,7 @@ void PromptReuse::after_finish(ActiveRequest& request) {
     std::lock_guard lock(mutex_);
     if (cache_.touch(scope_of(request), conversation)) return;  // held already: no copy
   }
+  if (cache.remote()) return keep(request, conversation, cache.share_remote_prefix(positions));
   auto whole = std::make_shared<KvCache>(cache.flat_copy());
   whole->truncate(positions);
   whole->shrink_to_committed();
@@ -57,6 +74,9 @@ void PromptReuse::after_finish(ActiveRequest& request) {
 }
 
 void PromptReuse::keep(ActiveRequest& request, std::span<const int32_t> tokens, std::shared_ptr<const KvCache> cache) {
+  if (!cache) return;  // KV shards that could not share
+  // A copy on KV shards may end at a segment's start, before the last token's position.
+  tokens = tokens.first(std::min(tokens.size(), size_t(cache->length()) + 1));
   std::lock_guard lock(mutex_);
   const uint64_t evicted_before = cache_.counts().evictions;
   cache_.insert(scope_of(request), std::vector<int32_t>(tokens.begin(), tokens.end()), std::move(cache));

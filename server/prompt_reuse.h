@@ -3,7 +3,8 @@
 // prefills, the longest cached start of its prompt becomes its cache's; once its prompt is
 // in, the prompt joins the cache; when it finishes, its prompt and output do (a chat's next
 // turn resends that output). Scoped by client group when asked, counted in the metrics and
-// shown in /health.
+// shown in /health. A request whose cache keeps segments on KV shards reads and leaves its
+// prompts there: cached segments stay on their shards, shared by the requests that read them.
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -29,7 +30,7 @@ class PromptReuse {
 
  private:
   // Whether the cache may serve and keep this request's prompt: a cache of the request's
-  // own in host memory (not on KV shards, not a later sample), and it did not say no.
+  // own with host rows (not a later sample's), and it did not say no.
   bool applies_to(ActiveRequest& request) const;
   // The scope of a request's prompts.
   std::string scope_of(ActiveRequest& request) const;

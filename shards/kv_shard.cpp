@@ -48,6 +48,7 @@ std::optional<std::string> KvShard::handle(const std::string& peer, std::string_
     case wire::ShardRequest::kStore: store(peer, request.store()); return std::nullopt;
     case wire::ShardRequest::kRelease: release({peer, request.release().request_id()}); return std::nullopt;
     case wire::ShardRequest::kAttend: return attend(peer, request.attend()).SerializeAsString();
+    case wire::ShardRequest::kAdopt: return adopt(peer, request.adopt()).SerializeAsString();
     case wire::ShardRequest::BODY_NOT_SET: break;
   }
   std::lock_guard lock(mutex_);
@@ -96,7 +97,8 @@ void KvShard::store(const std::string& peer, const wire::ShardStore& m) {
     if (held.error.empty()) held.error = error;
     return reject("request " + std::to_string(m.request_id()) + ": " + error);
   }
-  held.segments[m.first() / s.segment()] = {floats_of(m.keys()), floats_of(m.values())};
+  held.segments[m.first() / s.segment()] =
+      std::make_shared<const Segment>(Segment{floats_of(m.keys()), floats_of(m.values())});
   stats_.bytes += 2 * bytes;
   ++stats_.segments;
   metrics().kv_shard_bytes.Increment(double(2 * bytes));
@@ -110,11 +112,14 @@ void KvShard::release(const Key& key) {
 }
 
 void KvShard::free_locked(std::map<Key, Held>::iterator it) {
-  const size_t bytes = 2 * segment_bytes(it->second.shape) * it->second.segments.size();
-  stats_.segments -= int64_t(it->second.segments.size());
+  // A segment another request shares (ShardAdopt) stays, counted, until that one goes too.
+  int64_t freed = 0;
+  for (const auto& [index, segment] : it->second.segments) freed += segment.use_count() == 1;
+  const size_t bytes = 2 * segment_bytes(it->second.shape) * size_t(freed);
+  stats_.segments -= freed;
   stats_.bytes -= bytes;
   --stats_.requests;
-  metrics().kv_shard_segments.Decrement(double(it->second.segments.size()));
+  metrics().kv_shard_segments.Decrement(double(freed));
   metrics().kv_shard_bytes.Decrement(double(bytes));
   metrics().kv_shard_requests.Decrement();
   held_.erase(it);
@@ -175,7 +180,7 @@ wire::ShardReply KvShard::attend(const std::string& peer, const wire::ShardAtten
     for (int64_t w = begin; w < end; ++w) {
       const Item& item = items[size_t(w / s.n_kv_heads())];
       const int kv_head = int(w % s.n_kv_heads());
-      const Segment& segment = held.segments.at(item.segment);
+      const Segment& segment = *held.segments.at(item.segment);
       const int64_t row = item.from - item.segment * seg;  // first row inside the segment
       const KvRows rows{.keys = segment.keys.data() + layer_offset + kv_head * hd,
                         .values = segment.values.data() + layer_offset + kv_head * hd,
@@ -189,6 +194,35 @@ wire::ShardReply KvShard::attend(const std::string& peer, const wire::ShardAtten
   stats_.last_partial_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   metrics().kv_shard_partials.Observe(stats_.last_partial_ms / 1e3);
+  return reply;
+}
+
+wire::ShardReply KvShard::adopt(const std::string& peer, const wire::ShardAdopt& m) {
+  wire::ShardReply reply;
+  reply.set_request_id(m.request_id());
+  reply.set_sequence(m.sequence());
+  std::lock_guard lock(mutex_);
+  auto fail = [&](const std::string& why) {
+    reject("adopt by request " + std::to_string(m.request_id()) + ": " + why);
+    reply.set_error(why);
+    return reply;
+  };
+  // Both are looked up under the sender's name: a verifier shares only its own requests.
+  auto to = held_.find({peer, m.request_id()});
+  auto from = held_.find({peer, m.from_request_id()});
+  if (to == held_.end()) return fail("unknown request (never opened, released, or idle too long)");
+  if (from == held_.end() || from == to)
+    return fail("unknown request " + std::to_string(m.from_request_id()) + " to share (released, or idle too long)");
+  const wire::ShardOpen &a = to->second.shape, &b = from->second.shape;
+  if (a.n_layers() != b.n_layers() || a.n_heads() != b.n_heads() || a.n_kv_heads() != b.n_kv_heads() ||
+      a.head_dim() != b.head_dim() || a.segment() != b.segment() || a.scale() != b.scale())
+    return fail("the requests' cache shapes differ");
+  if (!to->second.segments.empty() || !to->second.error.empty()) return fail("the request holds segments already");
+  if (!from->second.error.empty()) return fail("the request to share failed: " + from->second.error);
+  const auto now = std::chrono::steady_clock::now();
+  to->second.last_used = from->second.last_used = now;
+  for (const auto& [index, segment] : from->second.segments)
+    if (index < m.segments()) to->second.segments.emplace(index, segment);
   return reply;
 }
 

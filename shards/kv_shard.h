@@ -14,11 +14,13 @@
 //     store(segment) ─────────────▶  segment kept (no reply; a failure is
 //                                    reported at the next attend)
 //     attend(layer, queries) ─────▶  partials of the held segments ──▶ reply
-//     release ────────────────────▶  segments freed
+//     adopt(from, segments) ──────▶  shares another request's first segments ──▶ reply
+//     release ────────────────────▶  segments freed (those another request shares stay)
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -69,8 +71,8 @@ class KvShard {
   };
   struct Held {
     wire::ShardOpen shape;
-    std::map<int64_t, Segment> segments;  // by segment index
-    std::string error;                    // a failed store, reported at the next attend
+    std::map<int64_t, std::shared_ptr<const Segment>> segments;  // by segment index; adopted ones are shared
+    std::string error;                                           // a failed store, reported at the next attend
     std::chrono::steady_clock::time_point last_used;
   };
   using Key = std::pair<std::string, uint64_t>;  // (peer, the peer's request id)
@@ -78,6 +80,7 @@ class KvShard {
   void open(const std::string& peer, const wire::ShardOpen& m);
   void store(const std::string& peer, const wire::ShardStore& m);
   wire::ShardReply attend(const std::string& peer, const wire::ShardAttend& m);
+  wire::ShardReply adopt(const std::string& peer, const wire::ShardAdopt& m);
   void release(const Key& key);
   void free_locked(std::map<Key, Held>::iterator it);
   void reject(const std::string& why);

@@ -100,6 +100,36 @@ std::unique_ptr<RemoteKv> ShardedKv::replacement() {
   }
 }
 
+bool ShardedKv::adopt(const RemoteKv& from, int64_t segments) {
+  const auto* other = dynamic_cast<const ShardedKv*>(&from);
+  // Segment s lives on shard s mod N: only the same shards, in the same order, hold them alike.
+  if (!other || other == this || stored_ > 0 || other->failed_ || other->shards_ != shards_ ||
+      other->segment_ != segment_ || segments > other->stored_ || segments < 0)
+    return false;
+  for (const auto& shard : shards_)
+    if (shard->failed()) return false;
+  wire::ShardRequest message;
+  wire::ShardAdopt& adopt = *message.mutable_adopt();
+  adopt.set_request_id(request_id_);
+  adopt.set_from_request_id(other->request_id_);
+  adopt.set_segments(segments);
+  adopt.set_sequence(++sequence_);
+  for (size_t k = 0; k < shards_.size(); ++k) {
+    try {
+      shards_[k]->send(message);
+    } catch (const std::runtime_error& e) { lose(k, e.what()); }
+  }
+  bool shared_everywhere = true;
+  for (size_t k = 0; k < shards_.size(); ++k) {
+    try {
+      // A refusal (the other request's segments were freed) is no fault of the shard.
+      shared_everywhere &= shards_[k]->receive(request_id_, sequence_, timeout_).error().empty();
+    } catch (const std::runtime_error& e) { lose(k, e.what()); }
+  }
+  if (shared_everywhere) stored_ = segments;
+  return shared_everywhere;
+}
+
 void ShardedKv::store(const KvCache& cache, int64_t from, int64_t to) {
   if (from != stored_ * segment_ || to % segment_ != 0 || from < cache.base())
     throw std::logic_error("sharded KV cache: segments must be handed over whole and in order");

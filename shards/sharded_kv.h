@@ -60,6 +60,8 @@ class ShardedKv : public RemoteKv {
   void collect(std::vector<float>& partials) override;
   bool failed() const override { return failed_; }
   std::unique_ptr<RemoteKv> replacement() override;
+  /// Shares another ShardedKv's segments over the same shards (ShardAdopt, one answer per shard).
+  bool adopt(const RemoteKv& from, int64_t segments) override;
 
  private:
   // The shard holding segment s.

@@ -94,6 +94,16 @@ void SpeculativeRun::adopt_prefix(std::shared_ptr<const KvCache> prefix, int64_t
   if (!prefilling()) decode_start_ = Clock::now();
 }
 
+int64_t SpeculativeRun::adopt_remote_prefix(const KvCache& prefix, int64_t positions) {
+  if (positions <= 0 || positions > int64_t(result_.prompt_ids.size()) - 1 || prefilled_ > 0 || stats_.passes > 0 ||
+      !cache_.remote())
+    throw std::logic_error(
+        "adopt_remote_prefix: a prefix longer than the prompt's positions, or a run already started");
+  prefilled_ = cached_positions_ = cache_.adopt_remote_prefix(prefix, positions);
+  if (!prefilling()) decode_start_ = Clock::now();
+  return cached_positions_;
+}
+
 int SpeculativeRun::planned_depth() {
   if (planned_depth_ < 0) planned_depth_ = speculation_.adaptive ? depth_.next() : speculation_.max_depth;
   return planned_depth_;

@@ -43,6 +43,9 @@ class SpeculativeRun {
   /// earlier prompt's share_prompt() that starts with the same tokens) and prefills only the
   /// rest. At most the prompt's positions (all but its last token, which opens the first pass).
   void adopt_prefix(std::shared_ptr<const KvCache> prefix, int64_t positions);
+  /// The same for a run whose cache keeps segments on KV shards, from a cached prompt that
+  /// does too (KvCache::adopt_remote_prefix): returns the positions taken, maybe fewer.
+  int64_t adopt_remote_prefix(const KvCache& prefix, int64_t positions);
   /// Prompt positions read from an earlier prompt's prefix instead of prefilled (0: none).
   int64_t cached_positions() const { return cached_positions_; }
   /// The prompt and the output so far; the cache's committed position p holds token p.

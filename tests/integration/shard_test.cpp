@@ -5,6 +5,7 @@
 // request ends with a clear error within seconds (no hang); the shards' /health shows
 // their segments and frees them when requests end.
 #include <cstdio>
+#include <functional>
 #include <future>
 
 #include "process_helpers.h"
@@ -245,22 +246,60 @@ TEST(Shards, AVerifierNodeListsItsShardsOnHealth) {
   EXPECT_EQ(health["kv_shards"][1]["lost"], false);
 }
 
+// Sends `prompt` to `serve` over ZeroMQ; its final result.
+wire::FinalResult ask(const Server& serve, const std::string& id, const std::string& prompt) {
+  zmq::context_t context(1);
+  test::Client client(context, serve.endpoint());
+  client.send(test::submit(id, prompt, 60));
+  auto messages = client.until_end();
+  EXPECT_TRUE(messages.back().has_final()) << messages.back().DebugString();
+  return messages.back().final();
+}
+
+nlohmann::json ids_of(const wire::FinalResult& f) {
+  return nlohmann::json(std::vector<int32_t>(f.ids().begin(), f.ids().end()));
+}
+
+// The request releases its segments, but the prefix cache keeps its conversation where it
+// was, on the shards (`segments_on_a_shard` counts one's), and the same prompt again reads
+// its start from there: whole segments, as the prompt ends inside one kept on a shard.
+void expect_prompt_kept_on_shards(const Server& serve, const std::function<int64_t()>& segments_on_a_shard) {
+  const std::string prompt = "Lily and Tom went to the park. They saw a big dog and a little cat. The dog ran";
+  const nlohmann::json alone = generate("ar", {}, 60, test::stories_model(), test::perturbed_stories(), prompt).json;
+  const wire::FinalResult first = ask(serve, "r", prompt);
+  EXPECT_EQ(ids_of(first), alone["ids"]);
+  EXPECT_EQ(first.stats().cached_tokens(), 0);
+  auto health = test::health_when(serve.http(), [](const nlohmann::json& h) { return h["live_requests"] == 0; });
+  EXPECT_GT(segments_on_a_shard(), 0);
+  EXPECT_EQ(health["prefix_cache"]["entries"], 1) << health.dump();
+  const wire::FinalResult again = ask(serve, "r2", prompt);
+  EXPECT_EQ(ids_of(again), alone["ids"]);
+  EXPECT_GE(again.stats().cached_tokens(), 16) << again.stats().DebugString();
+  EXPECT_EQ(again.stats().cached_tokens() % 8, 0);
+}
+
 TEST(Shards, ServeRunsShardsInProcessAndListsThemOnHealth) {
   Server serve({"--http", "127.0.0.1:0", "--shards", "2", "--segment", "8"});
   ASSERT_FALSE(serve.endpoint().empty()) << "serve did not start";
-  zmq::context_t context(1);
-  test::Client client(context, serve.endpoint());
-  client.send(test::submit("r", "Lily and Tom went to the park", 60));
-  auto messages = client.until_end();
-  ASSERT_TRUE(messages.back().has_final()) << messages.back().DebugString();
-  EXPECT_EQ(
-      nlohmann::json(std::vector<int32_t>(messages.back().final().ids().begin(), messages.back().final().ids().end())),
-      generate("ar", {}).json["ids"]);
+  expect_prompt_kept_on_shards(serve, [&] {
+    const nlohmann::json health = test::health_when(serve.http(), [](const nlohmann::json&) { return true; });
+    return health["kv_shards"][1]["segments"].get<int64_t>();
+  });
   auto health = test::health_when(serve.http(), [](const nlohmann::json& h) { return h["live_requests"] == 0; });
-  ASSERT_EQ(health["kv_shards"].size(), 2u) << health.dump();
   EXPECT_EQ(health["kv_shards"][1]["name"], "local-1");
-  EXPECT_EQ(health["kv_shards"][1]["segments"], 0);  // released when the request ended
   EXPECT_GT(health["kv_shards"][1]["last_partial_ms"], 0) << "shard 1 computed no partials";
+}
+
+TEST(Shards, APromptCachedOnAShardProcessIsReadFromIt) {
+  auto a = start_shard();
+  ASSERT_FALSE(a->endpoint().empty());
+  Server serve({"--http", "127.0.0.1:0", "--kv-shards", a->endpoint(), "--segment", "8"});
+  ASSERT_FALSE(serve.endpoint().empty()) << "serve did not start";
+  expect_prompt_kept_on_shards(serve, [&] {
+    const nlohmann::json health = test::health_when(a->http(), [](const nlohmann::json&) { return true; });
+    EXPECT_EQ(health["rejected_messages"], 0) << health.dump();
+    return health["segments"].get<int64_t>();
+  });
 }
 
 TEST(Shards, AShardRefusesGarbageAndKeepsServing) {

@@ -8,8 +8,10 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "server/request_worker.h"
+#include "shards/local_kv_shards.h"
 #include "speculation/generation.h"
 #include "test_helpers.h"
 
@@ -44,7 +46,7 @@ std::shared_ptr<const KvCache> filled_cache(int64_t positions, float seed = 0.0f
 size_t bytes_of(int64_t positions) { return size_t(positions) * 2 * 4 * 2 * sizeof(float); }
 
 TEST(PrefixCache, APromptReadsTheLongestCachedStartItShares) {
-  PrefixCache cache(1 << 20);
+  PrefixCache cache(1 << 20, 1);
   cache.insert("", {1, 2, 3, 4, 5}, filled_cache(4));
   cache.insert("", {1, 2, 9, 9, 9, 9}, filled_cache(5));
   PrefixHit hit = cache.find("", {1, 2, 3, 7, 8});
@@ -60,8 +62,27 @@ TEST(PrefixCache, APromptReadsTheLongestCachedStartItShares) {
   EXPECT_EQ(cache.counts().hit_tokens, 11u);
 }
 
+TEST(PrefixCache, BlocksFindTheLongestSharedStartAmongManyEntries) {
+  PrefixCache cache(1 << 30, 4);
+  // 500 prompts of 9 tokens sharing their first 4: one block in common, then apart.
+  for (int32_t i = 0; i < 500; ++i) cache.insert("", {1, 2, 3, 4, i, i, i, i, i, 0}, filled_cache(9));
+  EXPECT_EQ(cache.counts().entries, 500u);
+  // Shares 2 whole blocks and 1 more token with entry 77: read exactly 9 positions.
+  EXPECT_EQ(cache.find("", {1, 2, 3, 4, 77, 77, 77, 77, 77, 5, 6}).positions, 9);
+  EXPECT_EQ(cache.find("", {1, 2, 3, 4, 77, 77, 77, 9, 9}).positions, 7);  // into a block it does not fill
+  EXPECT_EQ(cache.find("", {1, 2, 3, 4, 900, 1}).positions, 4);            // the shared block alone
+  EXPECT_EQ(cache.find("", {1, 2, 3, 9, 9}).positions, 0);                 // less than a block: no hit
+  cache.insert("", {1, 2, 3, 0}, filled_cache(3));                         // shorter than a block: not kept
+  EXPECT_EQ(cache.counts().entries, 500u);
+  // Extending entry 77 replaces it, found through its last whole block.
+  cache.insert("", {1, 2, 3, 4, 77, 77, 77, 77, 77, 0, 8, 8, 8}, filled_cache(12));
+  EXPECT_EQ(cache.counts().entries, 500u);
+  EXPECT_EQ(cache.find("", {1, 2, 3, 4, 77, 77, 77, 77, 77, 0, 8, 8, 8, 8}).positions, 12);
+  EXPECT_THROW(PrefixCache(1, 0), std::invalid_argument);
+}
+
 TEST(PrefixCache, ScopesDoNotSeeEachOther) {
-  PrefixCache cache(1 << 20);
+  PrefixCache cache(1 << 20, 1);
   cache.insert("http:alice", {1, 2, 3, 4}, filled_cache(3));
   EXPECT_EQ(cache.find("http:bob", {1, 2, 3, 4}).positions, 0);
   EXPECT_EQ(cache.find("", {1, 2, 3, 4}).positions, 0);
@@ -69,7 +90,7 @@ TEST(PrefixCache, ScopesDoNotSeeEachOther) {
 }
 
 TEST(PrefixCache, ALongerTurnReplacesTheOneItExtendsAndAHeldOneIsNotKeptTwice) {
-  PrefixCache cache(1 << 20);
+  PrefixCache cache(1 << 20, 1);
   cache.insert("", {1, 2, 3}, filled_cache(2));
   cache.insert("", {1, 2, 3, 4, 5}, filled_cache(4));  // the next turn: history and more
   EXPECT_EQ(cache.counts().entries, 1u);
@@ -80,7 +101,7 @@ TEST(PrefixCache, ALongerTurnReplacesTheOneItExtendsAndAHeldOneIsNotKeptTwice) {
 }
 
 TEST(PrefixCache, TheLeastRecentlyUsedGoFirstAndNothingPassesTheBudget) {
-  PrefixCache cache(bytes_of(10));
+  PrefixCache cache(bytes_of(10), 1);
   cache.insert("", {1, 1, 1, 1, 1}, filled_cache(4));
   cache.insert("", {2, 2, 2, 2, 2}, filled_cache(4));
   EXPECT_EQ(cache.find("", {1, 1, 1, 1, 1}).positions, 4);  // used: now the most recent
@@ -93,7 +114,7 @@ TEST(PrefixCache, TheLeastRecentlyUsedGoFirstAndNothingPassesTheBudget) {
   cache.insert("", Tokens(13, 7), filled_cache(12));  // larger than the whole budget: not kept
   EXPECT_EQ(cache.find("", Tokens(13, 7)).positions, 0);
   EXPECT_EQ(cache.counts().entries, 2u);
-  PrefixCache off(0);
+  PrefixCache off(0, 1);
   off.insert("", {1, 2, 3}, filled_cache(2));
   EXPECT_EQ(off.counts().entries, 0u);
 }
@@ -126,9 +147,9 @@ TEST(PrefixCache, ACacheReadsAPrefixsFirstPositionsAndCopiesFlat) {
 // A real worker on the stories model: each request waited for in turn.
 class ServedStories {
  public:
-  explicit ServedStories(ServingOptions options)
+  explicit ServedStories(ServingOptions options, int segment = kAttentionSegment)
       : model_(Model::load(test::stories_model())),
-        target_(*model_, 1),
+        target_(*model_, 1, segment),
         worker_({&target_}, options, [this](const std::string&, const wire::ServerMessage& m) { take(m); }) {}
 
   wire::FinalResult ask(const std::string& client, const Tokens& prompt, bool use_cache = true,
@@ -149,6 +170,7 @@ class ServedStories {
     EXPECT_TRUE(m.has_final()) << m.DebugString();
     return m.final();
   }
+  const ModelConfig& config() const { return model_->config(); }
   Tokens plain(const Tokens& prompt, float temperature = 0.0f) {
     GenerationOptions options;
     options.max_tokens = 24;
@@ -237,10 +259,66 @@ TEST(PrefixCache, PerClientScopesKeepEachClientsPromptsToItself) {
   ServingOptions options;
   options.prefix_cache_per_client = true;
   ServedStories served{options};
-  const Tokens prompt = served.encode("The little dog ran to the big tree and barked");
+  const Tokens prompt = served.encode("The little dog ran to the big tree and barked at the bird, and the bird sang");
+  ASSERT_GT(prompt.size(), 17u);  // more than a block of the cache
   EXPECT_EQ(served.ask("http:alice:1", prompt).stats().cached_tokens(), 0);
   EXPECT_EQ(served.ask("http:bob:1", prompt).stats().cached_tokens(), 0);  // alice's is not bob's
   EXPECT_EQ(served.ask("http:alice:2", prompt).stats().cached_tokens(), int32_t(prompt.size()) - 1);
+}
+
+// With KV shards, a request's prompt is kept where its segments already are: the cache
+// entry's remote shares them on the shards (no keys or values travel), a later prompt's
+// remote shares them again, and only the open segment's rows are copied. Exact as ever; and
+// when the shards have freed a cached prompt's segments, the prompt is simply computed.
+TEST(PrefixCache, PromptsOnKvShardsStayOnTheShardsAndAreReadThere) {
+  constexpr int kSegment = 4;
+  KvShardLimits limits;
+  limits.idle_release = std::chrono::seconds(2);
+  LocalKvShards local(2, 1, limits);
+  const ModelConfig config = Model::load(test::stories_model())->config();
+  ServingOptions options;
+  options.kv_remote = sharded_kv_factory(local.links(), config, kSegment, std::chrono::seconds(5));
+  ServedStories served{options, kSegment};
+  const Tokens first = served.encode("Once upon a time, there was a little girl named Lily. She loved to play");
+  wire::FinalResult f = served.ask("zmq:a", first);
+  EXPECT_EQ(f.stats().cached_tokens(), 0);
+  const Tokens answer = ids_of(f);
+  EXPECT_EQ(answer, served.plain(first));
+  Tokens next = first;
+  next.insert(next.end(), answer.begin(), answer.end());
+  for (int32_t id : served.encode(" The end.")) next.push_back(id);
+  f = served.ask("zmq:a", next);
+  EXPECT_EQ(f.stats().cached_tokens(), int32_t(first.size() + answer.size()) - 1);
+  EXPECT_EQ(ids_of(f), served.plain(next));
+  // The first prompt alone ends inside a segment the entry keeps on the shards: it reads
+  // the whole segments before that and computes the rest.
+  f = served.ask("zmq:a", first);
+  EXPECT_EQ(f.stats().cached_tokens(), (int32_t(first.size()) - 1) / kSegment * kSegment);
+  EXPECT_EQ(ids_of(f), served.plain(first));
+  // Requests end and release theirs: what stays on each shard is the one cached entry.
+  const auto settled = [&] {
+    for (int i = 0; i < 500; ++i) {
+      bool one_each = true;
+      for (const KvShardStats& s : local.stats()) one_each &= s.requests == 1 && s.bytes > 0;
+      if (one_each) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  };
+  EXPECT_TRUE(settled());
+  EXPECT_EQ(served.worker().prefix_cache()["entries"].get<int>(), 1);
+
+  // Unused past the shards' idle release, the entry's segments are freed there; the next
+  // prompt finds the entry, cannot share it, drops it and computes its prompt.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  for (const KvShardStats& s : local.stats()) EXPECT_EQ(s.requests, 0);
+  f = served.ask("zmq:a", next);
+  EXPECT_EQ(f.stats().cached_tokens(), 0);
+  EXPECT_EQ(ids_of(f), served.plain(next));
+  for (const auto& link : local.links()) EXPECT_FALSE(link->failed()) << link->name();  // a refusal, not a loss
+  const nlohmann::json health = served.worker().prefix_cache();
+  EXPECT_EQ(health["hits"].get<int>(), 2);
+  EXPECT_EQ(health["entries"].get<int>(), 1);  // the prompt just computed
 }
 
 }  // namespace

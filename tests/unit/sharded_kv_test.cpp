@@ -261,6 +261,67 @@ TEST_F(ShardMessages, KeepsEachVerifiersRequestsApart) {
   EXPECT_EQ(reply->segments_size(), 1);
 }
 
+TEST_F(ShardMessages, AnAdoptedRequestSharesSegmentsThatOutliveTheOneThatStoredThem) {
+  KvShard roomy{KvShardLimits{1 << 20, 8, 64, 1 << 20}, 1};
+  auto to_roomy = [&](const wire::ShardRequest& m, const std::string& peer = "verifier-a") {
+    wire::ShardReply r;
+    const auto reply = roomy.handle(peer, m.SerializeAsString());
+    if (reply) { EXPECT_TRUE(r.ParseFromString(*reply)); }
+    return r;
+  };
+  auto adopt = [](uint64_t id, uint64_t from, int64_t segments) {
+    wire::ShardRequest m;
+    m.mutable_adopt()->set_request_id(id);
+    m.mutable_adopt()->set_from_request_id(from);
+    m.mutable_adopt()->set_segments(segments);
+    m.mutable_adopt()->set_sequence(11);
+    return m;
+  };
+  auto release = [](uint64_t id) {
+    wire::ShardRequest m;
+    m.mutable_release()->set_request_id(id);
+    return m;
+  };
+  const size_t segment_bytes = 2 * 4 * 32 * 4;
+  to_roomy(open(1));
+  to_roomy(store(1, 0, segment_bytes));
+  to_roomy(store(1, 8, segment_bytes));  // segments 0 and 2 (another shard holds 1)
+  to_roomy(open(2));
+  wire::ShardReply reply = to_roomy(adopt(2, 1, 3));
+  EXPECT_EQ(reply.error(), "");
+  EXPECT_EQ(reply.sequence(), 11u);
+  EXPECT_EQ(roomy.stats().segments, 2);  // shared, not copied: counted once
+  EXPECT_EQ(roomy.stats().bytes, 2 * 2 * segment_bytes);
+  EXPECT_NE(to_roomy(adopt(2, 1, 3)).error(), "");  // it holds segments now
+
+  to_roomy(release(1));  // the first request goes; the second still reads both segments
+  EXPECT_EQ(roomy.stats().segments, 2);
+  reply = to_roomy(attend(2, 0, 12, 4 * 16 * 4));
+  EXPECT_EQ(reply.error(), "");
+  EXPECT_EQ(reply.segments_size(), 2);
+  to_roomy(release(2));
+  EXPECT_EQ(roomy.stats().segments, 0);
+  EXPECT_EQ(roomy.stats().bytes, 0u);
+
+  // Only the first `segments` are shared.
+  to_roomy(open(3));
+  to_roomy(store(3, 0, segment_bytes));
+  to_roomy(store(3, 8, segment_bytes));
+  to_roomy(open(4));
+  EXPECT_EQ(to_roomy(adopt(4, 3, 1)).error(), "");
+  EXPECT_EQ(to_roomy(attend(4, 0, 12, 4 * 16 * 4)).segments_size(), 1);
+
+  // Refused: an unknown or released source, another verifier's request, another shape.
+  to_roomy(open(5));
+  EXPECT_NE(to_roomy(adopt(5, 99, 1)).error(), "");
+  EXPECT_NE(to_roomy(adopt(5, 5, 1)).error(), "");
+  to_roomy(open(6), "verifier-b");
+  EXPECT_NE(to_roomy(adopt(6, 3, 1), "verifier-b").error(), "");  // verifier-a's request 3
+  to_roomy(open(7, 3));
+  EXPECT_NE(to_roomy(adopt(7, 3, 1)).error(), "");
+  EXPECT_EQ(to_roomy(attend(3, 0, 12, 4 * 16 * 4)).segments_size(), 2);  // untouched by all that
+}
+
 TEST(ShardIdle, FreesARequestItsVerifierAbandoned) {
   KvShardLimits limits;
   limits.idle_release = std::chrono::milliseconds(200);

@@ -4,7 +4,7 @@ each T turns, every turn resending the whole history. Reports time to first toke
 (the prefill a cache saves) and generated tokens per second, each engine in the same run.
 
     .venv/bin/python bench/prefix_cache_bench.py --conversations 4 --turns 4 --max-tokens 32 \
-        --json bench/results/prefix_cache.json [--llama-server PATH/llama-server]
+        --json bench/results/prefix_cache.json [--llama-server PATH/llama-server] [--tandem-flags '--shards 2 ...']
 
 Turn 1 of conversation i is the first turn of Spec-Bench's prompt i (stratified across
 categories), turn 2 its second turn, later turns ask to go on. Greedy, so every engine
@@ -50,7 +50,8 @@ def converse(client, first, second, turns, max_tokens, record):
 def run(engine, args, firsts, seconds):
     port = free_port()
     binary = args.llama_server if engine == "llama-server" else args.tandem
-    extra = ["--prefix-cache-bytes", "0"] if engine == "tandem-no-cache" else []
+    extra = args.tandem_flags.split() if engine.startswith("tandem") else []
+    extra += ["--prefix-cache-bytes", "0"] if engine == "tandem-no-cache" else []
     server = start_server(engine, server_command(engine.split("-no-cache")[0], binary, port, args.threads,
                                                  args.conversations, extra=extra), port)
     rows, lock = [], threading.Lock()
@@ -95,6 +96,9 @@ def main():
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default="")
+    p.add_argument("--tandem-flags", default="",
+                   help="more flags for tandem serve, e.g. '--shards 2 --shard-min-context 0 --segment 64' "
+                        "to keep every prompt's keys and values on KV shards")
     args = p.parse_args()
     firsts = stratified_prompts(args.prompts, args.conversations)
     seconds = second_turns(args.prompts, args.conversations)

@@ -26,6 +26,7 @@ double DraftLength::value(int depth, const DraftContext& context) const {
 
 int DraftLength::best_depth(const DraftContext& context) const {
   int best = 0;
+  if (owes_too_much(context)) return best;
   for (int depth = 1; depth <= max_depth_; ++depth)
     if (value(depth, context) > value(best, context)) best = depth;
   return best;
@@ -39,11 +40,15 @@ int DraftLength::next(const DraftContext& context) {
   }
   // Not worth drafting now; try one token now and then to keep learning, unless the try
   // itself would cost a real share of what is left.
-  if (++idle_passes_ >= explore_every_ && context.catch_up <= kMaxCatchUpShare * std::max(1.0, context.remaining)) {
+  if (++idle_passes_ >= explore_every_ && !owes_too_much(context)) {
     idle_passes_ = 0;
     return 1;
   }
   return 0;
+}
+
+bool DraftLength::owes_too_much(const DraftContext& context) {
+  return context.catch_up > kMaxCatchUpShare * std::max(1.0, context.remaining);
 }
 
 void DraftLength::start_from(double a) {

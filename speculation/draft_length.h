@@ -26,8 +26,10 @@ namespace tandem {
 ///
 /// A drafter may owe work before it can draft (`context.catch_up`: a draft model that has
 /// not yet run the context). That is paid once and spread over the passes left, about
-/// remaining / E(L) of them; a drafter that owes more than kMaxCatchUpShare of the rest
-/// (in target steps per token left) is not tried while it does not pay.
+/// remaining / E(L) of them. But `remaining` is only the request's limit, and answers often
+/// stop long before it (a 13-token answer to a 200-token extraction prompt under a limit
+/// of 64 paid 7 steps of catching up for nothing): a drafter that owes more than
+/// kMaxCatchUpShare of the rest (in target steps per token left) does not draft at all.
 struct DraftContext {
   double rows_before = 0;  // other requests' rows in the same pass
   double catch_up = 0;     // target decode steps the drafter must spend before drafting
@@ -56,6 +58,8 @@ class DraftLength {
   double value(int depth, const DraftContext& context = {}) const;
   /// The best depth now (0: drafting does not pay), without exploring or counting a pass.
   int best_depth(const DraftContext& context = {}) const;
+  /// Whether catching up would cost more than kMaxCatchUpShare of what is left: no drafting.
+  static bool owes_too_much(const DraftContext& context);
 
  private:
   int max_depth_;

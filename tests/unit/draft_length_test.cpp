@@ -91,6 +91,11 @@ TEST(DraftLength, WorkOwedBeforeDraftingIsSpreadOverWhatIsLeft) {
   for (int i = 0; i < 20; ++i) d.update(4, 4);  // nearly everything accepted
   EXPECT_GE(d.best_depth({0, 5.0, 1000}), 3);   // 5 steps owed, 1000 tokens to spread them over
   EXPECT_EQ(d.best_depth({0, 60.0, 64}), 0);    // 60 steps owed for 64 tokens: never won back
+  // 7 steps owed for at most 64 tokens would be won back if all 64 came, but answers often
+  // stop far sooner: owing more than 5 % of the rest, it does not draft at all.
+  EXPECT_GT(d.value(3, {0, 7.0, 64}), d.value(0, {0, 7.0, 64}));
+  EXPECT_EQ(d.best_depth({0, 7.0, 64}), 0);
+  EXPECT_GE(d.best_depth({0, 3.0, 64}), 3);
   DraftLength idle(4, PassCost::measured(), 0.3, 2);
   for (int i = 0; i < 20; ++i) idle.update(4, 0);  // nothing accepted: only tries
   int tries = 0;

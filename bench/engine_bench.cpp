@@ -97,6 +97,14 @@ struct Speed {
   double prefill_tps, decode_tps;
 };
 
+// A --matmul name as a path; "int8-amx" is int8 with the AMX tile kernels on, to compare.
+MatmulPath use_path(const std::string& name) {
+  const bool amx = name == "int8-amx";
+  if (amx && !amx_available()) throw std::invalid_argument("int8-amx: this processor or kernel offers no AMX tiles");
+  if (amx_available()) set_amx(amx);
+  return matmul_path_named(amx ? "int8" : name);
+}
+
 Speed measure_model(const Model& model, int threads, MatmulPath path, int prompt_tokens, int decode_tokens) {
   Transformer tf(model, threads, kAttentionSegment, path);
   KvCache cache(model.config(), prompt_tokens + decode_tokens + 1);
@@ -190,7 +198,9 @@ int main(int argc, char** argv) {
       "comma-separated model files (bare names are looked up in --models-dir)");
   flags.add("models-dir", "models", "folder of installed models");
   flags.add("threads", "1,2", "comma-separated thread counts");
-  flags.add("matmul", "precise,int8", "comma-separated matmul paths: precise, int8, int16-fast, float");
+  flags.add("matmul", "precise,int8",
+            "comma-separated matmul paths: precise, int8, int16-fast, float; int8-amx: int8 with the AMX tile "
+            "kernels for 16 tokens or more (processors that have them; off by default, being slower so far)");
   flags.add("prompt-tokens", "128", "prompt length for the prefill measurement");
   flags.add("decode-tokens", "32", "tokens for the decode measurement");
   flags.add("contexts", "1024,4096,16384", "context lengths for the long-context decode measurement (empty: skip)");
@@ -216,7 +226,7 @@ int main(int argc, char** argv) {
   const std::string models_dir = flags.get("models-dir"), json_path = flags.get("json");
   const int prompt_tokens = int(flags.get_int("prompt-tokens")), decode_tokens = int(flags.get_int("decode-tokens"));
   for (const auto& path : paths) try {
-      matmul_path_named(path);
+      use_path(path);
     } catch (const std::invalid_argument& e) {
       std::fprintf(stderr, "tandem_bench: --matmul: %s\n", e.what());
       return 2;
@@ -236,6 +246,10 @@ int main(int argc, char** argv) {
     const Int8Peak peak = measure_int8_peak(pool);
     report["int8_peak_gmacs"][std::to_string(t)] = peak.multiply_adds_per_second / 1e9;
     std::printf("  %d thread(s) %.0f G multiply-adds/s", t, peak.multiply_adds_per_second / 1e9);
+    if (peak.amx_multiply_adds_per_second > 0) {
+      report["amx_peak_gmacs"][std::to_string(t)] = peak.amx_multiply_adds_per_second / 1e9;
+      std::printf(" (AMX tiles %.0f G)", peak.amx_multiply_adds_per_second / 1e9);
+    }
   }
   // A rate of multiply-adds as a percentage of the peak at t threads (0 when there is none).
   auto of_peak = [&](double multiply_adds_per_second, int t) {
@@ -251,7 +265,7 @@ int main(int argc, char** argv) {
     double mb = double(model->weights().bytes_per_token()) / 1e6;
     for (const auto& path : paths)
       for (int t : thread_counts) {
-        Speed s = measure_model(*model, t, matmul_path_named(path), prompt_tokens, decode_tokens);
+        Speed s = measure_model(*model, t, use_path(path), prompt_tokens, decode_tokens);
         double limit = report["bandwidth_gbs"][std::to_string(t)].get<double>() * 1e3 / mb;
         const double prefill_peak = of_peak(s.prefill_tps * matrix_multiply_adds(model->weights(), false), t);
         std::printf("| %s | %.0f MB | %s | %d | %.1f | %.0f%% | %.2f | %.1f | %.0f%% |\n", model->config().name.c_str(),
@@ -276,7 +290,7 @@ int main(int argc, char** argv) {
     auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
     for (const auto& path : paths)
       for (int t : thread_counts) {
-        Transformer tf(*model, t, kAttentionSegment, matmul_path_named(path));
+        Transformer tf(*model, t, kAttentionSegment, use_path(path));
         const std::vector<int> ks{1, 2, 4, 8, 16};
         const std::vector<double> pass = pass_seconds(tf, ks);
         std::printf("| %s | %s | %d |", model->config().name.c_str(), path.c_str(), t);
@@ -336,7 +350,7 @@ int main(int argc, char** argv) {
     for (const auto& path : paths)
       for (int t : thread_counts)
         for (const std::string& setup : setups) {
-          Transformer tf(*model, t, kAttentionSegment, matmul_path_named(path));
+          Transformer tf(*model, t, kAttentionSegment, use_path(path));
           std::unique_ptr<LocalKvShards> local;
           std::vector<std::shared_ptr<ShardLink>> links;
           if (setup == "processes") {

@@ -13,7 +13,8 @@ namespace tandem {
 struct Int8Peak {
   KernelIsa isa = KernelIsa::Scalar;
   int threads = 0;
-  double multiply_adds_per_second = 0;  // 0 on the scalar path: there is no instruction to measure
+  double multiply_adds_per_second = 0;      // 0 on the scalar path: there is no instruction to measure
+  double amx_multiply_adds_per_second = 0;  // the AMX tile multiply's, where amx_available() (else 0)
 };
 
 /// Measures the peak on the pool's threads: the best of several short rounds, so that a

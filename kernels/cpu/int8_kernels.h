@@ -24,6 +24,12 @@ constexpr int kAvx2MaxFloatTokens = 2;
 
 /// The AVX-512 VNNI kernel of `type` for 1..kAvx512MaxTokens tokens (nullptr: no kernel).
 GroupKernelFn avx512_kernel(DType type, int tokens);
+/// Most tokens one AMX kernel call takes: a tile's rows.
+constexpr int kAmxMaxTokens = 16;
+/// The AMX kernel of `type` for 1..kAmxMaxTokens tokens (nullptr: none), whose token
+/// pointers must be evenly spaced; bit-identical to avx512_kernel. Call it only where
+/// amx_available() (kernels/kernel_isa.h) holds.
+GroupKernelFn amx_kernel(DType type, int tokens);
 /// The AVX2 kernel of `type` for 1..kAvx2MaxTokens tokens.
 GroupKernelFn avx2_kernel(DType type, int tokens);
 
@@ -41,6 +47,10 @@ QuantizeFn quantizer_for(KernelIsa isa);
 int64_t avx512_dot_loop(int64_t iterations, uint8_t weight, int8_t activation);
 int64_t avx2_dot_loop(int64_t iterations, uint8_t weight, int8_t activation);
 constexpr int kDotLoopChains = 12;
+/// The AMX tile multiply alone (amx_available() must hold): iterations × 4 tile multiplies of
+/// 16 × 16 × 64 byte products. Returns the sum of every product.
+int64_t amx_dot_loop(int64_t iterations, uint8_t weight, int8_t activation);
+constexpr int64_t kAmxLoopProducts = 4 * 16 * 16 * 64;
 
 /// The float kernels (F32, F16, BF16) for 1..kAvx512MaxFloatTokens / kAvx2MaxFloatTokens tokens.
 FloatGroupKernelFn avx512_float_kernel(DType type, int tokens);

@@ -40,36 +40,40 @@ void matmul_float_scalar(const PackedMatrix& w, const float* x, int64_t n_tokens
   });
 }
 
-// One matrix's share of a run: its kernels for a full tile and for the last one.
+// One matrix's share of a run: its kernels for a full tile of max_tokens and for the last one.
 template <class Kernel>
 struct GroupJob {
   const PackedMatrix* w;
   float* y;
   int64_t extent;  // the kernel's length argument: units (int8) or columns (float)
+  int max_tokens;
   Kernel full, rest;
 };
 
+// The largest tile any kernel takes.
+constexpr int kMaxTile = std::max(int8::kAvx512MaxTokens, int8::kAmxMaxTokens);
+
 // Hands the row groups of every job to the threads in one pass (a slice may span
-// two matrices); each group runs over the tokens a tile of max_tokens at a time.
+// two matrices); each group runs over the tokens a tile of its max_tokens at a time.
 // Token t's input is x + t * stride.
 template <class X, class Kernel>
-void run_groups(const std::vector<GroupJob<Kernel>>& jobs, const X* x, int64_t stride, int64_t n_tokens, int max_tokens,
+void run_groups(const std::vector<GroupJob<Kernel>>& jobs, const X* x, int64_t stride, int64_t n_tokens,
                 ThreadPool& pool) {
   std::vector<int64_t> first_group{0};  // prefix sums: job i owns groups [first_group[i], first_group[i + 1])
   for (const auto& job : jobs) first_group.push_back(first_group.back() + job.w->groups);
   pool.parallel_for(first_group.back(), [&](int64_t begin, int64_t end) {
-    float out[int8::kAvx512MaxTokens * int8::kGroupRows];  // the largest tile
-    const X* tokens[int8::kAvx512MaxTokens];
+    alignas(64) float out[kMaxTile * int8::kGroupRows];
+    const X* tokens[kMaxTile];
     size_t j = size_t(std::upper_bound(first_group.begin(), first_group.end(), begin) - first_group.begin()) - 1;
     for (int64_t flat = begin; flat < end; ++flat) {
       while (flat >= first_group[j + 1]) ++j;
       const GroupJob<Kernel>& job = jobs[j];
       const int64_t g = flat - first_group[j], rows_total = job.w->source.rows;
       const int64_t r0 = g * int8::kGroupRows, rows = std::min<int64_t>(int8::kGroupRows, rows_total - r0);
-      for (int64_t t0 = 0; t0 < n_tokens; t0 += max_tokens) {
-        const int count = int(std::min<int64_t>(max_tokens, n_tokens - t0));
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += job.max_tokens) {
+        const int count = int(std::min<int64_t>(job.max_tokens, n_tokens - t0));
         for (int t = 0; t < count; ++t) tokens[t] = x + (t0 + t) * stride;
-        (count == max_tokens ? job.full : job.rest)(job.w->group(g), job.extent, tokens, out);
+        (count == job.max_tokens ? job.full : job.rest)(job.w->group(g), job.extent, tokens, out);
         for (int t = 0; t < count; ++t)
           std::copy_n(out + t * int8::kGroupRows, rows, job.y + (t0 + t) * rows_total + r0);
       }
@@ -92,8 +96,8 @@ void matmul_float(const PackedMatrix& w, const float* x, int64_t n_tokens, float
     return avx512 ? int8::avx512_float_kernel(type, tokens) : int8::avx2_float_kernel(type, tokens);
   };
   const std::vector<GroupJob<int8::FloatGroupKernelFn>> jobs{
-      {&w, y, w.source.cols, kernel_for(max_tokens), kernel_for(last_tile(n_tokens, max_tokens))}};
-  run_groups(jobs, x, w.source.cols, n_tokens, max_tokens, pool);
+      {&w, y, w.source.cols, max_tokens, kernel_for(max_tokens), kernel_for(last_tile(n_tokens, max_tokens))}};
+  run_groups(jobs, x, w.source.cols, n_tokens, pool);
 }
 
 }  // namespace
@@ -128,7 +132,8 @@ void matmul_int8_shared(std::span<const MatmulOutput> outputs, const float* x, i
   });
 
   const bool avx512 = isa == KernelIsa::Avx512Vnni;
-  const int max_tokens = avx512 ? int8::kAvx512MaxTokens : int8::kAvx2MaxTokens;
+  // AMX tiles pay from a tile of tokens on; fewer (decoding) stay on the VNNI kernels.
+  const bool amx = amx_in_use() && n_tokens >= int8::kAmxMaxTokens;
   std::vector<GroupJob<int8::GroupKernelFn>> jobs;
   for (const MatmulOutput& o : outputs) {
     const DType type = o.w->source.type;
@@ -137,13 +142,17 @@ void matmul_int8_shared(std::span<const MatmulOutput> outputs, const float* x, i
       matmul_scalar(*o.w, xq, n_tokens, o.y, pool);
       continue;
     }
+    const bool on_amx = amx && int8::amx_kernel(type, 1);
+    const int max_tokens = on_amx ? int8::kAmxMaxTokens : avx512 ? int8::kAvx512MaxTokens : int8::kAvx2MaxTokens;
     auto kernel_for = [&](int tokens) {
-      return avx512 ? int8::avx512_kernel(type, tokens) : int8::avx2_kernel(type, tokens);
+      return on_amx   ? int8::amx_kernel(type, tokens)
+             : avx512 ? int8::avx512_kernel(type, tokens)
+                      : int8::avx2_kernel(type, tokens);
     };
     const int64_t units = cols / (int64_t(int8::layout_of(type).blocks) * int8::kBlock);
-    jobs.push_back({o.w, o.y, units, kernel_for(max_tokens), kernel_for(last_tile(n_tokens, max_tokens))});
+    jobs.push_back({o.w, o.y, units, max_tokens, kernel_for(max_tokens), kernel_for(last_tile(n_tokens, max_tokens))});
   }
-  if (!jobs.empty()) run_groups(jobs, xq, blocks, n_tokens, max_tokens, pool);
+  if (!jobs.empty()) run_groups(jobs, xq, blocks, n_tokens, pool);
 }
 
 }  // namespace tandem

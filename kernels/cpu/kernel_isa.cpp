@@ -7,6 +7,8 @@
 #include <string>
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 namespace tandem {
@@ -57,7 +59,42 @@ std::atomic<KernelIsa>& current_isa() {
   return isa;
 }
 
+bool amx_permitted() {
+#if defined(__x86_64__) && defined(SYS_arch_prctl)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool tile_and_int8 = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 24)) && (d & (1u << 25));
+  constexpr long kRequestPermission = 0x1023, kTileData = 18;  // ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA
+  return tile_and_int8 && syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+#else
+  return false;
+#endif
+}
+
+// Off unless asked for: on this project's Sapphire Rapids VM the AMX kernels are slower than
+// the VNNI ones (docs/engine.md, "AMX tiles").
+std::atomic<bool>& amx_wanted() {
+  static std::atomic<bool> wanted{[] {
+    const char* env = std::getenv("TANDEM_AMX");
+    return env && std::string(env) == "1";
+  }()};
+  return wanted;
+}
+
 }  // namespace
+
+bool amx_available() {
+  static const bool available = amx_permitted();
+  return available;
+}
+
+bool amx_in_use() {
+  return amx_wanted().load(std::memory_order_relaxed) && kernel_isa() == KernelIsa::Avx512Vnni && amx_available();
+}
+
+void set_amx(bool on) {
+  if (on && !amx_available()) throw std::invalid_argument("this processor or kernel offers no AMX tiles");
+  amx_wanted().store(on, std::memory_order_relaxed);
+}
 
 KernelIsa best_kernel_isa() {
   if (supports(KernelIsa::Avx512Vnni)) return KernelIsa::Avx512Vnni;

@@ -212,9 +212,15 @@ TEST(Cluster, AKilledDrafterLeavesItsRequestsToTheVerifier) {
   m = client.receive();
   ASSERT_TRUE(m.has_final()) << m.DebugString();
   EXPECT_EQ(m.final().stats().drafted_tokens(), 0);
-  // A new drafter joins and is paired with the verifier.
+  // A new drafter joins and is paired with the verifier. The scheduler counts the pair at
+  // once but tells the verifier only once the drafter admits its key: a request sent in
+  // between started alone and drafted nothing (seen on a loaded machine), so wait for the
+  // verifier's own word that it links to a drafter again.
   auto second_drafter = start_drafter(*scheduler, "d2", model, {"--draft-tokens", "4"});
   ASSERT_TRUE(members_are(*scheduler, 1, 1));
+  const nlohmann::json linked =
+      health_when(verifier->http(), [](const nlohmann::json& h) { return h["drafter_link"]["link"] == "zeromq"; });
+  ASSERT_EQ(linked["drafter_link"]["link"], "zeromq") << linked.dump();
   client.send(submit("third", prompt, 30));
   m = client.receive();
   ASSERT_TRUE(m.has_final()) << m.DebugString();

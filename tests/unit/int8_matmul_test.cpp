@@ -332,6 +332,70 @@ TEST(Int8Matmul, ThePeakLoopDoesEveryProductItCounts) {
   EXPECT_EQ(peak.threads, 2);
   EXPECT_EQ(peak.isa, kernel_isa());
   if (peak.isa != KernelIsa::Scalar) { EXPECT_GT(peak.multiply_adds_per_second, 1e9); }
+  if (peak.isa == KernelIsa::Avx512Vnni && amx_available()) {
+    EXPECT_EQ(int8::amx_dot_loop(100, 3, -2), 100 * int8::kAmxLoopProducts * (3 * -2));
+    EXPECT_GT(peak.amx_multiply_adds_per_second, peak.multiply_adds_per_second);
+  }
+}
+
+// Turns AMX on for a test where the processor has it, and restores the setting.
+struct AmxOn {
+  const bool was = amx_in_use();
+  AmxOn() {
+    if (amx_available()) set_amx(true);
+  }
+  ~AmxOn() {
+    if (amx_available()) set_amx(was);
+  }
+};
+
+// The AMX kernels (batches of 16 tokens or more) against the reference, bit for bit, for
+// every type, every batch size from 16 to 40 (whole tiles and a last partial one), every
+// edge kind and row counts that are not multiples of the group; and a whole forward of 24
+// tokens gives the same logits with AMX as without.
+TEST(Int8Matmul, TheAmxKernelsEqualTheReferenceBitForBit) {
+  if (!amx_available()) GTEST_SKIP() << "this processor (or its kernel) offers no AMX tiles";
+  IsaGuard guard;
+  AmxOn amx;
+  set_kernel_isa(KernelIsa::Avx512Vnni);
+  ThreadPool pool(2);
+  std::mt19937 rng(17);
+  for (DType type : kTypes)
+    for (Edge edge : {Edge::Random, Edge::Zero, Edge::LargestScales})
+      for (int64_t rows : {16, 45}) {
+        const int64_t cols = 768, max_tokens = 40;
+        auto w = random_matrix(type, rows, cols, edge, rng);
+        WeightMatrix m{type, w.data(), rows, cols, row_bytes(type, cols)};
+        auto x = random_activations(max_tokens * cols, rng);
+        std::vector<Int8Block> xq(size_t(max_tokens * cols / 32));
+        for (int64_t t = 0; t < max_tokens; ++t) quantize_int8(x.data() + t * cols, cols, xq.data() + t * cols / 32);
+        PackedMatrix packed = pack_matrix(m, pool);
+        for (int64_t n = 16; n <= max_tokens; ++n) {
+          std::vector<float> y(size_t(n * rows), NAN);
+          matmul_int8(packed, x.data(), n, y.data(), pool);
+          for (int64_t t = 0; t < n; ++t)
+            for (int64_t r = 0; r < rows; ++r) {
+              const float expected = dot_int8_reference(type, m.row(r), xq.data() + t * cols / 32, cols);
+              ASSERT_EQ(std::memcmp(&y[size_t(t * rows + r)], &expected, 4), 0)
+                  << dtype_info(type).name << " rows " << rows << " tokens " << n << " token " << t << " row " << r
+                  << " edge " << int(edge);
+            }
+        }
+      }
+
+  auto model = Model::load(test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"));
+  Transformer tf(*model, 2, kAttentionSegment, MatmulPath::Int8);
+  std::vector<BatchToken> batch;
+  for (int i = 0; i < 24; ++i) batch.push_back({100 + 37 * i, 0, i, i - 1, true});
+  std::vector<std::vector<float>> logits;
+  for (bool on : {true, false}) {
+    set_amx(on);
+    KvCache cache(model->config(), 32);
+    KvCache* caches[] = {&cache};
+    auto out = tf.forward(batch, caches);
+    logits.emplace_back(out.begin(), out.end());
+  }
+  EXPECT_EQ(std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * 4), 0);
 }
 
 // A whole forward on every instruction set gives the very same logits, so processors with

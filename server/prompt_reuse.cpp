@@ -16,10 +16,7 @@ bool PromptReuse::applies_to(ActiveRequest& request) const {
 std::string PromptReuse::scope_of(ActiveRequest& request) const {
   std::string scope = per_client_ ? request.ticket().spec.group : "";
   // Prompts kept on KV shards serve only requests on them, and host ones only host ones.
-  if (request.run().cache().remote())
-    scope +=
-        "\x1f"
-        "kv-shards";
+  if (request.run().cache().remote()) scope += "\x1fkv-shards";
   return scope;
 }
 
@@ -32,8 +29,10 @@ void PromptReuse::before_prefill(ActiveRequest& request) {
     hit = cache_.find(scope, request.ticket().prompt_ids);
   }
   if (hit.positions == 0) return;
+  int64_t taken = hit.positions;
   if (hit.cache->remote()) {
-    if (request.run().adopt_remote_prefix(*hit.cache, hit.positions) == 0) {
+    taken = request.run().adopt_remote_prefix(*hit.cache, hit.positions);
+    if (taken == 0) {
       std::lock_guard lock(mutex_);
       cache_.forget(hit.cache.get(), hit.positions);  // its shards freed the segments: of no use now
       return;
@@ -42,7 +41,7 @@ void PromptReuse::before_prefill(ActiveRequest& request) {
     request.run().adopt_prefix(hit.cache, hit.positions);
   }
   metrics().prefix_cache_hits.Increment();
-  metrics().prefix_cache_hit_tokens.Increment(double(hit.positions));
+  metrics().prefix_cache_hit_tokens.Increment(double(taken));
 }
 
 void PromptReuse::after_prefill(ActiveRequest& request) {
@@ -50,8 +49,12 @@ void PromptReuse::after_prefill(ActiveRequest& request) {
   if (!applies_to(request) || request.run().stats().passes > 0 || positions < 1) return;
   if (request.run().cached_positions() == positions) return;  // read whole from the cache: nothing new to keep
   const KvCache& cache = request.run().cache();
-  keep(request, request.ticket().prompt_ids,
-       cache.remote() ? cache.share_remote_prefix(positions) : request.run().share_prompt());
+  if (!cache.remote()) return keep(request, request.ticket().prompt_ids, request.run().share_prompt());
+  {
+    std::lock_guard lock(mutex_);
+    if (cache_.touch(scope_of(request), request.ticket().prompt_ids)) return;  // held already: no copy
+  }
+  keep(request, request.ticket().prompt_ids, cache.share_remote_prefix(positions));
 }
 
 void PromptReuse::after_finish(ActiveRequest& request) {

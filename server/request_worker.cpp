@@ -188,6 +188,11 @@ void RequestWorker::use_remote_drafter(const std::string& endpoint, const std::s
 
 nlohmann::json RequestWorker::drafter_link() const {
   std::lock_guard lock(mutex_);
+  if (drafter_change_) {  // heard, to be taken up by the next request that starts
+    const DrafterChange& c = *drafter_change_;
+    const std::string next = c.endpoint.empty() ? "none" : c.nccl_group_ids.empty() ? "zeromq" : "nccl";
+    return {{"link", next}, {"reason", "the next request to start takes it up"}};
+  }
   return {{"link", link_.empty() ? "none" : link_}, {"reason", link_reason_}};
 }
 

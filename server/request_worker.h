@@ -53,7 +53,8 @@ class RequestWorker : public RequestBackend {
   /// falls back to ZeroMQ if joining fails.
   void use_remote_drafter(const std::string& endpoint, const std::string& drafter_key = "",
                           const std::string& nccl_group_ids = "");
-  /// The link to the drafter in use, for /health: {"link": "nccl"|"zeromq"|"none", "reason": ...}.
+  /// The link to the drafter in use, for /health: {"link": "nccl"|"zeromq"|"none", "reason": ...};
+  /// a change heard but not yet taken up (the next request to start takes it up) counts.
   nlohmann::json drafter_link() const;
   /// The key pair this worker's drafter channels speak CURVE with (its public half is what
   /// the verifier states when it joins); set before any use_remote_drafter.

@@ -69,6 +69,23 @@ inline void accumulate(const int32_t* sums, const Int8Block* const* x, int64_t b
   }
 }
 
+// Two independent tile multiplies (the configured shapes): sums0 from activations a0 and
+// planes b0, sums1 from a1 and b1; `stride` is the bytes from one token's activations to
+// the next's.
+inline void multiply_two(const int8_t* a0, const int8_t* a1, const uint8_t* b0, const uint8_t* b1, ptrdiff_t stride,
+                         int32_t* sums0, int32_t* sums1) {
+  _tile_loadd(TILE_A, a0, stride);
+  _tile_loadd(TILE_A1, a1, stride);
+  _tile_loadd(TILE_B, b0, kPlane);
+  _tile_loadd(TILE_B1, b1, kPlane);
+  _tile_zero(TILE_C);
+  _tile_zero(TILE_C1);
+  _tile_dpbsud(TILE_C, TILE_A, TILE_B);
+  _tile_dpbsud(TILE_C1, TILE_A1, TILE_B1);
+  _tile_stored(TILE_C, sums0, 4 * kGroupRows);
+  _tile_stored(TILE_C1, sums1, 4 * kGroupRows);
+}
+
 template <DType Type, int T>
 void amx_group_kernel(const uint8_t* group, int64_t units, const Int8Block* const* x, float* out) {
   using V = vec::Avx512;
@@ -92,32 +109,14 @@ void amx_group_kernel(const uint8_t* group, int64_t units, const Int8Block* cons
     const int j = int(blk % L.blocks);
     if constexpr (L.halves) {
       unpack_block<Type>(group, blk, planes[0]);
-      _tile_loadd(TILE_A, x[0][blk].q, stride);
-      _tile_loadd(TILE_A1, x[0][blk].q + kDepth, stride);
-      _tile_loadd(TILE_B, planes[0], kPlane);
-      _tile_loadd(TILE_B1, planes[0] + 4 * kPlane, kPlane);
-      _tile_zero(TILE_C);
-      _tile_zero(TILE_C1);
-      _tile_dpbsud(TILE_C, TILE_A, TILE_B);
-      _tile_dpbsud(TILE_C1, TILE_A1, TILE_B1);
-      _tile_stored(TILE_C, sums[0], 4 * kGroupRows);
-      _tile_stored(TILE_C1, sums[1], 4 * kGroupRows);
+      multiply_two(x[0][blk].q, x[0][blk].q + kDepth, planes[0], planes[0] + 4 * kPlane, stride, sums[0], sums[1]);
       accumulate<T>(sums[0], x, blk, L.zero, 0, scale<V, Type>(unit, j, 0, 0), acc);
       accumulate<T>(sums[1], x, blk, L.zero, 1, scale<V, Type>(unit, j, 1, 0), acc);
       blk += 1;
     } else if (blk + 1 < blocks) {
       unpack_block<Type>(group, blk, planes[0]);
       unpack_block<Type>(group, blk + 1, planes[1]);
-      _tile_loadd(TILE_A, x[0][blk].q, stride);
-      _tile_loadd(TILE_A1, x[0][blk + 1].q, stride);
-      _tile_loadd(TILE_B, planes[0], kPlane);
-      _tile_loadd(TILE_B1, planes[1], kPlane);
-      _tile_zero(TILE_C);
-      _tile_zero(TILE_C1);
-      _tile_dpbsud(TILE_C, TILE_A, TILE_B);
-      _tile_dpbsud(TILE_C1, TILE_A1, TILE_B1);
-      _tile_stored(TILE_C, sums[0], 4 * kGroupRows);
-      _tile_stored(TILE_C1, sums[1], 4 * kGroupRows);
+      multiply_two(x[0][blk].q, x[0][blk + 1].q, planes[0], planes[1], stride, sums[0], sums[1]);
       accumulate<T>(sums[0], x, blk, L.zero, -1, scale<V, Type>(unit, j, 0, 0), acc);
       const uint8_t* next_unit = group + (blk + 1) / L.blocks * L.unit_bytes;
       accumulate<T>(sums[1], x, blk + 1, L.zero, -1, scale<V, Type>(next_unit, int((blk + 1) % L.blocks), 0, 0), acc);

@@ -75,6 +75,13 @@ std::vector<float> random_activations(int64_t n, std::mt19937& rng) {
   return x;
 }
 
+// Each of `tokens` rows of `cols` values of x quantized to int8 blocks, a row after the other.
+std::vector<Int8Block> quantize_tokens(const std::vector<float>& x, int64_t tokens, int64_t cols) {
+  std::vector<Int8Block> xq(size_t(tokens * cols / 32));
+  for (int64_t t = 0; t < tokens; ++t) quantize_int8(x.data() + t * cols, cols, xq.data() + t * cols / 32);
+  return xq;
+}
+
 using test::IsaGuard;
 using test::supported_isas;
 
@@ -89,8 +96,7 @@ TEST(Int8Matmul, EveryKernelEqualsTheReferenceBitForBit) {
         auto w = random_matrix(type, rows, cols, edge, rng);
         WeightMatrix m{type, w.data(), rows, cols, row_bytes(type, cols)};
         auto x = random_activations(max_tokens * cols, rng);
-        std::vector<Int8Block> xq(size_t(max_tokens * cols / 32));
-        for (int64_t t = 0; t < max_tokens; ++t) quantize_int8(x.data() + t * cols, cols, xq.data() + t * cols / 32);
+        const std::vector<Int8Block> xq = quantize_tokens(x, max_tokens, cols);
         std::vector<float> expected(size_t(max_tokens * rows));
         for (int64_t t = 0; t < max_tokens; ++t)
           for (int64_t r = 0; r < rows; ++r)
@@ -367,8 +373,7 @@ TEST(Int8Matmul, TheAmxKernelsEqualTheReferenceBitForBit) {
         auto w = random_matrix(type, rows, cols, edge, rng);
         WeightMatrix m{type, w.data(), rows, cols, row_bytes(type, cols)};
         auto x = random_activations(max_tokens * cols, rng);
-        std::vector<Int8Block> xq(size_t(max_tokens * cols / 32));
-        for (int64_t t = 0; t < max_tokens; ++t) quantize_int8(x.data() + t * cols, cols, xq.data() + t * cols / 32);
+        const std::vector<Int8Block> xq = quantize_tokens(x, max_tokens, cols);
         PackedMatrix packed = pack_matrix(m, pool);
         for (int64_t n = 16; n <= max_tokens; ++n) {
           std::vector<float> y(size_t(n * rows), NAN);

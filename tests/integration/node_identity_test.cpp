@@ -49,7 +49,10 @@ TEST(NodeIdentity, ASecondNodeUnderALiveNameIsRefusedAndTakesNothing) {
   ASSERT_TRUE(members_are(*scheduler, 1, 0));
   auto impostor = node("verifier", "v1", *scheduler, {});  // no credential needed on the plain control plane
   auto drafter_impostor = node("drafter", "v1", *scheduler, {});
-  for (int i = 0; i < 30 && count(impostor->log(), "event=join_waits") == 0; ++i)
+  // Both impostors are refused on their own schedule (the drafter loads a model first).
+  for (int i = 0; i < 50 && (count(impostor->log(), "event=join_waits") == 0 ||
+                              count(drafter_impostor->log(), "event=join_waits") == 0);
+       ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_NE(impostor->log().find("name in use"), std::string::npos) << impostor->log();
   EXPECT_NE(drafter_impostor->log().find("name in use"), std::string::npos) << drafter_impostor->log();

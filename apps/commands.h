@@ -45,6 +45,14 @@ void add_draft_vocab_flags(Flags& f);
 /// a file, 'auto' (the draft model's file with the extension .vocab, when it exists, as
 /// scripts/setup.sh writes it) or 'none'. Returns what it did, for the start-up line.
 std::string apply_draft_vocab(const Flags& flags, Transformer& draft);
+/// Adds --chat-template.
+void add_chat_template_flag(Flags& f);
+/// Puts --chat-template's file (if given) in `tokenizer`'s place of the model's template; a
+/// file that cannot be read or parsed is a UsageError. A model template that cannot be parsed
+/// is logged as a warning (its chat requests are refused with the reason).
+void apply_chat_template_flag(const Flags& flags, Tokenizer& tokenizer);
+/// `tandem template`: a conversation rendered through a chat template. Returns the exit code.
+int run_template(const std::vector<std::string>& args);
 /// Adds --device (and, with `draft`, --draft-device) to a command's flags.
 void add_device_flags(Flags& f, bool draft);
 /// The device a flag names (cpu, cuda, cuda:N); a bad name is a UsageError. --draft-device

@@ -32,6 +32,7 @@ Flags generate_flags() {
   f.add("top-p", "1", "sample within the smallest set of tokens whose probability reaches p");
   f.add("seed", "0", "random seed; the same seed gives the same output");
   f.add_switch("chat", "wrap the prompt in the model's chat template");
+  add_chat_template_flag(f);
   f.add("stop", "", "end the output before this text (a stop sequence; empty: none)");
   f.add("threads", "0", "CPU threads; 0 for one per core");
   f.add("mode", "ar",
@@ -97,10 +98,11 @@ int run_generate(const std::vector<std::string>& args) {
   if (progress) std::cerr << "loading " << model_path << " ...\r" << std::flush;
   auto model = Model::load(model_path, flags.get("tokenizer"));
   if (progress) std::cerr << "\33[2K\r";
+  apply_chat_template_flag(flags, model->tokenizer());
   const Tokenizer& tok = model->tokenizer();
   bool chat = flags.get_switch("chat");
-  std::string text = chat ? chat_prompt(tok, flags.get("prompt")) : flags.get("prompt");
-  std::vector<int32_t> prompt_ids = tok.encode(text, tok.add_bos(), chat);
+  std::vector<int32_t> prompt_ids =
+      chat ? encode_chat(tok, chat_prompt(tok, flags.get("prompt"))) : tok.encode(flags.get("prompt"), tok.add_bos());
 
   MatmulPath matmul_path;
   try {

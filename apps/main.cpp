@@ -18,7 +18,8 @@ const char* kUsage =
     "  generate   generate text from a prompt, locally or on a server (--server)\n"
     "  models     list the installed models\n"
     "  keys       make CURVE key files (tandem keys generate --out NAME)\n"
-    "  vocab      count a corpus's tokens into a draft vocabulary (--draft-vocab)\n\n"
+    "  vocab      count a corpus's tokens into a draft vocabulary (--draft-vocab)\n"
+    "  template   print the prompt a model is shown for a conversation (its chat template)\n\n"
     "Run 'tandem COMMAND --help' for the flags of a command.\n";
 
 }  // namespace
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     if (command == "node") return tandem::run_node(args);
     if (command == "keys") return tandem::run_keys(args);
     if (command == "vocab") return tandem::run_vocab(args);
+    if (command == "template") return tandem::run_template(args);
     std::cerr << "tandem: unknown command '" << command << "'\n" << kUsage;
     return 2;
   } catch (const tandem::UsageError& e) {

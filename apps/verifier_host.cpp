@@ -30,6 +30,7 @@ void add_verifier_flags(Flags& f, const std::string& default_draft_model) {
   add_pearl_flags(f);
   add_device_flags(f, true);
   add_link_flags(f);
+  add_chat_template_flag(f);
   f.add("max-tokens", "256", "tokens generated when a request asks for 0");
   f.add("max-tokens-limit", "4096", "most tokens a request may ask for");
   f.add("max-context", "4096", "KV cache positions per request");
@@ -71,6 +72,7 @@ VerifierHost::VerifierHost(const Flags& flags, caf::actor_system& system, std::s
   } catch (const std::invalid_argument& e) { throw UsageError(e.what()); }
 
   target_ = Model::load(resolve_model_path(flags.get("model")));
+  apply_chat_template_flag(flags, target_->tokenizer());
   model_fingerprint_ = model_fingerprint(*target_);  // stated at every (re)join
   vocabulary_fingerprint_ = vocabulary_fingerprint(target_->tokenizer());
   if (flags.get("draft-model") != "none") draft_ = load_draft_model(flags.get("draft-model"), *target_);

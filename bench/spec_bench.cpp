@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
     std::map<std::string, std::map<std::string, Totals>> totals;  // mode -> category (and "all")
     for (size_t p = 0; p < prompts.size(); ++p) {
       const Prompt& prompt = prompts[p];
-      auto ids = target->tokenizer().encode(chat_prompt(target->tokenizer(), prompt.text), false, true);
+      auto ids = encode_chat(target->tokenizer(), chat_prompt(target->tokenizer(), prompt.text));
       std::vector<int32_t> ar_ids;
       double ar_seconds = 0;
       size_t ar_tokens = 0;

@@ -1,78 +1,81 @@
 #include "model/chat_template.h"
 
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "model/jinja/template.h"
 #include "model/tokenizer.h"
 
 namespace tandem {
 namespace {
 
-// The default system message a ChatML template writes when the conversation has
-// none: the first literal "<|im_start|>system\n...<|im_end|>" in the template,
-// whose newline may be written as a real newline or as the escape "\n".
-std::string default_system_message(const std::string& tmpl) {
-  const std::string open = "<|im_start|>system", close = "<|im_end|>";
-  for (size_t at = tmpl.find(open); at != std::string::npos; at = tmpl.find(open, at + 1)) {
-    size_t begin = at + open.size();
-    if (tmpl.compare(begin, 1, "\n") == 0)
-      begin += 1;
-    else if (tmpl.compare(begin, 2, "\\n") == 0)
-      begin += 2;
-    else
-      continue;
-    size_t end = tmpl.find(close, begin);
-    if (end == std::string::npos) break;
-    std::string text = tmpl.substr(begin, end - begin);
-    if (text.find_first_of("'\"{}") == std::string::npos) return text;
+using jinja::Value;
+
+Value json_argument(const std::string& text, const char* what, Value otherwise) {
+  if (text.empty()) return otherwise;
+  try {
+    return Value::from_json(nlohmann::ordered_json::parse(text));
+  } catch (const nlohmann::ordered_json::exception&) {
+    throw std::invalid_argument(std::string(what) + " is not valid JSON");
   }
-  return "";
 }
 
-// Checks the conversation's shape: [system] (user assistant)* user.
-void check_turns(const std::vector<ChatMessage>& messages) {
-  if (messages.empty()) throw std::invalid_argument("a conversation needs at least one user message");
-  size_t first = messages[0].role == "system" ? 1 : 0;
-  if (first == messages.size()) throw std::invalid_argument("a conversation needs a user message after the system one");
-  for (size_t i = first; i < messages.size(); ++i) {
-    const std::string want = (i - first) % 2 == 0 ? "user" : "assistant";
-    if (messages[i].role != want)
-      throw std::invalid_argument("message " + std::to_string(i) + " has role '" + messages[i].role + "' where '" +
-                                  want + "' belongs (turns go [system] user assistant user ...)");
-  }
-  if (messages.back().role != "user") throw std::invalid_argument("the last message must be the user's");
-}
+// The template's special-token variables, as HF passes its tokenizer's.
+std::string special_token(const Tokenizer& tok, int32_t id) { return id >= 0 ? tok.token_text(id) : ""; }
 
 }  // namespace
 
-std::string chat_conversation(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages) {
-  const std::string& tmpl = tokenizer.chat_template();
-  const bool chatml = tmpl.find("<|im_start|>") != std::string::npos;
-  const bool gemma = !chatml && tmpl.find("<start_of_turn>") != std::string::npos;
-  if (tmpl.empty()) throw std::runtime_error("this model has no chat template (a base model?): run it without --chat");
-  if (!chatml && !gemma)
+std::string chat_conversation(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages,
+                              const ChatOptions& options) {
+  const std::string& source = tokenizer.chat_template();
+  if (source.empty())
     throw std::runtime_error(
-        "this model's chat template is neither ChatML nor Gemma turns, which is all tandem understands");
-  check_turns(messages);
-  const bool has_system = messages[0].role == "system";
-  std::string prompt;
-  if (chatml) {
-    std::string system = has_system ? messages[0].content : default_system_message(tmpl);
-    if (has_system || !system.empty()) prompt += "<|im_start|>system\n" + system + "<|im_end|>\n";
-    for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i)
-      prompt += "<|im_start|>" + messages[i].role + "\n" + messages[i].content + "<|im_end|>\n";
-    return prompt + "<|im_start|>assistant\n";
+        "this model has no chat template (a base model?): use completions, or give one with --chat-template");
+  if (messages.empty()) throw std::invalid_argument("a conversation needs at least one message");
+  std::unique_ptr<jinja::Template> tmpl;
+  try {
+    tmpl = std::make_unique<jinja::Template>(source);
+  } catch (const jinja::TemplateError& e) {
+    throw std::runtime_error(std::string("the model's chat template cannot be parsed: ") + e.what());
   }
-  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i) {
-    const bool user = messages[i].role == "user";
-    std::string content = messages[i].content;
-    if (has_system && i == 1) content = messages[0].content + "\n\n" + content;
-    prompt += std::string("<start_of_turn>") + (user ? "user" : "model") + "\n" + content + "<end_of_turn>\n";
+  jinja::List turns;
+  for (const ChatMessage& m : messages) {
+    Value turn(jinja::Dict{{"role", Value(m.role)}, {"content", Value(m.content)}});
+    const Value fields = json_argument(m.fields_json, "a message's fields", Value(jinja::Dict{}));
+    for (const auto& [key, value] : fields.dict()) turn.set(key, value);
+    turns.push_back(turn);
   }
-  return prompt + "<start_of_turn>model\n";
+  jinja::Dict context = {{"messages", Value(std::move(turns))},
+                         {"tools", json_argument(options.tools_json, "'tools'", Value::none())},
+                         {"add_generation_prompt", Value(options.add_generation_prompt)},
+                         {"bos_token", Value(special_token(tokenizer, tokenizer.bos_id()))},
+                         {"eos_token", Value(special_token(tokenizer, tokenizer.eos_id()))}};
+  const Value extra = json_argument(options.template_kwargs_json, "'chat_template_kwargs'", Value(jinja::Dict{}));
+  if (!extra.is_dict()) throw std::invalid_argument("'chat_template_kwargs' must be an object");
+  for (const auto& [key, value] : extra.dict()) context.emplace_back(key, value);
+  try {
+    return tmpl->render(context);
+  } catch (const jinja::TemplateError& e) {
+    throw std::invalid_argument(std::string("the model's chat template refused the conversation: ") + e.what());
+  }
 }
 
 std::string chat_prompt(const Tokenizer& tokenizer, const std::string& user_message) {
-  return chat_conversation(tokenizer, {{"user", user_message}});
+  return chat_conversation(tokenizer, {{"user", user_message, ""}});
+}
+
+std::vector<int32_t> encode_chat(const Tokenizer& tokenizer, const std::string& prompt) {
+  const int32_t bos = tokenizer.bos_id();
+  const bool written = bos >= 0 && prompt.rfind(tokenizer.token_text(bos), 0) == 0;
+  return tokenizer.encode(prompt, tokenizer.add_bos() && !written, true);
+}
+
+std::string chat_template_problem(const Tokenizer& tokenizer) {
+  if (tokenizer.chat_template().empty()) return "";
+  try {
+    jinja::Template check(tokenizer.chat_template());
+    return "";
+  } catch (const jinja::TemplateError& e) { return e.what(); }
 }
 
 }  // namespace tandem

@@ -1,5 +1,8 @@
 #pragma once
-// The chat format of instruct models, recognised from the template in the model file.
+// A conversation as its model was trained to read it: rendered through the chat template the
+// GGUF carries (`tokenizer.chat_template`, or the file `--chat-template` names) by tandem's
+// Jinja interpreter (model/jinja/template.h), with the variables Hugging Face passes.
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -7,21 +10,36 @@ namespace tandem {
 
 class Tokenizer;
 
-/// One turn of a conversation.
+/// One message of a conversation.
 struct ChatMessage {
-  std::string role;  // system, user or assistant
+  std::string role;  // system, user, assistant, tool, ...
   std::string content;
+  /// The message's other fields as a JSON object (OpenAI's tool_calls, tool_call_id, name;
+  /// "content": null for an assistant's tool call), or empty. They override role and content.
+  std::string fields_json;
 };
 
-/// A conversation in the model's chat format (ChatML for Qwen and SmolLM, Gemma's
-/// turns), ending where the assistant's next answer begins. A system message may come
-/// first (ChatML: it replaces the template's default one; Gemma, which has no system
-/// turn, puts it at the top of the first user turn); then user and assistant turns,
-/// the last one the user's. Throws std::invalid_argument for another shape, and
-/// std::runtime_error if the model has no known chat format.
-std::string chat_conversation(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages);
+struct ChatOptions {
+  std::string tools_json;            // a JSON array of tool definitions, or empty: `tools` is none
+  std::string template_kwargs_json;  // a JSON object of extra template variables, or empty
+  bool add_generation_prompt = true;
+};
 
-/// A single user message as a conversation, with the template's default system message.
+/// The conversation in the model's chat format, ending where the assistant's next answer
+/// begins. Throws std::runtime_error if the model has no chat template (a base model) or
+/// one that cannot be parsed, and std::invalid_argument when the template refuses this
+/// conversation (its raise_exception's words) or fails on it.
+std::string chat_conversation(const Tokenizer& tokenizer, const std::vector<ChatMessage>& messages,
+                              const ChatOptions& options = {});
+
+/// A single user message as a conversation.
 std::string chat_prompt(const Tokenizer& tokenizer, const std::string& user_message);
+
+/// A rendered conversation's token ids: control tokens' text as those tokens, and BOS first
+/// where the model wants it, once (templates that write bos_token themselves keep theirs).
+std::vector<int32_t> encode_chat(const Tokenizer& tokenizer, const std::string& prompt);
+
+/// Why the model's chat template cannot be parsed, or empty when it can (or there is none).
+std::string chat_template_problem(const Tokenizer& tokenizer);
 
 }  // namespace tandem

@@ -89,6 +89,7 @@ class Model {
   const Weights& weights() const { return weights_; }
   /// The tokenizer.
   const Tokenizer& tokenizer() const { return tokenizer_; }
+  Tokenizer& tokenizer() { return tokenizer_; }
   /// Predominant weight type, e.g. "Q4_K" (most bytes).
   const std::string& quantization() const { return quantization_; }
   /// Path loaded from.

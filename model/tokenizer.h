@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "model/pretokenizer.h"
@@ -61,6 +62,8 @@ class Tokenizer {
   bool same_vocabulary(const Tokenizer& other) const { return tokens_ == other.tokens_ && types_ == other.types_; }
   /// Chat template source text from the model file (may be empty).
   const std::string& chat_template() const { return chat_template_; }
+  /// Replaces it (`--chat-template FILE`).
+  void set_chat_template(std::string source) { chat_template_ = std::move(source); }
 
  private:
   void build_indexes();

@@ -38,6 +38,8 @@ fi
 
 # TANDEM_SKIP_MODELS=1 (the container build) leaves the models to a volume.
 [ "${TANDEM_SKIP_MODELS:-0}" = 1 ] || .venv/bin/python scripts/install_models.py
+# The model families' chat templates, for the Jinja interpreter's tests.
+[ "${TANDEM_SKIP_MODELS:-0}" = 1 ] || scripts/install_chat_templates.sh
 
 BUILD_TYPE=${TANDEM_BUILD_TYPE:-Release}
 # TANDEM_CMAKE_ARGS adds options, such as -DTANDEM_TESTS=OFF -DTANDEM_NATIVE=OFF for a portable image.

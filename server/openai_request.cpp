@@ -11,7 +11,7 @@
 namespace tandem {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // body[key] as an integer in [low, high], or `otherwise` when absent or null.
 int64_t integer_field(const json& body, const char* key, int64_t otherwise, int64_t low, int64_t high) {
@@ -79,7 +79,62 @@ std::vector<std::string> stop_sequences(const json& body) {
   return stops;
 }
 
+// body["tools"]: absent, null, or an array of objects, passed to the chat template as JSON.
+std::string tools_field(const json& body) {
+  auto it = body.find("tools");
+  if (it == body.end() || it->is_null()) return "";
+  if (!it->is_array()) throw std::invalid_argument("'tools' must be an array of tool definitions");
+  for (const json& tool : *it)
+    if (!tool.is_object()) throw std::invalid_argument("each of 'tools' must be an object");
+  return it->dump();
+}
+
+// body[key]: absent, null or an object, as JSON text (empty when absent).
+std::string object_field(const json& body, const char* key) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return "";
+  if (!it->is_object()) throw std::invalid_argument(std::string("'") + key + "' must be an object");
+  return it->dump();
+}
+
+// A message's content as text: a string, or an array of {"type": "text", "text": ...} parts.
+std::string content_text(const json& content, size_t index) {
+  if (content.is_string()) return content.get<std::string>();
+  const std::string where = "message " + std::to_string(index) + ": ";
+  if (!content.is_array()) throw std::invalid_argument(where + "'content' must be a string, null or an array of parts");
+  std::string text;
+  for (const json& part : content) {
+    if (!part.is_object() || part.value("type", json()) != "text" || !part.value("text", json()).is_string())
+      throw std::invalid_argument(where + "only text parts ({\"type\": \"text\", \"text\": ...}) are supported");
+    if (!text.empty()) text += '\n';
+    text += part["text"].get_ref<const std::string&>();
+  }
+  return text;
+}
+
 }  // namespace
+
+std::vector<ChatMessage> chat_messages(const json& messages) {
+  if (!messages.is_array() || messages.empty()) throw std::invalid_argument("'messages' must be a non-empty array");
+  std::vector<ChatMessage> out;
+  for (const json& message : messages) {
+    const std::string where = "message " + std::to_string(out.size()) + ": ";
+    if (!message.is_object() || !message.value("role", json()).is_string())
+      throw std::invalid_argument(where + "each message needs a string 'role'");
+    ChatMessage m{message["role"].get<std::string>(), "", ""};
+    json fields = json::object();
+    const json content = message.value("content", json());
+    if (content.is_null())
+      fields["content"] = nullptr;
+    else
+      m.content = content_text(content, out.size());
+    for (const auto& [key, value] : message.items())
+      if (key != "role" && key != "content") fields[key] = value;
+    if (!fields.empty()) m.fields_json = fields.dump();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
 
 json parse_body(const std::string& body) {
   try {
@@ -95,16 +150,15 @@ json parse_body(const std::string& body) {
 wire::SubmitRequest openai_submit(const json& body, bool chat) {
   wire::SubmitRequest r;
   if (chat) {
-    if (!body.contains("messages") || !body["messages"].is_array())
-      throw std::invalid_argument("'messages' must be an array");
-    for (const json& message : body["messages"]) {
-      if (!message.is_object() || !message.value("role", json()).is_string() ||
-          !message.value("content", json()).is_string())
-        throw std::invalid_argument("each message needs a string 'role' and a string 'content'");
+    if (!body.contains("messages")) throw std::invalid_argument("'messages' must be an array");
+    for (const ChatMessage& m : chat_messages(body["messages"])) {
       wire::ChatTurn* turn = r.add_messages();
-      turn->set_role(message["role"].get<std::string>());
-      turn->set_content(message["content"].get<std::string>());
+      turn->set_role(m.role);
+      turn->set_content(m.content);
+      turn->set_fields_json(m.fields_json);
     }
+    r.set_tools_json(tools_field(body));
+    r.set_template_kwargs_json(object_field(body, "chat_template_kwargs"));
     r.set_chat(true);
   } else {
     if (!body.contains("prompt") || !body["prompt"].is_string())

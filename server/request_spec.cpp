@@ -17,7 +17,9 @@ RequestSpec parse_request(const std::string& client, const wire::SubmitRequest& 
   if (r.has_ids()) spec.prompt.ids.emplace(r.ids().ids().begin(), r.ids().ids().end());
   spec.prompt.text = r.text();
   spec.prompt.chat = r.chat() || r.messages_size() > 0;
-  for (const wire::ChatTurn& t : r.messages()) spec.prompt.turns.push_back({t.role(), t.content()});
+  for (const wire::ChatTurn& t : r.messages()) spec.prompt.turns.push_back({t.role(), t.content(), t.fields_json()});
+  spec.prompt.chat_options.tools_json = r.tools_json();
+  spec.prompt.chat_options.template_kwargs_json = r.template_kwargs_json();
 
   spec.stop.assign(r.stop().begin(), r.stop().end());
   check_stop_sequences(spec.stop);
@@ -46,6 +48,7 @@ RequestSpec parse_request(const std::string& client, const wire::SubmitRequest& 
 void check_prompt_fits(const PromptSource& prompt, const Tokenizer& tokenizer, int64_t max_context) {
   size_t bytes = prompt.text.size();
   for (const ChatMessage& turn : prompt.turns) bytes += turn.content.size();
+  bytes += prompt.chat_options.tools_json.size();
   const int64_t fewest = int64_t(bytes / tokenizer.max_bytes_per_token());
   const bool ids = prompt.ids.has_value();
   if (fewest >= max_context || (ids && int64_t(prompt.ids->size()) >= max_context))
@@ -65,11 +68,12 @@ std::vector<int32_t> prompt_ids(const PromptSource& prompt, const Tokenizer& tok
   } else {
     std::string text = prompt.text;
     if (prompt.chat) try {
-        text = prompt.turns.empty() ? chat_prompt(tok, prompt.text) : chat_conversation(tok, prompt.turns);
+        text = prompt.turns.empty() ? chat_prompt(tok, prompt.text)
+                                    : chat_conversation(tok, prompt.turns, prompt.chat_options);
       } catch (const std::runtime_error& e) {
         throw std::invalid_argument(e.what());  // a base model: the request asked for what it cannot have
       }
-    ids = tok.encode(text, tok.add_bos(), prompt.chat);
+    ids = prompt.chat ? encode_chat(tok, text) : tok.encode(text, tok.add_bos());
   }
   if (ids.empty()) throw std::invalid_argument("the prompt is empty");
   return ids;

@@ -38,6 +38,7 @@ struct PromptSource {
   std::string text;
   bool chat = false;               // text is one user turn of a chat
   std::vector<ChatMessage> turns;  // a whole conversation (chat)
+  ChatOptions chat_options;        // its tools and extra template variables
 };
 
 /// A request, parsed.

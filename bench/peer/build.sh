@@ -1,21 +1,16 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's llama-bench, llama-perplexity, llama-speculative-simple and llama-server
-# from the llama.cpp tree vendored in the llama-cpp-python sdist on PyPI (pinned,
-# sha256-checked), into bench/peer/build/ (git-ignored). Prints the folder of the binaries.
+# from the llama.cpp tree vendored in the llama-cpp-python sdist on PyPI (pinned and
+# sha256-checked by scripts/llama_cpp_sdist.sh), into bench/peer/build/ (git-ignored). Prints
+# the folder of the binaries.
 # Only for the side-by-side benchmarks (bench/peer/compare.py, bench/prefix_cache_bench.py);
 # nothing of it is linked into tandem.
 set -euo pipefail
 cd "$(dirname "$0")"
-VERSION=0.3.36
-SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 WORK=build
-SDIST=$WORK/llama_cpp_python-$VERSION.tar.gz
+SDIST=$(../../scripts/llama_cpp_sdist.sh)
+SRC=$WORK/$(basename "$SDIST" .tar.gz)/vendor/llama.cpp
 mkdir -p "$WORK"
-if [ ! -f "$SDIST" ]; then
-  python3 -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$WORK" >&2
-fi
-echo "$SHA256  $SDIST" | sha256sum --check --quiet
-SRC=$WORK/llama_cpp_python-$VERSION/vendor/llama.cpp
 [ -d "$SRC" ] || tar -xzf "$SDIST" -C "$WORK"
 # As a new user builds it: native CPU features, OpenMP threads, no network features.
 # But no AMX: on this project's Sapphire Rapids VMs ggml's AMX matmul crashes at the

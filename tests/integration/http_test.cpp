@@ -15,6 +15,11 @@ std::unique_ptr<Server> start_serve(const std::string& model = test::stories_mod
   return std::make_unique<Server>(std::vector<std::string>{"--http", "127.0.0.1:0"}, model);
 }
 
+std::unique_ptr<Server> start_serve_with(std::vector<std::string> flags) {
+  flags.insert(flags.end(), {"--http", "127.0.0.1:0"});
+  return std::make_unique<Server>(flags);
+}
+
 TEST(Http, AThirtyMegabyteBodyGets413WithoutTheMemory) {
   auto server = start_serve();
   ASSERT_FALSE(server->http().empty()) << "serve did not start";
@@ -84,6 +89,68 @@ TEST(Http, OutOfRangeNumbersBadBytesAndUnsupportedFieldsGet400) {
   auto res = post(R"({"prompt": "Once upon", "max_tokens": 4, "n": 1, "stop": null, "temperature": 0})");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200) << res->body;
+}
+
+// stories260K is a base model: no chat template. Chat gets a 400 that says so, completions
+// still serve; with --chat-template the same chat request renders through the file given.
+TEST(Http, ChatNeedsATemplateFromTheModelOrTheFlagAndItsRefusalsAre400) {
+  const std::string chat =
+      R"({"messages": [{"role": "user", "content": "Once upon"}], "max_tokens": 6, "temperature": 0})";
+  {
+    auto server = start_serve();
+    ASSERT_FALSE(server->http().empty()) << "serve did not start";
+    httplib::Client http(server->http());
+    auto res = http.Post("/v1/chat/completions", chat, "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_NE(res->body.find("this model has no chat template (a base model?)"), std::string::npos) << res->body;
+    res = http.Post("/v1/completions", R"({"prompt": "Once upon", "max_tokens": 6, "temperature": 0})",
+                    "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << res->body;
+  }
+  const std::string file = test::temp_path("template");
+  std::ofstream(file) << "{% for m in messages %}{% if m.role != 'user' %}{{ raise_exception('only users here') }}"
+                         "{% endif %}{{ m.content }}{% if tools %} tools:{{ tools | length }}{% endif %}{% endfor %}";
+  auto server = start_serve_with({"--chat-template", file});
+  ASSERT_FALSE(server->http().empty()) << "serve did not start: " << server->log();
+  httplib::Client http(server->http());
+  auto completion =
+      http.Post("/v1/completions", R"({"prompt": "Once upon", "max_tokens": 6, "temperature": 0})", "application/json");
+  auto answer = http.Post("/v1/chat/completions", chat, "application/json");
+  ASSERT_TRUE(completion && answer);
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  // The template rendered the prompt "Once upon": the same greedy text as the completion's.
+  EXPECT_EQ(nlohmann::json::parse(answer->body)["choices"][0]["message"]["content"],
+            nlohmann::json::parse(completion->body)["choices"][0]["text"]);
+  EXPECT_EQ(nlohmann::json::parse(answer->body)["usage"]["prompt_tokens"],
+            nlohmann::json::parse(completion->body)["usage"]["prompt_tokens"]);
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"({"messages": [{"role": "system", "content": "x"}]})",
+       "the model's chat template refused the conversation: only users here"},
+      {R"({"messages": []})", "'messages' must be a non-empty array"},
+      {R"({"messages": [{"content": "x"}]})", "message 0: each message needs a string 'role'"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]})",
+       "message 0: only text parts"},
+      {R"({"messages": [{"role": "user", "content": 5}]})", "message 0: 'content' must be a string, null or an array"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tools": {"a": 1}})", "'tools' must be an array"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": [1]})",
+       "'chat_template_kwargs' must be an object"},
+  };
+  for (const auto& [body, message] : refused) {
+    auto res = http.Post("/v1/chat/completions", body, "application/json");
+    ASSERT_TRUE(res) << body;
+    EXPECT_EQ(res->status, 400) << body;
+    EXPECT_NE(res->body.find(message), std::string::npos) << body << " -> " << res->body;
+  }
+  // Text parts, tools and template variables reach the template.
+  auto parts = http.Post("/v1/chat/completions",
+                         R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "Once"},
+                             {"type": "text", "text": "upon"}]}], "tools": [{"type": "function"}],
+                             "chat_template_kwargs": {"enable_thinking": false}, "max_tokens": 2})",
+                         "application/json");
+  ASSERT_TRUE(parts);
+  EXPECT_EQ(parts->status, 200) << parts->body;
 }
 
 TEST(Http, ANonStreamingClientThatLeavesHasItsRequestCancelledWithinTwoSeconds) {

@@ -51,7 +51,7 @@ TEST(NodeIdentity, ASecondNodeUnderALiveNameIsRefusedAndTakesNothing) {
   auto drafter_impostor = node("drafter", "v1", *scheduler, {});
   // Both impostors are refused on their own schedule (the drafter loads a model first).
   for (int i = 0; i < 50 && (count(impostor->log(), "event=join_waits") == 0 ||
-                              count(drafter_impostor->log(), "event=join_waits") == 0);
+                             count(drafter_impostor->log(), "event=join_waits") == 0);
        ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_NE(impostor->log().find("name in use"), std::string::npos) << impostor->log();

@@ -1,6 +1,7 @@
 """OpenAI's own Python client (the `openai` package, as users call us) against a real
 `tandem serve` process: `n` samples of one prompt on /v1/completions and
-/v1/chat/completions, streamed and not, First Finish Search, and the refusals.
+/v1/chat/completions, streamed and not, First Finish Search, the refusals, and a conversation
+with tools through the model's own chat template.
 
 Each sample is what a request with its seed alone gives (sample i draws from
 sample_seed(seed, i), server/sample_group.h), and the prompt's KV cache is held once
@@ -115,6 +116,16 @@ def check_chat(client):
         for c in chunk.choices:
             pieces[c.index] = pieces.get(c.index, "") + (c.delta.content or "")
     assert [pieces[i] for i in range(3)] == [c.message.content for c in three.choices], pieces
+    # The model's own template (SmolLM2's, in its GGUF) takes a whole conversation with a
+    # system message, text parts, tools and template variables as the client sends them.
+    conversation = [{"role": "system", "content": "Answer briefly."},
+                    {"role": "user", "content": [{"type": "text", "text": "Name a colour."}]},
+                    {"role": "assistant", "content": "Blue."},
+                    {"role": "user", "content": "Another?"}]
+    tools = [{"type": "function", "function": {"name": "pick", "parameters": {"type": "object"}}}]
+    answer = client.chat.completions.create(model="smollm2", messages=conversation, tools=tools, max_tokens=8,
+                                            temperature=0, extra_body={"chat_template_kwargs": {"x": 1}})
+    assert answer.choices[0].message.content and answer.usage.prompt_tokens > 20, answer
 
 
 def main():

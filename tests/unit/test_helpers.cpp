@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <tuple>
 
 #include "speculation/generation.h"
@@ -40,6 +41,13 @@ std::string installed_model(const std::string& name) {
   if (!std::filesystem::exists(path))
     ADD_FAILURE() << path << " is missing: run scripts/setup.sh to install the models";
   return path;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 std::string reference_file(const std::string& name) {

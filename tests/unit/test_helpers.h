@@ -19,6 +19,8 @@ std::string stories_model();
 std::string installed_model(const std::string& name);
 /// A reference output file written by tests/reference (the reference_outputs test).
 std::string reference_file(const std::string& name);
+/// A whole file's bytes.
+std::string read_file(const std::string& path);
 /// Parses a JSON file.
 nlohmann::json read_json(const std::string& path);
 /// Reads a whole file of float32 values.

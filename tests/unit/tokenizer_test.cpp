@@ -70,23 +70,47 @@ TEST(Tokenizer, ChatPromptUsesTheModelsTemplate) {
 TEST(Tokenizer, ChatConversationsFollowTheTemplate) {
   auto qwen = Tokenizer::from_gguf(GgufFile(test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")));
   EXPECT_EQ(
-      chat_conversation(qwen, {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Bye"}}),
+      chat_conversation(
+          qwen, {{"system", "Be brief.", ""}, {"user", "Hi", ""}, {"assistant", "Hello.", ""}, {"user", "Bye", ""}}),
       "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
       "<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(chat_conversation(qwen, {{"user", "Hi"}}), chat_prompt(qwen, "Hi"));  // the default system message
-  auto error_of = [&](const std::vector<ChatMessage>& turns) {
+  EXPECT_EQ(chat_conversation(qwen, {{"user", "Hi", ""}}), chat_prompt(qwen, "Hi"));  // the default system message
+  // Tools and a tool call's fields reach the template (Qwen2.5's renders both).
+  ChatOptions tools{R"([{"type": "function", "function": {"name": "now", "parameters": {}}}])", "", true};
+  const std::string with_tools = chat_conversation(
+      qwen,
+      {{"user", "Time?", ""},
+       {"assistant", "", R"({"content": null, "tool_calls": [{"function": {"name": "now", "arguments": {}}}]})"},
+       {"tool", "12:00", ""}},
+      tools);
+  EXPECT_NE(with_tools.find(
+                "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"now\", \"parameters\": {}}}\n</tools>"),
+            std::string::npos)
+      << with_tools;
+  EXPECT_NE(with_tools.find("<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>"), std::string::npos);
+  EXPECT_NE(with_tools.find("<tool_response>\n12:00\n</tool_response>"), std::string::npos);
+}
+
+TEST(Tokenizer, ChatTemplatesRefuseWithTheirOwnWordsAndBaseModelsHaveNone) {
+  auto error_of = [](const Tokenizer& tok, const std::vector<ChatMessage>& turns) {
     try {
-      chat_conversation(qwen, turns);
-    } catch (const std::invalid_argument& e) { return std::string(e.what()); }
-    return std::string();
+      chat_conversation(tok, turns);
+    } catch (const std::exception& e) { return std::string(e.what()); }
+    return std::string("(rendered)");
   };
-  EXPECT_EQ(error_of({}), "a conversation needs at least one user message");
-  EXPECT_EQ(error_of({{"system", "x"}}), "a conversation needs a user message after the system one");
-  EXPECT_EQ(error_of({{"user", "a"}, {"user", "b"}}),
-            "message 1 has role 'user' where 'assistant' belongs (turns go [system] user assistant user ...)");
-  EXPECT_EQ(error_of({{"user", "a"}, {"assistant", "b"}}), "the last message must be the user's");
-  EXPECT_EQ(error_of({{"tool", "a"}}),
-            "message 0 has role 'tool' where 'user' belongs (turns go [system] user assistant user ...)");
+  auto mistral = Tokenizer::from_gguf(GgufFile(test::installed_model("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")));
+  mistral.set_chat_template(
+      test::read_file(test::installed_model("chat-templates/mistralai-Mistral-Nemo-Instruct-2407.jinja")));
+  EXPECT_EQ(error_of(mistral, {{"user", "a", ""}, {"user", "b", ""}}),
+            "the model's chat template refused the conversation: After the optional system message, conversation "
+            "roles must alternate user/assistant/user/assistant/...");
+  EXPECT_EQ(error_of(mistral, {}), "a conversation needs at least one message");
+  auto base = Tokenizer::from_gguf(GgufFile(test::installed_model("gemma-3-270m-q4_k_m.gguf")));
+  EXPECT_EQ(error_of(base, {{"user", "a", ""}}),
+            "this model has no chat template (a base model?): use completions, or give one with --chat-template");
+  base.set_chat_template("{% for m in messages %}{{ m.content }}{% endfor %");
+  EXPECT_EQ(error_of(base, {{"user", "a", ""}}),
+            "the model's chat template cannot be parsed: chat template line 1: a tag is never closed with '%}'");
 }
 
 TEST(Tokenizer, StreamingHoldsBackIncompleteUtf8) {

@@ -58,6 +58,34 @@ std::vector<std::pair<int32_t, double>> sampling_distribution(const float* logit
   return dist;
 }
 
+TokenLogprobs token_logprobs(const float* logits, int32_t n, const SamplingParams& params, int32_t token, int top_n) {
+  TokenLogprobs out;
+  out.id = token;
+  top_n = std::clamp(top_n, 0, n);
+  if (params.temperature > 0.0f) {
+    const auto dist = sampling_distribution(logits, n, params);
+    out.logprob = kLeastLogprob;
+    for (const auto& [id, p] : dist)
+      if (id == token) out.logprob = std::max(kLeastLogprob, std::log(p));
+    for (size_t i = 0; i < dist.size() && int(i) < top_n; ++i)
+      out.top.emplace_back(dist[i].first, std::max(kLeastLogprob, std::log(dist[i].second)));
+    return out;
+  }
+  // log softmax in double: logit - max - log(sum of exp(logit - max)).
+  const double max_logit = *std::max_element(logits, logits + n);
+  double total = 0.0;
+  for (int32_t i = 0; i < n; ++i) total += std::exp(double(logits[i]) - max_logit);
+  const double offset = max_logit + std::log(total);
+  auto logprob = [&](int32_t id) { return std::max(kLeastLogprob, double(logits[id]) - offset); };
+  out.logprob = logprob(token);
+  std::vector<int32_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + top_n, order.end(),
+                    [&](int32_t a, int32_t b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; });
+  for (int i = 0; i < top_n; ++i) out.top.emplace_back(order[size_t(i)], logprob(order[size_t(i)]));
+  return out;
+}
+
 int32_t sample_token(const float* logits, int32_t n, const SamplingParams& params, int64_t position) {
   if (params.temperature <= 0.0f) return int32_t(argmax(logits, n));
   auto dist = sampling_distribution(logits, n, params);

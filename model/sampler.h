@@ -26,6 +26,20 @@ double uniform_random(uint64_t seed, int64_t stream);
 std::vector<std::pair<int32_t, double>> sampling_distribution(const float* logits, int32_t n,
                                                               const SamplingParams& params);
 
+/// A chosen token's log probability and the most likely tokens (by falling probability, ties:
+/// lower id first), each with its own.
+struct TokenLogprobs {
+  int32_t id = -1;
+  double logprob = 0.0;
+  std::vector<std::pair<int32_t, double>> top;
+};
+
+/// Log probabilities under the distribution `params` samples from (temperature > 0: after
+/// temperature, top-k and top-p; greedy: the model's softmax, temperature 1). A token outside
+/// that distribution gets kLeastLogprob, as OpenAI shows impossible tokens.
+constexpr double kLeastLogprob = -9999.0;
+TokenLogprobs token_logprobs(const float* logits, int32_t n, const SamplingParams& params, int32_t token, int top_n);
+
 /// Picks a token from `n` logits for the token at `position`. Greedy ties go to the lowest id.
 int32_t sample_token(const float* logits, int32_t n, const SamplingParams& params, int64_t position);
 

@@ -76,8 +76,25 @@ std::vector<std::unique_ptr<ActiveRequest>> ActiveRequest::fork() {
   return samples;
 }
 
+namespace {
+
+wire::TokenLogprob to_wire(const TokenLogprobs& l) {
+  wire::TokenLogprob w;
+  w.set_id(l.id);
+  w.set_logprob(float(l.logprob));
+  for (const auto& [id, logprob] : l.top) {
+    wire::TopLogprob* t = w.add_top();
+    t->set_id(id);
+    t->set_logprob(float(logprob));
+  }
+  return w;
+}
+
+}  // namespace
+
 void ActiveRequest::on_token(int32_t id) {
   check_alive(*ticket_);
+  if (options_.logprobs >= 0) held_logprobs_.push_back(to_wire(run_->latest_logprobs()));
   deliver(stop_matcher_.push(id, decoder_.push(id)));
   if (stop_matcher_.stopped()) throw StopGeneration{};
 }
@@ -85,9 +102,16 @@ void ActiveRequest::on_token(int32_t id) {
 void ActiveRequest::deliver(const StopMatcher::Released& released) {
   ids_.insert(ids_.end(), released.ids.begin(), released.ids.end());
   text_ += released.text;
+  // Released ids are the oldest held ones, in order: their log probabilities go with them.
+  const size_t first_logprob = logprobs_.size();
+  for (size_t i = 0; i < released.ids.size() && !held_logprobs_.empty(); ++i) {
+    logprobs_.push_back(std::move(held_logprobs_.front()));
+    held_logprobs_.pop_front();
+  }
   if (!ticket_->spec.stream || (released.ids.empty() && released.text.empty())) return;
   wire::ServerMessage chunk;
   chunk.mutable_chunk()->set_request_id(ticket_->spec.id);
+  for (size_t i = first_logprob; i < logprobs_.size(); ++i) *chunk.mutable_chunk()->add_logprobs() = logprobs_[i];
   for (int32_t id : released.ids) chunk.mutable_chunk()->add_ids(id);
   chunk.mutable_chunk()->set_text(released.text);
   chunk.mutable_chunk()->set_index(index_);
@@ -102,6 +126,7 @@ wire::ServerMessage ActiveRequest::final_message() {
   wire::FinalResult* f = m.mutable_final();
   f->set_request_id(ticket_->spec.id);
   for (int32_t id : ids_) f->add_ids(id);
+  for (const wire::TokenLogprob& l : logprobs_) *f->add_logprobs() = l;
   f->set_text(text_);
   f->set_finish_reason(finish_reason_name(result.finish));
   wire::Statistics* st = f->mutable_stats();

@@ -3,6 +3,7 @@
 // flag), then, once admitted, its parsed settings, drafter and decoding state.
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -112,6 +113,10 @@ class ActiveRequest {
   StopMatcher stop_matcher_;
   std::vector<int32_t> ids_;  // released to the client
   std::string text_;
+  // With logprobs: those of the tokens decided but not yet released (the stop matcher holds
+  // them), in order, and those released, one per id in ids_.
+  std::deque<wire::TokenLogprob> held_logprobs_;
+  std::vector<wire::TokenLogprob> logprobs_;
   std::chrono::steady_clock::time_point started_;
   bool drafts_locally_ = false;
   bool drafts_ahead_ = false;

@@ -11,6 +11,7 @@
 
 #include "observability/log.h"
 #include "server/client_id.h"
+#include "server/openai_logprobs.h"
 #include "server/openai_request.h"
 #include "server/ops_http.h"
 
@@ -51,8 +52,9 @@ json speculation(const wire::Statistics& s) {
           {"kv_cache_bytes", s.kv_cache_bytes()}};
 }
 
-json choice(bool chat, uint32_t index, const std::string& text, const json& finish, bool delta) {
-  json c = {{"index", index}, {"finish_reason", finish}};
+json choice(bool chat, uint32_t index, const std::string& text, const json& finish, bool delta,
+            const json& logprobs = nullptr) {
+  json c = {{"index", index}, {"finish_reason", finish}, {"logprobs", logprobs}};
   if (!chat)
     c["text"] = text;
   else if (delta)
@@ -148,7 +150,8 @@ void HttpGateway::complete(const std::shared_ptr<HttpExchange>& exchange, bool c
   submit.set_request_id(id);
   {
     std::lock_guard lock(pending_mutex_);
-    pending_[client] = Pending{exchange, id, chat, submit.stream(), false, long(std::time(nullptr))};
+    pending_[client] =
+        Pending{exchange, id, chat, submit.stream(), false, long(std::time(nullptr)), submit.logprobs(), {}};
   }
   // A client that leaves stops its request and frees its cache.
   exchange->on_close([this, client, id] {
@@ -177,6 +180,12 @@ void HttpGateway::deliver(const std::string& client, const wire::ServerMessage& 
   if (answer(it->second, message)) pending_.erase(it);
 }
 
+json HttpGateway::logprobs_json(Pending& p, uint32_t index, const WireLogprobs& logprobs) const {
+  if (!p.logprobs) return nullptr;
+  if (p.chat) return chat_logprobs(model_.tokenizer(), logprobs);
+  return completion_logprobs(model_.tokenizer(), logprobs, p.offsets[index]);
+}
+
 bool HttpGateway::answer(Pending& p, const wire::ServerMessage& m) {
   const std::string name = model_.config().name;
   HttpExchange& exchange = *p.exchange;
@@ -189,9 +198,11 @@ bool HttpGateway::answer(Pending& p, const wire::ServerMessage& m) {
     if (!m.has_final()) return false;
     const wire::FinalResult& f = m.final();
     json choices = json::array();
-    if (f.choices().empty()) choices.push_back(choice(p.chat, 0, f.text(), f.finish_reason(), false));
+    if (f.choices().empty())
+      choices.push_back(choice(p.chat, 0, f.text(), f.finish_reason(), false, logprobs_json(p, 0, f.logprobs())));
     for (const wire::Choice& c : f.choices())
-      choices.push_back(choice(p.chat, c.index(), c.text(), c.finish_reason(), false));
+      choices.push_back(
+          choice(p.chat, c.index(), c.text(), c.finish_reason(), false, logprobs_json(p, c.index(), c.logprobs())));
     json body = {{"id", p.id},
                  {"object", p.chat ? "chat.completion" : "text_completion"},
                  {"created", p.created},
@@ -212,7 +223,8 @@ bool HttpGateway::answer(Pending& p, const wire::ServerMessage& m) {
                 {"model", name}};
   bool end = false;
   if (m.has_chunk()) {
-    event["choices"] = {choice(p.chat, m.chunk().index(), m.chunk().text(), nullptr, true)};
+    event["choices"] = {choice(p.chat, m.chunk().index(), m.chunk().text(), nullptr, true,
+                               logprobs_json(p, m.chunk().index(), m.chunk().logprobs()))};
   } else if (m.has_final()) {
     const wire::FinalResult& f = m.final();
     event["choices"] = json::array();

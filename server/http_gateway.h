@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "server/http_server.h"
+#include "server/openai_logprobs.h"
 #include "server/request_backend.h"
 
 namespace boost::asio {
@@ -50,10 +51,14 @@ class HttpGateway {
     std::string id;                                        // the request id, as in the replies
     bool chat = false, stream = false, streaming = false;  // streaming: the event stream has begun
     long created = 0;
+    bool logprobs = false;                // the answer carries log probabilities
+    std::map<uint32_t, int64_t> offsets;  // streamed completions: each choice's text bytes so far
   };
   std::vector<HttpRoute> routes();
   // Reads, checks and submits one completion request (on the pool, off the server's threads).
   void complete(const std::shared_ptr<HttpExchange>& exchange, bool chat);
+  // A choice's log probabilities in the request's format (null when it asked for none).
+  nlohmann::json logprobs_json(Pending& pending, uint32_t index, const WireLogprobs& logprobs) const;
   // One reply for a pending request; true when it was the last.
   bool answer(Pending& pending, const wire::ServerMessage& message);
 

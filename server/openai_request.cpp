@@ -1,5 +1,6 @@
 #include "server/openai_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -178,6 +179,17 @@ wire::SubmitRequest openai_submit(const json& body, bool chat) {
   s.set_top_p(float(number_field(body, "top_p", 1.0, 0.0, 1.0)));
   s.set_top_k(int32_t(integer_field(body, "top_k", 0, 0, std::numeric_limits<int32_t>::max())));
   s.set_seed(seed_field(body));
+  // Log probabilities: chat's logprobs (true/false) and top_logprobs (0 to 20); completions'
+  // logprobs (0 to 5 alternatives; null or absent: none).
+  if (chat) {
+    r.set_logprobs(bool_field(body, "logprobs"));
+    r.set_top_logprobs(uint32_t(integer_field(body, "top_logprobs", 0, 0, kMaxTopLogprobs)));
+    if (r.top_logprobs() > 0 && !r.logprobs()) throw std::invalid_argument("'top_logprobs' needs 'logprobs': true");
+  } else {
+    const int64_t alternatives = integer_field(body, "logprobs", -1, 0, 5);
+    r.set_logprobs(alternatives >= 0);
+    r.set_top_logprobs(uint32_t(std::max<int64_t>(alternatives, 0)));
+  }
   r.set_mode(string_field(body, "mode"));  // tandem's extension
   r.set_stream(bool_field(body, "stream"));
   return r;

@@ -9,6 +9,7 @@
 #include "model/chat_template.h"
 #include "model/sampler.h"
 #include "proto/client.pb.h"
+#include "server/request_spec.h"
 
 namespace tandem {
 

@@ -37,6 +37,10 @@ RequestSpec parse_request(const std::string& client, const wire::SubmitRequest& 
     throw std::invalid_argument("n must be between 1 and " + std::to_string(serving.max_batch) +
                                 ", this server's batch size");
   g.sampling = sampling_from_wire(r.sampling());
+  if (r.top_logprobs() > kMaxTopLogprobs)
+    throw std::invalid_argument("top_logprobs must be between 0 and " + std::to_string(kMaxTopLogprobs));
+  if (r.top_logprobs() > 0 && !r.logprobs()) throw std::invalid_argument("top_logprobs needs logprobs");
+  g.logprobs = r.logprobs() ? int(r.top_logprobs()) : -1;
   spec.first_finish = r.first_finish();
   spec.prefix_cache = !r.no_prefix_cache();
   spec.stream = r.stream();

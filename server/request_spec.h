@@ -31,6 +31,9 @@ struct ServingOptions {
   bool prefix_cache_per_client = false;              // each client group sees only its own cached prefixes
 };
 
+/// Most alternatives a request may ask for with each token's log probability (OpenAI's limit).
+constexpr uint32_t kMaxTopLogprobs = 20;
+
 /// What to tokenize into the prompt: token ids as given, or text (a chat's turns through the
 /// model's template).
 struct PromptSource {

@@ -35,6 +35,7 @@ wire::ServerMessage SampleGroup::merged() const {
     if (first) {
       out.set_request_id(f.request_id());
       *out.mutable_ids() = f.ids();
+      *out.mutable_logprobs() = f.logprobs();
       out.set_text(f.text());
       out.set_finish_reason(f.finish_reason());
     }
@@ -43,6 +44,7 @@ wire::ServerMessage SampleGroup::merged() const {
     *choice.mutable_ids() = f.ids();
     choice.set_text(f.text());
     choice.set_finish_reason(f.finish_reason());
+    *choice.mutable_logprobs() = f.logprobs();
     const wire::Statistics& s = f.stats();
     kv_bytes += s.kv_cache_bytes();
     if (first) {  // the others' counters are added to the first's

@@ -31,6 +31,7 @@ struct GenerationOptions {
   SamplingParams sampling;
   int64_t max_context = 4096;  // KV cache positions for this request
   int prefill_chunk = 256;     // prompt tokens per forward pass
+  int logprobs = -1;           // SpeculativeRun: each token's log probability and this many alternatives (-1: none)
   // Where the request's committed KV segments go (KV shards); empty: its cache holds them all.
   RemoteKvFactory kv_remote;
 };

@@ -155,10 +155,15 @@ void SpeculativeRun::finish_pass(const float* logits) {
   depth_.update(tree_.depth(), int(verdict.accepted.size()));
   if (drafter_) drafter_->learn(tree_.depth(), int(verdict.accepted.size()));
 
-  std::vector<int32_t> produced;
-  for (int32_t node : verdict.accepted) produced.push_back(tree_[node].token);
+  std::vector<int32_t> produced, rows;  // rows: the logits row that decided each token
+  for (int32_t node : verdict.accepted) {
+    rows.push_back(produced.empty() ? 0 : 1 + verdict.accepted[produced.size() - 1]);
+    produced.push_back(tree_[node].token);
+  }
+  rows.push_back(produced.empty() ? 0 : 1 + verdict.accepted.back());
   produced.push_back(verdict.bonus);
-  for (int32_t token : produced) {
+  for (size_t i = 0; i < produced.size(); ++i) {
+    const int32_t token = produced[i];
     if (model_.tokenizer().is_stop(token)) {
       result_.finish = FinishReason::Stop;
       finished_ = true;
@@ -166,6 +171,9 @@ void SpeculativeRun::finish_pass(const float* logits) {
     }
     result_.ids.push_back(token);
     context_.push_back(token);
+    if (options_.logprobs >= 0)
+      latest_logprobs_ =
+          token_logprobs(logits + int64_t(rows[i]) * vocab, vocab, options_.sampling, token, options_.logprobs);
     if (!emit_token(on_token_, token)) {
       result_.finish = FinishReason::Stop;
       finished_ = true;

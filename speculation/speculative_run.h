@@ -66,6 +66,10 @@ class SpeculativeRun {
   /// commits the cache, emits the new tokens.
   void finish_pass(const float* logits);
 
+  /// With options.logprobs >= 0: the log probabilities of the token on_token is being given
+  /// (computed from the row of the pass's logits that decided it).
+  const TokenLogprobs& latest_logprobs() const { return latest_logprobs_; }
+
   /// The request's cache.
   KvCache& cache() { return cache_; }
   /// What it produced so far (decode_seconds counts from the end of prefill).
@@ -89,6 +93,7 @@ class SpeculativeRun {
   std::vector<int32_t> pass_ids_;  // tokens of this pass, for Drafter::observe
   bool finished_ = false;
   int planned_depth_ = -1;  // chosen by announce_pass for the next add_pass (-1: not yet)
+  TokenLogprobs latest_logprobs_;
 
   // The next pass's draft depth, chosen once (by announce_pass or add_pass).
   int planned_depth();

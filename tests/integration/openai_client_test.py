@@ -1,7 +1,8 @@
 """OpenAI's own Python client (the `openai` package, as users call us) against a real
 `tandem serve` process: `n` samples of one prompt on /v1/completions and
 /v1/chat/completions, streamed and not, First Finish Search, the refusals, and a conversation
-with tools through the model's own chat template.
+with tools through the model's own chat template, and log probabilities (the same in every
+speculative mode, streamed too).
 
 Each sample is what a request with its seed alone gives (sample i draws from
 sample_seed(seed, i), server/sample_group.h), and the prompt's KV cache is held once
@@ -9,6 +10,7 @@ for all of them: the `tandem.kv_cache_bytes` the answer reports shows it.
 
     openai_client_test.py BUILD_DIR SHARED_DIR MODELS_DIR
 """
+import math
 import os
 import subprocess
 import sys
@@ -30,9 +32,9 @@ def sample_seed(seed, index):
     return z ^ (z >> 31)
 
 
-def start_server(tandem, model, tmp, name):
+def start_server(tandem, model, tmp, name, draft="none"):
     endpoint_file = os.path.join(tmp, name)
-    server = subprocess.Popen([tandem, "serve", "--model", model, "--draft-model", "none", "--threads", "2",
+    server = subprocess.Popen([tandem, "serve", "--model", model, "--draft-model", draft, "--threads", "2",
                                "--max-batch", "4", "--listen", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0",
                                "--endpoint-file", endpoint_file], stdout=subprocess.DEVNULL)
     for _ in range(600):
@@ -128,13 +130,72 @@ def check_chat(client):
     assert answer.choices[0].message.content and answer.usage.prompt_tokens > 20, answer
 
 
+def check_completion_logprobs(client):
+    answer = client.completions.create(model="stories260K", prompt="Once upon a time", max_tokens=10, temperature=0,
+                                       logprobs=2)
+    lp = answer.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == answer.usage.completion_tokens == 10, lp
+    assert "".join(lp.tokens) == answer.choices[0].text, (lp.tokens, answer.choices[0].text)
+    assert all(len(top) == 2 for top in lp.top_logprobs), lp.top_logprobs
+    # Greedy: each token is its position's most likely one.
+    assert all(abs(max(top.values()) - chosen) < 1e-6 for top, chosen in zip(lp.top_logprobs, lp.token_logprobs))
+    assert lp.text_offset == sorted(lp.text_offset) and lp.text_offset[0] == 0, lp.text_offset
+    try:
+        client.completions.create(model="stories260K", prompt="x", max_tokens=1, logprobs=6)
+        raise AssertionError("logprobs=6 was accepted")
+    except openai.BadRequestError as e:
+        assert "'logprobs' must be between 0 and 5" in str(e), e
+
+
+def check_chat_logprobs(client):
+    """Log probabilities come from the target's distribution: the same in every mode."""
+    messages = [{"role": "user", "content": "Count from one to five."}]
+    answers = {}
+    for mode in ("ar", "chain", "lookup", "auto"):
+        answer = client.chat.completions.create(model="smollm2", messages=messages, max_tokens=16, temperature=0,
+                                                logprobs=True, top_logprobs=3, extra_body={"mode": mode})
+        content = answer.choices[0].logprobs.content
+        assert len(content) == answer.usage.completion_tokens, content
+        assert "".join(t.token for t in content) == answer.choices[0].message.content
+        assert all(len(t.top_logprobs) == 3 and t.top_logprobs[0].token == t.token for t in content)
+        answers[mode] = [(t.token, t.logprob, [(x.token, x.logprob) for x in t.top_logprobs]) for t in content]
+    assert answers["chain"] == answers["ar"] == answers["lookup"] == answers["auto"], answers
+    streamed = []
+    for chunk in client.chat.completions.create(model="smollm2", messages=messages, max_tokens=16, temperature=0,
+                                                logprobs=True, top_logprobs=3, stream=True,
+                                                extra_body={"mode": "chain"}):
+        for c in chunk.choices:
+            if c.logprobs:
+                streamed += [(t.token, t.logprob, [(x.token, x.logprob) for x in t.top_logprobs])
+                             for t in c.logprobs.content]
+    assert streamed == answers["ar"], (streamed, answers["ar"])
+    # Sampled: each token lies in the distribution it was drawn from (top-k 5 here).
+    sampled = client.chat.completions.create(model="smollm2", messages=messages, max_tokens=16, temperature=0.8,
+                                             seed=4, logprobs=True, top_logprobs=5, extra_body={"top_k": 5})
+    for t in sampled.choices[0].logprobs.content:
+        assert t.token in [x.token for x in t.top_logprobs] and t.logprob > -9999, t
+        assert sum(math.exp(x.logprob) for x in t.top_logprobs) == pytest_approx(1.0), t
+    check_chat(client)
+
+
+def pytest_approx(value, tolerance=1e-4):
+    class Near:
+        def __eq__(self, other):
+            return abs(other - value) <= tolerance
+    return Near()
+
+
 def main():
     build, shared, models = sys.argv[1], sys.argv[2], sys.argv[3]
     tandem = os.path.join(build, "tandem")
     with tempfile.TemporaryDirectory() as tmp:
-        for model, check in ((os.path.join(shared, "data/models/stories260K/model.bin"), check_completions),
-                             (os.path.join(models, "smollm2-135m-instruct-q4_1.gguf"), check_chat)):
-            server, client = start_server(tandem, model, tmp, check.__name__)
+        stories = os.path.join(shared, "data/models/stories260K/model.bin")
+        smollm2 = os.path.join(models, "smollm2-135m-instruct-q4_1.gguf")
+        # smollm2 drafts for itself: chain mode runs, and every mode must give the same logprobs.
+        for model, draft, check in ((stories, "none", check_completions),
+                                    (stories, "none", check_completion_logprobs),
+                                    (smollm2, smollm2, check_chat_logprobs)):
+            server, client = start_server(tandem, model, tmp, check.__name__, draft)
             try:
                 check(client)
             finally:

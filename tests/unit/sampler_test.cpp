@@ -50,5 +50,30 @@ TEST(Sampler, FrequenciesFollowSoftmax) {
   EXPECT_LT(chi2, 16.27);  // chi-square, 3 degrees of freedom, p = 0.001
 }
 
+// Log probabilities: greedy under the plain softmax, sampled under the distribution drawn
+// from (temperature, top-k, top-p), each checked against a direct computation.
+TEST(Sampler, TokenLogprobsAreThoseOfTheDistributionSampledFrom) {
+  const std::vector<float> logits = {1.0f, 3.0f, 2.0f, 3.0f, -1.0f};
+  double total = 0;
+  for (float l : logits) total += std::exp(double(l));
+  const TokenLogprobs greedy = token_logprobs(logits.data(), 5, {}, 2, 3);
+  EXPECT_EQ(greedy.id, 2);
+  EXPECT_NEAR(greedy.logprob, 2.0 - std::log(total), 1e-12);
+  ASSERT_EQ(greedy.top.size(), 3u);
+  EXPECT_EQ(greedy.top[0].first, 1);  // ties: lower id first
+  EXPECT_EQ(greedy.top[1].first, 3);
+  EXPECT_EQ(greedy.top[2].first, 2);
+  EXPECT_NEAR(greedy.top[0].second, 3.0 - std::log(total), 1e-12);
+
+  SamplingParams hot{0.5f, 3, 1.0f, 7};  // top-k 3 at temperature 0.5: ids 1, 3, 2
+  const double z = 2 * std::exp(3.0 / 0.5) + std::exp(2.0 / 0.5);
+  const TokenLogprobs sampled = token_logprobs(logits.data(), 5, hot, 2, 5);
+  EXPECT_NEAR(sampled.logprob, 2.0 / 0.5 - std::log(z), 1e-12);
+  ASSERT_EQ(sampled.top.size(), 3u);  // only what the distribution holds
+  EXPECT_NEAR(sampled.top[0].second, 3.0 / 0.5 - std::log(z), 1e-12);
+  EXPECT_EQ(token_logprobs(logits.data(), 5, hot, 0, 0).logprob, kLeastLogprob);  // cut by top-k
+  EXPECT_TRUE(token_logprobs(logits.data(), 5, hot, 1, 0).top.empty());
+}
+
 }  // namespace
 }  // namespace tandem

@@ -37,6 +37,8 @@ class Tokenizer {
   /// Decodes a sequence, dropping the SentencePiece dummy-prefix space after BOS.
   std::string decode(const std::vector<int32_t>& ids) const;
 
+  /// What kind of token `id` is (control tokens stand for no text a grammar could accept).
+  TokenType token_type(int32_t id) const { return types_.at(size_t(id)); }
   /// Number of tokens.
   int32_t vocab_size() const { return int32_t(tokens_.size()); }
   /// Token text as stored in the vocabulary.

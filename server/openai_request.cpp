@@ -190,6 +190,9 @@ wire::SubmitRequest openai_submit(const json& body, bool chat) {
     r.set_logprobs(alternatives >= 0);
     r.set_top_logprobs(uint32_t(std::max<int64_t>(alternatives, 0)));
   }
+  // Structured output: checked (and compiled) where the request runs, which answers 400.
+  if (body.contains("response_format") && !body["response_format"].is_null())
+    r.set_response_format_json(body["response_format"].dump());
   r.set_mode(string_field(body, "mode"));  // tandem's extension
   r.set_stream(bool_field(body, "stream"));
   return r;

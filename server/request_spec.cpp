@@ -41,6 +41,13 @@ RequestSpec parse_request(const std::string& client, const wire::SubmitRequest& 
     throw std::invalid_argument("top_logprobs must be between 0 and " + std::to_string(kMaxTopLogprobs));
   if (r.top_logprobs() > 0 && !r.logprobs()) throw std::invalid_argument("top_logprobs needs logprobs");
   g.logprobs = r.logprobs() ? int(r.top_logprobs()) : -1;
+  if (!r.response_format_json().empty()) {
+    nlohmann::json format;
+    try {
+      format = nlohmann::json::parse(r.response_format_json());
+    } catch (const nlohmann::json::exception&) { throw std::invalid_argument("'response_format' is not valid JSON"); }
+    g.grammar = response_format_grammar(format);
+  }
   spec.first_finish = r.first_finish();
   spec.prefix_cache = !r.no_prefix_cache();
   spec.stream = r.stream();

@@ -9,6 +9,7 @@
 
 #include "model/sampler.h"
 #include "model/transformer.h"
+#include "speculation/json_schema.h"
 
 namespace tandem {
 
@@ -29,9 +30,10 @@ struct GenerationResult {
 struct GenerationOptions {
   int max_tokens = 128;
   SamplingParams sampling;
-  int64_t max_context = 4096;  // KV cache positions for this request
-  int prefill_chunk = 256;     // prompt tokens per forward pass
-  int logprobs = -1;           // SpeculativeRun: each token's log probability and this many alternatives (-1: none)
+  int64_t max_context = 4096;                  // KV cache positions for this request
+  int prefill_chunk = 256;                     // prompt tokens per forward pass
+  std::shared_ptr<const JsonGrammar> grammar;  // SpeculativeRun: output constrained to this (null: free text)
+  int logprobs = -1;  // SpeculativeRun: each token's log probability and this many alternatives (-1: none)
   // Where the request's committed KV segments go (KV shards); empty: its cache holds them all.
   RemoteKvFactory kv_remote;
 };

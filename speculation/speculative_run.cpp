@@ -25,6 +25,7 @@ SpeculativeRun::SpeculativeRun(const Model& target, Drafter* drafter, std::vecto
       context_(std::move(prompt_ids)) {
   check_prompt_fits(context_, cache_);
   if (drafter_ && speculation_.draft_aware) drafter_->sample_with(options_.sampling);
+  if (options_.grammar) grammar_ = std::make_unique<GrammarConstraint>(target.tokenizer(), options_.grammar);
   result_.prompt_ids = context_;
   pending_ = context_.back();
   finished_ = options_.max_tokens <= 0;
@@ -124,6 +125,7 @@ void SpeculativeRun::add_pass(std::vector<BatchToken>& batch, int32_t seq) {
     drafter_->expect_remaining(options_.max_tokens - int64_t(result_.ids.size()));
     tree_ = drafter_->draft(context_, depth);
   }
+  if (grammar_) tree_ = grammar_->prune(tree_);  // no draft the grammar refuses is verified
   if (cache_.length() + 1 + tree_.depth() >= cache_.max_positions()) tree_ = TokenTree();  // no room: one token
   stats_.draft_seconds += seconds_since(draft_start);
   verify_start_ = Clock::now();
@@ -134,8 +136,11 @@ void SpeculativeRun::add_pass(std::vector<BatchToken>& batch, int32_t seq) {
   for (int32_t i = 0; i < tree_.size(); ++i) pass_ids_.push_back(tree_[i].token);
 }
 
-void SpeculativeRun::finish_pass(const float* logits) {
+void SpeculativeRun::finish_pass(const float* raw_logits) {
   const int32_t vocab = model_.config().vocab_size;
+  // Under a grammar the target chooses among the tokens it allows (drafters still learn from
+  // the raw logits).
+  const float* logits = grammar_ ? grammar_->mask(raw_logits, pass_tokens(), vocab) : raw_logits;
   const int64_t first_pos = cache_.length() + 1;
   Verdict verdict;
   if (options_.sampling.temperature <= 0.0f)
@@ -144,7 +149,7 @@ void SpeculativeRun::finish_pass(const float* logits) {
     verdict.bonus = sample_token(logits, vocab, options_.sampling, first_pos);
   else
     verdict = verify_sampling(tree_, logits, logits + vocab, vocab, options_.sampling, first_pos);
-  if (drafter_) drafter_->observe(pass_ids_, logits, vocab);
+  if (drafter_) drafter_->observe(pass_ids_, raw_logits, vocab);
   std::vector<int64_t> keep = {0};
   for (int32_t node : verdict.accepted) keep.push_back(1 + node);
   cache_.commit(keep);
@@ -171,6 +176,7 @@ void SpeculativeRun::finish_pass(const float* logits) {
     }
     result_.ids.push_back(token);
     context_.push_back(token);
+    if (grammar_) grammar_->advance(token);
     if (options_.logprobs >= 0)
       latest_logprobs_ =
           token_logprobs(logits + int64_t(rows[i]) * vocab, vocab, options_.sampling, token, options_.logprobs);

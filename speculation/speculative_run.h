@@ -10,6 +10,7 @@
 #include "speculation/draft_length.h"
 #include "speculation/drafter.h"
 #include "speculation/generation.h"
+#include "speculation/grammar_constraint.h"
 #include "speculation/speculative.h"
 
 namespace tandem {
@@ -94,6 +95,7 @@ class SpeculativeRun {
   bool finished_ = false;
   int planned_depth_ = -1;  // chosen by announce_pass for the next add_pass (-1: not yet)
   TokenLogprobs latest_logprobs_;
+  std::unique_ptr<GrammarConstraint> grammar_;  // structured output: masks drafts and logits
 
   // The next pass's draft depth, chosen once (by announce_pass or add_pass).
   int planned_depth();

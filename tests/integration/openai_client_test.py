@@ -1,8 +1,9 @@
 """OpenAI's own Python client (the `openai` package, as users call us) against a real
 `tandem serve` process: `n` samples of one prompt on /v1/completions and
 /v1/chat/completions, streamed and not, First Finish Search, the refusals, and a conversation
-with tools through the model's own chat template, and log probabilities (the same in every
-speculative mode, streamed too).
+with tools through the model's own chat template, log probabilities (the same in every
+speculative mode, streamed too), and structured output (valid for its JSON schema in every mode,
+and greedy output the same in all of them).
 
 Each sample is what a request with its seed alone gives (sample i draws from
 sample_seed(seed, i), server/sample_group.h), and the prompt's KV cache is held once
@@ -10,6 +11,7 @@ for all of them: the `tandem.kv_cache_bytes` the answer reports shows it.
 
     openai_client_test.py BUILD_DIR SHARED_DIR MODELS_DIR
 """
+import json
 import math
 import os
 import subprocess
@@ -175,7 +177,55 @@ def check_chat_logprobs(client):
     for t in sampled.choices[0].logprobs.content:
         assert t.token in [x.token for x in t.top_logprobs] and t.logprob > -9999, t
         assert sum(math.exp(x.logprob) for x in t.top_logprobs) == pytest_approx(1.0), t
+    check_structured_output(client)
     check_chat(client)
+
+
+PERSON = {"type": "object",
+          "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"},
+                         "pets": {"type": "array", "items": {"enum": ["cat", "dog", "fish"]}, "maxItems": 3},
+                         "boss": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+          "required": ["name", "age", "pets", "boss"], "additionalProperties": False}
+
+
+def follows_person(text):
+    value = json.loads(text)
+    assert set(value) == {"name", "age", "pets", "boss"}, value
+    assert isinstance(value["name"], str) and len(value["name"]) <= 12, value
+    assert isinstance(value["age"], int) and not isinstance(value["age"], bool), value
+    assert len(value["pets"]) <= 3 and all(p in ("cat", "dog", "fish") for p in value["pets"]), value
+    assert value["boss"] is None or isinstance(value["boss"], str), value
+    return value
+
+
+def check_structured_output(client):
+    """Output follows the schema in every mode; greedy output is the same in every mode."""
+    messages = [{"role": "user", "content": "Describe a person as JSON."}]
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "strict": True, "schema": PERSON}}
+    outputs = {}
+    for mode in ("ar", "chain", "tree", "lookup", "pearl", "auto"):
+        answer = client.chat.completions.create(model="smollm2", messages=messages, max_tokens=80, temperature=0,
+                                                response_format=fmt, extra_body={"mode": mode})
+        assert answer.choices[0].finish_reason == "stop", answer
+        follows_person(answer.choices[0].message.content)
+        outputs[mode] = answer.choices[0].message.content
+    assert len(set(outputs.values())) == 1, outputs
+    for seed in range(3):
+        sampled = client.chat.completions.create(model="smollm2", messages=messages, max_tokens=80, temperature=1.0,
+                                                 seed=seed, response_format=fmt, extra_body={"mode": "chain"})
+        follows_person(sampled.choices[0].message.content)
+    anything = client.chat.completions.create(model="smollm2", messages=messages, max_tokens=60, temperature=0,
+                                              response_format={"type": "json_object"})
+    if anything.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(anything.choices[0].message.content), dict), anything
+    else:  # cut by max_tokens: a prefix of an object
+        assert anything.choices[0].message.content.startswith("{"), anything
+    try:
+        client.chat.completions.create(model="smollm2", messages=messages, max_tokens=8, response_format={
+            "type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "format": "email"}}})
+        raise AssertionError("an unsupported schema was accepted")
+    except openai.BadRequestError as e:
+        assert "'format' is not supported" in str(e), e
 
 
 def pytest_approx(value, tolerance=1e-4):

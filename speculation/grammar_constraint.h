@@ -1,0 +1,79 @@
+#pragma once
+// Decoding under a grammar (structured output): which tokens a JSON schema allows next, as a
+// mask over the vocabulary, applied to the target's logits before a token is chosen and to
+// the drafted tree before it is verified, so that every mode gives schema-valid output and
+// greedy output is the same in every mode.
+//
+// The mask walks a byte trie of the vocabulary with the matcher (json_matcher.h), branching
+// its state at each byte, so tokens sharing a prefix share the work and a refused byte cuts
+// off everything below it; masks are cached by matcher state (inside a string or a number
+// the same states come back token after token).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/tokenizer.h"
+#include "speculation/json_matcher.h"
+#include "speculation/token_tree.h"
+
+namespace tandem {
+
+/// The tokens that stand for text (no control tokens), as a trie of their bytes.
+class VocabTrie {
+ public:
+  /// The trie of `tokenizer`'s vocabulary, built once per tokenizer.
+  static std::shared_ptr<const VocabTrie> of(const Tokenizer& tokenizer);
+  explicit VocabTrie(const Tokenizer& tokenizer);
+
+  struct Node {
+    int32_t first_child = -1, next_sibling = -1;
+    int32_t first_token = -1, token_count = 0;  // tokens whose bytes end here: tokens_[first, first + count)
+    uint8_t byte = 0;
+  };
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  /// Each token's bytes (empty for control tokens).
+  const std::string& bytes(int32_t token) const { return bytes_[size_t(token)]; }
+
+ private:
+  std::vector<Node> nodes_;
+  std::vector<int32_t> tokens_;
+  std::vector<std::string> bytes_;
+};
+
+/// One request's constraint: its committed matcher state, and the masks of a pass.
+class GrammarConstraint {
+ public:
+  GrammarConstraint(const Tokenizer& tokenizer, std::shared_ptr<const JsonGrammar> grammar);
+
+  /// Whether `token` may follow `state` (a stop token: when the output may end there).
+  bool allows(const JsonMatcher& state, int32_t token) const;
+  /// `tree` without the drafts the grammar refuses after the committed output (and, where a
+  /// node's children were drawn from a proposal, all of them if any is refused, so that
+  /// speculative sampling stays exact). Remembers each kept node's state for mask().
+  TokenTree prune(const TokenTree& tree);
+  /// The pass's logits ([1 + tree.size()][vocab], the tree prune() returned) with what the
+  /// grammar refuses at each row set to -infinity: a copy, valid until the next call.
+  const float* mask(const float* logits, int32_t rows, int32_t vocab);
+  /// Commits a token of the output.
+  void advance(int32_t token);
+  /// Masks computed (not found in the cache) so far, for the figures.
+  int64_t masks_computed() const { return computed_; }
+
+ private:
+  const std::vector<uint64_t>& allowed(const JsonMatcher& state);
+  void walk(int32_t node, int depth, std::vector<uint64_t>& bits);
+
+  const Tokenizer& tokenizer_;
+  std::shared_ptr<const VocabTrie> trie_;
+  JsonMatcher committed_;
+  std::vector<JsonMatcher> node_states_;  // this pass: after each kept node
+  std::vector<JsonMatcher> walk_states_;  // the trie walk's state at each depth
+  std::unordered_map<std::string, std::vector<uint64_t>> cache_;
+  std::vector<float> masked_;
+  int64_t computed_ = 0;
+};
+
+}  // namespace tandem

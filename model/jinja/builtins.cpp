@@ -3,14 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <ctime>
+
+#include "model/jinja/text.h"
 
 namespace tandem::jinja {
 namespace {
 
-constexpr int64_t kMaxRange = 1 << 20;  // range() beyond this is a template gone wrong
 const Value kUndefined;
-const char* const kWhitespace = " \t\n\r\f\v";
 
 TemplateError unknown(const std::string& what, const std::string& name) {
   return TemplateError("the chat template uses the " + what + " '" + name + "', which tandem does not support");
@@ -18,86 +17,6 @@ TemplateError unknown(const std::string& what, const std::string& name) {
 
 std::string text_of(const Value& v) { return v.str(); }
 
-std::string strip(const std::string& s, const Value& chars, bool left, bool right) {
-  const std::string set = chars.is_string() ? chars.string() : kWhitespace;
-  size_t begin = 0, end = s.size();
-  if (left) begin = s.find_first_not_of(set) == std::string::npos ? s.size() : s.find_first_not_of(set);
-  if (right) end = s.find_last_not_of(set) == std::string::npos ? begin : s.find_last_not_of(set) + 1;
-  return begin >= end ? "" : s.substr(begin, end - begin);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string upper(std::string s) {
-  for (char& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string title(std::string s) {
-  bool after_letter = false;
-  for (char& c : s) {
-    const bool letter = std::isalpha(static_cast<unsigned char>(c));
-    c = char(letter && !after_letter ? std::toupper(static_cast<unsigned char>(c))
-                                     : std::tolower(static_cast<unsigned char>(c)));
-    after_letter = letter;
-  }
-  return s;
-}
-std::string capitalize(const std::string& s) { return s.empty() ? s : upper(s.substr(0, 1)) + lower(s.substr(1)); }
-
-std::string replace(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
-  std::string out;
-  size_t at = 0;
-  for (int64_t done = 0; count < 0 || done < count; ++done) {
-    const size_t next = from.empty() ? (at <= s.size() ? at : std::string::npos) : s.find(from, at);
-    if (next == std::string::npos) break;
-    out += s.substr(at, next - at) + to;
-    if (from.empty()) {
-      if (next < s.size()) out += s[next];
-      at = next + 1;
-    } else {
-      at = next + from.size();
-    }
-  }
-  return at <= s.size() ? out + s.substr(at) : out;
-}
-
-Value split(const std::string& s, const Value& separator, int64_t max_splits) {
-  List parts;
-  if (!separator.is_string()) {  // runs of whitespace, no empty parts
-    size_t at = s.find_first_not_of(kWhitespace);
-    while (at != std::string::npos) {
-      if (max_splits >= 0 && int64_t(parts.size()) == max_splits) {
-        parts.emplace_back(strip(s.substr(at), Value(), false, true));
-        break;
-      }
-      const size_t end = s.find_first_of(kWhitespace, at);
-      parts.emplace_back(s.substr(at, end == std::string::npos ? std::string::npos : end - at));
-      at = end == std::string::npos ? end : s.find_first_not_of(kWhitespace, end);
-    }
-    return Value(std::move(parts));
-  }
-  const std::string& sep = separator.string();
-  if (sep.empty()) throw TemplateError("empty separator");
-  size_t at = 0;
-  for (size_t next;
-       (next = s.find(sep, at)) != std::string::npos && (max_splits < 0 || int64_t(parts.size()) < max_splits);
-       at = next + sep.size())
-    parts.emplace_back(s.substr(at, next - at));
-  parts.emplace_back(s.substr(at));
-  return Value(std::move(parts));
-}
-
-bool starts_or_ends(const std::string& s, const Value& affixes, bool start) {
-  for (const Value& a : affixes.is_list() ? affixes.list() : List{affixes}) {
-    const std::string& x = a.string();
-    if (x.size() <= s.size() && s.compare(start ? 0 : s.size() - x.size(), x.size(), x) == 0) return true;
-  }
-  return false;
-}
-
-// x.name for a dict-or-namespace item (jinja2's attribute= arguments, which may be dotted).
 Value attribute_path(const Value& item, const std::string& path) {
   Value v = item;
   for (size_t at = 0; at <= path.size();) {
@@ -114,26 +33,6 @@ Value attribute_path(const Value& item, const std::string& path) {
   return v;
 }
 
-}  // namespace
-
-std::string escape_html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-namespace {
-
-// select/reject/selectattr/rejectattr: items whose (attribute's) test passes, or fails.
 Value select(const Value& target, const Arguments& args, bool by_attribute, bool keep) {
   List out;
   if (!target.truthy()) return Value(std::move(out));  // jinja2 reads none (or nothing) as empty
@@ -217,32 +116,6 @@ Value round_number(const Value& v, const Arguments& args) {
 
 // str.format: {} and {N} take positional arguments, {name} keyword ones; {{ and }} are braces.
 // Format specs ({:>8}) are not supported.
-std::string format(const std::string& s, const Arguments& args) {
-  std::string out;
-  size_t next = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if ((s[i] == '{' || s[i] == '}') && i + 1 < s.size() && s[i + 1] == s[i]) {
-      out += s[i++];
-      continue;
-    }
-    if (s[i] != '{') {
-      out += s[i];
-      continue;
-    }
-    const size_t close = s.find('}', i);
-    if (close == std::string::npos) throw TemplateError("str.format: a '{' is never closed");
-    const std::string field = s.substr(i + 1, close - i - 1);
-    if (field.find_first_of(":!") != std::string::npos)
-      throw TemplateError("str.format: format specs are not supported");
-    const bool positional = field.empty() || std::all_of(field.begin(), field.end(), ::isdigit);
-    const size_t index = field.empty() ? next++ : positional ? std::stoul(field) : 0;
-    const Value& v = positional ? args.get("", index, kUndefined) : args.get(field, size_t(-1), kUndefined);
-    if (v.is_undefined()) throw TemplateError("str.format: no argument for {" + field + "}");
-    out += v.str();
-    i = close;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -401,128 +274,6 @@ bool apply_test(const std::string& name, const Value& v, const Arguments& args) 
     return arg.is_string() && v.is_string() && arg.string().find(v.string()) != std::string::npos;
   }
   throw unknown("test", name);
-}
-
-Value method(const Value& target, const std::string& name) {
-  if (target.is_dict() && !target.is_namespace()) {
-    if (name == "items")
-      return Value::function([target](const Arguments&) { return apply_filter("items", target, {}); });
-    if (name == "keys") return Value::function([target](const Arguments&) { return Value(target.items()); });
-    if (name == "values")
-      return Value::function([target](const Arguments&) {
-        List values;
-        for (const auto& entry : target.dict()) values.push_back(entry.second);
-        return Value(std::move(values));
-      });
-    if (name == "get")
-      return Value::function([target](const Arguments& a) {
-        const Value v = target.get(a.get("key", 0, kUndefined).str());
-        return v.is_undefined() ? a.get("default", 1, Value::none()) : v;
-      });
-    return Value();
-  }
-  if (!target.is_string()) return Value();
-  const std::string s = target.string();
-  auto str_method = [](auto body) { return Value::function(body); };
-  if (name == "strip" || name == "lstrip" || name == "rstrip")
-    return str_method([s, name](const Arguments& a) {
-      return Value(strip(s, a.get("chars", 0, kUndefined), name != "rstrip", name != "lstrip"));
-    });
-  if (name == "split")
-    return str_method([s](const Arguments& a) {
-      const Value& sep = a.get("sep", 0, kUndefined);
-      return split(s, sep.is_none() ? Value() : sep, a.get("maxsplit", 1, Value(int64_t(-1))).integer());
-    });
-  if (name == "startswith" || name == "endswith")
-    return str_method([s, name](const Arguments& a) {
-      return Value(starts_or_ends(s, a.get("prefix", 0, Value("")), name == "startswith"));
-    });
-  if (name == "upper") return str_method([s](const Arguments&) { return Value(upper(s)); });
-  if (name == "lower") return str_method([s](const Arguments&) { return Value(lower(s)); });
-  if (name == "title") return str_method([s](const Arguments&) { return Value(title(s)); });
-  if (name == "capitalize") return str_method([s](const Arguments&) { return Value(capitalize(s)); });
-  if (name == "replace")
-    return str_method([s](const Arguments& a) {
-      return Value(replace(s, a.get("old", 0, Value("")).str(), a.get("new", 1, Value("")).str(),
-                           a.get("count", 2, Value(int64_t(-1))).integer()));
-    });
-  if (name == "find" || name == "rfind")
-    return str_method([s, name](const Arguments& a) {
-      const std::string what = a.get("sub", 0, Value("")).str();
-      const size_t at = name == "find" ? s.find(what) : s.rfind(what);
-      return Value(at == std::string::npos ? int64_t(-1) : int64_t(code_points(s.substr(0, at)).size()));
-    });
-  if (name == "count")
-    return str_method([s](const Arguments& a) {
-      const std::string what = a.get("sub", 0, Value("")).str();
-      int64_t n = 0;
-      for (size_t at = s.find(what); !what.empty() && at != std::string::npos; at = s.find(what, at + what.size())) ++n;
-      return Value(n);
-    });
-  if (name == "join")
-    return str_method([s](const Arguments& a) {
-      std::string out;
-      bool first = true;
-      for (const Value& item : a.get("iterable", 0, kUndefined).items()) {
-        out += (first ? "" : s) + item.str();
-        first = false;
-      }
-      return Value(out);
-    });
-  if (name == "format") return str_method([s](const Arguments& a) { return Value(format(s, a)); });
-  if (name == "isdigit" || name == "isalpha" || name == "isspace")
-    return str_method([s, name](const Arguments&) {
-      auto is = [&](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return name == "isdigit"   ? std::isdigit(u) != 0
-               : name == "isalpha" ? std::isalpha(u) != 0
-                                   : std::isspace(u) != 0;
-      };
-      return Value(!s.empty() && std::all_of(s.begin(), s.end(), is));
-    });
-  return Value();
-}
-
-Dict globals() {
-  Dict g;
-  g.emplace_back("range", Value::function([](const Arguments& a) {
-                   int64_t start = 0, stop = 0, step = 1;
-                   if (a.positional.size() == 1) {
-                     stop = a.positional[0].integer();
-                   } else if (a.positional.size() >= 2) {
-                     start = a.positional[0].integer();
-                     stop = a.positional[1].integer();
-                     if (a.positional.size() > 2) step = a.positional[2].integer();
-                   }
-                   if (step == 0) throw TemplateError("range() arg 3 must not be zero");
-                   List out;
-                   for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-                     if (int64_t(out.size()) >= kMaxRange) throw TemplateError("range() of more than 2^20 numbers");
-                     out.emplace_back(i);
-                   }
-                   return Value(std::move(out));
-                 }));
-  g.emplace_back("namespace", Value::function([](const Arguments& a) {
-                   Dict d;
-                   if (!a.positional.empty() && a.positional[0].is_dict()) d = a.positional[0].dict();
-                   for (const auto& kw : a.keywords) d.push_back(kw);
-                   return Value::name_space(std::move(d));
-                 }));
-  g.emplace_back("dict",
-                 Value::function([](const Arguments& a) { return Value(Dict(a.keywords.begin(), a.keywords.end())); }));
-  g.emplace_back("raise_exception", Value::function([](const Arguments& a) -> Value {
-                   throw TemplateError(a.get("message", 0, Value("raise_exception")).str());
-                 }));
-  g.emplace_back("strftime_now", Value::function([](const Arguments& a) {
-                   const std::time_t now = std::time(nullptr);
-                   std::tm local{};
-                   localtime_r(&now, &local);
-                   char buffer[256];
-                   const size_t n =
-                       std::strftime(buffer, sizeof buffer, a.get("format", 0, Value("")).str().c_str(), &local);
-                   return Value(std::string(buffer, n));
-                 }));
-  return g;
 }
 
 }  // namespace tandem::jinja

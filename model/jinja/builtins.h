@@ -17,9 +17,6 @@ bool apply_test(const std::string& name, const Value& target, const Arguments& a
 /// `target.name` as a bound method (str.strip, dict.items, ...), or undefined if there is none.
 Value method(const Value& target, const std::string& name);
 
-/// markupsafe's escape of & < > " '.
-std::string escape_html(const std::string& s);
-
 /// range, namespace, dict, raise_exception and strftime_now (HF's two template globals).
 Dict globals();
 

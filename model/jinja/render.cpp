@@ -6,6 +6,7 @@
 #include "model/jinja/builtins.h"
 #include "model/jinja/parser.h"
 #include "model/jinja/template.h"
+#include "model/jinja/text.h"
 
 namespace tandem::jinja {
 namespace {

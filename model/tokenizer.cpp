@@ -8,6 +8,7 @@
 #include "model/gguf_file.h"
 #include "model/mapped_file.h"
 #include "model/unicode.h"
+#include "model/vocab_trie.h"
 
 namespace tandem {
 namespace {
@@ -337,6 +338,15 @@ void Tokenizer::encode_sentencepiece(std::string_view text, std::vector<int32_t>
       out.push_back(byte_id >= 0 && byte_id < vocab_size() ? byte_id : unk_id_);
     }
   }
+}
+
+const VocabTrie& Tokenizer::byte_trie() const {
+  std::shared_ptr<const VocabTrie> trie = std::atomic_load(&byte_trie_);
+  if (trie) return *trie;
+  // Two threads may both build it: the first one stored is kept, and never replaced.
+  std::shared_ptr<const VocabTrie> built = std::make_shared<const VocabTrie>(*this);
+  if (std::atomic_compare_exchange_strong(&byte_trie_, &trie, built)) return *built;
+  return *trie;
 }
 
 std::string Tokenizer::token_bytes(int32_t id) const {

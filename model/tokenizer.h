@@ -2,6 +2,7 @@
 // Text to token ids and back: byte-level BPE (GPT-2, SmolLM, Qwen2 vocabularies)
 // and SentencePiece-style BPE with scores (llama2.c, Llama, Gemma vocabularies).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 namespace tandem {
 
 class GgufFile;
+class VocabTrie;
 
 /// GGUF token types.
 enum class TokenType : int32_t { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
@@ -62,6 +64,8 @@ class Tokenizer {
   Kind kind() const { return kind_; }
   /// Whether `other` has exactly the same tokens, so ids mean the same text in both.
   bool same_vocabulary(const Tokenizer& other) const { return tokens_ == other.tokens_ && types_ == other.types_; }
+  /// The vocabulary as a byte trie (model/vocab_trie.h), built on first use and shared by copies.
+  const VocabTrie& byte_trie() const;
   /// Chat template source text from the model file (may be empty).
   const std::string& chat_template() const { return chat_template_; }
   /// Replaces it (`--chat-template FILE`).
@@ -91,6 +95,7 @@ class Tokenizer {
   bool llama2c_ = false;           // spaces are literal " " and bytes are ids 3 + byte
   bool add_space_prefix_ = false;  // SentencePiece dummy prefix
   std::string chat_template_;
+  mutable std::shared_ptr<const VocabTrie> byte_trie_;  // atomic_load / atomic_store: built once, read by any thread
 };
 
 /// Turns a stream of token ids into text pieces, holding back an incomplete UTF-8 sequence until it completes.

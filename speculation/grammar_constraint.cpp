@@ -2,63 +2,16 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
-#include <mutex>
 
 namespace tandem {
 namespace {
 
 constexpr size_t kMaxCachedMasks = 512;  // per request: 512 × vocab bits (about 10 MB for 150k tokens)
 
-bool stands_for_text(TokenType type) {
-  return type == TokenType::Normal || type == TokenType::Byte || type == TokenType::UserDefined;
-}
-
 }  // namespace
 
-std::shared_ptr<const VocabTrie> VocabTrie::of(const Tokenizer& tokenizer) {
-  static std::mutex mutex;
-  static std::map<const Tokenizer*, std::shared_ptr<const VocabTrie>> built;
-  std::lock_guard lock(mutex);
-  auto& trie = built[&tokenizer];
-  if (!trie) trie = std::make_shared<const VocabTrie>(tokenizer);
-  return trie;
-}
-
-VocabTrie::VocabTrie(const Tokenizer& tokenizer) {
-  nodes_.emplace_back();
-  bytes_.resize(size_t(tokenizer.vocab_size()));
-  std::vector<std::vector<int32_t>> ending(1);
-  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
-    if (!stands_for_text(tokenizer.token_type(id))) continue;
-    bytes_[size_t(id)] = tokenizer.token_bytes(id);
-    if (bytes_[size_t(id)].empty()) continue;
-    int32_t at = 0;
-    for (unsigned char c : bytes_[size_t(id)]) {
-      int32_t child = nodes_[size_t(at)].first_child;
-      while (child >= 0 && nodes_[size_t(child)].byte != c) child = nodes_[size_t(child)].next_sibling;
-      if (child < 0) {
-        child = int32_t(nodes_.size());
-        Node n;
-        n.byte = c;
-        n.next_sibling = nodes_[size_t(at)].first_child;
-        nodes_.push_back(n);
-        nodes_[size_t(at)].first_child = child;
-        ending.emplace_back();
-      }
-      at = child;
-    }
-    ending[size_t(at)].push_back(id);
-  }
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    nodes_[i].first_token = int32_t(tokens_.size());
-    nodes_[i].token_count = int32_t(ending[i].size());
-    tokens_.insert(tokens_.end(), ending[i].begin(), ending[i].end());
-  }
-}
-
 GrammarConstraint::GrammarConstraint(const Tokenizer& tokenizer, std::shared_ptr<const JsonGrammar> grammar)
-    : tokenizer_(tokenizer), trie_(VocabTrie::of(tokenizer)), committed_(grammar) {}
+    : tokenizer_(tokenizer), trie_(&tokenizer.byte_trie()), committed_(grammar) {}
 
 bool GrammarConstraint::allows(const JsonMatcher& state, int32_t token) const {
   if (tokenizer_.is_stop(token)) return state.can_end();

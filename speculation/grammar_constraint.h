@@ -15,33 +15,11 @@
 #include <vector>
 
 #include "model/tokenizer.h"
+#include "model/vocab_trie.h"
 #include "speculation/json_matcher.h"
 #include "speculation/token_tree.h"
 
 namespace tandem {
-
-/// The tokens that stand for text (no control tokens), as a trie of their bytes.
-class VocabTrie {
- public:
-  /// The trie of `tokenizer`'s vocabulary, built once per tokenizer.
-  static std::shared_ptr<const VocabTrie> of(const Tokenizer& tokenizer);
-  explicit VocabTrie(const Tokenizer& tokenizer);
-
-  struct Node {
-    int32_t first_child = -1, next_sibling = -1;
-    int32_t first_token = -1, token_count = 0;  // tokens whose bytes end here: tokens_[first, first + count)
-    uint8_t byte = 0;
-  };
-  const std::vector<Node>& nodes() const { return nodes_; }
-  const std::vector<int32_t>& tokens() const { return tokens_; }
-  /// Each token's bytes (empty for control tokens).
-  const std::string& bytes(int32_t token) const { return bytes_[size_t(token)]; }
-
- private:
-  std::vector<Node> nodes_;
-  std::vector<int32_t> tokens_;
-  std::vector<std::string> bytes_;
-};
 
 /// One request's constraint: its committed matcher state, and the masks of a pass.
 class GrammarConstraint {
@@ -67,7 +45,7 @@ class GrammarConstraint {
   void walk(int32_t node, int depth, std::vector<uint64_t>& bits);
 
   const Tokenizer& tokenizer_;
-  std::shared_ptr<const VocabTrie> trie_;
+  const VocabTrie* trie_;
   JsonMatcher committed_;
   std::vector<JsonMatcher> node_states_;  // this pass: after each kept node
   std::vector<JsonMatcher> walk_states_;  // the trie walk's state at each depth

@@ -425,8 +425,32 @@ def check_workload(overlay, w, flags, services):
                     fail(f"{overlay}: Service {s['metadata']['name']} targets port {p['targetPort']} that {name} lacks")
 
 
+# Linked from the base image itself (debian:12-slim has them) or only by a CUDA build.
+BASE_LIBRARIES = {"libc6", "libstdc++6", "libgcc-s1"}
+
+
+def image_libraries_check(build):
+    """The Dockerfile's runtime stage installs the package of every library build/tandem
+    needs (the image once failed to start for want of libcaf-openssl)."""
+    dockerfile = open(os.path.join(os.path.dirname(__file__), "..", "..", "deploy", "Dockerfile")).read()
+    runtime = dockerfile.split("AS cpu", 1)[1].split("COPY", 1)[0]
+    listed = set(re.findall(r"\b(lib[a-z0-9.+-]+)", runtime))
+    needed = subprocess.run(["readelf", "-d", os.path.join(build, "tandem")], capture_output=True, text=True,
+                            check=True).stdout
+    for library in re.findall(r"Shared library: \[(.+?)\]", needed):
+        if library.startswith(("libcudart", "libnccl", "libcuda")):
+            continue  # a CUDA build: the cuda stage adds its runtime
+        owners = subprocess.run(["dpkg", "-S", f"*/{library}"], capture_output=True, text=True).stdout
+        packages = {line.split(":")[0] for line in owners.splitlines() if line.strip()}
+        if not packages & (listed | BASE_LIBRARIES | {"libc6-i386"}):
+            fail(f"deploy/Dockerfile's runtime stage installs none of {sorted(packages)} for {library}")
+    print(f"image: the runtime stage installs every library build/tandem links ({len(listed)} packages listed)")
+
+
 def main():
-    if len(sys.argv) >= 4 and sys.argv[1] == "metrics":
+    if len(sys.argv) >= 3 and sys.argv[1] == "image":
+        image_libraries_check(sys.argv[2])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "metrics":
         metrics_check(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 2 and sys.argv[1] == "config":
         config_check()

@@ -7,7 +7,7 @@ namespace {
 
 using Type = SchemaNode::Type;
 
-constexpr uint8_t kMaxSpaces = 24;   // whitespace bytes in a row (a model stuck on newlines stops)
+constexpr uint8_t kMaxIndent = 32;   // spaces or tabs after a newline between tokens
 constexpr uint16_t kMaxDigits = 32;  // digits in one number
 
 bool is_space(uint8_t b) { return b == ' ' || b == '\n' || b == '\t' || b == '\r'; }
@@ -116,8 +116,15 @@ void JsonMatcher::value_done() {
   parent.spaces = 0;
 }
 
+// Between tokens, as llama.cpp's JSON grammars allow: nothing, one space, or one newline and
+// up to kMaxIndent spaces or tabs. A model cannot spend its tokens on blank lines.
 bool JsonMatcher::whitespace(Frame& f, uint8_t byte) {
-  if (!is_space(byte) || f.spaces >= kMaxSpaces) return false;
+  constexpr uint8_t kOneSpace = 255;
+  if (f.spaces == 0 && (byte == ' ' || byte == '\n')) {
+    f.spaces = byte == ' ' ? kOneSpace : 1;
+    return true;
+  }
+  if (f.spaces == kOneSpace || f.spaces == 0 || (byte != ' ' && byte != '\t') || f.spaces > kMaxIndent) return false;
   ++f.spaces;
   return true;
 }

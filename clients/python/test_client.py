@@ -154,6 +154,16 @@ def main():
                 stopped = client.generate("Once upon a time", max_tokens=50, stop=["never there", stop])
                 assert stopped.text == local["text"][:local["text"].find(stop)], (stopped.text, stop)
                 assert stopped.finish_reason == "stop", stopped.finish_reason
+                # Log probabilities, one per id, and output constrained to a JSON schema: the
+                # stories model knows no JSON, yet what it writes follows the schema.
+                scored = client.generate("Once upon a time", max_tokens=10, logprobs=True, top_logprobs=2)
+                assert [l.id for l in scored.logprobs] == list(scored.ids) == local["ids"][:10], scored.logprobs
+                assert all(len(l.top) == 2 and l.top[0].id == l.id for l in scored.logprobs), scored.logprobs
+                shaped = client.generate("Once upon a time", max_tokens=60, response_format={
+                    "type": "json_schema", "json_schema": {"name": "x", "schema": {
+                        "type": "object", "properties": {"mood": {"enum": ["happy", "sad"]}}, "required": ["mood"],
+                        "additionalProperties": False}}})
+                assert shaped.finish_reason == "stop" and json.loads(shaped.text)["mood"] in ("happy", "sad"), shaped
                 try:
                     client.generate(ids=[1, 100000], max_tokens=5)
                     raise AssertionError("an unknown token id was accepted")

@@ -10,6 +10,7 @@
 client_pb2 is generated from proto/client.proto by the build (cmake target python_client).
 """
 import itertools
+import json
 import os
 import time
 
@@ -77,12 +78,15 @@ class Client:
 
     def submit(self, prompt=None, ids=None, messages=None, max_tokens=0, temperature=0.0, top_k=0, top_p=1.0, seed=0,
                chat=False, mode="", stream=False, deadline_ms=0, request_id=None, heartbeat_ms=1000, stop=(), n=1,
-               first_finish=False):
+               first_finish=False, logprobs=False, top_logprobs=0, response_format=None):
         """Sends a request and returns its id; read the replies with messages(request_id).
 
         stop: a string or a list of strings; the output ends before the first of them.
         n: samples of the prompt, sharing its cache (the final's `choices`; chunks carry an
-        `index`); first_finish: answer with the first of them to finish."""
+        `index`); first_finish: answer with the first of them to finish.
+        logprobs: each token's log probability (the final's and chunks' `logprobs`), with
+        top_logprobs alternatives; response_format: OpenAI's dict ({"type": "json_schema",
+        "json_schema": {"schema": ...}}) to constrain the output to JSON."""
         message = client_pb2.ClientMessage()
         r = message.submit
         r.request_id = request_id or f"py-{os.getpid()}-{next(self._ids)}"
@@ -95,6 +99,9 @@ class Client:
         r.chat, r.max_tokens, r.mode, r.stream, r.deadline_ms = chat, max_tokens, mode, stream, deadline_ms
         r.stop.extend([stop] if isinstance(stop, str) else stop)
         r.n, r.first_finish = n, first_finish
+        r.logprobs, r.top_logprobs = logprobs, top_logprobs
+        if response_format is not None:
+            r.response_format_json = json.dumps(response_format)
         # The server cancels the request if this client stays silent for three intervals;
         # messages() sends the heartbeats while it waits.
         r.heartbeat_ms = heartbeat_ms

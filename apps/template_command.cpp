@@ -71,7 +71,7 @@ int run_template(const std::vector<std::string>& args) {
   for (const json& conversation : input) try {
       answers.push_back({{"prompt", render(tok, conversation)}});
     } catch (const std::exception& e) { answers.push_back({{"error", e.what()}}); }
-  std::cout << answers.dump() << "\n";
+  std::cout << answers.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";  // bytes not UTF-8: U+FFFD
   return 0;
 }
 

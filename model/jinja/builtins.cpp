@@ -207,8 +207,9 @@ Value apply_filter(const std::string& name, const Value& target, const Arguments
     return target.is_number() ? Value(target.number()) : args.get("default", 0, Value(0.0));
   }
   if (name == "abs")
-    return target.kind() == Value::Kind::kFloat ? Value(std::fabs(target.number()))
-                                                : Value(int64_t(std::llabs(target.integer())));
+    return target.kind() == Value::Kind::kFloat
+               ? Value(std::fabs(target.number()))
+               : Value(target.integer() == INT64_MIN ? INT64_MAX : int64_t(std::llabs(target.integer())));
   if (name == "round") return round_number(target, args);
   if (name == "sum") {
     Value total(int64_t(0));

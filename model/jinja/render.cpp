@@ -1,5 +1,6 @@
 // Runs a parsed template: expressions evaluated as jinja2 does, statements in scopes (a for
 // loop's body and a macro's have their own; if's does not), output into a string.
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -320,7 +321,8 @@ class Renderer {
       return Value(std::move(joined));
     }
     if (op == "*" && (a.is_string() || a.is_list()) && b.kind() == Value::Kind::kInt) {
-      if (b.integer() * int64_t(a.is_string() ? a.string().size() : a.list().size()) > int64_t(kMaxOutputBytes))
+      const int64_t size = int64_t(a.is_string() ? a.string().size() : a.list().size());
+      if (b.integer() > int64_t(kMaxOutputBytes) / std::max<int64_t>(size, 1))
         throw error(line, "a repetition beyond 64 MiB");
       if (a.is_string()) {
         std::string out;
@@ -335,9 +337,17 @@ class Renderer {
     const bool integers = a.kind() != Value::Kind::kFloat && b.kind() != Value::Kind::kFloat;
     const int64_t x = a.integer(), y = b.integer();
     const double p = a.number(), q = b.number();
-    if (op == "+") return integers ? Value(x + y) : Value(p + q);
-    if (op == "-") return integers ? Value(x - y) : Value(p - q);
-    if (op == "*") return integers ? Value(x * y) : Value(p * q);
+    int64_t r = 0;
+    // Python's integers do not overflow; ours say so instead.
+    auto checked = [&](bool overflow) {
+      if (overflow) throw error(line, "integer overflow in " + op);
+      return Value(r);
+    };
+    if (op == "+") return integers ? checked(__builtin_add_overflow(x, y, &r)) : Value(p + q);
+    if (op == "-") return integers ? checked(__builtin_sub_overflow(x, y, &r)) : Value(p - q);
+    if (op == "*") return integers ? checked(__builtin_mul_overflow(x, y, &r)) : Value(p * q);
+    if (integers && y == -1 && x == INT64_MIN && (op == "//" || op == "%"))
+      throw error(line, "integer overflow in " + op);
     if ((op == "/" || op == "//" || op == "%") && q == 0) throw error(line, "division by zero");
     if (op == "/") return Value(p / q);
     if (op == "//") return integers ? Value(x / y - ((x % y != 0) && ((x < 0) != (y < 0)))) : Value(std::floor(p / q));
@@ -346,7 +356,12 @@ class Renderer {
       const int64_t m = x % y;
       return Value(m != 0 && ((m < 0) != (y < 0)) ? m + y : m);
     }
-    if (op == "**") return integers && y >= 0 ? Value(int64_t(std::llround(std::pow(p, q)))) : Value(std::pow(p, q));
+    if (op == "**") {
+      const double power = std::pow(p, q);
+      if (!integers || y < 0) return Value(power);
+      if (!(std::fabs(power) < 9.2e18)) throw error(line, "integer overflow in **");
+      return Value(int64_t(std::llround(power)));
+    }
     throw fail();
   }
 
@@ -357,13 +372,21 @@ class Renderer {
 
 }  // namespace
 
-Template::Template(const std::string& source) : body_(parse(source)) {}
+// Anything else that goes wrong (a number literal past int64, say) is the template's error too.
+Template::Template(const std::string& source) try : body_(parse(source)) {
+} catch (const TemplateError&) { throw; } catch (const std::exception& e) {
+  throw TemplateError(std::string("chat template: ") + e.what());
+}
 
 std::string Template::render(const Dict& context) const {
-  Renderer renderer(context);
-  std::string out;
-  renderer.run(body_, out);
-  return out;
+  try {
+    Renderer renderer(context);
+    std::string out;
+    renderer.run(body_, out);
+    return out;
+  } catch (const TemplateError&) { throw; } catch (const std::exception& e) {
+    throw TemplateError(std::string("chat template: ") + e.what());
+  }
 }
 
 }  // namespace tandem::jinja

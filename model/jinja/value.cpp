@@ -226,6 +226,14 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
   }
 }
 
+int64_t Value::integer() const {
+  if (kind_ != Kind::kFloat) return i_;
+  if (std::isnan(d_)) return 0;
+  if (d_ >= 9.2e18) return INT64_MAX;
+  if (d_ <= -9.2e18) return INT64_MIN;
+  return int64_t(d_);
+}
+
 bool Value::truthy() const {
   switch (kind_) {
     case Kind::kUndefined:

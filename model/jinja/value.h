@@ -74,7 +74,8 @@ class Value {
   bool is_markup() const { return kind_ == Kind::kString && markup_; }
 
   bool boolean() const { return b_; }
-  int64_t integer() const { return kind_ == Kind::kFloat ? int64_t(d_) : i_; }
+  /// The value as an integer (a float truncated, and clamped to int64's range).
+  int64_t integer() const;
   double number() const { return kind_ == Kind::kFloat ? d_ : double(i_); }
   const std::string& string() const { return *s_; }
   List& list() const { return *list_; }

@@ -99,6 +99,9 @@ TEST(Jinja, ErrorsNameTheLineAndTheReason) {
   EXPECT_EQ(error_of("{% call x() %}{% endcall %}"), "chat template line 1: the statement {% call %} is not supported");
   EXPECT_EQ(error_of("{{ 1 + 'a' }}"), "chat template line 1: unsupported operand types for +: 'int' and 'str'");
   EXPECT_EQ(error_of("{{ m.content }}"), "chat template line 1: 'm' is undefined (reading .content)");
+  EXPECT_EQ(error_of("{{ 9223372036854775807 + 1 }}"), "chat template line 1: integer overflow in +");
+  EXPECT_EQ(error_of("{{ 99999999999999999999 }}"), "chat template: stoll");
+  EXPECT_EQ(render("{{ 1e300 | int }}"), "9223372036854775807");
 }
 
 TEST(Jinja, ATemplateGoneWrongIsStoppedNotFollowed) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes tandem's parsers with libFuzzer: GGUF and llama2.c loaders, tokenizers, client
-# frames, token trees and verdicts, KV shard messages, HTTP requests and bodies, config files.
+# frames, token trees and verdicts, KV shard messages, HTTP requests and bodies, config files,
+# chat templates and structured output's JSON schemas.
 # Builds the targets with clang (AddressSanitizer and UBSan on every library) in
 # build-fuzz/, then runs each for SECONDS (default 600), as many at once as there are
 # cores, starting from the seed corpus in tests/fuzz/corpus/TARGET (inputs it finds go to
@@ -13,7 +14,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf llama2c tokenizer client_frame tree_wire shard_message http_body http_request config)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf llama2c tokenizer client_frame tree_wire shard_message http_body http_request config chat_template
+  json_schema)
 
 missing=""
 for package in clang libclang-rt-14-dev; do dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"; done

@@ -21,7 +21,18 @@ bool GrammarConstraint::allows(const JsonMatcher& state, int32_t token) const {
   return next.feed(bytes);
 }
 
-void GrammarConstraint::walk(int32_t node, int depth, std::vector<uint64_t>& bits) {
+void GrammarConstraint::add_subtree(int32_t node, std::vector<int32_t>& tokens) const {
+  const VocabTrie::Node& n = trie_->nodes()[size_t(node)];
+  tokens.insert(tokens.end(), trie_->tokens().begin() + n.first_token,
+                trie_->tokens().begin() + n.first_token + n.token_count);
+  for (int32_t child = n.first_child; child >= 0; child = trie_->nodes()[size_t(child)].next_sibling)
+    add_subtree(child, tokens);
+}
+
+// Below trie node `node`, whose bytes walk_states_[depth] has taken: sets the bits of the
+// tokens the state allows. With `closing`, the walk is of a string alone, and the tokens
+// below a byte that closes it are listed there instead (what follows depends on its holder).
+void GrammarConstraint::walk(int32_t node, int depth, std::vector<uint64_t>& bits, std::vector<int32_t>* closing) {
   const auto& nodes = trie_->nodes();
   if (walk_states_.size() <= size_t(depth + 1)) walk_states_.resize(size_t(depth + 2), walk_states_[0]);
   for (int32_t child = nodes[size_t(node)].first_child; child >= 0; child = nodes[size_t(child)].next_sibling) {
@@ -29,12 +40,31 @@ void GrammarConstraint::walk(int32_t node, int depth, std::vector<uint64_t>& bit
     JsonMatcher& state = walk_states_[size_t(depth + 1)];
     state.copy_from(walk_states_[size_t(depth)]);
     if (!state.feed(n.byte)) continue;  // nothing below this byte is allowed either
+    if (closing && state.done()) {
+      add_subtree(child, *closing);
+      continue;
+    }
     for (int32_t i = 0; i < n.token_count; ++i) {
       const int32_t token = trie_->tokens()[size_t(n.first_token + i)];
       bits[size_t(token) / 64] |= uint64_t(1) << (token % 64);
     }
-    walk(child, depth + 1, bits);
+    walk(child, depth + 1, bits, closing);
   }
+}
+
+const GrammarConstraint::StringMask& GrammarConstraint::string_mask(const JsonMatcher& state) {
+  const JsonMatcher alone = state.innermost();
+  const std::string key = alone.key();
+  auto it = string_cache_.find(key);
+  if (it != string_cache_.end()) return it->second;
+  if (string_cache_.size() >= kMaxCachedMasks) string_cache_.clear();
+  StringMask mask;
+  mask.inside.assign((size_t(tokenizer_.vocab_size()) + 63) / 64, 0);
+  if (walk_states_.empty()) walk_states_.push_back(alone);
+  walk_states_[0] = alone;
+  walk(0, 0, mask.inside, &mask.closing);
+  ++computed_;
+  return string_cache_.emplace(key, std::move(mask)).first->second;
 }
 
 const std::vector<uint64_t>& GrammarConstraint::allowed(const JsonMatcher& state) {
@@ -42,10 +72,20 @@ const std::vector<uint64_t>& GrammarConstraint::allowed(const JsonMatcher& state
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   if (cache_.size() >= kMaxCachedMasks) cache_.clear();
-  std::vector<uint64_t> bits((size_t(tokenizer_.vocab_size()) + 63) / 64, 0);
-  if (walk_states_.empty()) walk_states_.push_back(state);
-  walk_states_[0] = state;
-  walk(0, 0, bits);
+  std::vector<uint64_t> bits;
+  if (state.in_string_body()) {
+    // Inside a string the walk is the string's alone, shared by every string of its kind;
+    // only the few tokens that close it are fed to the whole state.
+    const StringMask& inner = string_mask(state);
+    bits = inner.inside;
+    for (int32_t token : inner.closing)
+      if (allows(state, token)) bits[size_t(token) / 64] |= uint64_t(1) << (token % 64);
+  } else {
+    bits.assign((size_t(tokenizer_.vocab_size()) + 63) / 64, 0);
+    if (walk_states_.empty()) walk_states_.push_back(state);
+    walk_states_[0] = state;
+    walk(0, 0, bits, nullptr);
+  }
   const bool none = std::all_of(bits.begin(), bits.end(), [](uint64_t b) { return b == 0; });
   if (state.can_end() || none)  // (nothing allowed cannot happen with a byte vocabulary; then end)
     for (int32_t stop : tokenizer_.stop_ids()) bits[size_t(stop) / 64] |= uint64_t(1) << (stop % 64);

@@ -41,8 +41,16 @@ class GrammarConstraint {
   int64_t masks_computed() const { return computed_; }
 
  private:
+  // The tokens a string's characters allow whatever holds it: those that stay inside it
+  // (bits), and those that close it (checked against the whole state each time).
+  struct StringMask {
+    std::vector<uint64_t> inside;
+    std::vector<int32_t> closing;
+  };
   const std::vector<uint64_t>& allowed(const JsonMatcher& state);
-  void walk(int32_t node, int depth, std::vector<uint64_t>& bits);
+  const StringMask& string_mask(const JsonMatcher& state);
+  void walk(int32_t node, int depth, std::vector<uint64_t>& bits, std::vector<int32_t>* closing);
+  void add_subtree(int32_t node, std::vector<int32_t>& tokens) const;
 
   const Tokenizer& tokenizer_;
   const VocabTrie* trie_;
@@ -50,6 +58,7 @@ class GrammarConstraint {
   std::vector<JsonMatcher> node_states_;  // this pass: after each kept node
   std::vector<JsonMatcher> walk_states_;  // the trie walk's state at each depth
   std::unordered_map<std::string, std::vector<uint64_t>> cache_;
+  std::unordered_map<std::string, StringMask> string_cache_;  // by the string's own frame
   std::vector<float> masked_;
   int64_t computed_ = 0;
 };

@@ -314,6 +314,19 @@ bool JsonMatcher::frame_can_end(const Frame& f) const {
 
 bool JsonMatcher::can_end() const { return started_ && (depth_ == 0 || (depth_ == 1 && frame_can_end(frames_[0]))); }
 
+bool JsonMatcher::in_string_body() const {
+  return depth_ > 0 && schema(frames_[size_t(depth_ - 1)]).type == Type::kString &&
+         frames_[size_t(depth_ - 1)].phase == 1;
+}
+
+JsonMatcher JsonMatcher::innermost() const {
+  JsonMatcher alone(grammar_);
+  alone.started_ = true;
+  alone.depth_ = depth_ > 0 ? 1 : 0;
+  if (depth_ > 0) alone.frames_[0] = frames_[size_t(depth_ - 1)];
+  return alone;
+}
+
 void JsonMatcher::copy_from(const JsonMatcher& other) {
   grammar_ = other.grammar_;
   depth_ = other.depth_;

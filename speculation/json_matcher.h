@@ -27,6 +27,11 @@ class JsonMatcher {
   bool can_end() const;
   /// Whether a value is complete and nothing more may follow.
   bool done() const { return started_ && depth_ == 0; }
+  /// Whether the innermost open value is a string, between characters (no escape begun).
+  bool in_string_body() const;
+  /// That string alone, as if it were the whole output: what it takes does not depend on
+  /// what holds it until it closes (token masks share that work across contexts).
+  JsonMatcher innermost() const;
   /// Copies `other`'s state (only the frames in use).
   void copy_from(const JsonMatcher& other);
   /// The state as bytes: equal keys, equal futures (token masks are cached by it).

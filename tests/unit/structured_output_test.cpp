@@ -85,35 +85,40 @@ TEST(StructuredOutput, WhatIsNotSupportedIsRefusedWithItsName) {
             std::string::npos);
 }
 
-// The mask (a walk of the vocabulary's trie, cached by state) allows exactly the tokens that
-// feeding their bytes one by one allows, at every step of a real document.
+// The mask (a walk of the vocabulary's trie, cached by state; inside strings the string's own
+// walk plus the tokens that close it) allows exactly the tokens that feeding their bytes one
+// by one allows, at every step of real documents.
 TEST(StructuredOutput, TheTokenMaskIsExactlyThePerTokenCheck) {
   const Tokenizer tok = Tokenizer::from_gguf(GgufFile(test::installed_model("smollm2-135m-instruct-q4_1.gguf")));
-  const auto grammar = compile_json_schema(kPerson);
-  GrammarConstraint constraint(tok, grammar);
-  const std::string document = R"({"name": "Bob", "age": 42, "tags": ["bc"], "boss": null})";
-  const std::vector<int32_t> ids = tok.encode(document, false);
+  const std::vector<std::pair<std::shared_ptr<const JsonGrammar>, std::string>> cases = {
+      {compile_json_schema(kPerson), R"({"name": "Bob", "age": 42, "tags": ["bc"], "boss": null})"},
+      {any_json_object(), "{\"a\": \"x\\\"y\", \"b\": [\"\u00e9\", {\"c\": \"d e\"}],\n  \"e\": \"\"}"}};
   const int32_t vocab = tok.vocab_size();
   std::vector<float> zeros(size_t(vocab), 0.0f);
-  JsonMatcher state(grammar);
-  for (size_t step = 0; step <= ids.size(); ++step) {
-    constraint.prune(TokenTree());
-    const float* masked = constraint.mask(zeros.data(), 1, vocab);
-    int allowed = 0;
-    for (int32_t t = 0; t < vocab; ++t) {
-      const bool expected = constraint.allows(state, t);
-      ASSERT_EQ(masked[t] == 0.0f, expected) << "step " << step << " token " << t << " '" << tok.token_text(t) << "'";
-      allowed += expected;
+  for (const auto& [grammar, document] : cases) {
+    GrammarConstraint constraint(tok, grammar);
+    const std::vector<int32_t> ids = tok.encode(document, false);
+    JsonMatcher state(grammar);
+    for (size_t step = 0; step <= ids.size(); ++step) {
+      constraint.prune(TokenTree());
+      const float* masked = constraint.mask(zeros.data(), 1, vocab);
+      int allowed = 0;
+      for (int32_t t = 0; t < vocab; ++t) {
+        const bool expected = constraint.allows(state, t);
+        ASSERT_EQ(masked[t] == 0.0f, expected)
+            << document << " step " << step << " token '" << tok.token_text(t) << "'";
+        allowed += expected;
+      }
+      EXPECT_GT(allowed, 0) << step;
+      if (step == ids.size()) {
+        EXPECT_TRUE(constraint.allows(state, tok.eos_id()));  // a whole document: it may end
+        break;
+      }
+      EXPECT_FALSE(constraint.allows(state, tok.eos_id())) << step;
+      ASSERT_TRUE(constraint.allows(state, ids[step])) << "the document's own token " << step;
+      state.feed(tok.token_bytes(ids[step]));
+      constraint.advance(ids[step]);
     }
-    EXPECT_GT(allowed, 0) << step;
-    if (step == ids.size()) {
-      EXPECT_TRUE(constraint.allows(state, tok.eos_id()));  // a whole document: it may end
-      break;
-    }
-    EXPECT_FALSE(constraint.allows(state, tok.eos_id())) << step;
-    ASSERT_TRUE(constraint.allows(state, ids[step])) << "the document's own token " << step;
-    state.feed(tok.token_bytes(ids[step]));
-    constraint.advance(ids[step]);
   }
 }
 

@@ -137,10 +137,28 @@ std::vector<ChatMessage> chat_messages(const json& messages) {
   return out;
 }
 
+// How deeply arrays and objects nest in `value`, counted without recursion (a body nested a
+// million deep must not take the stack of whatever walks it next).
+size_t nesting(const json& value) {
+  size_t deepest = 0;
+  std::vector<std::pair<const json*, size_t>> open = {{&value, 1}};
+  while (!open.empty()) {
+    const auto [v, depth] = open.back();
+    open.pop_back();
+    if (!v->is_structured()) continue;
+    deepest = std::max(deepest, depth);
+    for (const json& child : *v) open.emplace_back(&child, depth + 1);
+  }
+  return deepest;
+}
+
 json parse_body(const std::string& body) {
   try {
     json parsed = json::parse(body);
     if (!parsed.is_object()) throw std::invalid_argument("the body must be a JSON object");
+    if (nesting(parsed) > kMaxBodyNesting)
+      throw std::invalid_argument("the body nests arrays and objects more than " + std::to_string(kMaxBodyNesting) +
+                                  " deep");
     return parsed;
   } catch (const json::parse_error& e) {
     // e.what() quotes the bytes read, which may not be UTF-8: say only where.

@@ -13,6 +13,10 @@
 
 namespace tandem {
 
+/// Deepest nesting of arrays and objects a body may have (tools' schemas and messages are
+/// walked, rendered and dumped recursively later).
+constexpr size_t kMaxBodyNesting = 64;
+
 /// Most samples (`n`) a body may ask for; the server's batch size may allow fewer.
 constexpr int64_t kMaxSamples = 128;
 

@@ -80,6 +80,8 @@ class Compiler {
       }
       return union_of(options);
     }
+    if (schema.contains("type") && !schema["type"].is_string())
+      throw std::invalid_argument("response_format: 'type' must be a string or an array of strings");
     std::string type = schema.value("type", "");
     if (type.empty()) type = schema.contains("properties") ? "object" : schema.contains("items") ? "array" : "any";
     if (type == "any") return grammar_.any_value;
@@ -267,9 +269,13 @@ int32_t ByteTrie::child(int32_t node, uint8_t byte) const {
 }
 
 std::shared_ptr<const JsonGrammar> compile_json_schema(const json& schema) {
-  Compiler compiler(schema);
-  const int32_t root = compiler.compile(schema);
-  return std::make_shared<const JsonGrammar>(compiler.finish(root));
+  try {
+    Compiler compiler(schema);
+    const int32_t root = compiler.compile(schema);
+    return std::make_shared<const JsonGrammar>(compiler.finish(root));
+  } catch (const json::exception&) {  // a keyword of the wrong JSON type somewhere
+    throw std::invalid_argument("response_format: the schema has a keyword of the wrong type");
+  }
 }
 
 std::shared_ptr<const JsonGrammar> any_json_object() {

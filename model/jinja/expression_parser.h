@@ -144,6 +144,13 @@ class ExpressionParser {
 
   ExprPtr primary() {
     if (done()) throw error("an expression is missing");
+    if (++nesting_ > kMaxNesting) throw error("expressions nested more than 64 deep");
+    ExprPtr e = primary_inner();
+    --nesting_;
+    return e;
+  }
+
+  ExprPtr primary_inner() {
     const Token& t = tokens_[at_++];
     auto literal = [&](Value v) {
       auto e = std::make_shared<Expr>();
@@ -242,6 +249,7 @@ class ExpressionParser {
       slice = true;
     }
     expect("]");
+    if (!slice && !bounds[1]) throw error("an empty subscript []");
     if (!slice) return make(Expr::Kind::kItem, {target, bounds[1]});
     bounds.resize(4);
     return make(Expr::Kind::kSlice, bounds);
@@ -301,9 +309,11 @@ class ExpressionParser {
     }
   }
 
+  static constexpr int kMaxNesting = 64;  // parentheses, lists and the like inside one another
   const Tokens& tokens_;
   size_t at_ = 0;
   int line_;
+  int nesting_ = 0;
 };
 
 }  // namespace tandem::jinja

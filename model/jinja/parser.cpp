@@ -67,6 +67,12 @@ class StatementParser {
 
   // The statement after its first word: appended to body.
   void statement(const std::string& word, ExpressionParser& p, int line, Body& body) {
+    if (++nesting_ > kMaxNesting) throw p.error("statements nested more than 128 deep");
+    statement_inner(word, p, line, body);
+    --nesting_;
+  }
+
+  void statement_inner(const std::string& word, ExpressionParser& p, int line, Body& body) {
     std::string end;
     if (word == "if") {
       auto n = make(Node::Kind::kIf, line);
@@ -155,8 +161,10 @@ class StatementParser {
     return p;
   }
 
+  static constexpr int kMaxNesting = 128;  // blocks inside blocks
   std::vector<Piece> pieces_;
   size_t at_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

@@ -204,7 +204,8 @@ Value Value::name_space(Dict dict) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
+Value Value::from_json(const nlohmann::ordered_json& j, int depth) {
+  if (depth > 128) throw TemplateError("JSON nested more than 128 deep");
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null: return none();
     case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
@@ -214,12 +215,12 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       List list;
-      for (const auto& item : j) list.push_back(from_json(item));
+      for (const auto& item : j) list.push_back(from_json(item, depth + 1));
       return Value(std::move(list));
     }
     case nlohmann::ordered_json::value_t::object: {
       Dict dict;
-      for (const auto& [key, item] : j.items()) dict.emplace_back(key, from_json(item));
+      for (const auto& [key, item] : j.items()) dict.emplace_back(key, from_json(item, depth + 1));
       return Value(std::move(dict));
     }
     default: throw TemplateError("a JSON value of an unexpected type");

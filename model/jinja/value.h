@@ -61,7 +61,8 @@ class Value {
   static Value markup(std::string s);
   /// A namespace(): a dict whose attributes a template may set.
   static Value name_space(Dict dict);
-  static Value from_json(const nlohmann::ordered_json& j);  // objects keep their keys' order
+  /// Objects keep their keys' order; nesting past 128 levels is a TemplateError.
+  static Value from_json(const nlohmann::ordered_json& j, int depth = 0);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }

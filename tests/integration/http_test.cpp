@@ -77,6 +77,8 @@ TEST(Http, OutOfRangeNumbersBadBytesAndUnsupportedFieldsGet400) {
       {R"({"prompt": "hi", "stream": "yes"})", "'stream' must be true or false"},
       {"{\"prompt\": \"caf\xc3\x28\"}", "the body is not valid JSON in UTF-8 (error at byte"},
       {"[1, 2]", "the body must be a JSON object"},
+      {R"({"prompt": "hi", "x": )" + std::string(100000, '[') + std::string(100000, ']') + "}",
+       "the body nests arrays and objects more than 64 deep"},
   };
   for (const auto& [body, message] : refused) {
     auto res = post(body);

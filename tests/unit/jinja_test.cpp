@@ -100,6 +100,15 @@ TEST(Jinja, ErrorsNameTheLineAndTheReason) {
   EXPECT_EQ(error_of("{{ 1 + 'a' }}"), "chat template line 1: unsupported operand types for +: 'int' and 'str'");
   EXPECT_EQ(error_of("{{ m.content }}"), "chat template line 1: 'm' is undefined (reading .content)");
   EXPECT_EQ(error_of("{{ 9223372036854775807 + 1 }}"), "chat template line 1: integer overflow in +");
+  // Found by fuzz_chat_template:
+  EXPECT_EQ(error_of("{{ '4'[] }}"), "chat template line 1: an empty subscript []");
+  EXPECT_EQ(error_of("{{ " + std::string(100000, '(') + " }}"),
+            "chat template line 1: expressions nested more than 64 deep");
+  std::string deep;
+  for (int i = 0; i < 20000; ++i) deep += "{% if true %}";
+  EXPECT_EQ(error_of(deep), "chat template line 1: statements nested more than 128 deep");
+  EXPECT_THROW(Value::from_json(nlohmann::ordered_json::parse(std::string(200, '[') + std::string(200, ']'))),
+               TemplateError);  // a client's tools nested past 128 levels
   EXPECT_EQ(error_of("{{ 99999999999999999999 }}"), "chat template: stoll");
   EXPECT_EQ(render("{{ 1e300 | int }}"), "9223372036854775807");
 }

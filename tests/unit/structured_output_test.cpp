@@ -76,6 +76,12 @@ TEST(StructuredOutput, WhatIsNotSupportedIsRefusedWithItsName) {
           R"({"type": "json_schema", "json_schema": {"schema": {"anyOf": [{"type": "object"}, {"type": "object"}]}}})")
           .find("alternatives can begin with the same character"),
       std::string::npos);
+  // Found by fuzz_json_schema: a keyword of the wrong JSON type.
+  EXPECT_EQ(error_of(R"({"type": "json_schema", "json_schema": {"schema": {"type": {"p": 1}}}})"),
+            "response_format: 'type' must be a string or an array of strings");
+  EXPECT_EQ(error_of(R"({"type": "json_schema", "json_schema": {"schema": {"type": "array", "minItems": "3"}}})")
+                .rfind("response_format: 'minItems' must be", 0),
+            0u);
   EXPECT_EQ(error_of(R"({"type": "xml"})"),
             "'response_format' type must be text, json_object or json_schema, not 'xml'");
   EXPECT_EQ(error_of(R"({"type": "json_schema"})"),

@@ -35,6 +35,7 @@ struct Expr {
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> keywords;
   int line = 0;
+  int depth = 1;  // levels of expressions below and including this one (evaluation recurses that deep)
 };
 
 struct Node;

@@ -2,6 +2,7 @@
 // A Jinja expression parser over one tag's tokens (model/jinja/lexer.h), by jinja2's
 // precedence: conditional, or, and, not, comparisons, + -, ~, * / // %, **, unary, then
 // postfix (attributes, items, slices, calls), filters and tests.
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,10 +66,18 @@ class ExpressionParser {
   ExprPtr make(Expr::Kind kind, std::vector<ExprPtr> args, std::string op = "") const {
     auto e = std::make_shared<Expr>();
     e->kind = kind;
+    for (const ExprPtr& a : args)
+      if (a) e->depth = std::max(e->depth, a->depth + 1);
+    if (e->depth > kMaxDepth) throw error("an expression more than 256 levels deep");
     e->args = std::move(args);
     e->op = std::move(op);
     e->line = line_;
     return e;
+  }
+
+  // Counts one level of the parser's own recursion (parentheses, unary operators, not).
+  void deeper() {
+    if (++nesting_ > kMaxNesting) throw error("expressions nested more than 64 deep");
   }
 
   ExprPtr binary(ExprPtr left, const std::string& op, ExprPtr right) const {
@@ -86,8 +95,11 @@ class ExpressionParser {
     return node;
   }
   ExprPtr not_expr() {
-    if (skip("not")) return make(Expr::Kind::kUnary, {not_expr()}, "not");
-    return compare();
+    if (!skip("not")) return compare();
+    deeper();
+    ExprPtr e = make(Expr::Kind::kUnary, {not_expr()}, "not");
+    --nesting_;
+    return e;
   }
   ExprPtr compare() {
     ExprPtr node = math1();
@@ -134,7 +146,9 @@ class ExpressionParser {
     ExprPtr node;
     if (next_is("-") || next_is("+")) {
       const std::string op = tokens_[at_++].text;
+      deeper();
       node = make(Expr::Kind::kUnary, {unary(false)}, op);
+      --nesting_;
     } else {
       node = primary();
     }
@@ -144,7 +158,7 @@ class ExpressionParser {
 
   ExprPtr primary() {
     if (done()) throw error("an expression is missing");
-    if (++nesting_ > kMaxNesting) throw error("expressions nested more than 64 deep");
+    deeper();
     ExprPtr e = primary_inner();
     --nesting_;
     return e;
@@ -309,7 +323,8 @@ class ExpressionParser {
     }
   }
 
-  static constexpr int kMaxNesting = 64;  // parentheses, lists and the like inside one another
+  static constexpr int kMaxNesting = 64;  // parentheses, lists, unary operators inside one another
+  static constexpr int kMaxDepth = 256;   // an expression's tree, however it was written
   const Tokens& tokens_;
   size_t at_ = 0;
   int line_;

@@ -8,6 +8,8 @@
 namespace tandem::jinja {
 namespace {
 
+constexpr int kMaxNesting = 128;  // lists and dicts inside one another, as a value is printed or compared
+
 // Python's repr() of a float: the shortest digits that read back, written fixed when the
 // exponent is in [-4, 16) and as d.ddde+XX otherwise; integral values keep a ".0".
 std::string float_repr(double d) {
@@ -105,6 +107,7 @@ std::string json_string(const std::string& s, bool ensure_ascii) {
 }
 
 void write_json(const Value& v, const JsonStyle& style, int depth, std::string& out) {
+  if (depth > kMaxNesting) throw TemplateError("a value nested more than 128 deep (or holding itself)");
   const bool indented = style.indent >= 0;
   const std::string newline = indented ? "\n" + std::string(size_t(style.indent) * size_t(depth + 1), ' ') : "";
   const std::string closing = indented ? "\n" + std::string(size_t(style.indent) * size_t(depth), ' ') : "";
@@ -258,7 +261,10 @@ std::string Value::str() const {
   }
 }
 
-std::string Value::repr() const {
+std::string Value::repr() const { return repr(0); }
+
+std::string Value::repr(int depth) const {
+  if (depth > kMaxNesting) throw TemplateError("a value nested more than 128 deep (or holding itself)");
   switch (kind_) {
     case Kind::kUndefined: return "";
     case Kind::kNone: return "None";
@@ -268,13 +274,13 @@ std::string Value::repr() const {
     case Kind::kString: return string_repr(*s_);
     case Kind::kList: {
       std::string out = "[";
-      for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + (*list_)[i].repr();
+      for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + (*list_)[i].repr(depth + 1);
       return out + "]";
     }
     case Kind::kDict: {
       std::string out = namespace_ ? "<Namespace {" : "{";
       for (size_t i = 0; i < dict_->size(); ++i)
-        out += (i ? ", " : "") + string_repr((*dict_)[i].first) + ": " + (*dict_)[i].second.repr();
+        out += (i ? ", " : "") + string_repr((*dict_)[i].first) + ": " + (*dict_)[i].second.repr(depth + 1);
       return out + (namespace_ ? "}>" : "}");
     }
     case Kind::kFunction: return "<function>";
@@ -347,7 +353,8 @@ std::string Value::type_name() const {
   return "";
 }
 
-bool operator==(const Value& a, const Value& b) {
+bool Value::equal(const Value& a, const Value& b, int depth) {
+  if (depth > kMaxNesting) throw TemplateError("a value nested more than 128 deep (or holding itself)");
   if (a.is_number() && b.is_number()) {
     if (a.kind_ == Value::Kind::kFloat || b.kind_ == Value::Kind::kFloat) return a.number() == b.number();
     return a.i_ == b.i_;
@@ -357,11 +364,15 @@ bool operator==(const Value& a, const Value& b) {
     case Value::Kind::kUndefined:
     case Value::Kind::kNone: return true;
     case Value::Kind::kString: return *a.s_ == *b.s_;
-    case Value::Kind::kList: return *a.list_ == *b.list_;
+    case Value::Kind::kList:
+      if (a.list_->size() != b.list_->size()) return false;
+      for (size_t i = 0; i < a.list_->size(); ++i)
+        if (!equal((*a.list_)[i], (*b.list_)[i], depth + 1)) return false;
+      return true;
     case Value::Kind::kDict: {
       if (a.dict_->size() != b.dict_->size()) return false;
       for (const auto& [key, value] : *a.dict_)
-        if (b.get(key) != value || b.get(key).is_undefined()) return false;
+        if (b.get(key).is_undefined() || !equal(b.get(key), value, depth + 1)) return false;
       return true;
     }
     case Value::Kind::kFunction: return a.function_ == b.function_;
@@ -369,12 +380,15 @@ bool operator==(const Value& a, const Value& b) {
   }
 }
 
-int Value::compare(const Value& a, const Value& b) {
+bool operator==(const Value& a, const Value& b) { return Value::equal(a, b, 0); }
+
+int Value::compare(const Value& a, const Value& b, int depth) {
+  if (depth > kMaxNesting) throw TemplateError("a value nested more than 128 deep (or holding itself)");
   if (a.is_number() && b.is_number()) return a.number() < b.number() ? -1 : a.number() > b.number() ? 1 : 0;
   if (a.is_string() && b.is_string()) return a.string().compare(b.string()) < 0 ? -1 : a.string() == b.string() ? 0 : 1;
   if (a.is_list() && b.is_list()) {
     for (size_t i = 0; i < a.list().size() && i < b.list().size(); ++i)
-      if (int c = compare(a.list()[i], b.list()[i])) return c;
+      if (int c = compare(a.list()[i], b.list()[i], depth + 1)) return c;
     return a.list().size() < b.list().size() ? -1 : a.list().size() > b.list().size() ? 1 : 0;
   }
   throw TemplateError("'<' is not supported between instances of '" + a.type_name() + "' and '" + b.type_name() + "'");

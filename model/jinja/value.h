@@ -89,6 +89,7 @@ class Value {
   std::string str() const;
   /// Python's repr(x).
   std::string repr() const;
+  std::string repr(int depth) const;
   /// json.dumps(x, ...) as HF's tojson writes it.
   std::string to_json(const JsonStyle& style = {}) const;
   /// The dict's entry `key`, or undefined.
@@ -102,9 +103,11 @@ class Value {
   std::string type_name() const;
 
   friend bool operator==(const Value& a, const Value& b);
+  /// Python's ==; nesting past 128 levels (a namespace holding itself, say) is a TemplateError.
+  static bool equal(const Value& a, const Value& b, int depth);
   friend bool operator!=(const Value& a, const Value& b) { return !(a == b); }
   /// Python's ordering for numbers, strings and lists; throws for other pairs.
-  static int compare(const Value& a, const Value& b);
+  static int compare(const Value& a, const Value& b, int depth = 0);
 
  private:
   Kind kind_ = Kind::kUndefined;

@@ -104,6 +104,16 @@ TEST(Jinja, ErrorsNameTheLineAndTheReason) {
   EXPECT_EQ(error_of("{{ '4'[] }}"), "chat template line 1: an empty subscript []");
   EXPECT_EQ(error_of("{{ " + std::string(100000, '(') + " }}"),
             "chat template line 1: expressions nested more than 64 deep");
+  EXPECT_EQ(error_of("{{ " + std::string(100000, '-') + "1 }}"),
+            "chat template line 1: expressions nested more than 64 deep");
+  std::string sum = "{{ 1";
+  for (int i = 0; i < 1000; ++i) sum += " + 1";
+  EXPECT_EQ(error_of(sum + " }}"), "chat template line 1: an expression more than 256 levels deep");
+  EXPECT_EQ(error_of("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"),
+            "a value nested more than 128 deep (or holding itself)");
+  EXPECT_EQ(error_of("{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                     "{{ ns.x | tojson }}"),
+            "a value nested more than 128 deep (or holding itself)");
   std::string deep;
   for (int i = 0; i < 20000; ++i) deep += "{% if true %}";
   EXPECT_EQ(error_of(deep), "chat template line 1: statements nested more than 128 deep");

@@ -69,7 +69,10 @@ class Renderer {
           const Value target = lookup(n.targets[0]);
           if (!target.is_namespace())
             throw error(n.line, "cannot set an attribute of '" + n.targets[0] + "', not a namespace()");
-          target.set(n.attribute, eval(*n.expr));
+          Value value = eval(*n.expr);
+          // Shared objects could make a cycle, which nothing would ever free.
+          if (value.holds(target)) throw error(n.line, "a namespace cannot hold itself");
+          target.set(n.attribute, std::move(value));
           return Flow::kNormal;
         }
         Value value;

@@ -301,6 +301,18 @@ Value Value::get(const std::string& key) const {
   return Value();
 }
 
+bool Value::holds(const Value& object, int depth) const {
+  if (depth > kMaxNesting) throw TemplateError("a value nested more than 128 deep (or holding itself)");
+  if (kind_ == Kind::kDict && dict_ == object.dict_) return true;
+  if (kind_ == Kind::kList)
+    for (const Value& item : *list_)
+      if (item.holds(object, depth + 1)) return true;
+  if (kind_ == Kind::kDict)
+    for (const auto& entry : *dict_)
+      if (entry.second.holds(object, depth + 1)) return true;
+  return false;
+}
+
 void Value::set(const std::string& key, Value v) const {
   if (kind_ != Kind::kDict) throw TemplateError("cannot set '" + key + "' on a " + type_name());
   for (auto& [k, existing] : *dict_)

@@ -94,6 +94,8 @@ class Value {
   std::string to_json(const JsonStyle& style = {}) const;
   /// The dict's entry `key`, or undefined.
   Value get(const std::string& key) const;
+  /// Whether `object` (a dict or namespace) is this value or inside it, as the very same object.
+  bool holds(const Value& object, int depth = 0) const;
   /// Sets a dict's (or namespace's) entry `key`.
   void set(const std::string& key, Value v) const;
   /// len(x) for strings (code points), lists and dicts.

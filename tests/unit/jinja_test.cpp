@@ -109,8 +109,8 @@ TEST(Jinja, ErrorsNameTheLineAndTheReason) {
   std::string sum = "{{ 1";
   for (int i = 0; i < 1000; ++i) sum += " + 1";
   EXPECT_EQ(error_of(sum + " }}"), "chat template line 1: an expression more than 256 levels deep");
-  EXPECT_EQ(error_of("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"),
-            "a value nested more than 128 deep (or holding itself)");
+  EXPECT_EQ(error_of("{% set ns = namespace() %}{% set ns.me = [1, {'a': ns}] %}"),
+            "chat template line 1: a namespace cannot hold itself");
   EXPECT_EQ(error_of("{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}{% endfor %}"
                      "{{ ns.x | tojson }}"),
             "a value nested more than 128 deep (or holding itself)");

@@ -2,20 +2,18 @@
 
 #include <cstdio>
 
+#include "model/unicode.h"
+
 namespace tandem {
 namespace {
 
 using nlohmann::json;
 
+// Whether every byte belongs to a valid UTF-8 character (a lone invalid byte decodes as a
+// one-byte U+FFFD).
 bool valid_utf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = s[i];
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((uint8_t(s[i + k]) & 0xc0) != 0x80) return false;
-    i += n;
-  }
+  for (const Utf8Char& c : utf8_chars(s))
+    if (c.cp == 0xfffd && c.length == 1) return false;
   return true;
 }
 

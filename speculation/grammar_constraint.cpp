@@ -63,7 +63,6 @@ const GrammarConstraint::StringMask& GrammarConstraint::string_mask(const JsonMa
   if (walk_states_.empty()) walk_states_.push_back(alone);
   walk_states_[0] = alone;
   walk(0, 0, mask.inside, &mask.closing);
-  ++computed_;
   return string_cache_.emplace(key, std::move(mask)).first->second;
 }
 
@@ -89,7 +88,6 @@ const std::vector<uint64_t>& GrammarConstraint::allowed(const JsonMatcher& state
   const bool none = std::all_of(bits.begin(), bits.end(), [](uint64_t b) { return b == 0; });
   if (state.can_end() || none)  // (nothing allowed cannot happen with a byte vocabulary; then end)
     for (int32_t stop : tokenizer_.stop_ids()) bits[size_t(stop) / 64] |= uint64_t(1) << (stop % 64);
-  ++computed_;
   return cache_.emplace(key, std::move(bits)).first->second;
 }
 

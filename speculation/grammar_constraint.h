@@ -37,8 +37,6 @@ class GrammarConstraint {
   const float* mask(const float* logits, int32_t rows, int32_t vocab);
   /// Commits a token of the output.
   void advance(int32_t token);
-  /// Masks computed (not found in the cache) so far, for the figures.
-  int64_t masks_computed() const { return computed_; }
 
  private:
   // The tokens a string's characters allow whatever holds it: those that stay inside it
@@ -60,7 +58,6 @@ class GrammarConstraint {
   std::unordered_map<std::string, std::vector<uint64_t>> cache_;
   std::unordered_map<std::string, StringMask> string_cache_;  // by the string's own frame
   std::vector<float> masked_;
-  int64_t computed_ = 0;
 };
 
 }  // namespace tandem

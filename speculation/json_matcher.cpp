@@ -49,14 +49,8 @@ bool JsonMatcher::feed(uint8_t byte) {
   }
   switch (step(f, byte)) {
     case Step::kTaken: return true;
-    case Step::kClosed:
-      --depth_;
-      value_done();
-      return true;
-    case Step::kEndsBefore:
-      --depth_;
-      value_done();
-      return feed(byte);  // the byte belongs to what holds the value
+    case Step::kClosed: close_innermost(); return true;
+    case Step::kEndsBefore: close_innermost(); return feed(byte);  // the byte belongs to what holds the value
     case Step::kRefused: return false;
   }
   return false;
@@ -95,15 +89,13 @@ bool JsonMatcher::start_value(int32_t node, uint8_t byte) {
   f.node = node;
   switch (step(f, byte)) {
     case Step::kTaken: return true;
-    case Step::kClosed:
-      --depth_;
-      value_done();
-      return true;
+    case Step::kClosed: close_innermost(); return true;
     default: --depth_; return false;
   }
 }
 
-void JsonMatcher::value_done() {
+void JsonMatcher::close_innermost() {
+  --depth_;
   if (depth_ == 0) return;
   Frame& parent = frames_[size_t(depth_ - 1)];
   if (schema(parent).type == Type::kObject) {

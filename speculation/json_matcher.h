@@ -51,7 +51,8 @@ class JsonMatcher {
 
   const SchemaNode& schema(const Frame& f) const { return grammar_->nodes[size_t(f.node)]; }
   bool start_value(int32_t node, uint8_t byte);
-  void value_done();
+  // Pops the innermost value, complete, and moves what holds it past it.
+  void close_innermost();
   bool whitespace(Frame& f, uint8_t byte);
   Step step(Frame& f, uint8_t byte);
   Step step_object(Frame& f, uint8_t byte);

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "model/jinja/value.h"
+#include "model/unicode.h"
 
 namespace tandem::jinja {
 namespace {
@@ -14,24 +15,6 @@ std::string rstrip(const std::string& s) {
   size_t end = s.size();
   while (end > 0 && is_space(s[end - 1])) --end;
   return s.substr(0, end);
-}
-
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xc0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += char(0xe0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3f));
-    out += char(0x80 | (cp & 0x3f));
-  } else {
-    out += char(0xf0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3f));
-    out += char(0x80 | ((cp >> 6) & 0x3f));
-    out += char(0x80 | (cp & 0x3f));
-  }
 }
 
 class Lexer {
@@ -214,7 +197,7 @@ class Lexer {
         case 'U': {
           const size_t digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
           if (p + digits > src_.size()) throw error(line, "a short \\" + std::string(1, e) + " escape");
-          append_utf8(uint32_t(std::stoul(src_.substr(p, digits), nullptr, 16)), value);
+          append_utf8(value, uint32_t(std::stoul(src_.substr(p, digits), nullptr, 16)));
           p += digits;
           break;
         }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "model/unicode.h"
+
 namespace tandem::jinja {
 namespace {
 
@@ -67,7 +69,7 @@ std::string string_repr(const std::string& s) {
 }
 
 void append_escape(uint32_t unit, std::string& out) {
-  char hex[8];
+  char hex[16];
   std::snprintf(hex, sizeof hex, "\\u%04x", unit);
   out += hex;
 }
@@ -75,9 +77,8 @@ void append_escape(uint32_t unit, std::string& out) {
 // A string as JSON writes it; with ensure_ascii, what is not ASCII as \uXXXX (UTF-16 units).
 std::string json_string(const std::string& s, bool ensure_ascii) {
   std::string out = "\"";
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = s[i];
-    switch (c) {
+  for (const Utf8Char& c : utf8_chars(s)) {
+    switch (c.cp) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
@@ -86,20 +87,15 @@ std::string json_string(const std::string& s, bool ensure_ascii) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (c < 0x20) {
-          append_escape(c, out);
-        } else if (c >= 0x80 && ensure_ascii) {
-          const size_t n = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : 4;
-          uint32_t cp = c & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
-          for (size_t k = 1; k < n && i + 1 < s.size(); ++k) cp = (cp << 6) | (uint8_t(s[++i]) & 0x3f);
-          if (cp >= 0x10000) {
-            append_escape(0xd800 + ((cp - 0x10000) >> 10), out);
-            append_escape(0xdc00 + ((cp - 0x10000) & 0x3ff), out);
-          } else {
-            append_escape(cp, out);
-          }
+        if (c.cp < 0x20) {
+          append_escape(c.cp, out);
+        } else if (c.cp >= 0x10000 && ensure_ascii) {  // a UTF-16 surrogate pair
+          append_escape(0xd800 + ((c.cp - 0x10000) >> 10), out);
+          append_escape(0xdc00 + ((c.cp - 0x10000) & 0x3ff), out);
+        } else if (c.cp >= 0x80 && ensure_ascii) {
+          append_escape(c.cp, out);
         } else {
-          out += char(c);
+          out.append(s, c.offset, c.length);
         }
     }
   }
@@ -160,13 +156,7 @@ void write_json(const Value& v, const JsonStyle& style, int depth, std::string& 
 
 std::vector<std::string> code_points(const std::string& s) {
   std::vector<std::string> out;
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = s[i];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
-    n = std::min(n, s.size() - i);
-    out.push_back(s.substr(i, n));
-    i += n;
-  }
+  for (const Utf8Char& c : utf8_chars(s)) out.push_back(s.substr(c.offset, c.length));
   return out;
 }
 

@@ -61,7 +61,21 @@ enum class RopeStyle { Interleaved, Halves };
 /// Rotates each of n_heads vectors of head_dim by the angles whose cos/sin are given per pair.
 void rope(float* x, int n_heads, int head_dim, const float* cos, const float* sin, RopeStyle style);
 
-/// gate[i] = silu(gate[i]) * up[i].
+/// silu's e^-g is taken of -g clamped to [kSiluExpLow, kSiluExpHigh]: below, 1 + e^-g is 1 in
+/// float anyway; above, g / (1 + e^-g) is as good as 0; inside, 2^k of the exponential is a
+/// normal float, so the vector kernels build it from its bits.
+constexpr float kSiluExpLow = -20.0f, kSiluExpHigh = 88.0f;
+
+/// silu(g) = g / (1 + e^-g), with exact::exp (kernels/exact_math.h): what every instruction
+/// set's swiglu computes, bit for bit.
+float silu_reference(float g);
+
+/// Attention's softmax weights e^x (x = score - max <= 0) are exact::exp, and 0 below
+/// kAttentionExpFloor, where e^x would fall to a denormal: every instruction set the same bits.
+constexpr float kAttentionExpFloor = -87.0f;
+float attention_exp(float x);
+
+/// gate[i] = silu(gate[i]) * up[i], vectorized on the current instruction set (kernel_isa()).
 void swiglu(float* gate, const float* up, int64_t n);
 
 /// gate[i] = gelu(gate[i]) * up[i], GELU in its tanh approximation.

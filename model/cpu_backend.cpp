@@ -116,10 +116,16 @@ class CpuBackend final : public Backend {
   void attention(int layer, const AttentionBatch& batch, const float* q, float* att) override;
 
   void gated_activation(Activation act, float* gate, const float* up, int64_t count) override {
-    if (act == Activation::Silu)
-      swiglu(gate, up, count);
-    else
-      geglu(gate, up, count);
+    auto apply = [&](int64_t begin, int64_t end) {
+      if (act == Activation::Silu)
+        swiglu(gate + begin, up + begin, end - begin);
+      else
+        geglu(gate + begin, up + begin, end - begin);
+    };
+    // Element by element, so splitting changes no bit; a decode step's few thousand stay on one thread.
+    constexpr int64_t kSplitFrom = 32768;
+    if (count < kSplitFrom) return apply(0, count);
+    pool_.parallel_for(count, apply);
   }
 
   void add(float* x, const float* y, int64_t count) override { add_inplace(x, y, count); }

@@ -6,8 +6,7 @@
 // by those reads), while each head's arithmetic stays exactly its own.
 // A segment runs on the vectorized kernel of the chosen instruction set
 // (attention_simd.h) or this file's scalar reference: the same bits either way.
-// (A vectorized polynomial exp was tried: it moved the target's perplexity from
-// 10.0892 to 10.0923, past llama.cpp's 10.0895, so libm's expf stays.)
+// Softmax weights are attention_exp (kernels/ops.h): vectorized, the same bits everywhere.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -44,7 +43,7 @@ void attend_segment_reference(const float* q, int group, int head_dim, float sca
     for (int64_t j = 0; j < n; ++j) m = std::max(m, s[j]);
     float lanes[16] = {};
     for (int64_t j = 0; j < n; ++j) {
-      s[j] = std::exp(s[j] - m);
+      s[j] = attention_exp(s[j] - m);
       lanes[j % 16] += s[j];
     }
     partial[g * ps] = m;

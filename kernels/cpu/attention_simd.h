@@ -17,6 +17,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "kernels/cpu/activation_simd.h"
+#include "kernels/ops.h"
+
 namespace tandem::attn {
 namespace {
 
@@ -81,7 +84,12 @@ void exps_simd(float* s, int64_t n, float* max_out, float* sum_out) {
     m = V::max_lanes(mv);
   }
   for (; j < n; ++j) m = std::max(m, s[j]);
-  for (j = 0; j < n; ++j) s[j] = std::exp(s[j] - m);  // libm: the vector polynomials cost perplexity
+  const typename V::F mv = V::set1_ps(m), floor = V::set1_ps(kAttentionExpFloor);
+  for (j = 0; j + V::kLanes <= n; j += V::kLanes) {
+    const typename V::F x = V::sub(V::loadf(s + j), mv);
+    V::store(s + j, V::zero_below(act::exp_lanes<V>(V::max(x, floor)), x, floor));
+  }
+  for (; j < n; ++j) s[j] = attention_exp(s[j] - m);
   typename V::F acc[R];
   for (int r = 0; r < R; ++r) acc[r] = V::zero_ps();
   for (j = 0; j + 16 <= n; j += 16)

@@ -6,7 +6,10 @@
 #include <stdexcept>
 #include <vector>
 
+#include "kernels/cpu/activation_kernels.h"
 #include "kernels/dequantize.h"
+#include "kernels/exact_math.h"
+#include "kernels/kernel_isa.h"
 #include "kernels/quantized_dot.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -199,10 +202,16 @@ void rope(float* x, int n_heads, int head_dim, const float* cos, const float* si
   }
 }
 
+float silu_reference(float g) { return g / (1.0f + exact::exp(std::min(std::max(-g, kSiluExpLow), kSiluExpHigh))); }
+
+float attention_exp(float x) { return x < kAttentionExpFloor ? 0.0f : exact::exp(x); }
+
 void swiglu(float* gate, const float* up, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  switch (kernel_isa()) {
+    case KernelIsa::Avx512Vnni: return act::swiglu_avx512(gate, up, n);
+    case KernelIsa::Avx2: return act::swiglu_avx2(gate, up, n);
+    default:
+      for (int64_t i = 0; i < n; ++i) gate[i] = silu_reference(gate[i]) * up[i];
   }
 }
 

@@ -57,6 +57,17 @@ struct Avx2 {
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static F loadf(const float* p) { return _mm256_loadu_ps(p); }
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F neg(F a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
+  // Rounded to the nearest integer, ties to even (as rintf in the default mode).
+  static F round_even(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // v where x >= floor, else 0.
+  static F zero_below(F v, F x, F floor) { return _mm256_and_ps(v, _mm256_cmp_ps(x, floor, _CMP_GE_OQ)); }
+  // 2^k for integral k in [-126, 127].
+  static F pow2(F k) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23));
+  }
   static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
   // Rounded to nearest (ties to even, the default mode) and clamped to [-127, 127].
   static I round_clamp127(F a) {

@@ -47,6 +47,19 @@ struct Avx512 {
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F loadf(const float* p) { return _mm512_loadu_ps(p); }
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F neg(F a) {
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(INT32_MIN)));
+  }
+  // Rounded to the nearest integer, ties to even (as rintf in the default mode).
+  static F round_even(F a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // v where x >= floor, else 0.
+  static F zero_below(F v, F x, F floor) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, floor, _CMP_GE_OQ), v); }
+  // 2^k for integral k in [-126, 127].
+  static F pow2(F k) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23));
+  }
   static F abs(F a) { return _mm512_abs_ps(a); }
   // Rounded to nearest (ties to even, the default mode) and clamped to [-127, 127].
   static I round_clamp127(F a) {

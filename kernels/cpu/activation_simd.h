@@ -1,0 +1,42 @@
+#pragma once
+// The gated activation SwiGLU, gate[i] = silu(gate[i]) * up[i], written once over a
+// vector-traits class V (vec_avx512.h, vec_avx2.h) and compiled per instruction set.
+// silu(g) = g / (1 + e^-g) with kernels/exact_math.h's e^x, whose steps are all exactly
+// rounded IEEE operations, so every lane equals silu_reference (kernels/ops.h) bit for bit
+// and the instruction set never changes a logit.
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace tandem::act {
+namespace {
+
+// exact::exp lane by lane, for x in [-87, 88] (where 2^k is a normal float, built from its bits).
+template <class V>
+typename V::F exp_lanes(typename V::F x) {
+  using F = typename V::F;
+  const F k = V::round_even(V::mul(x, V::set1_ps(1.4426950216293335f)));
+  F r = V::fmadd(V::neg(k), V::set1_ps(0.693145751953125f), x);
+  r = V::fmadd(V::neg(k), V::set1_ps(1.428606765330187e-06f), r);
+  F p = V::set1_ps(0.00019841270113829523f);
+  for (float c :
+       {0.0013888889225199819f, 0.008333333767950535f, 0.0416666679084301f, 0.1666666716337204f, 0.5f, 1.0f, 1.0f})
+    p = V::fmadd(p, r, V::set1_ps(c));
+  return V::mul(p, V::pow2(k));  // one rounding, as ldexpf's
+}
+
+template <class V>
+void swiglu_simd(float* gate, const float* up, int64_t n) {
+  using F = typename V::F;
+  const F lo = V::set1_ps(kSiluExpLow), hi = V::set1_ps(kSiluExpHigh), one = V::set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + V::kLanes <= n; i += V::kLanes) {
+    const F g = V::loadf(gate + i);
+    const F e = exp_lanes<V>(V::min(V::max(V::neg(g), lo), hi));
+    V::store(gate + i, V::mul(V::div(g, V::add(one, e)), V::loadf(up + i)));
+  }
+  for (; i < n; ++i) gate[i] = silu_reference(gate[i]) * up[i];
+}
+
+}  // namespace
+}  // namespace tandem::act

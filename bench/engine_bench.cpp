@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "apps/flags.h"
+#include "kernels/int8_matmul.h"
 #include "kernels/int8_peak.h"
 #include "model/model.h"
 #include "model/transformer.h"
@@ -91,6 +92,22 @@ double matrix_multiply_adds(const Weights& w, bool with_output) {
     for (const WeightMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
       total += double(m->rows) * double(m->cols);
   return total;
+}
+
+// Multiply-adds per second of matmul_int8 alone on one matrix, `tokens` random tokens at a
+// time: the best of five rounds of three after one untimed run.
+double matrix_rate(const WeightMatrix& m, int tokens, ThreadPool& pool) {
+  const PackedMatrix packed = pack_matrix(m, pool);
+  std::vector<float> x(size_t(tokens) * size_t(m.cols)), y(size_t(tokens) * size_t(m.rows));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i * 2654435761u % 2001) - 1000) / 1000.0f;
+  matmul_int8(packed, x.data(), tokens, y.data(), pool);
+  double best = 1e9;
+  for (int round = 0; round < 5; ++round) {
+    const auto start = Clock::now();
+    for (int i = 0; i < 3; ++i) matmul_int8(packed, x.data(), tokens, y.data(), pool);
+    best = std::min(best, seconds(start, Clock::now()) / 3);
+  }
+  return double(m.rows) * double(m.cols) * tokens / best;
 }
 
 struct Speed {
@@ -217,7 +234,9 @@ int main(int argc, char** argv) {
   flags.add("kv-shards", "", "long-context decode: also with these shard processes (ZeroMQ endpoints)");
   flags.add("sections", "speed,passes,contexts",
             "what to measure: speed (prefill and decode), passes (k-token pass costs), contexts (long-context "
-            "decode), vocab (a drafted token with the classifier cut to --draft-vocab, FR-Spec)");
+            "decode), vocab (a drafted token with the classifier cut to --draft-vocab, FR-Spec), matrices (the int8 "
+            "kernel alone on each of the first layer's matrices and the classifier, --prompt-tokens at a time, as a "
+            "share of the int8 peak)");
   flags.add("draft-vocab", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.vocab", "section vocab: the draft vocabulary");
   flags.add("draft-vocab-top", "32768", "section vocab: its most frequent tokens kept");
   flags.add("json", "", "also write the figures to this JSON file");
@@ -315,6 +334,39 @@ int main(int argc, char** argv) {
         std::printf(" %.0f%% |\n", pass_peak);
         std::fflush(stdout);
       }
+  }
+  // The int8 kernel alone on each distinct matrix shape of the first layer, and the classifier.
+  if (sections.count("matrices"))
+    std::printf(
+        "\n| model | matrix | type | rows x cols | tokens | threads | G multiply-adds/s | of int8 peak |\n"
+        "|---|---|---|---|---|---|---|---|\n");
+  for (const auto& name : sections.count("matrices") ? models : std::vector<std::string>{}) {
+    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    const Weights& w = model->weights();
+    const auto& l = w.layers.at(0);
+    const std::pair<const char*, const WeightMatrix*> matrices[] = {
+        {"q", &l.wq},        {"k", &l.wk},    {"v", &l.wv},        {"output", &l.wo},
+        {"gate", &l.w_gate}, {"up", &l.w_up}, {"down", &l.w_down}, {"classifier", &w.output}};
+    for (const auto& [label, m] : matrices) {
+      if (!can_pack(*m) || !has_int8_kernel(m->type)) continue;
+      for (int t : thread_counts) {
+        ThreadPool pool(t);
+        const double rate = matrix_rate(*m, prompt_tokens, pool);
+        std::printf("| %s | %s | %s | %lld x %lld | %d | %d | %.0f | %.0f%% |\n", model->config().name.c_str(), label,
+                    std::string(dtype_info(m->type).name).c_str(), (long long)m->rows, (long long)m->cols,
+                    prompt_tokens, t, rate / 1e9, of_peak(rate, t));
+        std::fflush(stdout);
+        report["matrices"].push_back({{"model", name},
+                                      {"matrix", label},
+                                      {"type", std::string(dtype_info(m->type).name)},
+                                      {"rows", m->rows},
+                                      {"cols", m->cols},
+                                      {"tokens", prompt_tokens},
+                                      {"threads", t},
+                                      {"gmacs", rate / 1e9},
+                                      {"percent_of_int8_peak", of_peak(rate, t)}});
+      }
+    }
   }
   // A drafted token (one-token pass, logits wanted) with the whole classifier and with it cut.
   if (sections.count("vocab"))

@@ -115,6 +115,19 @@ TEST(Ops, SwigluIsTheSameOnEveryInstructionSetAndCloseToExact) {
   }
 }
 
+// Attention's softmax weight e^x (x <= 0): within 2 ulp of e^x in double down to the floor
+// where e^x would turn denormal, and 0 below it (a weight under 2e-38 of the largest one).
+TEST(Ops, AttentionExpIsCloseToExpAndZeroBelowItsFloor) {
+  for (int i = 0; i <= 870000; ++i) {
+    const float x = -float(i) / 10000.0f;
+    const float got = attention_exp(x), exact = float(std::exp(double(x)));
+    EXPECT_LE(std::fabs(got - exact), 2 * std::fabs(std::nextafter(exact, INFINITY) - exact)) << "e^" << x;
+  }
+  EXPECT_EQ(attention_exp(0.0f), 1.0f);
+  EXPECT_EQ(attention_exp(-87.01f), 0.0f);
+  EXPECT_EQ(attention_exp(-INFINITY), 0.0f);
+}
+
 TEST(Ops, ArgmaxTiesGoToFirst) {
   std::vector<float> v = {1, 3, 2, 3};
   EXPECT_EQ(argmax(v.data(), 4), 1);

@@ -260,6 +260,10 @@ int main(int argc, char** argv) {
   nlohmann::json report = {{"prompt_tokens", prompt_tokens}, {"decode_tokens", decode_tokens}};
   const auto section_list = flags.get_list("sections");
   const std::set<std::string> sections(section_list.begin(), section_list.end());
+  // A --models entry: a bare name is looked up in --models-dir.
+  auto load_model = [&](const std::string& name) {
+    return Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+  };
   std::printf("memory read bandwidth:");
   for (int t : thread_counts) {
     double bw = measure_bandwidth(t);
@@ -287,7 +291,7 @@ int main(int argc, char** argv) {
       "bandwidth limit tok/s | decode / limit |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& name : sections.count("speed") ? models : std::vector<std::string>{}) {
-    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    auto model = load_model(name);
     double mb = double(model->weights().bytes_per_token()) / 1e6;
     for (const auto& path : paths)
       for (int t : thread_counts) {
@@ -313,7 +317,7 @@ int main(int argc, char** argv) {
       "\n| model | matmul | threads | forward of k tokens / forward of 1: k=2 | 4 | 8 | 16 | k=16 / int8 peak |\n"
       "|---|---|---|---|---|---|---|---|\n");
   for (const auto& name : sections.count("passes") ? models : std::vector<std::string>{}) {
-    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    auto model = load_model(name);
     for (const auto& path : paths)
       for (int t : thread_counts) {
         Transformer tf(*model, t, kAttentionSegment, use_path(path));
@@ -335,13 +339,13 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
       }
   }
-  // The int8 kernel alone on each distinct matrix shape of the first layer, and the classifier.
+  // The int8 kernel alone on each matrix of the first layer, and the classifier.
   if (sections.count("matrices"))
     std::printf(
         "\n| model | matrix | type | rows x cols | tokens | threads | G multiply-adds/s | of int8 peak |\n"
         "|---|---|---|---|---|---|---|---|\n");
   for (const auto& name : sections.count("matrices") ? models : std::vector<std::string>{}) {
-    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    auto model = load_model(name);
     const Weights& w = model->weights();
     const auto& l = w.layers.at(0);
     const std::pair<const char*, const WeightMatrix*> matrices[] = {
@@ -351,20 +355,20 @@ int main(int argc, char** argv) {
       if (!can_pack(*m) || !has_int8_kernel(m->type)) continue;
       for (int t : thread_counts) {
         ThreadPool pool(t);
-        const double rate = matrix_rate(*m, prompt_tokens, pool);
+        const double rate = matrix_rate(*m, prompt_tokens, pool), share = of_peak(rate, t);
+        const std::string type(dtype_info(m->type).name);
         std::printf("| %s | %s | %s | %lld x %lld | %d | %d | %.0f | %.0f%% |\n", model->config().name.c_str(), label,
-                    std::string(dtype_info(m->type).name).c_str(), (long long)m->rows, (long long)m->cols,
-                    prompt_tokens, t, rate / 1e9, of_peak(rate, t));
+                    type.c_str(), (long long)m->rows, (long long)m->cols, prompt_tokens, t, rate / 1e9, share);
         std::fflush(stdout);
         report["matrices"].push_back({{"model", name},
                                       {"matrix", label},
-                                      {"type", std::string(dtype_info(m->type).name)},
+                                      {"type", type},
                                       {"rows", m->rows},
                                       {"cols", m->cols},
                                       {"tokens", prompt_tokens},
                                       {"threads", t},
                                       {"gmacs", rate / 1e9},
-                                      {"percent_of_int8_peak", of_peak(rate, t)}});
+                                      {"percent_of_int8_peak", share}});
       }
     }
   }
@@ -374,7 +378,7 @@ int main(int argc, char** argv) {
         "\n| model | threads | drafted token, whole vocabulary | cut to | drafted token | saved |\n"
         "|---|---|---|---|---|---|\n");
   for (const auto& name : sections.count("vocab") ? models : std::vector<std::string>{}) {
-    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    auto model = load_model(name);
     const auto kept =
         read_draft_vocabulary(flags.get("draft-vocab"), model->tokenizer(), int32_t(flags.get_int("draft-vocab-top")));
     for (int t : thread_counts) {
@@ -405,7 +409,7 @@ int main(int argc, char** argv) {
   for (auto& n : flags.get_list("shards")) setups.push_back(n);
   if (!flags.get("kv-shards").empty()) setups.push_back("processes");
   for (const auto& name : contexts.empty() ? std::vector<std::string>{} : models) {
-    auto model = Model::load(name.find('/') == std::string::npos ? models_dir + "/" + name : name);
+    auto model = load_model(name);
     for (const auto& path : paths)
       for (int t : thread_counts)
         for (const std::string& setup : setups) {

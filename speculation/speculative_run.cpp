@@ -34,10 +34,22 @@ SpeculativeRun::SpeculativeRun(const Model& target, Drafter* drafter, std::vecto
 
 void SpeculativeRun::prefill(Transformer& target) {
   auto start = Clock::now();
-  feed_chain(target, cache_, context_, 0, int64_t(context_.size()) - 1, options_.prefill_chunk, false);
-  prefilled_ = int64_t(context_.size()) - 1;
+  const int64_t prompt = int64_t(context_.size());
+  if (finished_) {  // nothing to produce: the prompt's positions only, as a pass would find them
+    feed_chain(target, cache_, context_, 0, prompt - 1, options_.prefill_chunk, false);
+    prefilled_ = prompt - 1;
+    result_.prefill_seconds = seconds_since(start);
+    return;
+  }
+  // The whole prompt, with the last token's logits: the first token comes out of the
+  // prefill, as in plain decoding, not out of a pass of its own (a decode step saved).
+  const std::vector<float> logits = feed_chain(target, cache_, context_, 0, prompt, options_.prefill_chunk, true);
+  prefilled_ = prompt;
   result_.prefill_seconds = seconds_since(start);
-  decode_start_ = Clock::now();
+  decode_start_ = verify_start_ = Clock::now();
+  tree_ = TokenTree();
+  pass_ids_.assign(1, pending_);
+  conclude_pass(logits.data(), true);
 }
 
 int64_t SpeculativeRun::add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens) {
@@ -136,12 +148,14 @@ void SpeculativeRun::add_pass(std::vector<BatchToken>& batch, int32_t seq) {
   for (int32_t i = 0; i < tree_.size(); ++i) pass_ids_.push_back(tree_[i].token);
 }
 
-void SpeculativeRun::finish_pass(const float* raw_logits) {
+void SpeculativeRun::finish_pass(const float* raw_logits) { conclude_pass(raw_logits, false); }
+
+void SpeculativeRun::conclude_pass(const float* raw_logits, bool in_cache) {
   const int32_t vocab = model_.config().vocab_size;
   // Under a grammar the target chooses among the tokens it allows (drafters still learn from
   // the raw logits).
   const float* logits = grammar_ ? grammar_->mask(raw_logits, pass_tokens(), vocab) : raw_logits;
-  const int64_t first_pos = cache_.length() + 1;
+  const int64_t first_pos = cache_.length() + (in_cache ? 0 : 1);  // where the first decided token goes
   Verdict verdict;
   if (options_.sampling.temperature <= 0.0f)
     verdict = verify_greedy(tree_, logits, logits + vocab, vocab);
@@ -152,13 +166,15 @@ void SpeculativeRun::finish_pass(const float* raw_logits) {
   if (drafter_) drafter_->observe(pass_ids_, raw_logits, vocab);
   std::vector<int64_t> keep = {0};
   for (int32_t node : verdict.accepted) keep.push_back(1 + node);
-  cache_.commit(keep);
+  if (!in_cache) cache_.commit(keep);
   stats_.verify_seconds += seconds_since(verify_start_);
-  ++stats_.passes;
-  stats_.drafted += tree_.size();
-  stats_.accepted += int64_t(verdict.accepted.size());
-  depth_.update(tree_.depth(), int(verdict.accepted.size()));
-  if (drafter_) drafter_->learn(tree_.depth(), int(verdict.accepted.size()));
+  if (!in_cache) {  // the prefill's token is no pass: nothing was drafted for it
+    ++stats_.passes;
+    stats_.drafted += tree_.size();
+    stats_.accepted += int64_t(verdict.accepted.size());
+    depth_.update(tree_.depth(), int(verdict.accepted.size()));
+    if (drafter_) drafter_->learn(tree_.depth(), int(verdict.accepted.size()));
+  }
 
   std::vector<int32_t> produced, rows;  // rows: the logits row that decided each token
   for (int32_t node : verdict.accepted) {

@@ -22,7 +22,9 @@ class SpeculativeRun {
   SpeculativeRun(const Model& target, Drafter* drafter, std::vector<int32_t> prompt_ids, GenerationOptions options,
                  SpeculationOptions speculation, std::function<void(int32_t)> on_token = {});
 
-  /// Runs the prompt, all but its last token, into the cache (the last one opens the first pass).
+  /// Runs the whole prompt into the cache and takes the first token from its last logits, as
+  /// plain decoding does (the first pass then opens with that token). Chunk by chunk
+  /// (add_prefill_chunk) the last prompt token instead opens the first pass.
   void prefill(Transformer& target);
   /// Whether prompt tokens are still waiting to be run (when prefilling chunk by chunk).
   bool prefilling() const { return prefilled_ + 1 < int64_t(result_.prompt_ids.size()); }
@@ -99,6 +101,8 @@ class SpeculativeRun {
 
   // The next pass's draft depth, chosen once (by announce_pass or add_pass).
   int planned_depth();
+  // finish_pass's work; `in_cache`: the pass's one token is committed already (prefill's last).
+  void conclude_pass(const float* raw_logits, bool in_cache);
   int64_t prefilled_ = 0;                         // prompt tokens in the cache
   int64_t cached_positions_ = 0;                  // of those, read from an earlier prompt's prefix (adopt_prefix)
   std::shared_ptr<const KvCache> shared_prompt_;  // this run's prompt as a shared prefix, once share_prompt() made it

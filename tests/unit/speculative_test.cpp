@@ -195,6 +195,36 @@ TEST(SpeculativeGreedy, AdaptiveDepthMatchesAutoregressive) {
   }
 }
 
+// A drafter that never drafts: the run is plain decoding.
+class DraftsNothing : public Drafter {
+ public:
+  TokenTree draft(const std::vector<int32_t>& /*context*/, int /*max_depth*/) override { return {}; }
+};
+
+// The first token comes out of the prefill, as plain decoding takes it: n tokens cost n - 1
+// passes (the last prompt token opens no pass of its own), greedy or sampled, and the
+// output is plain decoding's for the same seed.
+TEST(SpeculativeRun, TakesTheFirstTokenFromThePrefill) {
+  auto model = Model::load(test::stories_model());
+  Transformer target(*model, 1);
+  auto prompt = model->tokenizer().encode("Once upon a time", true);
+  for (float temperature : {0.0f, 0.8f}) {
+    for (int max_tokens : {1, 12}) {
+      GenerationOptions options;
+      options.max_tokens = max_tokens;
+      options.sampling = {temperature, 0, 1.0f, 5};
+      DraftsNothing drafter;
+      SpeculationStats stats;
+      const GenerationResult run = generate_speculative(target, drafter, prompt, options, stats);
+      EXPECT_EQ(run.ids, generate_autoregressive(target, prompt, options, {}).ids) << temperature;
+      ASSERT_EQ(run.finish, FinishReason::Length) << temperature;
+      ASSERT_EQ(run.ids.size(), size_t(max_tokens));
+      EXPECT_EQ(stats.passes, max_tokens - 1) << temperature;
+      EXPECT_EQ(stats.drafted, 0);
+    }
+  }
+}
+
 TEST(SpeculativeGreedy, PromptLookupMatchesAutoregressive) {
   auto model = Model::load(test::stories_model());
   Transformer target(*model, 1);

@@ -49,7 +49,9 @@ void PromptReuse::after_prefill(ActiveRequest& request) {
   if (!applies_to(request) || request.run().stats().passes > 0 || positions < 1) return;
   if (request.run().cached_positions() == positions) return;  // read whole from the cache: nothing new to keep
   const KvCache& cache = request.run().cache();
-  if (!cache.remote()) return keep(request, request.ticket().prompt_ids, request.run().share_prompt());
+  // When the first token came out of the prefill, the cache holds the prompt's last position
+  // too: keyed by the context (prompt and that token), the entry covers every one of them.
+  if (!cache.remote()) return keep(request, request.run().context(), request.run().share_prompt());
   {
     std::lock_guard lock(mutex_);
     if (cache_.touch(scope_of(request), request.ticket().prompt_ids)) return;  // held already: no copy

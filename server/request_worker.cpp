@@ -386,11 +386,13 @@ RequestWorker::PassPlan RequestWorker::plan_pass(std::vector<std::unique_ptr<Act
     SpeculativeRun& run = active[i]->run();
     const size_t before = plan.batch.size();
     int64_t row = -1;
+    const bool prefilling = run.prefilling();
     auto failed = failure_of(active[i]->ticket(), [&] {
       check_alive(active[i]->ticket());
-      if (run.prefilling()) {
+      if (prefilling) {
         const std::string& client = active[i]->ticket().spec.group;
         prefill.took(client, run.add_prefill_chunk(plan.batch, int32_t(plan.caches.size()), prefill.share(client)));
+        if (run.chunk_ends_prompt()) row = logit_rows++;  // the prompt's last token: the first token's logits
       } else {
         const double drafting_before = run.stats().draft_seconds;
         run.add_pass(plan.batch, int32_t(plan.caches.size()));
@@ -408,6 +410,7 @@ RequestWorker::PassPlan RequestWorker::plan_pass(std::vector<std::unique_ptr<Act
       active.erase(active.begin() + int64_t(i));
       continue;
     }
+    plan.prefill.push_back(prefilling);
     plan.first_row.push_back(row);
     plan.caches.push_back(&run.cache());
     ++i;
@@ -449,8 +452,9 @@ void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_
   for (size_t i = 0; i < active.size(); ++i) {
     ActiveRequest& a = *active[i];
     auto failed = failure_of(a.ticket(), [&] {
-      if (plan.first_row[i] < 0) {
-        a.run().finish_prefill_chunk();
+      if (plan.prefill[i]) {
+        a.run().finish_prefill_chunk(plan.first_row[i] < 0 ? nullptr
+                                                           : logits.data() + size_t(plan.first_row[i]) * vocab);
         if (!a.run().prefilling()) prompt_reuse_.after_prefill(a);
         if (a.ready_to_fork())  // its prompt is in: the other samples start from its cache
           for (auto& sample : a.fork()) started.push_back(std::move(sample));

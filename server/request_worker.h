@@ -71,11 +71,13 @@ class RequestWorker : public RequestBackend {
   bool admit(std::vector<std::unique_ptr<ActiveRequest>>& active);
   // Whether drafting beside the pass pays: PEARL requests are most of the batch, none prefilling.
   static bool drafting_pays(const std::vector<std::unique_ptr<ActiveRequest>>& active);
-  // What one pass computes: every request's tokens as its own sequence, their caches, and
-  // where each request's logits start (-1: a prefill chunk, which asks for none).
+  // What one pass computes: every request's tokens as its own sequence, their caches,
+  // whether each put in a prompt chunk, and where its logits start (-1: none, a prompt chunk
+  // before the prompt's last token).
   struct PassPlan {
     std::vector<BatchToken> batch;
     std::vector<KvCache*> caches;
+    std::vector<bool> prefill;
     std::vector<int64_t> first_row;
     bool drafting_beside = false;  // PEARL drafts beside the forward, which keeps to the verifier's cores
   };

@@ -54,21 +54,34 @@ void SpeculativeRun::prefill(Transformer& target) {
 
 int64_t SpeculativeRun::add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens) {
   if (prefilled_ == cached_positions_) decode_start_ = Clock::now();  // the request's first pass: its clock starts
-  chunk_ = std::min<int64_t>(max_tokens, int64_t(result_.prompt_ids.size()) - 1 - prefilled_);
-  for (int64_t i = 0; i < chunk_; ++i)
-    batch.push_back(
-        {context_[size_t(prefilled_ + i)], seq, prefilled_ + i, i == 0 ? -1 : int32_t(batch.size()) - 1, false});
+  const int64_t prompt = int64_t(result_.prompt_ids.size());
+  chunk_ = std::min<int64_t>(max_tokens, prompt - prefilled_);
+  for (int64_t i = 0; i < chunk_; ++i) {
+    const int64_t pos = prefilled_ + i;
+    batch.push_back({context_[size_t(pos)], seq, pos, i == 0 ? -1 : int32_t(batch.size()) - 1, pos == prompt - 1});
+  }
   return chunk_;
 }
 
-void SpeculativeRun::finish_prefill_chunk() {
+bool SpeculativeRun::chunk_ends_prompt() const {
+  return chunk_ > 0 && prefilled_ + chunk_ == int64_t(result_.prompt_ids.size());
+}
+
+void SpeculativeRun::finish_prefill_chunk(const float* last_logits) {
+  const bool ends_prompt = chunk_ends_prompt();
+  if (ends_prompt && !last_logits) throw std::logic_error("finish_prefill_chunk: the prompt's last logits are missing");
   cache_.commit_all();
   prefilled_ += chunk_;
   chunk_ = 0;
   if (!prefilling()) {
     // Prefill time is from the first chunk until the prompt is in; decode starts now.
     result_.prefill_seconds = seconds_since(decode_start_);
-    decode_start_ = Clock::now();
+    decode_start_ = verify_start_ = Clock::now();
+  }
+  if (ends_prompt && !finished_) {  // the first token, from the prompt's last logits
+    tree_ = TokenTree();
+    pass_ids_.assign(1, pending_);
+    conclude_pass(last_logits, true);
   }
 }
 
@@ -80,7 +93,9 @@ std::shared_ptr<const KvCache> SpeculativeRun::share_prompt() {
   const int64_t max_positions = cache_.max_positions();
   auto prompt = std::make_shared<KvCache>(cache_.shared_prefix() ? cache_.flat_copy() : std::move(cache_));
   prompt->shrink_to_committed();
-  if (prompt->length() != positions) throw std::logic_error("share_prompt: the cache does not hold the prompt");
+  // The prompt's positions, and its last token's too when the first token came from the prefill.
+  if (prompt->length() != positions && prompt->length() != positions + 1)
+    throw std::logic_error("share_prompt: the cache does not hold the prompt");
   cache_ = KvCache(model_.config(), max_positions, prompt);
   shared_prompt_ = prompt;
   return prompt;
@@ -88,9 +103,10 @@ std::shared_ptr<const KvCache> SpeculativeRun::share_prompt() {
 
 void SpeculativeRun::adopt_prompt(std::shared_ptr<const KvCache> prompt) {
   const int64_t positions = int64_t(result_.prompt_ids.size()) - 1;  // all but the token opening the first pass
-  if (!prompt || prompt->length() != positions || prefilled_ > 0 || stats_.passes > 0 || cache_.remote())
+  if (!prompt || prompt->length() < positions || prompt->length() > positions + 1 || prefilled_ > 0 ||
+      stats_.passes > 0 || cache_.remote())
     throw std::logic_error("adopt_prompt: a prompt's cache of another length, or a run already started");
-  cache_ = KvCache(model_.config(), cache_.max_positions(), prompt);
+  cache_ = KvCache(model_.config(), cache_.max_positions(), prompt, positions);
   shared_prompt_ = std::move(prompt);
   prefilled_ = positions;
   decode_start_ = Clock::now();

@@ -23,16 +23,22 @@ class SpeculativeRun {
                  SpeculationOptions speculation, std::function<void(int32_t)> on_token = {});
 
   /// Runs the whole prompt into the cache and takes the first token from its last logits, as
-  /// plain decoding does (the first pass then opens with that token). Chunk by chunk
-  /// (add_prefill_chunk) the last prompt token instead opens the first pass.
+  /// plain decoding does (the first pass then opens with that token). A run whose prompt's
+  /// positions came whole from elsewhere (adopt_prompt, adopt_prefix) opens its first pass
+  /// with the prompt's last token instead.
   void prefill(Transformer& target);
   /// Whether prompt tokens are still waiting to be run (when prefilling chunk by chunk).
   bool prefilling() const { return prefilled_ + 1 < int64_t(result_.prompt_ids.size()); }
-  /// Appends up to `max_tokens` of the prompt not yet run to `batch` as sequence `seq`
-  /// (no logits), so a prompt can share passes with other requests' decoding. Returns how many.
+  /// Appends up to `max_tokens` of the prompt not yet run to `batch` as sequence `seq`, so a
+  /// prompt can share passes with other requests' decoding. Returns how many. Only the
+  /// prompt's last token asks for logits (chunk_ends_prompt).
   int64_t add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens);
-  /// After the forward of a prefill chunk: keeps its keys and values.
-  void finish_prefill_chunk();
+  /// Whether the chunk just added holds the prompt's last token, whose logits row
+  /// finish_prefill_chunk then needs.
+  bool chunk_ends_prompt() const;
+  /// After the forward of a prefill chunk: keeps its keys and values; when the chunk ended the
+  /// prompt, decides the first token from `last_logits`, as prefill() does.
+  void finish_prefill_chunk(const float* last_logits = nullptr);
   /// Once the prompt is in and before the first pass: makes the cache's prompt positions a
   /// prefix that other runs share (KvCache), this run reading it too: the samples of one
   /// request, and later prompts that start the same way (server/prefix_cache.h). When part

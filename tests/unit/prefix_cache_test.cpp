@@ -232,6 +232,25 @@ TEST(PrefixCache, AServedPromptReadFromTheCacheGivesTheSameTokens) {
   }
 }
 
+// A prompt the worker prefills gives the first token from its last logits, as plain
+// decoding does (24 tokens in 23 passes); a prompt read whole from the cache runs its last
+// token in the first pass instead (24 in 24). Both give plain decoding's tokens.
+TEST(PrefixCache, AServedRequestTakesItsFirstTokenFromThePrefill) {
+  for (float temperature : {0.0f, 0.8f}) {
+    ServedStories served{ServingOptions{}};
+    const Tokens prompt = served.encode("Once upon a time, there was a little girl named Lily. She loved to play");
+    wire::FinalResult f = served.ask("zmq:a", prompt, true, temperature);
+    ASSERT_EQ(f.ids_size(), 24);
+    EXPECT_EQ(f.stats().cached_tokens(), 0);
+    EXPECT_EQ(f.stats().verifier_passes(), 23) << "temperature " << temperature;
+    EXPECT_EQ(ids_of(f), served.plain(prompt, temperature));
+    f = served.ask("zmq:a", prompt, true, temperature);
+    EXPECT_EQ(f.stats().cached_tokens(), int32_t(prompt.size()) - 1);
+    EXPECT_EQ(f.stats().verifier_passes(), 24) << "temperature " << temperature;
+    EXPECT_EQ(ids_of(f), served.plain(prompt, temperature));
+  }
+}
+
 // With speculation, a pass may accept drafts past the token limit: those positions are in
 // the cache but not in the output, and the kept conversation stops where the output does.
 TEST(PrefixCache, ASpeculativeAnswerIsKeptUpToItsLastOutputToken) {

@@ -47,9 +47,13 @@ void SpeculativeRun::prefill(Transformer& target) {
   prefilled_ = prompt;
   result_.prefill_seconds = seconds_since(start);
   decode_start_ = verify_start_ = Clock::now();
+  take_first_token(logits.data());
+}
+
+void SpeculativeRun::take_first_token(const float* last_logits) {
   tree_ = TokenTree();
   pass_ids_.assign(1, pending_);
-  conclude_pass(logits.data(), true);
+  conclude_pass(last_logits, true);
 }
 
 int64_t SpeculativeRun::add_prefill_chunk(std::vector<BatchToken>& batch, int32_t seq, int64_t max_tokens) {
@@ -78,11 +82,7 @@ void SpeculativeRun::finish_prefill_chunk(const float* last_logits) {
     result_.prefill_seconds = seconds_since(decode_start_);
     decode_start_ = verify_start_ = Clock::now();
   }
-  if (ends_prompt && !finished_) {  // the first token, from the prompt's last logits
-    tree_ = TokenTree();
-    pass_ids_.assign(1, pending_);
-    conclude_pass(last_logits, true);
-  }
+  if (ends_prompt && !finished_) take_first_token(last_logits);
 }
 
 std::shared_ptr<const KvCache> SpeculativeRun::share_prompt() {

@@ -109,6 +109,8 @@ class SpeculativeRun {
   int planned_depth();
   // finish_pass's work; `in_cache`: the pass's one token is committed already (prefill's last).
   void conclude_pass(const float* raw_logits, bool in_cache);
+  // Decides the first token from the logits of the prompt's last token, run in the prefill.
+  void take_first_token(const float* last_logits);
   int64_t prefilled_ = 0;                         // prompt tokens in the cache
   int64_t cached_positions_ = 0;                  // of those, read from an earlier prompt's prefix (adopt_prefix)
   std::shared_ptr<const KvCache> shared_prompt_;  // this run's prompt as a shared prefix, once share_prompt() made it

@@ -9,20 +9,30 @@
 
 namespace tandem::exact {
 
+// exp's constants, shared with the CPU's vectorized copy (kernels/cpu/activation_simd.h).
+constexpr float kLog2e = 1.4426950216293335f;
+constexpr float kLn2High = 0.693145751953125f;  // ln2 in two parts: k * kLn2High is exact
+constexpr float kLn2Low = 1.428606765330187e-06f;
+constexpr float kInvFactorial7 = 0.00019841270113829523f;
+constexpr float kInvFactorial6 = 0.0013888889225199819f;
+constexpr float kInvFactorial5 = 0.008333333767950535f;
+constexpr float kInvFactorial4 = 0.0416666679084301f;
+constexpr float kInvFactorial3 = 0.1666666716337204f;
+
 /// e^x: x = k ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so k ln2 loses nothing), e^r by
 /// its Taylor series to r^7 (truncation below 6e-9 of the result), times 2^k.
 TANDEM_HD float exp(float x) {
   if (x != x) return x;                          // NaN
   if (x > 88.72283935546875f) return HUGE_VALF;  // past the largest float
   if (x < -103.97208404541015625f) return 0.0f;  // below half the smallest denormal
-  const float k = rintf(x * 1.4426950216293335f);
-  float r = fmaf(-k, 0.693145751953125f, x);
-  r = fmaf(-k, 1.428606765330187e-06f, r);
-  float p = 0.00019841270113829523f;       // 1/7!
-  p = fmaf(p, r, 0.0013888889225199819f);  // 1/6!
-  p = fmaf(p, r, 0.008333333767950535f);   // 1/5!
-  p = fmaf(p, r, 0.0416666679084301f);     // 1/4!
-  p = fmaf(p, r, 0.1666666716337204f);     // 1/3!
+  const float k = rintf(x * kLog2e);
+  float r = fmaf(-k, kLn2High, x);
+  r = fmaf(-k, kLn2Low, r);
+  float p = kInvFactorial7;
+  p = fmaf(p, r, kInvFactorial6);
+  p = fmaf(p, r, kInvFactorial5);
+  p = fmaf(p, r, kInvFactorial4);
+  p = fmaf(p, r, kInvFactorial3);
   p = fmaf(p, r, 0.5f);
   p = fmaf(p, r, 1.0f);
   p = fmaf(p, r, 1.0f);

@@ -6,21 +6,23 @@
 // and the instruction set never changes a logit.
 #include <cstdint>
 
+#include "kernels/exact_math.h"
 #include "kernels/ops.h"
 
 namespace tandem::act {
 namespace {
 
-// exact::exp lane by lane, for x in [-87, 88] (where 2^k is a normal float, built from its bits).
+// exact::exp lane by lane, its steps and constants, for x in [-87, 88] (where 2^k is a
+// normal float, built from its bits).
 template <class V>
 typename V::F exp_lanes(typename V::F x) {
   using F = typename V::F;
-  const F k = V::round_even(V::mul(x, V::set1_ps(1.4426950216293335f)));
-  F r = V::fmadd(V::neg(k), V::set1_ps(0.693145751953125f), x);
-  r = V::fmadd(V::neg(k), V::set1_ps(1.428606765330187e-06f), r);
-  F p = V::set1_ps(0.00019841270113829523f);
+  const F k = V::round_even(V::mul(x, V::set1_ps(exact::kLog2e)));
+  F r = V::fmadd(V::neg(k), V::set1_ps(exact::kLn2High), x);
+  r = V::fmadd(V::neg(k), V::set1_ps(exact::kLn2Low), r);
+  F p = V::set1_ps(exact::kInvFactorial7);
   for (float c :
-       {0.0013888889225199819f, 0.008333333767950535f, 0.0416666679084301f, 0.1666666716337204f, 0.5f, 1.0f, 1.0f})
+       {exact::kInvFactorial6, exact::kInvFactorial5, exact::kInvFactorial4, exact::kInvFactorial3, 0.5f, 1.0f, 1.0f})
     p = V::fmadd(p, r, V::set1_ps(c));
   return V::mul(p, V::pow2(k));  // one rounding, as ldexpf's
 }

@@ -203,6 +203,10 @@ Metrics::Metrics()
                           .Name("tandem_draft_depth_accepted_total")
                           .Help("Verifier passes that accepted a draft token at this depth, by mode.")
                           .Register(*registry_)),
+      auto_passes_(BuildCounter()
+                       .Name("tandem_auto_passes_total")
+                       .Help("Verifier passes of requests in mode auto, by the drafter auto chose (ar: none).")
+                       .Register(*registry_)),
       channel_bytes_(BuildCounter()
                          .Name("tandem_channel_bytes_total")
                          .Help("Bytes through a channel, by channel and direction (sent, received).")
@@ -271,6 +275,10 @@ void Metrics::pass(const std::string& mode, int depth, int64_t drafted, int64_t 
     if (d <= depth) proposed.Increment();
     if (d <= accepted) kept.Increment();
   }
+}
+
+prometheus::Counter& Metrics::auto_passes(const std::string& drafter) {
+  return auto_passes_.Add({{"drafter", drafter}});
 }
 
 prometheus::Counter& Metrics::channel_bytes(const std::string& channel, const std::string& direction) {

@@ -48,6 +48,8 @@ class Metrics {
   // Verifier: speculation, batches, KV cache.
   /// Records one verifier pass of a request: `depth` levels drafted, `drafted` tokens, `accepted` kept.
   void pass(const std::string& mode, int depth, int64_t drafted, int64_t accepted);
+  /// tandem_auto_passes_total{drafter}: passes of requests in mode auto, by what drafted them ("ar": nothing).
+  prometheus::Counter& auto_passes(const std::string& drafter);
   prometheus::Histogram& batch_requests;         // requests per target forward
   prometheus::Histogram& batch_tokens;           // tokens per target forward
   prometheus::Gauge& kv_cache_used;              // bytes
@@ -78,6 +80,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& accepted_per_pass_;
   prometheus::Family<prometheus::Counter>& depth_proposed_;
   prometheus::Family<prometheus::Counter>& depth_accepted_;
+  prometheus::Family<prometheus::Counter>& auto_passes_;
   prometheus::Family<prometheus::Counter>& channel_bytes_;
   prometheus::Family<prometheus::Histogram>& channel_latency_;
   prometheus::Family<prometheus::Gauge>& pairs_;

@@ -58,6 +58,7 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   else
     drafter_ = make_drafter(spec.mode, models.draft, options_.max_context,
                             {&target, models.pass_rows, options_.sampling.temperature > 0});
+  auto_drafter_ = dynamic_cast<const AutoDrafter*>(drafter_.get());
   drafts_locally_ = !remote && mode != Mode::pearl;
   drafts_ahead_ = !remote && mode == Mode::pearl;
   run_ = std::make_unique<SpeculativeRun>(target, drafter_.get(), ticket_->prompt_ids, options_,
@@ -65,6 +66,11 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
                                           [this](int32_t id) { on_token(id); });
   shares_prompt_ = group_ && !run_->cache().remote();  // a cache on KV shards keeps its prompt there
   if (index_ > 0 && group_->prompt) run_->adopt_prompt(group_->prompt);
+}
+
+std::string ActiveRequest::auto_choice() const {
+  if (mode() != Mode::automatic) return "";
+  return auto_drafter_ ? auto_drafter_->latest_choice() : "ar";
 }
 
 std::vector<std::unique_ptr<ActiveRequest>> ActiveRequest::fork() {

@@ -14,6 +14,7 @@
 #include "server/request_spec.h"
 #include "server/sample_group.h"
 #include "speculation/ahead_drafting.h"
+#include "speculation/auto_drafter.h"
 #include "speculation/mode.h"
 #include "speculation/speculative_run.h"
 #include "speculation/stop_matcher.h"
@@ -72,6 +73,9 @@ class ActiveRequest {
   bool drafts_ahead() const { return drafts_ahead_; }
   /// Its pass-by-pass state.
   SpeculativeRun& run() { return *run_; }
+  /// In mode auto, what drafted its latest pass ("ar": nothing, as for every pass of a
+  /// sampled request, which auto decodes plainly); empty in the other modes.
+  std::string auto_choice() const;
   /// The final message, once finished (called once: a streaming request first gets
   /// the text still held back, if any, as a last chunk). For a sample, its own.
   wire::ServerMessage final_message();
@@ -108,6 +112,7 @@ class ActiveRequest {
   ReplySink sink_;
   GenerationOptions options_;  // the spec's, with this sample's seed
   std::unique_ptr<Drafter> drafter_;
+  const AutoDrafter* auto_drafter_ = nullptr;  // drafter_, when auto chooses its drafts
   std::unique_ptr<SpeculativeRun> run_;
   StreamDecoder decoder_;
   StopMatcher stop_matcher_;

@@ -7,6 +7,7 @@
 #include "observability/log.h"
 #include "observability/metrics.h"
 #include "server/prefill_shares.h"
+#include "speculation/measured_costs.h"
 #include "speculation/pearl_runner.h"
 
 namespace tandem {
@@ -435,7 +436,10 @@ bool RequestWorker::run_pass(const PassPlan& plan, std::vector<std::unique_ptr<A
     active.clear();
     return false;
   }
-  metrics().verifier_busy.Increment(seconds_since(forward_start));
+  const double forward_seconds = seconds_since(forward_start);
+  metrics().verifier_busy.Increment(forward_seconds);
+  // What auto weighs draft-model levels against (a forward on a share of the cores says less).
+  if (!plan.drafting_beside) MeasuredCosts::process().pass_took(forward_seconds, int64_t(plan.batch.size()));
   if (pearl_drafting_) metrics().drafter_busy.Increment(pearl_drafting_->busy_seconds() - drafting_before);
   metrics().batch_requests.Observe(double(active.size()));
   metrics().batch_tokens.Observe(double(plan.batch.size()));
@@ -465,6 +469,7 @@ void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_
       a.run().finish_pass(logits.data() + size_t(plan.first_row[i]) * vocab);
       const SpeculationStats& after = a.run().stats();
       metrics().pass(mode_name(a.mode()), depth, after.drafted - before.drafted, after.accepted - before.accepted);
+      if (const std::string choice = a.auto_choice(); !choice.empty()) metrics().auto_passes(choice).Increment();
     });
     if (failed)
       conclude(a, *failed);

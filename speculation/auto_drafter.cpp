@@ -1,6 +1,7 @@
 #include "speculation/auto_drafter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <span>
 #include <stdexcept>
 
@@ -34,8 +35,8 @@ RecentAcceptance& RecentAcceptance::process() {
 }
 
 AutoDrafter::AutoDrafter(std::vector<AutoCandidate> candidates, PassCost verify, const std::atomic<int64_t>* pass_rows,
-                         RecentAcceptance* recent)
-    : pass_rows_(pass_rows), recent_(recent) {
+                         RecentAcceptance* recent, MeasuredCosts* costs)
+    : pass_rows_(pass_rows), recent_(recent), costs_(costs) {
   for (auto& c : candidates) {
     if (!c.drafter) throw std::invalid_argument("auto: a candidate without a drafter");
     DraftLength depth(c.max_depth, verify, c.draft_cost, c.explore_every);
@@ -82,7 +83,9 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   const double rows_before = pass_rows_ ? double(std::max<int64_t>(0, pass_rows_->load() - own_rows_)) : 0.0;
   std::vector<DraftContext> weigh;
   std::vector<int> best;  // each candidate's depth that pays most now (0: none pays)
-  for (const Slot& slot : slots_) {
+  for (Slot& slot : slots_) {
+    if (costs_ && !slot.free())
+      slot.depth.set_draft_cost(costs_->draft_cost(slot.candidate.name, slot.candidate.draft_cost));
     weigh.push_back({rows_before, slot.candidate.catch_up_cost * double(slot.candidate.drafter->unseen_tokens(context)),
                      double(remaining_)});
     best.push_back(slot.depth.best_depth(weigh.back()));
@@ -92,7 +95,14 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   auto try_slot = [&](size_t i, int depth) {
     depth = std::min(depth, max_depth);
     if (depth <= 0 || !tree.empty()) return;
-    tree = slots_[i].candidate.drafter->draft(context, depth);
+    Drafter& drafter = *slots_[i].candidate.drafter;
+    const int64_t unseen = drafter.unseen_tokens(context);
+    const auto start = std::chrono::steady_clock::now();
+    tree = drafter.draft(context, depth);
+    if (costs_ && !slots_[i].free())
+      costs_->draft_took(slots_[i].candidate.name,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), tree.depth(),
+                         unseen);
     if (!tree.empty()) chosen_ = int(i);
   };
   // A drafter with a cost this request measures drafts at full depth, when catching it
@@ -143,6 +153,11 @@ void AutoDrafter::learn_for(Slot& slot, int drafted_depth, int accepted) {
 void AutoDrafter::sample_with(const SamplingParams& params) {
   Drafter::sample_with(params);
   for (auto& slot : slots_) slot.candidate.drafter->sample_with(params);
+}
+
+const std::string& AutoDrafter::latest_choice() const {
+  static const std::string none = "ar";
+  return chosen_ < 0 ? none : slots_[size_t(chosen_)].candidate.name;
 }
 
 std::vector<std::pair<std::string, int64_t>> AutoDrafter::choices() const {

@@ -23,6 +23,7 @@
 
 #include "speculation/draft_length.h"
 #include "speculation/drafter.h"
+#include "speculation/measured_costs.h"
 
 namespace tandem {
 
@@ -68,9 +69,12 @@ class AutoDrafter : public Drafter {
 
   /// `verify` is the cost of a pass over k tokens; `pass_rows`, when given, holds the rows
   /// of the batch's latest pass (the server's worker keeps it), so that a request in a
-  /// crowded batch weighs its drafts against their marginal cost there.
+  /// crowded batch weighs its drafts against their marginal cost there. `costs`, when given,
+  /// learns what this request's costly drafts take and, once it has also timed the
+  /// target's passes, replaces each candidate's draft_cost with the measured one.
   AutoDrafter(std::vector<AutoCandidate> candidates, PassCost verify, const std::atomic<int64_t>* pass_rows = nullptr,
-              RecentAcceptance* recent = &RecentAcceptance::process());
+              RecentAcceptance* recent = &RecentAcceptance::process(),
+              MeasuredCosts* costs = &MeasuredCosts::process());
 
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
   void observe(const std::vector<int32_t>& tokens, const float* logits, int32_t vocab) override;
@@ -80,6 +84,8 @@ class AutoDrafter : public Drafter {
 
   /// Passes each candidate drafted for, and passes with no draft ("ar" last).
   std::vector<std::pair<std::string, int64_t>> choices() const;
+  /// What drafted the latest pass: a candidate's name, or "ar" for none.
+  const std::string& latest_choice() const;
 
  private:
   struct Slot {
@@ -97,6 +103,7 @@ class AutoDrafter : public Drafter {
   std::vector<Slot> slots_;
   const std::atomic<int64_t>* pass_rows_;
   RecentAcceptance* recent_;
+  MeasuredCosts* costs_;
   int chosen_ = -1;       // the slot that drafted the latest pass (-1: none)
   int64_t own_rows_ = 1;  // rows this request put in the latest pass
   int64_t plain_passes_ = 0;

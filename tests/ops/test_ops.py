@@ -32,7 +32,8 @@ REQUIRED_METRICS = [
     "tandem_batch_requests", "tandem_kv_cache_used_bytes", "tandem_kv_cache_capacity_bytes",
     "tandem_channel_bytes_total", "tandem_channel_message_latency_seconds", "tandem_prefix_cache_hits_total",
     "tandem_prefix_cache_hit_tokens_total", "tandem_prefix_cache_evictions_total", "tandem_prefix_cache_bytes",
-    "tandem_prefix_cache_budget_bytes", "process_resident_memory_bytes", "process_cpu_seconds_total",
+    "tandem_prefix_cache_budget_bytes", "tandem_auto_passes_total", "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
 ]
 PROMQL_WORDS = {"sum", "rate", "by", "le", "histogram_quantile", "max", "and", "or", "up", "without", "on"}
 
@@ -87,11 +88,21 @@ def start_serve(build, shared, tmp):
     return server, endpoint, http
 
 
-def send_requests(endpoint, count):
+MODES = ["chain", "ar", "tree", "auto"]
+
+
+def send_requests(endpoint):
+    """One request in each of MODES."""
     from tandem_client import Client
     with Client(endpoint) as client:
-        for i in range(count):
-            client.generate("Once upon a time", max_tokens=12, mode=["chain", "ar", "tree"][i % 3])
+        for mode in MODES:
+            client.generate("Once upon a time", max_tokens=12, mode=mode)
+
+
+def auto_passes(scrape):
+    """tandem_auto_passes_total by drafter label."""
+    found = re.findall(r'^tandem_auto_passes_total\{drafter="([a-z]+)"\} (\S+)$', scrape, re.M)
+    return {drafter: float(value) for drafter, value in found}
 
 
 def check_scrape(http):
@@ -118,8 +129,12 @@ def check_scrape(http):
         unknown = query_metric_names(expr) - names
         if unknown:
             fail(f"{where} queries metrics the server does not export: {sorted(unknown)}")
+    # The auto request's passes (11 after the prefill's token, fewer when it drafted) are each counted once.
+    passes = auto_passes(scrape)
+    if not 1 <= sum(passes.values()) <= 11 or not set(passes) <= {"ar", "lookup", "recycle", "chain"}:
+        fail(f"tandem_auto_passes_total after one 12-token auto request: {passes}")
     print(f"scrape: promtool clean, {len(REQUIRED_METRICS)} required metrics present, "
-          f"{len(queries)} dashboard and alert queries name only exported metrics")
+          f"{len(queries)} dashboard and alert queries name only exported metrics, auto's passes {passes}")
     return scrape
 
 
@@ -149,9 +164,9 @@ def check_real_prometheus(http, endpoint, tmp):
                     return value
                 time.sleep(0.5)
             fail(f"Prometheus never saw {query} >= {minimum}")
-        before = wait_for(3)
-        send_requests(endpoint, 3)
-        after = wait_for(before + 3)
+        before = wait_for(len(MODES))
+        send_requests(endpoint)
+        after = wait_for(before + len(MODES))
         generated = prometheus_value(port, "sum(tandem_generated_tokens_total)")
         if not generated or generated <= 0:
             fail("Prometheus sees no generated tokens")
@@ -165,7 +180,7 @@ def metrics_check(build, shared):
     with tempfile.TemporaryDirectory() as tmp:
         server, endpoint, http = start_serve(build, shared, tmp)
         try:
-            send_requests(endpoint, 3)
+            send_requests(endpoint)
             check_scrape(http)
             check_real_prometheus(http, endpoint, tmp)
         finally:

@@ -7,7 +7,6 @@
 #include "observability/log.h"
 #include "observability/metrics.h"
 #include "server/prefill_shares.h"
-#include "speculation/measured_costs.h"
 #include "speculation/pearl_runner.h"
 
 namespace tandem {
@@ -436,10 +435,7 @@ bool RequestWorker::run_pass(const PassPlan& plan, std::vector<std::unique_ptr<A
     active.clear();
     return false;
   }
-  const double forward_seconds = seconds_since(forward_start);
-  metrics().verifier_busy.Increment(forward_seconds);
-  // What auto weighs draft-model levels against (a forward on a share of the cores says less).
-  if (!plan.drafting_beside) MeasuredCosts::process().pass_took(forward_seconds, int64_t(plan.batch.size()));
+  metrics().verifier_busy.Increment(seconds_since(forward_start));
   if (pearl_drafting_) metrics().drafter_busy.Increment(pearl_drafting_->busy_seconds() - drafting_before);
   metrics().batch_requests.Observe(double(active.size()));
   metrics().batch_tokens.Observe(double(plan.batch.size()));

@@ -1,7 +1,6 @@
 #include "speculation/auto_drafter.h"
 
 #include <algorithm>
-#include <chrono>
 #include <span>
 #include <stdexcept>
 
@@ -35,8 +34,8 @@ RecentAcceptance& RecentAcceptance::process() {
 }
 
 AutoDrafter::AutoDrafter(std::vector<AutoCandidate> candidates, PassCost verify, const std::atomic<int64_t>* pass_rows,
-                         RecentAcceptance* recent, MeasuredCosts* costs)
-    : pass_rows_(pass_rows), recent_(recent), costs_(costs) {
+                         RecentAcceptance* recent)
+    : pass_rows_(pass_rows), recent_(recent) {
   for (auto& c : candidates) {
     if (!c.drafter) throw std::invalid_argument("auto: a candidate without a drafter");
     DraftLength depth(c.max_depth, verify, c.draft_cost, c.explore_every);
@@ -83,9 +82,7 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   const double rows_before = pass_rows_ ? double(std::max<int64_t>(0, pass_rows_->load() - own_rows_)) : 0.0;
   std::vector<DraftContext> weigh;
   std::vector<int> best;  // each candidate's depth that pays most now (0: none pays)
-  for (Slot& slot : slots_) {
-    if (costs_ && !slot.free())
-      slot.depth.set_draft_cost(costs_->draft_cost(slot.candidate.name, slot.candidate.draft_cost));
+  for (const Slot& slot : slots_) {
     weigh.push_back({rows_before, slot.candidate.catch_up_cost * double(slot.candidate.drafter->unseen_tokens(context)),
                      double(remaining_)});
     best.push_back(slot.depth.best_depth(weigh.back()));
@@ -95,14 +92,7 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   auto try_slot = [&](size_t i, int depth) {
     depth = std::min(depth, max_depth);
     if (depth <= 0 || !tree.empty()) return;
-    Drafter& drafter = *slots_[i].candidate.drafter;
-    const int64_t unseen = drafter.unseen_tokens(context);
-    const auto start = std::chrono::steady_clock::now();
-    tree = drafter.draft(context, depth);
-    if (costs_ && !slots_[i].free())
-      costs_->draft_took(slots_[i].candidate.name,
-                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), tree.depth(),
-                         unseen);
+    tree = slots_[i].candidate.drafter->draft(context, depth);
     if (!tree.empty()) chosen_ = int(i);
   };
   // A drafter with a cost this request measures drafts at full depth, when catching it

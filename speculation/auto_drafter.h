@@ -23,7 +23,6 @@
 
 #include "speculation/draft_length.h"
 #include "speculation/drafter.h"
-#include "speculation/measured_costs.h"
 
 namespace tandem {
 
@@ -69,12 +68,9 @@ class AutoDrafter : public Drafter {
 
   /// `verify` is the cost of a pass over k tokens; `pass_rows`, when given, holds the rows
   /// of the batch's latest pass (the server's worker keeps it), so that a request in a
-  /// crowded batch weighs its drafts against their marginal cost there. `costs`, when given,
-  /// learns what this request's costly drafts take and, once it has also timed the
-  /// target's passes, replaces each candidate's draft_cost with the measured one.
+  /// crowded batch weighs its drafts against their marginal cost there.
   AutoDrafter(std::vector<AutoCandidate> candidates, PassCost verify, const std::atomic<int64_t>* pass_rows = nullptr,
-              RecentAcceptance* recent = &RecentAcceptance::process(),
-              MeasuredCosts* costs = &MeasuredCosts::process());
+              RecentAcceptance* recent = &RecentAcceptance::process());
 
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
   void observe(const std::vector<int32_t>& tokens, const float* logits, int32_t vocab) override;
@@ -103,7 +99,6 @@ class AutoDrafter : public Drafter {
   std::vector<Slot> slots_;
   const std::atomic<int64_t>* pass_rows_;
   RecentAcceptance* recent_;
-  MeasuredCosts* costs_;
   int chosen_ = -1;       // the slot that drafted the latest pass (-1: none)
   int64_t own_rows_ = 1;  // rows this request put in the latest pass
   int64_t plain_passes_ = 0;

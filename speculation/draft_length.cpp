@@ -52,15 +52,9 @@ bool DraftLength::owes_too_much(const DraftContext& context) {
 }
 
 void DraftLength::start_from(double a) {
-  // Weighed as one pass at that rate (a/(1-a) accepted against one refusal) up to a = 0.8,
-  // and as five tokens above it: a start of 0.92 weighed as a whole pass (11.5 accepted)
-  // took five passes whose drafts were all refused to fall below 0.6, each drafting deep;
-  // on Spec-Bench summarization, a prompt that prompt lookup could not help was decoded 25%
-  // slower than plain decoding after one it helped. Capped, three such passes do it.
   a = std::clamp(a, 0.01, 0.99);
-  const double weight = std::min(1.0 / (1.0 - a), kMostPriorTokens);
-  accepted_ = weight * a;
-  rejected_ = weight * (1.0 - a);
+  rejected_ = 1.0;
+  accepted_ = a / (1.0 - a);
 }
 
 void DraftLength::update(int drafted, int accepted) {

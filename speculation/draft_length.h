@@ -1,7 +1,6 @@
 #pragma once
 // Adaptive draft length: how deep to draft next, from the acceptance seen so far
 // and what drafting and verifying cost. A pure class; the generator drives it.
-#include <algorithm>
 #include <cstdint>
 
 #include "speculation/pass_cost.h"
@@ -50,13 +49,9 @@ class DraftLength {
   int next(const DraftContext& context = {});
   /// After a pass: `drafted` the depth offered on the accepted branch's path, `accepted` how many were kept.
   void update(int drafted, int accepted);
-  /// Starts the estimate at acceptance `a` (in (0, 1)) instead of the even prior, weighed
-  /// as one pass at that rate but never more than kMostPriorTokens: the request's own first
-  /// passes soon outweigh it.
+  /// Starts the estimate at acceptance `a` (in (0, 1)) instead of the even prior, as if
+  /// seen over a couple of passes: later passes soon outweigh it.
   void start_from(double a);
-  static constexpr double kMostPriorTokens = 5.0;
-  /// Drafting one level costs `cost` target decode steps from now on (a measurement replacing the estimate).
-  void set_draft_cost(double cost) { draft_cost_ = std::max(0.0, cost); }
   /// Current estimate of the per-token acceptance probability.
   double acceptance() const { return accepted_ / (accepted_ + rejected_); }
   /// Expected tokens per unit of work at depth L under the current estimate.

@@ -1,8 +1,5 @@
 #include "speculation/speculative.h"
 
-#include <chrono>
-
-#include "speculation/measured_costs.h"
 #include "speculation/speculative_run.h"
 
 namespace tandem {
@@ -26,11 +23,7 @@ GenerationResult generate_speculative(Transformer& target, Drafter& drafter, con
   while (!run.finished()) {
     batch.clear();
     run.add_pass(batch, 0);
-    const auto start = std::chrono::steady_clock::now();
-    const float* logits = target.forward(batch, caches).data();
-    MeasuredCosts::process().pass_took(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-                                       int64_t(batch.size()));
-    run.finish_pass(logits);
+    run.finish_pass(target.forward(batch, caches).data());
   }
   const SpeculationStats& s = run.stats();
   stats.passes += s.passes;

@@ -5,9 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <map>
-#include <thread>
 
 #include "speculation/mode.h"
 #include "test_helpers.h"
@@ -143,8 +141,7 @@ TEST(AutoDrafter, OneRequestInSoManyMeasuresTheDraftModelAtFullDepth) {
   auto request = [&] {
     std::vector<AutoCandidate> candidates;
     candidates.push_back({"chain", std::make_unique<ChainDrafter>(draft, 4, 256), 4, 0.4, 32, 0.03});
-    auto drafter =
-        std::make_unique<AutoDrafter>(std::move(candidates), PassCost::measured(), nullptr, &recent, nullptr);
+    auto drafter = std::make_unique<AutoDrafter>(std::move(candidates), PassCost::measured(), nullptr, &recent);
     drafter->expect_remaining(100);
     return drafter;
   };
@@ -162,57 +159,6 @@ TEST(AutoDrafter, OneRequestInSoManyMeasuresTheDraftModelAtFullDepth) {
   for (int r = 0; r < RecentAcceptance::kRemeasureAfter; ++r) EXPECT_TRUE(request()->draft(prompt, 16).empty());
   // ...until one does.
   EXPECT_EQ(request()->draft(prompt, 16).depth(), 4);
-}
-
-// Prompt lookup made slow: each drafted level takes a millisecond.
-class SlowLookup : public PromptLookupDrafter {
- public:
-  SlowLookup() : PromptLookupDrafter(3, 8) {}
-  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override {
-    TokenTree tree = PromptLookupDrafter::draft(context, max_depth);
-    std::this_thread::sleep_for(std::chrono::milliseconds(tree.depth()));
-    return tree;
-  }
-};
-
-// A drafter thought nearly free, whose drafts are always accepted, is used while nothing
-// says otherwise; once its levels are timed at ten target steps or more each, it is not.
-TEST(AutoDrafter, WeighsADraftersLevelsByWhatTheyAreMeasuredToTake) {
-  std::atomic<int64_t> rows{1};
-  auto slow_lookup = [&](MeasuredCosts* costs) {
-    std::vector<AutoCandidate> candidates;
-    candidates.push_back({"slow", std::make_unique<SlowLookup>(), 8, 0.01});
-    return AutoDrafter(std::move(candidates), PassCost::measured(), &rows, nullptr, costs);
-  };
-  int deepest = 0;
-  AutoDrafter estimated = slow_lookup(nullptr);
-  EXPECT_GE(drive(estimated, 30, &deepest)["slow"], 25);
-
-  MeasuredCosts costs;
-  for (int i = 0; i < MeasuredCosts::kMinSamples; ++i) costs.pass_took(1e-4, 1);  // a 0.1 ms decode step
-  AutoDrafter measured = slow_lookup(&costs);
-  auto counts = drive(measured, 30, &deepest);
-  EXPECT_GE(costs.draft_cost("slow", 0.01), 10.0);
-  EXPECT_GE(counts["ar"], 20);  // once measured, only its one-token tries draft
-}
-
-TEST(MeasuredCosts, ReplacesTheEstimateOnceBothSidesAreMeasured) {
-  MeasuredCosts costs(PassCost({{1, 1}, {9, 2}}));
-  EXPECT_DOUBLE_EQ(costs.draft_cost("chain", 0.4), 0.4);
-  for (int i = 0; i < MeasuredCosts::kMinSamples; ++i) costs.draft_took("chain", 0.03, 3, 1);  // 10 ms a level
-  EXPECT_DOUBLE_EQ(costs.draft_cost("chain", 0.4), 0.4);                          // the target's step is not known yet
-  for (int i = 0; i < MeasuredCosts::kMinSamples; ++i) costs.pass_took(0.04, 9);  // 2 steps of 20 ms
-  EXPECT_DOUBLE_EQ(costs.step_seconds(), 0.02);
-  EXPECT_DOUBLE_EQ(costs.draft_cost("chain", 0.4), 0.5);
-  EXPECT_DOUBLE_EQ(costs.draft_cost("other", 0.3), 0.3);
-  // What says little about a step or a level is not counted.
-  costs.pass_took(5.0, MeasuredCosts::kMaxPassRows + 1);
-  costs.draft_took("chain", 5.0, 1, MeasuredCosts::kMaxUnseenTokens + 1);
-  costs.draft_took("chain", 5.0, 0, 0);
-  EXPECT_DOUBLE_EQ(costs.draft_cost("chain", 0.4), 0.5);
-  // A drift is followed.
-  for (int i = 0; i < 60; ++i) costs.draft_took("chain", 0.02, 1, 0);
-  EXPECT_NEAR(costs.draft_cost("chain", 0.4), 1.0, 0.01);
 }
 
 TEST(AutoDrafter, RefusesACandidateWithoutADrafter) {

@@ -105,22 +105,5 @@ TEST(DraftLength, WorkOwedBeforeDraftingIsSpreadOverWhatIsLeft) {
   EXPECT_EQ(tries, 10);  // one token every second pass
 }
 
-// A start taken from earlier requests weighs as one pass at its rate (a/(1-a) accepted,
-// one refusal), but never more than five tokens: a request unlike those before finds out
-// in a few passes.
-TEST(DraftLength, AStartFromEarlierRequestsWeighsAtMostFiveTokens) {
-  DraftLength usual(8, PassCost::measured(), 0.0);
-  usual.start_from(0.75);
-  EXPECT_NEAR(usual.acceptance(), 0.75, 1e-12);
-  usual.update(4, 0);
-  EXPECT_NEAR(usual.acceptance(), 3 * 0.9 / (3 * 0.9 + 1 * 0.9 + 1), 1e-12);  // 3 accepted, 1 refused, decayed
-  DraftLength high(8, PassCost::measured(), 0.0);
-  high.start_from(0.92);
-  EXPECT_NEAR(high.acceptance(), 0.92, 1e-12);
-  for (int pass = 0; pass < 3; ++pass) high.update(8, 0);  // every draft refused
-  EXPECT_LT(high.acceptance(), 0.6);
-  EXPECT_LT(high.best_depth(), 8);
-}
-
 }  // namespace
 }  // namespace tandem

@@ -199,6 +199,7 @@ int run_generate(const std::vector<std::string>& args) {
                                      {"acceptance_rate", spec.acceptance_rate()},
                                      {"draft_seconds", spec.draft_seconds},
                                      {"verify_seconds", spec.verify_seconds}};
+    for (const auto& [drafter, passes] : spec.auto_passes) out["stats"]["speculation"]["auto_passes"][drafter] = passes;
     if (draft_transformer) {
       const size_t kept = draft_transformer->vocabulary().size();  // 0: the whole vocabulary
       out["stats"]["speculation"]["draft_vocabulary"] = kept ? kept : size_t(draft_model->config().vocab_size);
@@ -219,6 +220,12 @@ int run_generate(const std::vector<std::string>& args) {
       std::fprintf(stderr, "%s: %lld verifier passes, %.2f tokens per pass, %.0f%% of %lld drafted tokens accepted\n",
                    mode_name(mode), (long long)spec.passes, spec.tokens_per_pass(), 100 * spec.acceptance_rate(),
                    (long long)spec.drafted);
+    if (!spec.auto_passes.empty()) {
+      std::string line;
+      for (const auto& [drafter, passes] : spec.auto_passes)
+        line += (line.empty() ? "" : ", ") + drafter + " " + std::to_string(passes);
+      std::fprintf(stderr, "auto: passes by what drafted them: %s\n", line.c_str());
+    }
     if (mode == Mode::pearl)
       std::fprintf(stderr, "pearl: drafter idle %.2f s, verifier idle %.2f s (drafter %d threads, verifier %d)\n",
                    spec.drafter_idle_seconds, spec.verifier_idle_seconds, draft_transformer->pool().size(),

@@ -120,9 +120,15 @@ GenerationResult generate_in_mode(const ModeSettings& s, Transformer& target, Tr
   }
   std::unique_ptr<Drafter> drafter =
       make_drafter(s, draft, options.max_context, {&target.model(), nullptr, options.sampling.temperature > 0});
-  if (!drafter) return generate_autoregressive(target, prompt_ids, options, on_token);
-  return generate_speculative(target, *drafter, prompt_ids, options, stats, on_token,
-                              mode_speculation(s, target.model(), draft));
+  if (!drafter) {  // nothing to draft with (auto for a sampled request): every pass plain
+    GenerationResult result = generate_autoregressive(target, prompt_ids, options, on_token);
+    if (s.mode == Mode::automatic) stats.auto_passes = {{"ar", std::max<int64_t>(0, int64_t(result.ids.size()) - 1)}};
+    return result;
+  }
+  GenerationResult result = generate_speculative(target, *drafter, prompt_ids, options, stats, on_token,
+                                                 mode_speculation(s, target.model(), draft));
+  if (const auto* chooser = dynamic_cast<const AutoDrafter*>(drafter.get())) stats.auto_passes = chooser->choices();
+  return result;
 }
 
 }  // namespace tandem

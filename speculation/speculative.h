@@ -3,6 +3,9 @@
 // forward pass, keep the longest branch the target agrees with plus its own next
 // token (greedy), or runs lossless speculative sampling over the tree.
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "speculation/drafter.h"
 #include "speculation/generation.h"
@@ -17,6 +20,7 @@ struct SpeculationStats {
   int64_t accepted = 0;  // draft tokens the target kept
   double draft_seconds = 0.0, verify_seconds = 0.0;
   double drafter_idle_seconds = 0.0, verifier_idle_seconds = 0.0;  // PEARL: time each side waited for the other
+  std::vector<std::pair<std::string, int64_t>> auto_passes;  // mode auto: passes by what drafted them ("ar": none)
   /// Tokens produced per target pass (accepted drafts plus the target's own token).
   double tokens_per_pass() const { return passes ? double(accepted + passes) / double(passes) : 0.0; }
   /// Share of drafted tokens that were accepted.

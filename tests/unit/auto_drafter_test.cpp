@@ -29,6 +29,10 @@ TEST(AutoDrafter, GreedyOutputIsPlainDecodingsWithAndWithoutADraftModel) {
       EXPECT_EQ(generate_in_mode(settings, target, drafter, prompt, options, stats).ids, ar)
           << text << (drafter ? " with" : " without") << " a draft model";
       EXPECT_GT(stats.accepted, 0) << text;  // it did speculate, and some of it held
+      // Every pass is counted once, under what drafted it.
+      int64_t counted = 0;
+      for (const auto& [name, passes] : stats.auto_passes) counted += passes;
+      EXPECT_EQ(counted, stats.passes) << text;
     }
   }
 }
@@ -48,6 +52,8 @@ TEST(AutoDrafter, ASampledRequestGivesPlainDecodingsSampleForItsSeed) {
   settings.mode = Mode::automatic;
   SpeculationStats stats;
   EXPECT_EQ(generate_in_mode(settings, target, &draft, prompt, options, stats).ids, ar);
+  ASSERT_EQ(stats.auto_passes.size(), 1u);  // every pass after the prefill's token plain
+  EXPECT_EQ(stats.auto_passes[0], std::make_pair(std::string("ar"), int64_t(ar.size()) - 1));
 }
 
 // The token at position p of a sequence that repeats every 8 tokens, in which every

@@ -68,9 +68,10 @@ ActiveRequest::ActiveRequest(std::shared_ptr<RequestTicket> ticket, const Servin
   if (index_ > 0 && group_->prompt) run_->adopt_prompt(group_->prompt);
 }
 
-std::string ActiveRequest::auto_choice() const {
-  if (mode() != Mode::automatic) return "";
-  return auto_drafter_ ? auto_drafter_->latest_choice() : "ar";
+const std::string& ActiveRequest::auto_choice() const {
+  static const std::string not_auto;
+  if (mode() != Mode::automatic) return not_auto;
+  return auto_drafter_ ? auto_drafter_->latest_choice() : kNoDraftChoice;
 }
 
 std::vector<std::unique_ptr<ActiveRequest>> ActiveRequest::fork() {

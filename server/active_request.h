@@ -73,9 +73,9 @@ class ActiveRequest {
   bool drafts_ahead() const { return drafts_ahead_; }
   /// Its pass-by-pass state.
   SpeculativeRun& run() { return *run_; }
-  /// In mode auto, what drafted its latest pass ("ar": nothing, as for every pass of a
-  /// sampled request, which auto decodes plainly); empty in the other modes.
-  std::string auto_choice() const;
+  /// In mode auto, what drafted its latest pass (kNoDraftChoice: nothing, as for every pass
+  /// of a sampled request, which auto decodes plainly); empty in the other modes.
+  const std::string& auto_choice() const;
   /// The final message, once finished (called once: a streaming request first gets
   /// the text still held back, if any, as a last chunk). For a sample, its own.
   wire::ServerMessage final_message();

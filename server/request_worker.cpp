@@ -465,7 +465,7 @@ void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_
       a.run().finish_pass(logits.data() + size_t(plan.first_row[i]) * vocab);
       const SpeculationStats& after = a.run().stats();
       metrics().pass(mode_name(a.mode()), depth, after.drafted - before.drafted, after.accepted - before.accepted);
-      if (const std::string choice = a.auto_choice(); !choice.empty()) metrics().auto_passes(choice).Increment();
+      if (const std::string& choice = a.auto_choice(); !choice.empty()) metrics().auto_passes(choice).Increment();
     });
     if (failed)
       conclude(a, *failed);

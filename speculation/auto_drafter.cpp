@@ -146,14 +146,13 @@ void AutoDrafter::sample_with(const SamplingParams& params) {
 }
 
 const std::string& AutoDrafter::latest_choice() const {
-  static const std::string none = "ar";
-  return chosen_ < 0 ? none : slots_[size_t(chosen_)].candidate.name;
+  return chosen_ < 0 ? kNoDraftChoice : slots_[size_t(chosen_)].candidate.name;
 }
 
 std::vector<std::pair<std::string, int64_t>> AutoDrafter::choices() const {
   std::vector<std::pair<std::string, int64_t>> out;
   for (const auto& slot : slots_) out.emplace_back(slot.candidate.name, slot.passes);
-  out.emplace_back("ar", plain_passes_);
+  out.emplace_back(kNoDraftChoice, plain_passes_);
   return out;
 }
 

@@ -26,6 +26,9 @@
 
 namespace tandem {
 
+/// Auto's label for a pass it drafted nothing for (plain decoding's mode name).
+inline const std::string kNoDraftChoice = "ar";
+
 /// One drafter auto may use.
 struct AutoCandidate {
   std::string name;  // the mode it stands for: "lookup", "recycle", "chain"
@@ -78,9 +81,9 @@ class AutoDrafter : public Drafter {
   void sample_with(const SamplingParams& params) override;
   void expect_remaining(int64_t tokens) override { remaining_ = tokens; }
 
-  /// Passes each candidate drafted for, and passes with no draft ("ar" last).
+  /// Passes each candidate drafted for, and passes with no draft (kNoDraftChoice, last).
   std::vector<std::pair<std::string, int64_t>> choices() const;
-  /// What drafted the latest pass: a candidate's name, or "ar" for none.
+  /// What drafted the latest pass: a candidate's name, or kNoDraftChoice for none.
   const std::string& latest_choice() const;
 
  private:

@@ -122,7 +122,8 @@ GenerationResult generate_in_mode(const ModeSettings& s, Transformer& target, Tr
       make_drafter(s, draft, options.max_context, {&target.model(), nullptr, options.sampling.temperature > 0});
   if (!drafter) {  // nothing to draft with (auto for a sampled request): every pass plain
     GenerationResult result = generate_autoregressive(target, prompt_ids, options, on_token);
-    if (s.mode == Mode::automatic) stats.auto_passes = {{"ar", std::max<int64_t>(0, int64_t(result.ids.size()) - 1)}};
+    if (s.mode == Mode::automatic)
+      stats.auto_passes = {{kNoDraftChoice, std::max<int64_t>(0, int64_t(result.ids.size()) - 1)}};
     return result;
   }
   GenerationResult result = generate_speculative(target, *drafter, prompt_ids, options, stats, on_token,

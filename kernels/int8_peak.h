@@ -15,6 +15,12 @@ struct Int8Peak {
   int threads = 0;
   double multiply_adds_per_second = 0;      // 0 on the scalar path: there is no instruction to measure
   double amx_multiply_adds_per_second = 0;  // the AMX tile multiply's, where amx_available() (else 0)
+  // AVX-512 only (else 0): the same loop with two vector loads beside each dot, with a float
+  // fused multiply-add, and with two vector logic operations (DotCompanion,
+  // kernels/cpu/int8_kernels.h). Half the peak says that companion takes the dot's own slot.
+  double with_two_loads_multiply_adds_per_second = 0;
+  double with_float_fma_multiply_adds_per_second = 0;
+  double with_two_logic_ops_multiply_adds_per_second = 0;  // two vector logic operations beside each dot
 };
 
 /// Measures the peak on the pool's threads: the best of several short rounds, so that a

@@ -41,10 +41,20 @@ using QuantizeFn = void (*)(const float* x, int64_t n, Int8Block* out);
 /// The quantizer of an instruction set (quantize_int8 itself for the scalar path).
 QuantizeFn quantizer_for(KernelIsa isa);
 
+/// What each dot of a throughput loop comes with: nothing (the peak); two vector loads (a
+/// 4-byte broadcast of its activations, as every dot of the kernels has, and one more, as the
+/// kernels' weights and scales add); a float fused multiply-add (as the kernels' scale steps);
+/// or two vector logic operations (as the kernels' unpacking of weights). The rates show which
+/// of the processor's limits the kernels meet: 50% says the companion takes the dot's own
+/// slot; 67% that the three instructions share issue slots that take two dots at a time.
+enum class DotCompanion { None, TwoLoads, FloatMultiplyAdd, TwoLogicOps };
+
 /// The dot-product instruction the kernels use, alone on independent accumulators
 /// (dot_throughput_loop in int8_simd.h): iterations × 12 dots of 64 (AVX-512) or 32 (AVX2)
 /// byte products. The result only keeps the work from being dropped.
 int64_t avx512_dot_loop(int64_t iterations, uint8_t weight, int8_t activation);
+/// The AVX-512 loop with a companion op per dot.
+int64_t avx512_dot_loop_with(DotCompanion with, int64_t iterations, uint8_t weight, int8_t activation);
 int64_t avx2_dot_loop(int64_t iterations, uint8_t weight, int8_t activation);
 constexpr int kDotLoopChains = 12;
 /// The AMX tile multiply alone (amx_available() must hold): iterations × 4 tile multiplies of

@@ -31,6 +31,11 @@ double best_rate(ThreadPool& pool, DotLoop loop, int64_t iterations, double prod
   return best;  // the loops' results went into an atomic: none could be dropped
 }
 
+template <int8::DotCompanion With>
+int64_t companion_loop(int64_t iterations, uint8_t weight, int8_t activation) {
+  return int8::avx512_dot_loop_with(With, iterations, weight, activation);
+}
+
 }  // namespace
 
 Int8Peak measure_int8_peak(ThreadPool& pool) {
@@ -40,6 +45,15 @@ Int8Peak measure_int8_peak(ThreadPool& pool) {
   // ~100 ms a round at a few GHz.
   peak.multiply_adds_per_second = best_rate(pool, avx512 ? int8::avx512_dot_loop : int8::avx2_dot_loop,
                                             int64_t(1) << 19, double(int8::kDotLoopChains) * (avx512 ? 64 : 32));
+  if (avx512) {
+    constexpr double kProducts = double(int8::kDotLoopChains) * 64;
+    peak.with_two_loads_multiply_adds_per_second =
+        best_rate(pool, companion_loop<int8::DotCompanion::TwoLoads>, int64_t(1) << 19, kProducts);
+    peak.with_float_fma_multiply_adds_per_second =
+        best_rate(pool, companion_loop<int8::DotCompanion::FloatMultiplyAdd>, int64_t(1) << 19, kProducts);
+    peak.with_two_logic_ops_multiply_adds_per_second =
+        best_rate(pool, companion_loop<int8::DotCompanion::TwoLogicOps>, int64_t(1) << 19, kProducts);
+  }
   if (peak.isa == KernelIsa::Avx512Vnni && amx_available())
     peak.amx_multiply_adds_per_second =
         best_rate(pool, int8::amx_dot_loop, int64_t(1) << 16, double(int8::kAmxLoopProducts));

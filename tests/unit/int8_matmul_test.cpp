@@ -331,13 +331,24 @@ TEST(Int8Matmul, RefusesAnInstructionSetTheProcessorLacksAndTypesWithoutKernel) 
 TEST(Int8Matmul, ThePeakLoopDoesEveryProductItCounts) {
   // 100 iterations × kDotLoopChains accumulators × lanes × 4 products of 3 × -2 each.
   const int64_t per_lane = 100 * int64_t(int8::kDotLoopChains) * 4 * (3 * -2);
-  if (best_kernel_isa() == KernelIsa::Avx512Vnni) { EXPECT_EQ(int8::avx512_dot_loop(100, 3, -2), per_lane * 16); }
+  if (best_kernel_isa() == KernelIsa::Avx512Vnni) {
+    EXPECT_EQ(int8::avx512_dot_loop(100, 3, -2), per_lane * 16);
+    // With a companion op the dots are the same: the loaded activations too.
+    for (auto with :
+         {int8::DotCompanion::TwoLoads, int8::DotCompanion::FloatMultiplyAdd, int8::DotCompanion::TwoLogicOps})
+      EXPECT_EQ(int8::avx512_dot_loop_with(with, 100, 3, -2), per_lane * 16);
+  }
   if (best_kernel_isa() != KernelIsa::Scalar) { EXPECT_EQ(int8::avx2_dot_loop(100, 3, -2), per_lane * 8); }
   ThreadPool pool(2);
   const Int8Peak peak = measure_int8_peak(pool);
   EXPECT_EQ(peak.threads, 2);
   EXPECT_EQ(peak.isa, kernel_isa());
   if (peak.isa != KernelIsa::Scalar) { EXPECT_GT(peak.multiply_adds_per_second, 1e9); }
+  if (peak.isa == KernelIsa::Avx512Vnni) {
+    EXPECT_GT(peak.with_two_loads_multiply_adds_per_second, 1e9);
+    EXPECT_GT(peak.with_float_fma_multiply_adds_per_second, 1e9);
+    EXPECT_GT(peak.with_two_logic_ops_multiply_adds_per_second, 1e9);
+  }
   if (peak.isa == KernelIsa::Avx512Vnni && amx_available()) {
     EXPECT_EQ(int8::amx_dot_loop(100, 3, -2), 100 * int8::kAmxLoopProducts * (3 * -2));
     EXPECT_GT(peak.amx_multiply_adds_per_second, peak.multiply_adds_per_second);

@@ -45,8 +45,9 @@ QuantizeFn quantizer_for(KernelIsa isa);
 /// 4-byte broadcast of its activations, as every dot of the kernels has, and one more, as the
 /// kernels' weights and scales add); a float fused multiply-add (as the kernels' scale steps);
 /// or two vector logic operations (as the kernels' unpacking of weights). The rates show which
-/// of the processor's limits the kernels meet: 50% says the companion takes the dot's own
-/// slot; 67% that the three instructions share issue slots that take two dots at a time.
+/// of the processor's limits the kernels meet: at 50% of the peak the companion takes a dot's
+/// own slot (a pipe or port the dots need); at 67% the three instructions only share the issue
+/// of about four vector instructions a cycle.
 enum class DotCompanion { None, TwoLoads, FloatMultiplyAdd, TwoLogicOps };
 
 /// The dot-product instruction the kernels use, alone on independent accumulators

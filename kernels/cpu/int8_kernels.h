@@ -41,14 +41,14 @@ using QuantizeFn = void (*)(const float* x, int64_t n, Int8Block* out);
 /// The quantizer of an instruction set (quantize_int8 itself for the scalar path).
 QuantizeFn quantizer_for(KernelIsa isa);
 
-/// What each dot of a throughput loop comes with: nothing (the peak); two vector loads (a
+/// What each dot of the peak loop comes with in avx512_dot_loop_with: two vector loads (a
 /// 4-byte broadcast of its activations, as every dot of the kernels has, and one more, as the
 /// kernels' weights and scales add); a float fused multiply-add (as the kernels' scale steps);
 /// or two vector logic operations (as the kernels' unpacking of weights). The rates show which
 /// of the processor's limits the kernels meet: at 50% of the peak the companion takes a dot's
 /// own slot (a pipe or port the dots need); at 67% the three instructions only share the issue
 /// of about four vector instructions a cycle.
-enum class DotCompanion { None, TwoLoads, FloatMultiplyAdd, TwoLogicOps };
+enum class DotCompanion { TwoLoads, FloatMultiplyAdd, TwoLogicOps };
 
 /// The dot-product instruction the kernels use, alone on independent accumulators
 /// (dot_throughput_loop in int8_simd.h): iterations × 12 dots of 64 (AVX-512) or 32 (AVX2)

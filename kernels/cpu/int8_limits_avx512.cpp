@@ -9,8 +9,6 @@
 
 namespace tandem::int8 {
 
-namespace {
-
 // Twelve dots a step, on twelve accumulators as in avx512_dot_loop, written in assembly so that
 // a step is exactly these instructions (from intrinsics, the compiler stored the accumulators
 // to memory every step, and the stores hid the limit measured). AT&T operand order: vpdpbusd x, u, acc
@@ -26,7 +24,7 @@ namespace {
   [a0] "+v"(a0), [a1] "+v"(a1), [a2] "+v"(a2), [a3] "+v"(a3), [a4] "+v"(a4), [a5] "+v"(a5), [a6] "+v"(a6), \
       [a7] "+v"(a7), [a8] "+v"(a8), [a9] "+v"(a9), [a10] "+v"(a10), [a11] "+v"(a11)
 
-int64_t dot_loop_with(DotCompanion with, int64_t iterations, uint8_t weight, int8_t activation) {
+int64_t avx512_dot_loop_with(DotCompanion with, int64_t iterations, uint8_t weight, int8_t activation) {
   static_assert(kDotLoopChains == 12);
   // Named variables, not arrays: an array of accumulators was stored to memory every step.
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
@@ -75,12 +73,5 @@ int64_t dot_loop_with(DotCompanion with, int64_t iterations, uint8_t weight, int
 #undef TANDEM_DOT_LOGIC
 #undef TANDEM_ACCUMULATORS
 #undef TANDEM_FLOATS
-
-}  // namespace
-
-int64_t avx512_dot_loop_with(DotCompanion with, int64_t iterations, uint8_t weight, int8_t activation) {
-  return with == DotCompanion::None ? avx512_dot_loop(iterations, weight, activation)
-                                    : dot_loop_with(with, iterations, weight, activation);
-}
 
 }  // namespace tandem::int8

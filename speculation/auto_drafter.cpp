@@ -6,6 +6,18 @@
 
 namespace tandem {
 
+RecentAcceptance::RecentAcceptance(const RecentAcceptance& other) {
+  std::lock_guard lock(other.mutex_);
+  estimates_ = other.estimates_;
+}
+
+RecentAcceptance& RecentAcceptance::operator=(const RecentAcceptance& other) {
+  if (this == &other) return *this;
+  std::scoped_lock lock(mutex_, other.mutex_);
+  estimates_ = other.estimates_;
+  return *this;
+}
+
 double RecentAcceptance::of(const std::string& name) const {
   std::lock_guard lock(mutex_);
   auto it = estimates_.find(name);

@@ -45,6 +45,12 @@ class RecentAcceptance {
  public:
   static constexpr int kRemeasureAfter = 8;  // requests
 
+  RecentAcceptance() = default;
+  /// Copies are for setting a state back: a benchmark that repeats a request starts every
+  /// repeat from the same estimates, so that each makes the same choices.
+  RecentAcceptance(const RecentAcceptance& other);
+  RecentAcceptance& operator=(const RecentAcceptance& other);
+
   /// The estimate for `name` (0.5 before anything was seen).
   double of(const std::string& name) const;
   /// After a pass drafted `drafted` levels with `name`, `accepted` of them kept.

@@ -136,6 +136,19 @@ TEST(AutoDrafter, ANewRequestStartsFromWhatEarlierOnesSaw) {
   EXPECT_GT(recent.of("lookup"), before);
 }
 
+TEST(RecentAcceptance, ACopySetBackRestoresTheEstimatesAndWhenToMeasure) {
+  RecentAcceptance recent;
+  recent.add("lookup", 8, 8);
+  EXPECT_TRUE(recent.due_for_trial("chain"));  // nothing measured yet: this request measures
+  const RecentAcceptance saved = recent;
+  for (int i = 0; i < 10; ++i) recent.add("lookup", 8, 0);
+  for (int r = 0; r < RecentAcceptance::kRemeasureAfter; ++r) EXPECT_FALSE(recent.due_for_trial("chain"));
+  EXPECT_LT(recent.of("lookup"), saved.of("lookup"));
+  recent = saved;
+  EXPECT_DOUBLE_EQ(recent.of("lookup"), saved.of("lookup"));
+  EXPECT_FALSE(recent.due_for_trial("chain"));  // the count of requests since starts again too
+}
+
 // A draft model costs a step a token, so it is not tried at random; instead one request
 // in kRemeasureAfter drafts with it at full depth for its first passes, so the process's
 // estimate is a recent measurement.

@@ -81,7 +81,9 @@ int main(int argc, char** argv) {
   flags.add("limit", "2", "prompts per category (first turns, in file order); 0 for all 480");
   flags.add("max-tokens", "64", "tokens generated per prompt");
   flags.add("threads", "0", "CPU threads; 0 for one per core");
-  flags.add("draft-tokens", "4", "most draft tokens per pass (per branch for recycle)");
+  flags.add("draft-tokens", "5",
+            "most draft tokens per pass (per branch for recycle), as tandem serve and generate default to "
+            "(reports before 2026-12-06 ran at 4)");
   flags.add("repeats", "1",
             "rounds per prompt: every mode runs once a round, in turn, and keeps its fastest round's time "
             "(3 steadies the per-category figures on a noisy machine)");

@@ -1,8 +1,9 @@
 """Issue 30's per-category aims for `auto`, from one or more tandem_spec_bench --json files.
 
 For each category: auto's speed-up over AR, auto against the best fixed mode of the same run
-(and which mode that was), and auto's tokens per pass; then how many categories meet both
-aims (auto >= 1.0x AR, auto >= 0.97x the best fixed mode). One column per file.
+(and which mode that was), auto's tokens per pass and AR's time per token (the machine's
+speed then: see docs/reports/2026-12-06-auto-by-memory-regime.md); then how many categories
+meet both aims (auto >= 1.0x AR, auto >= 0.97x the best fixed mode). One column per file.
 
   python3 bench/auto_against_fixed.py run1.json run2.json [--auto auto:fr]
 """
@@ -42,12 +43,15 @@ def main():
             if category != "all":
                 met[k][0] += over_ar >= AR_AIM
                 met[k][1] += over_best >= BEST_AIM
-            cells.append(f"{over_ar:.2f} / {over_best:.2f} ({best}) / {per_pass:.2f}")
+            ar_ms = summary["ar"][category].get("ar_ms_per_token")  # absent before 2026-12-06
+            regime = f" / AR {ar_ms:.1f} ms" if ar_ms else ""
+            cells.append(f"{over_ar:.2f} / {over_best:.2f} ({best}) / {per_pass:.2f}{regime}")
         print(f"| {category} | " + " | ".join(cells) + " |")
     total = len(categories) - 1
     print(f"| categories >= {AR_AIM:.2f}x AR / >= {BEST_AIM:.2f}x best fixed (of {total}) | "
           + " | ".join(f"{a} / {b}" for a, b in met) + " |")
-    print(f"\nEach cell: {args.auto} over AR / over the best fixed mode (that mode) / tokens per pass.")
+    print(f"\nEach cell: {args.auto} over AR / over the best fixed mode (that mode) / tokens per pass"
+          " / AR's time per token, which tells how fast the machine ran that category.")
 
 
 if __name__ == "__main__":

@@ -169,8 +169,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<Transformer> pearl_target_tf, pearl_draft_tf;
 
     // The verifier and drafter a run uses, each loaded or built on first need.
-    auto transformers_for = [&](const std::string& run_name) -> std::pair<Transformer*, Transformer*> {
-      const Mode mode = parse_mode(run_name.substr(0, run_name.find(':')));
+    auto transformers_for = [&](const std::string& run_name, Mode mode) -> std::pair<Transformer*, Transformer*> {
       if (!needs_draft_model(mode) && mode != Mode::automatic) return {&target_tf, nullptr};
       if (!draft) draft = Model::load(draft_path);
       if (mode == Mode::pearl) {
@@ -217,7 +216,7 @@ int main(int argc, char** argv) {
           const std::string mode = run_name.substr(0, run_name.find(':'));
           settings.mode = parse_mode(mode);
           settings.draft_aware = run_name.find(":point-mass") == std::string::npos;
-          auto [verifier, drafter] = transformers_for(run_name);
+          auto [verifier, drafter] = transformers_for(run_name, settings.mode);
           const bool learns = settings.mode == Mode::automatic;
           if (learns && round == 0) auto_start[run_name] = RecentAcceptance::process();
           if (learns && round > 0) RecentAcceptance::process() = auto_start[run_name];

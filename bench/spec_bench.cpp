@@ -13,7 +13,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -24,6 +23,7 @@
 #include "speculation/auto_drafter.h"
 #include "speculation/draft_vocabulary.h"
 #include "speculation/mode.h"
+#include "speculation/pass_times.h"
 
 namespace tandem {
 namespace {
@@ -74,7 +74,8 @@ int main(int argc, char** argv) {
   flags.add("prompts", "../shared/data/prompts/spec_bench.jsonl", "Spec-Bench prompt file");
   flags.add("modes", "ar,chain,tree,pearl,lookup,recycle,auto",
             "comma-separated modes (ar always runs first); MODE:fr drafts with the draft model's classifier cut to "
-            "--draft-vocab (FR-Spec)");
+            "--draft-vocab (FR-Spec); auto...:untimed prices drafting by auto's model alone, not corrected by "
+            "its timed passes");
   flags.add("draft-vocab", "models/qwen2.5-coder-0.5b-instruct-q4_k_m.vocab",
             "draft vocabulary of the :fr runs (tandem vocab; scripts/setup.sh writes this one)");
   flags.add("draft-vocab-top", "32768", "its most frequent tokens the :fr runs keep");
@@ -194,6 +195,11 @@ int main(int argc, char** argv) {
 
     nlohmann::json records = nlohmann::json::array();
     std::map<std::string, std::map<std::string, Totals>> totals;  // mode -> category (and "all")
+    // Auto carries what it learns from request to request (RecentAcceptance). Each auto run
+    // (auto:fr, auto:fr:untimed, ...) learns only from its own requests; each round of it
+    // starts from where its first round on the previous prompt left it, so that every round
+    // makes the same choices as far as acceptance goes (timed prices follow the machine).
+    std::map<std::string, RecentAcceptance> learned, learned_next;
     for (size_t p = 0; p < prompts.size(); ++p) {
       const Prompt& prompt = prompts[p];
       auto ids = encode_chat(target->tokenizer(), chat_prompt(target->tokenizer(), prompt.text));
@@ -201,11 +207,6 @@ int main(int argc, char** argv) {
       // all of them; each mode keeps its fastest round.
       std::map<std::string, Run> fastest;
       std::map<std::string, bool> differs;  // some round's output was not AR's
-      // Auto carries what it learns from request to request (RecentAcceptance): each round of
-      // an auto run starts from what its first round started from, so that every round makes
-      // the same choices, and the next prompt starts from where the first round left it.
-      std::map<std::string, RecentAcceptance> auto_start;
-      std::optional<RecentAcceptance> after_first_round;
       std::vector<int32_t> ar_ids;
       for (int round = 0; round < repeats; ++round)
         for (const auto& run_name : modes) {
@@ -216,18 +217,18 @@ int main(int argc, char** argv) {
           const std::string mode = run_name.substr(0, run_name.find(':'));
           settings.mode = parse_mode(mode);
           settings.draft_aware = run_name.find(":point-mass") == std::string::npos;
+          settings.auto_timed = run_name.find(":untimed") == std::string::npos;
           auto [verifier, drafter] = transformers_for(run_name, settings.mode);
           const bool learns = settings.mode == Mode::automatic;
-          if (learns && round == 0) auto_start[run_name] = RecentAcceptance::process();
-          if (learns && round > 0) RecentAcceptance::process() = auto_start[run_name];
+          if (learns) RecentAcceptance::process() = learned[run_name];
           run.result = generate_in_mode(settings, *verifier, drafter, ids, options, run.stats);
-          if (learns && round == 0) after_first_round = RecentAcceptance::process();
+          if (learns && round == 0) learned_next[run_name] = RecentAcceptance::process();
           if (mode == "ar" && round == 0) ar_ids = run.result.ids;
           differs[run_name] |= run.result.ids != ar_ids;  // sampled: another sample of the same distribution
           auto [kept, first] = fastest.try_emplace(run_name, run);
           if (!first && run.result.decode_seconds < kept->second.result.decode_seconds) kept->second = std::move(run);
         }
-      if (after_first_round) RecentAcceptance::process() = *after_first_round;
+      learned = learned_next;
       const Run& ar = fastest.at(modes[0]);
       for (const auto& run_name : modes) {
         const Run& run = fastest.at(run_name);
@@ -260,6 +261,11 @@ int main(int argc, char** argv) {
                            {"drafter_idle_seconds", run.stats.drafter_idle_seconds},
                            {"verifier_idle_seconds", run.stats.verifier_idle_seconds},
                            {"same_as_ar", same}});
+        // What auto's timed passes said after this prompt (the step and each drafter's price
+        // against the model's), to tell which machine it priced drafting for.
+        if (run_name.rfind("auto", 0) == 0)
+          records.back()["pass_times"] = {{"step_ms", 1e3 * PassTimes::process().step_seconds()},
+                                          {"scales", PassTimes::process().scales()}};
       }
     }
     if (progress) std::fprintf(stderr, "\n");

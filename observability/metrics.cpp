@@ -175,6 +175,11 @@ Metrics::Metrics()
                               .Help("The most the prefix cache may hold, bytes (--prefix-cache-bytes).")
                               .Register(*registry_)
                               .Add({})),
+      auto_step_seconds(BuildGauge()
+                            .Name("tandem_auto_step_seconds")
+                            .Help("Mode auto's latest measure of a plain one-token pass alone, seconds.")
+                            .Register(*registry_)
+                            .Add({})),
       requests_(BuildCounter()
                     .Name("tandem_requests_total")
                     .Help("Requests ended, by outcome (finished or the error code).")
@@ -207,6 +212,11 @@ Metrics::Metrics()
                        .Name("tandem_auto_passes_total")
                        .Help("Verifier passes of requests in mode auto, by the drafter auto chose (ar: none).")
                        .Register(*registry_)),
+      auto_cost_scale_(BuildGauge()
+                           .Name("tandem_auto_cost_scale")
+                           .Help("What drafting with a drafter measurably costs over what mode auto's model says (1: "
+                                 "as it says), by drafter.")
+                           .Register(*registry_)),
       channel_bytes_(BuildCounter()
                          .Name("tandem_channel_bytes_total")
                          .Help("Bytes through a channel, by channel and direction (sent, received).")
@@ -279,6 +289,10 @@ void Metrics::pass(const std::string& mode, int depth, int64_t drafted, int64_t 
 
 prometheus::Counter& Metrics::auto_passes(const std::string& drafter) {
   return auto_passes_.Add({{"drafter", drafter}});
+}
+
+prometheus::Gauge& Metrics::auto_cost_scale(const std::string& drafter) {
+  return auto_cost_scale_.Add({{"drafter", drafter}});
 }
 
 prometheus::Counter& Metrics::channel_bytes(const std::string& channel, const std::string& direction) {

@@ -63,6 +63,10 @@ class Metrics {
   prometheus::Counter& prefix_cache_evictions;   // cached prompts dropped for room
   prometheus::Gauge& prefix_cache_bytes;         // keys and values it holds
   prometheus::Gauge& prefix_cache_budget;        // the most it may hold (--prefix-cache-bytes)
+  prometheus::Gauge& auto_step_seconds;          // auto's latest measure of a plain pass alone
+  /// tandem_auto_cost_scale{drafter}: what drafting with it measurably costs over what
+  /// auto's model says (1: as the model says; PassTimes::scale).
+  prometheus::Gauge& auto_cost_scale(const std::string& drafter);
 
   // Data channels.
   prometheus::Counter& channel_bytes(const std::string& channel, const std::string& direction);
@@ -81,6 +85,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& depth_proposed_;
   prometheus::Family<prometheus::Counter>& depth_accepted_;
   prometheus::Family<prometheus::Counter>& auto_passes_;
+  prometheus::Family<prometheus::Gauge>& auto_cost_scale_;
   prometheus::Family<prometheus::Counter>& channel_bytes_;
   prometheus::Family<prometheus::Histogram>& channel_latency_;
   prometheus::Family<prometheus::Gauge>& pairs_;

@@ -7,6 +7,7 @@
 #include "observability/log.h"
 #include "observability/metrics.h"
 #include "server/prefill_shares.h"
+#include "speculation/pass_times.h"
 #include "speculation/pearl_runner.h"
 
 namespace tandem {
@@ -35,6 +36,13 @@ std::optional<wire::ServerMessage> failure_of(const RequestTicket& ticket, F&& f
   } catch (const RemoteKvUnavailable& e) {
     return error_message(ticket, wire::UNAVAILABLE, e.what());
   } catch (const std::exception& e) { return error_message(ticket, wire::INTERNAL, e.what()); }
+}
+
+// What mode auto's timed passes say now (the process's PassTimes), for the dashboards.
+void publish_pass_times() {
+  const PassTimes& times = PassTimes::process();
+  metrics().auto_step_seconds.Set(times.step_seconds());
+  for (const auto& [drafter, scale] : times.scales()) metrics().auto_cost_scale(drafter).Set(scale);
 }
 
 }  // namespace
@@ -449,6 +457,7 @@ void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_
   // tokens streamed; a request that finished or failed gets its last message.
   const size_t vocab = size_t(models_.target->model().config().vocab_size);
   std::vector<std::unique_ptr<ActiveRequest>> still, started;
+  bool any_auto = false;
   for (size_t i = 0; i < active.size(); ++i) {
     ActiveRequest& a = *active[i];
     auto failed = failure_of(a.ticket(), [&] {
@@ -465,7 +474,10 @@ void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_
       a.run().finish_pass(logits.data() + size_t(plan.first_row[i]) * vocab);
       const SpeculationStats& after = a.run().stats();
       metrics().pass(mode_name(a.mode()), depth, after.drafted - before.drafted, after.accepted - before.accepted);
-      if (const std::string& choice = a.auto_choice(); !choice.empty()) metrics().auto_passes(choice).Increment();
+      if (const std::string& choice = a.auto_choice(); !choice.empty()) {
+        metrics().auto_passes(choice).Increment();
+        any_auto = true;
+      }
     });
     if (failed)
       conclude(a, *failed);
@@ -476,6 +488,7 @@ void RequestWorker::complete_pass(const PassPlan& plan, std::vector<std::unique_
   }
   for (auto& sample : started) still.push_back(std::move(sample));
   active.swap(still);
+  if (any_auto) publish_pass_times();
 }
 
 }  // namespace tandem

@@ -46,12 +46,13 @@ RecentAcceptance& RecentAcceptance::process() {
 }
 
 AutoDrafter::AutoDrafter(std::vector<AutoCandidate> candidates, PassCost verify, const std::atomic<int64_t>* pass_rows,
-                         RecentAcceptance* recent)
-    : pass_rows_(pass_rows), recent_(recent) {
+                         RecentAcceptance* recent, PassTimes* times)
+    : verify_(verify), pass_rows_(pass_rows), recent_(recent), times_(times) {
   for (auto& c : candidates) {
     if (!c.drafter) throw std::invalid_argument("auto: a candidate without a drafter");
     DraftLength depth(c.max_depth, verify, c.draft_cost, c.explore_every);
     if (recent_) depth.start_from(recent_->of(c.name));
+    if (times_) times_->add_drafter(c.name);
     const bool costly = c.draft_cost > 0 || c.catch_up_cost > 0;
     const int trial = costly && recent_ && recent_->due_for_trial(c.name) ? kTrialPasses : 0;
     slots_.push_back({std::move(c), std::move(depth), 0, TokenTree(), trial});
@@ -88,15 +89,27 @@ void AutoDrafter::score_shadows(const std::vector<int32_t>& context) {
   }
 }
 
+void AutoDrafter::time_latest_pass(double start, bool alone) {
+  if (!times_ || pass_start_ < 0 || !pass_timeable_ || !alone) return;
+  if (chosen_ < 0 && own_rows_ == 1)
+    times_->add_step(start - pass_start_);
+  else if (chosen_ >= 0)
+    times_->add_pass(slots_[size_t(chosen_)].candidate.name, pass_model_steps_, start - pass_start_);
+}
+
 TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
+  const double start = times_ ? times_->now() : 0.0;
   score_shadows(context);
   // What other requests put in the pass, judged by the latest one.
   const double rows_before = pass_rows_ ? double(std::max<int64_t>(0, pass_rows_->load() - own_rows_)) : 0.0;
+  time_latest_pass(start, rows_before == 0);
   std::vector<DraftContext> weigh;
+  std::vector<int64_t> unseen;
   std::vector<int> best;  // each candidate's depth that pays most now (0: none pays)
   for (const Slot& slot : slots_) {
-    weigh.push_back({rows_before, slot.candidate.catch_up_cost * double(slot.candidate.drafter->unseen_tokens(context)),
-                     double(remaining_)});
+    unseen.push_back(slot.candidate.drafter->unseen_tokens(context));
+    weigh.push_back({rows_before, slot.candidate.catch_up_cost * double(unseen.back()), double(remaining_),
+                     times_ ? times_->scale(slot.candidate.name) : 1.0});
     best.push_back(slot.depth.best_depth(weigh.back()));
   }
   TokenTree tree;
@@ -107,21 +120,23 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
     tree = slots_[i].candidate.drafter->draft(context, depth);
     if (!tree.empty()) chosen_ = int(i);
   };
+  // A plain pass alone, now and then, measures the step the others are priced against.
+  const bool measure_step = times_ && rows_before == 0 && times_->begin_pass_alone();
   // A drafter with a cost this request measures drafts at full depth, when catching it
   // up costs at most kTrialShare of what is left.
-  for (size_t i = 0; i < slots_.size(); ++i)
+  for (size_t i = 0; i < slots_.size() && !measure_step; ++i)
     if (slots_[i].trial_passes > 0 && weigh[i].catch_up <= kTrialShare * std::max(1.0, weigh[i].remaining)) {
       --slots_[i].trial_passes;
       try_slot(i, slots_[i].candidate.max_depth);
     }
   // A drafter with a cost whose one-token try is due takes this pass (DraftLength::next
   // says when: never while catching up would cost a real share of what is left).
-  for (size_t i = 0; i < slots_.size(); ++i)
+  for (size_t i = 0; i < slots_.size() && !measure_step; ++i)
     if (!slots_[i].free() && best[i] == 0) try_slot(i, slots_[i].depth.next(weigh[i]));
   // Else the candidates that pay now, best first; one with nothing to offer this time
   // (prompt lookup without a matching n-gram) leaves the pass to the next.
   std::vector<std::pair<double, size_t>> paying;
-  for (size_t i = 0; i < slots_.size(); ++i)
+  for (size_t i = 0; i < slots_.size() && !measure_step; ++i)
     if (best[i] > 0) paying.emplace_back(slots_[i].depth.value(best[i], weigh[i]), i);
   std::stable_sort(paying.begin(), paying.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (const auto& [value, i] : paying) try_slot(i, slots_[i].depth.next(weigh[i]));
@@ -136,6 +151,15 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   else
     ++slots_[size_t(chosen_)].passes;
   own_rows_ = 1 + tree.size();
+  pass_start_ = start;
+  pass_model_steps_ = 1.0;
+  pass_timeable_ = true;
+  if (chosen_ >= 0) {
+    const AutoCandidate& c = slots_[size_t(chosen_)].candidate;
+    pass_model_steps_ = verify_.steps(double(own_rows_)) + tree.depth() * c.draft_cost;
+    // Catching up more than a pass's worth of context is priced apart (catch_up_cost).
+    pass_timeable_ = unseen[size_t(chosen_)] <= c.max_depth + 1;
+  }
   return tree;
 }
 

@@ -14,6 +14,11 @@
 // and one request in kRemeasureAfter drafts with it at full depth for its first
 // kTrialPasses passes, so that the process's estimate is a recent measurement, not a guess
 // nor one unlucky pass from long ago.
+//
+// Learning what drafting costs here and now: each pass alone in its batch is timed (from one
+// draft() to the next: drafting, the pass, and what follows it) and kept in PassTimes
+// against what the model priced it at; a plain pass now and then (PassTimes::kStepEvery)
+// times the decode step itself. Their ratio scales the model's price of drafting.
 #include <atomic>
 #include <map>
 #include <memory>
@@ -23,6 +28,7 @@
 
 #include "speculation/draft_length.h"
 #include "speculation/drafter.h"
+#include "speculation/pass_times.h"
 
 namespace tandem {
 
@@ -77,9 +83,10 @@ class AutoDrafter : public Drafter {
 
   /// `verify` is the cost of a pass over k tokens; `pass_rows`, when given, holds the rows
   /// of the batch's latest pass (the server's worker keeps it), so that a request in a
-  /// crowded batch weighs its drafts against their marginal cost there.
+  /// crowded batch weighs its drafts against their marginal cost there. `times`, when
+  /// given, is where passes are timed and the model's prices corrected from.
   AutoDrafter(std::vector<AutoCandidate> candidates, PassCost verify, const std::atomic<int64_t>* pass_rows = nullptr,
-              RecentAcceptance* recent = &RecentAcceptance::process());
+              RecentAcceptance* recent = &RecentAcceptance::process(), PassTimes* times = &PassTimes::process());
 
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
   void observe(const std::vector<int32_t>& tokens, const float* logits, int32_t vocab) override;
@@ -105,11 +112,19 @@ class AutoDrafter : public Drafter {
   // `context` past shadow_base_.
   void score_shadows(const std::vector<int32_t>& context);
   void learn_for(Slot& slot, int drafted_depth, int accepted);
+  // Times the pass that ended now (`start` of the next), if it ran alone and its drafter
+  // had not caught up a long stretch of context first.
+  void time_latest_pass(double start, bool alone);
   std::vector<Slot> slots_;
+  PassCost verify_;
   const std::atomic<int64_t>* pass_rows_;
   RecentAcceptance* recent_;
-  int chosen_ = -1;       // the slot that drafted the latest pass (-1: none)
-  int64_t own_rows_ = 1;  // rows this request put in the latest pass
+  PassTimes* times_;
+  double pass_start_ = -1;       // when the latest pass's draft() began (-1: none yet)
+  double pass_model_steps_ = 1;  // what the model priced it at
+  bool pass_timeable_ = false;   // whether it may be timed (see time_latest_pass)
+  int chosen_ = -1;              // the slot that drafted the latest pass (-1: none)
+  int64_t own_rows_ = 1;         // rows this request put in the latest pass
   int64_t plain_passes_ = 0;
   int64_t remaining_ = int64_t(1) << 30;  // tokens the request may still produce
   size_t shadow_base_ = 0;                // context length when the shadows were drafted

@@ -21,7 +21,9 @@ double DraftLength::value(int depth, const DraftContext& context) const {
   for (int i = 0; i <= depth; ++i, p *= a) tokens += p;  // 1 + a + ... + a^depth
   const double rows = context.rows_before + 1.0 + depth * verify_.tokens_per_level();
   const double catch_up = depth > 0 ? context.catch_up * tokens / std::max(1.0, context.remaining) : 0.0;
-  return (context.rows_before + tokens) / (verify_.steps(rows) + depth * draft_cost_ + catch_up);
+  const double plain = verify_.steps(context.rows_before + 1.0);
+  const double extra = verify_.steps(rows) - plain + depth * draft_cost_;
+  return (context.rows_before + tokens) / (plain + context.cost_scale * extra + catch_up);
 }
 
 int DraftLength::best_depth(const DraftContext& context) const {

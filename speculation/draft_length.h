@@ -30,10 +30,15 @@ namespace tandem {
 /// stop long before it (a 13-token answer to a 200-token extraction prompt under a limit
 /// of 64 paid 7 steps of catching up for nothing): a drafter that owes more than
 /// kMaxCatchUpShare of the rest (in target steps per token left) does not draft at all.
+///
+/// `context.cost_scale` multiplies what drafting adds to a plain pass (the extra rows'
+/// share of the pass and the drafting itself): how far this machine's measured passes
+/// stray from the model's fixed numbers just now (PassTimes::scale).
 struct DraftContext {
   double rows_before = 0;  // other requests' rows in the same pass
   double catch_up = 0;     // target decode steps the drafter must spend before drafting
   double remaining = 1e9;  // tokens the request may still produce
+  double cost_scale = 1;   // measured over modelled cost of drafting's extra
 };
 
 class DraftLength {

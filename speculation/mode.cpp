@@ -70,7 +70,8 @@ std::unique_ptr<Drafter> make_auto_drafter(const ModeSettings& s, Transformer* d
     candidates.push_back({"chain", std::make_unique<ChainDrafter>(*draft, s.draft_tokens, max_context), s.draft_tokens,
                           cost, 32, per_token});
   }
-  return std::make_unique<AutoDrafter>(std::move(candidates), PassCost::measured(), inputs.pass_rows);
+  return std::make_unique<AutoDrafter>(std::move(candidates), PassCost::measured(), inputs.pass_rows,
+                                       &RecentAcceptance::process(), s.auto_timed ? &PassTimes::process() : nullptr);
 }
 
 }  // namespace

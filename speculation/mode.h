@@ -38,6 +38,7 @@ struct ModeSettings {
   TreeShape tree;           // tree: budget, branching, width
   PearlOptions pearl;       // pearl: window (set from draft_tokens), pre-verify, pinning
   bool draft_aware = true;  // chain, tree: sampled drafts checked by p/q (false: greedy point masses)
+  bool auto_timed = true;   // auto: prices corrected by its timed passes (PassTimes; false: the model's alone)
 };
 
 /// Throws std::invalid_argument naming the problem if `settings` cannot run.

@@ -32,7 +32,8 @@ REQUIRED_METRICS = [
     "tandem_batch_requests", "tandem_kv_cache_used_bytes", "tandem_kv_cache_capacity_bytes",
     "tandem_channel_bytes_total", "tandem_channel_message_latency_seconds", "tandem_prefix_cache_hits_total",
     "tandem_prefix_cache_hit_tokens_total", "tandem_prefix_cache_evictions_total", "tandem_prefix_cache_bytes",
-    "tandem_prefix_cache_budget_bytes", "tandem_auto_passes_total", "process_resident_memory_bytes",
+    "tandem_prefix_cache_budget_bytes", "tandem_auto_passes_total", "tandem_auto_step_seconds",
+    "tandem_auto_cost_scale", "process_resident_memory_bytes",
     "process_cpu_seconds_total",
 ]
 PROMQL_WORDS = {"sum", "rate", "by", "le", "histogram_quantile", "max", "and", "or", "up", "without", "on"}
@@ -133,8 +134,13 @@ def check_scrape(http):
     passes = auto_passes(scrape)
     if not 1 <= sum(passes.values()) <= 11 or not set(passes) <= {"ar", "lookup", "recycle", "chain"}:
         fail(f"tandem_auto_passes_total after one 12-token auto request: {passes}")
+    # Auto timed its plain passes alone: a step of a microsecond (the tiny model) to a few seconds.
+    step = re.search(r"^tandem_auto_step_seconds (\S+)$", scrape, re.M)
+    if not step or not 1e-6 <= float(step.group(1)) <= 5:
+        fail(f"tandem_auto_step_seconds after one auto request: {step.group(1) if step else 'absent'}")
     print(f"scrape: promtool clean, {len(REQUIRED_METRICS)} required metrics present, "
-          f"{len(queries)} dashboard and alert queries name only exported metrics, auto's passes {passes}")
+          f"{len(queries)} dashboard and alert queries name only exported metrics, auto's passes {passes}, "
+          f"its step {float(step.group(1)) * 1e3:.1f} ms")
     return scrape
 
 

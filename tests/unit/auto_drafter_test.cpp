@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 
 #include "speculation/mode.h"
@@ -65,12 +66,15 @@ int32_t truth(int64_t p, int novel_every) {
 
 // Drives `drafter` for `passes` passes as a verifier would: the drafted path that follows
 // the truth is accepted, then the truth's next token is added.
-std::map<std::string, int64_t> drive(AutoDrafter& drafter, int passes, int* deepest, int novel_every = 0) {
+// `after_draft`, when given, sees each pass's tree before it is verified.
+std::map<std::string, int64_t> drive(AutoDrafter& drafter, int passes, int* deepest, int novel_every = 0,
+                                     const std::function<void(const TokenTree&)>& after_draft = {}) {
   std::vector<int32_t> context;
   for (int64_t p = 0; p < 20; ++p) context.push_back(truth(p, novel_every));
   *deepest = 0;
   for (int pass = 0; pass < passes; ++pass) {
     TokenTree tree = drafter.draft(context, 16);
+    if (after_draft) after_draft(tree);
     int accepted = 0;
     for (int32_t parent = -1;;) {
       int32_t next = -1;
@@ -90,12 +94,14 @@ std::map<std::string, int64_t> drive(AutoDrafter& drafter, int passes, int* deep
   return counts;
 }
 
-// Without `recent`, every candidate starts from the even prior.
-AutoDrafter lookup_and_recycle(const std::atomic<int64_t>* pass_rows, RecentAcceptance* recent = nullptr) {
+// Without `recent`, every candidate starts from the even prior; without `times`, the
+// model's prices hold.
+AutoDrafter lookup_and_recycle(const std::atomic<int64_t>* pass_rows, RecentAcceptance* recent = nullptr,
+                               PassTimes* times = nullptr) {
   std::vector<AutoCandidate> candidates;
   candidates.push_back({"lookup", std::make_unique<PromptLookupDrafter>(3, 16), 16});
   candidates.push_back({"recycle", std::make_unique<RecyclingDrafter>(2, 5), 5});
-  return AutoDrafter(std::move(candidates), PassCost::measured(), pass_rows, recent);
+  return AutoDrafter(std::move(candidates), PassCost::measured(), pass_rows, recent, times);
 }
 
 TEST(AutoDrafter, TakesTheDrafterThatIsAcceptedAndDraftsDeep) {
@@ -117,6 +123,50 @@ TEST(AutoDrafter, DraftsAloneWhatItNoLongerDraftsInAComputeBoundBatch) {
   auto a = drive(by_itself, 80, &deepest, 3), b = drive(in_batch, 80, &deepest, 3);
   EXPECT_GE(a["lookup"] + a["recycle"], 30);
   EXPECT_GE(b["ar"], 76);
+}
+
+// Drafts of which about half hold pay alone by the model's prices. On a machine whose
+// passes are timed (a clock the test moves: a plain pass takes 10 ms and each drafted row
+// `per_row` more), auto drafts as much as by the model where the rows cost about what the
+// model says, and next to nothing where each costs two plain passes.
+TEST(AutoDrafter, PricesDraftingByWhatItsTimedPassesCost) {
+  auto drafting_passes = [](double per_row, bool timed) {
+    double now = 0;
+    PassTimes times([&now] { return now; });
+    std::atomic<int64_t> alone{1};
+    AutoDrafter drafter = lookup_and_recycle(&alone, nullptr, timed ? &times : nullptr);
+    int deepest = 0;
+    auto counts =
+        drive(drafter, 200, &deepest, 3, [&](const TokenTree& tree) { now += 0.010 + per_row * tree.size(); });
+    return counts["lookup"] + counts["recycle"];
+  };
+  const int64_t by_model = drafting_passes(0.020, false);
+  EXPECT_GE(by_model, 80);  // the model alone would keep drafting
+  EXPECT_GE(drafting_passes(0.0002, true), by_model - 2 * 200 / PassTimes::kStepEvery);
+  EXPECT_LE(drafting_passes(0.020, true), 20);
+}
+
+// Plain passes alone come now and then to time the step, and a drafter not timed for a
+// while is priced by the model again, to be measured anew.
+TEST(PassTimes, TimesTheStepNowAndThenAndForgetsWhatItHasNotSeenForAWhile) {
+  PassTimes times([] { return 0.0; });
+  for (int i = 0; i < PassTimes::kMinSamples; ++i) {
+    EXPECT_TRUE(times.begin_pass_alone());  // not measured enough yet
+    times.add_step(0.010);
+  }
+  for (int i = 0; i < PassTimes::kStepEvery; ++i) EXPECT_FALSE(times.begin_pass_alone()) << i;
+  EXPECT_TRUE(times.begin_pass_alone());
+  EXPECT_DOUBLE_EQ(times.scale("chain"), 1.0);  // nothing drafted timed yet
+  for (int i = 0; i < PassTimes::kMinSamples; ++i) times.add_pass("chain", 2.0, 0.030);
+  EXPECT_NEAR(times.scale("chain"), 2.0, 1e-9);  // 2 steps more against the model's 1
+  times.add_pass("chain", 2.0, 1.0);             // held up by something else: not counted
+  EXPECT_NEAR(times.scale("chain"), 2.0, 1e-9);
+  for (int i = 0; i <= PassTimes::kForgetAfter; ++i) times.begin_pass_alone();
+  EXPECT_DOUBLE_EQ(times.scale("chain"), 1.0);
+  times.add_pass("chain", 2.0, 0.015);  // and measured anew from scratch
+  EXPECT_DOUBLE_EQ(times.scale("chain"), 1.0);
+  for (int i = 1; i < PassTimes::kMinSamples; ++i) times.add_pass("chain", 2.0, 0.015);
+  EXPECT_NEAR(times.scale("chain"), 0.5, 1e-9);
 }
 
 TEST(AutoDrafter, ANewRequestStartsFromWhatEarlierOnesSaw) {
@@ -160,7 +210,8 @@ TEST(AutoDrafter, OneRequestInSoManyMeasuresTheDraftModelAtFullDepth) {
   auto request = [&] {
     std::vector<AutoCandidate> candidates;
     candidates.push_back({"chain", std::make_unique<ChainDrafter>(draft, 4, 256), 4, 0.4, 32, 0.03});
-    auto drafter = std::make_unique<AutoDrafter>(std::move(candidates), PassCost::measured(), nullptr, &recent);
+    auto drafter =
+        std::make_unique<AutoDrafter>(std::move(candidates), PassCost::measured(), nullptr, &recent, nullptr);
     drafter->expect_remaining(100);
     return drafter;
   };

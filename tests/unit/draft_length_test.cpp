@@ -49,6 +49,26 @@ TEST(DraftLength, ExpectedTokensPerWork) {
   EXPECT_THROW(DraftLength(-1, 0.5, 0.0), std::invalid_argument);
 }
 
+// A measured price of drafting (cost_scale) scales only what drafting adds to a plain
+// pass: the plain pass itself is the unit both are measured in.
+TEST(DraftLength, AMeasuredPriceScalesOnlyWhatDraftingAdds) {
+  DraftLength d(4, PassCost::measured(), 0.3);
+  for (int i = 0; i < 20; ++i) d.update(4, 2);  // about half accepted
+  DraftContext as_modelled, dearer, cheaper;
+  dearer.cost_scale = 2.0;
+  cheaper.cost_scale = 0.5;
+  for (const DraftContext& c : {as_modelled, dearer, cheaper}) EXPECT_DOUBLE_EQ(d.value(0, c), 1.0);
+  // 1 / value = (1 + scale * extra) / tokens: the extra doubles from 0.5 to 1 and from 1 to 2.
+  for (int depth = 1; depth <= 4; ++depth) {
+    const double base = 1.0 / d.value(depth, as_modelled), twice = 1.0 / d.value(depth, dearer);
+    const double half = 1.0 / d.value(depth, cheaper);
+    EXPECT_NEAR(twice - base, 2 * (base - half), 1e-12) << depth;
+    EXPECT_GT(base, half) << depth;
+  }
+  EXPECT_GT(d.best_depth(as_modelled), d.best_depth(dearer));
+  EXPECT_GE(d.best_depth(cheaper), d.best_depth(as_modelled));
+}
+
 }  // namespace
 }  // namespace tandem
 

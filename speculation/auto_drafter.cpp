@@ -97,6 +97,12 @@ void AutoDrafter::time_latest_pass(double start, bool alone) {
     times_->add_pass(slots_[size_t(chosen_)].candidate.name, pass_model_steps_, start - pass_start_);
 }
 
+bool AutoDrafter::time_step_now(double best_value) {
+  if (!times_) return false;
+  const int64_t since = times_->begin_pass_alone();
+  return since >= PassTimes::kStepAtLatest || (since >= PassTimes::kStepEvery && best_value <= kCheapPlainPass);
+}
+
 TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   const double start = times_ ? times_->now() : 0.0;
   score_shadows(context);
@@ -120,8 +126,13 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
     tree = slots_[i].candidate.drafter->draft(context, depth);
     if (!tree.empty()) chosen_ = int(i);
   };
-  // A plain pass alone, now and then, measures the step the others are priced against.
-  const bool measure_step = times_ && rows_before == 0 && times_->begin_pass_alone();
+  // The candidates that pay now, best first.
+  std::vector<std::pair<double, size_t>> paying;
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (best[i] > 0) paying.emplace_back(slots_[i].depth.value(best[i], weigh[i]), i);
+  std::stable_sort(paying.begin(), paying.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  // A plain pass alone, now and then, times the step the others are priced against.
+  const bool measure_step = rows_before == 0 && time_step_now(paying.empty() ? 1.0 : paying.front().first);
   // A drafter with a cost this request measures drafts at full depth, when catching it
   // up costs at most kTrialShare of what is left.
   for (size_t i = 0; i < slots_.size() && !measure_step; ++i)
@@ -133,13 +144,10 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   // says when: never while catching up would cost a real share of what is left).
   for (size_t i = 0; i < slots_.size() && !measure_step; ++i)
     if (!slots_[i].free() && best[i] == 0) try_slot(i, slots_[i].depth.next(weigh[i]));
-  // Else the candidates that pay now, best first; one with nothing to offer this time
-  // (prompt lookup without a matching n-gram) leaves the pass to the next.
-  std::vector<std::pair<double, size_t>> paying;
-  for (size_t i = 0; i < slots_.size() && !measure_step; ++i)
-    if (best[i] > 0) paying.emplace_back(slots_[i].depth.value(best[i], weigh[i]), i);
-  std::stable_sort(paying.begin(), paying.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  for (const auto& [value, i] : paying) try_slot(i, slots_[i].depth.next(weigh[i]));
+  // Else the candidates that pay, best first; one with nothing to offer this time (prompt
+  // lookup without a matching n-gram) leaves the pass to the next.
+  for (size_t k = 0; k < paying.size() && !measure_step; ++k)
+    try_slot(paying[k].second, slots_[paying[k].second].depth.next(weigh[paying[k].second]));
   // The free drafters not sent draft in shadow, as deep as they may.
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].free() && int(i) != chosen_)

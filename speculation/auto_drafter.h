@@ -17,8 +17,9 @@
 //
 // Learning what drafting costs here and now: each pass alone in its batch is timed (from one
 // draft() to the next: drafting, the pass, and what follows it) and kept in PassTimes
-// against what the model priced it at; a plain pass now and then (PassTimes::kStepEvery)
-// times the decode step itself. Their ratio scales the model's price of drafting.
+// against what the model priced it at; a plain pass now and then times the decode step
+// itself, early where drafting would gain little then (kCheapPlainPass), and at the latest
+// every PassTimes::kStepAtLatest passes. Their ratio scales the model's price of drafting.
 #include <atomic>
 #include <map>
 #include <memory>
@@ -80,6 +81,9 @@ class AutoDrafter : public Drafter {
  public:
   static constexpr double kTrialShare = 0.05;  // most of what is left a trial's catching up may cost
   static constexpr int kTrialPasses = 4;
+  // A plain pass that times the step is taken early (after PassTimes::kStepEvery passes)
+  // only where the best draft is worth at most this many times a plain pass.
+  static constexpr double kCheapPlainPass = 1.15;
 
   /// `verify` is the cost of a pass over k tokens; `pass_rows`, when given, holds the rows
   /// of the batch's latest pass (the server's worker keeps it), so that a request in a
@@ -115,6 +119,9 @@ class AutoDrafter : public Drafter {
   // Times the pass that ended now (`start` of the next), if it ran alone and its drafter
   // had not caught up a long stretch of context first.
   void time_latest_pass(double start, bool alone);
+  // Whether this pass alone should be plain, to time the step; `best_value` is what the
+  // best draft is worth against a plain pass.
+  bool time_step_now(double best_value);
   std::vector<Slot> slots_;
   PassCost verify_;
   const std::atomic<int64_t>* pass_rows_;

@@ -5,9 +5,12 @@
 
 namespace tandem {
 namespace {
-// A pass that took this many times the average was held up by something else (the OS,
-// another process): it says nothing about the pass and is not counted.
+// A pass that took more than this many times the average was most likely held up by
+// something else (the OS, another process): it counts as this many times the average, so
+// that one such pass moves the average little and a lasting change still moves it.
 constexpr double kOutlier = 3.0;
+// Bounds on a scale: past them a ratio says more about noise than about the machine.
+constexpr double kLeastScale = 0.1, kMostScale = 20.0;
 // The model's extra over a plain pass, below which a ratio would be mostly noise.
 constexpr double kMinExtra = 0.02;
 }  // namespace
@@ -21,8 +24,8 @@ double PassTimes::steady_seconds() {
 void PassTimes::add_step(double seconds) {
   std::lock_guard lock(mutex_);
   passes_since_step_ = 0;
-  if (seconds <= 0 || (step_.samples > 0 && seconds > kOutlier * step_.value)) return;
-  step_.add(seconds, kStepWeight);
+  if (seconds <= 0) return;
+  step_.add(step_.samples > 0 ? std::min(seconds, kOutlier * step_.value) : seconds, kStepWeight);
 }
 
 void PassTimes::add_drafter(const std::string& name) {
@@ -35,8 +38,8 @@ void PassTimes::add_pass(const std::string& name, double model_steps, double sec
   Drafted& d = drafted_[name];
   if (passes_ - d.last_pass > kForgetAfter) d = Drafted();
   d.last_pass = passes_;
-  if (seconds <= 0 || (d.seconds.samples > 0 && seconds > kOutlier * d.seconds.value)) return;
-  d.seconds.add(seconds, kWeight);
+  if (seconds <= 0) return;
+  d.seconds.add(d.seconds.samples > 0 ? std::min(seconds, kOutlier * d.seconds.value) : seconds, kWeight);
   d.model_steps.add(model_steps, kWeight);
 }
 
@@ -60,13 +63,14 @@ double PassTimes::scale_locked(const std::string& name) const {
   const double model_extra = it->second.model_steps.value - 1.0;
   if (model_extra < kMinExtra) return 1.0;
   const double measured_extra = it->second.seconds.value / step_.value - 1.0;
-  return std::clamp(measured_extra / model_extra, 0.1, 20.0);
+  return std::clamp(measured_extra / model_extra, kLeastScale, kMostScale);
 }
 
-bool PassTimes::begin_pass_alone() {
+int64_t PassTimes::begin_pass_alone() {
   std::lock_guard lock(mutex_);
   ++passes_;
-  return step_.samples < kMinSamples || passes_since_step_++ >= kStepEvery;
+  const int64_t since = passes_since_step_++;
+  return step_.samples < kMinSamples ? std::max<int64_t>(since, kStepAtLatest) : since;
 }
 
 double PassTimes::step_seconds() const {

@@ -16,12 +16,13 @@ namespace tandem {
 
 class PassTimes {
  public:
-  using Clock = std::function<double()>;      // seconds, from any fixed origin
-  static constexpr int kStepEvery = 16;       // passes alone between plain passes that measure the step
-  static constexpr int kMinSamples = 4;       // before a ratio is used
-  static constexpr int kForgetAfter = 256;    // passes alone without a drafter's timing, after which it is forgotten
-  static constexpr double kWeight = 0.2;      // a drafted pass's weight in its moving average
-  static constexpr double kStepWeight = 0.5;  // a step's (they come kStepEvery passes apart)
+  using Clock = std::function<double()>;    // seconds, from any fixed origin
+  static constexpr int kStepEvery = 16;     // passes alone after which a plain one times the step where it costs little
+  static constexpr int kStepAtLatest = 64;  // and after which one does, whatever it costs
+  static constexpr int kMinSamples = 4;     // before a ratio is used
+  static constexpr int kForgetAfter = 256;  // passes alone without a drafter's timing, after which it is forgotten
+  static constexpr double kWeight = 0.2;    // a drafted pass's weight in its moving average
+  static constexpr double kStepWeight = 0.5;  // a step's (they come 16-64 passes apart)
 
   explicit PassTimes(Clock now = steady_seconds);
 
@@ -39,12 +40,12 @@ class PassTimes {
   /// then drafts at the model's price and is measured anew, so that neither a spell of slow
   /// passes nor a machine that has since changed keeps it out for good.
   double scale(const std::string& name) const;
-  /// Called once per pass alone; says whether this one should be plain, because the step
-  /// has fewer than kMinSamples or was last measured kStepEvery or more such passes ago.
-  bool begin_pass_alone();
+  /// Called once per pass alone: the passes alone since the step was last timed
+  /// (kStepAtLatest while it has fewer than kMinSamples timings).
+  int64_t begin_pass_alone();
   /// The measured step in seconds (0 before any).
   double step_seconds() const;
-  /// scale() of every drafter timed so far, for benchmarks' records.
+  /// scale() of every drafter named or timed so far, for metrics and benchmarks' records.
   std::map<std::string, double> scales() const;
 
   static PassTimes& process();
@@ -65,7 +66,7 @@ class PassTimes {
   mutable std::mutex mutex_;
   Average step_;
   int64_t passes_ = 0;  // passes alone so far
-  int passes_since_step_ = kStepEvery;
+  int64_t passes_since_step_ = 0;
   std::map<std::string, Drafted> drafted_;
 };
 

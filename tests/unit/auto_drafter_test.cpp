@@ -142,8 +142,21 @@ TEST(AutoDrafter, PricesDraftingByWhatItsTimedPassesCost) {
   };
   const int64_t by_model = drafting_passes(0.020, false);
   EXPECT_GE(by_model, 80);  // the model alone would keep drafting
-  EXPECT_GE(drafting_passes(0.0002, true), by_model - 2 * 200 / PassTimes::kStepEvery);
+  EXPECT_GE(drafting_passes(0.0002, true), by_model - 200 / PassTimes::kStepEvery);
   EXPECT_LE(drafting_passes(0.020, true), 20);
+}
+
+// Where every draft holds, a plain pass gives up much: the step is timed only as often as
+// it must be (after PassTimes::kStepAtLatest passes), besides the process's first four.
+TEST(AutoDrafter, TimesTheStepOnlyAsOftenAsItMustWhereDraftsPayWell) {
+  double now = 0;
+  PassTimes times([&now] { return now; });
+  std::atomic<int64_t> alone{1};
+  AutoDrafter drafter = lookup_and_recycle(&alone, nullptr, &times);
+  int deepest = 0;
+  auto counts = drive(drafter, 200, &deepest, 0, [&](const TokenTree& tree) { now += 0.010 + 0.0002 * tree.size(); });
+  EXPECT_GE(counts["ar"], PassTimes::kMinSamples);
+  EXPECT_LE(counts["ar"], PassTimes::kMinSamples + 200 / PassTimes::kStepAtLatest + 1);
 }
 
 // Plain passes alone come now and then to time the step, and a drafter not timed for a
@@ -151,16 +164,17 @@ TEST(AutoDrafter, PricesDraftingByWhatItsTimedPassesCost) {
 TEST(PassTimes, TimesTheStepNowAndThenAndForgetsWhatItHasNotSeenForAWhile) {
   PassTimes times([] { return 0.0; });
   for (int i = 0; i < PassTimes::kMinSamples; ++i) {
-    EXPECT_TRUE(times.begin_pass_alone());  // not measured enough yet
+    EXPECT_EQ(times.begin_pass_alone(), PassTimes::kStepAtLatest);  // not timed enough yet: now
     times.add_step(0.010);
   }
-  for (int i = 0; i < PassTimes::kStepEvery; ++i) EXPECT_FALSE(times.begin_pass_alone()) << i;
-  EXPECT_TRUE(times.begin_pass_alone());
-  EXPECT_DOUBLE_EQ(times.scale("chain"), 1.0);  // nothing drafted timed yet
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(times.begin_pass_alone(), i);  // passes since
+  EXPECT_DOUBLE_EQ(times.scale("chain"), 1.0);                          // nothing drafted timed yet
   for (int i = 0; i < PassTimes::kMinSamples; ++i) times.add_pass("chain", 2.0, 0.030);
   EXPECT_NEAR(times.scale("chain"), 2.0, 1e-9);  // 2 steps more against the model's 1
-  times.add_pass("chain", 2.0, 1.0);             // held up by something else: not counted
-  EXPECT_NEAR(times.scale("chain"), 2.0, 1e-9);
+  times.add_pass("chain", 2.0, 1.0);             // held up by something else: counts as 3x the average
+  EXPECT_NEAR(times.scale("chain"), (0.8 * 0.030 + 0.2 * 0.090) / 0.010 - 1.0, 1e-9);
+  for (int i = 0; i < 30; ++i) times.add_pass("chain", 2.0, 0.030);  // and is soon outweighed
+  EXPECT_NEAR(times.scale("chain"), 2.0, 1e-2);
   for (int i = 0; i <= PassTimes::kForgetAfter; ++i) times.begin_pass_alone();
   EXPECT_DOUBLE_EQ(times.scale("chain"), 1.0);
   times.add_pass("chain", 2.0, 0.015);  // and measured anew from scratch

@@ -91,9 +91,9 @@ void AutoDrafter::score_shadows(const std::vector<int32_t>& context) {
 
 void AutoDrafter::time_latest_pass(double start, bool alone) {
   if (!times_ || pass_start_ < 0 || !pass_timeable_ || !alone) return;
-  if (chosen_ < 0 && own_rows_ == 1)
+  if (chosen_ < 0)
     times_->add_step(start - pass_start_);
-  else if (chosen_ >= 0)
+  else
     times_->add_pass(slots_[size_t(chosen_)].candidate.name, pass_model_steps_, start - pass_start_);
 }
 
@@ -133,21 +133,22 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   std::stable_sort(paying.begin(), paying.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   // A plain pass alone, now and then, times the step the others are priced against.
   const bool measure_step = rows_before == 0 && time_step_now(paying.empty() ? 1.0 : paying.front().first);
-  // A drafter with a cost this request measures drafts at full depth, when catching it
-  // up costs at most kTrialShare of what is left.
-  for (size_t i = 0; i < slots_.size() && !measure_step; ++i)
-    if (slots_[i].trial_passes > 0 && weigh[i].catch_up <= kTrialShare * std::max(1.0, weigh[i].remaining)) {
-      --slots_[i].trial_passes;
-      try_slot(i, slots_[i].candidate.max_depth);
-    }
-  // A drafter with a cost whose one-token try is due takes this pass (DraftLength::next
-  // says when: never while catching up would cost a real share of what is left).
-  for (size_t i = 0; i < slots_.size() && !measure_step; ++i)
-    if (!slots_[i].free() && best[i] == 0) try_slot(i, slots_[i].depth.next(weigh[i]));
-  // Else the candidates that pay, best first; one with nothing to offer this time (prompt
-  // lookup without a matching n-gram) leaves the pass to the next.
-  for (size_t k = 0; k < paying.size() && !measure_step; ++k)
-    try_slot(paying[k].second, slots_[paying[k].second].depth.next(weigh[paying[k].second]));
+  if (!measure_step) {
+    // A drafter with a cost this request measures drafts at full depth, when catching it
+    // up costs at most kTrialShare of what is left.
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].trial_passes > 0 && weigh[i].catch_up <= kTrialShare * std::max(1.0, weigh[i].remaining)) {
+        --slots_[i].trial_passes;
+        try_slot(i, slots_[i].candidate.max_depth);
+      }
+    // A drafter with a cost whose one-token try is due takes this pass (DraftLength::next
+    // says when: never while catching up would cost a real share of what is left).
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].free() && best[i] == 0) try_slot(i, slots_[i].depth.next(weigh[i]));
+    // Else the candidates that pay, best first; one with nothing to offer this time (prompt
+    // lookup without a matching n-gram) leaves the pass to the next.
+    for (const auto& [value, i] : paying) try_slot(i, slots_[i].depth.next(weigh[i]));
+  }
   // The free drafters not sent draft in shadow, as deep as they may.
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].free() && int(i) != chosen_)

@@ -263,9 +263,13 @@ int main(int argc, char** argv) {
                            {"same_as_ar", same}});
         // What auto's timed passes said after this prompt (the step and each drafter's price
         // against the model's), to tell which machine it priced drafting for.
-        if (run_name.rfind("auto", 0) == 0)
+        if (run_name.rfind("auto", 0) == 0) {
           records.back()["pass_times"] = {{"step_ms", 1e3 * PassTimes::process().step_seconds()},
                                           {"scales", PassTimes::process().scales()}};
+          // Passes by what drafted them ("ar": none), to tell which drafter auto leaned on.
+          records.back()["auto_passes"] = nlohmann::json::object();
+          for (const auto& [name, passes] : run.stats.auto_passes) records.back()["auto_passes"][name] = passes;
+        }
       }
     }
     if (progress) std::fprintf(stderr, "\n");

@@ -105,6 +105,8 @@ bool AutoDrafter::time_step_now(double best_value) {
 
 TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   const double start = times_ ? times_->now() : 0.0;
+  const double produced = context.size() > shadow_base_ ? double(context.size() - shadow_base_) : 0.0;
+  for (Slot& slot : slots_) slot.forgone += slot.forgone_per_token * produced;
   score_shadows(context);
   // What other requests put in the pass, judged by the latest one.
   const double rows_before = pass_rows_ ? double(std::max<int64_t>(0, pass_rows_->load() - own_rows_)) : 0.0;
@@ -115,7 +117,7 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   for (const Slot& slot : slots_) {
     unseen.push_back(slot.candidate.drafter->unseen_tokens(context));
     weigh.push_back({rows_before, slot.candidate.catch_up_cost * double(unseen.back()), double(remaining_),
-                     times_ ? times_->scale(slot.candidate.name) : 1.0});
+                     times_ ? times_->scale(slot.candidate.name) : 1.0, slot.forgone});
     best.push_back(slot.depth.best_depth(weigh.back()));
   }
   TokenTree tree;
@@ -134,10 +136,10 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   // A plain pass alone, now and then, times the step the others are priced against.
   const bool measure_step = rows_before == 0 && time_step_now(paying.empty() ? 1.0 : paying.front().first);
   if (!measure_step) {
-    // A drafter with a cost this request measures drafts at full depth, when catching it
-    // up costs at most kTrialShare of what is left.
+    // A drafter with a cost this request measures drafts at full depth, unless it owes
+    // too much to catch up first.
     for (size_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].trial_passes > 0 && weigh[i].catch_up <= kTrialShare * std::max(1.0, weigh[i].remaining)) {
+      if (slots_[i].trial_passes > 0 && !DraftLength::owes_too_much(weigh[i])) {
         --slots_[i].trial_passes;
         try_slot(i, slots_[i].candidate.max_depth);
       }
@@ -155,6 +157,7 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
       slots_[i].shadow =
           slots_[i].candidate.drafter->draft(context, std::min(slots_[i].candidate.max_depth, max_depth));
   shadow_base_ = context.size();
+  note_forgone(weigh, tree.depth());
   if (chosen_ < 0)
     ++plain_passes_;
   else
@@ -170,6 +173,22 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
     pass_timeable_ = unseen[size_t(chosen_)] <= c.max_depth + 1;
   }
   return tree;
+}
+
+void AutoDrafter::note_forgone(const std::vector<DraftContext>& weigh, int drafted_depth) {
+  if (slots_.empty()) return;
+  // Target steps per token of what this pass does (the chosen draft, or a plain pass).
+  const size_t taken = chosen_ >= 0 ? size_t(chosen_) : 0;
+  const double taken_cost = 1.0 / slots_[taken].depth.value(chosen_ >= 0 ? drafted_depth : 0, weigh[taken]);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Slot& slot = slots_[i];
+    slot.forgone_per_token = 0;
+    if (int(i) == chosen_ || !DraftLength::owes_too_much(weigh[i])) continue;
+    DraftContext caught_up = weigh[i];
+    caught_up.catch_up = 0;
+    const double cost = 1.0 / slot.depth.value(slot.depth.best_depth(caught_up), caught_up);
+    slot.forgone_per_token = std::max(0.0, taken_cost - cost);
+  }
 }
 
 void AutoDrafter::observe(const std::vector<int32_t>& tokens, const float* logits, int32_t vocab) {

@@ -15,6 +15,10 @@
 // kTrialPasses passes, so that the process's estimate is a recent measurement, not a guess
 // nor one unlucky pass from long ago.
 //
+// A drafter that must first catch up with a long context waits until not drafting with it
+// has lost this request as much as catching up costs (DraftLength's ski-rental rule); auto
+// keeps that loss, pass by pass, per drafter.
+//
 // Learning what drafting costs here and now: each pass alone in its batch is timed (from one
 // draft() to the next: drafting, the pass, and what follows it) and kept in PassTimes
 // against what the model priced it at; a plain pass now and then times the decode step
@@ -79,7 +83,6 @@ class RecentAcceptance {
 
 class AutoDrafter : public Drafter {
  public:
-  static constexpr double kTrialShare = 0.05;  // most of what is left a trial's catching up may cost
   static constexpr int kTrialPasses = 4;
   // A plain pass that times the step is taken early (after PassTimes::kStepEvery passes)
   // only where the best draft is worth at most this many times a plain pass.
@@ -110,6 +113,9 @@ class AutoDrafter : public Drafter {
     int64_t passes = 0;
     TokenTree shadow;      // drafted for the latest pass but not sent, to score against its output
     int trial_passes = 0;  // passes still to draft at full depth to measure it (RecentAcceptance)
+    // Target steps this request lost by not drafting with it while it owed too much to
+    // catch up (DraftContext::forgone), and what the latest pass loses per token it produces.
+    double forgone = 0, forgone_per_token = 0;
     bool free() const { return candidate.draft_cost == 0 && candidate.catch_up_cost == 0; }
   };
   // Scores the shadow drafts of the latest pass against what it produced: the tokens of
@@ -122,6 +128,9 @@ class AutoDrafter : public Drafter {
   // Whether this pass alone should be plain, to time the step; `best_value` is what the
   // best draft is worth against a plain pass.
   bool time_step_now(double best_value);
+  // For each drafter that owes too much to draft, what this pass loses per token against
+  // drafting with it had it caught up (`drafted_depth`: the chosen drafter's depth).
+  void note_forgone(const std::vector<DraftContext>& weigh, int drafted_depth);
   std::vector<Slot> slots_;
   PassCost verify_;
   const std::atomic<int64_t>* pass_rows_;

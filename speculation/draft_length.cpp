@@ -50,7 +50,8 @@ int DraftLength::next(const DraftContext& context) {
 }
 
 bool DraftLength::owes_too_much(const DraftContext& context) {
-  return context.catch_up > kMaxCatchUpShare * std::max(1.0, context.remaining);
+  const double up_front = kMaxCatchUpShare * std::clamp(context.remaining, 1.0, kShortAnswer);
+  return context.catch_up > std::max(up_front, context.forgone);
 }
 
 void DraftLength::start_from(double a) {

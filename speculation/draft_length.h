@@ -28,8 +28,13 @@ namespace tandem {
 /// not yet run the context). That is paid once and spread over the passes left, about
 /// remaining / E(L) of them. But `remaining` is only the request's limit, and answers often
 /// stop long before it (a 13-token answer to a 200-token extraction prompt under a limit
-/// of 64 paid 7 steps of catching up for nothing): a drafter that owes more than
-/// kMaxCatchUpShare of the rest (in target steps per token left) does not draft at all.
+/// of 64 paid 7 steps of catching up for nothing). So a drafter may owe up front at most
+/// kMaxCatchUpShare of a short answer (kShortAnswer tokens, or the rest if less); past
+/// that it drafts only once the request has lost as much by not drafting with it
+/// (`context.forgone`, AutoDrafter's running estimate) as catching up costs. That is the
+/// ski-rental rule: a long answer soon wins the debt back, and a short one never pays
+/// more than about twice what the better choice in hindsight would have, whatever the
+/// request's limit.
 ///
 /// `context.cost_scale` multiplies what drafting adds to a plain pass (the extra rows'
 /// share of the pass and the drafting itself): how far this machine's measured passes
@@ -39,6 +44,7 @@ struct DraftContext {
   double catch_up = 0;     // target decode steps the drafter must spend before drafting
   double remaining = 1e9;  // tokens the request may still produce
   double cost_scale = 1;   // measured over modelled cost of drafting's extra
+  double forgone = 0;      // target steps this request has lost so far by not drafting with it
 };
 
 class DraftLength {
@@ -49,6 +55,7 @@ class DraftLength {
       : DraftLength(max_depth, PassCost::linear(verify_cost), draft_cost, explore_every) {}
 
   static constexpr double kMaxCatchUpShare = 0.05;
+  static constexpr double kShortAnswer = 64;  // tokens
 
   /// Depth for the next pass (0..max_depth).
   int next(const DraftContext& context = {});
@@ -63,7 +70,8 @@ class DraftLength {
   double value(int depth, const DraftContext& context = {}) const;
   /// The best depth now (0: drafting does not pay), without exploring or counting a pass.
   int best_depth(const DraftContext& context = {}) const;
-  /// Whether catching up would cost more than kMaxCatchUpShare of what is left: no drafting.
+  /// Whether catching up would cost more than kMaxCatchUpShare of a short answer (or of what
+  /// is left, if less) and more than what not drafting has lost so far: no drafting.
   static bool owes_too_much(const DraftContext& context);
 
  private:

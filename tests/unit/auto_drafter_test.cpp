@@ -245,6 +245,51 @@ TEST(AutoDrafter, OneRequestInSoManyMeasuresTheDraftModelAtFullDepth) {
   EXPECT_EQ(request()->draft(prompt, 16).depth(), 4);
 }
 
+// Drafts the truth of drive()'s sequence, but must first run every context token it has not
+// seen (as a draft model must).
+class CatchingUpDrafter : public Drafter {
+ public:
+  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override {
+    seen_ = context.size();
+    TokenTree tree;
+    for (int32_t d = 0, parent = -1; d < max_depth; ++d)
+      parent = tree.add(truth(int64_t(context.size()) + d, 0), parent, 1.0f);
+    return tree;
+  }
+  int64_t unseen_tokens(const std::vector<int32_t>& context) const override { return int64_t(context.size() - seen_); }
+
+ private:
+  size_t seen_ = 0;
+};
+
+// The first pass (of 60) in which a well-accepted drafter drafts, when catching up with
+// the context costs `catch_up_cost` target steps a token and the request may run long.
+int first_drafted_pass(double catch_up_cost) {
+  RecentAcceptance recent;
+  for (int i = 0; i < 20; ++i) recent.add("chain", 4, 4);
+  std::vector<AutoCandidate> candidates;
+  candidates.push_back({"chain", std::make_unique<CatchingUpDrafter>(), 4, 0.2, 32, catch_up_cost});
+  AutoDrafter drafter(std::move(candidates), PassCost::measured(), nullptr, &recent, nullptr);
+  int pass = 0, first = -1, deepest = 0;
+  drive(drafter, 60, &deepest, 0, [&](const TokenTree& tree) {
+    if (first < 0 && !tree.empty()) first = pass;
+    ++pass;
+  });
+  return first;
+}
+
+// Answers often stop long before the request's limit, so a drafter that owes more than a
+// small share of a short answer does not catch up on the first pass however high the limit;
+// it does once not drafting with it has lost the request as much as catching up costs.
+TEST(AutoDrafter, CatchesUpALongContextOnlyOnceNotDraftingHasCostAsMuch) {
+  EXPECT_EQ(first_drafted_pass(0.1), 0);  // 20 tokens, 2 steps owed: within 5 % of 64 tokens
+  // 5 steps owed, plus a quarter step for each token since; a plain pass loses about 0.6
+  // steps a token against this drafter, so about 15 passes pass first.
+  const int first = first_drafted_pass(0.25);
+  EXPECT_GE(first, 10);
+  EXPECT_LE(first, 25);
+}
+
 TEST(AutoDrafter, RefusesACandidateWithoutADrafter) {
   std::vector<AutoCandidate> candidates;
   candidates.push_back({"lookup", nullptr, 4});

@@ -109,8 +109,13 @@ TEST(DraftLength, ACrowdedPassDraftsLessThanALoneOne) {
 TEST(DraftLength, WorkOwedBeforeDraftingIsSpreadOverWhatIsLeft) {
   DraftLength d(4, PassCost::measured(), 0.3, 2);
   for (int i = 0; i < 20; ++i) d.update(4, 4);  // nearly everything accepted
-  EXPECT_GE(d.best_depth({0, 5.0, 1000}), 3);   // 5 steps owed, 1000 tokens to spread them over
-  EXPECT_EQ(d.best_depth({0, 60.0, 64}), 0);    // 60 steps owed for 64 tokens: never won back
+  // 5 steps owed, 1000 tokens to spread them over, but answers are often short: not up
+  // front (more than 5 % of 64 tokens); once not drafting has lost as much, it drafts.
+  EXPECT_EQ(d.best_depth({0, 5.0, 1000}), 0);
+  EXPECT_GE(d.best_depth({0, 5.0, 1000, 1, 5.0}), 3);
+  EXPECT_GE(d.best_depth({0, 3.0, 1000}), 3);           // within 5 % of a short answer
+  EXPECT_EQ(d.best_depth({0, 60.0, 64}), 0);            // 60 steps owed for 64 tokens: never won back
+  EXPECT_EQ(d.best_depth({0, 60.0, 64, 1, 100.0}), 0);  // whatever was lost before
   // 7 steps owed for at most 64 tokens would be won back if all 64 came, but answers often
   // stop far sooner: owing more than 5 % of the rest, it does not draft at all.
   EXPECT_GT(d.value(3, {0, 7.0, 64}), d.value(0, {0, 7.0, 64}));

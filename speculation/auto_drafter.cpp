@@ -117,7 +117,7 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   for (const Slot& slot : slots_) {
     unseen.push_back(slot.candidate.drafter->unseen_tokens(context));
     weigh.push_back({rows_before, slot.candidate.catch_up_cost * double(unseen.back()), double(remaining_),
-                     times_ ? times_->scale(slot.candidate.name) : 1.0, slot.forgone});
+                     times_ ? times_->scale(slot.candidate.name) : 1.0, slot.forgone, slot.rows_per_level});
     best.push_back(slot.depth.best_depth(weigh.back()));
   }
   TokenTree tree;
@@ -126,6 +126,7 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
     depth = std::min(depth, max_depth);
     if (depth <= 0 || !tree.empty()) return;
     tree = slots_[i].candidate.drafter->draft(context, depth);
+    slots_[i].saw_tree(tree);
     if (!tree.empty()) chosen_ = int(i);
   };
   // The candidates that pay now, best first.
@@ -153,9 +154,11 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   }
   // The free drafters not sent draft in shadow, as deep as they may.
   for (size_t i = 0; i < slots_.size(); ++i)
-    if (slots_[i].free() && int(i) != chosen_)
+    if (slots_[i].free() && int(i) != chosen_) {
       slots_[i].shadow =
           slots_[i].candidate.drafter->draft(context, std::min(slots_[i].candidate.max_depth, max_depth));
+      slots_[i].saw_tree(slots_[i].shadow);
+    }
   shadow_base_ = context.size();
   note_forgone(weigh, tree.depth());
   if (chosen_ < 0)
@@ -173,6 +176,11 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
     pass_timeable_ = unseen[size_t(chosen_)] <= c.max_depth + 1;
   }
   return tree;
+}
+
+void AutoDrafter::Slot::saw_tree(const TokenTree& tree) {
+  if (tree.empty()) return;
+  rows_per_level = 0.8 * rows_per_level + 0.2 * double(tree.size()) / double(tree.depth());
 }
 
 void AutoDrafter::note_forgone(const std::vector<DraftContext>& weigh, int drafted_depth) {

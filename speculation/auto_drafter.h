@@ -116,6 +116,10 @@ class AutoDrafter : public Drafter {
     // Target steps this request lost by not drafting with it while it owed too much to
     // catch up (DraftContext::forgone), and what the latest pass loses per token it produces.
     double forgone = 0, forgone_per_token = 0;
+    // Rows per level of the trees it drafts, lately (lookup and recycling draft several
+    // branches): what a level it drafts adds to the pass.
+    double rows_per_level = 1;
+    void saw_tree(const TokenTree& tree);
     bool free() const { return candidate.draft_cost == 0 && candidate.catch_up_cost == 0; }
   };
   // Scores the shadow drafts of the latest pass against what it produced: the tokens of

@@ -19,7 +19,8 @@ DraftLength::DraftLength(int max_depth, PassCost verify, double draft_cost, int 
 double DraftLength::value(int depth, const DraftContext& context) const {
   double a = acceptance(), tokens = 0.0, p = 1.0;
   for (int i = 0; i <= depth; ++i, p *= a) tokens += p;  // 1 + a + ... + a^depth
-  const double rows = context.rows_before + 1.0 + depth * verify_.tokens_per_level();
+  const double per_level = context.rows_per_level > 0 ? context.rows_per_level : verify_.tokens_per_level();
+  const double rows = context.rows_before + 1.0 + depth * per_level;
   const double catch_up = depth > 0 ? context.catch_up * tokens / std::max(1.0, context.remaining) : 0.0;
   const double plain = verify_.steps(context.rows_before + 1.0);
   const double extra = verify_.steps(rows) - plain + depth * draft_cost_;

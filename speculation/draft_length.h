@@ -40,11 +40,12 @@ namespace tandem {
 /// share of the pass and the drafting itself): how far this machine's measured passes
 /// stray from the model's fixed numbers just now (PassTimes::scale).
 struct DraftContext {
-  double rows_before = 0;  // other requests' rows in the same pass
-  double catch_up = 0;     // target decode steps the drafter must spend before drafting
-  double remaining = 1e9;  // tokens the request may still produce
-  double cost_scale = 1;   // measured over modelled cost of drafting's extra
-  double forgone = 0;      // target steps this request has lost so far by not drafting with it
+  double rows_before = 0;     // other requests' rows in the same pass
+  double catch_up = 0;        // target decode steps the drafter must spend before drafting
+  double remaining = 1e9;     // tokens the request may still produce
+  double cost_scale = 1;      // measured over modelled cost of drafting's extra
+  double forgone = 0;         // target steps this request has lost so far by not drafting with it
+  double rows_per_level = 0;  // rows a drafted level adds to the pass (0: the cost curve's tokens_per_level)
 };
 
 class DraftLength {

@@ -104,6 +104,18 @@ TEST(DraftLength, ACrowdedPassDraftsLessThanALoneOne) {
   EXPECT_EQ(d.best_depth({63}), 0);
 }
 
+// A drafter whose trees hold several branches puts that many rows in the pass per level:
+// priced by them, it is worth less, and in a fuller pass it drafts less deep.
+TEST(DraftLength, ATreeIsPricedByTheRowsItPutsInThePass) {
+  DraftLength d(8, PassCost::measured(), 0.0);
+  for (int i = 0; i < 20; ++i) d.update(4, 3);
+  const DraftContext chain{3, 0, 1e9, 1, 0, 1}, tree{3, 0, 1e9, 1, 0, 3};
+  EXPECT_DOUBLE_EQ(d.value(4, chain), d.value(4, {3}));  // one row a level: the curve's own
+  EXPECT_LT(d.value(4, tree), d.value(4, chain));
+  EXPECT_EQ(d.value(0, tree), d.value(0, chain));  // a plain pass adds no rows
+  EXPECT_LT(d.best_depth(tree), d.best_depth(chain));
+}
+
 // A drafter that must first run a long context pays only when the answer is long enough
 // to win it back, and is not even tried when catching up would cost a real share of it.
 TEST(DraftLength, WorkOwedBeforeDraftingIsSpreadOverWhatIsLeft) {

@@ -21,11 +21,15 @@ double PassTimes::steady_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+void PassTimes::Average::add_time(double seconds, double weight) {
+  add(samples > 0 ? std::min(seconds, kOutlier * value) : seconds, weight);
+}
+
 void PassTimes::add_step(double seconds) {
   std::lock_guard lock(mutex_);
   passes_since_step_ = 0;
   if (seconds <= 0) return;
-  step_.add(step_.samples > 0 ? std::min(seconds, kOutlier * step_.value) : seconds, kStepWeight);
+  step_.add_time(seconds, kStepWeight);
 }
 
 void PassTimes::add_drafter(const std::string& name) {
@@ -39,7 +43,7 @@ void PassTimes::add_pass(const std::string& name, double model_steps, double sec
   if (passes_ - d.last_pass > kForgetAfter) d = Drafted();
   d.last_pass = passes_;
   if (seconds <= 0) return;
-  d.seconds.add(d.seconds.samples > 0 ? std::min(seconds, kOutlier * d.seconds.value) : seconds, kWeight);
+  d.seconds.add_time(seconds, kWeight);
   d.model_steps.add(model_steps, kWeight);
 }
 

@@ -56,6 +56,8 @@ class PassTimes {
     double value = 0;
     int samples = 0;
     void add(double x, double weight) { value = samples++ == 0 ? x : value + weight * (x - value); }
+    /// add() for a time, counting one past kOutlier times the average as that much.
+    void add_time(double seconds, double weight);
   };
   struct Drafted {
     Average seconds, model_steps;

@@ -108,6 +108,11 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   const double produced = context.size() > shadow_base_ ? double(context.size() - shadow_base_) : 0.0;
   for (Slot& slot : slots_) slot.forgone += slot.forgone_per_token * produced;
   score_shadows(context);
+  // Model drafters guess at output that other passes produce: not at the prompt, nor at
+  // what their own passes produced (scored by learn()).
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (!started_ || chosen_ == int(i)) slots_[i].candidate.drafter->guess_from(int64_t(context.size()));
+  started_ = true;
   // What other requests put in the pass, judged by the latest one.
   const double rows_before = pass_rows_ ? double(std::max<int64_t>(0, pass_rows_->load() - own_rows_)) : 0.0;
   time_latest_pass(start, rows_before == 0);
@@ -152,6 +157,7 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
     // lookup without a matching n-gram) leaves the pass to the next.
     for (const auto& [value, i] : paying) try_slot(i, slots_[i].depth.next(weigh[i]));
   }
+  for (Slot& slot : slots_) replay_guesses(slot, context);
   // The free drafters not sent draft in shadow, as deep as they may.
   for (size_t i = 0; i < slots_.size(); ++i)
     if (slots_[i].free() && int(i) != chosen_) {
@@ -196,6 +202,25 @@ void AutoDrafter::note_forgone(const std::vector<DraftContext>& weigh, int draft
     caught_up.catch_up = 0;
     const double cost = 1.0 / slot.depth.value(slot.depth.best_depth(caught_up), caught_up);
     slot.forgone_per_token = std::max(0.0, taken_cost - cost);
+  }
+}
+
+void AutoDrafter::replay_guesses(Slot& slot, const std::vector<int32_t>& context) {
+  const std::vector<Guess> guesses = slot.candidate.drafter->take_guesses();
+  const int depth = slot.candidate.max_depth;
+  for (size_t i = 0; i < guesses.size();) {
+    // A pass starting at guesses[i]: it drafts while the guesses run on, up to its depth,
+    // and the target's own token follows the first wrong one.
+    const int64_t start = guesses[i].position;
+    int offered = 0, followed = 0;
+    for (; offered < depth && i < guesses.size() && guesses[i].position == start + offered; ++i) {
+      ++offered;
+      if (guesses[i].token != context[size_t(guesses[i].position)]) break;
+      ++followed;
+    }
+    learn_for(slot, offered, followed);
+    // The next pass starts past the target's own token.
+    while (i < guesses.size() && guesses[i].position <= start + followed) ++i;
   }
 }
 

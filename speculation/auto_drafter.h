@@ -13,7 +13,10 @@
 // model) instead takes a pass now and then for a one-token try, while it does not pay;
 // and one request in kRemeasureAfter drafts with it at full depth for its first
 // kTrialPasses passes, so that the process's estimate is a recent measurement, not a guess
-// nor one unlucky pass from long ago.
+// nor one unlucky pass from long ago. When the draft model catches up on output that
+// other drafters' passes produced, its greedy guesses there are replayed as the passes it
+// would have drafted (replay_guesses): else it would be scored only on the passes the free
+// drafters had nothing for, which are the hard ones.
 //
 // A drafter that must first catch up with a long context waits until not drafting with it
 // has lost this request as much as catching up costs (DraftLength's ski-rental rule); auto
@@ -126,6 +129,10 @@ class AutoDrafter : public Drafter {
   // `context` past shadow_base_.
   void score_shadows(const std::vector<int32_t>& context);
   void learn_for(Slot& slot, int drafted_depth, int accepted);
+  // Scores `slot`'s model on the guesses it noted while catching up with `context`: as
+  // the passes it would have drafted at full depth from each guess its previous pass would
+  // have left off at.
+  void replay_guesses(Slot& slot, const std::vector<int32_t>& context);
   // Times the pass that ended now (`start` of the next), if it ran alone and its drafter
   // had not caught up a long stretch of context first.
   void time_latest_pass(double start, bool alone);
@@ -148,6 +155,7 @@ class AutoDrafter : public Drafter {
   int64_t plain_passes_ = 0;
   int64_t remaining_ = int64_t(1) << 30;  // tokens the request may still produce
   size_t shadow_base_ = 0;                // context length when the shadows were drafted
+  bool started_ = false;                  // whether draft() ran before
 };
 
 }  // namespace tandem

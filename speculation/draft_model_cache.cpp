@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "kernels/ops.h"
+
 namespace tandem {
 namespace {
 constexpr int kChunk = 256;           // context tokens of one cache per forward pass when the drafter catches up
@@ -43,6 +45,9 @@ void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
       continue;
     }
     d.score_context_tokens(context);
+    // The logits kept from the last sync guess the first token past the cache.
+    if (d.logits_valid_ && keep == d.cached_.size() && d.guesses(int64_t(keep), context.size()))
+      d.guesses_.push_back({int64_t(keep), int32_t(argmax(d.logits_.data(), d.vocab()))});
     keep = std::min(keep, context.size() - 1);  // the last token is run again for its logits
     d.cache_.truncate(int64_t(keep));
     d.cached_.resize(keep);
@@ -54,17 +59,18 @@ void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
   for (;;) {
     std::vector<BatchToken> batch;
     std::vector<KvCache*> sequences;
-    std::vector<size_t> owner, wants_logits;  // cache of each sequence; caches whose last token is in this pass
-    std::vector<int64_t> end;                 // of each sequence: where its tokens in this pass end
+    std::vector<size_t> owner;                     // cache of each sequence
+    std::vector<std::pair<size_t, int64_t>> rows;  // of each logits row: its cache and position
+    std::vector<int64_t> end;                      // of each sequence: where its tokens in this pass end
     for (size_t c = 0; c < caches.size() && batch.size() < kPassTokens; ++c) {
       const std::vector<int32_t>& context = *contexts[c];
       const int64_t from = next[c], to = std::min<int64_t>(int64_t(context.size()), from + kChunk);
       if (from >= to) continue;
       const int32_t seq = int32_t(sequences.size());
       for (int64_t i = from; i < to; ++i) {
-        const bool last = i + 1 == int64_t(context.size());
-        batch.push_back({context[size_t(i)], seq, i, i == from ? -1 : int32_t(batch.size()) - 1, last});
-        if (last) wants_logits.push_back(c);
+        const bool logits = i + 1 == int64_t(context.size()) || caches[c]->guesses(i + 1, context.size());
+        batch.push_back({context[size_t(i)], seq, i, i == from ? -1 : int32_t(batch.size()) - 1, logits});
+        if (logits) rows.emplace_back(c, i);
       }
       sequences.push_back(&caches[c]->cache_);
       owner.push_back(c);
@@ -79,12 +85,22 @@ void DraftModelCache::sync_together(std::span<DraftModelCache* const> caches,
       d.cached_.insert(d.cached_.end(), context.begin() + next[owner[s]], context.begin() + end[s]);
       next[owner[s]] = end[s];
     }
-    for (size_t r = 0; r < wants_logits.size(); ++r) {
-      DraftModelCache& d = *caches[wants_logits[r]];
-      d.logits_.assign(out.begin() + int64_t(r) * vocab, out.begin() + int64_t(r + 1) * vocab);
-      d.logits_valid_ = true;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const auto [c, position] = rows[r];
+      DraftModelCache& d = *caches[c];
+      const auto row = out.begin() + int64_t(r) * vocab;
+      if (position + 1 < int64_t(contexts[c]->size())) {
+        d.guesses_.push_back({position + 1, int32_t(argmax(&*row, vocab))});
+      } else {
+        d.logits_.assign(row, row + vocab);
+        d.logits_valid_ = true;
+      }
     }
   }
+}
+
+bool DraftModelCache::guesses(int64_t position, size_t context_size) const {
+  return position >= guess_from_ && position >= int64_t(context_size) - kMaxGuesses;
 }
 
 void DraftModelCache::score_context_tokens(const std::vector<int32_t>& context) {

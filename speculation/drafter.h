@@ -42,6 +42,11 @@ class Drafter {
   /// Tokens of `context` the drafter has not run yet and would run before drafting (a
   /// draft model catching its cache up); 0 for drafters without a model.
   virtual int64_t unseen_tokens(const std::vector<int32_t>& /*context*/) const { return 0; }
+  /// A model drafter notes, from context position `position` on, what it would have drafted
+  /// at each token it runs while catching up (DraftModelCache::guess_from); others ignore it.
+  virtual void guess_from(int64_t /*position*/) {}
+  /// The guesses noted since the last call, by position.
+  virtual std::vector<Guess> take_guesses() { return {}; }
   /// How the request samples. With a temperature, model drafters draw their drafts from
   /// their own distribution under the same temperature, top-k and top-p and attach it
   /// to the tree (TokenTree::set_proposal); greedy requests (the default) get their top
@@ -78,6 +83,8 @@ class ChainDrafter : public Drafter {
   ChainDrafter(Transformer& draft_model, int length, int64_t max_context);
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override;
   int64_t unseen_tokens(const std::vector<int32_t>& context) const override;
+  void guess_from(int64_t position) override { cache_.guess_from(position); }
+  std::vector<Guess> take_guesses() override { return cache_.take_guesses(); }
   /// draft() for several requests' drafters (of one draft model) at once: each level of
   /// their chains is one forward pass for all of them. The same chains as one at a time.
   static std::vector<TokenTree> draft_together(std::span<ChainDrafter* const> drafters,

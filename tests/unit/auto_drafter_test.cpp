@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <utility>
 
 #include "speculation/mode.h"
 #include "test_helpers.h"
@@ -292,6 +293,48 @@ TEST(AutoDrafter, CatchesUpALongContextOnlyOnceNotDraftingHasCostAsMuch) {
   const int first = first_drafted_pass(0.25);
   EXPECT_GE(first, 10);
   EXPECT_LE(first, 25);
+}
+
+// A draft model that drafts nothing but, like DraftModelCache, notes its guess at each
+// token it catches up on from guess_from() on: drive()'s repeating sequence, or, when
+// `wrong`, always a token it never holds.
+class GuessingDrafter : public Drafter {
+ public:
+  explicit GuessingDrafter(bool wrong) : wrong_(wrong) {}
+  TokenTree draft(const std::vector<int32_t>& context, int /*max_depth*/) override {
+    for (int64_t p = std::max<int64_t>(from_, seen_); p < int64_t(context.size()); ++p)
+      guesses_.push_back({p, wrong_ ? 999 : truth(p, 0)});
+    seen_ = int64_t(context.size());
+    return TokenTree();
+  }
+  int64_t unseen_tokens(const std::vector<int32_t>& context) const override { return int64_t(context.size()) - seen_; }
+  void guess_from(int64_t position) override { from_ = position; }
+  std::vector<Guess> take_guesses() override { return std::exchange(guesses_, {}); }
+
+ private:
+  bool wrong_;
+  int64_t from_ = INT64_MAX, seen_ = 0;
+  std::vector<Guess> guesses_;
+};
+
+// Prompt lookup drafts the whole repeating sequence, so the draft model drafts no pass; what
+// it would have drafted is still scored, from its guesses when it catches up.
+TEST(AutoDrafter, ScoresTheDraftModelOnWhatItWouldHaveDraftedWhereLookupDrafted) {
+  for (bool wrong : {false, true}) {
+    RecentAcceptance recent;
+    std::vector<AutoCandidate> candidates;
+    candidates.push_back({"lookup", std::make_unique<PromptLookupDrafter>(3, 16), 16});
+    candidates.push_back({"chain", std::make_unique<GuessingDrafter>(wrong), 4, 0.2, 8, 0.001});
+    AutoDrafter drafter(std::move(candidates), PassCost::measured(), nullptr, &recent, nullptr);
+    int deepest = 0;
+    const auto passes = drive(drafter, 40, &deepest);
+    EXPECT_EQ(passes.at("chain"), 0);
+    EXPECT_GT(passes.at("lookup"), 30);
+    if (wrong)
+      EXPECT_LT(recent.of("chain"), 0.1);
+    else
+      EXPECT_GT(recent.of("chain"), 0.9);
+  }
 }
 
 TEST(AutoDrafter, RefusesACandidateWithoutADrafter) {

@@ -106,7 +106,12 @@ bool AutoDrafter::time_step_now(double best_value) {
 TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth) {
   const double start = times_ ? times_->now() : 0.0;
   const double produced = context.size() > shadow_base_ ? double(context.size() - shadow_base_) : 0.0;
-  for (Slot& slot : slots_) slot.forgone += slot.forgone_per_token * produced;
+  // What not drafting with each drafter that owed too much lost in the latest pass: what it
+  // cost against what those tokens would have cost with the drafter caught up. A pass that
+  // did better than that (a long copy by prompt lookup) wins some of the loss back.
+  for (Slot& slot : slots_)
+    if (slot.caught_up_cost > 0)
+      slot.forgone = std::max(0.0, slot.forgone + pass_price_ - produced * slot.caught_up_cost);
   score_shadows(context);
   // Model drafters guess at output that other passes produce: not at the prompt, nor at
   // what their own passes produced (scored by learn()).
@@ -191,17 +196,17 @@ void AutoDrafter::Slot::saw_tree(const TokenTree& tree) {
 
 void AutoDrafter::note_forgone(const std::vector<DraftContext>& weigh, int drafted_depth) {
   if (slots_.empty()) return;
-  // Target steps per token of what this pass does (the chosen draft, or a plain pass).
+  // What this pass (the chosen draft, or a plain pass) costs in target steps.
   const size_t taken = chosen_ >= 0 ? size_t(chosen_) : 0;
-  const double taken_cost = 1.0 / slots_[taken].depth.value(chosen_ >= 0 ? drafted_depth : 0, weigh[taken]);
+  const int depth = chosen_ >= 0 ? drafted_depth : 0;
+  pass_price_ = slots_[taken].depth.expected_tokens(depth) / slots_[taken].depth.value(depth, weigh[taken]);
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& slot = slots_[i];
-    slot.forgone_per_token = 0;
+    slot.caught_up_cost = 0;
     if (int(i) == chosen_ || !DraftLength::owes_too_much(weigh[i])) continue;
     DraftContext caught_up = weigh[i];
     caught_up.catch_up = 0;
-    const double cost = 1.0 / slot.depth.value(slot.depth.best_depth(caught_up), caught_up);
-    slot.forgone_per_token = std::max(0.0, taken_cost - cost);
+    slot.caught_up_cost = 1.0 / slot.depth.value(slot.depth.best_depth(caught_up), caught_up);
   }
 }
 

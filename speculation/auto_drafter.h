@@ -117,8 +117,9 @@ class AutoDrafter : public Drafter {
     TokenTree shadow;      // drafted for the latest pass but not sent, to score against its output
     int trial_passes = 0;  // passes still to draft at full depth to measure it (RecentAcceptance)
     // Target steps this request lost by not drafting with it while it owed too much to
-    // catch up (DraftContext::forgone), and what the latest pass loses per token it produces.
-    double forgone = 0, forgone_per_token = 0;
+    // catch up (DraftContext::forgone), and what drafting with it, caught up, would have
+    // cost per token in the latest pass (0: it did not owe too much then).
+    double forgone = 0, caught_up_cost = 0;
     // Rows per level of the trees it drafts, lately (lookup and recycling draft several
     // branches): what a level it drafts adds to the pass.
     double rows_per_level = 1;
@@ -139,8 +140,9 @@ class AutoDrafter : public Drafter {
   // Whether this pass alone should be plain, to time the step; `best_value` is what the
   // best draft is worth against a plain pass.
   bool time_step_now(double best_value);
-  // For each drafter that owes too much to draft, what this pass loses per token against
-  // drafting with it had it caught up (`drafted_depth`: the chosen drafter's depth).
+  // What this pass is priced at, and for each drafter that owes too much to draft, what
+  // drafting with it would cost per token had it caught up (`drafted_depth`: the chosen
+  // drafter's depth). The next draft() counts the loss against the tokens the pass produced.
   void note_forgone(const std::vector<DraftContext>& weigh, int drafted_depth);
   std::vector<Slot> slots_;
   PassCost verify_;
@@ -152,6 +154,7 @@ class AutoDrafter : public Drafter {
   bool pass_timeable_ = false;   // whether it may be timed (see time_latest_pass)
   int chosen_ = -1;              // the slot that drafted the latest pass (-1: none)
   int64_t own_rows_ = 1;         // rows this request put in the latest pass
+  double pass_price_ = 0;        // the latest pass's expected tokens over their value: its cost in steps
   int64_t plain_passes_ = 0;
   int64_t remaining_ = int64_t(1) << 30;  // tokens the request may still produce
   size_t shadow_base_ = 0;                // context length when the shadows were drafted

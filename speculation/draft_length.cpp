@@ -16,9 +16,14 @@ DraftLength::DraftLength(int max_depth, PassCost verify, double draft_cost, int 
     throw std::invalid_argument("draft length settings must be non-negative (and explore_every positive)");
 }
 
-double DraftLength::value(int depth, const DraftContext& context) const {
+double DraftLength::expected_tokens(int depth) const {
   double a = acceptance(), tokens = 0.0, p = 1.0;
   for (int i = 0; i <= depth; ++i, p *= a) tokens += p;  // 1 + a + ... + a^depth
+  return tokens;
+}
+
+double DraftLength::value(int depth, const DraftContext& context) const {
+  const double tokens = expected_tokens(depth);
   const double per_level = context.rows_per_level > 0 ? context.rows_per_level : verify_.tokens_per_level();
   const double rows = context.rows_before + 1.0 + depth * per_level;
   const double catch_up = depth > 0 ? context.catch_up * tokens / std::max(1.0, context.remaining) : 0.0;

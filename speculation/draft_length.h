@@ -67,6 +67,9 @@ class DraftLength {
   void start_from(double a);
   /// Current estimate of the per-token acceptance probability.
   double acceptance() const { return accepted_ / (accepted_ + rejected_); }
+  /// Expected tokens a pass yields at depth L under the current estimate (its accepted
+  /// drafts and the target's own token).
+  double expected_tokens(int depth) const;
   /// Expected tokens per unit of work at depth L under the current estimate.
   double value(int depth, const DraftContext& context = {}) const;
   /// The best depth now (0: drafting does not pay), without exploring or counting a pass.

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -293,6 +294,67 @@ TEST(AutoDrafter, CatchesUpALongContextOnlyOnceNotDraftingHasCostAsMuch) {
   const int first = first_drafted_pass(0.25);
   EXPECT_GE(first, 10);
   EXPECT_LE(first, 25);
+}
+
+// A sequence that repeats every 8 tokens up to position `copied`, and is new after it.
+int32_t copied_then_new(int64_t p, int64_t copied) { return p < copied ? int32_t(1 + p % 8) : int32_t(1000 + p); }
+
+// Drafts copied_then_new's truth, once it has run every context token it has not seen.
+class CatchingUpToTheTruth : public Drafter {
+ public:
+  explicit CatchingUpToTheTruth(int64_t copied) : copied_(copied) {}
+  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override {
+    seen_ = context.size();
+    TokenTree tree;
+    for (int32_t d = 0, parent = -1; d < max_depth; ++d)
+      parent = tree.add(copied_then_new(int64_t(context.size()) + d, copied_), parent, 1.0f);
+    return tree;
+  }
+  int64_t unseen_tokens(const std::vector<int32_t>& context) const override { return int64_t(context.size() - seen_); }
+
+ private:
+  int64_t copied_;
+  size_t seen_ = 0;
+};
+
+// While prompt lookup copies long runs it does better than the draft model would, so the
+// draft model, fallen behind, is not caught up; once the copying stops, plain passes lose
+// to it and it is caught up within a few of them.
+TEST(AutoDrafter, CatchesUpOnlyOncePromptLookupStopsDoingBetter) {
+  constexpr int64_t kCopied = 300;
+  RecentAcceptance recent;
+  for (int i = 0; i < 20; ++i) recent.add("chain", 4, 4);
+  std::vector<AutoCandidate> candidates;
+  candidates.push_back({"lookup", std::make_unique<PromptLookupDrafter>(3, 16), 16});
+  candidates.push_back({"chain", std::make_unique<CatchingUpToTheTruth>(kCopied), 4, 0.2, 32, 0.02});
+  AutoDrafter drafter(std::move(candidates), PassCost::measured(), nullptr, &recent, nullptr);
+  std::vector<int32_t> context;
+  for (int64_t p = 0; p < 20; ++p) context.push_back(copied_then_new(p, kCopied));
+  std::vector<int64_t> chain_drafted_at;  // context sizes of its passes
+  while (context.size() < size_t(kCopied) + 60) {
+    const TokenTree tree = drafter.draft(context, 16);
+    if (drafter.latest_choice() == "chain") chain_drafted_at.push_back(int64_t(context.size()));
+    int accepted = 0;
+    for (int32_t parent = -1;;) {
+      int32_t next = -1;
+      for (int32_t child : tree.children(parent))
+        if (tree[child].token == copied_then_new(int64_t(context.size()), kCopied)) next = child;
+      if (next < 0) break;
+      context.push_back(tree[next].token);
+      ++accepted;
+      parent = next;
+    }
+    drafter.learn(tree.depth(), accepted);
+    context.push_back(copied_then_new(int64_t(context.size()), kCopied));
+  }
+  // Not while the copying ran long (it owed too much by then: 0.02 steps a token unseen)...
+  for (int64_t at : chain_drafted_at) EXPECT_FALSE(at > 100 && at <= kCopied) << "drafted at " << at;
+  // ...but soon after it stopped.
+  ASSERT_FALSE(chain_drafted_at.empty());
+  EXPECT_GT(chain_drafted_at.back(), kCopied);
+  const auto first_after =
+      std::find_if(chain_drafted_at.begin(), chain_drafted_at.end(), [](int64_t at) { return at > kCopied; });
+  EXPECT_LE(*first_after, kCopied + 20);
 }
 
 // A draft model that drafts nothing but, like DraftModelCache, notes its guess at each

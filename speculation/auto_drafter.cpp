@@ -116,8 +116,7 @@ TokenTree AutoDrafter::draft(const std::vector<int32_t>& context, int max_depth)
   // Model drafters guess at output that other passes produce: not at the prompt, nor at
   // what their own passes produced (scored by learn()).
   for (size_t i = 0; i < slots_.size(); ++i)
-    if (!started_ || chosen_ == int(i)) slots_[i].candidate.drafter->guess_from(int64_t(context.size()));
-  started_ = true;
+    if (pass_start_ < 0 || chosen_ == int(i)) slots_[i].candidate.drafter->guess_from(int64_t(context.size()));
   // What other requests put in the pass, judged by the latest one.
   const double rows_before = pass_rows_ ? double(std::max<int64_t>(0, pass_rows_->load() - own_rows_)) : 0.0;
   time_latest_pass(start, rows_before == 0);

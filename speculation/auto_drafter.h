@@ -158,7 +158,6 @@ class AutoDrafter : public Drafter {
   int64_t plain_passes_ = 0;
   int64_t remaining_ = int64_t(1) << 30;  // tokens the request may still produce
   size_t shadow_base_ = 0;                // context length when the shadows were drafted
-  bool started_ = false;                  // whether draft() ran before
 };
 
 }  // namespace tandem

@@ -70,8 +70,25 @@ int32_t truth(int64_t p, int novel_every) {
   return int32_t(1 + p % 8);
 }
 
-// Drives `drafter` for `passes` passes as a verifier would: the drafted path that follows
-// the truth is accepted, then the truth's next token is added.
+// One pass as a verifier would run it on `tree`: the drafted path that follows `truth` is
+// accepted into `context`, then the truth's next token is added. Returns the accepted drafts.
+int verify_against(const TokenTree& tree, std::vector<int32_t>& context,
+                   const std::function<int32_t(int64_t)>& truth_at) {
+  int accepted = 0;
+  for (int32_t parent = -1;;) {
+    int32_t next = -1;
+    for (int32_t child : tree.children(parent))
+      if (tree[child].token == truth_at(int64_t(context.size()))) next = child;
+    if (next < 0) break;
+    context.push_back(tree[next].token);
+    ++accepted;
+    parent = next;
+  }
+  context.push_back(truth_at(int64_t(context.size())));
+  return accepted;
+}
+
+// Drives `drafter` for `passes` passes as a verifier would (verify_against).
 // `after_draft`, when given, sees each pass's tree before it is verified.
 std::map<std::string, int64_t> drive(AutoDrafter& drafter, int passes, int* deepest, int novel_every = 0,
                                      const std::function<void(const TokenTree&)>& after_draft = {}) {
@@ -81,18 +98,7 @@ std::map<std::string, int64_t> drive(AutoDrafter& drafter, int passes, int* deep
   for (int pass = 0; pass < passes; ++pass) {
     TokenTree tree = drafter.draft(context, 16);
     if (after_draft) after_draft(tree);
-    int accepted = 0;
-    for (int32_t parent = -1;;) {
-      int32_t next = -1;
-      for (int32_t child : tree.children(parent))
-        if (tree[child].token == truth(int64_t(context.size()), novel_every)) next = child;
-      if (next < 0) break;
-      context.push_back(tree[next].token);
-      ++accepted;
-      parent = next;
-    }
-    drafter.learn(tree.depth(), accepted);
-    context.push_back(truth(int64_t(context.size()), novel_every));
+    drafter.learn(tree.depth(), verify_against(tree, context, [&](int64_t p) { return truth(p, novel_every); }));
     *deepest = std::max(*deepest, tree.depth());
   }
   std::map<std::string, int64_t> counts;
@@ -251,20 +257,23 @@ TEST(AutoDrafter, OneRequestInSoManyMeasuresTheDraftModelAtFullDepth) {
   EXPECT_EQ(request()->draft(prompt, 16).depth(), 4);
 }
 
-// Drafts the truth of drive()'s sequence, but must first run every context token it has not
-// seen (as a draft model must).
+// Drafts a sequence's truth (drive()'s, unless given), but must first run every context
+// token it has not seen (as a draft model must).
 class CatchingUpDrafter : public Drafter {
  public:
+  explicit CatchingUpDrafter(std::function<int32_t(int64_t)> truth_at = [](int64_t p) { return truth(p, 0); })
+      : truth_at_(std::move(truth_at)) {}
   TokenTree draft(const std::vector<int32_t>& context, int max_depth) override {
     seen_ = context.size();
     TokenTree tree;
     for (int32_t d = 0, parent = -1; d < max_depth; ++d)
-      parent = tree.add(truth(int64_t(context.size()) + d, 0), parent, 1.0f);
+      parent = tree.add(truth_at_(int64_t(context.size()) + d), parent, 1.0f);
     return tree;
   }
   int64_t unseen_tokens(const std::vector<int32_t>& context) const override { return int64_t(context.size() - seen_); }
 
  private:
+  std::function<int32_t(int64_t)> truth_at_;
   size_t seen_ = 0;
 };
 
@@ -299,24 +308,6 @@ TEST(AutoDrafter, CatchesUpALongContextOnlyOnceNotDraftingHasCostAsMuch) {
 // A sequence that repeats every 8 tokens up to position `copied`, and is new after it.
 int32_t copied_then_new(int64_t p, int64_t copied) { return p < copied ? int32_t(1 + p % 8) : int32_t(1000 + p); }
 
-// Drafts copied_then_new's truth, once it has run every context token it has not seen.
-class CatchingUpToTheTruth : public Drafter {
- public:
-  explicit CatchingUpToTheTruth(int64_t copied) : copied_(copied) {}
-  TokenTree draft(const std::vector<int32_t>& context, int max_depth) override {
-    seen_ = context.size();
-    TokenTree tree;
-    for (int32_t d = 0, parent = -1; d < max_depth; ++d)
-      parent = tree.add(copied_then_new(int64_t(context.size()) + d, copied_), parent, 1.0f);
-    return tree;
-  }
-  int64_t unseen_tokens(const std::vector<int32_t>& context) const override { return int64_t(context.size() - seen_); }
-
- private:
-  int64_t copied_;
-  size_t seen_ = 0;
-};
-
 // While prompt lookup copies long runs it does better than the draft model would, so the
 // draft model, fallen behind, is not caught up; once the copying stops, plain passes lose
 // to it and it is caught up within a few of them.
@@ -326,26 +317,16 @@ TEST(AutoDrafter, CatchesUpOnlyOncePromptLookupStopsDoingBetter) {
   for (int i = 0; i < 20; ++i) recent.add("chain", 4, 4);
   std::vector<AutoCandidate> candidates;
   candidates.push_back({"lookup", std::make_unique<PromptLookupDrafter>(3, 16), 16});
-  candidates.push_back({"chain", std::make_unique<CatchingUpToTheTruth>(kCopied), 4, 0.2, 32, 0.02});
+  const auto truth_at = [](int64_t p) { return copied_then_new(p, kCopied); };
+  candidates.push_back({"chain", std::make_unique<CatchingUpDrafter>(truth_at), 4, 0.2, 32, 0.02});
   AutoDrafter drafter(std::move(candidates), PassCost::measured(), nullptr, &recent, nullptr);
   std::vector<int32_t> context;
-  for (int64_t p = 0; p < 20; ++p) context.push_back(copied_then_new(p, kCopied));
+  for (int64_t p = 0; p < 20; ++p) context.push_back(truth_at(p));
   std::vector<int64_t> chain_drafted_at;  // context sizes of its passes
   while (context.size() < size_t(kCopied) + 60) {
     const TokenTree tree = drafter.draft(context, 16);
     if (drafter.latest_choice() == "chain") chain_drafted_at.push_back(int64_t(context.size()));
-    int accepted = 0;
-    for (int32_t parent = -1;;) {
-      int32_t next = -1;
-      for (int32_t child : tree.children(parent))
-        if (tree[child].token == copied_then_new(int64_t(context.size()), kCopied)) next = child;
-      if (next < 0) break;
-      context.push_back(tree[next].token);
-      ++accepted;
-      parent = next;
-    }
-    drafter.learn(tree.depth(), accepted);
-    context.push_back(copied_then_new(int64_t(context.size()), kCopied));
+    drafter.learn(tree.depth(), verify_against(tree, context, truth_at));
   }
   // Not while the copying ran long (it owed too much by then: 0.02 steps a token unseen)...
   for (int64_t at : chain_drafted_at) EXPECT_FALSE(at > 100 && at <= kCopied) << "drafted at " << at;

@@ -76,6 +76,7 @@ TEST(NodeIdentity, ADrafterKilledAndRestartedUnderItsNameIsReKeyedAndPaired) {
   auto verifier = node("verifier", "v1", *scheduler, tls);
   auto drafter = node("drafter", "d1", *scheduler, tls);
   ASSERT_TRUE(members_are(*scheduler, 1, 1));
+  ASSERT_TRUE(test::links_to_a_drafter(verifier->http()));
   const auto expected = test::local_greedy("Once upon a time", 24);
   auto drafted_and_right = [&](const std::string& id) {
     const wire::ServerMessage m = ask(*scheduler, id);
@@ -109,6 +110,7 @@ TEST(NodeIdentity, WithTlsEachNodeJoinsAsItsOwnCertificateBinds) {
   auto verifier = node("verifier", "v1", *scheduler, verifier_tls);
   auto drafter = node("drafter", "tandem-drafter-7f9c", *scheduler, drafter_tls);
   ASSERT_TRUE(members_are(*scheduler, 1, 1)) << scheduler->log();
+  ASSERT_TRUE(test::links_to_a_drafter(verifier->http()));
   const wire::ServerMessage m = ask(*scheduler, "bound");
   ASSERT_TRUE(m.has_final()) << m.DebugString();
   EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()),
@@ -140,6 +142,7 @@ TEST(NodeIdentity, ServeWithTlsServesItsOwnVerifierAndAdmitsABoundDrafter) {
   ASSERT_FALSE(serve.control().empty()) << "serve did not start";
   auto drafter = node("drafter", "d1", serve, drafter_tls);
   ASSERT_TRUE(members_are(serve, 1, 1)) << serve.log();
+  ASSERT_TRUE(test::links_to_a_drafter(serve.http()));
   const wire::ServerMessage m = ask(serve, "served");
   ASSERT_TRUE(m.has_final()) << m.DebugString();
   EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()),

@@ -128,6 +128,16 @@ nlohmann::json health_when(const std::string& http, Done done) {
   return health;
 }
 
+// Waits until the verifier (a verifier node, or tandem serve) says it links to a drafter over
+// ZeroMQ. The scheduler counts a pair before it tells the verifier (only once the drafter has
+// admitted the verifier's key), and a request that starts in between drafts nothing: seen
+// under the sanitizers on a loaded machine. Tests that expect drafting wait for this first.
+inline bool links_to_a_drafter(const std::string& verifier_http) {
+  const nlohmann::json h =
+      health_when(verifier_http, [](const nlohmann::json& h) { return h["drafter_link"]["link"] == "zeromq"; });
+  return h["drafter_link"]["link"] == "zeromq";
+}
+
 // /health once live requests and KV cache bytes are back to zero.
 inline nlohmann::json health_once_idle(const std::string& http) {
   return health_when(http, [](const nlohmann::json& h) { return h["live_requests"] == 0 && h["kv_cache_bytes"] == 0; });

@@ -42,8 +42,8 @@ void PassTimes::add_pass(const std::string& name, double model_steps, double sec
   Drafted& d = drafted_[name];
   if (passes_ - d.last_pass > kForgetAfter) d = Drafted();
   d.last_pass = passes_;
-  if (seconds <= 0) return;
-  d.seconds.add_time(seconds, kWeight);
+  if (seconds <= 0 || step_.samples < kMinSamples) return;
+  d.steps.add_time(seconds / step_.value, kWeight);
   d.model_steps.add(model_steps, kWeight);
 }
 
@@ -61,12 +61,11 @@ std::map<std::string, double> PassTimes::scales() const {
 
 double PassTimes::scale_locked(const std::string& name) const {
   auto it = drafted_.find(name);
-  if (it == drafted_.end() || it->second.seconds.samples < kMinSamples || step_.samples < kMinSamples ||
-      passes_ - it->second.last_pass > kForgetAfter)
+  if (it == drafted_.end() || it->second.steps.samples < kMinSamples || passes_ - it->second.last_pass > kForgetAfter)
     return 1.0;
   const double model_extra = it->second.model_steps.value - 1.0;
   if (model_extra < kMinExtra) return 1.0;
-  const double measured_extra = it->second.seconds.value / step_.value - 1.0;
+  const double measured_extra = it->second.steps.value - 1.0;
   return std::clamp(measured_extra / model_extra, kLeastScale, kMostScale);
 }
 

@@ -5,7 +5,9 @@
 // ratio); this machine's memory changes speed within minutes, and a faster memory shortens
 // the step more than a pass over several tokens or a drafted token
 // (docs/reports/2026-12-06-auto-by-memory-regime.md). The measured ratio corrects the
-// model's price of drafting, step by step as the machine changes.
+// model's price of drafting, step by step as the machine changes. Each drafted pass is
+// kept in steps, against the step as timed by then: a drafter not timed for a while keeps
+// the ratio it was measured at, not its old seconds over a step that has since changed.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -32,7 +34,8 @@ class PassTimes {
   /// A plain pass of one row, alone in its batch, took `seconds`.
   void add_step(double seconds);
   /// A pass drafted by `name`, alone in its batch, that the cost model priced at
-  /// `model_steps` decode steps (> 1), took `seconds`.
+  /// `model_steps` decode steps (> 1), took `seconds`. Dropped before the step has
+  /// kMinSamples timings: there is nothing yet to count it in.
   void add_pass(const std::string& name, double model_steps, double seconds);
   /// How much more drafting with `name` costs than the model says: the measured extra over
   /// a plain pass divided by the model's extra. 1 until both sides have kMinSamples, and
@@ -60,8 +63,8 @@ class PassTimes {
     void add_time(double seconds, double weight);
   };
   struct Drafted {
-    Average seconds, model_steps;
-    int64_t last_pass = 0;  // passes_ when it was last timed
+    Average steps, model_steps;  // measured (seconds over the step then) and modelled
+    int64_t last_pass = 0;       // passes_ when it was last timed
   };
   double scale_locked(const std::string& name) const;
   Clock now_;

@@ -195,6 +195,25 @@ TEST(PassTimes, TimesTheStepNowAndThenAndForgetsWhatItHasNotSeenForAWhile) {
   EXPECT_NEAR(times.scale("chain"), 0.5, 1e-9);
 }
 
+// A drafter's passes count in steps as timed by then: when the step gets faster, a drafter
+// not timed since keeps its measured ratio (its old seconds over the new step would price
+// it out: seen as a scale going from 1.07 to 1.95 in a trace), and passes timed before the
+// step was known count for nothing.
+TEST(PassTimes, ADrafterKeepsTheRatioItWasTimedAtWhenTheStepChanges) {
+  PassTimes times([] { return 0.0; });
+  times.add_pass("chain", 2.0, 0.030);  // no step timed yet: dropped
+  for (int i = 0; i < PassTimes::kMinSamples; ++i) times.add_step(0.010);
+  for (int i = 0; i < PassTimes::kMinSamples - 1; ++i) times.add_pass("chain", 2.0, 0.030);
+  EXPECT_DOUBLE_EQ(times.scale("chain"), 1.0);  // the first pass did not count
+  times.add_pass("chain", 2.0, 0.030);
+  EXPECT_NEAR(times.scale("chain"), 2.0, 1e-9);
+  for (int i = 0; i < 10; ++i) times.add_step(0.005);  // the memory got faster
+  EXPECT_NEAR(times.step_seconds(), 0.005, 1e-5);
+  EXPECT_NEAR(times.scale("chain"), 2.0, 1e-9);
+  for (int i = 0; i < 20; ++i) times.add_pass("chain", 2.0, 0.025);  // and drafting costs 5 steps now
+  EXPECT_NEAR(times.scale("chain"), 4.0, 0.1);
+}
+
 TEST(AutoDrafter, ANewRequestStartsFromWhatEarlierOnesSaw) {
   std::atomic<int64_t> rows{1};
   int fresh_depth = 0, informed_depth = 0;

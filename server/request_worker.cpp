@@ -199,9 +199,9 @@ nlohmann::json RequestWorker::drafter_link() const {
   if (drafter_change_) {  // heard, to be taken up by the next request that starts
     const DrafterChange& c = *drafter_change_;
     const std::string next = c.endpoint.empty() ? "none" : c.nccl_group_ids.empty() ? "zeromq" : "nccl";
-    return {{"link", next}, {"reason", "the next request to start takes it up"}};
+    return {{"link", next}, {"endpoint", c.endpoint}, {"reason", "the next request to start takes it up"}};
   }
-  return {{"link", link_.empty() ? "none" : link_}, {"reason", link_reason_}};
+  return {{"link", link_.empty() ? "none" : link_}, {"endpoint", link_endpoint_}, {"reason", link_reason_}};
 }
 
 void RequestWorker::switch_remote_drafter() {
@@ -233,6 +233,7 @@ void RequestWorker::switch_remote_drafter() {
   {
     std::lock_guard lock(mutex_);
     link_ = kind;
+    link_endpoint_ = change->endpoint;
     link_reason_ = reason;
   }
   metrics().drafter_link("nccl").Set(kind == "nccl" ? 1 : 0);

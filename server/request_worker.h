@@ -53,7 +53,8 @@ class RequestWorker : public RequestBackend {
   /// falls back to ZeroMQ if joining fails.
   void use_remote_drafter(const std::string& endpoint, const std::string& drafter_key = "",
                           const std::string& nccl_group_ids = "");
-  /// The link to the drafter in use, for /health: {"link": "nccl"|"zeromq"|"none", "reason": ...};
+  /// The link to the drafter in use, for /health: {"link": "nccl"|"zeromq"|"none",
+  /// "endpoint": the drafter's data endpoint ("" for none), "reason": ...};
   /// a change heard but not yet taken up (the next request to start takes it up) counts.
   nlohmann::json drafter_link() const;
   /// The key pair this worker's drafter channels speak CURVE with (its public half is what
@@ -118,8 +119,8 @@ class RequestWorker : public RequestBackend {
   struct DrafterChange {
     std::string endpoint, key, nccl_group_ids;
   };
-  std::optional<DrafterChange> drafter_change_;  // guarded by mutex_
-  std::string link_, link_reason_;               // the drafter link in use, guarded by mutex_
+  std::optional<DrafterChange> drafter_change_;     // guarded by mutex_
+  std::string link_, link_endpoint_, link_reason_;  // the drafter link in use, guarded by mutex_
   CurveKeyPair data_keys_;
   std::vector<std::unique_ptr<RemoteDrafterLink>> drafter_links_;  // kept while requests may use them
   std::unique_ptr<AheadDrafting> pearl_drafting_;                  // when a draft model has the drafter's share

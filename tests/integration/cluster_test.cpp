@@ -13,7 +13,7 @@ namespace {
 using test::Client;
 using test::health_once_idle;
 using test::health_when;
-using test::links_to_a_drafter;
+using test::links_to_drafter;
 using test::Server;
 using test::start_scheduler;
 using test::submit;
@@ -76,7 +76,7 @@ TEST(Cluster, SchedulerVerifierAndDrafterProcessesMatchGenerateAr) {
   auto verifier = start_verifier(*scheduler, "v1", test::stories_model());
   auto drafter = start_drafter(*scheduler, "d1", test::perturbed_stories());
   ASSERT_TRUE(members_are(*scheduler, 1, 1)) << "the nodes did not join";
-  ASSERT_TRUE(links_to_a_drafter(verifier->http()));
+  ASSERT_TRUE(links_to_drafter(verifier->http(), drafter->endpoint()));
 
   zmq::context_t context(1);
   const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily and Tom", "A big cat"};
@@ -130,7 +130,7 @@ TEST(Cluster, AStrangerOnTheDrafterPortGetsNothingAndStallsNothing) {
   auto verifier = start_verifier(*scheduler, "v1", test::stories_model());
   auto drafter = start_drafter(*scheduler, "d1", test::perturbed_stories());
   ASSERT_TRUE(members_are(*scheduler, 1, 1)) << "the nodes did not join";
-  ASSERT_TRUE(links_to_a_drafter(verifier->http()));
+  ASSERT_TRUE(links_to_drafter(verifier->http(), drafter->endpoint()));
   const std::string drafter_key = drafter->control();  // a drafter's endpoint file: data, HTTP, public key
   ASSERT_EQ(drafter_key.size(), 40u) << drafter_key;
 
@@ -190,7 +190,7 @@ TEST(Cluster, AKilledDrafterLeavesItsRequestsToTheVerifier) {
   auto verifier = start_verifier(*scheduler, "v1", model, {"--mode", "chain", "--drafter-timeout-ms", "3000"});
   auto drafter = start_drafter(*scheduler, "d1", model, {"--draft-tokens", "4"});
   ASSERT_TRUE(members_are(*scheduler, 1, 1));
-  ASSERT_TRUE(links_to_a_drafter(verifier->http()));
+  ASSERT_TRUE(links_to_drafter(verifier->http(), drafter->endpoint()));
   zmq::context_t context(1);
   Client client(context, scheduler->endpoint());
   const std::string prompt = "def fibonacci(n):";
@@ -219,7 +219,7 @@ TEST(Cluster, AKilledDrafterLeavesItsRequestsToTheVerifier) {
   // A new drafter joins and is paired with the verifier.
   auto second_drafter = start_drafter(*scheduler, "d2", model, {"--draft-tokens", "4"});
   ASSERT_TRUE(members_are(*scheduler, 1, 1));
-  ASSERT_TRUE(links_to_a_drafter(verifier->http()));
+  ASSERT_TRUE(links_to_drafter(verifier->http(), second_drafter->endpoint()));
   client.send(submit("third", prompt, 30));
   m = client.receive();
   ASSERT_TRUE(m.has_final()) << m.DebugString();
@@ -238,8 +238,8 @@ TEST(Cluster, OneDrafterServesTwoVerifiersAndLosingItLeavesThemAlone) {
   auto v2 = start_verifier(*scheduler, "v2", test::stories_model(), timeout);
   auto drafter = start_drafter(*scheduler, "d1", test::perturbed_stories());
   ASSERT_TRUE(members_are(*scheduler, 2, 1));
-  ASSERT_TRUE(links_to_a_drafter(v1->http()));
-  ASSERT_TRUE(links_to_a_drafter(v2->http()));
+  ASSERT_TRUE(links_to_drafter(v1->http(), drafter->endpoint()));
+  ASSERT_TRUE(links_to_drafter(v2->http(), drafter->endpoint()));
   EXPECT_NE(scheduler->log().find("event=drafter_paired verifier=v1 drafter=d1 drafter_verifiers=2"),
             std::string::npos);
   EXPECT_NE(scheduler->log().find("event=drafter_paired verifier=v2 drafter=d1 drafter_verifiers=2"), std::string::npos)
@@ -286,6 +286,13 @@ TEST(Cluster, OneDrafterServesTwoVerifiersAndLosingItLeavesThemAlone) {
   for (int i = 0; i < 100 && !moved(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(moved()) << scheduler->log();
   EXPECT_NE(scheduler->log().find("moved_from=d1"), std::string::npos) << scheduler->log();
+  auto links_to_second = [&](const Server& v) {
+    const nlohmann::json h = health_when(v.http(), [](const nlohmann::json&) { return true; });
+    return h["drafter_link"]["endpoint"] == second->endpoint();
+  };
+  for (int i = 0; i < 50 && !links_to_second(*v1) && !links_to_second(*v2); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(links_to_second(*v1) || links_to_second(*v2)) << "no verifier links to the second drafter";
   for (const wire::FinalResult& f : run_all("split-")) EXPECT_GT(f.stats().accepted_tokens(), 0) << f.DebugString();
 
   // Both drafters gone: each verifier goes on alone, losslessly.

@@ -76,7 +76,7 @@ TEST(NodeIdentity, ADrafterKilledAndRestartedUnderItsNameIsReKeyedAndPaired) {
   auto verifier = node("verifier", "v1", *scheduler, tls);
   auto drafter = node("drafter", "d1", *scheduler, tls);
   ASSERT_TRUE(members_are(*scheduler, 1, 1));
-  ASSERT_TRUE(test::links_to_a_drafter(verifier->http()));
+  ASSERT_TRUE(test::links_to_drafter(verifier->http(), drafter->endpoint()));
   const auto expected = test::local_greedy("Once upon a time", 24);
   auto drafted_and_right = [&](const std::string& id) {
     const wire::ServerMessage m = ask(*scheduler, id);
@@ -92,6 +92,7 @@ TEST(NodeIdentity, ADrafterKilledAndRestartedUnderItsNameIsReKeyedAndPaired) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(members_are(*scheduler, 1, 1));
   EXPECT_EQ(count(scheduler->log(), "event=drafter_paired"), 2) << scheduler->log();
+  ASSERT_TRUE(test::links_to_drafter(verifier->http(), drafter->endpoint()));
   EXPECT_GT(drafted_and_right("after"), 0) << "the restarted drafter drafts nothing: its verifier lacks its key";
 }
 
@@ -110,7 +111,7 @@ TEST(NodeIdentity, WithTlsEachNodeJoinsAsItsOwnCertificateBinds) {
   auto verifier = node("verifier", "v1", *scheduler, verifier_tls);
   auto drafter = node("drafter", "tandem-drafter-7f9c", *scheduler, drafter_tls);
   ASSERT_TRUE(members_are(*scheduler, 1, 1)) << scheduler->log();
-  ASSERT_TRUE(test::links_to_a_drafter(verifier->http()));
+  ASSERT_TRUE(test::links_to_drafter(verifier->http(), drafter->endpoint()));
   const wire::ServerMessage m = ask(*scheduler, "bound");
   ASSERT_TRUE(m.has_final()) << m.DebugString();
   EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()),
@@ -142,7 +143,7 @@ TEST(NodeIdentity, ServeWithTlsServesItsOwnVerifierAndAdmitsABoundDrafter) {
   ASSERT_FALSE(serve.control().empty()) << "serve did not start";
   auto drafter = node("drafter", "d1", serve, drafter_tls);
   ASSERT_TRUE(members_are(serve, 1, 1)) << serve.log();
-  ASSERT_TRUE(test::links_to_a_drafter(serve.http()));
+  ASSERT_TRUE(test::links_to_drafter(serve.http(), drafter->endpoint()));
   const wire::ServerMessage m = ask(serve, "served");
   ASSERT_TRUE(m.has_final()) << m.DebugString();
   EXPECT_EQ(std::vector<int32_t>(m.final().ids().begin(), m.final().ids().end()),

@@ -128,14 +128,16 @@ nlohmann::json health_when(const std::string& http, Done done) {
   return health;
 }
 
-// Waits until the verifier (a verifier node, or tandem serve) says it links to a drafter over
-// ZeroMQ. The scheduler counts a pair before it tells the verifier (only once the drafter has
-// admitted the verifier's key), and a request that starts in between drafts nothing: seen
-// under the sanitizers on a loaded machine. Tests that expect drafting wait for this first.
-inline bool links_to_a_drafter(const std::string& verifier_http) {
-  const nlohmann::json h =
-      health_when(verifier_http, [](const nlohmann::json& h) { return h["drafter_link"]["link"] == "zeromq"; });
-  return h["drafter_link"]["link"] == "zeromq";
+// Waits until the verifier (a verifier node, or tandem serve) says it links to the drafter
+// whose data endpoint is `drafter_endpoint`. The scheduler counts a pair before it tells the
+// verifier (only once the drafter has admitted the verifier's key), and a request that
+// starts in between drafts nothing: seen under the sanitizers on a loaded machine. Tests
+// that expect drafting wait for this first.
+inline bool links_to_drafter(const std::string& verifier_http, const std::string& drafter_endpoint) {
+  auto linked = [&](const nlohmann::json& h) {
+    return h["drafter_link"]["link"] == "zeromq" && h["drafter_link"]["endpoint"] == drafter_endpoint;
+  };
+  return linked(health_when(verifier_http, linked));
 }
 
 // /health once live requests and KV cache bytes are back to zero.
